@@ -1,0 +1,1 @@
+"""Data loaders: IDX image sets (MNIST, Fashion-MNIST)."""

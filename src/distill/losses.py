@@ -1,0 +1,589 @@
+"""Distillation losses: pure functions over tensors.
+
+Every divergence here compares a student distribution ``q`` (from logits) with a
+teacher distribution ``p`` (from dense logits or sparse top-k log-probabilities) at
+each position, and returns the mean over unmasked positions of the per-position
+divergence (summed over the vocabulary), as a 0-dim float32 tensor.
+
+Notation, per position, at temperature T:
+    q = softmax(student_logits / T),  p = softmax(teacher_logits / T)
+    KL(a ‖ b) = Σ_v a_v (log a_v − log b_v)
+
+Shapes: ``student_logits`` is (..., V) in any float dtype (fp32, bf16, fp16, fp64);
+dense ``teacher_logits`` has the same shape; ``labels`` is (...) int64 with
+``ignore_index`` marking positions to skip. Computation is in fp32 (fp64 when the
+student is fp64) whatever the input dtype; the gradient comes back in the student's dtype.
+
+Implementation: one autograd function (``_Divergence``) evaluates every divergence in
+row chunks. For each chunk it computes the per-row loss *and* its analytic gradient
+with respect to the student logits, writes that gradient into a buffer, and drops the
+chunk's temporaries; backward only scales the buffer. Peak memory is therefore the
+gradient buffer plus a few chunk-sized temporaries instead of a dozen B×L×V tensors.
+``chunk_size=None`` runs the same code on all rows at once, so chunked and plain
+results agree to float rounding. Teacher targets are constants: no gradient flows to them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "TopKTargets",
+    "forward_kl",
+    "reverse_kl",
+    "generalized_jsd",
+    "skew_kl",
+    "tvd",
+    "hinton_kd",
+    "mix_teachers",
+    "topk_targets",
+    "DIVERGENCES",
+]
+
+
+@dataclass(frozen=True)
+class TopKTargets:
+    """Sparse teacher targets: the k most likely tokens at each position.
+
+    Attributes:
+        indices: (..., k) int64 token ids.
+        logprobs: (..., k) float log-probabilities of those tokens under the teacher's
+            *full* distribution at temperature 1 (what an OpenAI-compatible server's
+            ``top_logprobs`` or ``distill``'s logit store return). -inf marks padding.
+        tail: optional (...) float: the probability mass outside the top k. When None
+            it is ``max(0, 1 − Σ exp(logprobs))``; pass zeros for targets that were
+            renormalized over the top k.
+
+    How the divergences use them: the vocabulary is partitioned into k + 1 bins (each
+    top-k token alone, and one "tail" bin holding every other token); teacher and
+    student are both reduced to distributions over these bins and compared there. With
+    k = V (or a zero tail on both sides) this is the dense divergence exactly; otherwise
+    it is the divergence between the coarsened distributions, which for every f-divergence
+    here (KL, reverse KL, JSD, skew KL, TVD) is a lower bound on the dense value (data
+    processing inequality).
+
+    Temperature: for tokens inside the top k, tempering is exact: their tempered
+    log-probabilities are logprobs / T up to one shared normalizer. The tail's tempered
+    mass Σ_tail p_v^(1/T) cannot be known from its total mass r alone; it is taken as
+    r^(1/T), as if the tail were a single token. That is exact for T = 1, and for T > 1
+    it under-weights the tail (the true value lies in [r^(1/T), (V−k)^(1−1/T) r^(1/T)]).
+    The student's side is always exact: it is tempered from its full logits.
+    """
+
+    indices: torch.Tensor
+    logprobs: torch.Tensor
+    tail: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.indices.shape != self.logprobs.shape:
+            raise ValueError(
+                f"TopKTargets: indices {tuple(self.indices.shape)} and logprobs "
+                f"{tuple(self.logprobs.shape)} must have the same shape (..., k)."
+            )
+        if self.indices.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"TopKTargets.indices must be int64 or int32, got {self.indices.dtype}.")
+        if self.tail is not None and self.tail.shape != self.indices.shape[:-1]:
+            raise ValueError(
+                f"TopKTargets.tail has shape {tuple(self.tail.shape)}; expected "
+                f"{tuple(self.indices.shape[:-1])} (one value per position)."
+            )
+
+    @property
+    def k(self) -> int:
+        return self.indices.shape[-1]
+
+
+def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True) -> TopKTargets:
+    """Sparse targets from dense teacher logits (..., V): top-k ids and full-vocabulary log-probs.
+
+    ``keep_tail=False`` renormalizes over the top k (tail = 0), as some logit stores do.
+    """
+    logp = teacher_logits.to(_compute_dtype(teacher_logits)).log_softmax(-1)
+    values, indices = logp.topk(k, dim=-1)
+    if keep_tail:
+        return TopKTargets(indices, values)
+    values = values - values.logsumexp(-1, keepdim=True)
+    return TopKTargets(indices, values, torch.zeros(values.shape[:-1], device=values.device))
+
+
+# ---------------------------------------------------------------------------------------
+# Divergence kernels. Each takes student and teacher log-probabilities s, t of shape
+# (n, m) (m = V for dense targets, k + 1 bins for sparse ones) and returns
+# (loss (n,), g (n, m)) where g = ∂loss/∂s, s treated as free coordinates. The shared
+# code turns g into the gradient with respect to the logits.
+# ---------------------------------------------------------------------------------------
+
+Kernel = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _plogratio(logp_a: torch.Tensor, logp_b: torch.Tensor) -> torch.Tensor:
+    """a · (log a − log b) with the convention 0 · log(0 / x) = 0, elementwise."""
+    a = logp_a.exp()
+    return torch.where(a > 0, a * (logp_a - logp_b), torch.zeros_like(a))
+
+
+def _forward_kl_kernel(s: torch.Tensor, t: torch.Tensor):
+    # KL(p ‖ q) = Σ p (t − s);  ∂/∂s = −p
+    return _plogratio(t, s).sum(-1), -t.exp()
+
+
+def _reverse_kl_kernel(s: torch.Tensor, t: torch.Tensor):
+    # KL(q ‖ p) = Σ q (s − t);  ∂/∂s = q (s − t) + q
+    q = s.exp()
+    term = _plogratio(s, t)
+    return term.sum(-1), term + q
+
+
+def _jsd_kernel(beta: float) -> Kernel:
+    log_b, log_1mb = math.log(beta), math.log1p(-beta)
+
+    def kernel(s: torch.Tensor, t: torch.Tensor):
+        # GKD eq. 1: m = (1−β) q + β p;  JSD = β KL(p ‖ m) + (1−β) KL(q ‖ m)
+        # ∂/∂s = (1−β) q (s − log m)   (the other terms cancel because β p + (1−β) q = m)
+        m = torch.logaddexp(s + log_1mb, t + log_b)
+        ks = _plogratio(s, m)
+        loss = beta * _plogratio(t, m).sum(-1) + (1 - beta) * ks.sum(-1)
+        return loss, (1 - beta) * ks
+
+    return kernel
+
+
+def _skew_forward_kernel(alpha: float) -> Kernel:
+    log_a, log_1ma = math.log(alpha) if alpha > 0 else -math.inf, math.log1p(-alpha)
+
+    def kernel(s: torch.Tensor, t: torch.Tensor):
+        # DistiLLM SKL: KL(p ‖ α p + (1−α) q);  ∂/∂s = −(1−α) p q / m
+        m = torch.logaddexp(t + log_a, s + log_1ma)
+        # exp(t + s − m) is −inf − (−inf) = NaN where both p and q are 0 (empty tail bin): 0 there.
+        return _plogratio(t, m).sum(-1), -(1 - alpha) * (t + s - m).exp().nan_to_num_(nan=0.0)
+
+    return kernel
+
+
+def _skew_reverse_kernel(alpha: float) -> Kernel:
+    log_a, log_1ma = math.log(alpha) if alpha > 0 else -math.inf, math.log1p(-alpha)
+
+    def kernel(s: torch.Tensor, t: torch.Tensor):
+        # DistiLLM SRKL: KL(q ‖ α q + (1−α) p);  ∂/∂s = q (s − log m + 1 − α q / m)
+        m = torch.logaddexp(s + log_a, t + log_1ma)
+        term = _plogratio(s, m)
+        q = s.exp()
+        return term.sum(-1), term + q - alpha * (2 * s - m).exp().nan_to_num_(nan=0.0)
+
+    return kernel
+
+
+def _tvd_kernel(s: torch.Tensor, t: torch.Tensor):
+    # TVD = ½ Σ |q − p|;  ∂/∂s = ½ sign(q − p) q   (sign(0) = 0: a subgradient)
+    q = s.exp()
+    diff = q - t.exp()
+    return 0.5 * diff.abs().sum(-1), 0.5 * diff.sign() * q
+
+
+# ---------------------------------------------------------------------------------------
+# Shared machinery: validation, flattening, chunked evaluation with analytic gradients.
+# ---------------------------------------------------------------------------------------
+
+
+def _check_unit(name: str, value: float, *, open_low: bool = False, open_high: bool = False) -> None:
+    lo_ok = value > 0 if open_low else value >= 0
+    hi_ok = value < 1 if open_high else value <= 1
+    if not (isinstance(value, (int, float)) and lo_ok and hi_ok and math.isfinite(value)):
+        rng = ("(" if open_low else "[") + "0, 1" + (")" if open_high else "]")
+        raise ValueError(f"{name} must be in {rng}, got {value!r}.")
+
+
+def _check_temperature(temperature: float) -> None:
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}.")
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _masked_mean(total: torch.Tensor, count: int) -> torch.Tensor:
+    """Sum of per-position losses over the number of kept positions; 0 when none are kept."""
+    return total / max(count, 1)
+
+
+class _Prepared(NamedTuple):
+    student: torch.Tensor  # (N, V), the student logits flattened (a view when possible)
+    dense: torch.Tensor | None  # (N, V) teacher logits, or None for sparse targets
+    sparse: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # (N, k) ids, (N, k) logp, (N,) tail
+    rows: torch.Tensor | None  # (n,) indices of kept rows, or None for all rows
+
+
+_warned_teacher_grad = False
+
+
+def _prepare(student_logits, teacher, labels, ignore_index) -> _Prepared:
+    global _warned_teacher_grad
+    if not isinstance(student_logits, torch.Tensor) or not student_logits.is_floating_point():
+        raise ValueError("student_logits must be a floating-point tensor of shape (..., V).")
+    if student_logits.dim() < 1 or student_logits.shape[-1] < 1:
+        raise ValueError(f"student_logits must have shape (..., V), got {tuple(student_logits.shape)}.")
+    V = student_logits.shape[-1]
+    lead = student_logits.shape[:-1]
+    student = student_logits.reshape(-1, V)
+    dense = sparse = None
+    if isinstance(teacher, TopKTargets):
+        if teacher.indices.shape[:-1] != lead:
+            raise ValueError(
+                f"TopKTargets cover positions {tuple(teacher.indices.shape[:-1])} but student_logits "
+                f"has positions {tuple(lead)}; they must match."
+            )
+        k = teacher.k
+        if k > V:
+            raise ValueError(f"TopKTargets has k={k} tokens per position but the student vocabulary has {V}.")
+        ids = teacher.indices.reshape(-1, k).long()
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):
+            raise ValueError(
+                f"TopKTargets.indices must lie in [0, {V}) (the student vocabulary size), "
+                f"got ids in [{int(ids.min())}, {int(ids.max())}]. Student and teacher vocab sizes differ?"
+            )
+        logp = teacher.logprobs.reshape(-1, k)
+        if torch.isnan(logp).any() or torch.isposinf(logp).any():
+            raise ValueError("TopKTargets.logprobs contains NaN or +Inf; log-probabilities must be ≤ 0.")
+        if teacher.tail is not None:
+            tail = teacher.tail.reshape(-1)
+        elif k == V:  # nothing is outside the top k; 1 − Σ p would only add rounding noise
+            tail = torch.zeros(logp.shape[0], dtype=logp.dtype, device=logp.device)
+        else:
+            tail = (1 - logp.double().exp().sum(-1)).clamp_min(0).to(logp.dtype)
+        sparse = (ids, logp.detach(), tail.detach())
+    elif isinstance(teacher, torch.Tensor):
+        if teacher.shape[-1] != V:
+            raise ValueError(
+                f"student and teacher vocabulary sizes differ: student_logits has V={V}, "
+                f"teacher_logits has V={teacher.shape[-1]}. Slice both to the shared tokenizer "
+                "vocabulary (padded embedding rows), or use black-box distillation for different tokenizers."
+            )
+        if teacher.shape[:-1] != lead:
+            raise ValueError(
+                f"student_logits {tuple(student_logits.shape)} and teacher_logits "
+                f"{tuple(teacher.shape)} must have the same shape."
+            )
+        if teacher.requires_grad and not _warned_teacher_grad:
+            warnings.warn("teacher_logits requires grad; distill losses treat teacher targets as constants.")
+            _warned_teacher_grad = True
+        dense = teacher.detach().reshape(-1, V)
+    else:
+        raise ValueError(
+            f"teacher_logits must be a tensor (..., V) or TopKTargets, got {type(teacher).__name__}."
+        )
+    rows = None
+    if labels is not None:
+        if labels.shape != lead:
+            raise ValueError(
+                f"labels must have shape {tuple(lead)} (student_logits without the vocab axis), "
+                f"got {tuple(labels.shape)}."
+            )
+        keep = labels.reshape(-1) != ignore_index
+        if not bool(keep.all()):
+            rows = keep.nonzero().squeeze(1)
+    return _Prepared(student, dense, sparse, rows)
+
+
+def _dense_chunk(z_s: torch.Tensor, z_t: torch.Tensor, kernel: Kernel, T: float, need_grad: bool):
+    """One chunk of dense targets. z_s, z_t: (n, V) fp32 logits. Returns loss (n,), grad (n, V) or None."""
+    s = (z_s / T).log_softmax(-1)  # (n, V) student log-probs
+    t = (z_t / T).log_softmax(-1)  # (n, V) teacher log-probs
+    loss, g = kernel(s, t)
+    if not need_grad:
+        return loss, None
+    # Chain through log_softmax: ∂L/∂z = (g − q Σ g) / T
+    grad = g.sub_(s.exp_().mul_(g.sum(-1, keepdim=True))).div_(T)
+    return loss, grad
+
+
+def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, need_grad: bool):
+    """One chunk of top-k targets. z_s: (n, V); ids, logp: (n, k); tail: (n,)."""
+    s_full = (z_s / T).log_softmax(-1)  # (n, V)
+    s_top = s_full.gather(-1, ids)  # (n, k)
+    # Student tail bin: log Σ of the probabilities outside the top k, computed without
+    # cancellation by masking the top-k entries instead of subtracting from 1.
+    s_tail = s_full.scatter(-1, ids, -math.inf).logsumexp(-1, keepdim=True)  # (n, 1)
+    s = torch.cat([s_top, s_tail], dim=-1)  # (n, k + 1)
+    # Teacher bins: top-k log-probs tempered exactly; the tail as one token (see TopKTargets).
+    t = torch.cat([logp, tail.clamp_min(0).log().unsqueeze(-1)], dim=-1) / T  # (n, k + 1)
+    t = t - t.logsumexp(-1, keepdim=True)
+    loss, g = kernel(s, t)
+    if not need_grad:
+        return loss, None
+    # Chain through the binning: for token v in bin b, ∂s_b/∂z_v = (1[v∈b] q_v/Q_b − q_v) / T.
+    q = s_full.exp_()  # (n, V), reuses s_full's storage
+    g_sum = g.sum(-1, keepdim=True)  # (n, 1)
+    tail_scale = g[:, -1:] / s_tail.exp().clamp_min(torch.finfo(q.dtype).tiny)  # (n, 1)
+    grad = q * (tail_scale - g_sum)  # tail tokens: q_v (g_tail / Q_tail − Σ g)
+    top = g[:, :-1] - q.gather(-1, ids) * g_sum  # top-k tokens: g_v − q_v Σ g
+    grad.scatter_(-1, ids, top)
+    return loss, grad.div_(T)
+
+
+def _run(
+    student_logits: torch.Tensor,
+    teacher,
+    labels: torch.Tensor | None,
+    ignore_index: int,
+    kernel: Kernel,
+    temperature: float,
+    chunk_size: int | None,
+) -> torch.Tensor:
+    _check_temperature(temperature)
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
+    prep = _prepare(student_logits, teacher, labels, ignore_index)
+    return _Divergence.apply(student_logits, prep, kernel, float(temperature), chunk_size)
+
+
+class _Divergence(torch.autograd.Function):
+    """Chunked divergence with its gradient computed in the forward pass (see module docstring)."""
+
+    @staticmethod
+    def forward(ctx, student_logits, prep: _Prepared, kernel, T, chunk_size):
+        need_grad = student_logits.requires_grad
+        student, dense, sparse, rows = prep
+        N, V = student.shape
+        cdtype = _compute_dtype(student)
+        n_rows = N if rows is None else rows.numel()
+        grad = torch.zeros_like(student) if (need_grad and rows is not None) else None
+        if need_grad and rows is None:
+            grad = torch.empty_like(student)
+        total = torch.zeros((), dtype=cdtype, device=student.device)
+        step = n_rows if chunk_size is None else chunk_size
+        inv_n = 1.0 / max(n_rows, 1)
+        with torch.no_grad():
+            for start in range(0, n_rows, max(step, 1)):
+                sel = slice(start, min(start + step, n_rows))
+                r = None if rows is None else rows[sel]
+                z_s = (student[sel] if r is None else student[r]).to(cdtype)
+                if dense is not None:
+                    z_t = (dense[sel] if r is None else dense[r]).to(cdtype)
+                    loss, g = _dense_chunk(z_s, z_t, kernel, T, need_grad)
+                else:
+                    ids, logp, tail = (x[sel] if r is None else x[r] for x in sparse)
+                    loss, g = _sparse_chunk(
+                        z_s, ids, logp.to(cdtype), tail.to(cdtype), kernel, T, need_grad
+                    )
+                total += loss.sum()
+                if g is not None:
+                    g = g.mul_(inv_n).to(student.dtype)
+                    if r is None:
+                        grad[sel] = g
+                    else:
+                        grad[r] = g
+        if not torch.isfinite(total):
+            _raise_on_bad_inputs(student, dense, sparse)
+        # save_for_backward (unlike a ctx attribute) frees the B×L×V buffer as soon as a
+        # backward without retain_graph has run, even if the caller keeps `loss` around.
+        ctx.save_for_backward(grad if grad is not None else torch.empty(0, device=student.device))
+        ctx.shape = student_logits.shape
+        ctx.has_grad = grad is not None
+        return _masked_mean(total, n_rows)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        if not ctx.has_grad:
+            return None, None, None, None, None
+        # If this buffer was handed out by an earlier backward (retain_graph) and then
+        # modified in place, saved_tensors raises autograd's usual in-place error.
+        (grad,) = ctx.saved_tensors
+        grad = grad.view(ctx.shape)
+        # Skip a B×L×V multiply in the common case loss.backward() (grad_output == 1).
+        if grad_output.numel() == 1 and grad_output.device.type == "cpu" and float(grad_output) == 1.0:
+            return grad, None, None, None, None
+        return grad * grad_output.to(grad.dtype), None, None, None, None
+
+
+def _raise_on_bad_inputs(student, dense, sparse) -> None:
+    if not torch.isfinite(student).all():
+        raise ValueError("student_logits contains NaN or Inf; check the model's forward pass (fp16 overflow?).")
+    if dense is not None and not torch.isfinite(dense).all():
+        raise ValueError("teacher_logits contains NaN or Inf; check the teacher's outputs or the target store.")
+    if sparse is not None and not torch.isfinite(sparse[2]).all():
+        raise ValueError("TopKTargets.tail contains NaN or Inf.")
+    # Inputs are finite: the divergence itself is infinite (e.g. reverse KL against
+    # top-k targets with zero tail mass, where the teacher gives probability 0). Return it.
+
+
+# ---------------------------------------------------------------------------------------
+# Public losses
+# ---------------------------------------------------------------------------------------
+
+_SHARED_ARGS = """
+    Args:
+        student_logits: (..., V) float tensor (any float dtype), requires grad for training.
+        teacher_logits: (..., V) float tensor of teacher logits, or ``TopKTargets`` with
+            (..., k) ids and log-probs (see its docstring for how sparse targets and
+            temperature are handled). No gradient flows to the teacher.
+        temperature: T > 0; both distributions are softmax(logits / T). No T² factor.
+        labels: optional (...) int64; positions equal to ``ignore_index`` are skipped.
+        ignore_index: label value that marks padding (default -100).
+        chunk_size: evaluate this many positions at a time (None: all at once). Results
+            and gradients equal the unchunked ones; peak memory is bounded by the chunk.
+
+    Returns:
+        0-dim float32 tensor (float64 for float64 input): mean over kept positions of
+        the per-position divergence summed over the vocabulary; 0 when every position
+        is masked.
+
+    Raises:
+        ValueError: vocabulary sizes or shapes differ, NaN/Inf in the inputs, or a
+            parameter outside its range (the message names it).
+"""
+
+
+def forward_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None):
+    """Forward KL(p ‖ q) = Σ_v p_v (log p_v − log q_v): mode-covering, the classic KD objective.
+    """
+    return _run(student_logits, teacher_logits, labels, ignore_index, _forward_kl_kernel, temperature, chunk_size)
+
+
+def reverse_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None):
+    """Reverse KL(q ‖ p) = Σ_v q_v (log q_v − log p_v): mode-seeking (MiniLLM's objective, here as a direct loss).
+    """
+    return _run(student_logits, teacher_logits, labels, ignore_index, _reverse_kl_kernel, temperature, chunk_size)
+
+
+def generalized_jsd(
+    student_logits, teacher_logits, *, beta=0.5, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None
+):
+    """Generalized Jensen–Shannon divergence of GKD (Agarwal et al. 2024, eq. 1).
+
+    With the mixture m = (1 − β) q + β p:
+
+        JSD_β = β KL(p ‖ m) + (1 − β) KL(q ‖ m),   0 < β < 1.
+
+    The end points follow TRL's convention rather than the (zero) limit of the formula:
+    β = 0 gives forward KL(p ‖ q) and β = 1 gives reverse KL(q ‖ p). β = 0.5 is the
+    symmetric JSD, bounded by log 2.
+
+    Args:
+        beta: in [0, 1].
+    """
+    _check_unit("beta", beta)
+    if beta == 0:
+        kernel = _forward_kl_kernel
+    elif beta == 1:
+        kernel = _reverse_kl_kernel
+    else:
+        kernel = _jsd_kernel(float(beta))
+    return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size)
+
+
+def skew_kl(
+    student_logits,
+    teacher_logits,
+    *,
+    alpha=0.1,
+    reverse=False,
+    temperature=1.0,
+    labels=None,
+    ignore_index=-100,
+    chunk_size=None,
+):
+    """Skew KL of DistiLLM (Ko et al. 2024): KL against a mixture, which keeps gradients bounded.
+
+        forward (reverse=False):  SKL_α  = KL(p ‖ α p + (1 − α) q)
+        reverse (reverse=True):   SRKL_α = KL(q ‖ α q + (1 − α) p)
+
+    α = 0 recovers forward / reverse KL; DistiLLM uses α = 0.1.
+
+    Args:
+        alpha: skew in [0, 1).
+        reverse: choose SRKL instead of SKL.
+    """
+    _check_unit("alpha", alpha, open_high=True)
+    kernel = _skew_reverse_kernel(float(alpha)) if reverse else _skew_forward_kernel(float(alpha))
+    return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size)
+
+
+def tvd(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None):
+    """Total variation distance ½ Σ_v |q_v − p_v|, in [0, 1]. Its gradient uses sign(0) = 0.
+    """
+    return _run(student_logits, teacher_logits, labels, ignore_index, _tvd_kernel, temperature, chunk_size)
+
+
+for _fn in (forward_kl, reverse_kl, generalized_jsd, skew_kl, tvd):
+    _fn.__doc__ += _SHARED_ARGS
+
+
+def hinton_kd(student_logits, teacher_logits, labels, *, temperature, alpha, ignore_index=-100, chunk_size=None):
+    """Hinton, Vinyals & Dean (2015) distillation loss for classifiers.
+
+        L = α · CE(z_s, y) + (1 − α) · T² · KL(softmax(z_t / T) ‖ softmax(z_s / T))
+
+    α weighs the hard-label term (as in the seeds' reference code; Hinton used a small
+    weight on it). T² keeps the soft term's gradient scale independent of T, since its
+    gradient shrinks as 1/T².
+
+    Args:
+        student_logits: (..., C) float logits.
+        teacher_logits: (..., C) float logits, or ``TopKTargets``.
+        labels: (...) int64 class ids; ``ignore_index`` positions are skipped by both
+            terms. May be None only when α = 0.
+        temperature: T > 0.
+        alpha: weight of the hard-label cross-entropy, in [0, 1].
+        chunk_size: passed to the KL term.
+
+    Returns:
+        0-dim float32 tensor.
+    """
+    _check_temperature(temperature)
+    _check_unit("alpha", alpha)
+    if labels is None and alpha != 0:
+        raise ValueError(f"hinton_kd needs labels when alpha > 0 (alpha={alpha}); pass alpha=0 for soft targets only.")
+    soft = forward_kl(
+        student_logits, teacher_logits, temperature=temperature, labels=labels,
+        ignore_index=ignore_index, chunk_size=chunk_size,
+    )
+    loss = (1 - alpha) * temperature**2 * soft
+    if alpha > 0:
+        C = student_logits.shape[-1]
+        flat_labels = labels.reshape(-1)
+        if bool((flat_labels != ignore_index).any()):
+            hard = F.cross_entropy(
+                student_logits.reshape(-1, C).float(), flat_labels, ignore_index=ignore_index
+            )
+            loss = loss + alpha * hard
+    return loss
+
+
+def mix_teachers(teacher_logits: list[torch.Tensor], *, temperature: float, weights=None) -> torch.Tensor:
+    """Logits whose tempered softmax is the weighted mixture of several teachers' tempered softmaxes.
+
+    Returns ``T · log Σ_i w_i softmax(z_i / T)``, shape (..., C): passed as teacher logits
+    at the same temperature T, it yields exactly the mixture (the multi-teacher soft
+    target), at every T. Weights default to uniform and are normalized to sum to 1.
+    """
+    _check_temperature(temperature)
+    if not teacher_logits:
+        raise ValueError("mix_teachers needs at least one teacher's logits.")
+    shapes = {tuple(z.shape) for z in teacher_logits}
+    if len(shapes) != 1:
+        raise ValueError(f"all teachers' logits must have the same shape, got {sorted(shapes)}.")
+    n = len(teacher_logits)
+    w = torch.full((n,), 1.0 / n) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+    if w.shape != (n,) or (w < 0).any() or float(w.sum()) <= 0:
+        raise ValueError(f"weights must be {n} non-negative numbers with a positive sum, got {weights!r}.")
+    w = (w / w.sum()).float().to(teacher_logits[0].device)
+    logp = torch.stack([(z.float() / temperature).log_softmax(-1) for z in teacher_logits])  # (n, ..., C)
+    log_w = w.log().view(n, *([1] * (logp.dim() - 1)))
+    return temperature * torch.logsumexp(logp + log_w, dim=0)
+
+
+DIVERGENCES: dict[str, Callable[..., torch.Tensor]] = {
+    "forward_kl": forward_kl,
+    "reverse_kl": reverse_kl,
+    "jsd": generalized_jsd,
+    "skew_kl": skew_kl,
+    "skew_rkl": lambda s, t, **kw: skew_kl(s, t, reverse=True, **kw),
+    "tvd": tvd,
+}

@@ -1,0 +1,134 @@
+"""Image classifiers for classic distillation: Hinton's MLPs, a small CNN, ensembles.
+
+Every model maps images of shape (B, H, W) or (B, 1, H, W), float in [0, 1], to
+logits (B, C). Hidden layers are named (``hidden1``, ``hidden2``, ...), so feature
+distillation can address them by name.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Fully connected ReLU net, e.g. Hinton's 784-1200-1200-10 teacher or 784-800-800-10 student.
+
+    Args:
+        in_features: input size (784 for 28x28 images, flattened).
+        hidden: sizes of the hidden layers.
+        num_classes: output size.
+        dropout: dropout on hidden activations (Hinton et al. 2012 used 0.5).
+        input_dropout: dropout on the input pixels (0.2 in the dropout paper).
+        max_norm: if set, ``apply_constraints`` renormalizes each unit's incoming weight
+            vector to at most this L2 norm (the dropout paper's max-norm constraint).
+    """
+
+    def __init__(
+        self,
+        in_features: int = 784,
+        hidden: tuple[int, ...] = (800, 800),
+        num_classes: int = 10,
+        dropout: float = 0.0,
+        input_dropout: float = 0.0,
+        max_norm: float | None = None,
+    ):
+        super().__init__()
+        self.input_dropout = nn.Dropout(input_dropout)
+        layers, width = [], in_features
+        for i, h in enumerate(hidden, start=1):
+            block = nn.Sequential(nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout))
+            self.add_module(f"hidden{i}", block)
+            layers.append(block)
+            width = h
+        self.blocks = layers  # plain list: the modules are registered by name above
+        self.out = nn.Linear(width, num_classes)
+        self.max_norm = max_norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.input_dropout(x.flatten(1))  # (B, 784)
+        for block in self.blocks:
+            h = block(h)  # (B, hidden_i)
+        return self.out(h)  # (B, C)
+
+    @torch.no_grad()
+    def apply_constraints(self) -> None:
+        """Max-norm: clip each unit's incoming weight vector (a row of W) to ``max_norm``."""
+        if self.max_norm is None:
+            return
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.renorm_(2, 0, self.max_norm)
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks and a dense layer; a teacher clearly stronger than the MLPs on Fashion-MNIST.
+
+    conv(1→c,3) ReLU conv(c→c,3) ReLU maxpool → conv(c→2c,3) ReLU conv(2c→2c,3) ReLU maxpool
+    → dense(7·7·2c → hidden) ReLU dropout → logits.
+    """
+
+    def __init__(self, num_classes: int = 10, channels: int = 32, hidden: int = 256, dropout: float = 0.3):
+        super().__init__()
+
+        def block(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                nn.MaxPool2d(2),
+            )
+
+        self.features1 = block(1, channels)  # (B, c, 14, 14)
+        self.features2 = block(channels, 2 * channels)  # (B, 2c, 7, 7)
+        self.hidden1 = nn.Sequential(nn.Flatten(), nn.Linear(49 * 2 * channels, hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.out = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:
+            x = x.unsqueeze(1)  # (B, 1, H, W)
+        return self.out(self.hidden1(self.features2(self.features1(x))))
+
+    def apply_constraints(self) -> None:
+        pass
+
+
+class Ensemble(nn.Module):
+    """Averages the members' probabilities; returns log-probabilities, which act as logits.
+
+    log(mean_i softmax(z_i)) is a valid logit vector: its softmax is the ensemble's
+    predictive distribution, and dividing it by T gives the tempered ensemble targets
+    only approximately, so distillation from an ensemble should use the members'
+    logits through ``distill.losses.mix_teachers`` (exact at every temperature).
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logp = torch.stack([m(x).log_softmax(-1) for m in self.members])  # (M, B, C)
+        return torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(len(self.members))))
+
+
+def _hinton_teacher(num_classes: int = 10) -> MLP:
+    return MLP(784, (1200, 1200), num_classes, dropout=0.5, input_dropout=0.2, max_norm=15.0)
+
+
+def _hinton_student(num_classes: int = 10) -> MLP:
+    return MLP(784, (800, 800), num_classes)
+
+
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "mlp-1200": _hinton_teacher,
+    "mlp-800": _hinton_student,
+    "cnn": SmallCNN,
+}
+
+
+def build_classifier(name: str, num_classes: int = 10) -> nn.Module:
+    """Build an architecture from the registry by name."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {name!r}; choose one of {sorted(ARCHITECTURES)}.")
+    return ARCHITECTURES[name](num_classes=num_classes)
