@@ -57,8 +57,11 @@ class TopKTargets:
             *full* distribution at temperature 1 (what an OpenAI-compatible server's
             ``top_logprobs`` or ``distill``'s logit store return). -inf marks padding.
         tail: optional (...) float: the probability mass outside the top k. When None
-            it is ``max(0, 1 − Σ exp(logprobs))``; pass zeros for targets that were
-            renormalized over the top k.
+            it is ``max(0, 1 − Σ exp(logprobs))`` (0 when k = V); pass zeros for targets
+            that were renormalized over the top k. A zero tail is floored at the float
+            type's smallest normal number (1.2e-38 in fp32), so divergences that weigh
+            by the student (reverse KL, SRKL) stay finite but strongly push the student's
+            tail mass toward 0.
 
     How the divergences use them: the vocabulary is partitioned into k + 1 bins (each
     top-k token alone, and one "tail" bin holding every other token); teacher and
@@ -114,76 +117,79 @@ def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True
 
 # ---------------------------------------------------------------------------------------
 # Divergence kernels. Each takes student and teacher log-probabilities s, t of shape
-# (n, m) (m = V for dense targets, k + 1 bins for sparse ones) and returns
-# (loss (n,), g (n, m)) where g = ∂loss/∂s, s treated as free coordinates. The shared
-# code turns g into the gradient with respect to the logits.
+# (n, m) (m = V for dense targets, k + 1 bins for sparse ones), all finite, and the
+# student probabilities q = exp(s); it returns (loss (n,), g (n, m)) where
+# g = ∂loss/∂s with s treated as free coordinates. The shared code turns g into the
+# gradient with respect to the logits. Kernels may overwrite s and t (they are
+# temporaries) but not q. They are written to make few passes over the chunk: this is
+# the hot loop of LLM distillation.
 # ---------------------------------------------------------------------------------------
 
-Kernel = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def _plogratio(logp_a: torch.Tensor, logp_b: torch.Tensor) -> torch.Tensor:
-    """a · (log a − log b) with the convention 0 · log(0 / x) = 0, elementwise."""
-    a = logp_a.exp()
-    return torch.where(a > 0, a * (logp_a - logp_b), torch.zeros_like(a))
+def _log_mixture(a: torch.Tensor, b: torch.Tensor, weight_b: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, log M) for M = (1 − w) a + w b. M is floored at the dtype's tiny so that log M is
+    finite where both probabilities underflow; every term using it is then 0 · finite."""
+    mix = torch.lerp(a, b, weight_b).clamp_min_(torch.finfo(a.dtype).tiny)
+    return mix, mix.log()
 
 
-def _forward_kl_kernel(s: torch.Tensor, t: torch.Tensor):
+def _forward_kl_kernel(s, t, q):
     # KL(p ‖ q) = Σ p (t − s);  ∂/∂s = −p
-    return _plogratio(t, s).sum(-1), -t.exp()
+    p = t.exp()
+    loss = (t - s).mul_(p).sum(-1)
+    return loss, p.neg_()
 
 
-def _reverse_kl_kernel(s: torch.Tensor, t: torch.Tensor):
+def _reverse_kl_kernel(s, t, q):
     # KL(q ‖ p) = Σ q (s − t);  ∂/∂s = q (s − t) + q
-    q = s.exp()
-    term = _plogratio(s, t)
-    return term.sum(-1), term + q
+    term = (s - t).mul_(q)
+    return term.sum(-1), term.add_(q)
 
 
 def _jsd_kernel(beta: float) -> Kernel:
-    log_b, log_1mb = math.log(beta), math.log1p(-beta)
-
-    def kernel(s: torch.Tensor, t: torch.Tensor):
+    def kernel(s, t, q):
         # GKD eq. 1: m = (1−β) q + β p;  JSD = β KL(p ‖ m) + (1−β) KL(q ‖ m)
         # ∂/∂s = (1−β) q (s − log m)   (the other terms cancel because β p + (1−β) q = m)
-        m = torch.logaddexp(s + log_1mb, t + log_b)
-        ks = _plogratio(s, m)
-        loss = beta * _plogratio(t, m).sum(-1) + (1 - beta) * ks.sum(-1)
-        return loss, (1 - beta) * ks
+        p = t.exp()
+        _, log_m = _log_mixture(q, p, beta)
+        kt = t.sub_(log_m).mul_(p).sum(-1)
+        ks = s.sub_(log_m).mul_(q)
+        loss = torch.add(ks.sum(-1), kt, alpha=beta / (1 - beta)).mul_(1 - beta)
+        return loss, ks.mul_(1 - beta)
 
     return kernel
 
 
 def _skew_forward_kernel(alpha: float) -> Kernel:
-    log_a, log_1ma = math.log(alpha) if alpha > 0 else -math.inf, math.log1p(-alpha)
-
-    def kernel(s: torch.Tensor, t: torch.Tensor):
-        # DistiLLM SKL: KL(p ‖ α p + (1−α) q);  ∂/∂s = −(1−α) p q / m
-        m = torch.logaddexp(t + log_a, s + log_1ma)
-        # exp(t + s − m) is −inf − (−inf) = NaN where both p and q are 0 (empty tail bin): 0 there.
-        return _plogratio(t, m).sum(-1), -(1 - alpha) * (t + s - m).exp().nan_to_num_(nan=0.0)
+    def kernel(s, t, q):
+        # DistiLLM SKL: KL(p ‖ m), m = α p + (1−α) q;  ∂/∂s = −(1−α) p q / m
+        p = t.exp()
+        mix, log_m = _log_mixture(q, p, alpha)
+        loss = t.sub_(log_m).mul_(p).sum(-1)
+        return loss, p.mul_(q).div_(mix).mul_(alpha - 1)
 
     return kernel
 
 
 def _skew_reverse_kernel(alpha: float) -> Kernel:
-    log_a, log_1ma = math.log(alpha) if alpha > 0 else -math.inf, math.log1p(-alpha)
-
-    def kernel(s: torch.Tensor, t: torch.Tensor):
-        # DistiLLM SRKL: KL(q ‖ α q + (1−α) p);  ∂/∂s = q (s − log m + 1 − α q / m)
-        m = torch.logaddexp(s + log_a, t + log_1ma)
-        term = _plogratio(s, m)
-        q = s.exp()
-        return term.sum(-1), term + q - alpha * (2 * s - m).exp().nan_to_num_(nan=0.0)
+    def kernel(s, t, q):
+        # DistiLLM SRKL: KL(q ‖ m), m = α q + (1−α) p;  ∂/∂s = q (s − log m) + q − α q² / m
+        p = t.exp()
+        mix, log_m = _log_mixture(p, q, alpha)
+        term = s.sub_(log_m).mul_(q)
+        loss = term.sum(-1)
+        return loss, term.add_(q).sub_(p.copy_(q).square_().div_(mix).mul_(alpha))
 
     return kernel
 
 
-def _tvd_kernel(s: torch.Tensor, t: torch.Tensor):
+def _tvd_kernel(s, t, q):
     # TVD = ½ Σ |q − p|;  ∂/∂s = ½ sign(q − p) q   (sign(0) = 0: a subgradient)
-    q = s.exp()
-    diff = q - t.exp()
-    return 0.5 * diff.abs().sum(-1), 0.5 * diff.sign() * q
+    diff = torch.sub(q, t.exp_())
+    loss = diff.abs().sum(-1).mul_(0.5)
+    return loss, diff.sign_().mul_(q).mul_(0.5)
 
 
 # ---------------------------------------------------------------------------------------
@@ -206,11 +212,6 @@ def _check_temperature(temperature: float) -> None:
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
-
-
-def _masked_mean(total: torch.Tensor, count: int) -> torch.Tensor:
-    """Sum of per-position losses over the number of kept positions; 0 when none are kept."""
-    return total / max(count, 1)
 
 
 class _Prepared(NamedTuple):
@@ -291,40 +292,58 @@ def _prepare(student_logits, teacher, labels, ignore_index) -> _Prepared:
     return _Prepared(student, dense, sparse, rows)
 
 
-def _dense_chunk(z_s: torch.Tensor, z_t: torch.Tensor, kernel: Kernel, T: float, need_grad: bool):
-    """One chunk of dense targets. z_s, z_t: (n, V) fp32 logits. Returns loss (n,), grad (n, V) or None."""
-    s = (z_s / T).log_softmax(-1)  # (n, V) student log-probs
-    t = (z_t / T).log_softmax(-1)  # (n, V) teacher log-probs
-    loss, g = kernel(s, t)
-    if not need_grad:
-        return loss, None
-    # Chain through log_softmax: ∂L/∂z = (g − q Σ g) / T
-    grad = g.sub_(s.exp_().mul_(g.sum(-1, keepdim=True))).div_(T)
-    return loss, grad
+def _log_softmax(z: torch.Tensor, T: float, dtype: torch.dtype) -> torch.Tensor:
+    z = z.to(dtype)
+    return (z if T == 1.0 else z / T).log_softmax(-1)
 
 
-def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, need_grad: bool):
-    """One chunk of top-k targets. z_s: (n, V); ids, logp: (n, k); tail: (n,)."""
-    s_full = (z_s / T).log_softmax(-1)  # (n, V)
+def _dense_chunk(z_s, z_t, kernel: Kernel, T: float, dtype, need_grad: bool, scale: float, out):
+    """One chunk of dense targets. z_s, z_t: (n, V) logits. Writes scale·∂loss/∂z_s into
+    ``out`` ((n, V), or None) and returns the per-row loss (n,)."""
+    s = _log_softmax(z_s, T, dtype)  # (n, V) student log-probs
+    t = _log_softmax(z_t, T, dtype)  # (n, V) teacher log-probs
+    q = s.exp()  # (n, V)
+    loss, g = kernel(s, t, q)
+    if need_grad:
+        # Chain through log_softmax: ∂L/∂z = (g − q Σ g) / T
+        g_sum = g.sum(-1, keepdim=True).mul_(scale / T)  # (n, 1)
+        _write(out, torch.addcmul(g.mul_(scale / T), q, g_sum, value=-1))
+    return loss
+
+
+def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, dtype, need_grad: bool, scale: float, out):
+    """One chunk of top-k targets. z_s: (n, V); ids, logp: (n, k); tail: (n,). As ``_dense_chunk``."""
+    floor = math.log(torch.finfo(dtype).tiny)  # empty bins (log 0) become log(tiny): 0 · finite, never NaN
+    s_full = _log_softmax(z_s, T, dtype)  # (n, V)
     s_top = s_full.gather(-1, ids)  # (n, k)
     # Student tail bin: log Σ of the probabilities outside the top k, computed without
     # cancellation by masking the top-k entries instead of subtracting from 1.
     s_tail = s_full.scatter(-1, ids, -math.inf).logsumexp(-1, keepdim=True)  # (n, 1)
-    s = torch.cat([s_top, s_tail], dim=-1)  # (n, k + 1)
+    s = torch.cat([s_top, s_tail], dim=-1).clamp_min_(floor)  # (n, k + 1)
     # Teacher bins: top-k log-probs tempered exactly; the tail as one token (see TopKTargets).
-    t = torch.cat([logp, tail.clamp_min(0).log().unsqueeze(-1)], dim=-1) / T  # (n, k + 1)
-    t = t - t.logsumexp(-1, keepdim=True)
-    loss, g = kernel(s, t)
-    if not need_grad:
-        return loss, None
-    # Chain through the binning: for token v in bin b, ∂s_b/∂z_v = (1[v∈b] q_v/Q_b − q_v) / T.
-    q = s_full.exp_()  # (n, V), reuses s_full's storage
-    g_sum = g.sum(-1, keepdim=True)  # (n, 1)
-    tail_scale = g[:, -1:] / s_tail.exp().clamp_min(torch.finfo(q.dtype).tiny)  # (n, 1)
-    grad = q * (tail_scale - g_sum)  # tail tokens: q_v (g_tail / Q_tail − Σ g)
-    top = g[:, :-1] - q.gather(-1, ids) * g_sum  # top-k tokens: g_v − q_v Σ g
-    grad.scatter_(-1, ids, top)
-    return loss, grad.div_(T)
+    t = torch.cat([logp.to(dtype), tail.to(dtype).clamp_min(0).log().unsqueeze(-1)], dim=-1) / T
+    t = (t - t.logsumexp(-1, keepdim=True)).clamp_min_(floor)  # (n, k + 1)
+    q_bins = s.exp()
+    loss, g = kernel(s, t, q_bins)
+    if need_grad:
+        # Chain through the binning: for token v in bin b, ∂s_b/∂z_v = (1[v∈b] q_v/Q_b − q_v) / T.
+        g = g.mul_(scale / T)
+        q = s_full.exp_()  # (n, V), reuses s_full's storage
+        g_sum = g.sum(-1, keepdim=True)  # (n, 1)
+        tail_scale = g[:, -1:] / q_bins[:, -1:]  # (n, 1); Q_tail ≥ tiny after the floor
+        grad = q.mul_(tail_scale - g_sum)  # tail tokens: q_v (g_tail / Q_tail − Σ g)
+        top = g[:, :-1] - q_bins[:, :-1] * g_sum  # top-k tokens: g_v − q_v Σ g
+        _write(out, grad.scatter_(-1, ids, top))
+    return loss
+
+
+def _write(out: tuple[torch.Tensor, torch.Tensor | None], value: torch.Tensor) -> None:
+    """Store a chunk's gradient into the (N, V) buffer: rows ``out[1]`` or the slice view ``out[0]``."""
+    buf, rows = out
+    if rows is None:
+        buf.copy_(value)
+    else:
+        buf.index_copy_(0, rows, value.to(buf.dtype))
 
 
 def _run(
@@ -351,34 +370,30 @@ class _Divergence(torch.autograd.Function):
         need_grad = student_logits.requires_grad
         student, dense, sparse, rows = prep
         N, V = student.shape
-        cdtype = _compute_dtype(student)
+        dtype = _compute_dtype(student)
         n_rows = N if rows is None else rows.numel()
-        grad = torch.zeros_like(student) if (need_grad and rows is not None) else None
-        if need_grad and rows is None:
-            grad = torch.empty_like(student)
-        total = torch.zeros((), dtype=cdtype, device=student.device)
-        step = n_rows if chunk_size is None else chunk_size
-        inv_n = 1.0 / max(n_rows, 1)
+        grad = None
+        if need_grad:
+            grad = torch.empty_like(student) if rows is None else torch.zeros_like(student)
+        total = torch.zeros((), dtype=dtype, device=student.device)
+        step = max(n_rows if chunk_size is None else chunk_size, 1)
+        # The masked mean and its all-masked guard, in one place: mean = total · scale,
+        # and with no kept rows total = 0, so the loss is 0 (never 0/0) with a zero gradient.
+        scale = 1.0 / max(n_rows, 1)
         with torch.no_grad():
-            for start in range(0, n_rows, max(step, 1)):
+            for start in range(0, n_rows, step):
                 sel = slice(start, min(start + step, n_rows))
                 r = None if rows is None else rows[sel]
-                z_s = (student[sel] if r is None else student[r]).to(cdtype)
+                pick = (lambda x: x[sel]) if r is None else (lambda x: x[r])
+                out = None
+                if grad is not None:
+                    out = (grad[sel], None) if r is None else (grad, r)
                 if dense is not None:
-                    z_t = (dense[sel] if r is None else dense[r]).to(cdtype)
-                    loss, g = _dense_chunk(z_s, z_t, kernel, T, need_grad)
+                    loss = _dense_chunk(pick(student), pick(dense), kernel, T, dtype, need_grad, scale, out)
                 else:
-                    ids, logp, tail = (x[sel] if r is None else x[r] for x in sparse)
-                    loss, g = _sparse_chunk(
-                        z_s, ids, logp.to(cdtype), tail.to(cdtype), kernel, T, need_grad
-                    )
+                    ids, logp, tail = (pick(x) for x in sparse)
+                    loss = _sparse_chunk(pick(student), ids, logp, tail, kernel, T, dtype, need_grad, scale, out)
                 total += loss.sum()
-                if g is not None:
-                    g = g.mul_(inv_n).to(student.dtype)
-                    if r is None:
-                        grad[sel] = g
-                    else:
-                        grad[r] = g
         if not torch.isfinite(total):
             _raise_on_bad_inputs(student, dense, sparse)
         # save_for_backward (unlike a ctx attribute) frees the B×L×V buffer as soon as a
@@ -386,7 +401,7 @@ class _Divergence(torch.autograd.Function):
         ctx.save_for_backward(grad if grad is not None else torch.empty(0, device=student.device))
         ctx.shape = student_logits.shape
         ctx.has_grad = grad is not None
-        return _masked_mean(total, n_rows)
+        return total * scale
 
     @staticmethod
     def backward(ctx, grad_output):
