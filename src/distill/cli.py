@@ -1,0 +1,100 @@
+"""The `distill` command line. Options are generated from the config dataclasses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Callable
+
+from distill import __version__
+from distill.config import add_arguments, config_from_args
+
+log = logging.getLogger("distill")
+
+
+def _hinton(args: argparse.Namespace) -> dict:
+    from distill.experiments import hinton
+
+    cfg = config_from_args(hinton.HintonConfig, args, args.recipe)
+    res = hinton.run(cfg)
+    print((hinton.Path(res["config"]["out"]) / "results.md").read_text(), file=sys.stderr if args.json else sys.stdout)
+    return res
+
+
+def _classic_train(args: argparse.Namespace) -> dict:
+    from distill.train import classic
+
+    res = classic.run(config_from_args(classic.ClassicConfig, args, args.recipe))
+    if not args.json:
+        print(f"{res['mode']}: student test errors {res['student_errors']} of {res['test_size']}"
+              + (f"; teacher(s) {res['teacher_errors']}" if "teacher_errors" in res else "")
+              + f"; results in {res['config']['out']}/results.json")
+    return res
+
+
+# (group, name) → (help, config class loader, handler). The one list of subcommands.
+def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
+    def hinton_cfg():
+        from distill.experiments.hinton import HintonConfig
+
+        return HintonConfig
+
+    def classic_cfg():
+        from distill.train.classic import ClassicConfig
+
+        return ClassicConfig
+
+    return {
+        ("experiment", "hinton"): (
+            "Reproduce Hinton et al. (2015): teacher, student alone, distilled student, T sweep, omitted class.",
+            hinton_cfg, _hinton),
+        ("classic", "train"): (
+            "Classifier distillation: labels | response | feature | multi | self (born-again).",
+            classic_cfg, _classic_train),
+    }
+
+
+GROUP_HELP = {
+    "experiment": "reference experiments from the literature, reproduced",
+    "classic": "classic (classifier) distillation",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distill", description="Knowledge distillation: teachers, students, and detection of distillation."
+    )
+    parser.add_argument("--version", action="version", version=f"distill {__version__}")
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    sub_by_group: dict[str, argparse._SubParsersAction] = {}
+    for (group, name), (help_text, cfg_cls, handler) in _commands().items():
+        if group not in sub_by_group:
+            g = groups.add_parser(group, help=GROUP_HELP[group], description=GROUP_HELP[group])
+            sub_by_group[group] = g.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+        p = sub_by_group[group].add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--recipe", metavar="YAML", help="read settings from a YAML recipe; options override it")
+        p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+        p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+        add_arguments(p, cfg_cls())
+        p.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = args.handler
+    for k in ("group", "command", "handler", "verbose"):
+        delattr(args, k)
+    try:
+        result = handler(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"distill: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0

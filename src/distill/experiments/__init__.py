@@ -1,0 +1,1 @@
+"""Reference experiments reproduced end to end."""

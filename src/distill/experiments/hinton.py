@@ -1,0 +1,347 @@
+"""The reference experiment of Hinton, Vinyals & Dean (2015), section 3, reproduced.
+
+Protocol (the paper's, with one documented change of teacher for Fashion-MNIST):
+  * teacher: 784-1200-1200-10 ReLU MLP with dropout (0.2 input, 0.5 hidden), a max-norm
+    constraint on incoming weights, and input jitter of up to ±2 pixels ("mlp"). On
+    Fashion-MNIST that teacher is no better than the student, so there the default is a
+    small CNN trained with the same jitter ("cnn"), or an ensemble of MLP teachers
+    (the paper's section 3 on ensembles, "ensemble");
+  * student alone: 784-800-800-10 ReLU MLP, no regularization, hard labels;
+  * distilled student: the same net and training, on the teacher's soft targets at T = 20
+    (plus a small weight α on the hard labels), and a sweep over T;
+  * omitted class: the transfer set loses every image of class 3; the distilled student
+    is scored before and after raising its class-3 bias by an amount chosen on the
+    training data (never on the test set).
+The teacher's outputs on the transfer set are computed once and cached.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from distill.config import check, doc, to_dict
+from distill.data.idx import load_idx_dataset
+from distill.losses import mix_teachers
+from distill.models import build_classifier
+from distill.train.classifier import (
+    OptimConfig,
+    Targets,
+    count_errors,
+    fit,
+    load_classifier,
+    predict,
+    save_classifier,
+)
+
+log = logging.getLogger(__name__)
+
+PAPER = {  # Hinton et al. 2015, MNIST, section 3
+    "teacher_errors": 67,
+    "student_errors": 146,
+    "distilled_errors": 74,
+    "omitted_class": {"errors_before": 206, "class_errors_before": 133, "errors_after": 109,
+                      "class_errors_after": 14, "bias": 3.5},
+}
+TEACHER_ASSET = "fashion_mnist_cnn_teacher"  # folder in distill/assets, see `--export-teacher`
+
+
+@dataclass(frozen=True)
+class HintonConfig:
+    """Settings of `distill experiment hinton`."""
+
+    data_dir: str | None = doc("folder with MNIST-style IDX files (default: Debian's Fashion-MNIST)", default=None)
+    teacher: Literal["auto", "mlp", "cnn", "ensemble"] = doc(
+        "teacher kind; auto = mlp for MNIST, cnn for Fashion-MNIST", default="auto"
+    )
+    teacher_checkpoint: str | None = doc(
+        "use this saved teacher (folder from --export-teacher or `distill classic train`) instead of training one",
+        default=None,
+    )
+    quick: bool = doc("small budget (≤ 5 min on 2 cores): packaged teacher, fewer epochs, shorter sweep",
+                      default=False)
+    seeds: tuple[int, ...] = doc("seeds; each trains its own teacher and students", default=(0,))
+    temperature: float = doc("temperature of the headline distilled student", default=20.0)
+    sweep: tuple[float, ...] = doc("temperatures of the sweep (T = temperature is reused)",
+                                   default=(1.0, 2.0, 4.0, 8.0, 20.0))
+    alpha: float = doc("weight of the hard-label term in the distillation loss", default=0.1)
+    omitted_class: int = doc("class removed from the transfer set in the omitted-class experiment", default=3)
+    teacher_epochs: int = doc("teacher training epochs (0: 12 for cnn, 60 for mlp / ensemble members)", default=0)
+    student_epochs: int = doc("student training epochs, the same for every student", default=30)
+    ensemble_size: int = doc("members of the ensemble teacher", default=5)
+    lr: float = doc("peak learning rate of the students (SGD, momentum 0.9, one-cycle)", default=0.05)
+    out: str = doc("output folder for results.json, results.md, the plot, and trained teachers",
+                   default="runs/hinton")
+    export_teacher: str | None = doc("save the first seed's teacher to this folder (fp16) for --quick runs",
+                                     default=None)
+
+    def __post_init__(self):
+        check(len(self.seeds) >= 1, "seeds", self.seeds, "at least one integer")
+        check(self.temperature > 0, "temperature", self.temperature, "> 0")
+        check(all(t > 0 for t in self.sweep), "sweep", self.sweep, "temperatures > 0")
+        check(0 <= self.alpha <= 1, "alpha", self.alpha, "in [0, 1]")
+        check(0 <= self.omitted_class <= 9, "omitted_class", self.omitted_class, "a class id in [0, 9]")
+        check(self.teacher_epochs >= 0, "teacher_epochs", self.teacher_epochs, "≥ 0")
+        check(self.student_epochs >= 1, "student_epochs", self.student_epochs, "≥ 1")
+        check(self.ensemble_size >= 2, "ensemble_size", self.ensemble_size, "≥ 2")
+
+    def resolved(self, dataset: str) -> "HintonConfig":
+        """Fill in 'auto' values and the quick-mode budget."""
+        cfg = self
+        if cfg.teacher == "auto":
+            cfg = replace(cfg, teacher="cnn" if dataset == "fashion-mnist" else "mlp")
+        if cfg.teacher_epochs == 0:
+            cfg = replace(cfg, teacher_epochs=12 if cfg.teacher == "cnn" else 60)
+        if cfg.quick:
+            cfg = replace(
+                cfg,
+                seeds=cfg.seeds[:1],
+                student_epochs=min(cfg.student_epochs, 6),
+                teacher_epochs=min(cfg.teacher_epochs, 4),
+                sweep=tuple(t for t in cfg.sweep if t in (2.0, cfg.temperature)) or (cfg.temperature,),
+                ensemble_size=min(cfg.ensemble_size, 2),
+            )
+        return cfg
+
+
+def student_optim(cfg: HintonConfig, seed: int) -> OptimConfig:
+    # Identical for the student alone and every distilled student: only the targets differ.
+    return OptimConfig(epochs=cfg.student_epochs, batch_size=100, lr=cfg.lr, seed=seed)
+
+
+def teacher_optim(cfg: HintonConfig, seed: int) -> OptimConfig:
+    if cfg.teacher == "cnn":
+        return OptimConfig(epochs=cfg.teacher_epochs, lr=0.05, weight_decay=5e-4, jitter=2, seed=seed)
+    # Hinton's MLP teacher: dropout + max-norm (in the model) and ±2 px jitter.
+    return OptimConfig(epochs=cfg.teacher_epochs, lr=0.05, jitter=2, seed=seed)
+
+
+def _teacher_arches(cfg: HintonConfig) -> list[str]:
+    if cfg.teacher == "cnn":
+        return ["cnn"]
+    if cfg.teacher == "mlp":
+        return ["mlp-1200"]
+    return ["mlp-1200"] * cfg.ensemble_size
+
+
+def packaged_teacher() -> Path | None:
+    path = Path(str(resources.files("distill") / "assets" / TEACHER_ASSET))
+    return path if (path / "model.safetensors").exists() else None
+
+
+def get_teacher_logits(cfg: HintonConfig, seed: int, train, test, out: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], str]:
+    """Each teacher's logits on the transfer set (train) and test set, training teachers if needed."""
+    checkpoint = cfg.teacher_checkpoint
+    if checkpoint is None and cfg.quick and cfg.teacher == "cnn":
+        asset = packaged_teacher()
+        if asset is not None:
+            checkpoint = str(asset)
+    if checkpoint is not None:
+        model, meta = load_classifier(checkpoint)
+        log.info("teacher: %s from %s", meta["arch"], checkpoint)
+        return [predict(model, train.images, desc="teacher")], [predict(model, test.images, desc="teacher")], \
+            f"{meta['arch']} (loaded from {checkpoint})"
+    train_logits, test_logits = [], []
+    for m, arch in enumerate(_teacher_arches(cfg)):
+        member_seed = seed * 100 + m
+        model = build_classifier(arch)
+        run = out / f"seed{seed}" / f"teacher{m}"
+        fit(model, train.images, train.labels, teacher_optim(cfg, member_seed), run_dir=run,
+            desc=f"teacher {arch} #{m} (seed {seed})")
+        save_classifier(model, run / "final", arch, 10, seed=member_seed)
+        train_logits.append(predict(model, train.images, desc="teacher"))
+        test_logits.append(predict(model, test.images, desc="teacher"))
+        if cfg.export_teacher and seed == cfg.seeds[0] and m == 0:
+            export_teacher(model, cfg.export_teacher, arch, member_seed)
+    return train_logits, test_logits, cfg.teacher
+
+
+def export_teacher(model, path: str, arch: str, seed: int) -> None:
+    """Save a teacher in fp16 (half the bytes; its logits change by < 1e-2) for quick runs."""
+    model = model.half()
+    save_classifier(model, path, arch, 10, seed=seed, exported_by="distill experiment hinton --export-teacher")
+    model.float()
+    log.info("exported teacher to %s", path)
+
+
+def _student_errors(cfg, seed, train, test, targets: Targets | None, run: Path, images=None, labels=None, desc=""):
+    model = build_classifier("mlp-800")
+    images = train.images if images is None else images
+    labels = train.labels if labels is None else labels
+    fit(model, images, labels, student_optim(cfg, seed), targets, run_dir=run, desc=desc)
+    return model, predict(model, test.images, desc="eval")
+
+
+def choose_bias(train_logits: torch.Tensor, train_labels: torch.Tensor, cls: int) -> float:
+    """Bias added to class ``cls``'s logit that minimizes errors on the training data (grid 0..10, step 0.25)."""
+    best, best_err = 0.0, None
+    for b in torch.arange(0, 10.001, 0.25).tolist():
+        shifted = train_logits.clone()
+        shifted[:, cls] += b
+        err = count_errors(shifted, train_labels)
+        if best_err is None or err < best_err:
+            best, best_err = b, err
+    return best
+
+
+def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path) -> dict:
+    t0 = time.time()
+    y_test = test.labels
+    tr_logits, te_logits, teacher_desc = get_teacher_logits(cfg, seed, train, test, out)
+    teacher_test = mix_teachers(te_logits, temperature=1.0) if len(te_logits) > 1 else te_logits[0]
+    res = {"seed": seed, "teacher": teacher_desc, "teacher_errors": count_errors(teacher_test, y_test)}
+    log.info("seed %d: teacher errors %d", seed, res["teacher_errors"])
+
+    _, logits = _student_errors(cfg, seed, train, test, None, out / f"seed{seed}" / "student", desc="student alone")
+    res["student_errors"] = count_errors(logits, y_test)
+
+    def targets_at(T: float, rows=None) -> Targets:
+        logits_T = mix_teachers(tr_logits, temperature=T) if len(tr_logits) > 1 else tr_logits[0]
+        return Targets(logits=logits_T if rows is None else logits_T[rows], temperature=T, alpha=cfg.alpha)
+
+    sweep = {}
+    for T in sorted(set(cfg.sweep) | {cfg.temperature}):
+        _, logits = _student_errors(cfg, seed, train, test, targets_at(T), out / f"seed{seed}" / f"distilled_T{T:g}",
+                                    desc=f"distilled T={T:g}")
+        sweep[f"{T:g}"] = count_errors(logits, y_test)
+    res["temperature_sweep"] = sweep
+    res["distilled_errors"] = sweep[f"{cfg.temperature:g}"]
+    gap = res["student_errors"] - res["teacher_errors"]
+    res["gap_closed"] = (res["student_errors"] - res["distilled_errors"]) / gap if gap else None
+
+    c = cfg.omitted_class
+    keep = (train.labels != c).nonzero().squeeze(1)
+    model, logits = _student_errors(
+        cfg, seed, train, test, targets_at(cfg.temperature, keep), out / f"seed{seed}" / f"omitted{c}",
+        images=train.images[keep], labels=train.labels[keep], desc=f"omitted class {c}",
+    )
+    bias = choose_bias(predict(model, train.images, desc="bias"), train.labels, c)
+    after = logits.clone()
+    after[:, c] += bias
+    is_c = y_test == c
+    res["omitted_class"] = {
+        "class": c,
+        "errors_before": count_errors(logits, y_test),
+        "class_errors_before": count_errors(logits[is_c], y_test[is_c]),
+        "errors_after": count_errors(after, y_test),
+        "class_errors_after": count_errors(after[is_c], y_test[is_c]),
+        "bias": bias,
+        "class_test_count": int(is_c.sum()),
+    }
+    res["seconds"] = round(time.time() - t0, 1)
+    return res
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def aggregate(per_seed: list[dict], dataset: str, cfg: HintonConfig, seconds: float) -> dict:
+    """Top-level figures are means over seeds; ``std`` holds the seed-to-seed standard deviations."""
+    out = {"dataset": dataset, "teacher": per_seed[0]["teacher"], "mode": "quick" if cfg.quick else "full",
+           "seeds": [r["seed"] for r in per_seed], "std": {}}
+    for key in ("teacher_errors", "student_errors", "distilled_errors"):
+        out[key], out["std"][key] = _mean_std([r[key] for r in per_seed])
+    gap = out["student_errors"] - out["teacher_errors"]
+    out["gap_closed"] = (out["student_errors"] - out["distilled_errors"]) / gap if gap else None
+    margins = [r["student_errors"] - r["distilled_errors"] for r in per_seed]
+    out["improvement"], out["std"]["improvement"] = _mean_std(margins)
+    out["temperature_sweep"] = {T: statistics.fmean(r["temperature_sweep"][T] for r in per_seed)
+                                for T in per_seed[0]["temperature_sweep"]}
+    oc = {}
+    for key in per_seed[0]["omitted_class"]:
+        vals = [r["omitted_class"][key] for r in per_seed]
+        oc[key] = statistics.fmean(vals) if key not in ("class", "class_test_count") else vals[0]
+    out["omitted_class"] = oc
+    out["seconds"] = round(seconds, 1)
+    out["config"] = to_dict(cfg)
+    out["per_seed"] = per_seed
+    noise = max(out["std"]["student_errors"], out["std"]["distilled_errors"], out["std"]["improvement"])
+    out["target"] = {
+        "improvement_at_least_40": out["improvement"] >= 40,
+        "improvement_exceeds_3_std": len(per_seed) > 1 and out["improvement"] > 3 * noise,
+        "omitted_class_mostly_recovered": oc["class_errors_before"] > 0
+        and (oc["class_errors_before"] - oc["class_errors_after"]) / oc["class_errors_before"] > 0.5,
+    }
+    return out
+
+
+def markdown(res: dict) -> str:
+    def f(key, sub=None):
+        v = res[key] if sub is None else res[key][sub]
+        s = res.get("std", {}).get(key) if sub is None else None
+        return f"{v:.1f} ± {s:.1f}" if s else (f"{v:.1f}" if isinstance(v, float) else str(v))
+
+    oc, p = res["omitted_class"], PAPER["omitted_class"]
+    n = len(res["seeds"])
+    lines = [
+        f"Dataset: {res['dataset']} · teacher: {res['teacher']} · {res['mode']} mode · "
+        f"{n} seed{'s' if n > 1 else ''} (mean ± std) · {res['seconds']:.0f} s",
+        "",
+        "| test errors (of 10,000) | this run | Hinton et al. 2015 (MNIST) |",
+        "|---|---|---|",
+        f"| teacher | {f('teacher_errors')} | {PAPER['teacher_errors']} |",
+        f"| student alone (800-800, hard labels) | {f('student_errors')} | {PAPER['student_errors']} |",
+        f"| distilled student (T = {res['config']['temperature']:g}) | {f('distilled_errors')} | "
+        f"{PAPER['distilled_errors']} |",
+        f"| gap closed | {res['gap_closed']:.0%} | 91% |",
+        f"| omitted class {oc['class']}: errors before bias fix (class {oc['class']} errors) | "
+        f"{oc['errors_before']:.1f} ({oc['class_errors_before']:.1f}) | {p['errors_before']} ({p['class_errors_before']}) |",
+        f"| omitted class {oc['class']}: after raising its bias by {oc['bias']:g} | "
+        f"{oc['errors_after']:.1f} ({oc['class_errors_after']:.1f}) | {p['errors_after']} ({p['class_errors_after']}), "
+        f"bias {p['bias']} |",
+        "",
+        "| T | " + " | ".join(res["temperature_sweep"]) + " |",
+        "|---|" + "---|" * len(res["temperature_sweep"]),
+        "| distilled errors | " + " | ".join(f"{v:.1f}" for v in res["temperature_sweep"].values()) + " |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    temps = [float(t) for t in res["temperature_sweep"]]
+    errs = list(res["temperature_sweep"].values())
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.plot(temps, errs, "o-", label="distilled student")
+    ax.axhline(res["student_errors"], color="tab:red", ls="--", label="student alone")
+    ax.axhline(res["teacher_errors"], color="tab:green", ls=":", label=f"teacher ({res['teacher']})")
+    ax.set_xscale("log")
+    ax.set_xticks(temps, [f"{t:g}" for t in temps])
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("test errors (of 10,000)")
+    ax.set_title(f"Distillation on {res['dataset']}: errors vs temperature")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run(cfg: HintonConfig) -> dict:
+    """Run the experiment and write results.json, results.md and temperature.png to ``cfg.out``."""
+    t0 = time.time()
+    train, test, dataset = load_idx_dataset(cfg.data_dir)
+    cfg = cfg.resolved(dataset)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_seed = []
+    for seed in cfg.seeds:
+        per_seed.append(run_seed(cfg, seed, train, test, out))
+        (out / f"seed{seed}.json").write_text(json.dumps(per_seed[-1], indent=2))
+    res = aggregate(per_seed, dataset, cfg, time.time() - t0)
+    (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+    (out / "results.md").write_text(markdown(res))
+    plot(res, out / "temperature.png")
+    return res

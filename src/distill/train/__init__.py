@@ -1,0 +1,1 @@
+"""Written-out training loops on accelerate."""

@@ -1,0 +1,168 @@
+"""Classic (classifier) distillation runs: `distill classic train`.
+
+Modes:
+  labels    train a model on hard labels (this is how teachers are made);
+  response  Hinton KD from one teacher's soft targets;
+  feature   response KD plus FitNets hints: named student layers, through a learned
+            linear projection, regress the teacher's named layers (MSE);
+  multi     response KD from the weighted mixture of several teachers' tempered outputs;
+  self      born-again networks: generation 0 is trained on labels (or is the given
+            teacher), and each next generation, of the same architecture, is distilled
+            from the previous one.
+Teacher outputs on the transfer set are computed once per run and cached to
+``out/targets.safetensors``, so a resumed run does not recompute them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from distill.config import check, doc, to_dict
+from distill.data.idx import load_idx_dataset
+from distill.losses import mix_teachers
+from distill.models import ARCHITECTURES, build_classifier
+from distill.train.classifier import (
+    OptimConfig,
+    Targets,
+    count_errors,
+    fit,
+    load_classifier,
+    predict,
+    save_classifier,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClassicConfig:
+    """A classic distillation run. Every field can come from a YAML recipe or the command line."""
+
+    mode: Literal["labels", "response", "feature", "multi", "self"] = doc(
+        "what to train (see `distill classic train --help`)", default="response"
+    )
+    student: str = doc(f"student architecture, one of {sorted(ARCHITECTURES)}", default="mlp-800")
+    teachers: tuple[str, ...] = doc("saved teacher folder(s) (response/feature: one; multi: several)", default=())
+    teacher_weights: tuple[float, ...] = doc("multi: weight of each teacher (default: equal)", default=())
+    temperature: float = doc("softening temperature T", default=4.0)
+    alpha: float = doc("weight of the hard-label cross-entropy (1 − alpha on the T²-scaled KL)", default=0.1)
+    hints: tuple[str, ...] = doc("feature: 'student_layer:teacher_layer' pairs", default=("hidden2:hidden1",))
+    hint_weight: float = doc("feature: weight of the hint MSE terms", default=1.0)
+    generations: int = doc("self: number of distilled generations after generation 0", default=2)
+    data_dir: str | None = doc("MNIST-style IDX folder (default: Debian's Fashion-MNIST)", default=None)
+    out: str = doc("output folder (checkpoints, final model, results.json)", default="runs/classic")
+    train: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "optimization settings"})
+
+    def __post_init__(self):
+        check(self.student in ARCHITECTURES, "student", self.student, f"one of {sorted(ARCHITECTURES)}")
+        check(self.temperature > 0, "temperature", self.temperature, "> 0")
+        check(0 <= self.alpha <= 1, "alpha", self.alpha, "in [0, 1]")
+        check(self.generations >= 1, "generations", self.generations, "≥ 1")
+        if self.mode in ("response", "feature"):
+            check(len(self.teachers) == 1, "teachers", self.teachers, f"exactly one teacher folder for mode {self.mode}")
+        if self.mode == "multi":
+            check(len(self.teachers) >= 2, "teachers", self.teachers, "two or more teacher folders for mode multi")
+            check(not self.teacher_weights or len(self.teacher_weights) == len(self.teachers),
+                  "teacher_weights", self.teacher_weights, f"empty or {len(self.teachers)} weights (one per teacher)")
+        if self.mode == "feature":
+            for h in self.hints:
+                check(h.count(":") == 1, "hints", self.hints, "'student_layer:teacher_layer' pairs")
+        if self.mode == "labels":
+            check(not self.teachers, "teachers", self.teachers, "empty for mode labels")
+
+
+def _fingerprint(teachers: tuple[str, ...], features: tuple[str, ...], n: int) -> str:
+    h = hashlib.sha256()
+    for t in teachers:
+        h.update(Path(t, "model.safetensors").read_bytes())
+    h.update(repr((features, n)).encode())
+    return h.hexdigest()[:16]
+
+
+def teacher_outputs(teachers: tuple[str, ...], images: torch.Tensor, features: tuple[str, ...], cache: Path | None):
+    """Logits (T, N, C) of each teacher and the first teacher's named features, cached in ``cache``."""
+    key = _fingerprint(teachers, features, len(images))
+    if cache is not None and cache.exists():
+        stored = load_file(cache)
+        if stored.get("fingerprint") is not None and bytes(stored["fingerprint"].tolist()).decode() == key:
+            log.info("teacher outputs: reusing %s", cache)
+            feats = {k[len("feature."):]: v for k, v in stored.items() if k.startswith("feature.")}
+            return stored["logits"], feats
+    logits, feats = [], {}
+    for i, path in enumerate(teachers):
+        model, _ = load_classifier(path)
+        if i == 0 and features:
+            out, feats = predict(model, images, features=features, desc=f"teacher {i}")
+        else:
+            out = predict(model, images, desc=f"teacher {i}")
+        logits.append(out)
+    logits = torch.stack(logits)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {"logits": logits, "fingerprint": torch.tensor(list(key.encode()), dtype=torch.uint8)}
+        tensors.update({f"feature.{k}": v.contiguous() for k, v in feats.items()})
+        save_file(tensors, cache)
+    return logits, feats
+
+
+def run(cfg: ClassicConfig) -> dict:
+    """Train as ``cfg`` says; write the final model and results.json to ``cfg.out``; return the results."""
+    t0 = time.time()
+    train, test, dataset = load_idx_dataset(cfg.data_dir)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    res: dict = {"dataset": dataset, "mode": cfg.mode, "student": cfg.student, "config": to_dict(cfg)}
+
+    if cfg.mode == "self":
+        res["generations"] = _born_again(cfg, train, test, out)
+        res["student_errors"] = res["generations"][-1]["errors"]
+    else:
+        targets = None
+        if cfg.mode != "labels":
+            pairs = tuple(tuple(h.split(":")) for h in cfg.hints) if cfg.mode == "feature" else ()
+            t_layers = tuple(t for _, t in pairs)
+            logits, feats = teacher_outputs(cfg.teachers, train.images, t_layers, out / "targets.safetensors")
+            weights = cfg.teacher_weights or None
+            mixed = mix_teachers(list(logits), temperature=cfg.temperature, weights=weights) \
+                if len(logits) > 1 else logits[0]
+            targets = Targets(mixed, cfg.temperature, cfg.alpha, feats, pairs, cfg.hint_weight)
+            res["teacher_errors"] = [count_errors(predict(load_classifier(t)[0], test.images, desc="teacher"),
+                                                  test.labels) for t in cfg.teachers]
+        model = build_classifier(cfg.student)
+        fit(model, train.images, train.labels, cfg.train, targets, run_dir=out, desc=cfg.mode)
+        save_classifier(model, out / "final", cfg.student, 10, mode=cfg.mode)
+        res["student_errors"] = count_errors(predict(model, test.images, desc="eval"), test.labels)
+    res["test_size"] = len(test.labels)
+    res["seconds"] = round(time.time() - t0, 1)
+    (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+    return res
+
+
+def _born_again(cfg: ClassicConfig, train, test, out: Path) -> list[dict]:
+    gens = []
+    if cfg.teachers:
+        prev_path = Path(cfg.teachers[0])
+        prev, _ = load_classifier(prev_path)
+    else:
+        prev = build_classifier(cfg.student)
+        fit(prev, train.images, train.labels, cfg.train, run_dir=out / "gen0", desc="generation 0")
+        prev_path = save_classifier(prev, out / "gen0" / "final", cfg.student, 10)
+    gens.append({"generation": 0, "errors": count_errors(predict(prev, test.images, desc="eval"), test.labels)})
+    for g in range(1, cfg.generations + 1):
+        logits, _ = teacher_outputs((str(prev_path),), train.images, (), out / f"gen{g}" / "targets.safetensors")
+        model = build_classifier(cfg.student)
+        fit(model, train.images, train.labels, cfg.train, Targets(logits[0], cfg.temperature, cfg.alpha),
+            run_dir=out / f"gen{g}", desc=f"generation {g}")
+        prev_path = save_classifier(model, out / f"gen{g}" / "final", cfg.student, 10)
+        gens.append({"generation": g, "errors": count_errors(predict(model, test.images, desc="eval"), test.labels)})
+        prev = model
+    return gens

@@ -1,0 +1,383 @@
+"""Classifier training, written out: hard labels, soft targets (Hinton KD), and FitNets hints.
+
+One loop serves every mode of classic distillation and every device setup: it runs on
+``accelerate`` (CPU, one GPU, or several processes under ``accelerate launch``). The
+teacher never runs inside the loop: its outputs on the transfer set are computed once
+(``teacher_outputs``) and passed in as ``Targets``.
+
+Determinism and exact resume: the data order of epoch e is a permutation drawn from a
+generator seeded with (seed, e); the jitter and the dropout masks of global step k are
+drawn after reseeding with (seed, k, rank). No RNG state has to be saved, so a run
+resumed from a checkpoint takes exactly the same steps as one never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from distill.config import check, doc
+from distill.losses import hinton_kd
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """How a classifier is trained (the same for teachers and students)."""
+
+    epochs: int = doc("passes over the transfer set", default=30)
+    batch_size: int = doc("global batch size (split across processes)", default=100)
+    lr: float = doc("peak learning rate of SGD with momentum", default=0.05)
+    momentum: float = doc("SGD momentum", default=0.9)
+    weight_decay: float = doc("L2 weight decay", default=0.0)
+    schedule: Literal["onecycle", "cosine", "constant"] = doc(
+        "learning-rate schedule over all steps", default="onecycle"
+    )
+    jitter: int = doc("input augmentation: random shifts of up to this many pixels (0: none)", default=0)
+    seed: int = doc("seed for initialization, data order, jitter and dropout", default=0)
+    checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: at epoch ends only)", default=0)
+
+    def __post_init__(self):
+        check(self.epochs >= 1, "epochs", self.epochs, "an integer ≥ 1")
+        check(self.batch_size >= 1, "batch_size", self.batch_size, "an integer ≥ 1")
+        check(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "a finite number > 0")
+        check(0 <= self.momentum < 1, "momentum", self.momentum, "in [0, 1)")
+        check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "≥ 0")
+        check(0 <= self.jitter <= 8, "jitter", self.jitter, "an integer in [0, 8]")
+        check(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "≥ 0")
+
+
+@dataclass
+class Targets:
+    """Cached teacher outputs on the transfer set, row-aligned with its images.
+
+    Attributes:
+        logits: (N, C) teacher logits; for several teachers, ``distill.losses.mix_teachers``'s
+            output at ``temperature``.
+        temperature: softening temperature T of the KD term.
+        alpha: weight of the hard-label cross-entropy (0: soft targets only).
+        features: teacher hint-layer name → (N, d) activations, for feature distillation.
+        hints: (student layer, teacher layer) pairs matched through a learned linear projection.
+        hint_weight: weight of the summed hint MSE terms.
+    """
+
+    logits: torch.Tensor
+    temperature: float
+    alpha: float
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
+    hints: tuple[tuple[str, str], ...] = ()
+    hint_weight: float = 1.0
+
+
+@dataclass
+class FitResult:
+    steps: int
+    final_loss: float
+    completed: bool  # False when stopped early by ``stop_after_steps``
+    projections: nn.ModuleDict | None = None  # feature mode: the learned student → teacher maps
+
+
+def jitter_images(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Shift each image (B, H, W) by a random integer in [−s, s] along both axes, zero-filled."""
+    if max_shift == 0:
+        return x
+    B, H, W = x.shape
+    s = max_shift
+    padded = F.pad(x, (s, s, s, s))  # (B, H + 2s, W + 2s)
+    dy = torch.randint(0, 2 * s + 1, (B,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * s + 1, (B,), generator=generator).to(x.device)
+    rows = (torch.arange(H, device=x.device)[None] + dy[:, None])[:, :, None]  # (B, H, 1)
+    cols = (torch.arange(W, device=x.device)[None] + dx[:, None])[:, None, :]  # (B, 1, W)
+    return padded[torch.arange(B, device=x.device)[:, None, None], rows, cols]
+
+
+def _step_seed(seed: int, *parts: int) -> int:
+    h = seed
+    for p in parts:
+        h = (h * 1_000_003 + p + 1) % (2**62)
+    return h
+
+
+def _scheduler(optimizer, cfg: OptimConfig, total_steps: int):
+    if cfg.schedule == "onecycle":
+        # Linear warm-up over the first 15% of steps, then cosine decay to 0 (as OneCycleLR).
+        warm = max(1, int(0.15 * total_steps))
+
+        def f(step):
+            if step < warm:
+                return 0.04 + 0.96 * step / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total_steps - warm))))
+    elif cfg.schedule == "cosine":
+        def f(step):
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total_steps))))
+    else:
+        def f(step):
+            return 1.0
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, f)
+
+
+class _HintTaps:
+    """Forward hooks that keep the latest output of named student layers."""
+
+    def __init__(self, model: nn.Module, names: list[str]):
+        modules = dict(model.named_modules())
+        missing = [n for n in names if n not in modules]
+        if missing:
+            raise ValueError(f"student has no layer(s) {missing}; named layers: {[n for n in modules if n][:20]}")
+        self.out: dict[str, torch.Tensor] = {}
+        self.handles = [modules[n].register_forward_hook(self._hook(n)) for n in names]
+
+    def _hook(self, name):
+        def hook(_module, _inp, output):
+            self.out[name] = output.flatten(1)
+
+        return hook
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+def _layer_width(model: nn.Module, name: str, sample: torch.Tensor) -> int:
+    taps = _HintTaps(model, [name])
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(sample[:2])
+    finally:
+        taps.close()
+        model.train()
+    return taps.out[name].shape[1]
+
+
+def fit(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    cfg: OptimConfig,
+    targets: Targets | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    stop_after_steps: int | None = None,
+    desc: str = "train",
+    accelerator: Accelerator | None = None,
+) -> FitResult:
+    """Train ``model`` in place on (images (N, H, W), labels (N,)), on hard labels or on ``targets``.
+
+    With ``run_dir``, a checkpoint is written at each epoch end (and every
+    ``cfg.checkpoint_every`` steps), and a run started on a folder that holds one resumes
+    from it. ``stop_after_steps`` stops (after checkpointing) at that global step, which is
+    how tests and time-boxed jobs interrupt a run.
+    """
+    if len(images) != len(labels):
+        raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length.")
+    if targets is not None and len(targets.logits) != len(images):
+        raise ValueError(f"targets cover {len(targets.logits)} rows but the transfer set has {len(images)}.")
+    accelerator = accelerator or Accelerator()
+    rank, world = accelerator.process_index, accelerator.num_processes
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes.")
+    torch.manual_seed(cfg.seed)  # initialization of hint projections
+
+    hints = list(targets.hints) if targets is not None else []
+    projections = nn.ModuleDict()
+    for s_name, t_name in hints:
+        d_s = _layer_width(model, s_name, images)
+        d_t = targets.features[t_name].shape[1]
+        projections[s_name.replace(".", "__")] = nn.Linear(d_s, d_t)
+    params = list(model.parameters()) + list(projections.parameters())
+    optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    steps_per_epoch = len(images) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"the transfer set has {len(images)} rows, fewer than one batch of {cfg.batch_size}.")
+    total_steps = steps_per_epoch * cfg.epochs
+    scheduler = _scheduler(optimizer, cfg, total_steps)
+    model, projections, optimizer = accelerator.prepare(model, projections, optimizer)
+    raw_model = accelerator.unwrap_model(model)
+    taps = _HintTaps(raw_model, [s for s, _ in hints]) if hints else None
+
+    ckpt = Path(run_dir) / "checkpoint" if run_dir else None
+    step = 0
+    found = _existing_checkpoint(ckpt) if ckpt is not None else None
+    if found is not None:
+        step = _load_checkpoint(found, raw_model, accelerator.unwrap_model(projections), optimizer, scheduler)
+        log.info("%s: resumed from %s at step %d/%d", desc, ckpt, step, total_steps)
+
+    device = accelerator.device
+    local_batch = cfg.batch_size // world
+    last_loss = float("nan")
+    model.train()
+    bar = tqdm(total=total_steps, initial=step, desc=desc, disable=None if accelerator.is_main_process else True,
+               leave=False, dynamic_ncols=True)
+    try:
+        while step < total_steps:
+            epoch, in_epoch = divmod(step, steps_per_epoch)
+            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(_step_seed(cfg.seed, epoch)))
+            for i in range(in_epoch, steps_per_epoch):
+                batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+                batch = batch[rank * local_batch : (rank + 1) * local_batch]  # this process's shard
+                torch.manual_seed(_step_seed(cfg.seed, epoch, i, rank))  # dropout masks of this step
+                gen = torch.Generator().manual_seed(_step_seed(cfg.seed, epoch, i, rank, 1))
+                x = jitter_images(images[batch], cfg.jitter, gen).to(device)
+                y = labels[batch].to(device)
+                loss = _loss_step(model, projections, taps, x, y, batch, targets, device)
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                if hasattr(raw_model, "apply_constraints"):
+                    raw_model.apply_constraints()
+                step += 1
+                last_loss = loss.item()
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{last_loss:.4f}", refresh=False)
+                end_of_epoch = i == steps_per_epoch - 1
+                stop = stop_after_steps is not None and step >= stop_after_steps
+                if ckpt is not None and (end_of_epoch or stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
+                    _save_checkpoint(ckpt, raw_model, accelerator.unwrap_model(projections), optimizer, scheduler,
+                                     step, accelerator)
+                if stop:
+                    return FitResult(step, last_loss, step >= total_steps, accelerator.unwrap_model(projections))
+    finally:
+        bar.close()
+        if taps is not None:
+            taps.close()
+    model.eval()
+    return FitResult(step, last_loss, True, accelerator.unwrap_model(projections))
+
+
+def _loss_step(model, projections, taps, x, y, batch, targets: Targets | None, device) -> torch.Tensor:
+    """The loss of one batch: CE on labels, or Hinton KD plus weighted FitNets hint terms."""
+    logits = model(x)  # (b, C)
+    if targets is None:
+        return F.cross_entropy(logits, y)
+    t_logits = targets.logits[batch].to(device)  # (b, C)
+    loss = hinton_kd(logits, t_logits, y, temperature=targets.temperature, alpha=targets.alpha)
+    for s_name, t_name in targets.hints:
+        h_s = projections[s_name.replace(".", "__")](taps.out[s_name])  # (b, d_t)
+        h_t = targets.features[t_name][batch].to(device)  # (b, d_t)
+        loss = loss + targets.hint_weight * F.mse_loss(h_s, h_t)
+    return loss
+
+
+# ------------------------------------------------------------------------- checkpoints
+
+
+def _save_checkpoint(path: Path, model, projections, optimizer, scheduler, step: int, accelerator) -> None:
+    """Write the checkpoint to a temporary folder and rename it into place (atomic on POSIX)."""
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+        if len(projections):
+            save_file({k: v.detach().cpu().contiguous() for k, v in projections.state_dict().items()},
+                      tmp / "projections.safetensors")
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": step}))
+        # Keep the previous checkpoint until the new one is in place: a crash at any
+        # point leaves one complete checkpoint (path, or path.old which resume also reads).
+        old = path.with_name(path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _existing_checkpoint(path: Path) -> Path | None:
+    for p in (path, path.with_name(path.name + ".old")):
+        if (p / "state.json").exists():
+            return p
+    return None
+
+
+def _load_checkpoint(path: Path, model, projections, optimizer, scheduler) -> int:
+    model.load_state_dict(load_file(path / "model.safetensors"))
+    if (path / "projections.safetensors").exists():
+        projections.load_state_dict(load_file(path / "projections.safetensors"))
+    # weights_only: optimizer state is tensors and numbers; never unpickle arbitrary objects.
+    state = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(json.loads((path / "state.json").read_text())["step"])
+
+
+# ------------------------------------------------------------------- teacher outputs
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1000, features: tuple[str, ...] = (),
+            desc: str = "predict", device: torch.device | str | None = None):
+    """Logits (N, C) of ``model`` on ``images`` in eval mode, and the named layers' outputs (N, d).
+
+    Returns ``logits`` alone when ``features`` is empty, else ``(logits, {name: (N, d)})``.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    taps = _HintTaps(model, list(features)) if features else None
+    outs, feats = [], {n: [] for n in features}
+    try:
+        for i in tqdm(range(0, len(images), batch_size), desc=desc, disable=None, leave=False):
+            outs.append(model(images[i : i + batch_size].to(device)).float().cpu())
+            for n in features:
+                feats[n].append(taps.out[n].float().cpu())
+    finally:
+        if taps is not None:
+            taps.close()
+        model.train(was_training)
+    logits = torch.cat(outs)
+    if not features:
+        return logits
+    return logits, {n: torch.cat(v) for n, v in feats.items()}
+
+
+def count_errors(logits: torch.Tensor, labels: torch.Tensor) -> int:
+    """Number of rows whose argmax differs from the label."""
+    return int((logits.argmax(-1) != labels).sum())
+
+
+# ------------------------------------------------------------------- saved classifiers
+
+
+def save_classifier(model: nn.Module, path: str | Path, arch: str, num_classes: int, **meta) -> Path:
+    """Save weights (safetensors) and the architecture name (JSON) to a folder."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model = model.module if hasattr(model, "module") else model
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path / "model.safetensors")
+    (path / "config.json").write_text(json.dumps({"arch": arch, "num_classes": num_classes, **meta}, indent=2))
+    return path
+
+
+def load_classifier(path: str | Path) -> tuple[nn.Module, dict]:
+    """Load a classifier saved by ``save_classifier`` (safetensors only, no pickle)."""
+    from distill.models import build_classifier
+
+    path = Path(path)
+    if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
+        raise FileNotFoundError(
+            f"{path} is not a saved classifier (needs config.json and model.safetensors); "
+            "train one with `distill classic train --mode labels --out DIR`."
+        )
+    meta = json.loads((path / "config.json").read_text())
+    model = build_classifier(meta["arch"], meta.get("num_classes", 10))
+    model.load_state_dict(load_file(path / "model.safetensors"))
+    model.eval()
+    return model, meta
