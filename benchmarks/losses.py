@@ -176,8 +176,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print()
-    print(f"| implementation | seconds (median) | extra peak memory (GiB) |")
-    print(f"|---|---|---|")
+    print("| implementation | seconds (median) | extra peak memory (GiB) |")
+    print("|---|---|---|")
     for impl, r in runs.items():
         print(f"| {impl} | {r['median_seconds']:.2f} | {r['extra_peak_gib']:.2f} |")
     print(f"\ntime ratio distill/TRL: {result['time_ratio']:.3f} (target <= 0.1)")

@@ -12,7 +12,16 @@ import torch
 import torch.nn.functional as F
 
 from distill import losses
-from distill.losses import TopKTargets, forward_kl, generalized_jsd, hinton_kd, reverse_kl, skew_kl, topk_targets, tvd
+from distill.losses import (
+    TopKTargets,
+    forward_kl,
+    generalized_jsd,
+    hinton_kd,
+    reverse_kl,
+    skew_kl,
+    topk_targets,
+    tvd,
+)
 
 # ----------------------------------------------------------------------------- reference
 
@@ -375,7 +384,7 @@ def test_mix_teachers_is_exact_mixture_at_temperature():
     w = [0.5, 0.3, 0.2]
     T = 4.0
     mixed = losses.mix_teachers(zs, temperature=T, weights=w)
-    expected = sum(wi * (z / T).softmax(-1) for wi, z in zip(w, zs))
+    expected = sum(wi * (z / T).softmax(-1) for wi, z in zip(w, zs, strict=True))
     torch.testing.assert_close((mixed / T).softmax(-1), expected, rtol=1e-5, atol=1e-7)
 
 

@@ -272,7 +272,7 @@ def _prepare(student_logits, teacher, labels, ignore_index) -> _Prepared:
                 f"{tuple(teacher.shape)} must have the same shape."
             )
         if teacher.requires_grad and not _warned_teacher_grad:
-            warnings.warn("teacher_logits requires grad; distill losses treat teacher targets as constants.")
+            warnings.warn("teacher_logits requires grad; distill losses treat teacher targets as constants.", stacklevel=3)
             _warned_teacher_grad = True
         dense = teacher.detach().reshape(-1, V)
     else:

@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 
-from distill.data.idx import load_idx_dataset, read_idx, write_idx
+from distill.data.idx import FASHION_MNIST_DIR, load_idx_dataset, read_idx, write_idx
 
 
 @pytest.mark.parametrize("name", ["a.idx", "a.idx.gz"])
@@ -40,3 +40,12 @@ def test_load_dataset_from_written_files(idx_dir):
 def test_missing_files_name_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="apt-get install -y dataset-fashion-mnist"):
         load_idx_dataset(tmp_path)
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_debian_fashion_mnist_loads_in_full():
+    train, test, name = load_idx_dataset()
+    assert name == "fashion-mnist"
+    assert train.images.shape == (60000, 28, 28) and test.images.shape == (10000, 28, 28)
+    # Fashion-MNIST is balanced: 6,000 training and 1,000 test images per class
+    assert train.labels.bincount().tolist() == [6000] * 10 and test.labels.bincount().tolist() == [1000] * 10

@@ -72,6 +72,8 @@ class HintonConfig:
     temperature: float = doc("temperature of the headline distilled student", default=20.0)
     sweep: tuple[float, ...] = doc("temperatures of the sweep (T = temperature is reused)",
                                    default=(1.0, 2.0, 4.0, 8.0, 20.0))
+    sweep_seeds: int = doc("run the temperature sweep for the first N seeds only (the T = temperature run is done for all)",
+                           default=1)
     alpha: float = doc("weight of the hard-label term in the distillation loss", default=0.1)
     omitted_class: int = doc("class removed from the transfer set in the omitted-class experiment", default=3)
     teacher_epochs: int = doc("teacher training epochs (0: 12 for cnn, 60 for mlp / ensemble members)", default=0)
@@ -88,6 +90,7 @@ class HintonConfig:
         check(self.temperature > 0, "temperature", self.temperature, "> 0")
         check(all(t > 0 for t in self.sweep), "sweep", self.sweep, "temperatures > 0")
         check(0 <= self.alpha <= 1, "alpha", self.alpha, "in [0, 1]")
+        check(self.sweep_seeds >= 1, "sweep_seeds", self.sweep_seeds, "≥ 1")
         check(0 <= self.omitted_class <= 9, "omitted_class", self.omitted_class, "a class id in [0, 9]")
         check(self.teacher_epochs >= 0, "teacher_epochs", self.teacher_epochs, "≥ 0")
         check(self.student_epochs >= 1, "student_epochs", self.student_epochs, "≥ 1")
@@ -208,7 +211,8 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path) -> dict:
         return Targets(logits=logits_T if rows is None else logits_T[rows], temperature=T, alpha=cfg.alpha)
 
     sweep = {}
-    for T in sorted(set(cfg.sweep) | {cfg.temperature}):
+    temps = set(cfg.sweep) if seed in cfg.seeds[: cfg.sweep_seeds] else set()
+    for T in sorted(temps | {cfg.temperature}):
         _, logits = _student_errors(cfg, seed, train, test, targets_at(T), out / f"seed{seed}" / f"distilled_T{T:g}",
                                     desc=f"distilled T={T:g}")
         sweep[f"{T:g}"] = count_errors(logits, y_test)
@@ -254,8 +258,12 @@ def aggregate(per_seed: list[dict], dataset: str, cfg: HintonConfig, seconds: fl
     out["gap_closed"] = (out["student_errors"] - out["distilled_errors"]) / gap if gap else None
     margins = [r["student_errors"] - r["distilled_errors"] for r in per_seed]
     out["improvement"], out["std"]["improvement"] = _mean_std(margins)
-    out["temperature_sweep"] = {T: statistics.fmean(r["temperature_sweep"][T] for r in per_seed)
+    # Mean over the seeds that ran each temperature (the sweep may cover only the first seeds).
+    out["temperature_sweep"] = {T: statistics.fmean(r["temperature_sweep"][T] for r in per_seed
+                                                    if T in r["temperature_sweep"])
                                 for T in per_seed[0]["temperature_sweep"]}
+    out["temperature_sweep_seeds"] = {T: sum(T in r["temperature_sweep"] for r in per_seed)
+                                      for T in per_seed[0]["temperature_sweep"]}
     oc = {}
     for key in per_seed[0]["omitted_class"]:
         vals = [r["omitted_class"][key] for r in per_seed]

@@ -1,5 +1,5 @@
 """Classifier architectures used by classic distillation, kept in one registry."""
 
-from distill.models.classifiers import ARCHITECTURES, Ensemble, MLP, SmallCNN, build_classifier
+from distill.models.classifiers import ARCHITECTURES, MLP, Ensemble, SmallCNN, build_classifier
 
 __all__ = ["ARCHITECTURES", "Ensemble", "MLP", "SmallCNN", "build_classifier"]

@@ -48,7 +48,7 @@ class ClassicConfig:
     """A classic distillation run. Every field can come from a YAML recipe or the command line."""
 
     mode: Literal["labels", "response", "feature", "multi", "self"] = doc(
-        "what to train (see `distill classic train --help`)", default="response"
+        "labels (train a teacher), response, feature, multi, or self (born-again)", default="labels"
     )
     student: str = doc(f"student architecture, one of {sorted(ARCHITECTURES)}", default="mlp-800")
     teachers: tuple[str, ...] = doc("saved teacher folder(s) (response/feature: one; multi: several)", default=())

@@ -1,0 +1,56 @@
+import json
+
+import pytest
+import torch
+
+from distill.experiments import hinton
+from distill.experiments.hinton import HintonConfig, choose_bias
+
+
+def test_choose_bias_undoes_a_known_shift_on_training_data():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 5, (2000,), generator=g)
+    logits = torch.nn.functional.one_hot(y, 5).float() * 3 + torch.randn(2000, 5, generator=g) * 0.5
+    logits[:, 3] -= 4.0  # class 3 suppressed, as after training without it
+    b = choose_bias(logits, y, 3)
+    assert 3.0 <= b <= 5.0
+    shifted = logits.clone()
+    shifted[:, 3] += b
+    assert (shifted.argmax(1) == y).float().mean() > 0.99
+
+
+def test_quick_resolution_and_auto_teacher():
+    cfg = HintonConfig(quick=True, seeds=(4, 5)).resolved("fashion-mnist")
+    assert cfg.teacher == "cnn" and cfg.seeds == (4,) and cfg.student_epochs <= 6
+    assert cfg.temperature in cfg.sweep
+    assert HintonConfig().resolved("mnist").teacher == "mlp"
+
+
+@pytest.mark.slow
+def test_end_to_end_on_idx_files(idx_dir, tmp_path):
+    out = tmp_path / "run"
+    cfg = HintonConfig(data_dir=str(idx_dir), teacher="mlp", seeds=(0, 1), teacher_epochs=2, student_epochs=2,
+                       sweep=(2.0, 20.0), out=str(out))
+    res = hinton.run(cfg)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["dataset"] == idx_dir.name and saved["teacher"] == "mlp" and saved["seeds"] == [0, 1]
+    for key in ("teacher_errors", "student_errors", "distilled_errors"):
+        per = [r[key] for r in saved["per_seed"]]
+        assert saved[key] == pytest.approx(sum(per) / 2)
+        assert all(0 <= v <= 200 for v in per)
+    # the sweep runs on the first seed only (sweep_seeds=1); T = 20 on every seed
+    assert [set(r["temperature_sweep"]) for r in saved["per_seed"]] == [{"2", "20"}, {"20"}]
+    assert saved["temperature_sweep"]["2"] == saved["per_seed"][0]["temperature_sweep"]["2"]
+    assert saved["temperature_sweep_seeds"] == {"2": 1, "20": 2}
+    for r in saved["per_seed"]:
+        assert r["temperature_sweep"]["20"] == r["distilled_errors"]
+        gap = r["student_errors"] - r["teacher_errors"]
+        if gap:
+            assert r["gap_closed"] == pytest.approx((r["student_errors"] - r["distilled_errors"]) / gap)
+        oc = r["omitted_class"]
+        assert oc["class"] == 3 and 0 <= oc["class_errors_before"] <= oc["class_test_count"]
+        assert oc["bias"] in [b / 4 for b in range(41)]
+    assert (out / "temperature.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "results.md").read_text()
+    assert "| 146 |" in md and "teacher" in md
+    assert res["improvement"] == pytest.approx(res["student_errors"] - res["distilled_errors"])

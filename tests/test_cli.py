@@ -1,0 +1,70 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from distill import __version__
+from distill.cli import _commands, main
+
+
+def test_version():
+    out = subprocess.run([sys.executable, "-m", "distill", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"distill {__version__}"
+
+
+@pytest.mark.parametrize("group,name", sorted(_commands()))
+def test_every_subcommand_has_help(group, name, capsys):
+    assert len(_commands()) >= 2  # guard the guard
+    with pytest.raises(SystemExit) as e:
+        main([group, name, "--help"])
+    assert e.value.code == 0
+    assert "--json" in capsys.readouterr().out
+
+
+def test_bad_value_gives_a_named_error(capsys):
+    assert main(["classic", "train", "--mode", "response"]) == 2
+    assert "teachers must be exactly one teacher folder" in capsys.readouterr().err
+
+
+def test_missing_data_names_the_install_command(tmp_path, capsys):
+    assert main(["classic", "train", "--data-dir", str(tmp_path)]) == 2
+    assert "apt-get install -y dataset-fashion-mnist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_classic_train_labels_then_response_then_multi(idx_dir, tmp_path, capsys):
+    common = ["--data-dir", str(idx_dir), "--train.epochs", "10", "--train.batch-size", "50", "--json"]
+    assert main(["classic", "train", "--mode", "labels", "--student", "mlp-1200", "--out", str(tmp_path / "t1"),
+                 "--train.seed", "1", *common]) == 0
+    teacher = json.loads(capsys.readouterr().out)
+    assert teacher["mode"] == "labels" and teacher["student_errors"] < 20  # of 200: the data are easy
+    assert main(["classic", "train", "--mode", "labels", "--out", str(tmp_path / "t2"), *common]) == 0
+    capsys.readouterr()
+    assert main(["classic", "train", "--mode", "response", "--teachers", str(tmp_path / "t1" / "final"),
+                 "--out", str(tmp_path / "s"), *common]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["teacher_errors"] == [teacher["student_errors"]] and 0 <= res["student_errors"] < 20
+    assert (tmp_path / "s" / "targets.safetensors").exists() and (tmp_path / "s" / "final" / "model.safetensors").exists()
+    assert main(["classic", "train", "--mode", "multi", "--teachers", str(tmp_path / "t1" / "final"),
+                 str(tmp_path / "t2" / "final"), "--teacher-weights", "0.7", "0.3", "--out", str(tmp_path / "m"),
+                 *common]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert len(res["teacher_errors"]) == 2 and res["student_errors"] < 20
+
+
+@pytest.mark.slow
+def test_classic_feature_and_born_again(idx_dir, tmp_path, capsys):
+    common = ["--data-dir", str(idx_dir), "--train.epochs", "8", "--train.batch-size", "50", "--json"]
+    assert main(["classic", "train", "--mode", "labels", "--student", "mlp-1200", "--out", str(tmp_path / "t"),
+                 *common]) == 0
+    capsys.readouterr()
+    assert main(["classic", "train", "--mode", "feature", "--teachers", str(tmp_path / "t" / "final"),
+                 "--hints", "hidden2:hidden2", "--out", str(tmp_path / "f"), *common]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["mode"] == "feature" and res["student_errors"] < 20
+    assert main(["classic", "train", "--mode", "self", "--generations", "2", "--out", str(tmp_path / "b"),
+                 *common]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [g["generation"] for g in res["generations"]] == [0, 1, 2]
+    assert res["student_errors"] == res["generations"][-1]["errors"]
