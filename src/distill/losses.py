@@ -117,43 +117,58 @@ def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True
 
 # ---------------------------------------------------------------------------------------
 # Divergence kernels. Each takes student and teacher log-probabilities s, t of shape
-# (n, m) (m = V for dense targets, k + 1 bins for sparse ones), all finite, and the
-# student probabilities q = exp(s); it returns (loss (n,), g (n, m)) where
-# g = ∂loss/∂s with s treated as free coordinates. The shared code turns g into the
-# gradient with respect to the logits. Kernels may overwrite s and t (they are
-# temporaries) but not q. They are written to make few passes over the chunk: this is
-# the hot loop of LLM distillation.
+# (n, m) (m = V for dense targets, k + 1 bins for sparse ones), all finite, the student
+# probabilities q = exp(s), and a workspace of scratch buffers; it returns
+# (loss (n,), g (n, m)) where g = ∂loss/∂s with s treated as free coordinates. The
+# shared code turns g into the gradient with respect to the logits. Kernels overwrite s
+# and t (scratch) but not q. This is the hot loop of LLM distillation, so every op works
+# in place or into a reused buffer: on CPU, fresh multi-megabyte allocations per chunk
+# (page faults) cost more than the arithmetic.
 # ---------------------------------------------------------------------------------------
 
-Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+class _Workspace:
+    """Named scratch buffers, allocated once per loss call and reused by every chunk."""
+
+    def __init__(self, dtype: torch.dtype, device: torch.device):
+        self.dtype, self.device, self.bufs = dtype, device, {}
+
+    def __call__(self, name: str, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+        n = math.prod(shape)
+        buf = self.bufs.get(name)
+        if buf is None or buf.numel() < n:
+            buf = self.bufs[name] = torch.empty(n, dtype=self.dtype, device=self.device)
+        return buf[:n].view(shape)
 
 
-def _log_mixture(a: torch.Tensor, b: torch.Tensor, weight_b: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(M, log M) for M = (1 − w) a + w b. M is floored at the dtype's tiny so that log M is
-    finite where both probabilities underflow; every term using it is then 0 · finite."""
-    mix = torch.lerp(a, b, weight_b).clamp_min_(torch.finfo(a.dtype).tiny)
-    return mix, mix.log()
+Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, _Workspace], tuple[torch.Tensor, torch.Tensor]]
 
 
-def _forward_kl_kernel(s, t, q):
+def _mixture(a: torch.Tensor, b: torch.Tensor, weight_b: float, ws: _Workspace) -> torch.Tensor:
+    """M = (1 − w) a + w b, floored at the dtype's tiny so that log M is finite where both
+    probabilities underflow (every term using it is then 0 · finite)."""
+    return torch.lerp(a, b, weight_b, out=ws("mix", a.shape)).clamp_min_(torch.finfo(a.dtype).tiny)
+
+
+def _forward_kl_kernel(s, t, q, ws):
     # KL(p ‖ q) = Σ p (t − s);  ∂/∂s = −p
-    p = t.exp()
-    loss = (t - s).mul_(p).sum(-1)
+    p = torch.exp(t, out=ws("p", t.shape))
+    loss = t.sub_(s).mul_(p).sum(-1)
     return loss, p.neg_()
 
 
-def _reverse_kl_kernel(s, t, q):
+def _reverse_kl_kernel(s, t, q, ws):
     # KL(q ‖ p) = Σ q (s − t);  ∂/∂s = q (s − t) + q
-    term = (s - t).mul_(q)
+    term = s.sub_(t).mul_(q)
     return term.sum(-1), term.add_(q)
 
 
 def _jsd_kernel(beta: float) -> Kernel:
-    def kernel(s, t, q):
+    def kernel(s, t, q, ws):
         # GKD eq. 1: m = (1−β) q + β p;  JSD = β KL(p ‖ m) + (1−β) KL(q ‖ m)
         # ∂/∂s = (1−β) q (s − log m)   (the other terms cancel because β p + (1−β) q = m)
-        p = t.exp()
-        _, log_m = _log_mixture(q, p, beta)
+        p = torch.exp(t, out=ws("p", t.shape))
+        log_m = _mixture(q, p, beta, ws).log_()
         kt = t.sub_(log_m).mul_(p).sum(-1)
         ks = s.sub_(log_m).mul_(q)
         loss = torch.add(ks.sum(-1), kt, alpha=beta / (1 - beta)).mul_(1 - beta)
@@ -163,32 +178,32 @@ def _jsd_kernel(beta: float) -> Kernel:
 
 
 def _skew_forward_kernel(alpha: float) -> Kernel:
-    def kernel(s, t, q):
+    def kernel(s, t, q, ws):
         # DistiLLM SKL: KL(p ‖ m), m = α p + (1−α) q;  ∂/∂s = −(1−α) p q / m
-        p = t.exp()
-        mix, log_m = _log_mixture(q, p, alpha)
-        loss = t.sub_(log_m).mul_(p).sum(-1)
+        p = torch.exp(t, out=ws("p", t.shape))
+        mix = _mixture(q, p, alpha, ws)
+        loss = t.sub_(torch.log(mix, out=s)).mul_(p).sum(-1)  # s is free: reuse it for log m
         return loss, p.mul_(q).div_(mix).mul_(alpha - 1)
 
     return kernel
 
 
 def _skew_reverse_kernel(alpha: float) -> Kernel:
-    def kernel(s, t, q):
+    def kernel(s, t, q, ws):
         # DistiLLM SRKL: KL(q ‖ m), m = α q + (1−α) p;  ∂/∂s = q (s − log m) + q − α q² / m
-        p = t.exp()
-        mix, log_m = _log_mixture(p, q, alpha)
-        term = s.sub_(log_m).mul_(q)
+        p = torch.exp(t, out=ws("p", t.shape))
+        mix = _mixture(p, q, alpha, ws)
+        term = s.sub_(torch.log(mix, out=t)).mul_(q)  # t is free: reuse it for log m
         loss = term.sum(-1)
         return loss, term.add_(q).sub_(p.copy_(q).square_().div_(mix).mul_(alpha))
 
     return kernel
 
 
-def _tvd_kernel(s, t, q):
+def _tvd_kernel(s, t, q, ws):
     # TVD = ½ Σ |q − p|;  ∂/∂s = ½ sign(q − p) q   (sign(0) = 0: a subgradient)
-    diff = torch.sub(q, t.exp_())
-    loss = diff.abs().sum(-1).mul_(0.5)
+    diff = t.exp_().sub_(q).neg_()  # q − p
+    loss = torch.abs(diff, out=s).sum(-1).mul_(0.5)
     return loss, diff.sign_().mul_(q).mul_(0.5)
 
 
@@ -292,58 +307,55 @@ def _prepare(student_logits, teacher, labels, ignore_index) -> _Prepared:
     return _Prepared(student, dense, sparse, rows)
 
 
-def _log_softmax(z: torch.Tensor, T: float, dtype: torch.dtype) -> torch.Tensor:
-    z = z.to(dtype)
-    return (z if T == 1.0 else z / T).log_softmax(-1)
+def _log_softmax(z: torch.Tensor, T: float, ws: _Workspace, name: str) -> torch.Tensor:
+    """log_softmax(z / T) in the workspace's dtype, into buffer ``name``. z: (n, V)."""
+    out = ws(name, z.shape)
+    if T != 1.0:
+        z = torch.div(z, T, out=out)  # (also casts bf16/fp16 to the compute dtype)
+    elif z.dtype != ws.dtype:
+        z = out.copy_(z)
+    return torch.log_softmax(z, -1, out=out)
 
 
-def _dense_chunk(z_s, z_t, kernel: Kernel, T: float, dtype, need_grad: bool, scale: float, out):
+def _dense_chunk(z_s, z_t, kernel: Kernel, T: float, ws: _Workspace, scale: float, dst):
     """One chunk of dense targets. z_s, z_t: (n, V) logits. Writes scale·∂loss/∂z_s into
-    ``out`` ((n, V), or None) and returns the per-row loss (n,)."""
-    s = _log_softmax(z_s, T, dtype)  # (n, V) student log-probs
-    t = _log_softmax(z_t, T, dtype)  # (n, V) teacher log-probs
-    q = s.exp()  # (n, V)
-    loss, g = kernel(s, t, q)
-    if need_grad:
+    ``dst`` ((n, V) in the compute dtype, or None when no gradient is needed) and returns
+    the per-row loss (n,)."""
+    s = _log_softmax(z_s, T, ws, "s")  # (n, V) student log-probs
+    t = _log_softmax(z_t, T, ws, "t")  # (n, V) teacher log-probs
+    q = torch.exp(s, out=ws("q", s.shape))  # (n, V)
+    loss, g = kernel(s, t, q, ws)
+    if dst is not None:
         # Chain through log_softmax: ∂L/∂z = (g − q Σ g) / T
-        g_sum = g.sum(-1, keepdim=True).mul_(scale / T)  # (n, 1)
-        _write(out, torch.addcmul(g.mul_(scale / T), q, g_sum, value=-1))
+        g_sum = g.sum(-1, keepdim=True)  # (n, 1)
+        torch.addcmul(g, q, g_sum, value=-1, out=dst).mul_(scale / T)
     return loss
 
 
-def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, dtype, need_grad: bool, scale: float, out):
+def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, ws: _Workspace, scale: float, dst):
     """One chunk of top-k targets. z_s: (n, V); ids, logp: (n, k); tail: (n,). As ``_dense_chunk``."""
+    dtype = ws.dtype
     floor = math.log(torch.finfo(dtype).tiny)  # empty bins (log 0) become log(tiny): 0 · finite, never NaN
-    s_full = _log_softmax(z_s, T, dtype)  # (n, V)
+    s_full = _log_softmax(z_s, T, ws, "s")  # (n, V)
+    q = torch.exp(s_full, out=ws("q", s_full.shape))  # (n, V)
     s_top = s_full.gather(-1, ids)  # (n, k)
-    # Student tail bin: log Σ of the probabilities outside the top k, computed without
-    # cancellation by masking the top-k entries instead of subtracting from 1.
-    s_tail = s_full.scatter(-1, ids, -math.inf).logsumexp(-1, keepdim=True)  # (n, 1)
-    s = torch.cat([s_top, s_tail], dim=-1).clamp_min_(floor)  # (n, k + 1)
+    # Student tail bin: Σ of the probabilities outside the top k, summed directly (no 1 − Σ top,
+    # which cancels catastrophically when the tail is small).
+    q_tail = ws("t", q.shape).copy_(q).scatter_(-1, ids, 0.0).sum(-1, keepdim=True)  # (n, 1)
+    s = torch.cat([s_top, q_tail.log()], dim=-1).clamp_min_(floor)  # (n, k + 1)
     # Teacher bins: top-k log-probs tempered exactly; the tail as one token (see TopKTargets).
     t = torch.cat([logp.to(dtype), tail.to(dtype).clamp_min(0).log().unsqueeze(-1)], dim=-1) / T
     t = (t - t.logsumexp(-1, keepdim=True)).clamp_min_(floor)  # (n, k + 1)
     q_bins = s.exp()
-    loss, g = kernel(s, t, q_bins)
-    if need_grad:
+    loss, g = kernel(s, t, q_bins, _Workspace(dtype, s.device))  # (n, k + 1): small, own scratch
+    if dst is not None:
         # Chain through the binning: for token v in bin b, ∂s_b/∂z_v = (1[v∈b] q_v/Q_b − q_v) / T.
         g = g.mul_(scale / T)
-        q = s_full.exp_()  # (n, V), reuses s_full's storage
         g_sum = g.sum(-1, keepdim=True)  # (n, 1)
         tail_scale = g[:, -1:] / q_bins[:, -1:]  # (n, 1); Q_tail ≥ tiny after the floor
-        grad = q.mul_(tail_scale - g_sum)  # tail tokens: q_v (g_tail / Q_tail − Σ g)
         top = g[:, :-1] - q_bins[:, :-1] * g_sum  # top-k tokens: g_v − q_v Σ g
-        _write(out, grad.scatter_(-1, ids, top))
+        torch.mul(q, tail_scale - g_sum, out=dst).scatter_(-1, ids, top)  # tail tokens: q_v (g_tail / Q_tail − Σ g)
     return loss
-
-
-def _write(out: tuple[torch.Tensor, torch.Tensor | None], value: torch.Tensor) -> None:
-    """Store a chunk's gradient into the (N, V) buffer: rows ``out[1]`` or the slice view ``out[0]``."""
-    buf, rows = out
-    if rows is None:
-        buf.copy_(value)
-    else:
-        buf.index_copy_(0, rows, value.to(buf.dtype))
 
 
 def _run(
@@ -356,7 +368,7 @@ def _run(
     chunk_size: int | None,
 ) -> torch.Tensor:
     _check_temperature(temperature)
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
     prep = _prepare(student_logits, teacher, labels, ignore_index)
     return _Divergence.apply(student_logits, prep, kernel, float(temperature), chunk_size)
@@ -377,23 +389,33 @@ class _Divergence(torch.autograd.Function):
             grad = torch.empty_like(student) if rows is None else torch.zeros_like(student)
         total = torch.zeros((), dtype=dtype, device=student.device)
         step = max(n_rows if chunk_size is None else chunk_size, 1)
+        ws = _Workspace(dtype, student.device)
         # The masked mean and its all-masked guard, in one place: mean = total · scale,
         # and with no kept rows total = 0, so the loss is 0 (never 0/0) with a zero gradient.
         scale = 1.0 / max(n_rows, 1)
+        # Write each chunk's gradient straight into the output when rows are contiguous and
+        # the dtypes agree; otherwise through a scratch buffer.
+        direct = rows is None and grad is not None and grad.dtype == dtype
         with torch.no_grad():
             for start in range(0, n_rows, step):
                 sel = slice(start, min(start + step, n_rows))
                 r = None if rows is None else rows[sel]
                 pick = (lambda x: x[sel]) if r is None else (lambda x: x[r])
-                out = None
+                z_s = pick(student)
+                dst = None
                 if grad is not None:
-                    out = (grad[sel], None) if r is None else (grad, r)
+                    dst = grad[sel] if direct else ws("grad", z_s.shape)
                 if dense is not None:
-                    loss = _dense_chunk(pick(student), pick(dense), kernel, T, dtype, need_grad, scale, out)
+                    loss = _dense_chunk(z_s, pick(dense), kernel, T, ws, scale, dst)
                 else:
                     ids, logp, tail = (pick(x) for x in sparse)
-                    loss = _sparse_chunk(pick(student), ids, logp, tail, kernel, T, dtype, need_grad, scale, out)
+                    loss = _sparse_chunk(z_s, ids, logp, tail, kernel, T, ws, scale, dst)
                 total += loss.sum()
+                if grad is not None and not direct:
+                    if r is None:
+                        grad[sel] = dst
+                    else:
+                        grad.index_copy_(0, r, dst.to(grad.dtype))
         if not torch.isfinite(total):
             _raise_on_bad_inputs(student, dense, sparse)
         # save_for_backward (unlike a ctx attribute) frees the B×L×V buffer as soon as a
@@ -411,8 +433,9 @@ class _Divergence(torch.autograd.Function):
         # modified in place, saved_tensors raises autograd's usual in-place error.
         (grad,) = ctx.saved_tensors
         grad = grad.view(ctx.shape)
-        # Skip a B×L×V multiply in the common case loss.backward() (grad_output == 1).
-        if grad_output.numel() == 1 and grad_output.device.type == "cpu" and float(grad_output) == 1.0:
+        # Skip a B×L×V multiply (and its B×L×V result) in the common case loss.backward(),
+        # where grad_output == 1; the check costs one scalar device sync.
+        if grad_output.numel() == 1 and float(grad_output) == 1.0:
             return grad, None, None, None, None
         return grad * grad_output.to(grad.dtype), None, None, None, None
 

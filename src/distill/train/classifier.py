@@ -246,6 +246,8 @@ def fit(
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{last_loss:.4f}", refresh=False)
                 end_of_epoch = i == steps_per_epoch - 1
+                if end_of_epoch:  # one line per epoch for logs, where the progress bar is off
+                    log.info("%s: epoch %d/%d done, loss %.4f", desc, epoch + 1, cfg.epochs, last_loss)
                 stop = stop_after_steps is not None and step >= stop_after_steps
                 if ckpt is not None and (end_of_epoch or stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
                     _save_checkpoint(ckpt, raw_model, accelerator.unwrap_model(projections), optimizer, scheduler,
