@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
 from distill.config import check, doc, to_dict
@@ -120,17 +121,21 @@ def run(cfg: ClassicConfig) -> dict:
     train, test, dataset = load_idx_dataset(cfg.data_dir)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    # One Accelerator for the run: under `accelerate launch` every process trains its shard,
+    # and only the main process writes files.
+    acc = Accelerator()
     res: dict = {"dataset": dataset, "mode": cfg.mode, "student": cfg.student, "config": to_dict(cfg)}
 
     if cfg.mode == "self":
-        res["generations"] = _born_again(cfg, train, test, out)
+        res["generations"] = _born_again(cfg, train, test, out, acc)
         res["student_errors"] = res["generations"][-1]["errors"]
     else:
         targets = None
         if cfg.mode != "labels":
             pairs = tuple(tuple(h.split(":")) for h in cfg.hints) if cfg.mode == "feature" else ()
             t_layers = tuple(t for _, t in pairs)
-            logits, feats = teacher_outputs(cfg.teachers, train.images, t_layers, out / "targets.safetensors")
+            logits, feats = teacher_outputs(cfg.teachers, train.images, t_layers,
+                                            out / "targets.safetensors" if acc.is_main_process else None)
             weights = cfg.teacher_weights or None
             mixed = mix_teachers(list(logits), temperature=cfg.temperature, weights=weights) \
                 if len(logits) > 1 else logits[0]
@@ -138,31 +143,40 @@ def run(cfg: ClassicConfig) -> dict:
             res["teacher_errors"] = [count_errors(predict(load_classifier(t)[0], test.images, desc="teacher"),
                                                   test.labels) for t in cfg.teachers]
         model = build_classifier(cfg.student)
-        fit(model, train.images, train.labels, cfg.train, targets, run_dir=out, desc=cfg.mode)
-        save_classifier(model, out / "final", cfg.student, 10, mode=cfg.mode)
+        fit(model, train.images, train.labels, cfg.train, targets, run_dir=out, desc=cfg.mode, accelerator=acc)
+        if acc.is_main_process:
+            save_classifier(model, out / "final", cfg.student, 10, mode=cfg.mode)
         res["student_errors"] = count_errors(predict(model, test.images, desc="eval"), test.labels)
     res["test_size"] = len(test.labels)
     res["seconds"] = round(time.time() - t0, 1)
-    (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+    if acc.is_main_process:
+        (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
     return res
 
 
-def _born_again(cfg: ClassicConfig, train, test, out: Path) -> list[dict]:
+def _born_again(cfg: ClassicConfig, train, test, out: Path, acc: Accelerator) -> list[dict]:
+    def save(model, path):
+        if acc.is_main_process:
+            save_classifier(model, path, cfg.student, 10)
+        acc.wait_for_everyone()
+        return path
+
     gens = []
     if cfg.teachers:
         prev_path = Path(cfg.teachers[0])
         prev, _ = load_classifier(prev_path)
     else:
         prev = build_classifier(cfg.student)
-        fit(prev, train.images, train.labels, cfg.train, run_dir=out / "gen0", desc="generation 0")
-        prev_path = save_classifier(prev, out / "gen0" / "final", cfg.student, 10)
+        fit(prev, train.images, train.labels, cfg.train, run_dir=out / "gen0", desc="generation 0", accelerator=acc)
+        prev_path = save(prev, out / "gen0" / "final")
     gens.append({"generation": 0, "errors": count_errors(predict(prev, test.images, desc="eval"), test.labels)})
     for g in range(1, cfg.generations + 1):
-        logits, _ = teacher_outputs((str(prev_path),), train.images, (), out / f"gen{g}" / "targets.safetensors")
+        cache = out / f"gen{g}" / "targets.safetensors" if acc.is_main_process else None
+        logits, _ = teacher_outputs((str(prev_path),), train.images, (), cache)
         model = build_classifier(cfg.student)
         fit(model, train.images, train.labels, cfg.train, Targets(logits[0], cfg.temperature, cfg.alpha),
-            run_dir=out / f"gen{g}", desc=f"generation {g}")
-        prev_path = save_classifier(model, out / f"gen{g}" / "final", cfg.student, 10)
+            run_dir=out / f"gen{g}", desc=f"generation {g}", accelerator=acc)
+        prev_path = save(model, out / f"gen{g}" / "final")
         gens.append({"generation": g, "errors": count_errors(predict(model, test.images, desc="eval"), test.labels)})
         prev = model
     return gens
