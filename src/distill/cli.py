@@ -34,6 +34,17 @@ def _classic_train(args: argparse.Namespace) -> dict:
     return res
 
 
+def _lm_student(args: argparse.Namespace) -> dict:
+    from distill.lm.student import StudentConfig, build_student
+
+    cfg = config_from_args(StudentConfig, args, args.recipe)
+    info = build_student(cfg.teacher, cfg.layers, cfg.out)
+    if not args.json:
+        print(f"student: layers {info['kept_layers']} of {info['teacher_layers']}, "
+              f"{info['student_parameters']:,} of {info['teacher_parameters']:,} parameters → {cfg.out}")
+    return info
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -46,7 +57,15 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return ClassicConfig
 
+    def lm_student_cfg():
+        from distill.lm.student import StudentConfig
+
+        return StudentConfig
+
     return {
+        ("lm", "student"): (
+            "Build a student by keeping a subset of the teacher's decoder layers (weights copied).",
+            lm_student_cfg, _lm_student),
         ("experiment", "hinton"): (
             "Reproduce Hinton et al. (2015): teacher, student alone, distilled student, T sweep, omitted class.",
             hinton_cfg, _hinton),
@@ -59,6 +78,7 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 GROUP_HELP = {
     "experiment": "reference experiments from the literature, reproduced",
     "classic": "classic (classifier) distillation",
+    "lm": "white-box distillation of causal language models",
 }
 
 
@@ -92,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         delattr(args, k)
     try:
         result = handler(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, OSError) as e:
         print(f"distill: error: {e}", file=sys.stderr)
         return 2
     if args.json:

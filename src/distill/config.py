@@ -21,9 +21,11 @@ import yaml
 C = TypeVar("C")
 
 
-def doc(help: str, **kw: Any) -> Any:
-    """``dataclasses.field`` with its help text; ``default`` / ``default_factory`` as usual."""
-    return dataclasses.field(metadata={"help": help}, **kw)
+def doc(help: str, flag: str | None = None, **kw: Any) -> Any:
+    """``dataclasses.field`` with its help text (and, rarely, a command-line flag other than
+    ``--field-name``); ``default`` / ``default_factory`` as usual."""
+    meta = {"help": help} | ({"flag": flag} if flag else {})
+    return dataclasses.field(metadata=meta, **kw)
 
 
 def _hints(cls) -> dict[str, Any]:
@@ -137,7 +139,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> Non
         if dataclasses.is_dataclass(tp):
             add_arguments(parser, tp, prefix=dest + ".")
             continue
-        flag = "--" + dest.replace("_", "-")
+        flag = f.metadata.get("flag") or "--" + dest.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None
         )

@@ -1,0 +1,1 @@
+"""White-box distillation of causal language models (Hugging Face transformers)."""

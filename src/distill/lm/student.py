@@ -1,0 +1,112 @@
+"""Students cut from their teacher: keep a subset of decoder layers, copy their weights.
+
+DistilBERT initialized its student from every other teacher layer. Which layers to keep
+matters (a half-depth SmolLM2 cut naively starts at perplexity ~10^5), so the selection
+is a named rule and the student records which layers it kept.
+
+Rules (``layers`` argument):
+  every-other   layers 0, 2, 4, ... (DistilBERT)
+  N             N layers evenly spaced from the first to the last (both kept)
+  first-N       the first N layers
+  i,j,k         an explicit list of teacher layer indices
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from distill.config import doc
+
+_LAYER_KEY = re.compile(r"^(.*\.layers\.)(\d+)(\..*)$")
+_PER_LAYER_CONFIG = ("layer_types", "sliding_window_pattern_list", "no_rope_layers")
+
+
+def select_layers(n_layers: int, rule: str) -> list[int]:
+    """Teacher layer indices (sorted, unique) kept by ``rule`` out of ``n_layers``."""
+    rule = rule.strip()
+    if rule == "every-other":
+        keep = list(range(0, n_layers, 2))
+    elif re.fullmatch(r"first-\d+", rule):
+        keep = list(range(int(rule.split("-")[1])))
+    elif re.fullmatch(r"\d+", rule):
+        k = int(rule)
+        if not 1 <= k <= n_layers:
+            raise ValueError(f"--layers {rule}: the teacher has {n_layers} layers; keep between 1 and {n_layers}.")
+        keep = [0] if k == 1 else sorted({round(i * (n_layers - 1) / (k - 1)) for i in range(k)})
+    elif re.fullmatch(r"\d+(,\d+)*", rule):
+        keep = sorted({int(x) for x in rule.split(",")})
+    else:
+        raise ValueError(
+            f"--layers {rule!r} is not a rule; use every-other, a count (e.g. 15), first-N, or a list like 0,2,5."
+        )
+    bad = [i for i in keep if not 0 <= i < n_layers]
+    if bad or not keep:
+        raise ValueError(f"--layers {rule!r} selects layers {bad or keep} outside the teacher's 0..{n_layers - 1}.")
+    return keep
+
+
+def cut_state_dict(state: dict[str, torch.Tensor], keep: list[int]) -> dict[str, torch.Tensor]:
+    """Keep the decoder layers in ``keep`` (renumbered 0..len-1) and every non-layer weight."""
+    new_index = {old: new for new, old in enumerate(keep)}
+    out = {}
+    for key, value in state.items():
+        m = _LAYER_KEY.match(key)
+        if m is None:
+            out[key] = value
+        elif int(m.group(2)) in new_index:
+            out[f"{m.group(1)}{new_index[int(m.group(2))]}{m.group(3)}"] = value
+    return out
+
+
+def build_student(teacher: str | None, layers: str, out: str | Path) -> dict:
+    """Write a student HF folder (weights, config, the teacher's tokenizer) cut from ``teacher``."""
+    from transformers import AutoModelForCausalLM
+
+    from distill.lm.models import load_model, load_tokenizer, resolve
+
+    source = resolve(teacher)
+    t_model = load_model(source)
+    cfg = t_model.config
+    n = cfg.num_hidden_layers
+    keep = select_layers(n, layers)
+    s_cfg = cfg.__class__.from_dict(cfg.to_dict())
+    s_cfg.num_hidden_layers = len(keep)
+    for attr in _PER_LAYER_CONFIG:  # per-layer settings (e.g. Gemma 3's sliding/global pattern) follow their layers
+        value = getattr(s_cfg, attr, None)
+        if isinstance(value, (list, tuple)) and len(value) == n:
+            setattr(s_cfg, attr, [value[i] for i in keep])
+    student = AutoModelForCausalLM.from_config(s_cfg)
+    missing, unexpected = student.load_state_dict(cut_state_dict(t_model.state_dict(), keep), strict=False)
+    # Tied embeddings may be absent from one side's state dict; anything else is a bug.
+    missing = [k for k in missing if not k.endswith("lm_head.weight")]
+    if missing or unexpected:
+        raise RuntimeError(f"student weights do not line up with the teacher: missing {missing}, unexpected {unexpected}")
+    out = Path(out)
+    student.save_pretrained(out, safe_serialization=True)
+    load_tokenizer(source).save_pretrained(out)
+    n_t = sum(p.numel() for p in t_model.parameters())
+    n_s = sum(p.numel() for p in student.parameters())
+    info = {"teacher": source, "rule": layers, "kept_layers": keep, "teacher_layers": n,
+            "teacher_parameters": n_t, "student_parameters": n_s}
+    (out / "distill_student.json").write_text(json.dumps(info, indent=2))
+    return info
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Settings of `distill lm student`."""
+
+    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", flag="--from",
+                       default="smollm2")
+    layers: str = doc("which teacher layers to keep: every-other, a count N (evenly spaced), first-N, or i,j,k",
+                      default="every-other")
+    out: str = doc("output folder for the student (a normal HF model folder)", default="runs/student")
+
+    def __post_init__(self):
+        if not self.layers:
+            raise ValueError("layers must be a rule such as every-other, got ''.")
