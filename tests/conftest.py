@@ -26,3 +26,12 @@ def idx_dir(tmp_path):
         write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", (x.numpy() * 255).round().astype(np.uint8))
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", y.numpy().astype(np.uint8))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory):
+    """A 4-layer Llama (hidden 64) with a BPE tokenizer trained on local text, saved as an HF folder."""
+    pytest.importorskip("transformers")
+    from tests.lm.tiny import TEXT, make_llama, make_tokenizer
+
+    return make_llama(tmp_path_factory.mktemp("teacher"), make_tokenizer(TEXT), layers=4)

@@ -45,6 +45,17 @@ def _lm_student(args: argparse.Namespace) -> dict:
     return info
 
 
+def _lm_capture(args: argparse.Namespace) -> dict:
+    from distill.lm import capture
+
+    res = capture.run(config_from_args(capture.CaptureConfig, args, args.recipe))
+    if not args.json:
+        print(f"store {res['store']}: {res['windows']} windows, {res['tokens']:,} tokens in {res['shards']} shards, "
+              f"top-{res['k']}: {res['bytes_per_token']} bytes/token "
+              f"(dense fp16: {res['dense_fp16_bytes_per_token']:,})")
+    return res
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -62,7 +73,15 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return StudentConfig
 
+    def lm_capture_cfg():
+        from distill.lm.capture import CaptureConfig
+
+        return CaptureConfig
+
     return {
+        ("lm", "capture"): (
+            "Run the teacher over a corpus once; store its top-k targets in resumable shards.",
+            lm_capture_cfg, _lm_capture),
         ("lm", "student"): (
             "Build a student by keeping a subset of the teacher's decoder layers (weights copied).",
             lm_student_cfg, _lm_student),

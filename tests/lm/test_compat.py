@@ -1,7 +1,7 @@
 import pytest
 
 from distill.lm.compat import IncompatibleTokenizers, shared_vocab_size, tokenizer_fingerprint
-from tests.lm.conftest import TEXT, make_tokenizer
+from tests.lm.tiny import TEXT, make_tokenizer
 
 pytest.importorskip("transformers")
 

@@ -2,8 +2,6 @@
 
 from pathlib import Path
 
-import pytest
-
 TEXT = [
     "Distillation moves what a large teacher model knows into a small student model.",
     "The student matches the teacher's next-token distribution at every position.",
@@ -35,10 +33,3 @@ def make_llama(path: Path, tokenizer, layers=4, pad_rows=0, seed=0):
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
-
-
-@pytest.fixture(scope="session")
-def tiny_teacher(tmp_path_factory):
-    pytest.importorskip("transformers")
-    path = tmp_path_factory.mktemp("teacher")
-    return make_llama(path, make_tokenizer(TEXT), layers=4)

@@ -1,0 +1,153 @@
+"""`distill lm capture`: run the teacher over a corpus once and keep its top-k targets on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from distill.config import check, doc
+from distill.lm.compat import tokenizer_fingerprint
+from distill.lm.corpus import pack_windows
+from distill.lm.models import load_model, load_tokenizer, resolve
+from distill.targets.store import Manifest, StoreError, _entry, merge_manifests, shard_name, topk_of, write_shard
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """Settings of `distill lm capture`."""
+
+    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
+    data: str = doc("corpus: text file, JSONL with a 'text' field, a folder of them, or a datasets folder",
+                    default="")
+    top_k: int = doc("teacher tokens kept per position", default=64)
+    temperature: float = doc("capture temperature (1: the teacher's own distribution; tempering at train "
+                             "time is exact inside the top k)", default=1.0)
+    window: int = doc("tokens per window (sequence length)", default=256)
+    batch_size: int = doc("windows per teacher forward", default=4)
+    shard_windows: int = doc("windows per shard file", default=256)
+    max_windows: int = doc("capture at most this many windows (0: the whole corpus)", default=0)
+    out: str = doc("store folder", default="runs/targets")
+
+    def __post_init__(self):
+        check(bool(self.data), "data", self.data, "a corpus path (--data PATH)")
+        check(self.top_k >= 1, "top_k", self.top_k, "≥ 1")
+        check(self.temperature > 0, "temperature", self.temperature, "> 0")
+        check(self.window >= 2, "window", self.window, "≥ 2")
+        check(self.batch_size >= 1, "batch_size", self.batch_size, "≥ 1")
+        check(self.shard_windows >= 1, "shard_windows", self.shard_windows, "≥ 1")
+        check(self.max_windows >= 0, "max_windows", self.max_windows, "≥ 0")
+
+
+def weights_hash(model_path: str) -> str:
+    """SHA-256 over the weight files of a model folder (a hub id hashes its name: a weaker check)."""
+    p = Path(model_path)
+    files = sorted(list(p.glob("*.safetensors")) + list(p.glob("*.bin"))) if p.is_dir() else []
+    h = hashlib.sha256()
+    if not files:
+        h.update(f"hub:{model_path}".encode())
+    for f in files:
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, stop_after_shards: int | None = None):
+    """Fill the store ``cfg.out``; resumable, and shareable by ``world`` processes (this is ``rank``).
+
+    ``stop_after_shards`` stops after writing that many shards (how tests interrupt a capture).
+    Returns the manifest (merged when this is the only or the last process).
+    """
+    source = resolve(cfg.teacher)
+    tok = load_tokenizer(source)
+    windows = pack_windows(cfg.data, tok, cfg.window, cfg.max_windows or None)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    want = Manifest(teacher=source, teacher_hash=weights_hash(source), tokenizer_hash=tokenizer_fingerprint(tok),
+                    vocab_size=len(tok), k=cfg.top_k, temperature=cfg.temperature, window=cfg.window,
+                    windows_total=len(windows), shard_windows=cfg.shard_windows)
+    part = out / ("manifest.json" if world == 1 else f"manifest.rank{rank}.json")
+    manifest = _resume(out, part, want)
+    owned = [j for j in range(want.n_shards) if j % world == rank]  # each process touches only its own files
+    for leftover in [part.with_name(part.name + ".tmp")] + [out / (shard_name(j) + ".tmp") for j in owned]:
+        leftover.unlink(missing_ok=True)  # a write cut short by a crash
+    listed = {s["index"] for s in manifest.shards}
+    mine = [j for j in owned if j not in listed]
+    model = None
+    written = 0
+    bar = tqdm(total=sum(min(want.windows_total, (j + 1) * cfg.shard_windows) - j * cfg.shard_windows for j in mine),
+               desc="capture", unit="window", disable=None)
+    for j in mine:
+        path = out / shard_name(j)
+        start, end = j * cfg.shard_windows, min(want.windows_total, (j + 1) * cfg.shard_windows)
+        if path.exists():  # complete (renamed into place) but its manifest update was lost: adopt it
+            entry = _entry(path)
+            if (entry["start"], entry["end"]) == (start, end):
+                manifest.shards.append(entry)
+                manifest.save(part)
+                bar.update(end - start)
+                continue
+            path.unlink()
+        if model is None:
+            model = load_model(source, device=device)
+        ids, logp, tail = [], [], []
+        with torch.no_grad():
+            for b in range(start, end, cfg.batch_size):
+                x = windows[b : min(b + cfg.batch_size, end)]
+                logits = model(x.to(model.device)).logits[..., : want.vocab_size]  # (b, L, V): padded rows dropped
+                i, lp, t = topk_of(logits, cfg.top_k, cfg.temperature)
+                ids.append(i.cpu())
+                logp.append(lp.cpu())
+                tail.append(t.cpu())
+                bar.update(len(x))
+        entry = write_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(logp), torch.cat(tail),
+                            want.vocab_size)
+        manifest.shards.append(entry)
+        manifest.save(part)
+        written += 1
+        if stop_after_shards is not None and written >= stop_after_shards:
+            bar.close()
+            return manifest
+    bar.close()
+    return manifest  # with several processes, `run` merges the parts once every process is done
+
+
+def _resume(out: Path, part: Path, want: Manifest) -> Manifest:
+    """The manifest to continue: the existing one if it was made by the same capture settings."""
+    if not part.exists():
+        return want
+    have = Manifest.load(part)
+    keys = ("teacher_hash", "tokenizer_hash", "k", "temperature", "window", "windows_total", "shard_windows")
+    diff = [k for k in keys if getattr(have, k) != getattr(want, k)]
+    if diff:
+        raise StoreError(
+            f"{out} already holds a store captured with different {', '.join(diff)} "
+            f"(e.g. {diff[0]} = {getattr(have, diff[0])!r}, now {getattr(want, diff[0])!r}); "
+            "use another --out or delete it."
+        )
+    return have
+
+
+def run(cfg: CaptureConfig) -> dict:
+    """CLI entry: capture (in every process under `accelerate launch`), merge, and summarize."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    m = capture(cfg, rank=state.process_index, world=state.num_processes, device=state.device)
+    if state.num_processes > 1:
+        state.wait_for_everyone()
+        if state.is_main_process:
+            m = merge_manifests(Path(cfg.out))
+        state.wait_for_everyone()
+        m = Manifest.load(Path(cfg.out) / "manifest.json")
+    return {"store": cfg.out, "windows": m.windows_total, "tokens": m.tokens, "shards": len(m.shards),
+            "k": m.k, "bytes_per_token": round(m.bytes_per_token(), 2),
+            "dense_fp16_bytes_per_token": 2 * m.vocab_size, "complete": m.complete}

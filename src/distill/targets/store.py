@@ -1,0 +1,243 @@
+"""Teacher targets on disk: per position, the teacher's top-k token ids and log-probabilities.
+
+Layout of a store folder::
+
+    manifest.json            what made it and what is in it (see ``Manifest``)
+    shard-00000.safetensors  windows [0, S): input_ids (S, L) · ids (S, L, k) · logprobs (S, L, k) · tail (S, L)
+    shard-00001.safetensors  windows [S, 2S) ...
+
+``ids`` are uint16 when the vocabulary fits (else int32), ``logprobs`` fp16 log-probabilities
+of the teacher at the capture temperature, ``tail`` the fp16 log of the probability mass
+outside the top k (so nothing about the distribution is silently dropped).
+
+Writing is crash-safe: a shard is written to a temporary name and renamed into place, and
+the manifest, rewritten the same way, lists a shard only after its file is complete. A
+capture killed at any moment (kill -9) and run again skips the listed shards, adopts a
+complete shard whose listing was lost (its checksum and metadata are re-read), deletes
+temporary files, and produces byte-identical shards. Several processes can capture into
+one store: process r of n writes shards j with j mod n = r and its own manifest part;
+``merge_manifests`` joins them.
+
+Reading never loads the whole store: ``TopKStore`` memory-maps one shard at a time and
+verifies each shard's SHA-256 the first time it opens it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from distill.losses import TopKTargets
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+
+
+class StoreError(ValueError):
+    """A store is unusable as asked (wrong teacher or tokenizer, corrupt shard, ...)."""
+
+
+@dataclass
+class Manifest:
+    """What a store holds. Every field is written to manifest.json."""
+
+    teacher: str  # model folder or hub id
+    teacher_hash: str  # SHA-256 over the teacher's weight files
+    tokenizer_hash: str  # distill.lm.compat.tokenizer_fingerprint
+    vocab_size: int  # logits compared (the tokenizer's size)
+    k: int
+    temperature: float
+    window: int
+    windows_total: int
+    shard_windows: int
+    format: int = FORMAT
+    shards: list[dict] = field(default_factory=list)  # {"index", "file", "start", "end", "sha256", "bytes", "tokens"}
+
+    @property
+    def tokens(self) -> int:
+        return sum(s["tokens"] for s in self.shards)
+
+    @property
+    def complete(self) -> bool:
+        return sorted(s["index"] for s in self.shards) == list(range(self.n_shards))
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.windows_total // self.shard_windows)
+
+    def bytes_per_token(self) -> float:
+        return sum(s["bytes"] for s in self.shards) / max(self.tokens, 1)
+
+    def save(self, path: Path) -> None:
+        data = asdict(self)
+        data["shards"] = sorted(self.shards, key=lambda s: s["index"])
+        data["tokens"] = self.tokens
+        data["bytes_per_token"] = round(self.bytes_per_token(), 2)
+        _atomic_write(path, json.dumps(data, indent=2).encode())
+
+    @classmethod
+    def load(cls, path: Path) -> "Manifest":
+        data = json.loads(path.read_text())
+        data.pop("tokens", None)
+        data.pop("bytes_per_token", None)
+        if data.get("format") != FORMAT:
+            raise StoreError(f"{path}: store format {data.get('format')} is not {FORMAT}; capture it again.")
+        return cls(**data)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.safetensors"
+
+
+def topk_of(logits: torch.Tensor, k: int, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Top-k of softmax(logits / T) over the last axis: ids (..., k), log-probs (..., k), log tail mass (...)."""
+    logp = (logits.float() / temperature).log_softmax(-1)
+    values, ids = logp.topk(k, dim=-1)
+    # log Σ_{v ∉ top-k} p_v, without the cancellation of log(1 − Σ top): mask the top k instead
+    tail = logp.scatter(-1, ids, float("-inf")).logsumexp(-1)
+    return ids, values, tail
+
+
+def write_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids: torch.Tensor,
+                logprobs: torch.Tensor, tail: torch.Tensor, vocab_size: int) -> dict:
+    """Write one shard atomically; return its manifest entry."""
+    id_dtype = torch.uint16 if vocab_size <= 65535 else torch.int32
+    tensors = {
+        "input_ids": input_ids.to(torch.int32).contiguous(),
+        "ids": ids.to(id_dtype).contiguous(),
+        "logprobs": logprobs.to(torch.float16).contiguous(),
+        "tail": tail.to(torch.float16).contiguous(),
+    }
+    # One metadata key: safetensors writes several in a random order, which would make
+    # identical shards differ byte for byte (and so by checksum).
+    meta = {"distill": json.dumps({"index": index, "start": start, "end": start + len(input_ids)})}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, tmp, metadata=meta)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return _entry(path)
+
+
+def _entry(path: Path) -> dict:
+    with safe_open(path, "pt") as f:
+        meta = json.loads(f.metadata()["distill"])
+        n, L = f.get_slice("input_ids").get_shape()
+    return {"index": int(meta["index"]), "file": path.name, "start": int(meta["start"]), "end": int(meta["end"]),
+            "sha256": sha256_file(path), "bytes": path.stat().st_size, "tokens": n * L}
+
+
+class TopKStore:
+    """Streaming reader of a top-k store.
+
+    ``store[i]`` → (input_ids (L,) int64, TopKTargets with (L, k) ids / log-probs and (L,) tail).
+    ``store.batches(batch_size, seed=...)`` yields (input_ids (B, L), TopKTargets (B, L, k)),
+    shard by shard (windows shuffled within a shard and shards shuffled), so that only one
+    shard is mapped at a time.
+    """
+
+    def __init__(self, path: str | Path, *, teacher_hash: str | None = None, tokenizer_hash: str | None = None,
+                 verify: bool = True):
+        self.path = Path(path)
+        mf = self.path / "manifest.json"
+        if not mf.exists():
+            raise StoreError(f"{self.path} is not a target store (no manifest.json); make one with `distill lm capture`.")
+        self.manifest = Manifest.load(mf)
+        m = self.manifest
+        if teacher_hash is not None and teacher_hash != m.teacher_hash:
+            raise StoreError(f"{self.path} was captured from another teacher ({m.teacher}, weights {m.teacher_hash[:12]}) "
+                             f"than this run's (weights {teacher_hash[:12]}); capture again with this teacher.")
+        if tokenizer_hash is not None and tokenizer_hash != m.tokenizer_hash:
+            raise StoreError(f"{self.path} was captured with another tokenizer ({m.tokenizer_hash[:12]}) than this "
+                             f"run's ({tokenizer_hash[:12]}); capture again.")
+        if not m.complete:
+            missing = sorted(set(range(m.n_shards)) - {s["index"] for s in m.shards})
+            raise StoreError(f"{self.path} is incomplete: shards {missing[:10]} missing; rerun the same "
+                             "`distill lm capture` command to finish it.")
+        self.shards = sorted(m.shards, key=lambda s: s["index"])
+        self.verify = verify
+        self._verified: set[int] = set()
+
+    def __len__(self) -> int:
+        return self.manifest.windows_total
+
+    def _open(self, shard: dict) -> dict[str, torch.Tensor]:
+        path = self.path / shard["file"]
+        if not path.exists():
+            raise StoreError(f"shard {path} is missing.")
+        if self.verify and shard["index"] not in self._verified:
+            if sha256_file(path) != shard["sha256"]:
+                raise StoreError(f"shard {path} fails its checksum (corrupt or modified); delete it and rerun capture.")
+            self._verified.add(shard["index"])
+        with safe_open(path, "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+
+    def _targets(self, t: dict[str, torch.Tensor], rows) -> tuple[torch.Tensor, TopKTargets]:
+        return (t["input_ids"][rows].long(),
+                TopKTargets(t["ids"][rows].long(), t["logprobs"][rows].float(), t["tail"][rows].float().exp()))
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        shard = self.shards[i // self.manifest.shard_windows]
+        return self._targets(self._open(shard), i - shard["start"])
+
+    def batches(self, batch_size: int, *, seed: int | None = None, drop_last: bool = False):
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        order = torch.randperm(len(self.shards), generator=g).tolist() if g else range(len(self.shards))
+        for j in order:
+            t = self._open(self.shards[j])
+            n = len(t["input_ids"])
+            rows = torch.randperm(n, generator=g) if g else torch.arange(n)
+            for b in range(0, n, batch_size):
+                sel = rows[b : b + batch_size]
+                if drop_last and len(sel) < batch_size:
+                    break
+                yield self._targets(t, sel)
+
+    def bytes_per_token(self) -> float:
+        return self.manifest.bytes_per_token()
+
+
+def merge_manifests(store: Path) -> Manifest:
+    """Join the per-process manifest parts (manifest.rank*.json) into manifest.json."""
+    parts = sorted(store.glob("manifest.rank*.json"))
+    if not parts:
+        raise StoreError(f"{store} has no manifest parts to merge.")
+    manifests = [Manifest.load(p) for p in parts]
+    base = manifests[0]
+    for m in manifests[1:]:
+        same = (m.teacher_hash, m.tokenizer_hash, m.k, m.temperature, m.window, m.windows_total, m.shard_windows)
+        if same != (base.teacher_hash, base.tokenizer_hash, base.k, base.temperature, base.window,
+                    base.windows_total, base.shard_windows):
+            raise StoreError(f"manifest parts in {store} disagree about how the store was captured.")
+    shards = {s["index"]: s for m in manifests for s in m.shards}
+    base.shards = list(shards.values())
+    base.save(store / "manifest.json")
+    return base

@@ -1,0 +1,118 @@
+import json
+
+import pytest
+import torch
+
+from distill.lm.capture import CaptureConfig, capture, run
+from distill.targets.store import StoreError, TopKStore, merge_manifests, topk_of
+from tests.lm.tiny import TEXT
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    f = tmp_path / "corpus.txt"
+    f.write_text("\n\n".join(TEXT))
+    return f
+
+
+def _cfg(teacher, corpus, out, **kw):
+    return CaptureConfig(teacher=str(teacher), data=str(corpus), top_k=8, window=16, batch_size=3,
+                         shard_windows=5, out=str(out), **kw)
+
+
+def test_topk_of_keeps_the_tail_mass():
+    logits = torch.randn(3, 50)
+    ids, logp, tail = topk_of(logits, 10)
+    p = logits.softmax(-1)
+    torch.testing.assert_close(logp.exp(), p.gather(-1, ids))
+    torch.testing.assert_close(tail.exp() + logp.exp().sum(-1), torch.ones(3))
+
+
+def test_capture_matches_the_teacher_and_streams_every_window_once(tiny_teacher, corpus, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    m = capture(_cfg(tiny_teacher, corpus, tmp_path / "s"))
+    assert m.complete and m.windows_total >= 11 and len(m.shards) == -(-m.windows_total // 5)
+    store = TopKStore(tmp_path / "s", tokenizer_hash=m.tokenizer_hash, teacher_hash=m.teacher_hash)
+    x, tgt = store[7]
+    model = AutoModelForCausalLM.from_pretrained(tiny_teacher).eval()
+    with torch.no_grad():
+        ids, logp, tail = topk_of(model(x[None]).logits[0], 8)
+    assert torch.equal(tgt.indices, ids)
+    torch.testing.assert_close(tgt.logprobs, logp, atol=2e-3, rtol=1e-3)  # stored in fp16
+    torch.testing.assert_close(tgt.tail, tail.exp(), atol=2e-3, rtol=1e-2)
+    seen = torch.cat([b[0] for b in store.batches(4, seed=0)])
+    assert len(seen) == len(store)
+    assert sorted(map(tuple, seen.tolist())) == sorted(map(tuple, torch.stack([store[i][0] for i in range(len(store))]).tolist()))
+    # bytes per token: uint16 ids + fp16 log-probs (4 bytes per kept token), fp16 tail, int32 input id
+    assert 4 * 8 + 6 <= store.bytes_per_token() < 4 * 8 + 6 + 40  # + the safetensors headers
+
+
+def test_killed_capture_resumes_to_identical_shards(tiny_teacher, corpus, tmp_path):
+    capture(_cfg(tiny_teacher, corpus, tmp_path / "ref"))
+    out = tmp_path / "cut"
+    capture(_cfg(tiny_teacher, corpus, out), stop_after_shards=1)
+    # simulate kill -9 at the worst moments: a half-written shard, and a renamed shard whose listing was lost
+    (out / "shard-00002.safetensors.tmp").write_bytes(b"partial")
+    capture(_cfg(tiny_teacher, corpus, tmp_path / "tmp2"))  # a full store to borrow a complete shard 1 from
+    (tmp_path / "tmp2" / "shard-00001.safetensors").rename(out / "shard-00001.safetensors")
+    m = capture(_cfg(tiny_teacher, corpus, out))
+    assert m.complete and not list(out.glob("*.tmp"))
+    ref = json.loads((tmp_path / "ref" / "manifest.json").read_text())
+    got = json.loads((out / "manifest.json").read_text())
+    assert [s["sha256"] for s in got["shards"]] == [s["sha256"] for s in ref["shards"]]
+
+
+def test_parallel_capture_parts_merge(tiny_teacher, corpus, tmp_path):
+    out = tmp_path / "p"
+    for rank in (0, 1):
+        capture(_cfg(tiny_teacher, corpus, out), rank=rank, world=2)
+    m = merge_manifests(out)
+    capture(_cfg(tiny_teacher, corpus, tmp_path / "ref"))
+    ref = json.loads((tmp_path / "ref" / "manifest.json").read_text())
+    assert m.complete and [s["sha256"] for s in sorted(m.shards, key=lambda s: s["index"])] == \
+        [s["sha256"] for s in ref["shards"]]
+
+
+def test_store_refuses_corruption_other_tokenizers_and_settings(tiny_teacher, corpus, tmp_path):
+    out = tmp_path / "s"
+    m = capture(_cfg(tiny_teacher, corpus, out))
+    with pytest.raises(StoreError, match="another tokenizer"):
+        TopKStore(out, tokenizer_hash="0" * 64)
+    with pytest.raises(StoreError, match="another teacher"):
+        TopKStore(out, teacher_hash="f" * 64)
+    shard = out / "shard-00001.safetensors"
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="shard-00001.safetensors fails its checksum"):
+        list(TopKStore(out).batches(2))
+    with pytest.raises(StoreError, match="different k"):
+        capture(CaptureConfig(teacher=str(tiny_teacher), data=str(corpus), top_k=4, window=16, batch_size=3,
+                              shard_windows=5, out=str(out)))
+    assert m.k == 8
+
+
+def test_bad_corpus_inputs(tiny_teacher, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="fewer than one window"):
+        capture(_cfg(tiny_teacher, empty, tmp_path / "s"))
+    with pytest.raises(ValueError, match="data must be a corpus path"):
+        CaptureConfig(data="")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"txt": "no text field"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1: JSONL records need a 'text' field"):
+        capture(_cfg(tiny_teacher, bad, tmp_path / "s2"))
+
+
+def test_cli_capture_json(tiny_teacher, corpus, tmp_path, capsys):
+    from distill.cli import main
+
+    assert main(["lm", "capture", "--teacher", str(tiny_teacher), "--data", str(corpus), "--top-k", "4",
+                 "--window", "16", "--out", str(tmp_path / "s"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["complete"] and res["k"] == 4 and res["bytes_per_token"] < res["dense_fp16_bytes_per_token"]
+    assert run  # the CLI goes through capture.run
