@@ -56,6 +56,15 @@ def _lm_capture(args: argparse.Namespace) -> dict:
     return res
 
 
+def _lm_train(args: argparse.Namespace) -> dict:
+    from distill.lm import train
+
+    res = train.run(config_from_args(train.LMTrainConfig, args, args.recipe))
+    if not args.json:
+        print(f"trained {res['steps']} steps in {res['seconds']} s → {res.get('model', res['out'])}")
+    return res
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -78,7 +87,15 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return CaptureConfig
 
+    def lm_train_cfg():
+        from distill.lm.train import LMTrainConfig
+
+        return LMTrainConfig
+
     return {
+        ("lm", "train"): (
+            "Distill a causal LM: off-policy from a target store or a live teacher, or on-policy (GKD λ).",
+            lm_train_cfg, _lm_train),
         ("lm", "capture"): (
             "Run the teacher over a corpus once; store its top-k targets in resumable shards.",
             lm_capture_cfg, _lm_capture),

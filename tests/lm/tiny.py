@@ -30,6 +30,8 @@ def make_llama(path: Path, tokenizer, layers=4, pad_rows=0, seed=0):
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                       max_position_embeddings=256, tie_word_embeddings=False)
     model = LlamaForCausalLM(cfg)
+    with torch.no_grad():  # a peaked output distribution, as a trained LM has (random init is near uniform)
+        model.lm_head.weight.mul_(30.0)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

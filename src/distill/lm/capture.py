@@ -14,7 +14,15 @@ from distill.config import check, doc
 from distill.lm.compat import tokenizer_fingerprint
 from distill.lm.corpus import pack_windows
 from distill.lm.models import load_model, load_tokenizer, resolve
-from distill.targets.store import Manifest, StoreError, _entry, merge_manifests, shard_name, topk_of, write_shard
+from distill.targets.store import (
+    Manifest,
+    StoreError,
+    _entry,
+    merge_manifests,
+    shard_name,
+    topk_of,
+    write_shard,
+)
 
 log = logging.getLogger(__name__)
 

@@ -183,11 +183,14 @@ class TopKStore:
         self.shards = sorted(m.shards, key=lambda s: s["index"])
         self.verify = verify
         self._verified: set[int] = set()
+        self._cache: dict[int, dict[str, torch.Tensor]] = {}  # the last two shards read (random access)
 
     def __len__(self) -> int:
         return self.manifest.windows_total
 
     def _open(self, shard: dict) -> dict[str, torch.Tensor]:
+        if shard["index"] in self._cache:
+            return self._cache[shard["index"]]
         path = self.path / shard["file"]
         if not path.exists():
             raise StoreError(f"shard {path} is missing.")
@@ -196,7 +199,11 @@ class TopKStore:
                 raise StoreError(f"shard {path} fails its checksum (corrupt or modified); delete it and rerun capture.")
             self._verified.add(shard["index"])
         with safe_open(path, "pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        if len(self._cache) >= 2:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[shard["index"]] = tensors
+        return tensors
 
     def _targets(self, t: dict[str, torch.Tensor], rows) -> tuple[torch.Tensor, TopKTargets]:
         return (t["input_ids"][rows].long(),

@@ -1,0 +1,291 @@
+"""`distill lm train`: white-box distillation of a causal LM, written out on accelerate.
+
+Each optimizer step draws a batch of windows and takes its teacher targets from one of
+three places:
+  * a top-k store (off-policy, ``--targets STORE``): no teacher in memory at all;
+  * a live teacher (off-policy): the teacher runs on the same windows, dense targets;
+  * the student's own samples (on-policy, with probability ``lmbda`` per step, GKD's λ):
+    the student continues the first half of each window, the teacher scores the result,
+    and the loss covers the generated tokens only.
+The loss is any divergence of ``distill.losses`` (chunked), optionally mixed with
+cross-entropy on the text: ``(1 − alpha) · D + alpha · CE``.
+
+The same code runs on one CPU, one GPU, or several processes under ``accelerate launch``
+(each process draws its own slice of the global batch). Checkpoints (``accelerate``'s
+save_state: model, optimizer, scheduler, RNG) plus a step counter give exact resume; the
+data order is a function of (seed, step), never of how many times the run was started.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from distill.config import check, doc, to_dict
+from distill.losses import DIVERGENCES, TopKTargets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LMTrainConfig:
+    """Settings of `distill lm train`."""
+
+    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
+    student: str = doc("student HF folder (e.g. from `distill lm student`)", default="")
+    data: str = doc("corpus (text, JSONL, folder, or datasets folder); not needed with --targets", default="")
+    targets: str | None = doc("top-k store from `distill lm capture` (off-policy, no live teacher)", default=None)
+    loss: Literal["forward_kl", "reverse_kl", "jsd", "skew_kl", "skew_rkl", "tvd", "ce"] = doc(
+        "divergence to the teacher ('ce': cross-entropy on the text only, the baseline)", default="forward_kl")
+    beta: float = doc("jsd: β (0 forward KL … 1 reverse KL)", default=0.5)
+    skew: float = doc("skew_kl / skew_rkl: α", default=0.1)
+    temperature: float = doc("temperature of both distributions in the divergence", default=1.0)
+    alpha: float = doc("weight of cross-entropy on the text, mixed with the divergence", default=0.0)
+    lmbda: float = doc("on-policy fraction: probability that a step trains on the student's own samples",
+                       default=0.0)
+    max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32)
+    window: int = doc("tokens per training window (with --targets: the store's window)", default=256)
+    batch_size: int = doc("windows per optimizer step (global, split across processes)", default=4)
+    grad_accum: int = doc("micro-batches per optimizer step", default=1)
+    steps: int = doc("optimizer steps", default=100)
+    lr: float = doc("peak learning rate (AdamW, linear warm-up, cosine decay)", default=1e-4)
+    warmup: int = doc("warm-up steps", default=10)
+    weight_decay: float = doc("AdamW weight decay", default=0.0)
+    chunk_size: int = doc("positions per loss chunk (bounds the loss's memory)", default=256)
+    lora_r: int = doc("LoRA rank (0: train all weights); needs peft", default=0)
+    mixed_precision: Literal["no", "bf16", "fp16"] = doc("autocast precision where the device supports it",
+                                                          default="no")
+    seed: int = doc("seed of data order, sampling and initialization", default=0)
+    checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: only at the end)", default=50)
+    out: str = doc("output folder: the trained student (HF folder), metrics.csv, checkpoint/", default="runs/lm")
+
+    def __post_init__(self):
+        check(bool(self.student), "student", self.student, "a student model folder (--student DIR)")
+        check(bool(self.data) or bool(self.targets), "data", self.data, "a corpus path unless --targets is given")
+        check(0 <= self.beta <= 1, "beta", self.beta, "in [0, 1]")
+        check(0 <= self.skew < 1, "skew", self.skew, "in [0, 1)")
+        check(self.temperature > 0, "temperature", self.temperature, "> 0")
+        check(0 <= self.alpha <= 1, "alpha", self.alpha, "in [0, 1]")
+        check(0 <= self.lmbda <= 1, "lmbda", self.lmbda, "in [0, 1]")
+        check(self.lmbda == 0 or not self.targets, "lmbda", self.lmbda,
+              "0 with --targets (on-policy training needs a live teacher)")
+        for name in ("window", "batch_size", "grad_accum", "steps", "chunk_size", "max_new_tokens"):
+            check(getattr(self, name) >= 1, name, getattr(self, name), "≥ 1")
+        check(self.lr > 0, "lr", self.lr, "> 0")
+        check(self.lora_r >= 0, "lora_r", self.lora_r, "≥ 0")
+
+
+def divergence(cfg: LMTrainConfig, student_logits, targets, labels=None) -> torch.Tensor:
+    kw = {"temperature": cfg.temperature, "labels": labels, "chunk_size": cfg.chunk_size}
+    if cfg.loss == "jsd":
+        kw["beta"] = cfg.beta
+    elif cfg.loss in ("skew_kl", "skew_rkl"):
+        kw["alpha"] = cfg.skew
+    return DIVERGENCES[cfg.loss](student_logits, targets, **kw)
+
+
+def text_ce(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Next-token cross-entropy: logits (B, L, V) at t predict ids at t + 1; mask (B, L) marks counted targets."""
+    labels = ids[:, 1:].clone()
+    if mask is not None:
+        labels[~mask[:, 1:]] = -100
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
+                           ignore_index=-100)
+
+
+class _Batches:
+    """Window indices of each step: a permutation per epoch seeded by (seed, epoch)."""
+
+    def __init__(self, n: int, batch: int, seed: int):
+        if n < batch:
+            raise ValueError(f"the data hold {n} windows, fewer than one batch of {batch}; lower --batch-size.")
+        self.n, self.batch, self.seed = n, batch, seed
+        self.per_epoch = n // batch
+
+    def __call__(self, step: int) -> torch.Tensor:
+        epoch, i = divmod(step, self.per_epoch)
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
+        return order[i * self.batch : (i + 1) * self.batch]
+
+
+def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from distill.lm.compat import shared_vocab_size, tokenizer_fingerprint
+    from distill.lm.corpus import pack_windows
+    from distill.lm.models import load_model, load_tokenizer, resolve
+    from distill.targets.store import TopKStore
+
+    acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum)
+    set_seed(cfg.seed)
+    out = Path(cfg.out)
+    s_tok = load_tokenizer(cfg.student)
+    student = load_model(cfg.student)
+    use_teacher = cfg.loss != "ce" and not cfg.targets
+    teacher = None
+    if cfg.targets:
+        store = TopKStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
+        V = store.manifest.vocab_size
+        windows = None
+        n_windows = len(store)
+    else:
+        store = None
+        t_path = resolve(cfg.teacher)
+        t_tok = load_tokenizer(t_path)
+        teacher = load_model(t_path, device=acc.device) if use_teacher else None
+        t_rows = teacher.config.vocab_size if teacher is not None else len(t_tok)
+        V = shared_vocab_size(t_tok, s_tok, t_rows, student.config.vocab_size)
+        windows = pack_windows(cfg.data, s_tok, cfg.window)
+        n_windows = len(windows)
+    if cfg.lora_r:
+        from peft import LoraConfig, get_peft_model
+
+        student = get_peft_model(student, LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, target_modules="all-linear"))
+    student.train()
+    opt = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+
+    def lr_at(step):
+        if step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    student, opt, sched = acc.prepare(student, opt, sched)
+    global_micro = cfg.batch_size // cfg.grad_accum
+    if cfg.batch_size % (cfg.grad_accum * acc.num_processes):
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by grad_accum × processes "
+                         f"({cfg.grad_accum} × {acc.num_processes}).")
+    batches = _Batches(n_windows, cfg.batch_size, cfg.seed)
+    local = global_micro // acc.num_processes
+
+    step = 0
+    ckpt = out / "checkpoint"
+    if (ckpt / "step.json").exists():
+        acc.load_state(str(ckpt))
+        step = json.loads((ckpt / "step.json").read_text())["step"]
+        log.info("resumed from %s at step %d", ckpt, step)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.csv"
+    new_file = not metrics_path.exists() or step == 0
+    mfile = open(metrics_path, "w" if new_file else "a", newline="") if acc.is_main_process else None
+    writer = csv.writer(mfile) if mfile else None
+    if writer and new_file:
+        writer.writerow(["step", "loss", "divergence", "ce", "on_policy", "lr", "tokens", "seconds"])
+    bar = tqdm(total=cfg.steps, initial=step, desc="lm train", disable=None if acc.is_main_process else True)
+    t_start = time.time()
+    try:
+        while step < cfg.steps:
+            t0 = time.time()
+            rows = batches(step)
+            on_policy = cfg.lmbda > 0 and torch.rand((), generator=torch.Generator().manual_seed(
+                cfg.seed * 7919 + step)).item() < cfg.lmbda
+            stats = {"loss": 0.0, "divergence": 0.0, "ce": 0.0, "tokens": 0}
+            for m in range(cfg.grad_accum):
+                micro = rows[m * global_micro : (m + 1) * global_micro]
+                micro = micro[acc.process_index * local : (acc.process_index + 1) * local]
+                with acc.accumulate(student):
+                    loss, parts = _micro_step(cfg, acc, student, teacher, store, windows, micro, V, on_policy)
+                    acc.backward(loss)  # accelerate divides by grad_accum itself
+                    opt.step()  # these three are no-ops until the last micro-batch of the step
+                    sched.step()
+                    opt.zero_grad(set_to_none=True)
+                for k in parts:
+                    stats[k] += parts[k] if k == "tokens" else parts[k] / cfg.grad_accum
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{stats['loss']:.4f}", refresh=False)
+            if writer:
+                writer.writerow([step, f"{stats['loss']:.6f}", f"{stats['divergence']:.6f}", f"{stats['ce']:.6f}",
+                                 int(on_policy), f"{sched.get_last_lr()[0]:.3e}", stats["tokens"],
+                                 f"{time.time() - t0:.3f}"])
+                mfile.flush()
+            stop = stop_after_steps is not None and step >= stop_after_steps
+            if stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
+                acc.save_state(str(ckpt))
+                if acc.is_main_process:
+                    (ckpt / "step.json").write_text(json.dumps({"step": step}))
+                acc.wait_for_everyone()
+            if stop:
+                break
+    finally:
+        bar.close()
+        if mfile:
+            mfile.close()
+    result = {"steps": step, "completed": step >= cfg.steps, "seconds": round(time.time() - t_start, 2),
+              "out": str(out), "config": to_dict(cfg)}
+    if step >= cfg.steps and acc.is_main_process:
+        model = acc.unwrap_model(student)
+        if cfg.lora_r:
+            model = model.merge_and_unload()  # a normal HF folder, no peft needed to load it
+        model.save_pretrained(out / "model", safe_serialization=True)
+        s_tok.save_pretrained(out / "model")
+        result["model"] = str(out / "model")
+        (out / "train.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy):
+    """Loss of one micro-batch and its parts (floats) for the metrics."""
+    device = acc.device
+    mask = None
+    if store is not None:
+        items = [store[int(i)] for i in rows]
+        ids = torch.stack([x for x, _ in items]).to(device)  # (b, L)
+        targets = TopKTargets(torch.stack([t.indices for _, t in items]).to(device),
+                              torch.stack([t.logprobs for _, t in items]).to(device),
+                              torch.stack([t.tail for _, t in items]).to(device))
+    else:
+        ids = windows[rows].to(device)  # (b, L)
+        if on_policy:
+            ids, mask = _sample(cfg, acc.unwrap_model(student), ids)
+        targets = None
+        if teacher is not None:
+            with torch.no_grad():
+                targets = teacher(ids).logits[..., :V].float()  # (b, L, V)
+    logits = student(ids).logits[..., :V]  # (b, L, V)
+    parts = {"tokens": int(ids.numel())}
+    ce = text_ce(logits, ids, mask) if (cfg.alpha > 0 or cfg.loss == "ce") else None
+    if cfg.loss == "ce":
+        loss = ce
+        div = torch.zeros(())
+    else:
+        # Positions t predict token t + 1; on-policy, only positions whose next token was generated count.
+        labels = None
+        if mask is not None:
+            labels = torch.zeros_like(ids)
+            labels[:, :-1][~mask[:, 1:]] = -100
+            labels[:, -1] = -100
+        div = divergence(cfg, logits, targets, labels)
+        loss = div if ce is None else (1 - cfg.alpha) * div + cfg.alpha * ce
+    parts.update(loss=loss.item(), divergence=div.item(), ce=0.0 if ce is None else ce.item())
+    return loss, parts
+
+
+@torch.no_grad()
+def _sample(cfg, model, ids: torch.Tensor):
+    """On-policy data: keep the first half of each window, let the student continue it.
+
+    Returns (sequences (b, P + new), mask (b, P + new)) where mask marks generated tokens.
+    """
+    prompt = ids[:, : max(1, ids.shape[1] // 2)]
+    was_training = model.training
+    model.eval()
+    seq = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_k=0, top_p=1.0,
+                         temperature=1.0, max_new_tokens=cfg.max_new_tokens, min_new_tokens=cfg.max_new_tokens,
+                         pad_token_id=model.config.eos_token_id or 0)
+    model.train(was_training)
+    mask = torch.zeros_like(seq, dtype=torch.bool)
+    mask[:, prompt.shape[1]:] = True
+    return seq, mask

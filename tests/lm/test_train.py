@@ -1,0 +1,113 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from distill.lm.capture import CaptureConfig, capture
+from distill.lm.student import build_student
+from distill.lm.train import LMTrainConfig, run
+from tests.lm.tiny import TEXT, make_llama, make_tokenizer
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_teacher, tmp_path_factory):
+    d = tmp_path_factory.mktemp("lmtrain")
+    (d / "corpus.txt").write_text("\n\n".join(TEXT))
+    build_student(str(tiny_teacher), "every-other", d / "student")
+    return d
+
+
+def _cfg(setup, teacher, out, **kw):
+    base = dict(teacher=str(teacher), student=str(setup / "student"), data=str(setup / "corpus.txt"), window=16,
+                batch_size=4, steps=6, lr=1e-3, warmup=1, chunk_size=8, checkpoint_every=3, out=str(out))
+    base.update(kw)
+    return LMTrainConfig(**base)
+
+
+def _kl_to_teacher(teacher_dir, model_dir, windows, loss="forward_kl"):
+    """Mean per-token divergence (default KL(teacher ‖ student)) on ``windows``, written out here."""
+    from transformers import AutoModelForCausalLM
+
+    t = AutoModelForCausalLM.from_pretrained(teacher_dir).eval()
+    s = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        lt, ls = t(windows).logits.log_softmax(-1), s(windows).logits.log_softmax(-1)
+    if loss == "jsd":  # β = 0.5: ½ KL(p ‖ m) + ½ KL(q ‖ m)
+        lm = torch.logaddexp(lt, ls) - torch.log(torch.tensor(2.0))
+        return (0.5 * (lt.exp() * (lt - lm)).sum(-1) + 0.5 * (ls.exp() * (ls - lm)).sum(-1)).mean().item()
+    return (lt.exp() * (lt - ls)).sum(-1).mean().item()
+
+
+def _windows(setup):
+    from transformers import AutoTokenizer
+
+    from distill.lm.corpus import pack_windows
+
+    return pack_windows(setup / "corpus.txt", AutoTokenizer.from_pretrained(setup / "student"), 16)[:8]
+
+
+@pytest.mark.parametrize("loss", ["forward_kl", "jsd"])
+def test_live_teacher_training_reduces_kl(setup, tiny_teacher, tmp_path, loss):
+    res = run(_cfg(setup, tiny_teacher, tmp_path / "o", loss=loss, steps=20))
+    assert res["completed"] and (tmp_path / "o" / "model" / "model.safetensors").exists()
+    w = _windows(setup)
+    before = _kl_to_teacher(tiny_teacher, setup / "student", w, loss)
+    after = _kl_to_teacher(tiny_teacher, tmp_path / "o" / "model", w, loss)
+    assert after < 0.8 * before, (before, after)
+    rows = list(csv.DictReader(open(tmp_path / "o" / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 21)) and float(rows[-1]["divergence"]) > 0
+
+
+def test_stored_targets_train_like_live_targets(setup, tiny_teacher, tmp_path):
+    store = tmp_path / "store"
+    capture(CaptureConfig(teacher=str(tiny_teacher), data=str(setup / "corpus.txt"), top_k=16, window=16,
+                          shard_windows=4, out=str(store)))
+    res = run(_cfg(setup, tiny_teacher, tmp_path / "o", targets=str(store), data="", steps=12))
+    w = _windows(setup)
+    assert _kl_to_teacher(tiny_teacher, tmp_path / "o" / "model", w) < 0.8 * _kl_to_teacher(
+        tiny_teacher, setup / "student", w)
+    assert res["completed"]
+
+
+def test_resume_matches_uninterrupted(setup, tiny_teacher, tmp_path):
+    from safetensors.torch import load_file
+
+    run(_cfg(setup, tiny_teacher, tmp_path / "a"))
+    part = run(_cfg(setup, tiny_teacher, tmp_path / "b"), stop_after_steps=4)
+    assert not part["completed"]
+    run(_cfg(setup, tiny_teacher, tmp_path / "b"))
+    a = load_file(tmp_path / "a" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "model" / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_on_policy_steps_train_on_generated_tokens(setup, tiny_teacher, tmp_path):
+    res = run(_cfg(setup, tiny_teacher, tmp_path / "o", lmbda=1.0, max_new_tokens=6, steps=3))
+    rows = list(csv.DictReader(open(tmp_path / "o" / "metrics.csv")))
+    assert res["completed"] and all(r["on_policy"] == "1" for r in rows)
+    # windows of 16 → prompts of 8 + 6 generated tokens, 4 windows per step
+    assert all(int(r["tokens"]) == 4 * 14 for r in rows)
+
+
+def test_ce_baseline_and_alpha_mix(setup, tiny_teacher, tmp_path):
+    res = run(_cfg(setup, tiny_teacher, tmp_path / "ce", loss="ce", steps=3))
+    rows = list(csv.DictReader(open(tmp_path / "ce" / "metrics.csv")))
+    assert res["completed"] and float(rows[0]["ce"]) > 0 and float(rows[0]["divergence"]) == 0
+    run(_cfg(setup, tiny_teacher, tmp_path / "mix", alpha=0.5, steps=2))
+    r = list(csv.DictReader(open(tmp_path / "mix" / "metrics.csv")))[0]
+    assert float(r["loss"]) == pytest.approx(0.5 * float(r["divergence"]) + 0.5 * float(r["ce"]), rel=1e-4)
+
+
+def test_different_tokenizer_is_refused(setup, tiny_teacher, tmp_path):
+    from distill.lm.compat import IncompatibleTokenizers
+
+    other = make_llama(tmp_path / "other", make_tokenizer([t.upper() for t in TEXT], vocab_size=280), layers=2)
+    with pytest.raises(IncompatibleTokenizers, match="black-box"):
+        run(_cfg(setup, tiny_teacher, tmp_path / "o", student=str(other)))
+    with pytest.raises(ValueError, match="lmbda must be 0 with --targets"):
+        _cfg(setup, tiny_teacher, tmp_path / "o", targets="x", lmbda=0.5)
+    assert json  # noqa
