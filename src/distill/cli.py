@@ -65,6 +65,15 @@ def _lm_train(args: argparse.Namespace) -> dict:
     return res
 
 
+def _lm_eval(args: argparse.Namespace) -> dict:
+    from distill.lm import evaluate
+
+    res = evaluate.evaluate(config_from_args(evaluate.LMEvalConfig, args, args.recipe))
+    if not args.json:
+        print(evaluate.markdown(res))
+    return res
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -92,7 +101,15 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return LMTrainConfig
 
+    def lm_eval_cfg():
+        from distill.lm.evaluate import LMEvalConfig
+
+        return LMEvalConfig
+
     return {
+        ("lm", "eval"): (
+            "Compare student and teacher: perplexity, KL, top-1 agreement, speed, size.",
+            lm_eval_cfg, _lm_eval),
         ("lm", "train"): (
             "Distill a causal LM: off-policy from a target store or a live teacher, or on-policy (GKD λ).",
             lm_train_cfg, _lm_train),

@@ -111,3 +111,42 @@ def test_different_tokenizer_is_refused(setup, tiny_teacher, tmp_path):
     with pytest.raises(ValueError, match="lmbda must be 0 with --targets"):
         _cfg(setup, tiny_teacher, tmp_path / "o", targets="x", lmbda=0.5)
     assert json  # noqa
+
+
+def test_lora_training_saves_a_merged_plain_model(setup, tiny_teacher, tmp_path):
+    pytest.importorskip("peft")
+    from safetensors.torch import load_file
+
+    res = run(_cfg(setup, tiny_teacher, tmp_path / "o", lora_r=4, steps=4))
+    assert res["completed"]
+    merged = load_file(tmp_path / "o" / "model" / "model.safetensors")
+    assert not any("lora" in k for k in merged)  # merged: loads without peft
+    base = load_file(setup / "student" / "model.safetensors")
+    changed = [k for k in base if not torch.equal(base[k], merged[k])]
+    assert changed and all(k.endswith("proj.weight") or k == "lm_head.weight" for k in changed)
+    assert "model.embed_tokens.weight" not in changed  # LoRA leaves embeddings alone
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_match_one(setup, tiny_teacher, tmp_path):
+    """`accelerate launch --num_processes 2` (DDP on CPU) ends at the weights of a 1-process run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    root = Path(__file__).resolve().parents[2]
+    weights = {}
+    for n in (1, 2):
+        out = tmp_path / f"p{n}"
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", str(n),
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "distill",
+               "lm", "train", "--teacher", str(tiny_teacher), "--student", str(setup / "student"),
+               "--data", str(setup / "corpus.txt"), "--window", "16", "--batch-size", "4", "--steps", "3",
+               "--lr", "1e-3", "--warmup", "1", "--chunk-size", "8", "--out", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=root)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        weights[n] = load_file(out / "model" / "model.safetensors")
+    for k in weights[1]:
+        torch.testing.assert_close(weights[2][k], weights[1][k], rtol=1e-4, atol=1e-5)

@@ -1,0 +1,106 @@
+"""`distill lm eval`: how close is the student to the teacher, and how much cheaper is it?"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from distill.config import check, doc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LMEvalConfig:
+    """Settings of `distill lm eval`."""
+
+    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
+    student: str = doc("student HF folder", default="")
+    data: str = doc("held-out corpus", default="")
+    window: int = doc("tokens per evaluation window", default=256)
+    max_windows: int = doc("evaluate at most this many windows", default=32)
+    batch_size: int = doc("windows per forward", default=4)
+    gen_tokens: int = doc("tokens generated to time generation speed (0: skip)", default=32)
+
+    def __post_init__(self):
+        check(bool(self.student), "student", self.student, "a student model folder (--student DIR)")
+        check(bool(self.data), "data", self.data, "a held-out corpus (--data PATH)")
+        for name in ("window", "max_windows", "batch_size"):
+            check(getattr(self, name) >= 1, name, getattr(self, name), "≥ 1")
+        check(self.gen_tokens >= 0, "gen_tokens", self.gen_tokens, "≥ 0")
+
+
+def _size_on_disk(path: str) -> int | None:
+    p = Path(path)
+    return sum(f.stat().st_size for f in p.glob("*.safetensors")) if p.is_dir() else None
+
+
+@torch.no_grad()
+def evaluate(cfg: LMEvalConfig) -> dict:
+    from distill.lm.compat import shared_vocab_size
+    from distill.lm.corpus import pack_windows
+    from distill.lm.models import load_model, load_tokenizer, resolve
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    t_path = resolve(cfg.teacher)
+    t_tok, s_tok = load_tokenizer(t_path), load_tokenizer(cfg.student)
+    teacher, student = load_model(t_path, device=device), load_model(cfg.student, device=device)
+    V = shared_vocab_size(t_tok, s_tok, teacher.config.vocab_size, student.config.vocab_size)
+    windows = pack_windows(cfg.data, s_tok, cfg.window, cfg.max_windows)
+    sums = {"t_nll": 0.0, "s_nll": 0.0, "kl": 0.0, "agree": 0, "n": 0}
+    secs = {"teacher": 0.0, "student": 0.0}
+    for b in tqdm(range(0, len(windows), cfg.batch_size), desc="eval", disable=None):
+        x = windows[b : b + cfg.batch_size].to(device)
+        outs = {}
+        for name, model in (("teacher", teacher), ("student", student)):
+            t0 = time.perf_counter()
+            outs[name] = model(x).logits[..., :V].float().log_softmax(-1)  # (b, L, V)
+            secs[name] += time.perf_counter() - t0
+        lt, ls = outs["teacher"][:, :-1], outs["student"][:, :-1]  # predict tokens 1..L−1
+        y = x[:, 1:]
+        sums["t_nll"] -= lt.gather(-1, y[..., None]).sum().item()
+        sums["s_nll"] -= ls.gather(-1, y[..., None]).sum().item()
+        sums["kl"] += (lt.exp() * (lt - ls)).sum().item()
+        sums["agree"] += (lt.argmax(-1) == ls.argmax(-1)).sum().item()
+        sums["n"] += y.numel()
+    n = sums["n"]
+    tokens = windows.numel()
+    res = {
+        "tokens": n,
+        "teacher": {"perplexity": math.exp(sums["t_nll"] / n), "forward_tokens_per_s": tokens / secs["teacher"]},
+        "student": {"perplexity": math.exp(sums["s_nll"] / n), "forward_tokens_per_s": tokens / secs["student"]},
+        "kl_teacher_student": sums["kl"] / n,
+        "top1_agreement": sums["agree"] / n,
+    }
+    for name, model, path in (("teacher", teacher, t_path), ("student", student, cfg.student)):
+        res[name]["parameters"] = sum(p.numel() for p in model.parameters())
+        res[name]["bytes_on_disk"] = _size_on_disk(path)
+        if cfg.gen_tokens:
+            prompt = windows[:1, : min(16, cfg.window)].to(device)
+            t0 = time.perf_counter()
+            model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=cfg.gen_tokens,
+                           min_new_tokens=cfg.gen_tokens, do_sample=False, pad_token_id=model.config.eos_token_id or 0)
+            res[name]["generate_tokens_per_s"] = cfg.gen_tokens / (time.perf_counter() - t0)
+    res["forward_speedup"] = res["student"]["forward_tokens_per_s"] / res["teacher"]["forward_tokens_per_s"]
+    return res
+
+
+def markdown(res: dict) -> str:
+    t, s = res["teacher"], res["student"]
+    rows = [
+        ("perplexity (held out)", f"{t['perplexity']:.2f}", f"{s['perplexity']:.2f}"),
+        ("parameters", f"{t['parameters']:,}", f"{s['parameters']:,}"),
+        ("forward tokens/s", f"{t['forward_tokens_per_s']:.0f}", f"{s['forward_tokens_per_s']:.0f}"),
+    ]
+    if "generate_tokens_per_s" in t:
+        rows.append(("generation tokens/s", f"{t['generate_tokens_per_s']:.1f}", f"{s['generate_tokens_per_s']:.1f}"))
+    lines = ["| | teacher | student |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines.append(f"\nKL(teacher ‖ student) per token: {res['kl_teacher_student']:.4f} · top-1 agreement: "
+                 f"{res['top1_agreement']:.1%} · forward speed-up: {res['forward_speedup']:.2f}× · {res['tokens']:,} tokens")
+    return "\n".join(lines) + "\n"
