@@ -74,6 +74,14 @@ def _lm_eval(args: argparse.Namespace) -> dict:
     return res
 
 
+def _lm_quickstart(args: argparse.Namespace) -> dict:
+    from distill.lm import quickstart
+
+    res = quickstart.run(config_from_args(quickstart.QuickstartConfig, args, args.recipe))
+    print(quickstart.markdown(res), file=sys.stderr if args.json else sys.stdout)
+    return res
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -106,7 +114,15 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return LMEvalConfig
 
+    def lm_quickstart_cfg():
+        from distill.lm.quickstart import QuickstartConfig
+
+        return QuickstartConfig
+
     return {
+        ("lm", "quickstart"): (
+            "Demo: teacher → half-depth student on Python's docs, KD vs CE-only side by side.",
+            lm_quickstart_cfg, _lm_quickstart),
         ("lm", "eval"): (
             "Compare student and teacher: perplexity, KL, top-1 agreement, speed, size.",
             lm_eval_cfg, _lm_eval),

@@ -1,0 +1,123 @@
+"""`distill lm quickstart`: teacher → half-depth student, KD vs CE-only, side by side.
+
+Corpus: Python's own documentation topics (``pydoc_data.topics``, shipped with every
+Python), split by topic into training text and held-out text (every tenth topic held
+out). The student is cut from the teacher (``--layers``); two copies train for the same
+steps on the same windows, one by distillation from the teacher, one on cross-entropy
+alone; then both are evaluated against the teacher and continue the same prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from distill.config import check, doc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QuickstartConfig:
+    """Settings of `distill lm quickstart`."""
+
+    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
+    layers: str = doc("student layers kept from the teacher (see `distill lm student`)", default="every-other")
+    loss: str = doc("divergence for the KD student", default="forward_kl")
+    steps: int = doc("optimizer steps for each student", default=30)
+    window: int = doc("tokens per window", default=128)
+    batch_size: int = doc("windows per step", default=4)
+    lr: float = doc("peak learning rate", default=3e-4)
+    eval_windows: int = doc("held-out windows evaluated", default=16)
+    prompt: str = doc("prompt both students and the teacher continue",
+                      default="The with statement is used to")
+    out: str = doc("output folder", default="runs/lm-quickstart")
+
+    def __post_init__(self):
+        check(self.steps >= 1, "steps", self.steps, "≥ 1")
+
+
+def pydoc_corpus(out: Path) -> tuple[Path, Path]:
+    """Write pydoc_data's topics as train.txt (9 of every 10 topics) and heldout.txt (the rest)."""
+    from pydoc_data.topics import topics
+
+    out.mkdir(parents=True, exist_ok=True)
+    names = sorted(topics)
+    train = [topics[n] for i, n in enumerate(names) if i % 10 != 9]
+    held = [topics[n] for i, n in enumerate(names) if i % 10 == 9]
+    (out / "train.txt").write_text("\n\n".join(train))
+    (out / "heldout.txt").write_text("\n\n".join(held))
+    return out / "train.txt", out / "heldout.txt"
+
+
+def _continue(model_dir: str, prompt: str, tokens: int = 24) -> str:
+    import torch
+
+    from distill.lm.models import load_model, load_tokenizer
+
+    tok, model = load_tokenizer(model_dir), load_model(model_dir)
+    x = tok(prompt, return_tensors="pt")
+    with torch.no_grad():
+        y = model.generate(**x, max_new_tokens=tokens, do_sample=False, pad_token_id=tok.eos_token_id or 0)
+    return tok.decode(y[0, x["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def run(cfg: QuickstartConfig) -> dict:
+    from distill.lm.evaluate import LMEvalConfig, evaluate
+    from distill.lm.models import resolve
+    from distill.lm.student import build_student
+    from distill.lm.train import LMTrainConfig
+    from distill.lm.train import run as train
+
+    t0 = time.time()
+    out = Path(cfg.out)
+    train_txt, held_txt = pydoc_corpus(out / "corpus")
+    teacher = resolve(cfg.teacher)
+    if not (out / "student" / "config.json").exists():
+        build_student(teacher, cfg.layers, out / "student")
+    base = LMTrainConfig(teacher=teacher, student=str(out / "student"), data=str(train_txt), window=cfg.window,
+                         batch_size=cfg.batch_size, steps=cfg.steps, lr=cfg.lr, warmup=max(1, cfg.steps // 10),
+                         checkpoint_every=max(1, cfg.steps // 3), out=str(out / "kd"), loss=cfg.loss)
+    runs = {"kd": base, "ce": replace(base, loss="ce", out=str(out / "ce"))}
+    res = {"teacher": teacher, "layers": cfg.layers, "steps": cfg.steps, "tokens_per_student": cfg.steps * cfg.batch_size * cfg.window}
+    evals = {}
+    for name, tcfg in runs.items():
+        train(tcfg)
+        evals[name] = evaluate(LMEvalConfig(teacher=teacher, student=str(Path(tcfg.out) / "model"), data=str(held_txt),
+                                            window=cfg.window, max_windows=cfg.eval_windows, gen_tokens=16))
+    start = evaluate(LMEvalConfig(teacher=teacher, student=str(out / "student"), data=str(held_txt), window=cfg.window,
+                                  max_windows=cfg.eval_windows, gen_tokens=0))
+    res["start"] = {"perplexity": start["student"]["perplexity"], "kl": start["kl_teacher_student"]}
+    res["teacher_perplexity"] = evals["kd"]["teacher"]["perplexity"]
+    for name in runs:
+        e = evals[name]
+        res[name] = {"perplexity": e["student"]["perplexity"], "kl": e["kl_teacher_student"],
+                     "top1_agreement": e["top1_agreement"], "forward_speedup": e["forward_speedup"]}
+    res["samples"] = {"teacher": _continue(teacher, cfg.prompt),
+                      "kd": _continue(str(out / "kd" / "model"), cfg.prompt),
+                      "ce": _continue(str(out / "ce" / "model"), cfg.prompt)}
+    res["prompt"] = cfg.prompt
+    res["seconds"] = round(time.time() - t0, 1)
+    (out / "results.json").write_text(json.dumps(res, indent=2))
+    return res
+
+
+def markdown(res: dict) -> str:
+    lines = [
+        f"Student: teacher layers `{res['layers']}`, {res['steps']} steps ({res['tokens_per_student']:,} tokens) each; "
+        f"{res['seconds']:.0f} s in all",
+        "",
+        "| | held-out perplexity | KL(teacher ‖ student) | top-1 agreement | forward speed-up |",
+        "|---|---|---|---|---|",
+        f"| teacher | {res['teacher_perplexity']:.1f} | 0 | 100% | 1.00× |",
+        f"| student before training | {res['start']['perplexity']:,.0f} | {res['start']['kl']:.2f} | | |",
+    ]
+    for name, label in (("kd", "KD student"), ("ce", "CE-only student")):
+        r = res[name]
+        lines.append(f"| {label} | {r['perplexity']:,.1f} | {r['kl']:.3f} | {r['top1_agreement']:.1%} | "
+                     f"{r['forward_speedup']:.2f}× |")
+    lines += ["", f"Prompt: {res['prompt']!r}"] + [f"- {k}: {v!r}" for k, v in res["samples"].items()]
+    return "\n".join(lines) + "\n"
