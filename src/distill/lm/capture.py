@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from distill.config import check, doc
+from distill.hashing import sha256_files
 from distill.lm.compat import tokenizer_fingerprint
 from distill.lm.corpus import pack_windows
 from distill.lm.models import load_model, load_tokenizer, resolve
@@ -57,15 +58,9 @@ def weights_hash(model_path: str) -> str:
     """SHA-256 over the weight files of a model folder (a hub id hashes its name: a weaker check)."""
     p = Path(model_path)
     files = sorted(list(p.glob("*.safetensors")) + list(p.glob("*.bin"))) if p.is_dir() else []
-    h = hashlib.sha256()
     if not files:
-        h.update(f"hub:{model_path}".encode())
-    for f in files:
-        h.update(f.name.encode())
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                h.update(block)
-    return h.hexdigest()
+        return hashlib.sha256(f"hub:{model_path}".encode()).hexdigest()
+    return sha256_files(files)
 
 
 def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, stop_after_shards: int | None = None):

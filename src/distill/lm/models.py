@@ -9,7 +9,6 @@ and save a plain safetensors folder under the user's cache. Later uses load that
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -17,6 +16,8 @@ import os
 import shutil
 import time
 from pathlib import Path
+
+from distill.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,6 @@ def embedded_gguf(name: str = "smollm2") -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def embedded_model_path(name: str = "smollm2") -> Path:
     """A transformers folder for the embedded model, converted from GGUF on first use."""
     if name not in EMBEDDED:
@@ -81,7 +74,7 @@ def embedded_model_path(name: str = "smollm2") -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)
-    (tmp / "distill_source.json").write_text(json.dumps({"gguf": gguf.name, "sha256": _sha256(gguf)}, indent=2))
+    (tmp / "distill_source.json").write_text(json.dumps({"gguf": gguf.name, "sha256": sha256_file(gguf)}, indent=2))
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(tmp, out)  # atomic: a concurrent or killed conversion never leaves half a folder
