@@ -16,9 +16,10 @@ student is fp64) whatever the input dtype; the gradient comes back in the studen
 
 Implementation: one autograd function (``_Divergence``) evaluates every divergence in
 row chunks. For each chunk it computes the per-row loss *and* its analytic gradient
-with respect to the student logits, writes that gradient into a buffer, and drops the
-chunk's temporaries; backward only scales the buffer. Peak memory is therefore the
-gradient buffer plus a few chunk-sized temporaries instead of a dozen B×L×V tensors.
+with respect to the student logits and writes that gradient into the output buffer;
+backward only hands the buffer on (scaled when the loss was). The chunk's intermediates
+live in a few scratch buffers reused by every chunk. Peak memory is therefore the
+gradient buffer plus a few chunk-sized scratch buffers instead of a dozen B×L×V tensors.
 ``chunk_size=None`` runs the same code on all rows at once, so chunked and plain
 results agree to float rounding. Teacher targets are constants: no gradient flows to them.
 """
