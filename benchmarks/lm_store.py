@@ -33,21 +33,23 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     train, _ = pydoc_corpus(tmp / "corpus")
     rows = []
-    for k in args.k:
+    for enc, k in [(e, k) for e in ("compact", "raw") for k in args.k]:
         t0 = time.time()
-        m = capture(CaptureConfig(teacher=args.teacher, data=str(train), top_k=k, window=args.window,
-                                  max_windows=args.windows, shard_windows=args.windows, out=str(tmp / f"k{k}")))
-        store = TopKStore(tmp / f"k{k}")
+        m = capture(CaptureConfig(teacher=args.teacher, data=str(train), top_k=k, window=args.window, encoding=enc,
+                                  max_windows=args.windows, shard_windows=args.windows, out=str(tmp / f"{enc}{k}")))
+        store = TopKStore(tmp / f"{enc}{k}")
         mass = torch.cat([t.logprobs.exp().sum(-1).flatten() for _, t in store.batches(4)])
-        rows.append({"k": k, "bytes_per_token": round(m.bytes_per_token(), 1),
+        rows.append({"encoding": enc, "k": k, "bytes_per_token": round(m.bytes_per_token(), 1),
                      "dense_fp16_bytes_per_token": 2 * m.vocab_size,
                      "fraction_of_dense": m.bytes_per_token() / (2 * m.vocab_size),
                      "mean_topk_mass": mass.mean().item(), "tokens": m.tokens,
                      "capture_seconds": round(time.time() - t0, 1)})
-        print(f"k={k}: {rows[-1]['bytes_per_token']} bytes/token "
+        print(f"{enc} k={k}: {rows[-1]['bytes_per_token']} bytes/token "
               f"({rows[-1]['fraction_of_dense']:.3%} of dense fp16), top-k mass {rows[-1]['mean_topk_mass']:.3f}")
     result = {"teacher": args.teacher, "corpus": "pydoc_data topics (train split)", "window": args.window,
-              "layout": "uint16 ids + fp16 log-probs per kept token, fp16 log tail mass + int32 input id per position",
+              "layout": {"raw": "uint16 ids + fp16 log-probs per kept token",
+                         "compact": "sorted delta-coded ids + log-probs quantized to 1/16 nat, byte planes, zlib",
+                         "both": "fp16 log tail mass + int32 input id per position"},
               "target": "≤ 150 bytes/token at k = 64", "rows": rows}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

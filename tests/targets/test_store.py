@@ -30,24 +30,48 @@ def test_topk_of_keeps_the_tail_mass():
     torch.testing.assert_close(tail.exp() + logp.exp().sum(-1), torch.ones(3))
 
 
-def test_capture_matches_the_teacher_and_streams_every_window_once(tiny_teacher, corpus, tmp_path):
+@pytest.mark.parametrize("encoding", ["raw", "compact"])
+def test_capture_matches_the_teacher_and_streams_every_window_once(tiny_teacher, corpus, tmp_path, encoding):
     from transformers import AutoModelForCausalLM
 
-    m = capture(_cfg(tiny_teacher, corpus, tmp_path / "s"))
+    m = capture(_cfg(tiny_teacher, corpus, tmp_path / "s", encoding=encoding))
     assert m.complete and m.windows_total >= 11 and len(m.shards) == -(-m.windows_total // 5)
     store = TopKStore(tmp_path / "s", tokenizer_hash=m.tokenizer_hash, teacher_hash=m.teacher_hash)
     x, tgt = store[7]
     model = AutoModelForCausalLM.from_pretrained(tiny_teacher).eval()
     with torch.no_grad():
         ids, logp, tail = topk_of(model(x[None]).logits[0], 8)
+    if encoding == "compact":  # ids come back sorted ascending, log-probs on a 1/16-nat grid
+        order = ids.argsort(-1)
+        ids, logp = ids.gather(-1, order), logp.gather(-1, order)
+        tol = dict(atol=1 / 32 + 1e-6, rtol=0)
+    else:  # fp16
+        tol = dict(atol=2e-3, rtol=1e-3)
     assert torch.equal(tgt.indices, ids)
-    torch.testing.assert_close(tgt.logprobs, logp, atol=2e-3, rtol=1e-3)  # stored in fp16
+    torch.testing.assert_close(tgt.logprobs, logp, **tol)
     torch.testing.assert_close(tgt.tail, tail.exp(), atol=2e-3, rtol=1e-2)
     seen = torch.cat([b[0] for b in store.batches(4, seed=0)])
     assert len(seen) == len(store)
-    assert sorted(map(tuple, seen.tolist())) == sorted(map(tuple, torch.stack([store[i][0] for i in range(len(store))]).tolist()))
-    # bytes per token: uint16 ids + fp16 log-probs (4 bytes per kept token), fp16 tail, int32 input id
-    assert 4 * 8 + 6 <= store.bytes_per_token() < 4 * 8 + 6 + 40  # + the safetensors headers
+    all_windows = torch.stack([store[i][0] for i in range(len(store))])
+    assert sorted(map(tuple, seen.tolist())) == sorted(map(tuple, all_windows.tolist()))
+    if encoding == "raw":
+        # uint16 ids + fp16 log-probs (4 bytes per kept token), fp16 tail, int32 input id, + headers
+        assert 4 * 8 + 6 <= store.bytes_per_token() < 4 * 8 + 6 + 40
+
+
+def test_compact_encoding_roundtrip_and_size():
+    from distill.targets.store import decode_compact, encode_compact
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(50, 64, 1000, generator=g) * 3
+    ids, logp, _ = topk_of(logits, 32)
+    ids_z, lp_z = encode_compact(ids, logp, 1 / 16, 1000)
+    back_ids, back_lp = decode_compact(ids_z, lp_z, tuple(ids.shape), 1 / 16, 1000)
+    order = ids.argsort(-1)
+    assert torch.equal(back_ids, ids.gather(-1, order))
+    err = (back_lp - logp.gather(-1, order)).abs()
+    assert err.max() <= 1 / 32 + 1e-6  # half a quantization step (no log-prob here is below −15.9)
+    assert (len(ids_z) + len(lp_z)) / ids.numel() < 2.5  # bytes per kept token, against 4 raw
 
 
 def test_killed_capture_resumes_to_identical_shards(tiny_teacher, corpus, tmp_path):

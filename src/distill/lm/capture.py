@@ -6,6 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
@@ -42,6 +43,10 @@ class CaptureConfig:
     batch_size: int = doc("windows per teacher forward", default=4)
     shard_windows: int = doc("windows per shard file", default=256)
     max_windows: int = doc("capture at most this many windows (0: the whole corpus)", default=0)
+    encoding: Literal["compact", "raw"] = doc(
+        "compact: sorted, delta-coded ids and 1/16-nat log-probs, zlib (~2 bytes per kept token); "
+        "raw: uint16 ids + fp16 log-probs (4 bytes)", default="compact")
+    logprob_step: float = doc("compact: log-probability quantization step in nats", default=0.0625)
     out: str = doc("store folder", default="runs/targets")
 
     def __post_init__(self):
@@ -52,6 +57,7 @@ class CaptureConfig:
         check(self.batch_size >= 1, "batch_size", self.batch_size, "≥ 1")
         check(self.shard_windows >= 1, "shard_windows", self.shard_windows, "≥ 1")
         check(self.max_windows >= 0, "max_windows", self.max_windows, "≥ 0")
+        check(0 < self.logprob_step <= 1, "logprob_step", self.logprob_step, "in (0, 1] nats")
 
 
 def weights_hash(model_path: str) -> str:
@@ -76,7 +82,8 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
     out.mkdir(parents=True, exist_ok=True)
     want = Manifest(teacher=source, teacher_hash=weights_hash(source), tokenizer_hash=tokenizer_fingerprint(tok),
                     vocab_size=len(tok), k=cfg.top_k, temperature=cfg.temperature, window=cfg.window,
-                    windows_total=len(windows), shard_windows=cfg.shard_windows)
+                    windows_total=len(windows), shard_windows=cfg.shard_windows, encoding=cfg.encoding,
+                    logprob_step=cfg.logprob_step)
     part = out / ("manifest.json" if world == 1 else f"manifest.rank{rank}.json")
     manifest = _resume(out, part, want)
     owned = [j for j in range(want.n_shards) if j % world == rank]  # each process touches only its own files
@@ -112,7 +119,7 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
                 tail.append(t.cpu())
                 bar.update(len(x))
         entry = write_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(logp), torch.cat(tail),
-                            want.vocab_size)
+                            want.vocab_size, encoding=cfg.encoding, logprob_step=cfg.logprob_step)
         manifest.shards.append(entry)
         manifest.save(part)
         written += 1
@@ -128,7 +135,8 @@ def _resume(out: Path, part: Path, want: Manifest) -> Manifest:
     if not part.exists():
         return want
     have = Manifest.load(part)
-    keys = ("teacher_hash", "tokenizer_hash", "k", "temperature", "window", "windows_total", "shard_windows")
+    keys = ("teacher_hash", "tokenizer_hash", "k", "temperature", "window", "windows_total", "shard_windows",
+            "encoding", "logprob_step")
     diff = [k for k in keys if getattr(have, k) != getattr(want, k)]
     if diff:
         raise StoreError(
