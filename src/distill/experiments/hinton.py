@@ -323,13 +323,14 @@ def markdown(res: dict) -> str:
         f"| gap closed | {res['gap_closed']:.0%} | 91% |",
         f"| omitted class {oc['class']}: errors before bias fix (class {oc['class']} errors) | "
         f"{oc['errors_before']:.1f} ({oc['class_errors_before']:.1f}) | {p['errors_before']} ({p['class_errors_before']}) |",
-        f"| omitted class {oc['class']}: after raising its bias by {oc['bias']:g} | "
+        f"| omitted class {oc['class']}: after raising its bias by {oc['bias']:.2g} | "
         f"{oc['errors_after']:.1f} ({oc['class_errors_after']:.1f}) | {p['errors_after']} ({p['class_errors_after']}), "
         f"bias {p['bias']} |",
         "",
         "| T | " + " | ".join(res["temperature_sweep"]) + " |",
         "|---|" + "---|" * len(res["temperature_sweep"]),
         "| distilled errors | " + " | ".join(f"{v:.1f}" for v in res["temperature_sweep"].values()) + " |",
+        "| seeds | " + " | ".join(str(v) for v in res.get("temperature_sweep_seeds", {}).values()) + " |",
     ]
     return "\n".join(lines) + "\n"
 
