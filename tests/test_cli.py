@@ -68,3 +68,14 @@ def test_classic_feature_and_born_again(idx_dir, tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert [g["generation"] for g in res["generations"]] == [0, 1, 2]
     assert res["student_errors"] == res["generations"][-1]["errors"]
+
+
+def test_missing_optional_package_names_the_extra(monkeypatch, capsys):
+    import distill.cli as cli
+
+    def boom(args):
+        raise ModuleNotFoundError("No module named 'transformers'", name="transformers")
+
+    monkeypatch.setattr(cli, "_lm_student", boom)
+    assert main(["lm", "student", "--out", "x"]) == 2
+    assert "pip install 'distill[lm]'" in capsys.readouterr().err

@@ -181,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         delattr(args, k)
     try:
         result = handler(args)
+    except ModuleNotFoundError as e:  # an optional extra is missing: say which install fixes it
+        extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm"}.get(
+            (e.name or "").split(".")[0], "all")
+        print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
+              f"pip install 'distill[{extra}]' (from a checkout: pip install -e '.[{extra}]').", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError, OSError) as e:
         print(f"distill: error: {e}", file=sys.stderr)
         return 2
