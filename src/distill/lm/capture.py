@@ -73,7 +73,7 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
     """Fill the store ``cfg.out``; resumable, and shareable by ``world`` processes (this is ``rank``).
 
     ``stop_after_shards`` stops after writing that many shards (how tests interrupt a capture).
-    Returns the manifest (merged when this is the only or the last process).
+    Returns this process's manifest; with several processes `run` merges the parts once all are done.
     """
     source = resolve(cfg.teacher)
     tok = load_tokenizer(source)
