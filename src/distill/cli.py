@@ -82,6 +82,29 @@ def _lm_quickstart(args: argparse.Namespace) -> dict:
     return res
 
 
+def _docs(module: str, cfg_name: str, func: str, summary: Callable[[dict], str]):
+    """Handler of a `distill docs` subcommand: ``distill.docs.<module>.<func>(<cfg_name> from the options)``."""
+
+    def handler(args: argparse.Namespace) -> dict:
+        import importlib
+
+        mod = importlib.import_module(f"distill.docs.{module}")
+        res = getattr(mod, func)(config_from_args(getattr(mod, cfg_name), args, args.recipe))
+        print(summary(res), file=sys.stderr if args.json else sys.stdout)
+        return res
+
+    return handler
+
+
+def _lazy(module: str, name: str) -> Callable:
+    def load():
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
+
+    return load
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -119,7 +142,36 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return QuickstartConfig
 
+    def _docs_md(module):
+        return lambda res: getattr(__import__(f"distill.docs.{module}", fromlist=["markdown"]), "markdown")(res)
+
     return {
+        ("docs", "quickstart"): (
+            "Demo: Python's docs → teacher-written Q&A → fine-tuned student → evaluated against the teacher.",
+            _lazy("distill.docs.quickstart", "DocsQuickstartConfig"), _docs("quickstart", "DocsQuickstartConfig", "run", _docs_md("quickstart"))),
+        ("docs", "curve"): (
+            "Train on growing subsets and plot quality against the number of examples.",
+            _lazy("distill.docs.curve", "DocsCurveConfig"), _docs("curve", "DocsCurveConfig", "curve", _docs_md("curve"))),
+        ("docs", "eval"): (
+            "Student vs teacher on held-out questions: judge, F1, refusals, latency, cost per 1,000 answers.",
+            _lazy("distill.docs.evaluate", "DocsEvalConfig"), _docs("evaluate", "DocsEvalConfig", "evaluate", _docs_md("evaluate"))),
+        ("docs", "train"): (
+            "Fine-tune the student on the data set (loss on the answers only; full or LoRA).",
+            _lazy("distill.docs.train", "DocsTrainConfig"),
+            _docs("train", "DocsTrainConfig", "train", lambda r: f"trained {r['steps']} steps in {r['seconds']} s → {r.get('model', r['out'])}")),
+        ("docs", "generate"): (
+            "Have the teacher write grounded question/reasoning/answer triples; filter; export the data set.",
+            _lazy("distill.docs.generate", "GenerateConfig"),
+            _docs("generate", "GenerateConfig", "generate", lambda r: (
+                f"{r['generated']} triples from {r['chunks_used']} chunks → {r['dataset']['items']} kept "
+                f"({r['dataset']['train']} train / {r['dataset']['eval']} eval); removed by step "
+                f"{r['filters']['rejected_by_step']}; data set card: {r['dataset']['path']}/README.md"))),
+        ("docs", "ingest"): (
+            "Chunk a documentation folder (Markdown, reST, HTML, text, PDF) along its section headings.",
+            _lazy("distill.docs.ingest", "IngestConfig"),
+            _docs("ingest", "IngestConfig", "ingest", lambda r: (
+                f"{r['files_read']} files → {r['chunks']} chunks in {r['sections']} sections "
+                f"({r['files_skipped']} skipped: {r['skipped_by_reason']}) → {r['chunks_file']}"))),
         ("lm", "quickstart"): (
             "Demo: teacher → half-depth student on Python's docs, KD vs CE-only side by side.",
             lm_quickstart_cfg, _lm_quickstart),
@@ -148,6 +200,7 @@ GROUP_HELP = {
     "experiment": "reference experiments from the literature, reproduced",
     "classic": "classic (classifier) distillation",
     "lm": "white-box distillation of causal language models",
+    "docs": "the documentation assistant: docs → teacher-written Q&A → fine-tuned student",
 }
 
 

@@ -140,6 +140,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> Non
             add_arguments(parser, tp, prefix=dest + ".")
             continue
         flag = f.metadata.get("flag") or "--" + dest.replace("_", "-")
+        if prefix and not flag.startswith("-"):  # only the top level has positional arguments
+            flag = "--" + dest.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None
         )

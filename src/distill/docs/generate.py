@@ -67,7 +67,7 @@ def read_template(name: str) -> str:
         return Path(name).read_text()
     file = {"json": "qa_json.txt", "simple": "qa_simple.txt", "default": "unanswerable.txt",
             "judge": "judge.txt"}[name]
-    return resources.files("distill.docs").joinpath("templates", file).read_text()
+    return resources.files("distill.docs").joinpath("templates").joinpath(file).read_text()
 
 
 def render(template: str, chunk: Chunk, n: int) -> str:

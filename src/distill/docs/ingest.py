@@ -20,6 +20,9 @@ from distill.docs.chunking import Chunk, Section, chunk_sections, parse_text, pa
 
 log = logging.getLogger(__name__)
 
+# Extension-less files that are documentation by convention.
+PLAIN_NAMES = {"README", "FAQ", "INSTALL", "NEWS", "CHANGES", "CHANGELOG", "USAGE", "HACKING", "TODO"}
+
 
 @dataclass(frozen=True)
 class IngestConfig:
@@ -63,6 +66,8 @@ def read_sections(path: Path, rel: str, max_bytes: int) -> tuple[list[Section] |
             return None, f"unreadable PDF ({type(e).__name__}: {e})"
         return (secs, None) if secs else (None, "no text in PDF")
     parse = parser_for(path.name)
+    if parse is None and path.name.upper() in PLAIN_NAMES:
+        parse = parse_text
     if parse is None:
         return None, f"unsupported type '{path.suffix or path.name}'"
     raw = path.read_bytes()
@@ -114,7 +119,7 @@ def ingest(cfg: IngestConfig) -> dict:
     sizes = sorted(len(c.text) for c in chunks.values())
     report = {
         "files_seen": len(files), "files_read": read, "files_skipped": len(skipped),
-        "skipped_by_reason": dict(Counter(s["reason"].split(" (")[0] for s in skipped)),
+        "skipped_by_reason": dict(Counter(s["reason"].split(" (")[0].split(" '")[0] for s in skipped).most_common()),
         "skipped": skipped, "chunks": len(chunks), "duplicate_chunks_dropped": duplicates,
         "sections": len({(c.source, c.titles) for c in chunks.values()}),
         "chars": {"total": sum(sizes), "min": sizes[0], "median": sizes[len(sizes) // 2], "max": sizes[-1]},

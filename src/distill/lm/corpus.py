@@ -65,3 +65,73 @@ def pack_windows(path: str | Path, tokenizer, window: int, max_windows: int | No
         raise ValueError(f"corpus {path} has {len(ids)} tokens, fewer than one window of {window}; "
                          "give more text or a smaller --window.")
     return torch.tensor(ids[: n * window], dtype=torch.long).view(n, window)
+
+
+def is_chat_jsonl(path: str | Path) -> bool:
+    """True for a JSONL file whose records carry chat ``messages`` (e.g. a `distill docs` data set)."""
+    path = Path(path)
+    if path.is_dir() and (path / "train.jsonl").exists():
+        path = path / "train.jsonl"
+    if not (path.is_file() and path.suffix == ".jsonl"):
+        return False
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                return "messages" in json.loads(line)
+    return False
+
+
+def render_chat(tokenizer, messages: list[dict]) -> tuple[str, str]:
+    """(prompt, completion) text of a chat whose last message is the assistant's reply to learn.
+
+    With a chat template the prompt ends with the template's assistant header; without one (a bare
+    tokenizer) a plain "Question: … Answer:" layout is used, so small test models work too.
+    """
+    *context, reply = messages
+    if reply.get("role") != "assistant":
+        raise ValueError("the last message of a training chat must be the assistant's reply.")
+    if getattr(tokenizer, "chat_template", None):
+        prompt = tokenizer.apply_chat_template(context, tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(messages, tokenize=False)
+        if full.startswith(prompt):
+            return prompt, full[len(prompt):]
+    system = "".join(m["content"] + "\n\n" for m in context if m["role"] == "system")
+    user = "\n".join(m["content"] for m in context if m["role"] == "user")
+    return f"{system}Question: {user}\nAnswer: ", reply["content"] + (tokenizer.eos_token or "")
+
+
+def chat_examples(path: str | Path, tokenizer, max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chat JSONL → (ids (N, L) right-padded, mask (N, L) True on the reply's tokens only).
+
+    Training on replies only (the loss ignores the system prompt and the question) is what teaches a
+    model to answer rather than to ask. Right padding needs no attention mask in a causal model: pad
+    positions come after every counted token and are themselves never counted.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "train.jsonl"
+    rows: list[tuple[list[int], int]] = []
+    too_long = 0
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        if "messages" not in rec:
+            raise ValueError(f"{path}:{i}: chat records need a 'messages' list.")
+        prompt, reply = render_chat(tokenizer, rec["messages"])
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        r = tokenizer(reply, add_special_tokens=False)["input_ids"]
+        if len(p) + 1 >= max_length:
+            too_long += 1
+            continue
+        rows.append(((p + r)[:max_length], len(p)))
+    if not rows:
+        raise ValueError(f"{path} holds no usable chat examples ({too_long} longer than --window {max_length}).")
+    L = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    ids = torch.full((len(rows), L), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), L), dtype=torch.bool)
+    for j, (seq, n_prompt) in enumerate(rows):
+        ids[j, : len(seq)] = torch.tensor(seq)
+        mask[j, n_prompt : len(seq)] = True
+    return ids, mask

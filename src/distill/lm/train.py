@@ -123,7 +123,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     from accelerate.utils import set_seed
 
     from distill.lm.compat import shared_vocab_size, tokenizer_fingerprint
-    from distill.lm.corpus import pack_windows
+    from distill.lm.corpus import chat_examples, is_chat_jsonl, pack_windows
     from distill.lm.models import load_model, load_tokenizer, resolve
     from distill.targets.store import TopKStore
 
@@ -134,6 +134,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     student = load_model(cfg.student)
     use_teacher = cfg.loss != "ce" and not cfg.targets
     teacher = None
+    masks = None
     if cfg.targets:
         store = TopKStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
         V = store.manifest.vocab_size
@@ -146,7 +147,12 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
         teacher = load_model(t_path, device=acc.device) if use_teacher else None
         t_rows = teacher.config.vocab_size if teacher is not None else len(t_tok)
         V = shared_vocab_size(t_tok, s_tok, t_rows, student.config.vocab_size)
-        windows = pack_windows(cfg.data, s_tok, cfg.window)
+        if is_chat_jsonl(cfg.data):  # chat data (e.g. a docs data set): loss on the replies only
+            windows, masks = chat_examples(cfg.data, s_tok, cfg.window)
+            if cfg.lmbda > 0:
+                raise ValueError("lmbda must be 0 with chat data (on-policy sampling continues plain text windows).")
+        else:
+            windows = pack_windows(cfg.data, s_tok, cfg.window)
         n_windows = len(windows)
     if cfg.lora_r:
         from peft import LoraConfig, get_peft_model
@@ -196,7 +202,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
                 micro = rows[m * global_micro : (m + 1) * global_micro]
                 micro = micro[acc.process_index * local : (acc.process_index + 1) * local]
                 with acc.accumulate(student):
-                    loss, parts = _micro_step(cfg, acc, student, teacher, store, windows, micro, V, on_policy)
+                    loss, parts = _micro_step(cfg, acc, student, teacher, store, windows, micro, V, on_policy,
+                                              masks)
                     acc.backward(loss)  # accelerate divides by grad_accum itself
                     opt.step()  # these three are no-ops until the last micro-batch of the step
                     sched.step()
@@ -236,8 +243,11 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     return result
 
 
-def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy):
-    """Loss of one micro-batch and its parts (floats) for the metrics."""
+def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, masks=None):
+    """Loss of one micro-batch and its parts (floats) for the metrics.
+
+    ``masks`` (chat data): True on the tokens whose prediction counts (the replies), per window.
+    """
     device = acc.device
     mask = None
     if store is not None:
@@ -248,6 +258,8 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy):
                               torch.stack([t.tail for _, t in items]).to(device))
     else:
         ids = windows[rows].to(device)  # (b, L)
+        if masks is not None:
+            mask = masks[rows].to(device)
         if on_policy:
             ids, mask = _sample(cfg, acc.unwrap_model(student), ids)
         targets = None
@@ -261,7 +273,8 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy):
         loss = ce
         div = torch.zeros(())
     else:
-        # Positions t predict token t + 1; on-policy, only positions whose next token was generated count.
+        # Positions t predict token t + 1; on-policy (or chat data), only positions whose next token was
+        # generated (is part of a reply) count.
         labels = None
         if mask is not None:
             labels = torch.zeros_like(ids)

@@ -1,0 +1,108 @@
+"""`distill docs curve DATASET`: how much data does it take, for your own docs?
+
+Trains the student on growing subsets of the training items (nested: each subset contains the smaller
+ones, all drawn from one seeded shuffle) with the same number of epochs' worth of steps scaled to the
+subset, evaluates each on the same held-out items, and plots quality against the number of examples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from distill.config import check, doc, to_dict
+from distill.docs.evaluate import DocsEvalConfig, evaluate
+from distill.docs.export import read_items
+from distill.docs.train import DocsTrainConfig, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DocsCurveConfig:
+    """Settings of `distill docs curve`."""
+
+    dataset: str = doc("data set folder (WORKDIR/dataset)", default="", flag="dataset")
+    sizes: tuple[int, ...] = doc("training-set sizes to try (capped at what the data set holds; "
+                                 "the full set is always included)", default=(60, 250, 1000))
+    epochs: float = doc("passes over each subset (steps = epochs × size / batch size, at least 1)", default=3.0)
+    out: str = doc("output folder", default="runs/docs/curve")
+    seed: int = doc("seed of the subset draw", default=0)
+    train: DocsTrainConfig = field(default_factory=lambda: DocsTrainConfig(data="-"))
+    eval: DocsEvalConfig = field(default_factory=lambda: DocsEvalConfig(dataset="-", student="-",
+                                                                        compare_teacher=False, judge="none"))
+
+    def __post_init__(self):
+        check(bool(self.dataset), "dataset", self.dataset, "a data set folder (distill docs curve DATASET)")
+        check(all(s >= 1 for s in self.sizes), "sizes", self.sizes, "positive integers")
+        check(self.epochs > 0, "epochs", self.epochs, "> 0")
+
+
+def curve(cfg: DocsCurveConfig, *, judge=None) -> dict:
+    ds = Path(cfg.dataset)
+    items = read_items(ds, "train")
+    if not items:
+        raise ValueError(f"{ds}/train.jsonl is empty.")
+    random.Random(cfg.seed).shuffle(items)
+    sizes = sorted({min(s, len(items)) for s in cfg.sizes} | {len(items)})
+    out = Path(cfg.out)
+    points = []
+    for n in sizes:
+        d = out / f"n{n}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "train.jsonl").write_text("".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items[:n]))
+        bs = min(cfg.train.batch_size, n)
+        steps = max(1, math.ceil(cfg.epochs * n / bs))
+        tcfg = dataclasses.replace(cfg.train, data=str(d / "train.jsonl"), dataset="", batch_size=bs,
+                                   grad_accum=1, steps=steps, warmup=min(cfg.train.warmup, max(0, steps - 1)),
+                                   out=str(d / "student"))
+        log.info("curve: %d examples, %d steps", n, steps)
+        t = train(tcfg)
+        ecfg = dataclasses.replace(cfg.eval, dataset=str(ds), student=t["model"], out=str(d / "eval"))
+        r = evaluate(ecfg, judge=judge)["results"]["student"]
+        points.append({"examples": n, "steps": steps, "train_seconds": t["seconds"]}
+                      | {k: r[k] for k in ("token_f1", "judge_score", "refusal_rate_unanswerable",
+                                           "false_refusal_rate")})
+    res = {"dataset": str(ds), "points": points, "config": to_dict(cfg)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "curve.json").write_text(json.dumps(res, indent=2))
+    (out / "curve.md").write_text(markdown(res))
+    _plot(points, out / "curve.png")
+    return res
+
+
+def markdown(res: dict) -> str:
+    lines = ["| examples | steps | token F1 | judge | refuses unanswerable | false refusals |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for p in res["points"]:
+        f = [p.get(k) for k in ("token_f1", "judge_score", "refusal_rate_unanswerable", "false_refusal_rate")]
+        lines.append(f"| {p['examples']} | {p['steps']} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in f) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(points, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    xs = [p["examples"] for p in points]
+    for key, label in (("token_f1", "token F1"), ("judge_score", "judge score"),
+                       ("refusal_rate_unanswerable", "refuses unanswerable")):
+        ys = [p.get(key) for p in points]
+        if any(y is not None for y in ys):
+            ax.plot(xs, [y if y is not None else float("nan") for y in ys], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("training examples")
+    ax.set_ylim(0, 1)
+    ax.set_title("student quality vs data")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

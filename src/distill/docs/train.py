@@ -1,0 +1,48 @@
+"""`distill docs train DATASET`: fine-tune the student on the exported triples.
+
+The same written-out loop as `distill lm train` (accelerate; full or LoRA; resume; metrics), fed with
+the data set's chat examples; the loss counts the assistant replies only. Black-box by default
+(cross-entropy on the teacher's text); where the teacher is a local model that shares the student's
+tokenizer, ``--loss forward_kl --alpha 0.5`` adds white-box KD on the same reply tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from distill.config import check, doc
+from distill.lm.train import LMTrainConfig, run
+
+
+@dataclass(frozen=True)
+class DocsTrainConfig(LMTrainConfig):
+    """Settings of `distill docs train` (those of `distill lm train`, with defaults for Q&A fine-tuning)."""
+
+    dataset: str = doc("data set folder written by `distill docs generate` (WORKDIR/dataset)", default="",
+                       flag="dataset")
+    student: str = doc("student to fine-tune: HF folder, hub id, or 'smollm2'", default="smollm2")
+    data: str = doc("chat JSONL to train on (default: DATASET/train.jsonl)", default="")
+    loss: Literal["forward_kl", "reverse_kl", "jsd", "skew_kl", "skew_rkl", "tvd", "ce"] = doc(
+        "'ce' (black-box: the teacher's text only) or a divergence to a local teacher on the reply tokens",
+        default="ce")
+    window: int = doc("longest example in tokens (longer prompts are dropped, replies cut)", default=384)
+    batch_size: int = doc("examples per optimizer step", default=8)
+    steps: int = doc("optimizer steps", default=60)
+    lr: float = doc("peak learning rate", default=5e-5)
+    warmup: int = doc("warm-up steps", default=5)
+    checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: only at the end)", default=0)
+    out: str = doc("output folder: model/, metrics.csv, checkpoint/", default="runs/docs/student")
+
+    def __post_init__(self):
+        if not self.data:
+            check(bool(self.dataset), "dataset", self.dataset, "a data set folder (distill docs train DATASET)")
+            object.__setattr__(self, "data", str(Path(self.dataset) / "train.jsonl"))
+        super().__post_init__()
+
+
+def train(cfg: DocsTrainConfig) -> dict:
+    if not Path(cfg.data).exists():
+        raise FileNotFoundError(f"{cfg.data} not found: run `distill docs generate` first, or pass --data.")
+    return run(cfg)
