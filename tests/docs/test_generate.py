@@ -75,6 +75,32 @@ def test_simple_template_one_pair_per_call(workdir):
     assert teacher.calls == res["teacher_stats"]["calls"] >= 2 * res["chunks_used"]
 
 
+def test_extractive_template_fixes_the_answer_and_asks_for_the_question(workdir):
+    from distill.docs.generate import answer_sentences
+    from distill.docs.ingest import load_chunks
+
+    teacher = ScriptedTeacher()
+    res = generate(_cfg(workdir, template="extractive"), teacher=teacher)
+    chunks = {c.id: c for c in load_chunks(workdir)}
+    items = [json.loads(x) for x in (workdir / "generated.jsonl").read_text().splitlines()]
+    grounded = [it for it in items if it.get("kind") != "unanswerable-candidate"]
+    assert grounded and res["filters"]["rejected_by_step"]["grounding"] == 0
+    for it in grounded:
+        assert it["answer"] in answer_sentences(chunks[it["chunk_id"]], 2) and it["question"].endswith("?")
+
+
+def test_answer_sentences_pick_prose():
+    from distill.docs.chunking import Chunk
+    from distill.docs.generate import answer_sentences
+
+    c = Chunk("i", "s", (), "Short. An expired key returns HTTP 401 with the error code key_expired.\n\n"
+                            ">>> print('a long line of code that is not an answer at all.')\n\n"
+                            "Each key may make 100 requests per second before the API answers 429.")
+    assert answer_sentences(c, 5) == ["An expired key returns HTTP 401 with the error code key_expired.",
+                                      "Each key may make 100 requests per second before the API answers 429."]
+    assert len(answer_sentences(c, 1)) == 1
+
+
 def test_teacher_that_never_answers_well_is_counted(workdir):
     class Garbage(ScriptedTeacher):
         async def chat(self, messages, **kw):

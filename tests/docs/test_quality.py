@@ -94,15 +94,18 @@ def test_split_is_by_chunk_and_deterministic():
         assert len({k["split"] for k in kept if k["chunk_id"] == cid}) == 1
 
 
-def test_embedding_grounding_path_with_an_injected_embedder():
-    ch = {c.id: c for c in _chunks().values()}
-    cfg = QualityConfig(grounding="embedding", min_similarity=0.5, max_per_chunk=100, unanswerable_fraction=0,
+def test_embedding_grounding_rejects_pairs_about_something_else():
+    ch = _chunks()
+    good = [it for it in _items() if it["label"] == "good"]
+    # an answer about API keys filed under the `pass` chunk: true somewhere, but not what its chunk says
+    stray = {"question": "Which header carries the API key?", "answer": "The X-Api-Key header.", "reasoning": "",
+             "chunk_id": ch["pass"].id, "label": "stray"}
+    cfg = QualityConfig(grounding="embedding", min_similarity=0.3, max_per_chunk=100, unanswerable_fraction=0,
                         dedup_similarity=0.99)
-    kept, rejected, report = filter_items(_items(), [], ch, cfg, embed=bow_embedder)
+    kept, rejected, report = filter_items(good + [stray], [], {c.id: c for c in ch.values()}, cfg, embed=bow_embedder)
     assert report["steps"]["grounding"]["method"] == "embedding"
-    assert all("support_similarity" in k for k in kept)
-    caught = sum(r["label"] == "bad" for r in rejected if r["step"] == "grounding")
-    assert caught >= 8 and all(r["label"] == "bad" for r in rejected if r["step"] == "grounding")
+    assert [r["label"] for r in rejected] == ["stray"] and "similarity" in rejected[0]["reason"]
+    assert len(kept) == len(good) and all(0.3 <= k["support_similarity"] <= 1.0 for k in kept)
 
 
 @pytest.mark.parametrize("bad", [{"question": "short", "answer": "fine answer"},

@@ -23,11 +23,12 @@ from distill.docs.export import export_dataset
 from distill.docs.ingest import load_chunks
 from distill.docs.parse import Malformed, parse_items, parse_questions
 from distill.docs.quality import QualityConfig, filter_items, load_embedder
+from distill.docs.text import content_words, sentence_spans
 from distill.teachers import ChatRequest, RecordedTeacher, TeacherOptions, arun_chats
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = ("json", "simple")
+TEMPLATES = ("json", "simple", "extractive")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class GenerateConfig(TeacherOptions):
                        default="runs/docs", flag="workdir")
     questions_per_chunk: int = doc("questions the teacher writes per chunk", default=3)
     template: str = doc("prompt template: 'json' (capable teachers: all questions in one JSON reply), "
-                        "'simple' (small local teachers: one labelled question/answer per call), or a file "
+                        "'simple' (one labelled question/answer per call), 'extractive' (weak teachers: the "
+                        "answer is a sentence of the chunk, the teacher writes only its question), or a file "
                         "with {chunk}, {section} and {n} placeholders", default="json")
     unanswerable_template: str = doc("template for questions the docs do not answer: 'default' or a file",
                                      default="default")
@@ -65,18 +67,42 @@ class GenerateConfig(TeacherOptions):
 def read_template(name: str) -> str:
     if Path(name).is_file():
         return Path(name).read_text()
-    file = {"json": "qa_json.txt", "simple": "qa_simple.txt", "default": "unanswerable.txt",
+    file = {"json": "qa_json.txt", "simple": "qa_simple.txt", "extractive": "qa_extractive.txt",
+            "default": "unanswerable.txt",
             "judge": "judge.txt"}[name]
     return resources.files("distill.docs").joinpath("templates").joinpath(file).read_text()
 
 
-def render(template: str, chunk: Chunk, n: int) -> str:
+def render(template: str, chunk: Chunk, n: int, sentence: str = "") -> str:
     section = " > ".join(chunk.titles) or chunk.source
     try:
-        return template.format(chunk=chunk.text, section=section, n=n)
+        return template.format(chunk=chunk.text, section=section, n=n, sentence=sentence)
     except (KeyError, IndexError) as e:
-        raise ValueError(f"template placeholder {e} is unknown; use {{chunk}}, {{section}} and {{n}} "
+        raise ValueError(f"template placeholder {e} is unknown; use {{chunk}}, {{section}}, {{n}} "
+                         "(and {{sentence}} in extractive templates) "
                          f"(double other braces: {{{{ }}}}).") from None
+
+
+def answer_sentences(chunk: Chunk, n: int) -> list[str]:
+    """Up to ``n`` sentences of the chunk that can stand as answers: prose (not code or headings), of a
+    readable length, most content words first; returned in document order."""
+    cands = []
+    for s, e in sentence_spans(chunk.text):
+        sent = " ".join(chunk.text[s:e].split())
+        words = content_words(sent)
+        if 40 <= len(sent) <= 400 and len(words) >= 5 and sent[-1] in ".!?" and not sent.startswith(("::", ">>>")):
+            cands.append((s, len(set(words)), sent))
+    best = sorted(cands, key=lambda c: -c[1])[:n]
+    return [sent for _, _, sent in sorted(best)]
+
+
+def parse_question(text: str) -> list[dict]:
+    """The extractive template's reply: one question (the first line that reads like one)."""
+    for line in (text or "").splitlines():
+        line = line.strip().strip('"').removeprefix("Question:").strip()
+        if 8 <= len(line) <= 300 and line.endswith("?"):
+            return [{"question": line, "reasoning": "", "answer": ""}]
+    raise Malformed("no one-line question ending in '?'")
 
 
 def spread(chunks: list[Chunk], k: int) -> list[Chunk]:
@@ -135,10 +161,16 @@ def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> dict:
              "malformed_replies": 0, "malformed_gave_up": 0}
 
     template = read_template(cfg.template)
-    per_call = 1 if cfg.template == "simple" else cfg.questions_per_chunk
-    calls_per_chunk = cfg.questions_per_chunk if cfg.template == "simple" else 1
-    jobs = [{"chunk": c, "prompt": render(template, c, per_call), "seed": cfg.seed * 100_003 + i * 101 + j}
-            for i, c in enumerate(chunks) for j in range(calls_per_chunk)]
+    if cfg.template == "extractive":  # the answer is fixed (a sentence of the chunk); the teacher asks
+        per_call = 1
+        jobs = [{"chunk": c, "prompt": render(template, c, 1, sent), "answer": sent,
+                 "seed": cfg.seed * 100_003 + i * 101 + j}
+                for i, c in enumerate(chunks) for j, sent in enumerate(answer_sentences(c, cfg.questions_per_chunk))]
+    else:
+        per_call = 1 if cfg.template == "simple" else cfg.questions_per_chunk
+        calls_per_chunk = cfg.questions_per_chunk if cfg.template == "simple" else 1
+        jobs = [{"chunk": c, "prompt": render(template, c, per_call), "seed": cfg.seed * 100_003 + i * 101 + j}
+                for i, c in enumerate(chunks) for j in range(calls_per_chunk)]
     # Questions the docs do not answer: ask on a random subset of chunks, twice as many as needed.
     q = cfg.quality
     n_expected = len(chunks) * min(cfg.questions_per_chunk, q.max_per_chunk)
@@ -153,7 +185,8 @@ def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> dict:
     async def main():
         try:
             stats["_phase"] = "questions"
-            await _ask_all(recorded, jobs, cfg, parse_items, stats)
+            await _ask_all(recorded, jobs, cfg, parse_question if cfg.template == "extractive" else parse_items,
+                            stats)
             stats["_phase"] = "unanswerable"
             await _ask_all(recorded, b_jobs, cfg, lambda t: [{"question": x} for x in parse_questions(t, 2)], stats)
         finally:
@@ -170,11 +203,13 @@ def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> dict:
 
     items, seen = [], set()
     for j in jobs:
-        for k, it in enumerate(j.get("items", [])[: per_call]):
+        for it in j.get("items", [])[:per_call]:
             key = (j["chunk"].id, it["question"])
             if key in seen:
                 continue
             seen.add(key)
+            if "answer" in j:
+                it = it | {"answer": j["answer"]}
             items.append(it | {"chunk_id": j["chunk"].id, "source": j["chunk"].source,
                                "section": " > ".join(j["chunk"].titles)})
     boundary = [it | {"chunk_id": j["chunk"].id, "source": j["chunk"].source,

@@ -43,7 +43,7 @@ class DocsQuickstartConfig(TeacherOptions):
     out: str = doc("output folder", default="runs/docs-quickstart")
     max_chunks: int = doc("chunks to write questions for, spread over the docs", default=30)
     questions_per_chunk: int = doc("questions per chunk", default=2)
-    template: str = doc("generation template ('simple' suits the small embedded teacher)", default="simple")
+    template: str = doc("generation template ('extractive' suits the small embedded teacher)", default="extractive")
     student: str = doc("student to fine-tune", default="smollm2")
     steps: int = doc("training steps", default=30)
     batch_size: int = doc("training batch size", default=4)
