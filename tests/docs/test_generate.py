@@ -124,3 +124,15 @@ def test_render_and_spread():
         render("{oops}", c, 1)
     cs = [Chunk(str(i), "s", (), str(i)) for i in range(10)]
     assert [c.id for c in spread(cs, 3)] == ["0", "3", "6"] and spread(cs, 0) == cs
+
+
+@pytest.mark.parametrize("reply, question", [
+    ('The sentence is "What is the difference between X and Y?', "What is the difference between X and Y?"),
+    ("The question is: 'How do I rotate keys?'", "How do I rotate keys?"),
+    ("Sure.\nQ: How do I rotate keys?", "How do I rotate keys?"),
+    ("How do I rotate keys?", "How do I rotate keys?"),
+])
+def test_parse_question_unwraps_small_model_replies(reply, question):
+    from distill.docs.generate import parse_question
+
+    assert parse_question(reply)[0]["question"] == question

@@ -115,3 +115,11 @@ def test_structure_rejects_with_reason(bad):
     c = Chunk("c", "s", (), "text")
     kept, rejected, _ = filter_items([bad | {"chunk_id": "c", "reasoning": ""}], [], {"c": c}, QualityConfig())
     assert kept == [] and rejected[0]["step"] == "structure" and rejected[0]["reason"]
+
+
+def test_questions_not_about_their_chunk_are_dropped():
+    ch = _chunks()
+    it = {"question": "I'm ready to help. What's the user's question?", "answer": "Keys expire after 90 days.",
+          "reasoning": "", "chunk_id": ch["auth"].id}
+    kept, rejected, _ = filter_items([it], [], {c.id: c for c in ch.values()}, QualityConfig(grounding="lexical"))
+    assert kept == [] and "not a question about this text" in rejected[0]["reason"]

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -96,12 +97,21 @@ def answer_sentences(chunk: Chunk, n: int) -> list[str]:
     return [sent for _, _, sent in sorted(best)]
 
 
+_QUOTED_Q = re.compile(r"(?:^|[\s:])[\"“']([^\"“”']{8,}\?)(?:[\"”']|$)")
+
+
 def parse_question(text: str) -> list[dict]:
-    """The extractive template's reply: one question (the first line that reads like one)."""
+    """The extractive template's reply: one question (the first line that reads like one). Small models
+    wrap it ("The question is: \"…?\"", "Q: …"): the quoted or post-colon question is taken."""
     for line in (text or "").splitlines():
-        line = line.strip().strip('"').removeprefix("Question:").strip()
-        if 8 <= len(line) <= 300 and line.endswith("?"):
-            return [{"question": line, "reasoning": "", "answer": ""}]
+        line = line.strip()
+        if not line.endswith(("?", '?"', "?”", "?'")):
+            continue
+        m = _QUOTED_Q.search(line)
+        q = m.group(1) if m else line.rsplit(": ", 1)[-1]
+        q = q.strip().strip("\"“”'").strip()
+        if 8 <= len(q) <= 300 and q.endswith("?"):
+            return [{"question": q, "reasoning": "", "answer": ""}]
     raise Malformed("no one-line question ending in '?'")
 
 

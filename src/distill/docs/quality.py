@@ -43,6 +43,9 @@ class QualityConfig:
     grounding: Literal["lexical", "embedding", "both", "none"] = doc(
         "grounding check: lexical support, embedding similarity (MiniLM), both, or none", default="both")
     min_support: float = doc("lexical: least share of the answer's content words found in its chunk", default=0.6)
+    min_question_support: float = doc("least share of the question's content words found in its chunk (a "
+                                      "question about something else, or about the prompt, is dropped)",
+                                      default=0.25)
     min_similarity: float = doc("embedding: least cosine between question + answer and the best chunk window "
                                 "(catches answers about something else; invented details need the lexical check)",
                                 default=0.5)
@@ -59,7 +62,7 @@ class QualityConfig:
     max_answer_chars: int = doc("longer answers are malformed", default=2000)
 
     def __post_init__(self):
-        for name in ("min_support", "min_similarity", "dedup_similarity", "max_answerable_similarity"):
+        for name in ("min_support", "min_question_support", "min_similarity", "dedup_similarity", "max_answerable_similarity"):
             check(0 <= getattr(self, name) <= 1, name, getattr(self, name), "in [0, 1]")
         check(0 <= self.unanswerable_fraction < 1, "unanswerable_fraction", self.unanswerable_fraction, "in [0, 1)")
         check(0 <= self.eval_fraction < 1, "eval_fraction", self.eval_fraction, "in [0, 1)")
@@ -155,8 +158,12 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
         for i, it in enumerate(kept):
             text = chunks[it["chunk_id"]].text
             share, span = lexical_support(it["answer"], text)
+            q_share, _ = lexical_support(it["question"], text)
             it = it | {"support_share": round(share, 3), "support": list(span)}
             reasons = []
+            if q_share < cfg.min_question_support:
+                reasons.append(f"only {q_share:.0%} of the question's content words are in its chunk "
+                               f"(< {cfg.min_question_support:.0%}): not a question about this text")
             if use_lex and share < cfg.min_support:
                 reasons.append(f"only {share:.0%} of the answer's content words are in its chunk "
                                f"(< {cfg.min_support:.0%})")
