@@ -41,11 +41,11 @@ class DocsQuickstartConfig(TeacherOptions):
 
     docs: str = doc("documentation folder (default: Python's pydoc topics, written under OUT/source)", default="")
     out: str = doc("output folder", default="runs/docs-quickstart")
-    max_chunks: int = doc("chunks to write questions for, spread over the docs", default=30)
+    max_chunks: int = doc("chunks to write questions for, spread over the docs", default=24)
     questions_per_chunk: int = doc("questions per chunk", default=2)
     template: str = doc("generation template ('extractive' suits the small embedded teacher)", default="extractive")
     student: str = doc("student to fine-tune", default="smollm2")
-    steps: int = doc("training steps", default=30)
+    steps: int = doc("training steps", default=20)
     batch_size: int = doc("training batch size", default=4)
     lr: float = doc("learning rate", default=3e-5)
     price_in: float = doc("teacher $ per million prompt tokens (an example price; set your provider's)",
