@@ -142,11 +142,13 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
         n_windows = len(store)
     else:
         store = None
-        t_path = resolve(cfg.teacher)
-        t_tok = load_tokenizer(t_path)
-        teacher = load_model(t_path, device=acc.device) if use_teacher else None
-        t_rows = teacher.config.vocab_size if teacher is not None else len(t_tok)
-        V = shared_vocab_size(t_tok, s_tok, t_rows, student.config.vocab_size)
+        if use_teacher:
+            t_path = resolve(cfg.teacher)
+            teacher = load_model(t_path, device=acc.device)
+            V = shared_vocab_size(load_tokenizer(t_path), s_tok, teacher.config.vocab_size,
+                                  student.config.vocab_size)
+        else:  # cross-entropy on text only (the baseline, black-box data): no teacher, any tokenizer
+            V = student.config.vocab_size
         if is_chat_jsonl(cfg.data):  # chat data (e.g. a docs data set): loss on the replies only
             windows, masks = chat_examples(cfg.data, s_tok, cfg.window)
             if cfg.lmbda > 0:
