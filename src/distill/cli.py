@@ -82,6 +82,15 @@ def _lm_quickstart(args: argparse.Namespace) -> dict:
     return res
 
 
+def _detect_identity(args: argparse.Namespace) -> dict:
+    from distill.detect.identity import run
+
+    res = run.run(config_from_args(run.IdentityConfig, args, args.recipe))
+    out = run.Path(res["config"]["out"])
+    print((out / "report.md").read_text("utf-8"), file=sys.stderr if args.json else sys.stdout)
+    return res
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -119,7 +128,15 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return QuickstartConfig
 
+    def detect_identity_cfg():
+        from distill.detect.identity.run import IdentityConfig
+
+        return IdentityConfig
+
     return {
+        ("detect", "identity"): (
+            "Ask a model who it is in several languages; rates of claimed identities (--compare: two models).",
+            detect_identity_cfg, _detect_identity),
         ("lm", "quickstart"): (
             "Demo: teacher → half-depth student on Python's docs, KD vs CE-only side by side.",
             lm_quickstart_cfg, _lm_quickstart),
@@ -148,6 +165,7 @@ GROUP_HELP = {
     "experiment": "reference experiments from the literature, reproduced",
     "classic": "classic (classifier) distillation",
     "lm": "white-box distillation of causal language models",
+    "detect": "Detect distillation: traffic scans of API logs and identity probes",
 }
 
 
