@@ -127,7 +127,7 @@ class AliasTable:
                 kept.append((ident, m))
                 end = m.end()
         out: list[Match] = []
-        for i, (ident, m) in enumerate(kept):
+        for ident, m in kept:
             prev = out[-1] if out else None
             negated = self._negated_before(text, m.start(), prev.end if prev else 0) or self._negated_after(text, m.end())
             if not negated and prev and prev.negated and self._joiners.match(text[prev.end:m.start()]):
@@ -139,11 +139,9 @@ class AliasTable:
         # The clause before the name: from the last break (or the previous name) up to the name.
         lo = max(floor, start - 80)
         prefix = text[lo:start]
-        last_break = None
-        for last_break in self._breaks.finditer(prefix):
-            pass
-        if last_break is not None:
-            prefix = prefix[last_break.end():]
+        breaks = list(self._breaks.finditer(prefix))
+        if breaks:
+            prefix = prefix[breaks[-1].end():]
         words = prefix.split()
         near = " ".join(words[-6:])  # a cue more than ~6 words back belongs to something else
         if self._before and self._before.search(near):

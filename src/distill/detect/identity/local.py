@@ -34,7 +34,7 @@ class _RowSampler:
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         out = torch.full_like(scores, float("-inf"))  # (B, V)
-        for i, (t, g) in enumerate(zip(self.temperatures, self.generators)):
+        for i, (t, g) in enumerate(zip(self.temperatures, self.generators, strict=True)):
             if t <= 0:
                 j = int(scores[i].argmax())
             else:
@@ -99,7 +99,7 @@ class LocalTeacher:
                 for *_, fut in batch:
                     fut.set_exception(e)
                 continue
-            for (*_, fut), res in zip(batch, results):
+            for (*_, fut), res in zip(batch, results, strict=True):
                 fut.set_result(res)
 
     @torch.no_grad()
@@ -115,7 +115,7 @@ class LocalTeacher:
         new = out[:, enc["input_ids"].shape[1]:]  # (B, generated)
         dt = time.perf_counter() - t0
         results = []
-        for i, (prompt, max_tokens, *_rest) in enumerate(batch):
+        for i, (_prompt, max_tokens, *_rest) in enumerate(batch):
             ids = new[i, :max_tokens].tolist()
             finish = "length"
             stops = [j for j, t in enumerate(ids) if t in self.stop_ids]

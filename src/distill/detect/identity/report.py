@@ -122,7 +122,7 @@ def plot(res: dict, table: AliasTable, path: Path) -> None:
                                            for cell in lang.values())] + [NO_CLAIM]
     fig, axes = plt.subplots(1, len(rates), figsize=(2.5 + 0.9 * len(cols) * len(rates), 1.2 + 0.35 * max(
         sum(len(v) for v in t.values()) for t in rates.values())), squeeze=False)
-    for ax, (spec, by_lang) in zip(axes[0], rates.items()):
+    for ax, (spec, by_lang) in zip(axes[0], rates.items(), strict=True):
         rows = [(lang, cond) for lang in by_lang for cond in by_lang[lang]]
         data = np.array([[by_lang[lang][cond][c]["rate"] for c in cols] for lang, cond in rows])
         ax.imshow(data, vmin=0, vmax=1, cmap="viridis", aspect="auto")

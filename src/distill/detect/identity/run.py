@@ -134,7 +134,7 @@ def run(cfg: IdentityConfig) -> dict:
                           samples=cfg.samples, conditions=cfg.conditions, seed=cfg.seed)
     specs = [cfg.teacher] + ([cfg.compare] if cfg.compare else [])
     own = {}
-    for spec, given in zip(specs, (cfg.teacher_identity, cfg.compare_identity)):
+    for spec, given in zip(specs, (cfg.teacher_identity, cfg.compare_identity), strict=False):
         if given and given not in table.labels:
             raise ValueError(f"identity {given!r} of {spec!r} is not in the alias table; known: {sorted(table.labels)}.")
         own[spec] = given or table.identity_of(spec)
