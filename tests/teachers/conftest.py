@@ -13,6 +13,9 @@ def tiny_chat_model(tmp_path_factory):
     pytest.importorskip("transformers")
     from tests.lm.tiny import TEXT, make_llama, make_tokenizer
 
+    from tokenizers import decoders
+
     tok = make_tokenizer(TEXT + ["user assistant system", "What is distillation?"])
+    tok.backend_tokenizer.decoder = decoders.ByteLevel()  # decode "Ġword" back to " word"
     tok.chat_template = CHAT_TEMPLATE
     return make_llama(tmp_path_factory.mktemp("chat"), tok, layers=2)
