@@ -20,6 +20,8 @@ class Completion:
 
     ``top_logprobs`` (only when asked for and the backend can) holds, per generated token, the ``k`` most
     likely tokens and their natural-log probabilities: ``[{token: logprob, ...}, ...]``, one dict per token.
+    ``tokens`` / ``token_logprobs`` (same condition) are the generated tokens themselves and the log-probability
+    of each, aligned with ``top_logprobs``. ``cached`` is True when a recorder answered from its store.
     """
 
     text: str
@@ -30,6 +32,9 @@ class Completion:
     top_logprobs: list[dict[str, float]] | None = None
     latency_s: float = 0.0
     extra: dict = field(default_factory=dict)
+    tokens: list[str] | None = None
+    token_logprobs: list[float] | None = None
+    cached: bool = False
 
 
 @runtime_checkable

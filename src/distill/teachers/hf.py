@@ -1,0 +1,200 @@
+"""An in-process transformers model as a teacher (the embedded SmolLM2 by default), and the decoding engine
+that `distill serve` shares with it.
+
+Decoding is a short loop written out (prefill, then one token at a time on the KV cache) rather than
+``model.generate``: one loop then gives streaming, per-token log-probabilities from the raw logits,
+stop strings and a per-request seeded generator (no global RNG), identically for the teacher and the
+server. Calls are serialized with a lock and run in a worker thread so the event loop stays free;
+concurrent requests are *not* batched (one model, one sequence at a time) — on CPU batching would help
+throughput, but its padding changes greedy answers slightly, and recorded runs must be reproducible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+from distill.teachers.base import Completion, Message
+
+log = logging.getLogger(__name__)
+
+# Used only when a tokenizer has no chat template of its own (a base model): plain role-tagged turns.
+FALLBACK_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+@dataclass
+class Step:
+    """One generated token: its id, text delta (what it adds to the decoded text), log-prob and top-k."""
+
+    token_id: int
+    token: str
+    delta: str
+    logprob: float
+    top: dict[str, float] | None
+
+
+def pick_device(device: str | None = None) -> str:
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class HFEngine:
+    """A causal LM and its tokenizer, loaded once, generating one sequence at a time under a lock."""
+
+    def __init__(self, model: str = "smollm2", *, device: str | None = None, dtype: str | None = None):
+        import torch
+
+        from distill.lm.models import load_model, load_tokenizer, resolve
+
+        path = resolve(model)
+        self.device = pick_device(device)
+        dt = {None: None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+        self.tokenizer = load_tokenizer(path)
+        self.model = load_model(path, dtype=dt, device=self.device)
+        self.name = model  # as the user named it: 'smollm2' or the folder
+        self.max_context = int(getattr(self.model.config, "max_position_embeddings", 0) or 0) or None
+        eos = self.model.generation_config.eos_token_id if self.model.generation_config else None
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        if self.tokenizer.eos_token_id is not None:
+            eos.append(self.tokenizer.eos_token_id)
+        self.eos_ids = set(eos)
+        self.lock = threading.Lock()
+        if not getattr(self.tokenizer, "chat_template", None):
+            log.warning("%s has no chat template; using plain 'role: content' turns", model)
+
+    # ---- prompts ----
+    def chat_prompt_ids(self, messages: list[Message]) -> list[int]:
+        tok = self.tokenizer
+        template = None if getattr(tok, "chat_template", None) else FALLBACK_TEMPLATE
+        text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, chat_template=template)
+        # the template already wrote any BOS it wants
+        return tok(text, add_special_tokens=False)["input_ids"]
+
+    def text_prompt_ids(self, prompt: str) -> list[int]:
+        return self.tokenizer(prompt)["input_ids"]
+
+    def budget(self, n_prompt: int, max_tokens: int) -> int:
+        """``max_tokens`` cut to what fits in the model's context after an ``n_prompt``-token prompt."""
+        limit = self.max_context
+        if limit and n_prompt >= limit:
+            raise ValueError(f"the prompt has {n_prompt} tokens; the model's context is {limit} tokens.")
+        return min(max_tokens, limit - n_prompt) if limit else max_tokens
+
+    # ---- decoding ----
+    def steps(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
+              top_logprobs: int | None = None) -> Iterator[Step]:
+        """Yield generated tokens until EOS or ``max_tokens`` (caller holds :attr:`lock`)."""
+        import torch
+
+        if not prompt_ids:
+            raise ValueError("the prompt is empty: nothing to continue from.")
+        gen = torch.Generator(device=self.device)
+        if seed is None:
+            gen.seed()  # no seed given: a fresh random one, as OpenAI endpoints do
+        else:
+            gen.manual_seed(seed)
+        ids: list[int] = []
+        text = ""
+        past = None
+        x = torch.tensor([prompt_ids], device=self.device)
+        with torch.inference_mode():
+            for _ in range(max_tokens):
+                out = self.model(input_ids=x, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                logp = out.logits[0, -1].float().log_softmax(-1)  # (V,) natural-log probabilities
+                if temperature > 0:
+                    probs = (logp / temperature).softmax(-1)
+                    nxt = int(torch.multinomial(probs, 1, generator=gen))
+                else:
+                    nxt = int(logp.argmax())
+                if nxt in self.eos_ids:
+                    return
+                top = None
+                if top_logprobs:
+                    v, i = logp.topk(top_logprobs)
+                    top = {}
+                    for lp, tid in zip(v.tolist(), i.tolist()):
+                        top.setdefault(self.tokenizer.decode([tid]), lp)  # distinct ids can decode alike
+                ids.append(nxt)
+                new_text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                # a multi-byte character split across tokens decodes to U+FFFD until complete: hold it back
+                delta = "" if new_text.endswith("\ufffd") else new_text[len(text):]
+                if delta:
+                    text = new_text
+                yield Step(nxt, self.tokenizer.decode([nxt]), delta, float(logp[nxt]), top)
+                x = torch.tensor([[nxt]], device=self.device)
+
+    def generate(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
+                 top_logprobs: int | None = None, stop: list[str] | None = None) -> dict:
+        """The whole answer: text (cut at the first stop string), tokens, log-probs, finish reason, counts."""
+        max_tokens = self.budget(len(prompt_ids), max_tokens)
+        with self.lock:
+            return collect(self.steps(prompt_ids, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                      top_logprobs=top_logprobs), max_tokens, stop, len(prompt_ids))
+
+
+def collect(steps: Iterator[Step], max_tokens: int, stop: list[str] | None, prompt_tokens: int) -> dict:
+    text, tokens, lps, tops = "", [], [], []
+    finish = "stop"
+    for s in steps:
+        text += s.delta
+        tokens.append(s.token)
+        lps.append(s.logprob)
+        tops.append(s.top)
+        cut = find_stop(text, stop)
+        if cut is not None:
+            text = text[:cut]
+            break
+    else:
+        if len(tokens) >= max_tokens:
+            finish = "length"
+    return {"text": text, "tokens": tokens, "token_logprobs": lps, "top_logprobs": tops,
+            "finish_reason": finish, "prompt_tokens": prompt_tokens, "completion_tokens": len(tokens)}
+
+
+def find_stop(text: str, stop: list[str] | None) -> int | None:
+    """Index of the earliest stop string in ``text``, or None."""
+    hits = [text.find(s) for s in stop or () if s and s in text]
+    return min(hits) if hits else None
+
+
+class HFTeacher:
+    """A local transformers model as a :class:`~distill.teachers.base.Teacher`.
+
+    Args:
+        model: an HF folder, or 'smollm2' for the embedded SmolLM2-135M-Instruct.
+        device: 'cuda', 'cpu', …; default cuda when available.
+        dtype: 'float32' (default), 'bfloat16' or 'float16'.
+    """
+
+    def __init__(self, model: str = "smollm2", *, device: str | None = None, dtype: str | None = None,
+                 engine: HFEngine | None = None):
+        self.engine = engine or HFEngine(model, device=device, dtype=dtype)
+        self.name = self.engine.name
+
+    def __repr__(self) -> str:
+        return f"HFTeacher({self.name!r}, device={self.engine.device!r})"
+
+    async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
+                   seed: int | None = None, top_logprobs: int | None = None) -> Completion:
+        def work():
+            t0 = time.perf_counter()
+            out = self.engine.generate(self.engine.chat_prompt_ids(messages), max_tokens=max_tokens,
+                                       temperature=temperature, seed=seed, top_logprobs=top_logprobs)
+            return out, time.perf_counter() - t0
+
+        out, secs = await asyncio.to_thread(work)
+        want = bool(top_logprobs)
+        return Completion(
+            text=out["text"], prompt_tokens=out["prompt_tokens"], completion_tokens=out["completion_tokens"],
+            model=self.name, finish_reason=out["finish_reason"], latency_s=secs,
+            top_logprobs=out["top_logprobs"] if want else None,
+            tokens=out["tokens"] if want else None, token_logprobs=out["token_logprobs"] if want else None)
