@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from distill.detect.identity.claims import NO_CLAIM, AliasTable
+from distill.detect.identity.probes import CONDITIONS
 from distill.detect.identity.stats import claim_rates, rate
 
 CAVEAT = ("A self-claim is a hint, not proof. Models trained on each other's outputs, and on web text that "
@@ -32,7 +33,7 @@ def summarize(records: list[dict], table: AliasTable, own: dict[str, str | None]
         mine = [r for r in records if r["teacher"] == spec]
         summary: dict = {}
         for lang in ["all"] + sorted({r["lang"] for r in mine}):
-            for cond in sorted({r["condition"] for r in mine}):
+            for cond in _conditions(mine):
                 cell = [_kinds(r["claims"], own_lab, labs) for r in mine
                         if r["condition"] == cond and lang in ("all", r["lang"])]
                 summary.setdefault(lang, {})[cond] = {k: rate(sum(c[k] for c in cell), len(cell))
@@ -45,12 +46,17 @@ def summarize(records: list[dict], table: AliasTable, own: dict[str, str | None]
     return res
 
 
+def _conditions(records) -> list[str]:
+    present = {r["condition"] for r in records}
+    return [c for c in CONDITIONS if c in present]
+
+
 def _asymmetry(records, specs, own, labs) -> list[dict]:
     """For A, B: how often A claims B's lab, and B claims A's (pooled over languages, per condition)."""
     rows = []
     for a, b in (specs, specs[::-1]):
         target = labs.get(own[b]) if own[b] else None
-        for cond in sorted({r["condition"] for r in records}):
+        for cond in _conditions(records):
             mine = [r for r in records if r["teacher"] == a and r["condition"] == cond]
             k = sum(target is not None and any(labs[c] == target for c in r["claims"]) for r in mine)
             rows.append({"model": a, "claims_to_be": b, "lab": target, "condition": cond, **rate(k, len(mine))})
@@ -81,11 +87,16 @@ def markdown(res: dict, records: list[dict], table: AliasTable) -> str:
             lines.append(f"| {spec} | {cond} | {c['own']['n']} | {_pct(c['own'])} | {_pct(c['anchor'])} | "
                          f"{_pct(c['other'])} | {_pct(c[NO_CLAIM])} |")
     if "asymmetry" in res:
+        conds = list(dict.fromkeys(row["condition"] for row in res["asymmetry"]))
         lines += ["", "## Who claims to be whom", "",
-                  "| model | claims to be (lab) | condition | rate |", "|---|---|---|---|"]
-        for row in res["asymmetry"]:
-            lines.append(f"| {row['model']} | {row['claims_to_be']} ({row['lab']}) | {row['condition']} | "
-                         f"{row['k']}/{row['n']} = {_pct(row)} |")
+                  "Answers that name the other model or its lab (Gemma and Gemini both count as Google).", "",
+                  "| model | claims to be | " + " | ".join(f"condition {c}" for c in conds) + " |",
+                  "|---|---|" + "---|" * len(conds)]
+        for a, b in {(row["model"], row["claims_to_be"]): None for row in res["asymmetry"]}:
+            cells = {row["condition"]: row for row in res["asymmetry"] if (row["model"], row["claims_to_be"]) == (a, b)}
+            lab = next(iter(cells.values()))["lab"]
+            lines.append(f"| {a} | {b} (lab: {lab}) | " + " | ".join(
+                f"{cells[c]['k']}/{cells[c]['n']} = {_pct(cells[c])}" for c in conds) + " |")
     lines += ["", "## Per language", "",
               "| model | language | condition | answers | own | anchor | another | no claim |",
               "|---|---|---|---|---|---|---|---|"]
@@ -100,7 +111,12 @@ def markdown(res: dict, records: list[dict], table: AliasTable) -> str:
     for spec, m in res["models"].items():
         named = ", ".join(f"{table.labels[i]}: {n}" for i, n in m["other_identities"].items()) or "none"
         lines.append(f"- {spec}: {named}")
-    examples = [r for r in records if r["claims"]][:8]
+    examples, seen = [], set()
+    for r in sorted(records, key=lambda r: not r["claims"] or r["claims"] == ["anchor"]):  # other identities first
+        sig = (r["teacher"], tuple(r["claims"]))
+        if r["claims"] and sig not in seen and len(examples) < 10:
+            seen.add(sig)
+            examples.append(r)
     if examples:
         lines += ["", "## Example answers with a claim", ""]
         for r in examples:
