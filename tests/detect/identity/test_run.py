@@ -47,7 +47,7 @@ def test_fake_teachers_follow_the_protocol():
 
 def test_rates_reports_and_resume(tmp_path, monkeypatch):
     fake = FakeChat("fake-a", "I am ChatGPT, made by OpenAI.", "I am Aria from Northwind Labs, not ChatGPT.")
-    monkeypatch.setattr(identity_run, "load_teacher", lambda spec: fake)
+    monkeypatch.setattr(identity_run, "load_teacher", lambda spec, **kw: fake)
     res = identity_run.run(_cfg(tmp_path))
     assert res["answers"] == 2 * 2 * 2 * 2 and len(fake.calls) == 16
     assert {seed for _, seed in fake.calls} == {0, 1}
@@ -75,7 +75,7 @@ def test_rates_reports_and_resume(tmp_path, monkeypatch):
 def test_compare_shows_the_asymmetry(tmp_path, monkeypatch):
     fakes = {"smollm2": FakeChat("smollm2", "I am Gemma, a Google model.", "I am Aria."),
              "gemma3-270m": FakeBase("gemma3-270m")}
-    monkeypatch.setattr(identity_run, "load_teacher", lambda spec: fakes[spec])
+    monkeypatch.setattr(identity_run, "load_teacher", lambda spec, **kw: fakes[spec])
     res = identity_run.run(_cfg(tmp_path, teacher="smollm2", compare="gemma3-270m", teacher_identity=""))
     assert res["models"]["smollm2"]["identity"] == "smollm" and res["models"]["gemma3-270m"]["identity"] == "gemma"
     assert res["prompt_format"] == {"smollm2": "chat", "gemma3-270m": "plain"}
@@ -89,7 +89,7 @@ def test_compare_shows_the_asymmetry(tmp_path, monkeypatch):
 
 
 def test_cli_runs_and_refuses_bad_input(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(identity_run, "load_teacher", lambda spec: FakeChat(spec, "Я модель от Гугла.", "Я Aria."))
+    monkeypatch.setattr(identity_run, "load_teacher", lambda spec, **kw: FakeChat(spec, "Я модель от Гугла.", "Я Aria."))
     assert main(["detect", "identity", "--teacher", "m", "--languages", "ru", "--questions", "1", "--samples", "1",
                  "--out", str(tmp_path / "o"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
@@ -99,5 +99,7 @@ def test_cli_runs_and_refuses_bad_input(tmp_path, monkeypatch, capsys):
     assert main(["detect", "identity", "--teacher", "m", "--teacher-identity", "nobody",
                  "--out", str(tmp_path / "o2")]) == 2
     assert "identity 'nobody' of 'm' is not in the alias table" in capsys.readouterr().err
-    assert main(["detect", "identity"]) == 2
-    assert "--teacher SPEC" in capsys.readouterr().err
+    assert main(["detect", "identity", "--teacher", " "]) == 2
+    assert "teacher must be 'smollm2'" in capsys.readouterr().err
+    assert main(["detect", "identity", "--teacher", "m", "--compare", "m"]) == 2
+    assert "compare must be a model other than --teacher" in capsys.readouterr().err

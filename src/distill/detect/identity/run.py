@@ -18,18 +18,18 @@ from distill.config import check, doc, to_dict
 from distill.detect.identity.claims import AliasTable
 from distill.detect.identity.plain import PlainTextTeacher, can_continue_text, is_base_model
 from distill.detect.identity.probes import CONDITIONS, Probe, build_probes, load_probe_set
-from distill.teachers import ChatRequest, RecordedTeacher, load_teacher, run_chats
+from distill.teachers import ChatRequest, RecordedTeacher, TeacherOptions, load_teacher, run_chats
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class IdentityConfig:
-    """Settings of `distill detect identity`."""
+class IdentityConfig(TeacherOptions):
+    """Settings of `distill detect identity` (``--teacher`` and how to reach it: :class:`TeacherOptions`)."""
 
-    teacher: str = doc("model to probe: 'smollm2' or 'gemma3-270m' (embedded), a Hugging Face model folder, an "
-                       "http(s):// OpenAI-compatible endpoint, or a .gguf file", default="")
-    compare: str = doc("a second model, probed the same way; the report shows which claims to be which", default="")
+    compare: str = doc("a second model (same forms as --teacher, e.g. 'gemma3-270m'), probed the same way; the "
+                       "report shows which claims to be which", default="")
+    compare_model: str = doc("model id at the --compare HTTP endpoint (default: the first it lists)", default="")
     out: str = doc("output folder: answers.jsonl, identity.json, report.md, claim_rates.png, calls.sqlite",
                    default="runs/identity")
     languages: tuple[str, ...] = doc("language codes to ask in (default: every language of the probe set)", default=())
@@ -47,16 +47,15 @@ class IdentityConfig:
     teacher_identity: str = doc("the teacher's own identity id in the alias table (default: guessed from its name)",
                                 default="")
     compare_identity: str = doc("the compared model's own identity id (default: guessed from its name)", default="")
-    concurrency: int = doc("requests in flight at once (an HTTP endpoint serves them in parallel)", default=8)
 
     def __post_init__(self):
-        check(bool(self.teacher), "teacher", self.teacher, "a model to probe (--teacher SPEC)")
-        check(self.compare != self.teacher, "compare", self.compare, "a model other than --teacher")
+        super().__post_init__()
+        check((self.compare, self.compare_model) != (self.teacher, self.teacher_model), "compare", self.compare,
+              "a model other than --teacher")
         check(self.samples >= 1, "samples", self.samples, "≥ 1")
         check(self.questions >= 0, "questions", self.questions, "≥ 0")
         check(self.temperature > 0, "temperature", self.temperature, "> 0 (samples must be able to differ)")
         check(self.max_tokens >= 1, "max_tokens", self.max_tokens, "≥ 1")
-        check(self.concurrency >= 1, "concurrency", self.concurrency, "≥ 1")
         check(bool(self.conditions) and set(self.conditions) <= set(CONDITIONS), "conditions", self.conditions,
               f"a non-empty subset of {list(CONDITIONS)}")
 
@@ -100,19 +99,27 @@ def run(cfg: IdentityConfig) -> dict:
     table = AliasTable.load(cfg.aliases or None)
     probes = build_probes(load_probe_set(cfg.probes or None), languages=cfg.languages, questions=cfg.questions,
                           samples=cfg.samples, conditions=cfg.conditions, seed=cfg.seed)
-    specs = [cfg.teacher] + ([cfg.compare] if cfg.compare else [])
+    # (label, spec, model id): a model is named by its id at an endpoint where given, else by its spec
+    models = [(cfg.teacher_model or cfg.teacher, cfg.teacher, cfg.teacher_model)]
+    if cfg.compare:
+        models.append((cfg.compare_model or cfg.compare, cfg.compare, cfg.compare_model))
+    specs = [label for label, _, _ in models]
+    if len(set(specs)) < len(specs):
+        raise ValueError(f"--teacher and --compare are both named {specs[0]!r}; give them different --teacher-model "
+                         "and --compare-model ids.")
     own = {}
-    for spec, given in zip(specs, (cfg.teacher_identity, cfg.compare_identity), strict=False):
+    for label, given in zip(specs, (cfg.teacher_identity, cfg.compare_identity), strict=False):
         if given and given not in table.labels:
-            raise ValueError(f"identity {given!r} of {spec!r} is not in the alias table; known: {sorted(table.labels)}.")
-        own[spec] = given or table.identity_of(spec)
+            raise ValueError(f"identity {given!r} of {label!r} is not in the alias table; known: {sorted(table.labels)}.")
+        own[label] = given or table.identity_of(label)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     stop = sorted({p.question_label for p in probes} | {p.answer_label for p in probes} | {"Question:", "\n\n"})
     records, formats = [], {}
-    for spec in specs:
-        teacher = load_teacher(spec)
-        recs, formats[spec] = ask(teacher, spec, probes, cfg, table, out, stop)
+    for label, spec, model in models:
+        teacher = load_teacher(spec, model=model, api_key_env=cfg.api_key_env, timeout=cfg.timeout,
+                               max_retries=cfg.max_retries, max_connections=max(16, 2 * cfg.concurrency))
+        recs, formats[label] = ask(teacher, label, probes, cfg, table, out, stop)
         records += recs
         del teacher  # free the first model's memory before loading the second
     with (out / "answers.jsonl").open("w", encoding="utf-8") as f:
