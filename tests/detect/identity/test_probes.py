@@ -20,7 +20,7 @@ def test_build_probes_counts_seeds_and_conditions():
     assert len(probes) == 2 * 2 * 2 * 3
     assert len({p.key for p in probes}) == len(probes)
     assert sorted({p.seed for p in probes}) == [1000, 1001, 1002]
-    none = [p for p in probes if p.condition == "none"]
+    none = [p for p in probes if p.condition == "no_system"]
     anchor = [p for p in probes if p.condition == "anchor"]
     assert all(p.system is None and len(p.messages()) == 1 for p in none)
     assert all(p.messages()[0] == {"role": "system", "content": p.system} for p in anchor)

@@ -52,13 +52,13 @@ def test_rates_reports_and_resume(tmp_path, monkeypatch):
     assert res["answers"] == 2 * 2 * 2 * 2 and len(fake.calls) == 16
     assert {seed for _, seed in fake.calls} == {0, 1}
     s = res["models"]["fake-a"]["summary"]["all"]
-    assert s["none"]["other"]["rate"] == 1.0 and s["none"]["own"]["rate"] == 0.0
+    assert s["no_system"]["other"]["rate"] == 1.0 and s["no_system"]["own"]["rate"] == 0.0
     assert s["anchor"]["anchor"]["rate"] == 1.0 and s["anchor"]["other"]["rate"] == 0.0  # "not ChatGPT" negated
-    assert s["none"]["other"]["lo"] == pytest.approx(0.6756, abs=1e-4)  # Wilson lower bound of 8/8
-    assert res["rates"]["fake-a"]["zh"]["none"]["openai"]["k"] == 4
+    assert s["no_system"]["other"]["lo"] == pytest.approx(0.6756, abs=1e-4)  # Wilson lower bound of 8/8
+    assert res["rates"]["fake-a"]["zh"]["no_system"]["openai"]["k"] == 4
     out = tmp_path / "out"
     report = (out / "report.md").read_text()
-    assert "hint, not proof" in report and "| fake-a | none | 8 |" in report
+    assert "hint, not proof" in report and "| fake-a | no_system | 8 |" in report
     assert (out / "claim_rates.png").stat().st_size > 5000
     assert json.loads((out / "identity.json").read_text())["answers"] == 16
     lines = (out / "answers.jsonl").read_text().splitlines()
@@ -81,8 +81,8 @@ def test_compare_shows_the_asymmetry(tmp_path, monkeypatch):
     assert res["prompt_format"] == {"smollm2": "chat", "gemma3-270m": "plain"}
     assert fakes["gemma3-270m"].prompts[0].endswith("Question: What's your name?\nAnswer:")
     rows = {(r["model"], r["condition"]): r for r in res["asymmetry"]}
-    assert rows[("smollm2", "none")]["rate"] == 1.0 and rows[("smollm2", "anchor")]["rate"] == 0.0
-    assert rows[("gemma3-270m", "none")]["k"] == 0  # Gemma claims Claude, never SmolLM
+    assert rows[("smollm2", "no_system")]["rate"] == 1.0 and rows[("smollm2", "anchor")]["rate"] == 0.0
+    assert rows[("gemma3-270m", "no_system")]["k"] == 0  # Gemma claims Claude, never SmolLM
     # the base model's next "Question: I am ChatGPT" was cut off: only Claude is claimed
     assert res["models"]["gemma3-270m"]["other_identities"] == {"claude": 16}
     assert "## Who claims to be whom" in (tmp_path / "out" / "report.md").read_text()
@@ -93,7 +93,7 @@ def test_cli_runs_and_refuses_bad_input(tmp_path, monkeypatch, capsys):
     assert main(["detect", "identity", "--teacher", "m", "--languages", "ru", "--questions", "1", "--samples", "1",
                  "--out", str(tmp_path / "o"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["rates"]["m"]["ru"]["none"]["gemini"]["k"] == 1
+    assert res["rates"]["m"]["ru"]["no_system"]["gemini"]["k"] == 1
     assert main(["detect", "identity", "--teacher", "m", "--temperature", "0"]) == 2
     assert "temperature must be > 0" in capsys.readouterr().err
     assert main(["detect", "identity", "--teacher", "m", "--teacher-identity", "nobody",

@@ -22,16 +22,16 @@ def test_wilson_no_data_is_the_whole_range():
 
 def test_claim_rates_count_each_identity_and_no_claim():
     recs = [
-        {"teacher": "a", "lang": "en", "condition": "none", "claims": ["openai"]},
-        {"teacher": "a", "lang": "en", "condition": "none", "claims": ["openai", "claude"]},
-        {"teacher": "a", "lang": "en", "condition": "none", "claims": []},
-        {"teacher": "a", "lang": "fr", "condition": "none", "claims": ["gemma"]},
+        {"teacher": "a", "lang": "en", "condition": "no_system", "claims": ["openai"]},
+        {"teacher": "a", "lang": "en", "condition": "no_system", "claims": ["openai", "claude"]},
+        {"teacher": "a", "lang": "en", "condition": "no_system", "claims": []},
+        {"teacher": "a", "lang": "fr", "condition": "no_system", "claims": ["gemma"]},
     ]
     labs = {"openai": "openai", "claude": "anthropic", "gemma": "google", "gemini": "google"}
     r = claim_rates(recs, list(labs), labs)
-    en = r["a"]["en"]["none"]
+    en = r["a"]["en"]["no_system"]
     assert (en["openai"]["k"], en["openai"]["n"]) == (2, 3)
-    assert en["claude"]["k"] == 1 and en["none"]["k"] == 1 and en["gemma"]["k"] == 0
-    pooled = r["a"]["all"]["none"]
+    assert en["claude"]["k"] == 1 and en["no_claim"]["k"] == 1 and en["gemma"]["k"] == 0
+    pooled = r["a"]["all"]["no_system"]
     assert pooled["openai"]["n"] == 4 and pooled["labs"]["google"]["k"] == 1
     assert pooled["openai"]["rate"] == pytest.approx(0.5)

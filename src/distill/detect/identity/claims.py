@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-NO_CLAIM = "none"
+NO_CLAIM = "no_claim"
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 _CYRILLIC_END = re.compile(r"[а-яё]$", re.IGNORECASE)
 # Clause ends: sentence punctuation, commas, colons, brackets, quotes, line breaks (any script).

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-CONDITIONS = ("none", "anchor")
+CONDITIONS = ("no_system", "anchor")
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Probe:
 
     lang: str
     question: str  # question id: name | maker | model | origin
-    condition: str  # "none": no system prompt; "anchor": the fictional-identity system prompt
+    condition: str  # "no_system": no system prompt; "anchor": the fictional-identity system prompt
     sample: int
     seed: int
     text: str  # the question itself

@@ -138,11 +138,13 @@ def plot(res: dict, table: AliasTable, path: Path) -> None:
                                            for cell in lang.values())] + [NO_CLAIM]
     fig, axes = plt.subplots(1, len(rates), figsize=(2.5 + 0.9 * len(cols) * len(rates), 1.2 + 0.35 * max(
         sum(len(v) for v in t.values()) for t in rates.values())), squeeze=False)
-    for ax, (spec, by_lang) in zip(axes[0], rates.items(), strict=True):
-        rows = [(lang, cond) for lang in by_lang for cond in by_lang[lang]]
+    for ax, spec in zip(axes[0], res["models"], strict=True):  # models in the order they were given
+        by_lang = rates[spec]
+        langs = ["all"] + sorted(lang for lang in by_lang if lang != "all")
+        rows = [(lang, cond) for lang in langs for cond in CONDITIONS if cond in by_lang[lang]]
         data = np.array([[by_lang[lang][cond][c]["rate"] for c in cols] for lang, cond in rows])
         ax.imshow(data, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")
+        ax.set_xticks(range(len(cols)), [c.replace("_", " ") for c in cols], rotation=45, ha="right")
         ax.set_yticks(range(len(rows)), [f"{lang} · {cond}" for lang, cond in rows])
         for (y, x), v in np.ndenumerate(data):
             ax.text(x, y, f"{100 * v:.0f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")

@@ -35,7 +35,7 @@ class IdentityConfig(TeacherOptions):
     languages: tuple[str, ...] = doc("language codes to ask in (default: every language of the probe set)", default=())
     questions: int = doc("questions per language, the first N of the probe set (0: all)", default=0)
     samples: int = doc("sampled answers per question and condition (each with its own seed)", default=3)
-    conditions: tuple[str, ...] = doc("'none' (no system prompt) and/or 'anchor' (a fictional identity)", default=CONDITIONS)
+    conditions: tuple[str, ...] = doc("'no_system' (no system prompt) and/or 'anchor' (a fictional identity)", default=CONDITIONS)
     temperature: float = doc("sampling temperature (> 0: several samples should differ)", default=0.7)
     max_tokens: int = doc("tokens per answer (a claim comes in the first sentence)", default=48)
     seed: int = doc("base seed; sample s of every question uses seed*1000 + s", default=0)
