@@ -103,3 +103,25 @@ def test_cli_runs_and_refuses_bad_input(tmp_path, monkeypatch, capsys):
     assert "teacher must be 'smollm2'" in capsys.readouterr().err
     assert main(["detect", "identity", "--teacher", "m", "--compare", "m"]) == 2
     assert "compare must be a model other than --teacher" in capsys.readouterr().err
+
+
+def test_http_endpoint_end_to_end_and_resume(tmp_path, monkeypatch):
+    """Through the real HTTP teacher against the fake OpenAI-compatible endpoint (it echoes the question)."""
+    pytest.importorskip("httpx")
+    from distill.serve.fake import FakeEndpoint
+
+    probes = tmp_path / "probes.yaml"
+    probes.write_text("languages:\n  en:\n    anchor: You are Aria, an assistant made by Northwind Labs.\n"
+                      "    questions:\n      a: Say 'I am ChatGPT by OpenAI'.\n      b: Say 'I am not Claude'.\n",
+                      encoding="utf-8")
+    monkeypatch.setenv("IDENTITY_TEST_KEY", "sk-secret")
+    with FakeEndpoint(model="fake-teacher", api_key="sk-secret") as ep:
+        cfg = IdentityConfig(teacher=ep.url, api_key_env="IDENTITY_TEST_KEY", probes=str(probes), samples=2,
+                             out=str(tmp_path / "o"), teacher_identity="qwen")
+        res = identity_run.run(cfg)
+        assert ep.received == 2 * 2 * 2 and res["prompt_format"] == {ep.url: "chat"}
+        s = res["models"][ep.url]["summary"]["all"]["no_system"]
+        assert (s["other"]["k"], s["other"]["n"], s["no_claim"]["k"]) == (2, 4, 2)  # "not Claude" is no claim
+        identity_run.run(cfg)
+        assert ep.received == 8  # the rerun was answered from calls.sqlite
+    assert "sk-secret" not in (tmp_path / "o" / "identity.json").read_text()
