@@ -134,10 +134,13 @@ def plot(res: dict, table: AliasTable, path: Path) -> None:
     import numpy as np
 
     rates = res["rates"]
-    cols = [i for i in table.labels if any(cell[i]["k"] for t in rates.values() for lang in t.values()
-                                           for cell in lang.values())] + [NO_CLAIM]
-    fig, axes = plt.subplots(1, len(rates), figsize=(2.5 + 0.9 * len(cols) * len(rates), 1.2 + 0.35 * max(
-        sum(len(v) for v in t.values()) for t in rates.values())), squeeze=False)
+    own = {m["identity"] for m in res["models"].values()}
+    # columns: the models' own identities (so "A never claims B" shows as a column of zeros) and whatever was claimed
+    cols = [i for i in table.labels if i in own or any(cell[i]["k"] for t in rates.values() for lang in t.values()
+                                                       for cell in lang.values())] + [NO_CLAIM]
+    n_rows = max(sum(len(v) for v in t.values()) for t in rates.values())
+    fig, axes = plt.subplots(1, len(rates), figsize=(len(rates) * (2.2 + 0.8 * len(cols)), 1.6 + 0.35 * n_rows),
+                             squeeze=False)
     for ax, spec in zip(axes[0], res["models"], strict=True):  # models in the order they were given
         by_lang = rates[spec]
         langs = ["all"] + sorted(lang for lang in by_lang if lang != "all")
@@ -148,7 +151,8 @@ def plot(res: dict, table: AliasTable, path: Path) -> None:
         ax.set_yticks(range(len(rows)), [f"{lang} · {cond}" for lang, cond in rows])
         for (y, x), v in np.ndenumerate(data):
             ax.text(x, y, f"{100 * v:.0f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")
-        ax.set_title(f"{spec}: % of answers claiming")
+        ax.set_title(spec)
+    fig.suptitle("% of answers claiming each identity")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
