@@ -35,6 +35,7 @@ def table():
     ("That is a meta question about philosophy.", []),
     ("The mistral wind blows in Provence; a bard sang; yin and yang.", []),
     ("The llamas grazed near the chatgptish server.", []),
+    ("Claudia K., from Deutschland.", []),
     ("I am an AI assistant. How can I help you today?", []),
 ])
 def test_claims(table, text, claims):

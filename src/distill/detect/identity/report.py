@@ -113,8 +113,8 @@ def markdown(res: dict, records: list[dict], table: AliasTable) -> str:
         lines.append(f"- {spec}: {named}")
     examples, seen = [], set()
     for r in sorted(records, key=lambda r: not r["claims"] or r["claims"] == ["anchor"]):  # other identities first
-        sig = (r["teacher"], tuple(r["claims"]))
-        if r["claims"] and sig not in seen and len(examples) < 10:
+        sig = (r["teacher"], r["lang"], tuple(r["claims"]))
+        if r["claims"] and sig not in seen and len(examples) < 12:
             seen.add(sig)
             examples.append(r)
     if examples:
