@@ -227,3 +227,20 @@ class FakeEndpoint:
             await asyncio.sleep(self.fault_sleep)
             return False
         return False  # "close": hang up without a word
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m distill.serve.fake --latency 0.5 --capacity 32``: serve until killed; prints ``PORT <n>``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--latency", type=float, default=0.5)
+    ap.add_argument("--capacity", type=int, default=32)
+    args = ap.parse_args(argv)
+    ep = FakeEndpoint(latency=args.latency, capacity=args.capacity).start()
+    print(f"PORT {ep.port}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -52,6 +52,15 @@ class TeacherStats:
                 "seconds": round(self.seconds, 3)}
 
 
+POOL_SIZE = 8  # connections per httpx pool (see HTTPTeacher._http)
+
+
+@dataclass
+class _Shard:
+    client: object
+    busy: int = 0
+
+
 class _Retry(Exception):
     def __init__(self, reason: str, detail: str, retry_after: float | None = None):
         super().__init__(detail)
@@ -136,7 +145,7 @@ class HTTPTeacher:
         self.max_connections = max_connections
         self.stats = TeacherStats()
         self._rng = random.Random(seed)
-        self._client = None
+        self._shards: list[_Shard] = []
         self._client_loop = None
         self._model_lock: asyncio.Lock | None = None
 
@@ -155,39 +164,51 @@ class HTTPTeacher:
             h["Authorization"] = "Bearer " + os.environ.get(self.api_key_env, "")
         return h
 
-    def _http(self):
-        """One client per event loop: ``asyncio.run`` in each sync call makes a new loop, and an httpx client
-        is bound to the loop it first ran on."""
+    def _http(self) -> _Shard:
+        """The least busy of a few small connection pools, created as needed.
+
+        One httpx pool re-examines every connection (a poll syscall each) whenever a request starts or
+        ends, which costs ~O(connections) per request: at 32 in flight that was most of the client's CPU.
+        Pools of :data:`POOL_SIZE` connections keep that cost flat. Pools are bound to the event loop
+        they first ran on (``asyncio.run`` in each sync call makes a new loop), so a new loop gets new pools.
+        """
+        loop = asyncio.get_running_loop()
+        if self._client_loop is not loop:
+            self._shards, self._client_loop = [], loop
+            self._model_lock = asyncio.Lock()
+        best = min(self._shards, key=lambda sh: sh.busy, default=None)
+        if best is None or (best.busy >= POOL_SIZE and len(self._shards) * POOL_SIZE < self.max_connections):
+            best = _Shard(self._new_client())
+            self._shards.append(best)
+        return best
+
+    def _new_client(self):
         import httpx
 
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(max_connections=self.max_connections,
-                                    max_keepalive_connections=self.max_connections),
-                headers=self._headers())
-            self._client_loop = loop
-            self._model_lock = asyncio.Lock()
-        return self._client
+        return httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), headers=self._headers(),
+                                 limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE))
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        shards, self._shards, self._client_loop = self._shards, [], None
+        for sh in shards:
+            await sh.client.aclose()
 
     async def _attempts(self, method: str, path: str, body: dict | None, parse):
         """Send until ``parse(json)`` succeeds, retrying transient failures; return ``(parsed, latency)``."""
         import httpx
 
-        client = self._http()
         last = ""
         for attempt in range(self.max_retries + 1):
             self.stats.attempts += 1
             t0 = time.perf_counter()
+            shard = self._http()
             try:
                 try:
-                    r = await client.request(method, self.base_url + path, json=body)
+                    shard.busy += 1
+                    try:
+                        r = await shard.client.request(method, self.base_url + path, json=body)
+                    finally:
+                        shard.busy -= 1
                 except httpx.TimeoutException as e:
                     raise _Retry("timeout", f"no answer within {self.timeout} s ({type(e).__name__})") from None
                 except (httpx.TransportError, OSError) as e:  # refused, reset, DNS, protocol errors

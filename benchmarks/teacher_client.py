@@ -1,0 +1,110 @@
+"""Benchmark: throughput of the HTTP teacher client against a fixed-latency endpoint.
+
+The endpoint (distill.serve.fake, in its own process, as a real endpoint would be) answers each chat
+request after exactly LATENCY seconds and serves at most CAPACITY requests at once, so it can answer at
+most CAPACITY / LATENCY requests per second: its *capacity*. The client (HTTPTeacher + run_chats, the
+path `distill docs generate` uses) sends N requests at concurrency 1, 8 and 32 — and once more at 32
+through the SQLite recorder — and we report requests/s achieved, as a share of the endpoint's capacity
+and of the concurrency's own ceiling (concurrency / LATENCY), plus the client's CPU time per request.
+Target: ≥ 90% of capacity at concurrency 32 (capacity 32).
+
+    python benchmarks/teacher_client.py [--latency 0.5] [--capacity 32] [--rounds 20] [--stress-latency 0.05]
+
+Writes benchmarks/results/teacher_client.json and .md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from distill.teachers import RecordedTeacher, run_chats
+from distill.teachers.http import HTTPTeacher
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def start_endpoint(latency: float, capacity: int):
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    p = subprocess.Popen([sys.executable, "-m", "distill.serve.fake", "--latency", str(latency), "--capacity",
+                          str(capacity)], stdout=subprocess.PIPE, text=True, env=env)
+    line = p.stdout.readline()
+    if not line.startswith("PORT "):
+        p.kill()
+        raise RuntimeError(f"fake endpoint did not start: {line!r}")
+    return p, f"http://127.0.0.1:{int(line.split()[1])}"
+
+
+def measure(url: str, concurrency: int, n: int, latency: float, capacity: int, recorded: bool) -> dict:
+    teacher = HTTPTeacher(url, model="fake-teacher", timeout=60, max_connections=max(64, 2 * concurrency))
+    client = RecordedTeacher(teacher, Path(tempfile.mkdtemp()) / "calls.sqlite") if recorded else teacher
+    reqs = [[{"role": "user", "content": f"question {i} at concurrency {concurrency}"}] for i in range(n)]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    res = run_chats(client, reqs, concurrency=concurrency, progress=False)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    assert [c.text for c in res] == [f"echo: question {i} at concurrency {concurrency}" for i in range(n)]
+    rps = n / wall
+    cap = capacity / latency
+    return {"latency_s": latency, "capacity": capacity, "capacity_rps": cap, "concurrency": concurrency,
+            "recorded": recorded, "requests": n, "seconds": round(wall, 3), "requests_per_s": round(rps, 2),
+            "fraction_of_capacity": round(rps / cap, 4),
+            "fraction_of_concurrency_ceiling": round(rps / (min(concurrency, capacity) / latency), 4),
+            "client_cpu_ms_per_request": round(1000 * cpu / n, 3), "retries": sum(teacher.stats.retries.values())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--latency", type=float, default=0.5, help="endpoint seconds per request")
+    ap.add_argument("--capacity", type=int, default=32, help="requests the endpoint serves at once")
+    ap.add_argument("--rounds", type=int, default=20, help="requests per run = rounds × concurrency")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--stress-latency", type=float, default=0.05,
+                    help="a second, harder endpoint (0: skip): same capacity, shorter latency")
+    args = ap.parse_args()
+    rows = []
+    for latency in [args.latency] + ([args.stress_latency] if args.stress_latency else []):
+        proc, url = start_endpoint(latency, args.capacity)
+        try:
+            measure(url, 8, 16, latency, args.capacity, False)  # warm-up: imports, connections
+            runs = [(c, False) for c in args.concurrency] + [(max(args.concurrency), True)]
+            for c, rec in runs:
+                r = measure(url, c, args.rounds * c, latency, args.capacity, rec)
+                rows.append(r)
+                print(f"latency {latency}s capacity {r['capacity_rps']:.0f}/s, concurrency {c}"
+                      f"{' recorded' if rec else ''}: {r['requests_per_s']:.1f} req/s = "
+                      f"{r['fraction_of_capacity']:.1%} of capacity, {r['fraction_of_concurrency_ceiling']:.1%} "
+                      f"of c/latency; client CPU {r['client_cpu_ms_per_request']} ms/request", flush=True)
+        finally:
+            proc.kill()
+            proc.wait()
+    main_row = next(r for r in rows if r["latency_s"] == args.latency and r["concurrency"] == 32 and not r["recorded"])
+    result = {"benchmark": "teacher_client", "target": "≥ 90% of capacity at concurrency 32",
+              "met": main_row["fraction_of_capacity"] >= 0.9, "rows": rows,
+              "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared with other sessions)",
+              "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "teacher_client.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = ["# HTTP teacher client throughput", "",
+             f"Fake endpoint in its own process: fixed latency, at most {args.capacity} requests at once; "
+             "capacity = requests at once / latency. Client: HTTPTeacher + run_chats (recorded: through the "
+             f"SQLite RecordedTeacher). {result['machine']}; {result['date']}.", "",
+             "| latency | capacity (req/s) | concurrency | recorded | requests | req/s | of capacity "
+             "| of c/latency | client CPU ms/req |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['latency_s']} s | {r['capacity_rps']:.0f} | {r['concurrency']} | "
+                     f"{'yes' if r['recorded'] else 'no'} | {r['requests']} | {r['requests_per_s']:.1f} | "
+                     f"{r['fraction_of_capacity']:.1%} | {r['fraction_of_concurrency_ceiling']:.1%} | "
+                     f"{r['client_cpu_ms_per_request']} |")
+    lines += ["", f"Target ≥ 90% of capacity at concurrency 32 (latency {args.latency} s): "
+              f"{main_row['fraction_of_capacity']:.1%} — {'met' if result['met'] else 'NOT met'}."]
+    (RESULTS / "teacher_client.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
