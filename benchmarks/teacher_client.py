@@ -67,6 +67,7 @@ def main() -> None:
                     help="a second, harder endpoint (0: skip): same capacity, shorter latency")
     args = ap.parse_args()
     rows = []
+    load_before = os.getloadavg()[0]
     for latency in [args.latency] + ([args.stress_latency] if args.stress_latency else []):
         proc, url = start_endpoint(latency, args.capacity)
         try:
@@ -86,13 +87,16 @@ def main() -> None:
     result = {"benchmark": "teacher_client", "target": "≥ 90% of capacity at concurrency 32",
               "met": main_row["fraction_of_capacity"] >= 0.9, "rows": rows,
               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared with other sessions)",
+              "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+              "nice": os.nice(0),
               "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "teacher_client.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# HTTP teacher client throughput", "",
              f"Fake endpoint in its own process: fixed latency, at most {args.capacity} requests at once; "
              "capacity = requests at once / latency. Client: HTTPTeacher + run_chats (recorded: through the "
-             f"SQLite RecordedTeacher). {result['machine']}; {result['date']}.", "",
+             f"SQLite RecordedTeacher). {result['machine']}, load average {result['load_average_1min'][0]} → "
+             f"{result['load_average_1min'][1]} during the run, benchmark at nice {result['nice']}; {result['date']}.", "",
              "| latency | capacity (req/s) | concurrency | recorded | requests | req/s | of capacity "
              "| of c/latency | client CPU ms/req |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -132,11 +132,12 @@ class FakeEndpoint:
                     head = await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
+                arrived = time.perf_counter()
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
                 body = await reader.readexactly(int(headers.get("content-length", 0) or 0))
-                keep = await self._route(method, path, headers, body, reader, writer)
+                keep = await self._route(method, path, headers, body, reader, writer, arrived)
                 if not keep:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -154,7 +155,7 @@ class FakeEndpoint:
         await writer.drain()
         return True
 
-    async def _route(self, method, path, headers, body, reader, writer) -> bool:
+    async def _route(self, method, path, headers, body, reader, writer, arrived: float) -> bool:
         if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
             return await self._send(writer, 401, b'{"error": {"message": "bad key", "type": "auth"}}')
         if method == "GET" and path.rstrip("/") == "/v1/models":
@@ -171,11 +172,15 @@ class FakeEndpoint:
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
+            # latency counts from the request's arrival (not from when this loop got to it), or, for a request
+            # that had to wait for a free slot, from when it got one
             if self._sem is not None:
+                full = self._sem.locked()
                 async with self._sem:
-                    await asyncio.sleep(self.latency)
+                    start = time.perf_counter() if full else arrived
+                    await asyncio.sleep(max(0.0, self.latency - (time.perf_counter() - start)))
             else:
-                await asyncio.sleep(self.latency)
+                await asyncio.sleep(max(0.0, self.latency - (time.perf_counter() - arrived)))
             while self._stall_after is not None and self.answered >= self._stall_after:
                 self._released.clear()
                 await self._released.wait()
