@@ -38,7 +38,7 @@ def test_greedy_equals_transformers_generate(teacher):
 def test_top_logprobs_are_sorted_distributions(teacher):
     c = asyncio.run(teacher.chat(ASK, max_tokens=6, top_logprobs=4))
     assert len(c.top_logprobs) == len(c.tokens) == len(c.token_logprobs) == c.completion_tokens
-    for tok, lp, top in zip(c.tokens, c.token_logprobs, c.top_logprobs):
+    for lp, top in zip(c.token_logprobs, c.top_logprobs, strict=True):
         vals = list(top.values())
         assert vals == sorted(vals, reverse=True) and 0 < sum(2.718281828 ** v for v in vals) <= 1 + 1e-5
         assert lp == pytest.approx(max(vals))  # greedy picks the most likely token

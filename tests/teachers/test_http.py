@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from distill.serve.fake import FakeEndpoint, answer_text
+from distill.serve.fake import FakeEndpoint
 from distill.teachers import load_teacher, run_chats
 from distill.teachers.http import HTTPTeacher, TeacherError, backoff_delay, parse_retry_after
 
