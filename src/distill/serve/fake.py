@@ -157,7 +157,9 @@ class FakeEndpoint:
 
     async def _route(self, method, path, headers, body, reader, writer, arrived: float) -> bool:
         if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
-            return await self._send(writer, 401, b'{"error": {"message": "bad key", "type": "auth"}}')
+            # echoes the header it got, as careless servers do: the client must not repeat it in its errors
+            msg = f"bad key: {headers.get('authorization')}"
+            return await self._send(writer, 401, json.dumps({"error": {"message": msg, "type": "auth"}}).encode())
         if method == "GET" and path.rstrip("/") == "/v1/models":
             data = {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "fake"}]}
             return await self._send(writer, 200, json.dumps(data).encode())

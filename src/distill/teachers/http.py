@@ -159,6 +159,11 @@ class HTTPTeacher:
         """The model id ('' until :meth:`resolve_model` asked the endpoint, when none was given)."""
         return self._model
 
+    def _scrub(self, text: str) -> str:
+        """``text`` with the API key masked (an endpoint may echo the header back in its error page)."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return text.replace(key, "***") if key else text
+
     def _headers(self) -> dict[str, str]:
         h = {"Content-Type": "application/json"}
         if self.api_key_env:
@@ -228,14 +233,14 @@ class HTTPTeacher:
                     self.stats.failures += 1
                     hint = (f" (is the key in ${self.api_key_env} right?)" if r.status_code in (401, 403)
                             and self.api_key_env else "")
-                    raise TeacherError(f"{self.base_url}{path} refused the request: HTTP {r.status_code}: "
-                                       f"{_snippet(r.text)}{hint}")
+                    raise TeacherError(self._scrub(f"{self.base_url}{path} refused the request: HTTP {r.status_code}: "
+                                                   f"{_snippet(r.text)}{hint}"))
                 try:
                     return parse(r.json()), time.perf_counter() - t0
                 except (ValueError, KeyError, TypeError, IndexError) as e:  # non-JSON, truncated, wrong shape
                     raise _Retry("bad_body", f"unusable body ({type(e).__name__}): {_snippet(r.text)}") from None
             except _Retry as e:
-                last = f"{e.reason}: {e.detail}"
+                last = self._scrub(f"{e.reason}: {e.detail}")
                 if attempt == self.max_retries:
                     break
                 self.stats.retries[e.reason] += 1
