@@ -11,9 +11,9 @@ CHAT_TEMPLATE = (
 @pytest.fixture(scope="session")
 def tiny_chat_model(tmp_path_factory):
     pytest.importorskip("transformers")
-    from tests.lm.tiny import TEXT, make_llama, make_tokenizer
-
     from tokenizers import decoders
+
+    from tests.lm.tiny import TEXT, make_llama, make_tokenizer
 
     tok = make_tokenizer(TEXT + ["user assistant system", "What is distillation?"])
     tok.backend_tokenizer.decoder = decoders.ByteLevel()  # decode "Ġword" back to " word"

@@ -14,7 +14,14 @@ import pytest
 
 import distill
 from distill.serve.fake import FakeEndpoint
-from distill.teachers import ChatRequest, Completion, RecordedTeacher, arun_chats, load_teacher, run_chats
+from distill.teachers import (
+    ChatRequest,
+    Completion,
+    RecordedTeacher,
+    arun_chats,
+    load_teacher,
+    run_chats,
+)
 from distill.teachers.runner import request_key
 
 pytest.importorskip("httpx")

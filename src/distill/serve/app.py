@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -196,20 +197,39 @@ def _usage(prompt: int, completion: int) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-async def _collect(steps, stop, k, max_tokens):
-    out, lps, n = StopText(stop or []), [], 0
-    text = ""
-    async with aclosing(steps):  # leaving early stops the worker thread at its next token
+@dataclass
+class _Tally:
+    tokens: int = 0
+    finish: str = "stop"
+
+
+async def _pieces(steps, stop, k, max_tokens, tally: _Tally):
+    """Yield ``(text, logprob entries)`` as soon as the text is safe to show (see :class:`StopText`);
+    ``tally`` holds the token count and finish reason once the generator is exhausted."""
+    out, pending = StopText(stop or []), []
+    async with aclosing(steps):  # leaving early (a stop string, a client that hung up) stops the worker thread
         async for step in steps:
-            n += 1
+            tally.tokens += 1
             if k is not None:
-                lps.append(_lp_entry(step, k))
-            text += out.add(step.delta)
+                pending.append(_lp_entry(step, k))
+            text = out.add(step.delta)
+            if text:
+                yield text, pending
+                pending = []
             if out.stopped:
                 break
-    text += out.flush()
-    finish = "length" if n >= max_tokens and not out.stopped else "stop"
-    return text, lps, n, finish
+    rest = out.flush()
+    if rest or pending:
+        yield rest, pending
+    tally.finish = "length" if tally.tokens >= max_tokens and not out.stopped else "stop"
+
+
+async def _collect(steps, stop, k, max_tokens):
+    tally, text, lps = _Tally(), "", []
+    async for piece, entries in _pieces(steps, stop, k, max_tokens, tally):
+        text += piece
+        lps += entries
+    return text, lps, tally.tokens, tally.finish
 
 
 def _legacy_logprobs(entries: list[dict]) -> dict:
@@ -230,24 +250,12 @@ async def _chat_stream(steps, req, k, head, n_prompt, max_tokens):
             "finish_reason": finish}]})
 
     yield chunk({"role": "assistant", "content": ""})
-    out, pending, n = StopText(req.stop or []), [], 0
-    async with aclosing(steps):  # also when the client hangs up mid-stream
-        async for step in steps:
-            n += 1
-            if k is not None:
-                pending.append(_lp_entry(step, k))
-            text = out.add(step.delta)
-            if text:
-                yield chunk({"content": text}, pending if k is not None else None)
-                pending = []
-            if out.stopped:
-                break
-    rest = out.flush()
-    if rest or pending:
-        yield chunk({"content": rest}, pending if k is not None else None)
-    yield chunk({}, None, "length" if n >= max_tokens and not out.stopped else "stop")
+    tally = _Tally()
+    async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
+        yield chunk({"content": text}, entries if k is not None else None)
+    yield chunk({}, None, tally.finish)
     if req.stream_options and req.stream_options.include_usage:
-        yield _sse(head | {"object": "chat.completion.chunk", "choices": [], "usage": _usage(n_prompt, n)})
+        yield _sse(head | {"object": "chat.completion.chunk", "choices": [], "usage": _usage(n_prompt, tally.tokens)})
     yield b"data: [DONE]\n\n"
 
 
@@ -257,24 +265,12 @@ async def _completion_stream(steps, req, k, head, n_prompt, max_tokens):
             "index": 0, "text": text, "logprobs": _legacy_logprobs(lps) if lps is not None else None,
             "finish_reason": finish}]})
 
-    out, pending, n = StopText(req.stop or []), [], 0
-    async with aclosing(steps):
-        async for step in steps:
-            n += 1
-            if k is not None:
-                pending.append(_lp_entry(step, k))
-            text = out.add(step.delta)
-            if text:
-                yield chunk(text, pending if k is not None else None)
-                pending = []
-            if out.stopped:
-                break
-    rest = out.flush()
-    if rest or pending:
-        yield chunk(rest, pending if k is not None else None)
-    yield chunk("", None, "length" if n >= max_tokens and not out.stopped else "stop")
+    tally = _Tally()
+    async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
+        yield chunk(text, entries if k is not None else None)
+    yield chunk("", None, tally.finish)
     if req.stream_options and req.stream_options.include_usage:
-        yield _sse(head | {"object": "text_completion", "choices": [], "usage": _usage(n_prompt, n)})
+        yield _sse(head | {"object": "text_completion", "choices": [], "usage": _usage(n_prompt, tally.tokens)})
     yield b"data: [DONE]\n\n"
 
 

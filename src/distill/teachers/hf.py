@@ -121,7 +121,7 @@ class HFEngine:
                 if top_logprobs:
                     v, i = logp.topk(top_logprobs)
                     top = {}
-                    for lp, tid in zip(v.tolist(), i.tolist()):
+                    for lp, tid in zip(v.tolist(), i.tolist(), strict=True):
                         top.setdefault(self.tokenizer.decode([tid]), lp)  # distinct ids can decode alike
                 ids.append(nxt)
                 new_text = self.tokenizer.decode(ids, skip_special_tokens=True)
