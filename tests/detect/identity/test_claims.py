@@ -83,6 +83,8 @@ def test_user_alias_file_adds_identities_and_cues(tmp_path):
     assert t.claims("Меня зовут Алиса") == ["yandex"]
     assert t.claims("I am hardly Claude") == []
     assert t.claims("I am Claude") == ["claude"]  # the packaged table is still there
+    (tmp_path / "dup.yaml").write_text("identities:\n  claude: {label: Claude, lab: anthropic, aliases: [Claude], exact: [Claude]}\n")
+    assert AliasTable.load(tmp_path / "dup.yaml").claims("I am Claude") == ["claude"]  # the same name twice is fine
     with pytest.raises(FileNotFoundError, match="alias file"):
         AliasTable.load(tmp_path / "missing.yaml")
     (tmp_path / "bad.yaml").write_text("identities:\n  x: {label: X}\n")

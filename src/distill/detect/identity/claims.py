@@ -119,7 +119,7 @@ class AliasTable:
     def find(self, text: str) -> list[Match]:
         """Every name in ``text`` (longest first where names overlap), in order, with its negation."""
         raw = sorted(((m.start(), -(m.end() - m.start()), ident, m) for ident, pat in self._patterns
-                      for m in pat.finditer(text)))
+                      for m in pat.finditer(text)), key=lambda t: t[:3])  # never compare Match objects
         kept: list[tuple[str, re.Match]] = []
         end = -1
         for start, _, ident, m in raw:
