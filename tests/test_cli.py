@@ -17,7 +17,7 @@ def test_version():
 def test_every_subcommand_has_help(group, name, capsys):
     assert len(_commands()) >= 2  # guard the guard
     with pytest.raises(SystemExit) as e:
-        main([group, name, "--help"])
+        main([group, *([name] if name else []), "--help"])  # name "": a top-level command
     assert e.value.code == 0
     assert "--json" in capsys.readouterr().out
 

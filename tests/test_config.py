@@ -73,4 +73,6 @@ def test_shipped_recipes_load():
     assert recipes, "no recipes found"  # guard the guard
     for r in recipes:
         cls = HintonConfig if r.name.startswith("hinton") else ClassicConfig
+        if r.name.startswith("identity"):
+            from distill.detect.identity.run import IdentityConfig as cls
         load_config(cls, r)

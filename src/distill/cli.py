@@ -74,6 +74,12 @@ def _lm_eval(args: argparse.Namespace) -> dict:
     return res
 
 
+def _serve(args: argparse.Namespace) -> dict:
+    from distill.serve import server
+
+    return server.run(config_from_args(server.ServeConfig, args, args.recipe))
+
+
 def _lm_quickstart(args: argparse.Namespace) -> dict:
     from distill.lm import quickstart
 
@@ -103,6 +109,15 @@ def _lazy(module: str, name: str) -> Callable:
         return getattr(importlib.import_module(module), name)
 
     return load
+
+
+def _detect_identity(args: argparse.Namespace) -> dict:
+    from distill.detect.identity import run
+
+    res = run.run(config_from_args(run.IdentityConfig, args, args.recipe))
+    out = run.Path(res["config"]["out"])
+    print((out / "report.md").read_text("utf-8"), file=sys.stderr if args.json else sys.stdout)
+    return res
 
 
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
@@ -142,10 +157,23 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return QuickstartConfig
 
+    def detect_identity_cfg():
+        from distill.detect.identity.run import IdentityConfig
+
+        return IdentityConfig
+
+    def serve_cfg():
+        from distill.serve.server import ServeConfig
+
+        return ServeConfig
+
     def _docs_md(module):
         return lambda res: getattr(__import__(f"distill.docs.{module}", fromlist=["markdown"]), "markdown")(res)
 
     return {
+        ("detect", "identity"): (
+            "Ask a model who it is in several languages; rates of claimed identities (--compare: two models).",
+            detect_identity_cfg, _detect_identity),
         ("docs", "quickstart"): (
             "Demo: Python's docs → teacher-written Q&A → fine-tuned student → evaluated against the teacher.",
             _lazy("distill.docs.quickstart", "DocsQuickstartConfig"), _docs("quickstart", "DocsQuickstartConfig", "run", _docs_md("quickstart"))),
@@ -193,6 +221,9 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
         ("classic", "train"): (
             "Classifier distillation: labels | response | feature | multi | self (born-again).",
             classic_cfg, _classic_train),
+        ("serve", ""): (  # name "": a top-level command, `distill serve MODEL`
+            "Serve a local model (HF folder or 'smollm2') over an OpenAI-compatible HTTP API.",
+            serve_cfg, _serve),
     }
 
 
@@ -201,6 +232,7 @@ GROUP_HELP = {
     "classic": "classic (classifier) distillation",
     "lm": "white-box distillation of causal language models",
     "docs": "the documentation assistant: docs → teacher-written Q&A → fine-tuned student",
+    "detect": "Detect distillation: traffic scans of API logs and identity probes",
 }
 
 
@@ -212,10 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     sub_by_group: dict[str, argparse._SubParsersAction] = {}
     for (group, name), (help_text, cfg_cls, handler) in _commands().items():
-        if group not in sub_by_group:
-            g = groups.add_parser(group, help=GROUP_HELP[group], description=GROUP_HELP[group])
-            sub_by_group[group] = g.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
-        p = sub_by_group[group].add_parser(name, help=help_text, description=help_text)
+        if not name:  # a top-level command: no subcommand level
+            p = groups.add_parser(group, help=help_text, description=help_text)
+        else:
+            if group not in sub_by_group:
+                g = groups.add_parser(group, help=GROUP_HELP[group], description=GROUP_HELP[group])
+                sub_by_group[group] = g.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+            p = sub_by_group[group].add_parser(name, help=help_text, description=help_text)
         p.add_argument("--recipe", metavar="YAML", help="read settings from a YAML recipe; options override it")
         p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
         p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
@@ -231,11 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler = args.handler
     for k in ("group", "command", "handler", "verbose"):
-        delattr(args, k)
+        vars(args).pop(k, None)  # top-level commands have no "command"
     try:
         result = handler(args)
     except ModuleNotFoundError as e:  # an optional extra is missing: say which install fixes it
-        extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm"}.get(
+        extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm", "fastapi": "serve",
+                 "uvicorn": "serve", "httpx": "serve", "llama_cpp": "llamacpp"}.get(
             (e.name or "").split(".")[0], "all")
         print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
               f"pip install 'distill[{extra}]' (from a checkout: pip install -e '.[{extra}]').", file=sys.stderr)

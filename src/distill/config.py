@@ -151,6 +151,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> Non
             parser.add_argument(dest, nargs="?", default=argparse.SUPPRESS, metavar=flag.upper(), help=help_text)
             continue
         kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
+        if not flag.startswith("-"):  # doc(..., flag="model"): an optional positional (`distill serve MODEL`)
+            parser.add_argument(dest, nargs="?", metavar=flag.upper(), default=argparse.SUPPRESS, help=help_text)
+            continue
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif typing.get_origin(tp) is Literal:

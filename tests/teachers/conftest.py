@@ -11,8 +11,11 @@ CHAT_TEMPLATE = (
 @pytest.fixture(scope="session")
 def tiny_chat_model(tmp_path_factory):
     pytest.importorskip("transformers")
+    from tokenizers import decoders
+
     from tests.lm.tiny import TEXT, make_llama, make_tokenizer
 
     tok = make_tokenizer(TEXT + ["user assistant system", "What is distillation?"])
+    tok.backend_tokenizer.decoder = decoders.ByteLevel()  # decode "Ġword" back to " word"
     tok.chat_template = CHAT_TEMPLATE
     return make_llama(tmp_path_factory.mktemp("chat"), tok, layers=2)

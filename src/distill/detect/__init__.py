@@ -1,0 +1,1 @@
+"""Detecting distillation: traffic scans of API logs and identity probes."""

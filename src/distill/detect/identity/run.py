@@ -1,0 +1,131 @@
+"""`distill detect identity`: probe one or two models with "which model are you?" questions.
+
+Every answer is recorded (``RecordedTeacher``, SQLite) as it arrives, so an interrupted run resumes where it
+stopped and a rerun with more samples asks only the new ones. ``answers.jsonl`` holds each answer with the
+names found in it and its claims, for review.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from distill.config import check, doc, to_dict
+from distill.detect.identity.claims import AliasTable
+from distill.detect.identity.plain import PlainTextTeacher, can_continue_text, is_base_model
+from distill.detect.identity.probes import CONDITIONS, Probe, build_probes, load_probe_set
+from distill.teachers import ChatRequest, RecordedTeacher, TeacherOptions, load_teacher, run_chats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IdentityConfig(TeacherOptions):
+    """Settings of `distill detect identity` (``--teacher`` and how to reach it: :class:`TeacherOptions`)."""
+
+    compare: str = doc("a second model (same forms as --teacher, e.g. 'gemma3-270m'), probed the same way; the "
+                       "report shows which claims to be which", default="")
+    compare_model: str = doc("model id at the --compare HTTP endpoint (default: the first it lists)", default="")
+    out: str = doc("output folder: answers.jsonl, identity.json, report.md, claim_rates.png, calls.sqlite",
+                   default="runs/identity")
+    languages: tuple[str, ...] = doc("language codes to ask in (default: every language of the probe set)", default=())
+    questions: int = doc("questions per language, the first N of the probe set (0: all)", default=0)
+    samples: int = doc("sampled answers per question and condition (each with its own seed)", default=3)
+    conditions: tuple[str, ...] = doc("'no_system' (no system prompt) and/or 'anchor' (a fictional identity)", default=CONDITIONS)
+    temperature: float = doc("sampling temperature (> 0: several samples should differ)", default=0.7)
+    max_tokens: int = doc("tokens per answer (a claim comes in the first sentence)", default=48)
+    seed: int = doc("base seed; sample s of every question uses seed*1000 + s", default=0)
+    prompt_format: Literal["auto", "chat", "plain"] = doc(
+        "chat messages, or a plain 'Question: … Answer:' text for base models; auto: plain when the model "
+        "has no chat template (in-process models only)", default="auto")
+    probes: str = doc("your own probe set (YAML, layout of the packaged probes.yaml)", default="")
+    aliases: str = doc("extra alias table (YAML) that adds or replaces identities and negation cues", default="")
+    teacher_identity: str = doc("the teacher's own identity id in the alias table (default: guessed from its name)",
+                                default="")
+    compare_identity: str = doc("the compared model's own identity id (default: guessed from its name)", default="")
+
+    def __post_init__(self):
+        super().__post_init__()
+        check((self.compare, self.compare_model) != (self.teacher, self.teacher_model), "compare", self.compare,
+              "a model other than --teacher")
+        check(self.samples >= 1, "samples", self.samples, "≥ 1")
+        check(self.questions >= 0, "questions", self.questions, "≥ 0")
+        check(self.temperature > 0, "temperature", self.temperature, "> 0 (samples must be able to differ)")
+        check(self.max_tokens >= 1, "max_tokens", self.max_tokens, "≥ 1")
+        check(bool(self.conditions) and set(self.conditions) <= set(CONDITIONS), "conditions", self.conditions,
+              f"a non-empty subset of {list(CONDITIONS)}")
+
+
+def _plain(teacher, prompt_format: str) -> bool:
+    if prompt_format == "auto":
+        return is_base_model(teacher) and can_continue_text(teacher)
+    return prompt_format == "plain"
+
+
+def ask(teacher, spec: str, probes: list[Probe], cfg: IdentityConfig, table: AliasTable, out: Path,
+        stop: list[str]) -> tuple[list[dict], str]:
+    """Every probe's answer and claims; answers are recorded in ``out/calls.sqlite`` as they arrive,
+    so a rerun (after a kill, or with more samples) asks only what is not there yet."""
+    plain = _plain(teacher, cfg.prompt_format)
+    backend = PlainTextTeacher(teacher, stop=stop) if plain else teacher
+    recorded = RecordedTeacher(backend, out / "calls.sqlite")
+    requests = [ChatRequest(messages=[{"role": "user", "content": p.plain()}] if plain else p.messages(),
+                            max_tokens=cfg.max_tokens, temperature=cfg.temperature, seed=p.seed) for p in probes]
+    try:
+        answers = run_chats(recorded, requests, concurrency=cfg.concurrency, desc=f"probing {spec}")
+    finally:
+        log.info("%s: %d answers recorded before, %d asked now", spec, recorded.hits, recorded.misses)
+        recorded.close()
+    records = []
+    for p, req, c in zip(probes, requests, answers, strict=True):
+        text = p.cut(c.text) if plain else c.text.strip()
+        records.append({
+            "teacher": spec, "lang": p.lang, "question": p.question, "condition": p.condition, "sample": p.sample,
+            "seed": p.seed, "format": "plain" if plain else "chat",
+            "prompt": req.messages[-1]["content"], "system": None if plain else p.system, "answer": text,
+            "claims": table.claims(text), "completion_tokens": c.completion_tokens,
+            "mentions": [{"identity": m.identity, "text": m.text, "negated": m.negated} for m in table.find(text)]})
+    return records, "plain" if plain else "chat"
+
+
+def run(cfg: IdentityConfig) -> dict:
+    from distill.detect.identity.report import summarize, write_reports
+
+    t0 = time.time()
+    table = AliasTable.load(cfg.aliases or None)
+    probes = build_probes(load_probe_set(cfg.probes or None), languages=cfg.languages, questions=cfg.questions,
+                          samples=cfg.samples, conditions=cfg.conditions, seed=cfg.seed)
+    # (label, spec, model id): a model is named by its id at an endpoint where given, else by its spec
+    models = [(cfg.teacher_model or cfg.teacher, cfg.teacher, cfg.teacher_model)]
+    if cfg.compare:
+        models.append((cfg.compare_model or cfg.compare, cfg.compare, cfg.compare_model))
+    specs = [label for label, _, _ in models]
+    if len(set(specs)) < len(specs):
+        raise ValueError(f"--teacher and --compare are both named {specs[0]!r}; give them different --teacher-model "
+                         "and --compare-model ids.")
+    own = {}
+    for label, given in zip(specs, (cfg.teacher_identity, cfg.compare_identity), strict=False):
+        if given and given not in table.labels:
+            raise ValueError(f"identity {given!r} of {label!r} is not in the alias table; known: {sorted(table.labels)}.")
+        own[label] = given or table.identity_of(label)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stop = sorted({p.question_label for p in probes} | {p.answer_label for p in probes} | {"Question:", "\n\n"})
+    records, formats = [], {}
+    for label, spec, model in models:
+        teacher = load_teacher(spec, model=model, api_key_env=cfg.api_key_env, timeout=cfg.timeout,
+                               max_retries=cfg.max_retries, max_connections=max(16, 2 * cfg.concurrency))
+        recs, formats[label] = ask(teacher, label, probes, cfg, table, out, stop)
+        records += recs
+        del teacher  # free the first model's memory before loading the second
+    with (out / "answers.jsonl").open("w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    res = summarize(records, table, own, specs)
+    res |= {"config": to_dict(cfg), "prompt_format": formats, "answers": len(records),
+            "probes_per_model": len(probes), "seconds": round(time.time() - t0, 1)}
+    write_reports(res, records, table, out)
+    return res

@@ -1,0 +1,284 @@
+"""The OpenAI-compatible app behind `distill serve`: /v1/models, /v1/chat/completions, /v1/completions.
+
+One model, one sequence at a time (the engine's lock); tokens are produced in a worker thread and handed
+to the event loop one by one, so streaming is real and other connections stay responsive. Stop strings
+are handled on the text: a streamed chunk never shows a prefix of a stop string that later completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from distill.serve.protocol import APIError, ChatCompletionRequest, CompletionRequest
+from distill.teachers.hf import HFEngine, Step, find_stop
+
+log = logging.getLogger(__name__)
+_END = object()
+
+
+async def engine_steps(engine: HFEngine, prompt_ids: list[int], *, max_tokens: int, temperature: float,
+                       seed: int | None, top_logprobs: int | None) -> AsyncIterator[Step]:
+    """The engine's tokens, produced in a worker thread under its lock, delivered as they come.
+
+    Leaving the loop early (a stop string, a client that hung up) tells the thread to stop at the next token.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    cancel = threading.Event()
+
+    def put(item):
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop is gone (server shutting down)
+            cancel.set()
+
+    def work():
+        try:
+            with engine.lock:
+                for step in engine.steps(prompt_ids, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                         top_logprobs=top_logprobs):
+                    if cancel.is_set():
+                        break
+                    put(step)
+        except Exception as e:  # surfaced to the request as a 500
+            put(e)
+        finally:
+            put(_END)
+
+    loop.run_in_executor(None, work)
+    try:
+        while (item := await queue.get()) is not _END:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        cancel.set()
+
+
+class StopText:
+    """Accumulates token deltas; ``add`` returns the text that is safe to show now (cut at a stop string,
+    holding back any tail that could still become one)."""
+
+    def __init__(self, stop: list[str]):
+        self.stop, self.text, self.sent, self.stopped = stop, "", 0, False
+
+    def add(self, delta: str) -> str:
+        self.text += delta
+        cut = find_stop(self.text, self.stop)
+        if cut is not None:
+            self.text, self.stopped = self.text[:cut], True
+            return self.flush()
+        hold = next((k for k in range(min(len(self.text), max((len(s) for s in self.stop), default=1) - 1), 0, -1)
+                     if any(s.startswith(self.text[-k:]) for s in self.stop)), 0)
+        end = len(self.text) - hold
+        out = self.text[self.sent:end] if end > self.sent else ""
+        self.sent = max(self.sent, end)
+        return out
+
+    def flush(self) -> str:
+        out, self.sent = self.text[self.sent:], len(self.text)
+        return out
+
+
+def _lp_entry(step: Step, k: int) -> dict:
+    """A chat ``logprobs.content`` item (OpenAI format)."""
+    top = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in (step.top or {}).items()][:k]
+    return {"token": step.token, "logprob": step.logprob, "bytes": list(step.token.encode()), "top_logprobs": top}
+
+
+def _sse(obj) -> bytes:
+    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n".encode()
+
+
+def create_app(engine: HFEngine, served_name: str, *, api_key: str | None = None) -> FastAPI:
+    """The FastAPI app serving ``engine`` under the model id ``served_name`` (bearer ``api_key`` if given)."""
+    app = FastAPI(title="distill serve", docs_url=None, redoc_url=None, openapi_url=None)
+    created = int(time.time())
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, e: APIError):
+        return JSONResponse(e.body(), status_code=e.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError):
+        errs = e.errors()
+        first = errs[0] if errs else {}
+        param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        msg = "; ".join(f"{'.'.join(str(p) for p in er.get('loc', ())[1:]) or 'body'}: {er.get('msg')}" for er in errs)
+        return JSONResponse(APIError(400, msg or "invalid request", param=param).body(), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, e: StarletteHTTPException):
+        return JSONResponse(APIError(e.status_code, str(e.detail), type="not_found_error" if e.status_code == 404
+                                     else "invalid_request_error").body(), status_code=e.status_code)
+
+    @app.middleware("http")
+    async def _auth(request: Request, call_next):
+        if api_key is not None and request.url.path.startswith("/v1"):
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                return JSONResponse(APIError(401, "invalid or missing API key (Authorization: Bearer …)",
+                                             type="authentication_error", code="invalid_api_key").body(),
+                                    status_code=401)
+        return await call_next(request)
+
+    def check_model(model: str) -> None:
+        if model != served_name:
+            raise APIError(404, f"The model {model!r} does not exist; this server serves {served_name!r}.",
+                           param="model", code="model_not_found")
+
+    def budget(prompt_ids: list[int], max_tokens: int | None, param: str) -> int:
+        try:
+            return engine.budget(len(prompt_ids), max_tokens or 512)
+        except ValueError as e:
+            raise APIError(400, str(e), param=param, code="context_length_exceeded") from None
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": served_name, "object": "model", "created": created,
+                                            "owned_by": "distill"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(req: ChatCompletionRequest):
+        check_model(req.model)
+        prompt_ids = engine.chat_prompt_ids([m.plain() for m in req.messages])
+        max_tokens = budget(prompt_ids, req.max_completion_tokens or req.max_tokens, "messages")
+        k = (req.top_logprobs or 0) if req.logprobs else None
+        steps = engine_steps(engine, prompt_ids, max_tokens=max_tokens, temperature=req.temperature, seed=req.seed,
+                             top_logprobs=k or None)
+        rid, now = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        head = {"id": rid, "created": now, "model": served_name, "system_fingerprint": "distill"}
+        if req.stream:
+            return StreamingResponse(_chat_stream(steps, req, k, head, len(prompt_ids), max_tokens),
+                                     media_type="text/event-stream")
+        text, lps, n, finish = await _collect(steps, req.stop, k, max_tokens)
+        return head | {"object": "chat.completion", "choices": [{
+            "index": 0, "message": {"role": "assistant", "content": text},
+            "logprobs": {"content": lps} if k is not None else None, "finish_reason": finish}],
+            "usage": _usage(len(prompt_ids), n)}
+
+    @app.post("/v1/completions")
+    async def completions(req: CompletionRequest):
+        check_model(req.model)
+        prompt_ids = engine.text_prompt_ids(req.prompt)
+        max_tokens = budget(prompt_ids, req.max_tokens, "prompt")
+        k = req.logprobs
+        steps = engine_steps(engine, prompt_ids, max_tokens=max_tokens, temperature=req.temperature, seed=req.seed,
+                             top_logprobs=k or None)
+        head = {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": served_name}
+        if req.stream:
+            return StreamingResponse(_completion_stream(steps, req, k, head, len(prompt_ids), max_tokens),
+                                     media_type="text/event-stream")
+        text, lps, n, finish = await _collect(steps, req.stop, k, max_tokens)
+        return head | {"object": "text_completion", "choices": [{
+            "index": 0, "text": text, "logprobs": _legacy_logprobs(lps) if k is not None else None,
+            "finish_reason": finish}], "usage": _usage(len(prompt_ids), n)}
+
+    app.state.engine, app.state.served_name = engine, served_name
+    return app
+
+
+def _usage(prompt: int, completion: int) -> dict:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+@dataclass
+class _Tally:
+    tokens: int = 0
+    finish: str = "stop"
+
+
+async def _pieces(steps, stop, k, max_tokens, tally: _Tally):
+    """Yield ``(text, logprob entries)`` as soon as the text is safe to show (see :class:`StopText`);
+    ``tally`` holds the token count and finish reason once the generator is exhausted."""
+    out, pending = StopText(stop or []), []
+    async with aclosing(steps):  # leaving early (a stop string, a client that hung up) stops the worker thread
+        async for step in steps:
+            tally.tokens += 1
+            if k is not None:
+                pending.append(_lp_entry(step, k))
+            text = out.add(step.delta)
+            if text:
+                yield text, pending
+                pending = []
+            if out.stopped:
+                break
+    rest = out.flush()
+    if rest or pending:
+        yield rest, pending
+    tally.finish = "length" if tally.tokens >= max_tokens and not out.stopped else "stop"
+
+
+async def _collect(steps, stop, k, max_tokens):
+    tally, text, lps = _Tally(), "", []
+    async for piece, entries in _pieces(steps, stop, k, max_tokens, tally):
+        text += piece
+        lps += entries
+    return text, lps, tally.tokens, tally.finish
+
+
+def _legacy_logprobs(entries: list[dict]) -> dict:
+    """Chat-style entries → the /v1/completions ``logprobs`` object."""
+    offsets, pos = [], 0
+    for e in entries:
+        offsets.append(pos)
+        pos += len(e["token"])
+    return {"tokens": [e["token"] for e in entries], "token_logprobs": [e["logprob"] for e in entries],
+            "top_logprobs": [{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in entries],
+            "text_offset": offsets}
+
+
+async def _chat_stream(steps, req, k, head, n_prompt, max_tokens):
+    def chunk(delta, lps=None, finish=None):
+        return _sse(head | {"object": "chat.completion.chunk", "choices": [{
+            "index": 0, "delta": delta, "logprobs": {"content": lps} if lps is not None else None,
+            "finish_reason": finish}]})
+
+    yield chunk({"role": "assistant", "content": ""})
+    tally = _Tally()
+    async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
+        yield chunk({"content": text}, entries if k is not None else None)
+    yield chunk({}, None, tally.finish)
+    if req.stream_options and req.stream_options.include_usage:
+        yield _sse(head | {"object": "chat.completion.chunk", "choices": [], "usage": _usage(n_prompt, tally.tokens)})
+    yield b"data: [DONE]\n\n"
+
+
+async def _completion_stream(steps, req, k, head, n_prompt, max_tokens):
+    def chunk(text, lps=None, finish=None):
+        return _sse(head | {"object": "text_completion", "choices": [{
+            "index": 0, "text": text, "logprobs": _legacy_logprobs(lps) if lps is not None else None,
+            "finish_reason": finish}]})
+
+    tally = _Tally()
+    async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
+        yield chunk(text, entries if k is not None else None)
+    yield chunk("", None, tally.finish)
+    if req.stream_options and req.stream_options.include_usage:
+        yield _sse(head | {"object": "text_completion", "choices": [], "usage": _usage(n_prompt, tally.tokens)})
+    yield b"data: [DONE]\n\n"
+
+
+def read_api_key(env_name: str) -> str | None:
+    """The key from the environment variable named ``env_name`` (None when no name is given)."""
+    if not env_name:
+        return None
+    key = os.environ.get(env_name)
+    if not key:
+        raise ValueError(f"api_key_env names the environment variable {env_name!r}, which is not set or empty.")
+    return key

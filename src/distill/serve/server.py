@@ -1,0 +1,106 @@
+"""`distill serve MODEL`: load a local model and serve it over HTTP with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from distill.config import check, doc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Settings of `distill serve`."""
+
+    model: str = doc("the model to serve: a Hugging Face folder, or 'smollm2' (the embedded default)",
+                     flag="model", default="smollm2")
+    host: str = doc("address to listen on (127.0.0.1: this machine only)", default="127.0.0.1")
+    port: int = doc("port to listen on (0: any free port, printed at start)", default=8000)
+    served_name: str = doc("model id clients ask for (default: 'smollm2' or the folder's name)", default="")
+    api_key_env: str = doc("NAME of an environment variable holding a key clients must send as a bearer token "
+                           "(empty: no key)", default="")
+    device: str = doc("torch device (default: cuda when available, else cpu)", default="")
+    dtype: Literal["float32", "bfloat16", "float16"] = doc("weights' dtype", default="float32")
+
+    def __post_init__(self):
+        check(bool(self.model), "model", self.model, "a model folder or 'smollm2'")
+        check(0 <= self.port < 65536, "port", self.port, "a port number 0–65535")
+
+
+def served_name(cfg: ServeConfig) -> str:
+    return cfg.served_name or (cfg.model if cfg.model == "smollm2" else Path(cfg.model.rstrip("/")).name)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (bound here, so ``port=0`` gets a free port we can report)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        raise OSError(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port.") from None
+    sock.listen(2048)
+    return sock
+
+
+def build_app(cfg: ServeConfig):
+    from distill.serve.app import create_app, read_api_key
+    from distill.teachers.hf import HFEngine
+
+    key = read_api_key(cfg.api_key_env)
+    engine = HFEngine(cfg.model, device=cfg.device or None, dtype=cfg.dtype)
+    return create_app(engine, served_name(cfg), api_key=key)
+
+
+class ServerThread:
+    """A uvicorn server on a background thread (tests, benchmarks, notebooks): ``url``, ``stop()``."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        import uvicorn
+
+        self.sock = bind(host, port)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://{host}:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        for _ in range(1000):
+            if self.server.started:
+                break
+            self.thread.join(0.01)
+        if not self.server.started:
+            raise RuntimeError("the server did not start within 10 s")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def run(cfg: ServeConfig) -> dict:
+    """Serve until interrupted (Ctrl-C); returns what was served."""
+    import uvicorn
+
+    app = build_app(cfg)
+    sock = bind(cfg.host, cfg.port)
+    port = sock.getsockname()[1]
+    name = served_name(cfg)
+    # stderr, so that --json output on stdout stays clean; flushed so scripts can wait for it
+    print(f"serving {name!r} ({app.state.engine.device}) at http://{cfg.host}:{port}/v1 — Ctrl-C stops",
+          file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    return {"model": name, "host": cfg.host, "port": port}
