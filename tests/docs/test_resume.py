@@ -78,3 +78,38 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
         assert (work / "dataset" / f).read_text() == (fresh / "work" / "dataset" / f).read_text()
     assert len((work / "dataset" / "train.jsonl").read_text().splitlines()) + \
         len((work / "dataset" / "eval.jsonl").read_text().splitlines()) == len(TOPICS)
+
+
+def test_generate_against_distill_serve(tmp_path):
+    """The docs path with a real HTTP teacher: `distill serve`'s app on a tiny chat model (its replies are
+    noise, so most are malformed — what matters here is that the HTTP path runs and counts end to end)."""
+    pytest.importorskip("fastapi")
+    from distill.docs.generate import GenerateConfig, generate
+    from distill.docs.quality import QualityConfig
+    from distill.serve.app import create_app
+    from distill.serve.server import ServerThread
+    from distill.teachers.hf import HFEngine
+
+    work = _workdir(tmp_path)
+    chat_model = _tiny_chat_model(tmp_path / "model")
+    with ServerThread(create_app(HFEngine(str(chat_model), device="cpu"), "tiny")) as server:
+        res = generate(GenerateConfig(workdir=str(work), teacher=server.url + "/v1",
+                                      template=str(tmp_path / "template.txt"), max_tokens=16, max_attempts=1, embedder="none", concurrency=2,
+                                      quality=QualityConfig(grounding="lexical", unanswerable_fraction=0)))
+        st = res["teacher_stats"]
+        assert res["teacher"] == "tiny" and st["teacher_errors"] == 0
+        assert st["calls"] == len(TOPICS) and st["completion_tokens"] > 0 and st["prompt_tokens"] > 0
+        assert st["malformed_replies"] + res["generated"] == len(TOPICS)
+
+
+def _tiny_chat_model(path):
+    from tokenizers import decoders
+
+    from tests.lm.tiny import TEXT, make_llama, make_tokenizer
+    from tests.teachers.conftest import CHAT_TEMPLATE
+
+    tok = make_tokenizer(TEXT + ["user assistant system"])
+    tok.backend_tokenizer.decoder = decoders.ByteLevel()
+    tok.chat_template = CHAT_TEMPLATE
+    path.mkdir(parents=True)
+    return make_llama(path, tok, layers=2)

@@ -143,9 +143,9 @@ async def _ask_all(teacher, jobs: list[dict], cfg: GenerateConfig, parse, stats:
             stats["cached_calls"] += bool(getattr(res, "cached", False))
             stats["prompt_tokens"] += res.prompt_tokens
             stats["completion_tokens"] += res.completion_tokens
+            job["teacher_model"] = res.model
             try:
                 job["items"] = parse(res.text)
-                job["teacher_model"] = res.model
             except Malformed as e:
                 stats["malformed_replies"] += 1
                 stats.setdefault("malformed_examples", [])
