@@ -193,3 +193,10 @@ def test_a_shared_failure_reaches_every_sharer(tmp_path):
     rec = RecordedTeacher(CountingTeacher(fail_on={"bad"}), tmp_path / "c.sqlite")
     res = run_chats(rec, [msgs("bad"), msgs("bad")], concurrency=2, progress=False, errors="return")
     assert all(isinstance(r, RuntimeError) for r in res) and len(rec) == 0
+
+
+def test_int_and_float_settings_are_one_request(tmp_path):
+    t = CountingTeacher()
+    rec = RecordedTeacher(t, tmp_path / "c.sqlite")
+    asyncio.run(rec.chat(msgs("a"), temperature=0))
+    assert asyncio.run(rec.chat(msgs("a"), temperature=0.0)).cached and t.calls == 1

@@ -127,7 +127,10 @@ class RecordedTeacher:
 
     async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
                    seed: int | None = None, top_logprobs: int | None = None) -> Completion:
-        settings = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed, "top_logprobs": top_logprobs}
+        # normalized types: temperature=0 and temperature=0.0 are the same request
+        settings = {"max_tokens": int(max_tokens), "temperature": float(temperature),
+                    "seed": None if seed is None else int(seed),
+                    "top_logprobs": None if top_logprobs is None else int(top_logprobs)}
         model = await teacher_name(self.teacher)
         key = request_key(model, messages, settings)
         while True:
