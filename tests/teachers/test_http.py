@@ -21,7 +21,7 @@ def ask(i):
 
 def fast(url, **kw):
     """A teacher that retries quickly (tests should not wait seconds of backoff)."""
-    return HTTPTeacher(url, backoff_base=0.01, backoff_cap=0.05, seed=0, **kw)
+    return HTTPTeacher(url, backoff_base=0.01, backoff_cap=0.05, jitter_seed=0, **kw)
 
 
 def test_answers_in_order_with_tokens_and_logprobs():

@@ -171,3 +171,32 @@ def test_recorded_http_teacher_keys_by_the_discovered_model(tmp_path):
         assert run_chats(rec, [msgs("x")], progress=False)[0].text == "echo: x"
         row = sqlite3.connect(tmp_path / "c.sqlite").execute("SELECT request FROM calls").fetchone()[0]
         assert json.loads(row)["model"] == "fake-teacher"
+
+
+def test_a_shared_call_that_is_cancelled_does_not_cancel_its_sharer(tmp_path):
+    t = CountingTeacher(delay=0.05)
+    rec = RecordedTeacher(t, tmp_path / "c.sqlite")
+
+    async def main():
+        first = asyncio.create_task(rec.chat(msgs("same")))
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(rec.chat(msgs("same")))  # shares the first's call
+        await asyncio.sleep(0.01)
+        first.cancel()
+        return await second
+
+    assert asyncio.run(main()).text == "same|512|0.0|None"
+    assert t.calls == 2 and len(rec) == 1  # the sharer asked again itself
+
+
+def test_a_shared_failure_reaches_every_sharer(tmp_path):
+    rec = RecordedTeacher(CountingTeacher(fail_on={"bad"}), tmp_path / "c.sqlite")
+    res = run_chats(rec, [msgs("bad"), msgs("bad")], concurrency=2, progress=False, errors="return")
+    assert all(isinstance(r, RuntimeError) for r in res) and len(rec) == 0
+
+
+def test_int_and_float_settings_are_one_request(tmp_path):
+    t = CountingTeacher()
+    rec = RecordedTeacher(t, tmp_path / "c.sqlite")
+    asyncio.run(rec.chat(msgs("a"), temperature=0))
+    assert asyncio.run(rec.chat(msgs("a"), temperature=0.0)).cached and t.calls == 1

@@ -29,7 +29,7 @@ SPEC_FORMS = ("'smollm2' (the embedded model), an existing Hugging Face model fo
 # which load_teacher options each backend takes; the others are ignored, so one TeacherOptions fits all
 _OPTIONS = {
     "http": {"model", "api_key_env", "timeout", "max_retries", "max_connections", "backoff_base", "backoff_cap",
-             "max_retry_after", "seed"},
+             "max_retry_after", "jitter_seed"},
     "hf": {"device", "dtype"},
     "gguf": {"n_ctx", "n_threads", "n_gpu_layers", "model"},
 }

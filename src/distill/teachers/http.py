@@ -126,7 +126,7 @@ class HTTPTeacher:
 
     def __init__(self, base_url: str, *, model: str = "", api_key_env: str = "", timeout: float = 60.0,
                  max_retries: int = 5, backoff_base: float = 0.5, backoff_cap: float = 30.0,
-                 max_retry_after: float = 300.0, max_connections: int = 256, seed: int | None = None):
+                 max_retry_after: float = 300.0, max_connections: int = 256, jitter_seed: int | None = None):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}.")
         if timeout <= 0:
@@ -144,7 +144,7 @@ class HTTPTeacher:
         self.backoff_base, self.backoff_cap, self.max_retry_after = backoff_base, backoff_cap, max_retry_after
         self.max_connections = max_connections
         self.stats = TeacherStats()
-        self._rng = random.Random(seed)
+        self._rng = random.Random(jitter_seed)  # backoff jitter only (reproducible in tests)
         self._shards: list[_Shard] = []
         self._ssl = None
         self._client_loop = None

@@ -127,16 +127,28 @@ class RecordedTeacher:
 
     async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
                    seed: int | None = None, top_logprobs: int | None = None) -> Completion:
-        settings = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed, "top_logprobs": top_logprobs}
+        # normalized types: temperature=0 and temperature=0.0 are the same request
+        settings = {"max_tokens": int(max_tokens), "temperature": float(temperature),
+                    "seed": None if seed is None else int(seed),
+                    "top_logprobs": None if top_logprobs is None else int(top_logprobs)}
         model = await teacher_name(self.teacher)
         key = request_key(model, messages, settings)
-        found = self._get(key)
-        if found is not None:
+        while True:
+            found = self._get(key)
+            if found is not None:
+                self.hits += 1
+                return found
+            shared = self._inflight.get(key)
+            if shared is None:
+                break
+            try:  # the same request is already being asked: share its answer (or its error)
+                comp = await asyncio.shield(shared)
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():
+                    raise  # we are being cancelled
+                continue  # the call we waited on was cancelled, not us: look again, ask ourselves
             self.hits += 1
-            return found
-        if key in self._inflight:  # the same request is already being asked: share its answer
-            self.hits += 1
-            return dataclasses.replace(await asyncio.shield(self._inflight[key]), cached=True)
+            return dataclasses.replace(comp, cached=True)
         fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
@@ -145,7 +157,10 @@ class RecordedTeacher:
             self.misses += 1
             fut.set_result(comp)
             return comp
-        except BaseException as e:
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except Exception as e:
             fut.set_exception(e)
             fut.exception()  # mark retrieved: nobody else may be waiting
             raise
