@@ -30,7 +30,7 @@ def browser():
 
 
 @pytest.fixture
-def server(tmp_path):
+def cli_server(tmp_path):
     """`distill review DATASET --port 0` as a user runs it; yields (url with token, data set folder)."""
     ds = make_dataset(tmp_path)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
@@ -44,6 +44,29 @@ def server(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """The same app in a thread of this process (a subprocess spends seconds importing the whole CLI)."""
+    import threading
+
+    import uvicorn
+
+    from distill.review.run import ReviewConfig, build
+    from distill.serve.server import bind
+
+    ds = make_dataset(tmp_path)
+    token = "test-token"
+    app = build(ReviewConfig(dataset=str(ds)), token)
+    sock = bind("127.0.0.1", 0)
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    t = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/?token={token}", ds
+    srv.should_exit = True
+    t.join(timeout=10)
+    app.state.store.close()
 
 
 @pytest.fixture
@@ -72,8 +95,8 @@ def items(ds):
     return [json.loads(x) for s in ("train", "eval") for x in (ds / f"{s}.jsonl").read_text().splitlines()]
 
 
-def test_keyboard_review_edit_reload_export_and_undo(server, page):
-    url, ds = server
+def test_keyboard_review_edit_reload_export_and_undo(cli_server, page):
+    url, ds = cli_server
     ids = [it["id"] for it in items(ds)]
     page.goto(url)
     assert "token=" not in page.url  # the token moved into a cookie
