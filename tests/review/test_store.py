@@ -96,3 +96,15 @@ def test_bad_status_or_field_is_refused(store):
     with pytest.raises(ValueError, match="can be edited"):
         store.decide("a", "edited", 0, {"chunk_id": "x"})
     assert store.get("a")["version"] == 0
+
+
+def test_status_cache_follows_own_writes_and_other_connections(tmp_path, store):
+    assert dict(store.statuses()) == {"a": "pending", "b": "pending", "c": "pending"}
+    store.decide("a", "approved", 0)
+    assert store.statuses()["a"] == "approved"
+    other = Store(tmp_path / "review.sqlite")
+    other.decide("b", "rejected", 0)
+    assert store.statuses()["b"] == "rejected"  # another connection's commit reloads the cache
+    assert store.undo() == "b"  # the history is the file's: the latest decision, whoever made it
+    assert store.statuses()["b"] == "pending"
+    other.close()

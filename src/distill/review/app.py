@@ -81,49 +81,49 @@ def create_app(ds: Dataset, store: Store, *, token: str | None, out: str | Path,
     def filters_of(params) -> dict:
         return {k: params.get(k, "") for k in FILTERS if params.get(k, "")}
 
-    def matches(item_id: str, decisions: dict, f: dict) -> bool:
+    def matches(item_id: str, statuses, f: dict) -> bool:
         it = ds.by_id[item_id]
-        return ((not f.get("status") or decisions.get(item_id, {"status": "pending"})["status"] == f["status"])
+        return ((not f.get("status") or statuses.get(item_id, "pending") == f["status"])
                 and (not f.get("flag") or f["flag"] in it.get("flags", []))
                 and (not f.get("section") or (it.get("section") or it.get("source", "")) == f["section"]))
 
-    def neighbour(item_id: str | None, step: int, decisions: dict, f: dict) -> str | None:
+    def neighbour(item_id: str | None, step: int, statuses, f: dict) -> str | None:
         """The next (step 1) or previous (-1) item in review order that passes the filters."""
         start = position[item_id] if item_id in position else -1
         rng = range(start + 1, len(order)) if step > 0 else range(start - 1, -1, -1)
-        return next((order[n] for n in rng if matches(order[n], decisions, f)), None)
+        return next((order[n] for n in rng if matches(order[n], statuses, f)), None)
 
     def link(item_id: str | None, f: dict) -> str | None:
         return None if item_id is None else "/?" + urlencode({"item": item_id} | f)
 
     def page(request: Request, item_id: str | None, f: dict, message: str = "", status_code: int = 200,
              draft: dict | None = None):
-        decisions = store.all()
+        statuses = store.statuses()
         if item_id is None or item_id not in position:
             # the first undecided item that passes the filters, else the first that passes
-            undecided = [i for i in order if matches(i, decisions, f) and decisions.get(i, {}).get("status", "pending") == "pending"]
-            item_id = undecided[0] if undecided else neighbour(None, 1, decisions, f)
+            item_id = next((i for i in order if statuses.get(i, "pending") == "pending" and matches(i, statuses, f)),
+                           None) or neighbour(None, 1, statuses, f)
         counts = {s: 0 for s in ("approved", "edited", "rejected", "pending")}
         for i in order:
-            counts[decisions.get(i, {"status": "pending"})["status"]] += 1
+            counts[statuses.get(i, "pending")] += 1
         ctx = {"csrf": csrf, "filters": f, "flags": ds.flags, "sections": ds.sections, "counts": counts,
                "total": len(order), "reviewed": len(order) - counts["pending"], "message": message,
                "sampled": sampled, "population": len(ds.items), "item": None, "out": str(out)}
         if sampled:
-            done = [i for i in order if decisions.get(i, {"status": "pending"})["status"] != "pending"]
-            rej = sum(decisions[i]["status"] == "rejected" for i in done)
+            done = [i for i in order if statuses.get(i, "pending") != "pending"]
+            rej = sum(statuses[i] == "rejected" for i in done)
             ctx["estimate"] = sample.describe(sample.estimate(rej, len(done), len(ds.items)))
         if item_id is not None:
             it = ds.by_id[item_id]
-            d = decisions.get(item_id, {"status": "pending", "edits": {}, "version": 0})
+            d = store.get(item_id)
             chunk = ds.chunks.get(it.get("chunk_id"), {})
             text = chunk.get("text", "")
             shown = {k: d["edits"].get(k, it.get(k, "")) for k in ("question", "reasoning", "answer")}
             ctx |= {"item": it, "decision": d, "shown": shown, "draft": draft or shown, "chunk": chunk,
                     "parts": support_parts(text, it.get("support", [0, 0])), "chunk_text": text,
                     "position": position[item_id] + 1,
-                    "next": link(neighbour(item_id, 1, decisions, f), f),
-                    "prev": link(neighbour(item_id, -1, decisions, f), f)}
+                    "next": link(neighbour(item_id, 1, statuses, f), f),
+                    "prev": link(neighbour(item_id, -1, statuses, f), f)}
         html = env.get_template("item.html").render(**ctx)
         return HTMLResponse(html, status_code=status_code)
 
@@ -174,7 +174,7 @@ def create_app(ds: Dataset, store: Store, *, token: str | None, out: str | Path,
             if action == "edit":
                 draft = {k: str(form.get(k, "")) for k in ("question", "reasoning", "answer")}
             return page(request, item_id, f, msg, status_code=409, draft=draft)
-        nxt = neighbour(item_id, 1, store.all(), f)
+        nxt = neighbour(item_id, 1, store.statuses(), f)
         return RedirectResponse(link(nxt or item_id, f), status_code=303)
 
     @app.post("/undo")

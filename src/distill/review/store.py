@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from types import MappingProxyType
 
 STATUSES = ("pending", "approved", "edited", "rejected")
 EDITABLE = ("question", "reasoning", "answer")
@@ -57,6 +58,8 @@ class Store:
         # write is its own explicit BEGIN IMMEDIATE … COMMIT
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
         self._lock = threading.Lock()
+        self._statuses: dict[str, str] | None = None  # cache of the status column, see statuses()
+        self._data_version = None
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -83,6 +86,17 @@ class Store:
         with self._lock:
             rows = self._db.execute("SELECT item_id, status, edits, version FROM decisions").fetchall()
         return {r[0]: self._row(r[1:]) for r in rows}
+
+    def statuses(self) -> MappingProxyType:
+        """item id → status, read-only. Cached: the page needs every status on each request (filters, progress)
+        and a 50k-row read costs more than the rest of the page. Our own writes update the cache; a commit by
+        another connection (a second server on the same file) changes ``PRAGMA data_version``, which reloads it."""
+        with self._lock:
+            dv = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if self._statuses is None or dv != self._data_version:
+                self._statuses = dict(self._db.execute("SELECT item_id, status FROM decisions").fetchall())
+                self._data_version = dv
+            return MappingProxyType(self._statuses)
 
     def decide(self, item_id: str, status: str, version: int, edits: dict | None = None) -> int:
         """Set the item's decision if it is still at ``version``; returns the new version.
@@ -122,6 +136,8 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        if self._statuses is not None:
+            self._statuses[item_id] = status
         return new_version
 
     def undo(self) -> str | None:
