@@ -168,4 +168,4 @@ class Store:
             rows = self._db.execute("SELECT seq, item_id, action, undoes, status_before, status_after, version_after "
                                     "FROM history ORDER BY seq").fetchall()
         keys = ("seq", "item_id", "action", "undoes", "status_before", "status_after", "version")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
