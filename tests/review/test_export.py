@@ -6,6 +6,7 @@ from distill.cli import main, with_default_subcommand
 from distill.docs.export import assistant_text
 from distill.review.export import ExportConfig, export, run
 from distill.review.run import ReviewConfig, prepare
+from tests.docs.test_generate import _cfg, workdir  # noqa: F401, F811 (workdir: a fixture)
 from tests.review.data import XSS, make_dataset
 
 
@@ -71,23 +72,13 @@ def test_export_refuses_an_unreviewed_folder_and_writing_over_the_data_set(tmp_p
         ExportConfig(dataset=str(ds_path), out=str(ds_path))
 
 
-def test_review_of_a_generated_data_set_round_trips(tmp_path):
+def test_review_of_a_generated_data_set_round_trips(workdir, tmp_path):  # noqa: F811
     """A data set written by `distill docs generate` (scripted teacher) reads, reviews and exports."""
-    from distill.docs.generate import GenerateConfig, generate
-    from distill.docs.ingest import IngestConfig, ingest
-    from distill.docs.quality import QualityConfig
+    from distill.docs.generate import generate
     from tests.docs.fakes import ScriptedTeacher
-    from tests.docs.test_generate import DOCS
 
-    src = tmp_path / "docs"
-    for rel, text in DOCS.items():
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_text(text)
-    ingest(IngestConfig(source=str(src), out=str(tmp_path / "work"), min_section_chars=0))
-    generate(GenerateConfig(workdir=str(tmp_path / "work"), questions_per_chunk=2, embedder="none",
-                            quality=QualityConfig(grounding="lexical", eval_fraction=0.3), product="Acme API"),
-             teacher=ScriptedTeacher())
-    ds, store, order = prepare(ReviewConfig(dataset=str(tmp_path / "work" / "dataset")))
+    generate(_cfg(workdir), teacher=ScriptedTeacher())
+    ds, store, order = prepare(ReviewConfig(dataset=str(workdir / "dataset")))
     assert len(order) == len(ds.items) >= 4
     grounded = [it for it in ds.items if it["kind"] == "grounded"]
     from distill.review.dataset import support_parts
