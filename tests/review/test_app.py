@@ -152,3 +152,18 @@ def test_spot_check_reviews_only_the_sample_and_shows_the_estimate(dataset):
     first = re.search(r'data-item="(\w+)"', page).group(1)
     post(c, "/decide", item=first, version="0", action="reject")
     assert "1 of 1 reviewed sample items rejected: estimated error rate 100.0%" in c.get("/").text
+
+
+def test_without_a_token_only_loopback_names_are_served_and_csrf_stays_secret(dataset):
+    app = build(ReviewConfig(dataset=str(dataset), token=False), None)
+    c = TestClient(app, base_url="http://127.0.0.1:8765")
+    page = c.get("/").text
+    csrf = re.search(r'name="csrf" value="(\w+)"', page).group(1)
+    assert csrf != csrf_token("no-token") and csrf != csrf_token("")
+    first = items(dataset)[0]["id"]
+    assert c.post("/decide", data={"csrf": csrf_token(""), "item": first, "version": "0",
+                                   "action": "approve"}).status_code == 403
+    assert c.post("/decide", data={"csrf": csrf, "item": first, "version": "0", "action": "approve"},
+                  follow_redirects=False).status_code == 303
+    evil = TestClient(app, base_url="http://attacker.example:8765")  # a DNS-rebinding page's Host
+    assert evil.get("/").status_code == 403

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from importlib.resources import files
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode
@@ -34,6 +35,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        "base-uri 'none'; frame-ancestors 'none'")
 ACTIONS = {"approve": "approved", "reject": "rejected", "edit": "edited"}
 FILTERS = ("status", "flag", "section")
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 def csrf_token(token: str) -> str:
@@ -51,12 +53,17 @@ def create_app(ds: Dataset, store: Store, *, token: str | None, out: str | Path,
               "review.css": ("text/css", (static / "review.css").read_bytes())}
     order = list(order) if order is not None else [it["id"] for it in ds.items]
     position = {i: n for n, i in enumerate(order)}
-    csrf = csrf_token(token) if token else csrf_token("no-token")
+    # without a session token the CSRF token still has to be unguessable by another site's page
+    csrf = csrf_token(token or secrets.token_urlsafe(24))
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.dataset, app.state.store = ds, store
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
+        if token is None and request.url.hostname not in LOOPBACK_NAMES:
+            # no token (loopback only): refuse pages asked for under another name, as a DNS-rebinding page would
+            return _harden(PlainTextResponse("403: without a token the review page answers only on "
+                                             "127.0.0.1 / localhost.", status_code=403))
         if token is not None:
             given = request.query_params.get("token")
             if given is not None and hmac.compare_digest(given, token):
