@@ -12,7 +12,7 @@ import pytest
 
 from tests.review.data import XSS, make_dataset
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("DISTILL_CHROMIUM", "/usr/bin/chromium")  # another Chromium build: set this
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the `test` extra) for the browser tests")
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} not found: apt-get install chromium for the browser tests", allow_module_level=True)
