@@ -120,6 +120,19 @@ def _detect_identity(args: argparse.Namespace) -> dict:
     return res
 
 
+def _review(module: str, cfg_name: str, summary: Callable[[dict], str] | None = None):
+    def handler(args: argparse.Namespace) -> dict:
+        import importlib
+
+        mod = importlib.import_module(f"distill.review.{module}")
+        res = mod.run(config_from_args(getattr(mod, cfg_name), args, args.recipe))
+        if summary:
+            print(summary(res), file=sys.stderr if args.json else sys.stdout)
+        return res
+
+    return handler
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -221,6 +234,13 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
         ("classic", "train"): (
             "Classifier distillation: labels | response | feature | multi | self (born-again).",
             classic_cfg, _classic_train),
+        ("review", "serve"): (
+            "Review generated data in a local web page (also `distill review DATASET`): approve, edit, reject.",
+            _lazy("distill.review.run", "ReviewConfig"), _review("run", "ReviewConfig")),
+        ("review", "export"): (
+            "Write the reviewed data set (approved and edited items) and a summary of the decisions.",
+            _lazy("distill.review.export", "ExportConfig"),
+            _review("export", "ExportConfig", lambda r: __import__("distill.review.export", fromlist=["markdown"]).markdown(r))),
         ("serve", ""): (  # name "": a top-level command, `distill serve MODEL`
             "Serve a local model (HF folder or 'smollm2') over an OpenAI-compatible HTTP API.",
             serve_cfg, _serve),
@@ -233,7 +253,19 @@ GROUP_HELP = {
     "lm": "white-box distillation of causal language models",
     "docs": "the documentation assistant: docs → teacher-written Q&A → fine-tuned student",
     "detect": "Detect distillation: traffic scans of API logs and identity probes",
+    "review": "human review of generated training data (`distill review DATASET` starts the page)",
 }
+
+# `distill GROUP ARGS…` where ARGS does not begin with one of GROUP's subcommands runs this one
+# (`distill review DATASET` = `distill review serve DATASET`; a data set named like a subcommand needs the long form).
+DEFAULT_SUBCOMMAND = {"review": "serve"}
+
+
+def with_default_subcommand(argv: list[str]) -> list[str]:
+    if len(argv) >= 2 and argv[0] in DEFAULT_SUBCOMMAND and argv[1] not in ("-h", "--help"):
+        if argv[1] not in {name for group, name in _commands() if group == argv[0]}:
+            return [argv[0], DEFAULT_SUBCOMMAND[argv[0]], *argv[1:]]
+    return argv
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_default_subcommand(sys.argv[1:] if argv is None else list(argv)))
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler = args.handler
@@ -271,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         result = handler(args)
     except ModuleNotFoundError as e:  # an optional extra is missing: say which install fixes it
         extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm", "fastapi": "serve",
-                 "uvicorn": "serve", "httpx": "serve", "llama_cpp": "llamacpp"}.get(
+                 "uvicorn": "serve", "httpx": "serve", "llama_cpp": "llamacpp",
+                 "jinja2": "review"}.get(
             (e.name or "").split(".")[0], "all")
         print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
               f"pip install 'distill[{extra}]' (from a checkout: pip install -e '.[{extra}]').", file=sys.stderr)

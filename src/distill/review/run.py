@@ -1,0 +1,91 @@
+"""`distill review DATASET`: serve the review page for a data set on this machine."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import sys
+from dataclasses import dataclass
+
+from distill.config import check, doc
+from distill.review import sample
+from distill.review.dataset import Dataset, load
+from distill.review.export import DB_NAME, ExportConfig
+from distill.review.store import Store
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    """Settings of `distill review DATASET`."""
+
+    dataset: str = doc("the data set folder `distill docs generate` wrote (WORKDIR/dataset); decisions are kept "
+                       "in DATASET/review.sqlite", flag="dataset", default="")
+    host: str = doc("address to listen on (127.0.0.1: this machine only)", default="127.0.0.1")
+    port: int = doc("port to listen on (0: any free port; the URL is printed at start)", default=8765)
+    sample: float = doc("spot check: review a random sample of this share of the items (e.g. 0.05) and estimate "
+                        "the error rate of the whole data set (0: review every item)", default=0.0)
+    seed: int = doc("seed of the spot-check sample (the same seed shows the same sample after a restart)",
+                    default=0)
+    token: bool = doc("require the random token of the printed URL on every request (--no-token: only on "
+                      "127.0.0.1 / ::1)", default=True)
+    out: str = doc("folder the page's Export button writes (default: DATASET-reviewed beside it)", default="")
+
+    def __post_init__(self):
+        check(bool(self.dataset), "dataset", self.dataset, "the data set folder to review (distill review DATASET)")
+        check(0 <= self.port < 65536, "port", self.port, "a port number 0–65535")
+        check(0.0 <= self.sample <= 1.0, "sample", self.sample, "a share between 0 and 1 (e.g. 0.05)")
+        check(self.token or is_loopback(self.host), "token", self.token,
+              f"on (the default) when listening on {self.host}, which other machines can reach")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def prepare(cfg: ReviewConfig) -> tuple[Dataset, Store, list[str]]:
+    """Load the data set, open its store and fix the review order (the spot-check sample, when asked)."""
+    ds = load(cfg.dataset)
+    store = Store(ds.path / DB_NAME, [it["id"] for it in ds.items])
+    ids = [it["id"] for it in ds.items]
+    if 0 < cfg.sample < 1:
+        order = sample.sample_ids(ids, cfg.sample, cfg.seed)
+        store.set_meta("sample", {"fraction": cfg.sample, "seed": cfg.seed, "ids": order})
+    else:
+        order = ids
+    return ds, store, order
+
+
+def build(cfg: ReviewConfig, token: str | None):
+    from distill.review.app import create_app
+
+    ds, store, order = prepare(cfg)
+    out = cfg.out or ExportConfig(dataset=cfg.dataset).default_out
+    return create_app(ds, store, token=token, out=out, order=order, sampled=0 < cfg.sample < 1)
+
+
+def run(cfg: ReviewConfig) -> dict:
+    """Serve until interrupted (Ctrl-C); returns where it was served and the decisions' counts."""
+    import uvicorn
+
+    from distill.serve.server import bind
+
+    token = secrets.token_urlsafe(24) if cfg.token else None
+    app = build(cfg, token)
+    sock = bind(cfg.host, cfg.port)
+    port = sock.getsockname()[1]
+    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    # stderr, so that --json output on stdout stays clean; flushed so that scripts can wait for it
+    print(f"reviewing {app.state.dataset.path} ({len(app.state.dataset.items)} items) at {url} — Ctrl-C stops",
+          file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    counts = {}
+    for d in app.state.store.all().values():
+        counts[d["status"]] = counts.get(d["status"], 0) + 1
+    app.state.store.close()
+    return {"dataset": str(app.state.dataset.path), "host": cfg.host, "port": port, "decisions": counts}
