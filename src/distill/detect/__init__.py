@@ -1,0 +1,1 @@
+"""Detection of distillation: traffic scans of API logs (``traffic``) and identity probes."""
