@@ -82,6 +82,26 @@ def _lm_quickstart(args: argparse.Namespace) -> dict:
     return res
 
 
+def _detect_traffic(args: argparse.Namespace) -> dict:
+    from distill.detect import traffic
+
+    res = traffic.run(config_from_args(traffic.TrafficConfig, args, args.recipe))
+    if not args.json:
+        print(f"{res['records']:,} records, {res['accounts']:,} accounts ({res['skipped']['total']:,} records skipped): "
+              f"{res['flagged_accounts']:,} accounts flagged in {res['clusters']} clusters in {res['seconds']} s "
+              f"→ {res['out']}/report.html")
+    return res
+
+
+def _detect_simulate(args: argparse.Namespace) -> dict:
+    from distill.detect import simulate
+
+    res = simulate.run(config_from_args(simulate.SimulateConfig, args, args.recipe))
+    if not args.json:
+        print(f"{res['records']:,} records from {res['accounts']:,} accounts → {res['logs']}; truth in {res['truth']}")
+    return res
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -119,7 +139,23 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return QuickstartConfig
 
+    def detect_traffic_cfg():
+        from distill.detect.traffic import TrafficConfig
+
+        return TrafficConfig
+
+    def detect_simulate_cfg():
+        from distill.detect.simulate import SimulateConfig
+
+        return SimulateConfig
+
     return {
+        ("detect", "traffic"): (
+            "Scan API logs for distillation campaigns: hydra account clusters, with evidence.",
+            detect_traffic_cfg, _detect_traffic),
+        ("detect", "simulate"): (
+            "Write synthetic API logs (genuine users, decoys, hydra campaigns) and their truth.csv.",
+            detect_simulate_cfg, _detect_simulate),
         ("lm", "quickstart"): (
             "Demo: teacher → half-depth student on Python's docs, KD vs CE-only side by side.",
             lm_quickstart_cfg, _lm_quickstart),
@@ -148,6 +184,7 @@ GROUP_HELP = {
     "experiment": "reference experiments from the literature, reproduced",
     "classic": "classic (classifier) distillation",
     "lm": "white-box distillation of causal language models",
+    "detect": "Detect distillation: traffic scans of API logs and identity probes",
 }
 
 
@@ -182,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = handler(args)
     except ModuleNotFoundError as e:  # an optional extra is missing: say which install fixes it
-        extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm"}.get(
+        extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm",
+                 "duckdb": "detect", "sklearn": "detect", "pandas": "detect", "pyarrow": "detect",
+                 "pyspark": "spark"}.get(
             (e.name or "").split(".")[0], "all")
         print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
               f"pip install 'distill[{extra}]' (from a checkout: pip install -e '.[{extra}]').", file=sys.stderr)

@@ -146,6 +146,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> Non
         help_text = f.metadata.get("help", "")
         help_text = f"{help_text} (default: {default!r})" if help_text else f"default: {default!r}"
         kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
+        if not flag.startswith("-"):  # a positional argument (flag=field name): argparse takes dest from it
+            kw.pop("dest")
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif typing.get_origin(tp) is Literal:

@@ -117,7 +117,7 @@ class DuckDBEngine:
         self.con.unregister(f"{name}_df")
 
     def batches(self, sql: str, rows: int = 200_000):
-        reader = self.con.execute(sql).to_arrow_reader(rows)
+        reader = self.con.sql(sql).to_arrow_reader(rows)
         for batch in reader:
             yield batch.to_pandas()
 

@@ -3,9 +3,10 @@
 A key is anything two accounts can have in common: an IP block, a payment id, a system prompt,
 a prompt template. A key *counts* only when most accounts using it are individually suspicious
 (a university NAT block is shared by hundreds of ordinary users: it links nobody). Two accounts
-are linked only when they share keys of **two different kinds** (e.g. the same proxy block and the
-same template, or the same card and the same block) — one shared kind is common by chance, two
-independent ones are not. Connected components of that graph are the candidate operators.
+are linked only when they share keys of **two different kinds, one of them infrastructure** (IP
+block or payment id): the same proxy block and the same template, or the same card and the same
+block. One shared kind is common by chance; content alone (a system prompt, a template) can be
+copied by unrelated operators from the same public recipe; infrastructure plus content is not. Connected components of that graph are the candidate operators.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def components(strong: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     kind_codes = s["ktype"].map({k: i for i, k in enumerate(LINK_KINDS)}).to_numpy()
     df = pd.DataFrame({"a": acc_codes, "key": key_codes, "kind": kind_codes})
     pairs = df.merge(df, on="a")  # every pair of keys an account holds …
-    pairs = pairs[pairs["kind_x"] < pairs["kind_y"]]  # … of two different kinds
+    # … of two different kinds, the first being infrastructure (ip_block or payment: codes 0, 1)
+    pairs = pairs[(pairs["kind_x"] < pairs["kind_y"]) & (pairs["kind_x"] <= 1)]
     n_keys = int(key_codes.max()) + 1
     combo = pairs["key_x"].to_numpy(np.int64) * n_keys + pairs["key_y"].to_numpy(np.int64)
     a = pairs["a"].to_numpy()
