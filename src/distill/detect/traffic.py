@@ -178,9 +178,10 @@ def run(cfg: TrafficConfig) -> dict:
         acc_out = acc.join(members.set_index("account_id"))
         acc_out = acc_out.join(clusters.set_index("comp")[["score", "flagged", "cluster"]], on="comp")
         acc_out["flagged"] = acc_out["flagged"].fillna(False).astype(int)
-        acc_out["score"] = np.where(acc_out["comp"].notna(), acc_out["score"].fillna(0), 0.5 * acc_out["s"])
-        acc_out["score"] = np.where(acc_out["flagged"] == 1, acc_out["score"],
-                                    np.minimum(acc_out["score"], cfg.flag_score - 0.01)).round(4)
+        # score: the cluster's for members of a candidate cluster, half the own suspicion otherwise;
+        # capped below the flag threshold unless flagged (small clusters can score high on evidence)
+        sc = np.where(acc_out["comp"].notna(), acc_out["score"].astype(float).fillna(0), 0.5 * acc_out["s"])
+        acc_out["score"] = np.where(acc_out["flagged"] == 1, sc, np.minimum(sc, cfg.flag_score - 0.01)).round(4)
         acc_out["cluster"] = np.where(acc_out["flagged"] == 1, acc_out["cluster"], "")
         acc_out.index.name = "account_id"
         acc_out[["score", "flagged", "cluster"]].sort_values("score", ascending=False).to_csv(out / "accounts.csv")
