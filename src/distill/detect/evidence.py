@@ -48,6 +48,13 @@ def cluster_table(acc, members, links, strong, keys, sync, launches, cfg) -> pd.
     return t
 
 
+def _readable(key: str) -> str:
+    """Template keys are 'h:<first words>' / 't:<last words>'; others are shown as they are."""
+    if key.startswith(("h:", "t:")):
+        return f'starts "{key[2:]} …"' if key[0] == "h" else f'ends "… {key[2:]}"'
+    return repr(key[:80])
+
+
 def _top_keys(strong: pd.DataFrame, ids: set, ktype: str, n: int = 3):
     s = strong[(strong["ktype"] == ktype) & strong["account_id"].isin(ids)]
     return s.groupby("k")["account_id"].nunique().sort_values(ascending=False).head(n), s["k"].nunique()
@@ -65,12 +72,13 @@ def describe(row, members, acc, examples, links, strong, keys) -> dict:
                         ("template", "prompt templates")):
         top, n = _top_keys(strong, idset, ktype)
         if n:
-            shown = "; ".join(f"{k[:60]!r} by {v} accounts" for k, v in top.items())
+            shown = "; ".join(f"{_readable(k)} by {v} accounts" for k, v in top.items())
             ev.append(f"Members share {n} {what} used almost only by suspicious accounts (top: {shown}).")
     ua = keys[(keys["ktype"] == "user_agent") & keys["account_id"].isin(idset)]
     if len(ua):
-        n_ua = ua["k"].nunique()
-        ev.append(f"Members use {n_ua} user agent{'s' * (n_ua > 1)} between them.")
+        top = ua.groupby("k")["account_id"].nunique().sort_values(ascending=False).head(3)
+        ev.append(f"Members use {ua['k'].nunique()} shared user agents between them (top: "
+                  + "; ".join(f"{k[:60]!r} by {v} accounts" for k, v in top.items()) + ").")
     ev.append(f"{row['cot_share']:.0%} of the members' sampled prompts elicit step-by-step reasoning or "
               f"systematically extract capabilities.")
     ev.append(f"Median member uses {row['median_blocks']:.0f} IP blocks (rotation across networks).")

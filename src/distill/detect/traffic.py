@@ -67,7 +67,8 @@ def individual(acc, cot_weight: float = 0.7, rot_weight: float = 0.4):
     """Suspicion of one account on its own, in [0, 1]: noisy-or of extraction prompts and IP rotation.
 
     Neither alone proves much (researchers ask for reasoning; travellers change networks), which
-    is why an account is only flagged through a cluster.
+    is why an account is only flagged through a cluster. Accounts sharing no IP block or payment
+    id with anybody cannot join a cluster; their prompts are not read (cot_share 0).
     """
     cot = np.minimum(1, acc["cot_share"].fillna(0) / 0.5)
     rot = np.minimum(1, np.maximum(0, acc["n_blocks"] - 1) / 4) * (acc["n_req"] >= 3)
@@ -152,7 +153,7 @@ def run(cfg: TrafficConfig) -> dict:
         st.done("validate")
         eng.table("events")
         st.done("events")
-        for name in ("launches", "accounts", "gaps", "launch_use", "keys"):
+        for name in ("launches", "accounts", "gaps", "launch_use", "keys", "linkable"):
             eng.table(name)
         acc = eng.frame("SELECT * FROM accounts").set_index("account_id")
         if acc.empty:

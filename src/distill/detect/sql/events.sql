@@ -10,7 +10,7 @@ SELECT
   user_agent,
   model,
   CASE WHEN system_prompt IS NULL OR system_prompt = '' THEN NULL
-       ELSE CAST(hash(system_prompt) AS STRING) END AS system_key,
+       ELSE substr(system_prompt, 1, 200) END AS system_key,
   CAST(prompt_tokens AS BIGINT) AS prompt_tokens,
   CAST(completion_tokens AS BIGINT) AS completion_tokens
 FROM valid
