@@ -17,7 +17,7 @@ from distill.detect.traffic import TrafficConfig, run  # noqa: E402
 
 @pytest.mark.slow
 def test_spark_and_duckdb_flag_the_same_accounts(tmp_path):
-    simulate(SimulateConfig(records=30_000, seed=7, out=str(tmp_path / "sim"), chunk=10_000))
+    simulate(SimulateConfig(records=12_000, seed=7, out=str(tmp_path / "sim"), chunk=6_000))
     bad = tmp_path / "sim" / "logs" / "extra.jsonl"  # JSON lines next to Parquet, one of them broken
     bad.write_text('{"ts": "2026-02-03T04:05:06Z", "request_id": "q", "account_id": "solo", "ip": "::1", '
                    '"model": "atlas-1", "prompt": "hi", "prompt_tokens": 1, "completion_tokens": 2}\n{broken\n')

@@ -21,8 +21,8 @@ def score(out: str | Path, truth_dir: str | Path) -> dict:
     # ARI over campaign accounts and anything flagged: truth operator (genuine: own singleton) vs
     # predicted cluster (not flagged: own singleton).
     sel = d[bad | (d["flagged"] == 1)]
-    t_lab = [o or f"genuine:{a}" for o, a in zip(sel["operator"], sel["account_id"])]
-    p_lab = [c or f"none:{a}" for c, a in zip(sel["cluster"], sel["account_id"])]
+    t_lab = [o or f"genuine:{a}" for o, a in zip(sel["operator"], sel["account_id"], strict=True)]
+    p_lab = [c or f"none:{a}" for c, a in zip(sel["cluster"], sel["account_id"], strict=True)]
     decoy = d["kind"].isin(["nat", "batch", "research"])
     return {
         "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1), "operator_ari": adjusted_rand_score(t_lab, p_lab),

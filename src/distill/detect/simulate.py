@@ -105,7 +105,7 @@ class Population:
 def _block_ip(block: np.ndarray, host: np.ndarray) -> list[str]:
     """Block ids → dotted IPv4 (blocks ≥ 2**23 become IPv6 /48 prefixes)."""
     out = []
-    for b, h in zip(block.tolist(), host.tolist()):
+    for b, h in zip(block.tolist(), host.tolist(), strict=True):
         if b >= 1 << 23:
             out.append(f"2a02:{(b >> 12) & 0xfff:x}:{b & 0xfff:x}:{h:x}::{(h * 7919) & 0xffff:x}")
         else:
@@ -125,7 +125,7 @@ def population(cfg: SimulateConfig) -> tuple[Population, dict]:
         return f"pay_{rng.integers(1 << 40):010x}{n_pay[0]}"
 
     def add(kind, group, weight, block, tz, payment, ua, system, op=""):
-        for k, v in zip(rows, (kind, group, weight, block, tz, payment, ua, system, op)):
+        for k, v in zip(rows, (kind, group, weight, block, tz, payment, ua, system, op), strict=True):
             rows[k].append(v)
 
     camp_share = sum(c["share"] for c in sc["campaigns"])
