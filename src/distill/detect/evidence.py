@@ -41,7 +41,14 @@ def cluster_table(acc, members, links, strong, keys, sync, launches, cfg) -> pd.
                                & (t["launch_day"] >= 20), 0.3, 0.0)
     t["e_size"] = 0.2 * np.minimum(1, np.log10(t["size"].clip(lower=1)) / 2)
     t["score"] = _noisy_or(t["e_links"], t["e_prompts"], t["e_sync"], t["e_rotation"], t["e_retarget"], t["e_size"])
-    t["flagged"] = (t["size"] >= cfg.min_accounts) & (t["score"] >= cfg.flag_score)
+    # Shared infrastructure plus extraction prompts also fits a class of students behind one NAT
+    # doing the same homework; an operator also shows at least one operational sign: IP rotation,
+    # synchronized bursts, payment ids shared between accounts, or launch-day retargeting.
+    pay = links[links["kinds"].str.contains("payment")].groupby("comp")["accounts"].max()
+    t["payment_linked"] = t["comp"].map(pay).fillna(0) >= 2
+    t["operational"] = ((t["median_blocks"] >= 3) | (t["sync_share"] >= 0.2) | t["payment_linked"]
+                        | (t["e_retarget"] > 0))
+    t["flagged"] = (t["size"] >= cfg.min_accounts) & (t["score"] >= cfg.flag_score) & t["operational"]
     t = t.sort_values(["flagged", "size"], ascending=False).reset_index(drop=True)
     t["cluster"] = ""
     t.loc[t["flagged"], "cluster"] = [f"op{i + 1:03d}" for i in range(int(t["flagged"].sum()))]

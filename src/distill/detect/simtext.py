@@ -54,6 +54,13 @@ WORK = [
     "why does my kubernetes pod keep restarting", "suggest a grading rubric for an essay on {t}",
 ]
 
+# Students of one course behind the university NAT, working through the same problem set.
+HOMEWORK = [
+    "Problem {n} of this week's set on {t}: solve it step by step and show your work please",
+    "can you walk me through exercise {n} about {t}? I need the steps for my homework",
+    "Explain step by step how to approach question {n} on {t}, our lecturer wants the full reasoning",
+]
+
 # A startup batch-processing code: one templated family, huge volume.
 BATCH = "Refactor the following Python function for readability and add type hints. Return only code.\n\ndef handler_{n}(event, ctx):\n    items = event.get('items', [])\n    return [i * {m} for i in items if i]"
 

@@ -8,7 +8,8 @@ not from what the detector measures:
 * genuine users: heavy-tailed (Pareto) volumes, diurnal timing in their own time zone, a few
   favourite topics, own payment (or free tier), home IP with occasional mobile hops, ~3% of their
   prompts ask for step-by-step solutions (homework);
-* decoys: hundreds of users behind one corporate/university NAT block (one org pays centrally),
+* decoys: hundreds of users behind one corporate/university NAT block (one org pays centrally;
+  in scenario b one org is a university course whose students ask for step-by-step homework help),
   heavy batch users (one account, clockwork timing, one prompt template, datacenter IP), and
   benchmark researchers (one to three accounts per lab, MMLU-like chain-of-thought items in
   evaluation sessions, trying the new model on launch day);
@@ -62,7 +63,7 @@ SCENARIOS = {
             dict(accounts=60, share=0.02, filler=0.30, per_payment=2, blocks=6, retarget=True, residential=0.3),
             dict(accounts=40, share=0.02, filler=0.45, per_payment=8, blocks=5, retarget=False, residential=0.0),
         ],
-        nat_orgs=5, nat_users=(100, 600), nat_share=0.09, batch_accounts=5, batch_share=0.10,
+        nat_orgs=5, nat_users=(100, 600), nat_share=0.09, batch_accounts=5, batch_share=0.10, course_org=1,
         labs=7, research_share=0.03, benign_per_account=60, days=10, launch_day=6,
     ),
 }
@@ -261,6 +262,9 @@ def _prompts(rng, pop, acct, world) -> tuple[list[str], np.ndarray]:
         elif k == BATCH:
             s = T.BATCH.format(n=int(pick[i] % 100000), m=n)
             compl[i] = 180
+        elif k == NAT and pop.group[acct[i]] == world.get("course_org", -1) and u[i] < 0.5:
+            s = T.HOMEWORK[pick[i] % len(T.HOMEWORK)].format(t=T.TOPICS[fav[i]], n=n)
+            compl[i] = 500
         else:
             bank = T.WORK if (k == NAT and u[i] < 0.6) else T.BENIGN
             s = bank[pick[i] % len(bank)].format(t=T.TOPICS[fav[i]], n=n)

@@ -30,7 +30,8 @@ class TrafficConfig:
     """Settings of `distill detect traffic`."""
 
     logs: tuple[str, ...] = doc("log files or folders (.jsonl / .parquet)", flag="logs", default=())
-    out: str = doc("output folder: accounts.csv, clusters.json, report.html, summary.json", default="runs/detect")
+    out: str = doc("output folder: accounts.csv, clusters.json, report.html, summary.json, candidates.csv",
+                   default="runs/detect")
     engine: Literal["duckdb", "spark"] = doc("SQL engine: embedded DuckDB, or Spark SQL (pip install pyspark)",
                                              default="duckdb")
     spark_master: str = doc("Spark master URL (engine spark)", default="local[2]")
@@ -186,6 +187,9 @@ def run(cfg: TrafficConfig) -> dict:
         acc_out["cluster"] = np.where(acc_out["flagged"] == 1, acc_out["cluster"], "")
         acc_out.index.name = "account_id"
         acc_out[["score", "flagged", "cluster"]].sort_values("score", ascending=False).to_csv(out / "accounts.csv")
+        # every candidate cluster with its evidence, flagged or not: what a reviewer tunes thresholds on
+        clusters[clusters["size"] >= 2].drop(columns=["comp"]).to_csv(out / "candidates.csv", index=False,
+                                                                      float_format="%.4g")
         flagged = clusters[clusters["flagged"]]
         cl_json = [describe(row, members, acc, examples, links, strong, keys) for _, row in flagged.iterrows()]
         (out / "clusters.json").write_text(json.dumps(cl_json, indent=2, ensure_ascii=False))
