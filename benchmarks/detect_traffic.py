@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -34,16 +33,18 @@ def one(records: int, scenario: str, seed: int, work: Path, memory_limit: str) -
         simulate(SimulateConfig(records=records, scenario=scenario, seed=seed, out=str(sim)))
         print(f"simulated {records:,} in {time.perf_counter() - t:.0f} s", flush=True)
     out = work / f"scan_{scenario}_{records}"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    subprocess.run([sys.executable, "-m", "distill", "detect", "traffic", str(sim / "logs"), "--out", str(out),
-                    "--memory-limit", memory_limit, "--json"], check=True, env=env, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen([sys.executable, "-m", "distill", "detect", "traffic", str(sim / "logs"), "--out",
+                              str(out), "--memory-limit", memory_limit, "--json"], env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own resource usage
     wall = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, largest child so far
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"scan of {sim} failed")
+    peak = usage.ru_maxrss  # KiB (Linux): peak resident memory of the scan process
     summary = json.loads((out / "summary.json").read_text())
     res = {"records": records, "scenario": scenario, "seed": seed, "wall_s": round(wall, 1),
-           "peak_rss_gb": round(peak / 2**20, 2) if peak > before else None,
+           "peak_rss_gb": round(peak / 2**20, 2),
            "stage_seconds": summary["stage_seconds"], "accounts": summary["accounts"],
            "load_avg_after": os.getloadavg()} | score(out, sim)
     print(json.dumps(res), flush=True)

@@ -144,8 +144,11 @@ class SparkEngine:
         from pyspark.sql import functions as F
         from pyspark.sql.types import StringType, StructField, StructType
 
-        files = [str(f) for f in log_files(paths)]
-        pq = [f for f in files if f.endswith(".parquet")]
+        remote = [p for p in map(str, paths) if "://" in p]  # s3a://, hdfs://: Spark lists those itself
+        files = [str(f) for f in log_files([p for p in paths if str(p) not in remote])] if len(remote) < len(
+            paths) else []
+        files += remote
+        pq = [f for f in files if f.endswith(".parquet") or (f in remote and not f.endswith((".json", ".jsonl")))]
         js = [f for f in files if not f.endswith(".parquet")]
         frames = []
         if pq:
