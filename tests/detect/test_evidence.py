@@ -12,7 +12,8 @@ def _world(blocks_hydra: int):
     comp = [0] * 10 + [1] * 10 + [2] * 3
     blocks = [1] * 10 + [blocks_hydra] * 10 + [8] * 3
     acc = pd.DataFrame({"n_req": 50, "s": 0.8, "n_cot": 6, "n_sampled": 12, "n_blocks": blocks, "n_launch_day": 0,
-                        "n_launch_day_new": 0, "avg_completion_tokens": 900.0}, index=pd.Index(ids, name="account_id"))
+                        "n_launch_day_new": 0, "avg_completion_tokens": 900.0,
+                        "avg_prompt_tokens": 30.0, "n_hours": 20, "mean_gap": 100.0, "sd_gap": 300.0}, index=pd.Index(ids, name="account_id"))
     members = pd.DataFrame({"account_id": ids, "comp": comp})
     links = pd.DataFrame({"comp": [0, 1, 2], "kinds": ["ip_block + template"] * 3, "accounts": [10, 10, 3]})
     sync = pd.DataFrame({"comp": [0, 1, 2], "sync_share": [0.0, 0.0, 0.5], "burst_windows": [0, 0, 4]})
@@ -40,4 +41,5 @@ def test_evidence_sentences_name_the_facts():
     d = describe(row, members, acc, pd.DataFrame(columns=["account_id", "prompt"]), links, strong, keys)
     text = " ".join(d["evidence"])
     assert "'10.9.8' by 10 accounts" in text and "curl/8" in text and "50%" in text
+    assert "30.0× as long as prompts" in text and "3.0× their mean" in text
     assert d["members"] == sorted(f"h{i}" for i in range(10)) and d["accounts"] == 10

@@ -26,6 +26,9 @@ def cluster_table(acc, members, links, strong, keys, sync, launches, cfg) -> pd.
         "launch_day": g["n_launch_day"].sum() if "n_launch_day" in m else 0,
         "launch_day_new": g["n_launch_day_new"].sum() if "n_launch_day_new" in m else 0,
         "avg_completion_tokens": g["avg_completion_tokens"].mean(),
+        "completion_per_prompt": g["avg_completion_tokens"].mean() / g["avg_prompt_tokens"].mean(),
+        "median_hours": g["n_hours"].median(),
+        "median_gap_cv": (m["sd_gap"] / m["mean_gap"]).groupby(m["comp"]).median(),
     }).reset_index()
     t = t.merge(sync, on="comp", how="left").fillna({"sync_share": 0.0, "burst_windows": 0})
     t["link_kinds"] = t["comp"].map(links.groupby("comp")["kinds"].nunique()).fillna(0).astype(int)
@@ -89,6 +92,11 @@ def describe(row, members, acc, examples, links, strong, keys) -> dict:
     ev.append(f"{row['cot_share']:.0%} of the members' sampled prompts elicit step-by-step reasoning or "
               f"systematically extract capabilities.")
     ev.append(f"Median member uses {row['median_blocks']:.0f} IP blocks (rotation across networks).")
+    ratio_all = acc["avg_completion_tokens"].mean() / acc["avg_prompt_tokens"].mean()
+    ev.append(f"Completions are {row['completion_per_prompt']:.1f}× as long as prompts (all accounts: "
+              f"{ratio_all:.1f}×); the median member is active in {row['median_hours']:.0f} of 24 hours of the day; "
+              f"gaps between a member's requests vary by {row['median_gap_cv']:.1f}× their mean (1: random, "
+              f"near 0: clockwork, above 1: bursts).")
     if row["sync_share"] > 0:
         ev.append(f"{row['sync_share']:.0%} of the cluster's requests fall in {int(row['burst_windows'])} five-minute "
                   f"windows where at least 5× the cluster's usual number of members were active together.")
