@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         result = handler(args)
     except ModuleNotFoundError as e:  # an optional extra is missing: say which install fixes it
         extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm",
-                 "duckdb": "detect", "sklearn": "detect", "pandas": "detect", "pyarrow": "detect",
+                 "duckdb": "detect", "sklearn": "detect", "pandas": "detect", "pyarrow": "detect", "scipy": "detect",
                  "pyspark": "spark"}.get(
             (e.name or "").split(".")[0], "all")
         print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
