@@ -133,6 +133,26 @@ def _review(module: str, cfg_name: str, summary: Callable[[dict], str] | None = 
     return handler
 
 
+def _detect_traffic(args: argparse.Namespace) -> dict:
+    from distill.detect import traffic
+
+    res = traffic.run(config_from_args(traffic.TrafficConfig, args, args.recipe))
+    if not args.json:
+        print(f"{res['records']:,} records, {res['accounts']:,} accounts ({res['skipped']['total']:,} records skipped): "
+              f"{res['flagged_accounts']:,} accounts flagged in {res['clusters']} clusters in {res['seconds']} s "
+              f"→ {res['out']}/report.html")
+    return res
+
+
+def _detect_simulate(args: argparse.Namespace) -> dict:
+    from distill.detect import simulate
+
+    res = simulate.run(config_from_args(simulate.SimulateConfig, args, args.recipe))
+    if not args.json:
+        print(f"{res['records']:,} records from {res['accounts']:,} accounts → {res['logs']}; truth in {res['truth']}")
+    return res
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -183,7 +203,23 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def _docs_md(module):
         return lambda res: getattr(__import__(f"distill.docs.{module}", fromlist=["markdown"]), "markdown")(res)
 
+    def detect_traffic_cfg():
+        from distill.detect.traffic import TrafficConfig
+
+        return TrafficConfig
+
+    def detect_simulate_cfg():
+        from distill.detect.simulate import SimulateConfig
+
+        return SimulateConfig
+
     return {
+        ("detect", "traffic"): (
+            "Scan API logs for distillation campaigns: hydra account clusters, with evidence.",
+            detect_traffic_cfg, _detect_traffic),
+        ("detect", "simulate"): (
+            "Write synthetic API logs (genuine users, decoys, hydra campaigns) and their truth.csv.",
+            detect_simulate_cfg, _detect_simulate),
         ("detect", "identity"): (
             "Ask a model who it is in several languages; rates of claimed identities (--compare: two models).",
             detect_identity_cfg, _detect_identity),
@@ -302,9 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = handler(args)
     except ModuleNotFoundError as e:  # an optional extra is missing: say which install fixes it
-        extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm", "fastapi": "serve",
-                 "uvicorn": "serve", "httpx": "serve", "llama_cpp": "llamacpp",
-                 "jinja2": "review"}.get(
+        extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm",
+                 "fastapi": "serve", "uvicorn": "serve", "httpx": "serve", "llama_cpp": "llamacpp", "jinja2": "review",
+                 "duckdb": "detect", "sklearn": "detect", "pandas": "detect", "pyarrow": "detect", "scipy": "detect",
+                 "pyspark": "spark"}.get(
             (e.name or "").split(".")[0], "all")
         print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
               f"pip install 'distill[{extra}]' (from a checkout: pip install -e '.[{extra}]').", file=sys.stderr)

@@ -147,12 +147,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> Non
         )
         help_text = f.metadata.get("help", "")
         help_text = f"{help_text} (default: {default!r})" if help_text else f"default: {default!r}"
-        if not flag.startswith("-"):  # a positional argument, e.g. `distill docs ingest DIR`
-            parser.add_argument(dest, nargs="?", default=argparse.SUPPRESS, metavar=flag.upper(), help=help_text)
-            continue
         kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
-        if not flag.startswith("-"):  # doc(..., flag="model"): an optional positional (`distill serve MODEL`)
-            parser.add_argument(dest, nargs="?", metavar=flag.upper(), default=argparse.SUPPRESS, help=help_text)
+        if not flag.startswith("-"):  # a positional argument: `distill serve MODEL`, `distill detect traffic LOGS...`
+            nargs = "*" if typing.get_origin(tp) is tuple else "?"
+            parser.add_argument(dest, nargs=nargs, metavar=flag.upper(), default=argparse.SUPPRESS, help=help_text)
             continue
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)

@@ -1,0 +1,210 @@
+"""Where the feature SQL runs: embedded DuckDB (default, out-of-core) or Spark SQL (many machines).
+
+Both engines expose the same small surface: ``load(paths)`` makes the view ``raw``; ``table(name)``
+runs ``sql/<name>.sql`` into a table / cached view of that name; ``frame(sql)`` returns a pandas
+DataFrame; ``register(name, df)`` makes a pandas frame queryable; ``batches(sql)`` streams a large
+result in pandas chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from distill.detect.schema import FIELDS, STRING_FIELDS, BadRows
+
+log = logging.getLogger(__name__)
+
+DUCKDB_SHIM = [  # Spark functions the SQL uses that DuckDB lacks (see sql/README.md)
+    "CREATE OR REPLACE MACRO unix_timestamp(x) AS CAST(floor(epoch(x)) AS BIGINT)",
+    "CREATE OR REPLACE MACRO try_to_timestamp(x) AS CAST(try_cast(x AS TIMESTAMPTZ) AS TIMESTAMP)",
+    "CREATE OR REPLACE MACRO pmod(a, b) AS ((a % b) + b) % b",
+]
+VIEWS = {"valid"}  # not materialised: read again by the sample query only
+
+
+def sql_text(name: str, **params) -> str:
+    text = resources.files("distill.detect").joinpath(f"sql/{name}.sql").read_text(encoding="utf-8")
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return re.sub(r"\{(\w+)\}", lambda m: str(params[m.group(1)]), text)
+
+
+def log_files(paths) -> list[Path]:
+    """The .jsonl/.json/.parquet files named or inside the folders named, sorted."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix in (".jsonl", ".json", ".parquet", ".ndjson"))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"log file or folder {p} does not exist.")
+    if not files:
+        raise FileNotFoundError(f"no .jsonl or .parquet log files in {[str(p) for p in paths]}.")
+    return files
+
+
+class DuckDBEngine:
+    def __init__(self, workdir: Path, memory_limit: str = "4GB", threads: int = 0):
+        import duckdb
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        db = workdir / "scan.duckdb"
+        for f in (db, workdir / "scan.duckdb.wal"):
+            f.unlink(missing_ok=True)
+        self.con = duckdb.connect(str(db))  # on disk: tables spill instead of living in RAM
+        self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")  # our own progress bar covers the stages
+        self.con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        for m in DUCKDB_SHIM:
+            self.con.execute(m)
+        self.workdir = workdir
+
+    def load(self, paths, bad: BadRows) -> None:
+        from distill.detect.schema import jsonl_to_parquet
+
+        parquet = []
+        for f in log_files(paths):
+            if f.suffix == ".parquet":
+                parquet.append(f)
+            else:  # JSON lines are checked line by line in Python, where line numbers are known
+                parquet.append(jsonl_to_parquet(f, self.workdir / "staged" / (f.name + ".parquet"), bad))
+        cols = self._columns(parquet)
+        sel = []
+        for name in FIELDS:
+            typ = cols.get(name)
+            if typ is None:
+                sel.append(f"NULL AS {name}")
+            elif name == "ts":
+                sel.append("CAST(ts AS TIMESTAMP) AS ts" if "TIMESTAMP" in typ or "DATE" in typ
+                           else "try_to_timestamp(CAST(ts AS VARCHAR)) AS ts")
+            elif name in STRING_FIELDS:
+                sel.append(f"CAST({name} AS VARCHAR) AS {name}")
+            else:
+                sel.append(name)
+        given = "ts IS NOT NULL" if "ts" in cols else "false"
+        where = ("coalesce(_file, filename) AS _file, coalesce(_line, file_row_number + 1) AS _line"
+                 if "_file" in cols else "filename AS _file, file_row_number + 1 AS _line")
+        files = json.dumps([str(p) for p in parquet])
+        self.con.execute(
+            f"CREATE OR REPLACE VIEW raw AS SELECT {', '.join(sel)}, {given} AS ts_given, {where} "
+            f"FROM read_parquet({files}, union_by_name = true, filename = true, file_row_number = true)")
+
+    def _columns(self, files) -> dict[str, str]:
+        files = json.dumps([str(p) for p in files])
+        rows = self.con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({files}, union_by_name = true)").fetchall()
+        return {r[0]: r[1].upper() for r in rows}
+
+    def table(self, name: str, **params) -> None:
+        kind = "VIEW" if name in VIEWS else "TABLE"
+        self.con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql_text(name, **params)}")
+
+    def frame(self, sql: str):
+        return self.con.execute(sql).df()
+
+    def register(self, name: str, df) -> None:
+        self.con.register(f"{name}_df", df)
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
+        self.con.unregister(f"{name}_df")
+
+    def batches(self, sql: str, rows: int = 200_000):
+        reader = self.con.sql(sql).to_arrow_reader(rows)
+        for batch in reader:
+            yield batch.to_pandas()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class SparkEngine:
+    """Spark SQL in local mode by default (``master``: any Spark master URL)."""
+
+    def __init__(self, workdir: Path, master: str = "local[2]", memory: str = "2g"):
+        from pyspark.sql import SparkSession
+
+        self.spark = (SparkSession.builder.master(master).appName("distill-detect")
+                      .config("spark.driver.memory", memory)
+                      .config("spark.sql.session.timeZone", "UTC")
+                      .config("spark.sql.shuffle.partitions", "8")
+                      .config("spark.ui.enabled", "false")
+                      .config("spark.local.dir", str(workdir / "spark")).getOrCreate())
+        self.workdir = workdir
+
+    def load(self, paths, bad: BadRows) -> None:
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        remote = [p for p in map(str, paths) if "://" in p]  # s3a://, hdfs://: Spark lists those itself
+        files = [str(f) for f in log_files([p for p in paths if str(p) not in remote])] if len(remote) < len(
+            paths) else []
+        files += remote
+        pq = [f for f in files if f.endswith(".parquet") or (f in remote and not f.endswith((".json", ".jsonl")))]
+        js = [f for f in files if not f.endswith(".parquet")]
+        frames = []
+        if pq:
+            frames.append(self.spark.read.option("mergeSchema", "true").parquet(*pq))
+        if js:  # malformed lines land in _corrupt (Spark gives no line numbers: examples show the file)
+            schema = StructType([StructField(c, StringType()) for c in FIELDS] + [StructField("_corrupt", StringType())])
+            df = self.spark.read.schema(schema).option("columnNameOfCorruptRecord", "_corrupt").json(js)
+            df = df.withColumn("_file", F.input_file_name()).cache()
+            for row in df.where("_corrupt IS NOT NULL").groupBy("_file").count().collect():
+                bad.add_count("malformed JSON", row["count"], row["_file"])
+            frames.append(df.where("_corrupt IS NULL").drop("_corrupt"))
+        out = None
+        for df in frames:
+            cols = []
+            for c in FIELDS:
+                if c not in df.columns:
+                    cols.append(F.lit(None).cast("string").alias(c))
+                elif c == "ts":
+                    typ = dict(df.dtypes)["ts"]
+                    cols.append(F.col("ts").cast("timestamp").alias("ts") if typ.startswith("timestamp")
+                                else F.expr("try_to_timestamp(ts)").alias("ts"))
+                elif c in STRING_FIELDS:
+                    cols.append(F.col(c).cast("string"))
+                else:
+                    cols.append(F.col(c))
+            given = F.col("ts").isNotNull() if "ts" in df.columns else F.lit(False)
+            df = df.select(*cols, given.alias("ts_given"),
+                           (F.col("_file") if "_file" in df.columns else F.input_file_name()).alias("_file"),
+                           F.lit(None).cast("long").alias("_line"))
+            out = df if out is None else out.unionByName(df)
+        out.createOrReplaceTempView("raw")
+
+    def table(self, name: str, **params) -> None:
+        df = self.spark.sql(sql_text(name, **params))
+        if name not in VIEWS:
+            df = df.cache()
+        df.createOrReplaceTempView(name)
+
+    def frame(self, sql: str):
+        return self.spark.sql(sql).toPandas()
+
+    def register(self, name: str, df) -> None:
+        df = df.replace({np.nan: None}) if len(df) else df
+        self.spark.createDataFrame(df).createOrReplaceTempView(name)
+
+    def batches(self, sql: str, rows: int = 200_000):
+        import pandas as pd
+
+        buf = []
+        for r in self.spark.sql(sql).toLocalIterator():
+            buf.append(r.asDict())
+            if len(buf) >= rows:
+                yield pd.DataFrame(buf)
+                buf = []
+        if buf:
+            yield pd.DataFrame(buf)
+
+    def close(self) -> None:
+        self.spark.stop()

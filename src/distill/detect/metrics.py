@@ -1,0 +1,36 @@
+"""Scores of a traffic scan against a simulator's truth: precision, recall, operator ARI, decoy FPR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def score(out: str | Path, truth_dir: str | Path) -> dict:
+    import pandas as pd
+    from sklearn.metrics import adjusted_rand_score
+
+    acc = pd.read_csv(Path(out) / "accounts.csv", dtype={"cluster": str}, keep_default_na=False)
+    truth = pd.read_csv(Path(truth_dir) / "truth.csv", dtype=str, keep_default_na=False)
+    kinds = pd.read_csv(Path(truth_dir) / "kinds.csv", dtype=str)
+    d = truth.merge(kinds, on="account_id").merge(acc, on="account_id", how="left")
+    d["flagged"] = d["flagged"].fillna(0).astype(int)
+    bad = d["operator"] != ""
+    tp = int((bad & (d["flagged"] == 1)).sum())
+    fp = int((~bad & (d["flagged"] == 1)).sum())
+    fn = int((bad & (d["flagged"] == 0)).sum())
+    # ARI over campaign accounts and anything flagged: truth operator (genuine: own singleton) vs
+    # predicted cluster (not flagged: own singleton).
+    sel = d[bad | (d["flagged"] == 1)]
+    t_lab = [o or f"genuine:{a}" for o, a in zip(sel["operator"], sel["account_id"], strict=True)]
+    p_lab = [c or f"none:{a}" for c, a in zip(sel["cluster"], sel["account_id"], strict=True)]
+    decoy = d["kind"].isin(["nat", "batch", "research"])
+    return {
+        "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1), "operator_ari": adjusted_rand_score(t_lab, p_lab),
+        "decoy_fpr": float(d.loc[decoy, "flagged"].mean()) if decoy.any() else 0.0,
+        "decoy_fpr_by_kind": {k: float(d.loc[d["kind"] == k, "flagged"].mean()) for k in ("nat", "batch", "research")
+                              if (d["kind"] == k).any()},
+        "genuine_fpr": float(d.loc[d["kind"] == "benign", "flagged"].mean()),
+        "true_positives": tp, "false_positives": fp, "false_negatives": fn,
+        "campaign_accounts": int(bad.sum()), "operators": int(d.loc[bad, "operator"].nunique()),
+        "clusters_flagged": int(d.loc[d["flagged"] == 1, "cluster"].nunique()),
+    }

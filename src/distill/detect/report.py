@@ -1,0 +1,90 @@
+"""report.html of `distill detect traffic`: numbers, plots and the evidence per cluster."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _plots(acc_out, clusters, eng) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    figs = []
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist([acc_out.loc[acc_out["flagged"] == 0, "score"], acc_out.loc[acc_out["flagged"] == 1, "score"]],
+            bins=40, stacked=True, label=["not flagged", "flagged"], log=True)
+    ax.set_xlabel("account score"), ax.set_ylabel("accounts"), ax.legend()
+    ax.set_title("Account scores")
+    figs.append(_png(fig))
+    fl = clusters[clusters["flagged"]].head(20)
+    if len(fl):
+        fig, ax = plt.subplots(figsize=(7, 0.35 * len(fl) + 1.2))
+        cols = [c for c in fl.columns if c.startswith("e_")]
+        left = pd.Series(0.0, index=fl.index)
+        for c in cols:
+            ax.barh(fl["cluster"], fl[c], left=left, label=c[2:])
+            left += fl[c]
+        ax.invert_yaxis(), ax.set_xlabel("evidence strength (stacked)"), ax.legend(fontsize=7, loc="lower right")
+        ax.set_title("Evidence per flagged cluster")
+        figs.append(_png(fig))
+        eng.register("flagged_accounts", acc_out.loc[acc_out["flagged"] == 1, ["cluster"]].reset_index())
+        hours = eng.frame("SELECT floor(e.t / 3600) AS h, count(*) AS n, "
+                          "sum(CASE WHEN f.account_id IS NULL THEN 0 ELSE 1 END) AS n_flagged "
+                          "FROM events e LEFT JOIN flagged_accounts f ON e.account_id = f.account_id "
+                          "GROUP BY floor(e.t / 3600) ORDER BY h")
+        fig, ax = plt.subplots(figsize=(8, 3))
+        x = pd.to_datetime(hours["h"] * 3600, unit="s")
+        ax.plot(x, hours["n"] - hours["n_flagged"], lw=0.8, label="other accounts")
+        ax.plot(x, hours["n_flagged"], lw=0.8, label="flagged accounts")
+        ax.set_ylabel("requests per hour"), ax.legend(), ax.set_title("Traffic over time (bursts show as spikes)")
+        fig.autofmt_xdate()
+        figs.append(_png(fig))
+    return figs
+
+
+def write_report(path, summary: dict, acc_out, clusters, cl_json: list, eng) -> None:
+    e = html.escape
+    sk = summary["skipped"]
+
+    def where(reason):
+        return "; ".join(f"{x['file']}:{x['line']}" for x in sk["examples"].get(reason, []))
+
+    rows = "".join(f"<tr><td>{e(r)}</td><td>{n:,}</td><td>{e(where(r))}</td></tr>"
+                   for r, n in sk["by_reason"].items()) or "<tr><td colspan=3>none</td></tr>"
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>distill detect traffic</title>",
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}td,th{border:1px solid #ccc;padding:3px}"
+        "table{border-collapse:collapse}li{margin:2px 0}</style>",
+        "<h1>Distillation traffic scan</h1>",
+        f"<p>{summary['records']:,} valid records from {summary['accounts']:,} accounts; "
+        f"<b>{summary['flagged_accounts']:,} accounts flagged in {summary['clusters']} operator clusters</b> "
+        f"({summary['candidate_clusters']} candidate clusters examined). Engine: {e(summary['engine'])}.</p>",
+        "<p>A flag means: many accounts linked by shared infrastructure of two kinds, with independent "
+        "evidence of extraction (prompts, synchronized bursts, IP rotation, launch-day retargeting). "
+        "It is a lead for a reviewer, not a verdict.</p>",
+        f"<h2>Skipped records: {sk['total']:,}</h2><table><tr><th>reason</th><th>count</th><th>examples (file:line)</th>"
+        f"</tr>{rows}</table>",
+        "<h2>Plots</h2>", *_plots(acc_out, clusters, eng),
+        "<h2>Flagged clusters</h2>",
+    ]
+    for c in cl_json:
+        parts.append(f"<h3>{e(c['cluster'])}: {c['accounts']:,} accounts, {c['requests']:,} requests, "
+                     f"score {c['score']:.2f}</h3><ul>" + "".join(f"<li>{e(x)}</li>" for x in c["evidence"]) + "</ul>")
+        if c["example_prompts"]:
+            parts.append("<p>Example prompts:</p><ul>" + "".join(f"<li><code>{e(p)}</code></li>"
+                                                                  for p in c["example_prompts"]) + "</ul>")
+    path.write_text("\n".join(parts), encoding="utf-8")

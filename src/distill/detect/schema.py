@@ -1,0 +1,78 @@
+"""The log record: its fields, and how bad records are counted, kept as examples and skipped."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+FIELDS = ("ts", "request_id", "account_id", "ip", "payment_id", "user_agent", "model", "system_prompt",
+          "prompt", "prompt_tokens", "completion_tokens")
+STRING_FIELDS = ("request_id", "account_id", "ip", "payment_id", "user_agent", "model", "system_prompt", "prompt")
+REQUIRED = ("ts", "request_id", "account_id", "ip", "model", "prompt", "prompt_tokens", "completion_tokens")
+
+
+class BadRows:
+    """Counts of skipped records by reason, with the first few examples (file and line) of each."""
+
+    def __init__(self, examples: int = 3):
+        self.counts: Counter = Counter()
+        self.examples: dict[str, list[dict]] = {}
+        self.keep = examples
+
+    def add(self, reason: str, file: str, line: int | None, text: str = "") -> None:
+        self.counts[reason] += 1
+        ex = self.examples.setdefault(reason, [])
+        if len(ex) < self.keep:
+            ex.append({"file": str(file), "line": line, "text": text[:200]})
+
+    def add_count(self, reason: str, n: int, file: str) -> None:
+        self.counts[reason] += n
+        ex = self.examples.setdefault(reason, [])
+        if len(ex) < self.keep:
+            ex.append({"file": str(file), "line": None, "text": f"{n} records"})
+
+    def summary(self) -> dict:
+        return {"total": sum(self.counts.values()), "by_reason": dict(self.counts.most_common()),
+                "examples": {k: v for k, v in self.examples.items() if k in self.counts}}
+
+
+def _text(v) -> str | None:
+    if v is None:
+        return None
+    return v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+
+
+def jsonl_to_parquet(src: Path, dst: Path, bad: BadRows, batch: int = 200_000) -> Path:
+    """Copy a JSON-lines log to Parquet (all fields as text, plus _file/_line), streaming.
+
+    Lines that are not JSON objects are counted and skipped here; field-level problems (missing
+    fields, bad timestamps) are left to the SQL validation, which sees the same line numbers.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    schema = pa.schema([(c, pa.string()) for c in FIELDS] + [("_file", pa.string()), ("_line", pa.int64())])
+    cols: dict[str, list] = {c: [] for c in schema.names}
+    with open(src, encoding="utf-8", errors="replace") as f, pq.ParquetWriter(dst, schema) as w:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                bad.add("malformed JSON", src, n, line)
+                continue
+            if not isinstance(rec, dict):
+                bad.add("not a JSON object", src, n, line)
+                continue
+            for c in FIELDS:
+                cols[c].append(_text(rec.get(c)))
+            cols["_file"].append(str(src))
+            cols["_line"].append(n)
+            if len(cols["_line"]) >= batch:
+                w.write_table(pa.table(cols, schema=schema))
+                cols = {c: [] for c in schema.names}
+        w.write_table(pa.table(cols, schema=schema))
+    return dst

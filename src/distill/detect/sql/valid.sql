@@ -1,0 +1,10 @@
+-- Records that pass validation (a view: the prompts are read from here only for the sample).
+SELECT * FROM raw
+WHERE ts IS NOT NULL
+  AND account_id IS NOT NULL AND account_id <> ''
+  AND request_id IS NOT NULL
+  AND ip IS NOT NULL AND ip <> ''
+  AND model IS NOT NULL
+  AND prompt IS NOT NULL
+  AND try_cast(prompt_tokens AS BIGINT) IS NOT NULL
+  AND try_cast(completion_tokens AS BIGINT) IS NOT NULL
