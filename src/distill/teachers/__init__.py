@@ -31,7 +31,7 @@ _OPTIONS = {
     "http": {"model", "api_key_env", "timeout", "max_retries", "max_connections", "backoff_base", "backoff_cap",
              "max_retry_after", "jitter_seed"},
     "hf": {"device", "dtype"},
-    "gguf": {"n_ctx", "n_threads", "n_gpu_layers", "model"},
+    "gguf": {"n_ctx", "n_threads", "n_gpu_layers", "model", "logprobs"},
 }
 
 
@@ -40,7 +40,7 @@ def load_teacher(spec: str, **options) -> Teacher:
 
     Options (each backend reads its own, ignores the rest): HTTP — ``model``, ``api_key_env``, ``timeout``,
     ``max_retries``, ``max_connections``, ``backoff_base``, ``backoff_cap``; transformers — ``device``,
-    ``dtype``; llama.cpp — ``n_ctx``, ``n_threads``, ``n_gpu_layers``.
+    ``dtype``; llama.cpp — ``n_ctx``, ``n_threads``, ``n_gpu_layers``, ``logprobs``.
     """
     unknown = sorted(set(options) - set().union(*_OPTIONS.values()))
     if unknown:

@@ -34,15 +34,18 @@ class LlamaCppTeacher:
         path: the .gguf file.
         model: the name to report (default: the file's stem).
         n_ctx: context length; n_threads: CPU threads (default: llama.cpp's choice); n_gpu_layers: layers offloaded.
+        logprobs: keep every position's logits so calls can ask for ``top_logprobs`` (llama.cpp needs this at
+            load time; it costs n_ctx × vocabulary floats of memory, hence off by default).
     """
 
     def __init__(self, path: str, *, model: str = "", n_ctx: int = 4096, n_threads: int | None = None,
-                 n_gpu_layers: int = 0):
+                 n_gpu_layers: int = 0, logprobs: bool = False):
         Llama = _import_llama()
         self.path = Path(path)
         self.name = model or self.path.stem
+        self.logprobs = logprobs
         self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                         logits_all=False, verbose=False)
+                         logits_all=logprobs, verbose=False)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -50,6 +53,10 @@ class LlamaCppTeacher:
 
     async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
                    seed: int | None = None, top_logprobs: int | None = None) -> Completion:
+        if top_logprobs and not self.logprobs:
+            raise ValueError(f"{self.path.name}: top_logprobs needs the GGUF teacher loaded with logprobs=True "
+                             f"(load_teacher(path, logprobs=True)).")
+
         def work():
             t0 = time.perf_counter()
             kw = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature}
@@ -58,6 +65,9 @@ class LlamaCppTeacher:
             if top_logprobs:
                 kw |= {"logprobs": True, "top_logprobs": top_logprobs}
             with self._lock:
+                # start from an empty cache: reusing a cached prompt prefix changes the numerics enough to
+                # change greedy answers, and the same request should get the same answer
+                self.llm.reset()
                 out = self.llm.create_chat_completion(**kw)
             return out, time.perf_counter() - t0
 
