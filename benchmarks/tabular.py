@@ -31,7 +31,12 @@ from tqdm.auto import tqdm
 
 from distill.tabular import metrics as M
 from distill.tabular.datasets import DATASETS, available, load_dataset, make_encoder
-from distill.tabular.estimator import DistilledClassifier, _simplex_weights, log_loss, out_of_fold_proba
+from distill.tabular.estimator import (
+    DistilledClassifier,
+    _simplex_weights,
+    log_loss,
+    out_of_fold_proba,
+)
 from distill.tabular.students import STUDENTS, fit_soft, make
 
 RESULTS = Path(__file__).parent / "results"
@@ -99,7 +104,7 @@ def multi_teacher(Z_tr, y_tr, Z_te, y_te, seed, rf_oof, rf) -> dict:
     for k, w in weights.items():
         res[k] = M.auc(y_te, np.tensordot(w, test, axes=1)[:, 1])
     res["weights"] = {k: [round(float(x), 3) for x in w] for k, w in weights.items()}
-    res["oof_log_loss"] = dict(zip(names, losses))
+    res["oof_log_loss"] = dict(zip(names, losses, strict=True))
     return res
 
 

@@ -22,7 +22,7 @@ class Memorizer(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         self.classes_ = np.unique(y)
-        self.table_ = {tuple(r): c for r, c in zip(np.asarray(X), y)}
+        self.table_ = {tuple(r): c for r, c in zip(np.asarray(X), y, strict=True)}
         self.prior_ = np.array([(y == c).mean() for c in self.classes_])
         return self
 

@@ -31,7 +31,7 @@ def csv_file(tmp_path):
     chol[rng.random(n) < 0.1] = np.nan
     risk = 0.06 * (age - 55) + 0.5 * (sex == "M") + rng.normal(0, 1, n)
     lines = ["age,sex,chol,event"] + [
-        f"{a},{s},{'' if np.isnan(c) else int(c)},{'yes' if r > 0 else 'no'}" for a, s, c, r in zip(age, sex, chol, risk)]
+        f"{a},{s},{'' if np.isnan(c) else int(c)},{'yes' if r > 0 else 'no'}" for a, s, c, r in zip(age, sex, chol, risk, strict=True)]
     p = tmp_path / "patients.csv"
     p.write_text("\n".join(lines) + "\n")
     return p

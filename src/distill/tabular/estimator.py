@@ -89,7 +89,7 @@ class TeacherEnsemble(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         w = np.full(len(self.estimators_), 1 / len(self.estimators_)) if self.weights is None else self.weights
         return sum(wj * align_proba(e.predict_proba(X), e.classes_, self.classes_)
-                   for wj, e in zip(w, self.estimators_) if wj > 0)
+                   for wj, e in zip(w, self.estimators_, strict=True) if wj > 0)
 
     def predict(self, X):
         proba = self.predict_proba(X)  # first: it checks that the model is fitted
@@ -229,7 +229,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         w, losses = self._combine(oofs, y_idx)
         self.oof_proba_ = np.tensordot(w, np.stack(oofs), axes=1)  # (n, K)
         self.teachers_report_ = [{"teacher": type(t).__name__, "oof_log_loss": lo, "weight": float(wj)}
-                                 for t, lo, wj in zip(teachers, losses, w)]
+                                 for t, lo, wj in zip(teachers, losses, w, strict=True)]
         soft = self.oof_proba_
         if self.temperature != 1:
             soft = np.clip(soft, 1e-12, 1) ** (1 / self.temperature)

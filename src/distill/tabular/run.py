@@ -141,7 +141,7 @@ def run(cfg: TabularRunConfig) -> dict:
         res["auc_gain_over_hard_labels"] = s["auc"] - rows["student_hard_labels"]["auc"]
     if len(teachers) > 1:
         res["teachers"] = [dict(r, test_auc=M.auc(y_te, e.predict_proba(Z_te)[:, 1]), name=n)
-                           for r, e, n in zip(clf.teachers_report_, clf.teacher_.estimators_, cfg.teacher)]
+                           for r, e, n in zip(clf.teachers_report_, clf.teacher_.estimators_, cfg.teacher, strict=True)]
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     # The saved student takes raw rows (prepared by distill.tabular.datasets.as_categories) → probabilities.
