@@ -18,7 +18,10 @@ def small_teacher(monkeypatch):
 
     from distill.tabular.students import TEACHERS
 
+    from sklearn.linear_model import LogisticRegression
+
     monkeypatch.setitem(TEACHERS, "gbm", lambda seed: HistGradientBoostingClassifier(max_iter=20, random_state=seed))
+    monkeypatch.setitem(TEACHERS, "mlp", lambda seed: LogisticRegression())
 
 
 @pytest.fixture
@@ -94,6 +97,18 @@ def test_cli_json_and_clear_errors(csv_file, tmp_path, capsys):
     assert "target column 'outcome' is not in patients.csv" in capsys.readouterr().err
     assert main(["tabular", "run", "--csv", str(tmp_path / "missing.csv"), "--target", "x"]) == 2
     assert "missing.csv does not exist" in capsys.readouterr().err
+
+
+def test_multi_teacher_run_reports_each_teacher(csv_file, tmp_path):
+    res = run(TabularRunConfig(csv=str(csv_file), target="event", teacher=("gbm", "mlp"), combine="best",
+                               student="tree", cv=3, latency_repeats=1, hard_baseline=False, out=str(tmp_path)))
+    names = [t["name"] for t in res["teachers"]]
+    weights = [t["weight"] for t in res["teachers"]]
+    assert names == ["gbm", "mlp"] and sorted(weights) == [0.0, 1.0]
+    best = res["teachers"][weights.index(1.0)]
+    assert best["oof_log_loss"] == min(t["oof_log_loss"] for t in res["teachers"])
+    assert res["models"]["teacher"]["auc"] == pytest.approx(best["test_auc"])
+    assert "| combined (best) |" in (tmp_path / "report.md").read_text()
 
 
 def test_load_student_refuses_foreign_types(tmp_path):
