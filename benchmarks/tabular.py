@@ -256,7 +256,9 @@ def main() -> None:
             if not any(r["dataset"] == d and r["seed"] == s for r in runs)]
     if not args.summarize_only:
         partial = out / f"tabular_runs.{args.shard}.jsonl"
-        for d, s in tqdm(todo[args.shard :: args.shards], desc=f"seed × set (shard {args.shard})"):
+        # (set index + seed) mod shards: each shard gets every set on alternate seeds (framingham is the slow one).
+        mine = [(d, s) for d, s in todo if (list(DATASETS).index(d) + s) % args.shards == args.shard]
+        for d, s in tqdm(mine, desc=f"seed × set (shard {args.shard})"):
             runs.append(one_split(d, s, not args.no_multi and s < args.multi_seeds))
             with partial.open("a") as f:
                 f.write(json.dumps(runs[-1]) + "\n")
