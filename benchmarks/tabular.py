@@ -140,7 +140,10 @@ def summarize(runs: list[dict]) -> dict:
             ret = med([per_set[d][f"{key}:auc_retention"] for d in sets])
             spd = med([per_set[d][f"{key}:speedup_batch1"] for d in sets])
             ece_ok = [per_set[d][f"{key}:ece_increase"] <= 0.02 for d in sets]
+            gaps = [r["students"][key]["auc_gap"] - r["teacher"]["auc_gap"] for r in runs
+                    if r["teacher"].get("auc_gap") is not None and r["students"][key].get("auc_gap") is not None]
             overall[key] = {"median_auc_retention": ret, "median_speedup_batch1": spd,
+                            "median_fairness_auc_gap_change": med(gaps),
                             "median_speedup_batch1024": med([per_set[d][f"{key}:speedup_batch1024"] for d in sets]),
                             "median_ece_increase": med([per_set[d][f"{key}:ece_increase"] for d in sets]),
                             "sets_with_ece_within_0.02": f"{sum(ece_ok)}/{len(sets)}",
@@ -154,19 +157,23 @@ def summarize(runs: list[dict]) -> dict:
 def markdown(summary: dict, meta: dict) -> str:
     fams = list(STUDENTS)
     ov, ps = summary["overall"], summary["per_set"]
-    lines = [f"# Tabular distillation benchmark ({meta['seeds']} seeds, {len(ps)} sets, teacher: random forest "
+    n_seeds = sorted({len(v) for v in meta["seeds_done"].values() if v})
+    seeds = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
+    lines = [f"# Tabular distillation benchmark ({seeds} seeds per set, {len(ps)} sets, teacher: random forest "
              f"500 trees, 5-fold out-of-fold labels)", "",
+             "Seeds per set: " + ", ".join(f"{d} {len(v)}" for d, v in meta["seeds_done"].items() if v) + ".", "",
              "Medians over sets of the per-set median over seeds. Target: retention ≥ 97% at ≥ 26× (batch 1), "
              "ECE ≤ teacher's + 0.02.", "",
              "| student | labels | AUC retention | speed-up batch 1 | speed-up batch 1,024 | ECE − teacher's | "
-             "sets within ECE + 0.02 | target met |", "|---|---|---|---|---|---|---|---|"]
+             "sets within ECE + 0.02 | fairness AUC gap − teacher's | target met |", "|---|---|---|---|---|---|---|---|---|"]
     for f in fams:
         for mode in ("distilled", "hard"):
             o = ov[f"{f}/{mode}"]
             lines.append(f"| {f} | {'teacher (soft)' if mode == 'distilled' else 'hard only'} | "
                          f"{o['median_auc_retention']:.1%} | {o['median_speedup_batch1']:.0f}× | "
                          f"{o['median_speedup_batch1024']:.0f}× | {o['median_ece_increase']:+.3f} | "
-                         f"{o['sets_with_ece_within_0.02']} | {'yes' if o['meets_target'] else 'no'} |")
+                         f"{o['sets_with_ece_within_0.02']} | {o['median_fairness_auc_gap_change']:+.3f} | "
+                         f"{'yes' if o['meets_target'] else 'no'} |")
     lines += ["", "Per set: teacher AUC, and each student's AUC distilled / hard-labels-only (median over seeds); "
               "**bold** where distillation beat the hard-label student.", "",
               "| set | teacher AUC | teacher ECE | " + " | ".join(fams) + " |", "|---|---|---|" + "---|" * len(fams)]
@@ -178,11 +185,13 @@ def markdown(summary: dict, meta: dict) -> str:
             cells.append(f"**{txt}**" if r[f"{f}:gain_over_hard"] > 0 else txt)
         lines.append(f"| {d} | {r['teacher_auc']:.3f} | {r['teacher_ece']:.3f} | " + " | ".join(cells) + " |")
     not_helped = [f"{f} on {d}" for d in ps for f in fams if ps[d][f"{f}:gain_over_hard"] <= 0]
-    lines += ["", f"Distillation did not help (median AUC gain ≤ 0) for: {', '.join(not_helped) or 'none'}."]
+    lines += ["", "Fairness gap: largest difference in AUC between the groups of the sensitive column (heart_uci: "
+              "sex, framingham: male, heart_failure: sex), student minus teacher, median over those splits.", ""]
+    lines += [f"Distillation did not help (median AUC gain ≤ 0) for: {', '.join(not_helped) or 'none'}."]
     if any("multi" in r for r in ps.values()):
         keys = ("rf", "gbm", "mlp", "mean", "weighted", "best")
-        lines += ["", f"Multi-teacher mode: held-out teacher AUC (median over the first {meta['multi_teacher_seeds']} "
-                  "seeds); weighted = convex weights minimizing out-of-fold log loss; best = lowest out-of-fold log "
+        lines += ["", f"Multi-teacher mode: held-out teacher AUC (seed 0{'' if meta['multi_teacher_seeds'] == 1 else ', median over the seeds run'}"
+                  "; sets without a row were not run); weighted = convex weights minimizing out-of-fold log loss; best = lowest out-of-fold log "
                   "loss.", "",
                   "| set | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
         for d, r in ps.items():
@@ -269,7 +278,8 @@ def main() -> None:
     if any(len(v) < args.seeds for v in seeds_done.values()):
         print(f"warning: not every set has {args.seeds} seeds yet: {seeds_done}")
     summary = summarize(runs)
-    meta = {"seeds": args.seeds, "seeds_done": seeds_done, "multi_teacher_seeds": min(args.multi_seeds, args.seeds),
+    meta = {"seeds": args.seeds, "seeds_done": seeds_done, "multi_teacher_seeds": max((sum("multi_teacher" in r for r in runs if r["dataset"] == d)
+                                                                   for d in args.datasets), default=0),
             "datasets": args.datasets, "seconds": sum(r.get("seconds", 0) for r in runs),
             "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores",
             "note": "Latency: CPU, median of repeated predict_proba calls on encoded rows, one process, on a "
