@@ -110,3 +110,8 @@ class StudentConfig:
     def __post_init__(self):
         if not self.layers:
             raise ValueError("layers must be a rule such as every-other, got ''.")
+
+
+def run(cfg: StudentConfig) -> dict:
+    """`distill lm student`: build the student ``cfg`` describes."""
+    return build_student(cfg.teacher, cfg.layers, cfg.out) | {"out": str(cfg.out)}
