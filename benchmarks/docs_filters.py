@@ -28,9 +28,9 @@ from distill.docs.text import jaccard, shingles  # noqa: E402
 
 def pr(flagged: list[bool], bad: list[bool]) -> dict:
     flagged = [bool(f) for f in flagged]
-    tp = sum(f and b for f, b in zip(flagged, bad))
-    fp = sum(f and not b for f, b in zip(flagged, bad))
-    fn = sum(b and not f for f, b in zip(flagged, bad))
+    tp = sum(f and b for f, b in zip(flagged, bad, strict=True))
+    fp = sum(f and not b for f, b in zip(flagged, bad, strict=True))
+    fn = sum(b and not f for f, b in zip(flagged, bad, strict=True))
     return {"precision": round(tp / (tp + fp), 3) if tp + fp else None,
             "recall": round(tp / (tp + fn), 3) if tp + fn else None, "tp": tp, "fp": fp, "fn": fn}
 

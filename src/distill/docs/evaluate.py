@@ -74,7 +74,7 @@ def _answers(system, items, prompts, cfg, desc) -> list:
 
 def _score(items, comps, judge, cfg, name, work: Path) -> dict:
     rows = []
-    for it, c in zip(items, comps):
+    for it, c in zip(items, comps, strict=True):
         if isinstance(c, BaseException):
             rows.append({"id": it["id"], "error": f"{type(c).__name__}: {c}"})
             continue
@@ -84,12 +84,12 @@ def _score(items, comps, judge, cfg, name, work: Path) -> dict:
                      "completion_tokens": c.completion_tokens})
     if judge is not None:
         tmpl = read_template("judge")
-        todo = [(r, it) for r, it in zip(rows, items) if "error" not in r]
+        todo = [(r, it) for r, it in zip(rows, items, strict=True) if "error" not in r]
         reqs = [ChatRequest([{"role": "user", "content": tmpl.format(question=it["question"], reference=it["answer"],
                                                                      candidate=r["answer"])}],
                             max_tokens=120, temperature=0.0, seed=0) for r, it in todo]
-        for (r, _), j in zip(todo, run_chats(judge, reqs, concurrency=cfg.concurrency, errors="return",
-                                              desc=f"judge {name}")):
+        verdicts = run_chats(judge, reqs, concurrency=cfg.concurrency, errors="return", desc=f"judge {name}")
+        for (r, _), j in zip(todo, verdicts, strict=True):
             try:
                 r["judge"] = parse_judge(j.text)[0] if not isinstance(j, BaseException) else None
             except Malformed:

@@ -134,7 +134,7 @@ async def _ask_all(teacher, jobs: list[dict], cfg: GenerateConfig, parse, stats:
         results = await arun_chats(teacher, reqs, concurrency=cfg.concurrency, errors="return",
                                    desc=f"{stats['_phase']} (try {attempt + 1})")
         retry = []
-        for job, res in zip(pending, results):
+        for job, res in zip(pending, results, strict=True):
             if isinstance(res, BaseException):
                 stats["teacher_errors"] += 1
                 job["error"] = f"{type(res).__name__}: {res}"

@@ -71,7 +71,7 @@ def _labelled(text: str) -> list[dict]:
     fields: list[tuple[str, str]] = []
     if head.strip() and rest:
         fields.append(("question", head.strip()))
-    for label, value in zip(rest[::2], rest[1::2]):
+    for label, value in zip(rest[::2], rest[1::2], strict=True):
         key = {"q": "question", "a": "answer"}.get(label.lower(), label.lower())
         fields.append((key, value.strip()))
     items, cur = [], {}

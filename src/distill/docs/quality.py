@@ -86,7 +86,7 @@ def load_embedder(device: str = "cpu") -> Embedder:
 
 def _windows(text: str) -> list[tuple[int, int]]:
     spans = sentence_spans(text) or [(0, len(text))]
-    return spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
+    return spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:], strict=False)]
 
 
 def lexical_support(answer: str, chunk: str) -> tuple[float, tuple[int, int]]:
@@ -193,7 +193,7 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
     for it in kept:
         by_chunk[it["chunk_id"]].append(it)
     kept = []
-    for cid, group in by_chunk.items():
+    for group in by_chunk.values():
         group.sort(key=lambda it: -(it.get("support_similarity", 0) + it.get("support_share", 0)))
         kept += group[: cfg.max_per_chunk]
         for it in group[cfg.max_per_chunk:]:
@@ -245,7 +245,7 @@ def _embedding_support(items, chunks, embed) -> list[tuple[float, tuple[int, int
     # The pair, not the answer alone: "It is True." is grounded only together with its question.
     av = embed([f"{it.get('question', '')} {it['answer']}" for it in items])
     out = []
-    for it, a in zip(items, av):
+    for it, a in zip(items, av, strict=True):
         lo, hi = where[it["chunk_id"]]
         sims = wv[lo:hi] @ a
         j = int(np.argmax(sims))
@@ -260,7 +260,7 @@ def _dedup(items, cfg, embed, reject) -> list[dict]:
     if embed is not None:
         vecs = embed([it["question"] for it in items])
         kept_vecs: list[np.ndarray] = []
-        for it, v in zip(items, vecs):
+        for it, v in zip(items, vecs, strict=True):
             if kept_vecs:
                 sims = np.stack(kept_vecs) @ v
                 j = int(np.argmax(sims))
@@ -293,7 +293,7 @@ def _check_unanswerable(cands, chunks, cfg, embed, reject) -> list[dict]:
         cv = embed([chunks[i].text for i in ids])
         qv = embed([c["question"] for c in cands])
         sims = qv @ cv.T
-        for c, row in zip(cands, sims):
+        for c, row in zip(cands, sims, strict=True):
             j = int(np.argmax(row))
             if row[j] > cfg.max_answerable_similarity:
                 reject(c, "unanswerable", f"may be answered by chunk {ids[j]} (cosine {row[j]:.2f})")
