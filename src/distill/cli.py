@@ -51,7 +51,7 @@ def _lm_capture(args: argparse.Namespace) -> dict:
     res = capture.run(config_from_args(capture.CaptureConfig, args, args.recipe))
     if not args.json:
         print(f"store {res['store']}: {res['windows']} windows, {res['tokens']:,} tokens in {res['shards']} shards, "
-              f"top-{res['k']}: {res['bytes_per_token']} bytes/token "
+              f"{'top-' if res['kind'] == 'topk' else 'sampled, draws: '}{res['k']}: {res['bytes_per_token']} bytes/token "
               f"(dense fp16: {res['dense_fp16_bytes_per_token']:,})")
     return res
 

@@ -2,7 +2,7 @@
 
 Each optimizer step draws a batch of windows and takes its teacher targets from one of
 three places:
-  * a top-k store (off-policy, ``--targets STORE``): no teacher in memory at all;
+  * a target store (off-policy, ``--targets STORE``, top-k or sampled): no teacher in memory at all;
   * a live teacher (off-policy): the teacher runs on the same windows, dense targets;
   * the student's own samples (on-policy, with probability ``lmbda`` per step, GKD's λ):
     the student continues the first half of each window, the teacher scores the result,
@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from distill.config import check, doc, to_dict
-from distill.losses import DIVERGENCES, TopKTargets
+from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
+from distill.targets.store import stack_targets
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ class LMTrainConfig:
     teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
     student: str = doc("student HF folder (e.g. from `distill lm student`)", default="")
     data: str = doc("corpus (text, JSONL, folder, or datasets folder); not needed with --targets", default="")
-    targets: str | None = doc("top-k store from `distill lm capture` (off-policy, no live teacher)", default=None)
+    targets: str | None = doc("target store from `distill lm capture` (top-k or sampled; off-policy, no live "
+                              "teacher)", default=None)
     loss: Literal["forward_kl", "reverse_kl", "jsd", "skew_kl", "skew_rkl", "tvd", "ce"] = doc(
         "divergence to the teacher ('ce': cross-entropy on the text only, the baseline)", default="forward_kl")
     beta: float = doc("jsd: β (0 forward KL … 1 reverse KL)", default=0.5)
@@ -125,7 +127,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     from distill.lm.compat import shared_vocab_size, tokenizer_fingerprint
     from distill.lm.corpus import pack_windows
     from distill.lm.models import load_model, load_tokenizer, resolve
-    from distill.targets.store import TopKStore
+    from distill.targets.store import TargetStore
 
     acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum)
     set_seed(cfg.seed)
@@ -135,7 +137,11 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     use_teacher = cfg.loss != "ce" and not cfg.targets
     teacher = None
     if cfg.targets:
-        store = TopKStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
+        store = TargetStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
+        if store.manifest.kind == "sampled" and not (cfg.loss == "forward_kl" or (cfg.loss == "jsd" and cfg.beta == 0)):
+            raise ValueError(f"--targets {cfg.targets} holds sampled targets, which estimate the forward-KL gradient "
+                             f"without bias and nothing else; use --loss forward_kl (got --loss {cfg.loss}), or a "
+                             "top-k store.")
         V = store.manifest.vocab_size
         windows = None
         n_windows = len(store)
@@ -243,9 +249,7 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy):
     if store is not None:
         items = [store[int(i)] for i in rows]
         ids = torch.stack([x for x, _ in items]).to(device)  # (b, L)
-        targets = TopKTargets(torch.stack([t.indices for _, t in items]).to(device),
-                              torch.stack([t.logprobs for _, t in items]).to(device),
-                              torch.stack([t.tail for _, t in items]).to(device))
+        targets = _to(stack_targets([t for _, t in items]), device)  # (b, L, k) top-k or sampled
     else:
         ids = windows[rows].to(device)  # (b, L)
         if on_policy:
@@ -271,6 +275,13 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy):
         loss = div if ce is None else (1 - cfg.alpha) * div + cfg.alpha * ce
     parts.update(loss=loss.item(), divergence=div.item(), ce=0.0 if ce is None else ce.item())
     return loss, parts
+
+
+def _to(targets, device):
+    if isinstance(targets, SampledTargets):
+        return SampledTargets(targets.indices.to(device), targets.counts.to(device), targets.logprobs.to(device),
+                              targets.temperature)
+    return TopKTargets(targets.indices.to(device), targets.logprobs.to(device), targets.tail.to(device))
 
 
 @torch.no_grad()
