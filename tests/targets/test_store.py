@@ -198,3 +198,13 @@ def test_format_1_stores_are_still_read(tiny_teacher, corpus, tmp_path):
     (out / "manifest.json").write_text(json.dumps(mf))
     with pytest.raises(StoreError, match="store format 7"):
         TopKStore(out)
+
+
+def test_cli_capture_sampled(tiny_teacher, corpus, tmp_path, capsys):
+    from distill.cli import main
+
+    assert main(["lm", "capture", "--teacher", str(tiny_teacher), "--data", str(corpus), "--targets-kind", "sampled",
+                 "--samples", "8", "--window", "16", "--out", str(tmp_path / "s"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["complete"] and res["kind"] == "sampled" and res["k"] == 8
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["samples"] == 8

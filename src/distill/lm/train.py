@@ -69,6 +69,8 @@ class LMTrainConfig:
                                                           default="no")
     seed: int = doc("seed of data order, sampling and initialization", default=0)
     checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: only at the end)", default=50)
+    tensorboard: bool = doc("also write the metrics as TensorBoard events under OUT/tensorboard (skipped with a "
+                            "note when the tensorboard package is missing)", default=True)
     out: str = doc("output folder: the trained student (HF folder), metrics.csv, checkpoint/", default="runs/lm")
 
     def __post_init__(self):
@@ -85,6 +87,41 @@ class LMTrainConfig:
             check(getattr(self, name) >= 1, name, getattr(self, name), "≥ 1")
         check(self.lr > 0, "lr", self.lr, "> 0")
         check(self.lora_r >= 0, "lora_r", self.lora_r, "≥ 0")
+
+
+METRICS = ["step", "loss", "divergence", "ce", "on_policy", "lr", "tokens", "seconds"]  # metrics.csv columns
+
+
+def _tensorboard(out: Path, enabled: bool, purge_step: int):
+    """A SummaryWriter under out/tensorboard, or None when disabled or tensorboard is not installed.
+
+    ``purge_step``: on resume, events at or after this step from the interrupted run are dropped
+    (the CSV is truncated the same way), so every step appears once.
+    """
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # torch's writer needs the tensorboard package
+        log.info("tensorboard is not installed: metrics go to metrics.csv only (pip install tensorboard)")
+        return None
+    return SummaryWriter(str(out / "tensorboard"), purge_step=purge_step)
+
+
+def _forget_after(out: Path, metrics_path: Path, step: int, new_file: bool) -> None:
+    """Drop metrics logged after the checkpoint we (re)start from: a fresh run clears old
+    TensorBoard events, a resumed one truncates the CSV to the checkpoint's step."""
+    import shutil
+
+    if new_file:
+        shutil.rmtree(out / "tensorboard", ignore_errors=True)
+        return
+    with open(metrics_path, newline="") as f:
+        rows = list(csv.reader(f))
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    if len(keep) != len(rows):
+        with open(metrics_path, "w", newline="") as f:
+            csv.writer(f).writerows(keep)
 
 
 def divergence(cfg: LMTrainConfig, student_logits, targets, labels=None) -> torch.Tensor:
@@ -185,10 +222,13 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.csv"
     new_file = not metrics_path.exists() or step == 0
+    if acc.is_main_process:
+        _forget_after(out, metrics_path, step, new_file)
     mfile = open(metrics_path, "w" if new_file else "a", newline="") if acc.is_main_process else None
     writer = csv.writer(mfile) if mfile else None
     if writer and new_file:
-        writer.writerow(["step", "loss", "divergence", "ce", "on_policy", "lr", "tokens", "seconds"])
+        writer.writerow(METRICS)
+    tb = _tensorboard(out, cfg.tensorboard, purge_step=step + 1) if acc.is_main_process else None
     bar = tqdm(total=cfg.steps, initial=step, desc="lm train", disable=None if acc.is_main_process else True)
     t_start = time.time()
     try:
@@ -213,10 +253,13 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
             bar.update(1)
             bar.set_postfix(loss=f"{stats['loss']:.4f}", refresh=False)
             if writer:
-                writer.writerow([step, f"{stats['loss']:.6f}", f"{stats['divergence']:.6f}", f"{stats['ce']:.6f}",
-                                 int(on_policy), f"{sched.get_last_lr()[0]:.3e}", stats["tokens"],
-                                 f"{time.time() - t0:.3f}"])
+                row = [step, f"{stats['loss']:.6f}", f"{stats['divergence']:.6f}", f"{stats['ce']:.6f}",
+                       int(on_policy), f"{sched.get_last_lr()[0]:.3e}", stats["tokens"], f"{time.time() - t0:.3f}"]
+                writer.writerow(row)
                 mfile.flush()
+                if tb is not None:  # the same numbers as the CSV row (as written, so the two agree exactly)
+                    for name, value in zip(METRICS[1:], row[1:]):
+                        tb.add_scalar(f"train/{name}", float(value), step)
             stop = stop_after_steps is not None and step >= stop_after_steps
             if stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
                 acc.save_state(str(ckpt))
@@ -229,6 +272,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
         bar.close()
         if mfile:
             mfile.close()
+        if tb is not None:
+            tb.close()
     result = {"steps": step, "completed": step >= cfg.steps, "seconds": round(time.time() - t_start, 2),
               "out": str(out), "config": to_dict(cfg)}
     if step >= cfg.steps and acc.is_main_process:
