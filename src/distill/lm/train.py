@@ -57,6 +57,8 @@ class LMTrainConfig:
                        default=0.0)
     max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32)
     window: int = doc("tokens per training window (with --targets: the store's window)", default=256)
+    max_windows: int = doc("train on the corpus's first N windows only (0: all; the same N as `lm capture "
+                           "--max-windows` gives the same windows)", default=0)
     batch_size: int = doc("windows per optimizer step (global, split across processes)", default=4)
     grad_accum: int = doc("micro-batches per optimizer step", default=1)
     steps: int = doc("optimizer steps", default=100)
@@ -86,6 +88,7 @@ class LMTrainConfig:
         for name in ("window", "batch_size", "grad_accum", "steps", "chunk_size", "max_new_tokens"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "≥ 1")
         check(self.lr > 0, "lr", self.lr, "> 0")
+        check(self.max_windows >= 0, "max_windows", self.max_windows, "≥ 0")
         check(self.lora_r >= 0, "lora_r", self.lora_r, "≥ 0")
 
 
@@ -189,7 +192,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
         teacher = load_model(t_path, device=acc.device) if use_teacher else None
         t_rows = teacher.config.vocab_size if teacher is not None else len(t_tok)
         V = shared_vocab_size(t_tok, s_tok, t_rows, student.config.vocab_size)
-        windows = pack_windows(cfg.data, s_tok, cfg.window)
+        windows = pack_windows(cfg.data, s_tok, cfg.window, cfg.max_windows or None)
         n_windows = len(windows)
     if cfg.lora_r:
         from peft import LoraConfig, get_peft_model
