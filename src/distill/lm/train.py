@@ -305,8 +305,8 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy):
         targets = None
         if teacher is not None:
             with torch.no_grad():
-                targets = teacher(ids).logits[..., :V].float()  # (b, L, V)
-    logits = student(ids).logits[..., :V]  # (b, L, V)
+                targets = teacher(ids, use_cache=False).logits[..., :V].float()  # (b, L, V)
+    logits = student(ids, use_cache=False).logits[..., :V]  # (b, L, V); no KV cache while training
     parts = {"tokens": int(ids.numel())}
     ce = text_ce(logits, ids, mask) if (cfg.alpha > 0 or cfg.loss == "ce") else None
     if cfg.loss == "ce":
