@@ -69,8 +69,6 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     out = {"teacher": teacher}
     old = RESULTS / "lm_kd_vs_ce.json"
-    if old.exists():  # parts not rerun keep their last figures
-        out.update({k: v for k, v in json.loads(old.read_text()).items() if k in ("quickstart", "layer_rules")})
     if not args.skip_quickstart:
         t0 = time.time()
         qs = run(QuickstartConfig(teacher=teacher, steps=args.steps, out=str(tmp / "quickstart")))
@@ -83,6 +81,9 @@ def main() -> None:
         out["layer_rules"] = rules_part(teacher, args, tmp)
         out["layer_rules"]["load_average"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
+    if old.exists():  # parts not rerun keep their last figures (read at the end: the parts may run in parallel)
+        last = json.loads(old.read_text())
+        out.update({k: last[k] for k in ("quickstart", "layer_rules") if k in last and k not in out})
     old.write_text(json.dumps(out, indent=2) + "\n")
     (RESULTS / "lm_kd_vs_ce.md").write_text(markdown(out))
     print(markdown(out))

@@ -182,13 +182,11 @@ def decode_compact(ids_z: bytes, lp_z: bytes, shape: tuple[int, ...], step: floa
     return ids, torch.from_numpy(q.astype(np.float32) * -step)
 
 
-def write_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids: torch.Tensor,
-                logprobs: torch.Tensor, tail: torch.Tensor, vocab_size: int, *, encoding: str = "raw",
-                logprob_step: float = 0.0625) -> dict:
-    """Write one shard atomically; return its manifest entry."""
-    tensors = {"input_ids": input_ids.to(torch.int32).contiguous(), "tail": tail.to(torch.float16).contiguous()}
+def _encode(tensors: dict, ids: torch.Tensor, logprobs: torch.Tensor, vocab_size: int, encoding: str, step: float,
+            presorted: bool = False) -> None:
+    """Put the (..., k) ids and log-probs into ``tensors`` in the chosen encoding."""
     if encoding == "compact":
-        ids_z, lp_z = encode_compact(ids.cpu(), logprobs.cpu(), logprob_step, vocab_size)
+        ids_z, lp_z = encode_compact(ids.cpu(), logprobs.cpu(), step, vocab_size, presorted=presorted)
         tensors["ids_z"] = torch.frombuffer(bytearray(ids_z), dtype=torch.uint8)
         tensors["logprobs_z"] = torch.frombuffer(bytearray(lp_z), dtype=torch.uint8)
     elif encoding == "raw":
@@ -196,15 +194,27 @@ def write_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids
         tensors["logprobs"] = logprobs.to(torch.float16).contiguous()
     else:
         raise ValueError(f"encoding must be 'raw' or 'compact', got {encoding!r}.")
+
+
+def _save(path: Path, tensors: dict, meta: dict) -> dict:
+    """Write a shard atomically (temporary name, fsync, rename); return its manifest entry."""
     # One metadata key: safetensors writes several in a random order, which would make
     # identical shards differ byte for byte (and so by checksum).
-    meta = {"distill": json.dumps({"index": index, "start": start, "end": start + len(input_ids)})}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata=meta)
+    save_file(tensors, tmp, metadata={"distill": json.dumps(meta)})
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return _entry(path)
+
+
+def write_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids: torch.Tensor,
+                logprobs: torch.Tensor, tail: torch.Tensor, vocab_size: int, *, encoding: str = "raw",
+                logprob_step: float = 0.0625) -> dict:
+    """Write one top-k shard atomically; return its manifest entry."""
+    tensors = {"input_ids": input_ids.to(torch.int32).contiguous(), "tail": tail.to(torch.float16).contiguous()}
+    _encode(tensors, ids, logprobs, vocab_size, encoding, logprob_step)
+    return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids)})
 
 
 def write_sampled_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids: torch.Tensor,
@@ -214,28 +224,16 @@ def write_sampled_shard(path: Path, index: int, start: int, input_ids: torch.Ten
     with count 0); return its manifest entry."""
     width = max(1, int((counts > 0).sum(-1).max()))  # padding is at the end: keep the widest position
     ids, counts, logprobs = ids[..., :width], counts[..., :width], logprobs[..., :width]
-    count_dtype = torch.uint8 if int(counts.max()) <= 255 else torch.int32
+    one_byte = int(counts.max()) <= 255
     tensors = {"input_ids": input_ids.to(torch.int32).contiguous()}
+    _encode(tensors, ids, logprobs, vocab_size, encoding, logprob_step, presorted=True)
     if encoding == "compact":
-        ids_z, lp_z = encode_compact(ids.cpu(), logprobs.cpu(), logprob_step, vocab_size, presorted=True)
-        tensors["ids_z"] = torch.frombuffer(bytearray(ids_z), dtype=torch.uint8)
-        tensors["logprobs_z"] = torch.frombuffer(bytearray(lp_z), dtype=torch.uint8)
-        c = counts.cpu().numpy().astype(np.uint8 if count_dtype == torch.uint8 else np.uint32)
+        c = counts.cpu().numpy().astype(np.uint8 if one_byte else np.uint32)
         tensors["counts_z"] = torch.frombuffer(bytearray(zlib.compress(_planes(c), 6)), dtype=torch.uint8)
-    elif encoding == "raw":
-        tensors["ids"] = ids.to(torch.uint16 if vocab_size <= 65535 else torch.int32).contiguous()
-        tensors["logprobs"] = logprobs.to(torch.float16).contiguous()
-        tensors["counts"] = counts.to(count_dtype).contiguous()
     else:
-        raise ValueError(f"encoding must be 'raw' or 'compact', got {encoding!r}.")
-    meta = {"distill": json.dumps({"index": index, "start": start, "end": start + len(input_ids), "width": width,
-                                   "count_bytes": 1 if count_dtype == torch.uint8 else 4})}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata=meta)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return _entry(path)
+        tensors["counts"] = counts.to(torch.uint8 if one_byte else torch.int32).contiguous()
+    return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids), "width": width,
+                                 "count_bytes": 1 if one_byte else 4})
 
 
 def _entry(path: Path) -> dict:
