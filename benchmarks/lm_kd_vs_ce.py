@@ -59,6 +59,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher", default="smollm2")
     ap.add_argument("--steps", type=int, default=30, help="quickstart steps per student (its default: 30)")
+    ap.add_argument("--layers", default="every-other", help="quickstart student layers (results of a rule other "
+                    "than the default are kept under quickstart_<rule>)")
     ap.add_argument("--rule-steps", type=int, default=10)
     ap.add_argument("--eval-windows", type=int, default=8, help="held-out windows for the layer rules")
     ap.add_argument("--rules", nargs="+", default=RULES)
@@ -71,11 +73,11 @@ def main() -> None:
     old = RESULTS / "lm_kd_vs_ce.json"
     if not args.skip_quickstart:
         t0 = time.time()
-        qs = run(QuickstartConfig(teacher=teacher, steps=args.steps, out=str(tmp / "quickstart")))
+        qs = run(QuickstartConfig(teacher=teacher, steps=args.steps, layers=args.layers, out=str(tmp / "quickstart")))
         qs["wall_seconds"] = round(time.time() - t0, 1)
         qs["load_average"] = os.getloadavg()
         qs["kd_wins"] = qs["kd"]["kl"] < qs["ce"]["kl"] and qs["kd"]["perplexity"] < qs["ce"]["perplexity"]
-        out["quickstart"] = qs
+        out["quickstart" if args.layers == "every-other" else f"quickstart_{args.layers}"] = qs
         print(f"quickstart: {qs['wall_seconds']} s; KD {qs['kd']} CE {qs['ce']}", flush=True)
     if not args.skip_rules:
         out["layer_rules"] = rules_part(teacher, args, tmp)
@@ -83,7 +85,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     if old.exists():  # parts not rerun keep their last figures (read at the end: the parts may run in parallel)
         last = json.loads(old.read_text())
-        out.update({k: last[k] for k in ("quickstart", "layer_rules") if k in last and k not in out})
+        out.update({k: v for k, v in last.items() if k.startswith(("quickstart", "layer_rules")) and k not in out})
     old.write_text(json.dumps(out, indent=2) + "\n")
     (RESULTS / "lm_kd_vs_ce.md").write_text(markdown(out))
     print(markdown(out))
@@ -93,9 +95,9 @@ def markdown(r: dict) -> str:
     from distill.lm.quickstart import markdown as qs_markdown
 
     lines = []
-    if "quickstart" in r:
-        q = r["quickstart"]
-        lines += ["## KD vs CE-only (`distill lm quickstart`)", "", qs_markdown(q),
+    for key in sorted(k for k in r if k.startswith("quickstart")):
+        q = r[key]
+        lines += [f"## KD vs CE-only (`distill lm quickstart --layers {q['layers']}`)", "", qs_markdown(q),
                   f"KD wins on KL and perplexity: {q['kd_wins']}. Forward speed-up of the half-depth student: "
                   f"{q['kd']['forward_speedup']:.2f}× (target ≥ 1.8×). Quickstart wall time {q['wall_seconds']:.0f} s "
                   f"at load average {q['load_average'][0]:.1f} (2 shared cores).", ""]
