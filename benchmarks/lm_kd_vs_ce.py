@@ -52,6 +52,32 @@ def rules_part(teacher: str, args, tmp: Path) -> dict:
             "eval_tokens": e1["tokens"], "rows": rows}
 
 
+def speed_part(teacher: str, args, tmp: Path) -> dict:
+    """CPU seconds per forward of 4 × 128 tokens, teacher and half-depth student interleaved (CPU time,
+    not wall time: on a shared machine the latter mostly measures the neighbours)."""
+    import statistics
+
+    import torch
+
+    from distill.lm.models import load_model
+    from distill.lm.student import build_student
+
+    build_student(teacher, args.layers, tmp / "speed-student")
+    models = {"teacher": load_model(teacher).eval(), "student": load_model(str(tmp / "speed-student")).eval()}
+    x = torch.randint(0, 49152, (4, 128), generator=torch.Generator().manual_seed(0))
+    times = {k: [] for k in models}
+    with torch.inference_mode():
+        for rep in range(args.speed_reps + 1):
+            for name, m in models.items():
+                c0 = time.process_time()
+                m(x, use_cache=False)
+                if rep:  # rep 0 warms up
+                    times[name].append(time.process_time() - c0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"layers": args.layers, "tokens": x.numel(), "threads": torch.get_num_threads(),
+            "cpu_seconds_median": med, "cpu_seconds_all": times, "speedup": med["teacher"] / med["student"]}
+
+
 def main() -> None:
     from distill.lm.models import resolve
     from distill.lm.quickstart import QuickstartConfig, run
@@ -66,6 +92,7 @@ def main() -> None:
     ap.add_argument("--rules", nargs="+", default=RULES)
     ap.add_argument("--skip-rules", action="store_true")
     ap.add_argument("--skip-quickstart", action="store_true")
+    ap.add_argument("--speed-reps", type=int, default=0, help="also time teacher vs student forwards (CPU s)")
     args = ap.parse_args()
     teacher = resolve(args.teacher)
     tmp = Path(tempfile.mkdtemp())
@@ -79,13 +106,16 @@ def main() -> None:
         qs["kd_wins"] = qs["kd"]["kl"] < qs["ce"]["kl"] and qs["kd"]["perplexity"] < qs["ce"]["perplexity"]
         out["quickstart" if args.layers == "every-other" else f"quickstart_{args.layers}"] = qs
         print(f"quickstart: {qs['wall_seconds']} s; KD {qs['kd']} CE {qs['ce']}", flush=True)
+    if args.speed_reps:
+        out["forward_speed"] = sp = speed_part(teacher, args, tmp)
+        print(f"forward speed: {sp}", flush=True)
     if not args.skip_rules:
         out["layer_rules"] = rules_part(teacher, args, tmp)
         out["layer_rules"]["load_average"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
     if old.exists():  # parts not rerun keep their last figures (read at the end: the parts may run in parallel)
         last = json.loads(old.read_text())
-        out.update({k: v for k, v in last.items() if k.startswith(("quickstart", "layer_rules")) and k not in out})
+        out.update({k: v for k, v in last.items() if k.startswith(("quickstart", "layer_rules", "forward_speed")) and k not in out})
     old.write_text(json.dumps(out, indent=2) + "\n")
     (RESULTS / "lm_kd_vs_ce.md").write_text(markdown(out))
     print(markdown(out))
@@ -101,6 +131,12 @@ def markdown(r: dict) -> str:
                   f"KD wins on KL and perplexity: {q['kd_wins']}. Forward speed-up of the half-depth student: "
                   f"{q['kd']['forward_speedup']:.2f}× (target ≥ 1.8×). Quickstart wall time {q['wall_seconds']:.0f} s "
                   f"at load average {q['load_average'][0]:.1f} (2 shared cores).", ""]
+    if "forward_speed" in r:
+        f = r["forward_speed"]
+        lines += ["## Forward speed, teacher vs half-depth student", "",
+                  f"CPU seconds per forward of {f['tokens']} tokens ({f['threads']} thread, median, interleaved): "
+                  f"teacher {f['cpu_seconds_median']['teacher']:.3f}, student (`{f['layers']}`) "
+                  f"{f['cpu_seconds_median']['student']:.3f}: **{f['speedup']:.2f}×** (target ≥ 1.8×).", ""]
     if "layer_rules" in r:
         lr = r["layer_rules"]
         lines += ["## Which 15 of SmolLM2's 30 layers?", "",
