@@ -107,7 +107,8 @@ def main() -> None:
         out["quickstart" if args.layers == "every-other" else f"quickstart_{args.layers}"] = qs
         print(f"quickstart: {qs['wall_seconds']} s; KD {qs['kd']} CE {qs['ce']}", flush=True)
     if args.speed_reps:
-        out["forward_speed"] = sp = speed_part(teacher, args, tmp)
+        key = "forward_speed" if args.layers == "every-other" else f"forward_speed_{args.layers}"
+        out[key] = sp = speed_part(teacher, args, tmp)
         print(f"forward speed: {sp}", flush=True)
     if not args.skip_rules:
         out["layer_rules"] = rules_part(teacher, args, tmp)
@@ -131,8 +132,8 @@ def markdown(r: dict) -> str:
                   f"KD wins on KL and perplexity: {q['kd_wins']}. Forward speed-up of the half-depth student: "
                   f"{q['kd']['forward_speedup']:.2f}× (target ≥ 1.8×). Quickstart wall time {q['wall_seconds']:.0f} s "
                   f"at load average {q['load_average'][0]:.1f} (2 shared cores).", ""]
-    if "forward_speed" in r:
-        f = r["forward_speed"]
+    for key in sorted(k for k in r if k.startswith("forward_speed")):
+        f = r[key]
         lines += ["## Forward speed, teacher vs half-depth student", "",
                   f"CPU seconds per forward of {f['tokens']} tokens ({f['threads']} thread, median, interleaved): "
                   f"teacher {f['cpu_seconds_median']['teacher']:.3f}, student (`{f['layers']}`) "

@@ -14,6 +14,7 @@ transformers = pytest.importorskip("transformers")
         ("every-other", [0, 2, 4, 6, 8]),
         ("first-3", [0, 1, 2]),
         ("last-3", [7, 8, 9]),
+        ("last-half", [5, 6, 7, 8, 9]),
         ("3", [0, 4, 9]),  # evenly spaced, first and last kept: round(0, 4.5, 9)
         ("1", [0]),
         ("10", list(range(10))),
