@@ -72,7 +72,8 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Run the teacher over a corpus once; store its top-k targets in resumable shards.",
         "distill.lm.capture:CaptureConfig", "distill.lm.capture:run",
         lambda r: (f"store {r['store']}: {r['windows']} windows, {r['tokens']:,} tokens in {r['shards']} shards, "
-                   f"top-{r['k']}: {r['bytes_per_token']} bytes/token (dense fp16: {r['dense_fp16_bytes_per_token']:,})")),
+                   f"{'top-' if r['kind'] == 'topk' else 'sampled, draws: '}{r['k']}: {r['bytes_per_token']} "
+                   f"bytes/token (dense fp16: {r['dense_fp16_bytes_per_token']:,})")),
     ("lm", "train"): Command(
         "Distill a causal LM: off-policy from a target store or a live teacher, or on-policy (GKD λ).",
         "distill.lm.train:LMTrainConfig", "distill.lm.train:run",

@@ -36,6 +36,8 @@ import torch.nn.functional as F
 
 __all__ = [
     "TopKTargets",
+    "SampledTargets",
+    "sampled_targets",
     "forward_kl",
     "reverse_kl",
     "generalized_jsd",
@@ -101,6 +103,90 @@ class TopKTargets:
     @property
     def k(self) -> int:
         return self.indices.shape[-1]
+
+
+@dataclass(frozen=True)
+class SampledTargets:
+    """Sparse teacher targets by sampling (Random-Sampling KD, Anshumann et al. 2025, "Sparse Logit Sampling").
+
+    At each position N tokens were drawn with replacement from the teacher's distribution at
+    the *sampling* temperature t, p_t = softmax(teacher_logits / t); the distinct tokens are
+    kept with their counts. The estimated target is p̂_v = c_v / N.
+
+    Attributes:
+        indices: (..., m) int64 token ids (m ≥ the number of distinct draws; entries with
+            count 0 are padding and may repeat an id).
+        counts: (..., m) integer or float draw counts; Σ counts = N at every position.
+        logprobs: optional (..., m) float: log p_t of each id (the teacher's log-probability
+            at the sampling temperature). Needed to train at a temperature T ≠ t and to
+            report KL rather than cross-entropy (see below).
+        temperature: t, the sampling temperature (default 1: the teacher's own distribution).
+
+    What the losses do with them (forward KL only: no other divergence has an unbiased
+    sampled estimator, and they refuse these targets):
+      * T = t (the default: both 1). p̂ = counts / N, and E[p̂_v] = p_v exactly for every
+        token (counts are multinomial). The per-position gradient with respect to the student
+        logits, (q − p̂) / T, is therefore an **unbiased estimate of the dense forward-KL (and
+        cross-entropy) gradient (q − p) / T for any N ≥ 1**. The loss value is
+        Σ_v p̂_v (log p_v − log q_v): unbiased for KL(p ‖ q) when ``logprobs`` are given; without
+        them it is −Σ_v p̂_v log q_v, unbiased for the cross-entropy H(p, q) = KL + H(p) (same
+        gradient, the teacher's entropy left out).
+      * T ≠ t (paper §3, sampling from a tempered proposal): self-normalized importance
+        weights w_v ∝ c_v p_t(v)^(t/T − 1) retarget the draws to p_T ∝ p_t^(t/T). This is
+        consistent, not unbiased (bias O(1/N)); it needs ``logprobs``.
+    """
+
+    indices: torch.Tensor
+    counts: torch.Tensor
+    logprobs: torch.Tensor | None = None
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.indices.shape != self.counts.shape:
+            raise ValueError(
+                f"SampledTargets: indices {tuple(self.indices.shape)} and counts "
+                f"{tuple(self.counts.shape)} must have the same shape (..., m)."
+            )
+        if self.logprobs is not None and self.logprobs.shape != self.indices.shape:
+            raise ValueError(
+                f"SampledTargets.logprobs has shape {tuple(self.logprobs.shape)}; expected "
+                f"{tuple(self.indices.shape)} (one per sampled id)."
+            )
+        if self.indices.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"SampledTargets.indices must be int64 or int32, got {self.indices.dtype}.")
+        _check_temperature(self.temperature)
+
+    @property
+    def k(self) -> int:
+        return self.indices.shape[-1]
+
+
+def sample_counts(logp: torch.Tensor, n: int, generator: torch.Generator | None = None):
+    """Draw n tokens per row from exp(logp) (..., V); return distinct ids and counts, each (..., n).
+
+    Ids come sorted ascending; a row with u < n distinct tokens is padded with count 0 and
+    its largest sampled id (so the ids stay sorted, which the compact store encoding needs).
+    """
+    lead, V = logp.shape[:-1], logp.shape[-1]
+    probs = logp.reshape(-1, V).float().exp()
+    draws = torch.multinomial(probs, n, replacement=True, generator=generator).sort(-1).values  # (R, n)
+    first = torch.ones_like(draws, dtype=torch.bool)
+    first[:, 1:] = draws[:, 1:] != draws[:, :-1]  # the first draw of each distinct token
+    seg = first.long().cumsum(-1) - 1  # (R, n): which distinct token each draw belongs to
+    counts = torch.zeros_like(draws).scatter_add_(1, seg, torch.ones_like(draws))
+    pos = torch.arange(n, device=draws.device).expand_as(draws)
+    at = torch.full_like(draws, n - 1).scatter_reduce_(1, seg, pos, reduce="amin")  # padding → the last draw
+    ids = draws.gather(1, at)
+    return ids.reshape(*lead, n), counts.reshape(*lead, n)
+
+
+def sampled_targets(teacher_logits: torch.Tensor, n: int, *, temperature: float = 1.0,
+                    generator: torch.Generator | None = None) -> SampledTargets:
+    """Sampled targets from dense teacher logits (..., V): n draws per position from softmax(logits / t)."""
+    _check_temperature(temperature)
+    logp = (teacher_logits.to(_compute_dtype(teacher_logits)) / temperature).log_softmax(-1)
+    ids, counts = sample_counts(logp, n, generator)
+    return SampledTargets(ids, counts, logp.gather(-1, ids), temperature)
 
 
 def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True) -> TopKTargets:
@@ -235,12 +321,54 @@ class _Prepared(NamedTuple):
     dense: torch.Tensor | None  # (N, V) teacher logits, or None for sparse targets
     sparse: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # (N, k) ids, (N, k) logp, (N,) tail
     rows: torch.Tensor | None  # (n,) indices of kept rows, or None for all rows
+    sampled: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # (N, m) ids, p̂, teacher log p_T
 
 
 _warned_teacher_grad = False
 
 
-def _prepare(student_logits, teacher, labels, ignore_index) -> _Prepared:
+def _prepare_sampled(teacher: SampledTargets, lead, V: int, T: float):
+    """(ids, p̂, ℓ), each (N, m): the estimated target at temperature T and the teacher's log p_T
+    of each id (0 where unknown, which turns the loss value into a cross-entropy)."""
+    if teacher.indices.shape[:-1] != lead:
+        raise ValueError(
+            f"SampledTargets cover positions {tuple(teacher.indices.shape[:-1])} but student_logits "
+            f"has positions {tuple(lead)}; they must match."
+        )
+    m = teacher.k
+    ids = teacher.indices.reshape(-1, m).long()
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):
+        raise ValueError(f"SampledTargets.indices must lie in [0, {V}) (the student vocabulary size), got ids in "
+                         f"[{int(ids.min())}, {int(ids.max())}]. Student and teacher vocab sizes differ?")
+    dtype = torch.float64 if teacher.counts.dtype == torch.float64 else torch.float32
+    c = teacher.counts.reshape(-1, m).to(dtype)
+    if bool((c < 0).any()) or (c.numel() and bool((c.sum(-1) <= 0).any())):
+        raise ValueError("SampledTargets.counts must be ≥ 0 with a positive sum at every position.")
+    lp = None if teacher.logprobs is None else teacher.logprobs.reshape(-1, m).to(dtype).detach()
+    t = teacher.temperature
+    if T != t and lp is None:
+        raise ValueError(f"SampledTargets drawn at temperature {t} need their logprobs to train at temperature {T}; "
+                         "capture with the training temperature or keep the log-probabilities.")
+    floor = math.log(torch.finfo(dtype).tiny)
+    if lp is not None:
+        lp = lp.clamp_min(floor)  # padding may carry −inf; its weight is 0 anyway
+    if T == t:
+        w = c
+        ell = lp if lp is not None else torch.zeros_like(c)
+    else:
+        # Self-normalized importance weights from the proposal p_t to the target p_T ∝ p_t^(t/T).
+        r = t / T - 1
+        x = (r * lp).masked_fill(c <= 0, float("-inf"))  # (N, m) log weight per draw, up to a constant
+        w = c * torch.exp(x - x.amax(-1, keepdim=True))
+        # log Z_T, Z_T = Σ_v p_t(v)^(t/T) = E_{p_t}[p_t^(t/T − 1)], estimated from the draws
+        log_z = torch.logsumexp(torch.log(c.clamp_min(torch.finfo(dtype).tiny)) + r * lp, -1, keepdim=True) \
+            - torch.log(c.sum(-1, keepdim=True))
+        ell = (t / T) * lp - log_z
+    p_hat = w / w.sum(-1, keepdim=True)
+    return ids, p_hat.detach(), ell.where(p_hat > 0, 0).detach()
+
+
+def _prepare(student_logits, teacher, labels, ignore_index, T: float = 1.0) -> _Prepared:
     global _warned_teacher_grad
     if not isinstance(student_logits, torch.Tensor) or not student_logits.is_floating_point():
         raise ValueError("student_logits must be a floating-point tensor of shape (..., V).")
@@ -249,8 +377,10 @@ def _prepare(student_logits, teacher, labels, ignore_index) -> _Prepared:
     V = student_logits.shape[-1]
     lead = student_logits.shape[:-1]
     student = student_logits.reshape(-1, V)
-    dense = sparse = None
-    if isinstance(teacher, TopKTargets):
+    dense = sparse = sampled = None
+    if isinstance(teacher, SampledTargets):
+        sampled = _prepare_sampled(teacher, lead, V, T)
+    elif isinstance(teacher, TopKTargets):
         if teacher.indices.shape[:-1] != lead:
             raise ValueError(
                 f"TopKTargets cover positions {tuple(teacher.indices.shape[:-1])} but student_logits "
@@ -293,7 +423,7 @@ def _prepare(student_logits, teacher, labels, ignore_index) -> _Prepared:
         dense = teacher.detach().reshape(-1, V)
     else:
         raise ValueError(
-            f"teacher_logits must be a tensor (..., V) or TopKTargets, got {type(teacher).__name__}."
+            f"teacher_logits must be a tensor (..., V), TopKTargets or SampledTargets, got {type(teacher).__name__}."
         )
     rows = None
     if labels is not None:
@@ -305,7 +435,7 @@ def _prepare(student_logits, teacher, labels, ignore_index) -> _Prepared:
         keep = labels.reshape(-1) != ignore_index
         if not bool(keep.all()):
             rows = keep.nonzero().squeeze(1)
-    return _Prepared(student, dense, sparse, rows)
+    return _Prepared(student, dense, sparse, rows, sampled)
 
 
 def _log_softmax(z: torch.Tensor, T: float, ws: _Workspace, name: str) -> torch.Tensor:
@@ -359,6 +489,16 @@ def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, ws: _Workspace
     return loss
 
 
+def _sampled_chunk(z_s, ids, p_hat, ell, T: float, ws: _Workspace, scale: float, dst):
+    """One chunk of sampled targets (forward KL only). z_s: (n, V); ids, p_hat, ell: (n, m). As ``_dense_chunk``."""
+    s_full = _log_softmax(z_s, T, ws, "s")  # (n, V)
+    loss = (p_hat * (ell - s_full.gather(-1, ids))).sum(-1)  # (n,): Σ p̂ (log p − log q)
+    if dst is not None:
+        # ∂/∂z = (q − p̂) / T; scatter_add because padding may repeat an id (with weight 0)
+        torch.exp(s_full, out=dst).mul_(scale / T).scatter_add_(-1, ids, p_hat.to(dst.dtype) * (-scale / T))
+    return loss
+
+
 def _run(
     student_logits: torch.Tensor,
     teacher,
@@ -371,7 +511,10 @@ def _run(
     _check_temperature(temperature)
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
-    prep = _prepare(student_logits, teacher, labels, ignore_index)
+    if isinstance(teacher, SampledTargets) and kernel is not _forward_kl_kernel:
+        raise ValueError("SampledTargets estimate the forward KL / cross-entropy gradient without bias, and no other "
+                         "divergence; use forward_kl (or jsd with beta=0), or top-k or dense targets.")
+    prep = _prepare(student_logits, teacher, labels, ignore_index, float(temperature))
     return _Divergence.apply(student_logits, prep, kernel, float(temperature), chunk_size)
 
 
@@ -381,7 +524,7 @@ class _Divergence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student_logits, prep: _Prepared, kernel, T, chunk_size):
         need_grad = student_logits.requires_grad
-        student, dense, sparse, rows = prep
+        student, dense, sparse, rows, sampled = prep
         N, V = student.shape
         dtype = _compute_dtype(student)
         n_rows = N if rows is None else rows.numel()
@@ -408,6 +551,8 @@ class _Divergence(torch.autograd.Function):
                     dst = grad[sel] if direct else ws("grad", z_s.shape)
                 if dense is not None:
                     loss = _dense_chunk(z_s, pick(dense), kernel, T, ws, scale, dst)
+                elif sampled is not None:
+                    loss = _sampled_chunk(z_s, *(pick(x) for x in sampled), T, ws, scale, dst)
                 else:
                     ids, logp, tail = (pick(x) for x in sparse)
                     loss = _sparse_chunk(z_s, ids, logp, tail, kernel, T, ws, scale, dst)

@@ -13,6 +13,8 @@ transformers = pytest.importorskip("transformers")
     [
         ("every-other", [0, 2, 4, 6, 8]),
         ("first-3", [0, 1, 2]),
+        ("last-3", [7, 8, 9]),
+        ("last-half", [5, 6, 7, 8, 9]),
         ("3", [0, 4, 9]),  # evenly spaced, first and last kept: round(0, 4.5, 9)
         ("1", [0]),
         ("10", list(range(10))),
@@ -23,7 +25,7 @@ def test_select_layers(rule, expected):
     assert select_layers(10, rule) == expected
 
 
-@pytest.mark.parametrize("rule,match", [("11", "keep between 1 and 10"), ("0,12", "outside"), ("half", "not a rule")])
+@pytest.mark.parametrize("rule,match", [("11", "keep between 1 and 10"), ("0,12", "outside"), ("last-12", "outside"), ("half", "not a rule")])
 def test_select_layers_errors(rule, match):
     with pytest.raises(ValueError, match=match):
         select_layers(10, rule)

@@ -150,3 +150,50 @@ def test_two_cpu_processes_match_one(setup, tiny_teacher, tmp_path):
         weights[n] = load_file(out / "model" / "model.safetensors")
     for k in weights[1]:
         torch.testing.assert_close(weights[2][k], weights[1][k], rtol=1e-4, atol=1e-5)
+
+
+def _events(logdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(logdir))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_events_equal_metrics_csv_also_after_resume(setup, tiny_teacher, tmp_path):
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "o"
+    run(_cfg(setup, tiny_teacher, out, steps=5, checkpoint_every=2), stop_after_steps=3)
+    # a run killed after logging step 3 but whose last checkpoint is step 2 restarts from step 2
+    import json as _json
+
+    (out / "checkpoint" / "step.json").write_text(_json.dumps({"step": 2}))
+    run(_cfg(setup, tiny_teacher, out, steps=5, checkpoint_every=2))
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5]
+    events = _events(out / "tensorboard")
+    assert set(events) == {f"train/{k}" for k in rows[0] if k != "step"}
+    for name in rows[0]:
+        if name == "step":
+            continue
+        assert [s for s, _ in events[f"train/{name}"]] == [1, 2, 3, 4, 5]
+        # TensorBoard keeps fp32: equal to the CSV value rounded to fp32
+        assert [v for _, v in events[f"train/{name}"]] == [
+            float(torch.tensor(float(r[name]), dtype=torch.float32)) for r in rows], name
+
+
+def test_tensorboard_can_be_turned_off(setup, tiny_teacher, tmp_path):
+    run(_cfg(setup, tiny_teacher, tmp_path / "o", steps=1, tensorboard=False))
+    assert not (tmp_path / "o" / "tensorboard").exists() and (tmp_path / "o" / "metrics.csv").exists()
+
+
+def test_sampled_store_trains_and_refuses_other_divergences(setup, tiny_teacher, tmp_path):
+    store = tmp_path / "store"
+    capture(CaptureConfig(teacher=str(tiny_teacher), data=str(setup / "corpus.txt"), targets_kind="sampled",
+                          samples=32, window=16, shard_windows=4, out=str(store)))
+    res = run(_cfg(setup, tiny_teacher, tmp_path / "o", targets=str(store), data="", steps=12))
+    w = _windows(setup)
+    assert res["completed"] and _kl_to_teacher(tiny_teacher, tmp_path / "o" / "model", w) < 0.8 * _kl_to_teacher(
+        tiny_teacher, setup / "student", w)
+    with pytest.raises(ValueError, match="holds sampled targets"):
+        run(_cfg(setup, tiny_teacher, tmp_path / "r", targets=str(store), data="", loss="reverse_kl", steps=1))

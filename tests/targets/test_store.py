@@ -140,3 +140,71 @@ def test_cli_capture_json(tiny_teacher, corpus, tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert res["complete"] and res["k"] == 4 and res["bytes_per_token"] < res["dense_fp16_bytes_per_token"]
     assert run  # the CLI goes through capture.run
+
+
+@pytest.mark.parametrize("encoding", ["raw", "compact"])
+def test_sampled_store_round_trip_and_resume(tiny_teacher, corpus, tmp_path, encoding):
+    from transformers import AutoModelForCausalLM
+
+    from distill.losses import SampledTargets
+
+    cfg = _cfg(tiny_teacher, corpus, tmp_path / "s", encoding=encoding, targets_kind="sampled", samples=16, seed=3)
+    m = capture(cfg)
+    assert m.complete and m.kind == "sampled" and m.samples == 16 and m.format == 2
+    store = TopKStore(tmp_path / "s", tokenizer_hash=m.tokenizer_hash)
+    x, tgt = store[7]
+    assert isinstance(tgt, SampledTargets) and tgt.temperature == 1.0
+    assert torch.equal(tgt.counts.sum(-1), torch.full((16,), 16))  # 16 positions × 16 draws
+    real = tgt.counts > 0
+    model = AutoModelForCausalLM.from_pretrained(tiny_teacher).eval()
+    with torch.no_grad():
+        logp = model(x[None]).logits[0].log_softmax(-1)
+    tol = 1 / 32 + 1e-6 if encoding == "compact" else 4e-3  # fp16: half a step at |log p| < 16
+    assert (tgt.logprobs[real] - logp.gather(-1, tgt.indices)[real]).abs().max() <= tol
+    # most sampled draws land on likely tokens: the counted ids carry most of the teacher's mass
+    assert float(logp.exp().gather(-1, tgt.indices).mul(real).sum(-1).mean()) > 0.5
+    # same seed → identical shards, also after a capture cut short
+    cut = tmp_path / "cut"
+    capture(replace_out(cfg, cut), stop_after_shards=1)
+    capture(replace_out(cfg, cut))
+    ref = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    got = json.loads((cut / "manifest.json").read_text())
+    assert [s["sha256"] for s in got["shards"]] == [s["sha256"] for s in ref["shards"]]
+    with pytest.raises(StoreError, match="different seed"):
+        capture(CaptureConfig(**{**cfg.__dict__, "seed": 4}))
+
+
+def replace_out(cfg, out):
+    from dataclasses import replace
+
+    return replace(cfg, out=str(out))
+
+
+def test_format_1_stores_are_still_read(tiny_teacher, corpus, tmp_path):
+    # A store written before sampled targets existed: format 1, no kind / samples / seed fields.
+    out = tmp_path / "s"
+    capture(_cfg(tiny_teacher, corpus, out))
+    mf = json.loads((out / "manifest.json").read_text())
+    for key in ("kind", "samples", "seed"):
+        mf.pop(key)
+    mf["format"] = 1
+    (out / "manifest.json").write_text(json.dumps(mf))
+    store = TopKStore(out)
+    assert store.manifest.kind == "topk" and store.manifest.format == 1
+    from distill.losses import TopKTargets
+
+    assert isinstance(store[0][1], TopKTargets) and store[0][1].k == 8
+    mf["format"] = 7
+    (out / "manifest.json").write_text(json.dumps(mf))
+    with pytest.raises(StoreError, match="store format 7"):
+        TopKStore(out)
+
+
+def test_cli_capture_sampled(tiny_teacher, corpus, tmp_path, capsys):
+    from distill.cli import main
+
+    assert main(["lm", "capture", "--teacher", str(tiny_teacher), "--data", str(corpus), "--targets-kind", "sampled",
+                 "--samples", "8", "--window", "16", "--out", str(tmp_path / "s"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["complete"] and res["kind"] == "sampled" and res["k"] == 8
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["samples"] == 8

@@ -1,4 +1,4 @@
-"""`distill lm capture`: run the teacher over a corpus once and keep its top-k targets on disk."""
+"""`distill lm capture`: run the teacher over a corpus once and keep its top-k (or sampled) targets on disk."""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ from distill.hashing import sha256_files
 from distill.lm.compat import tokenizer_fingerprint
 from distill.lm.corpus import pack_windows
 from distill.lm.models import load_model, load_tokenizer, resolve
+from distill.losses import sample_counts
 from distill.targets.store import (
+    CAPTURE_KEYS,
     Manifest,
     StoreError,
     _entry,
     merge_manifests,
     shard_name,
     topk_of,
+    write_sampled_shard,
     write_shard,
 )
 
@@ -36,9 +39,15 @@ class CaptureConfig:
     teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
     data: str = doc("corpus: text file, JSONL with a 'text' field, a folder of them, or a datasets folder",
                     default="")
-    top_k: int = doc("teacher tokens kept per position", default=64)
+    targets_kind: Literal["topk", "sampled"] = doc(
+        "topk: the k most likely tokens and the tail mass; sampled: --samples draws from the teacher with their "
+        "counts (Sparse Logit Sampling: an unbiased estimate of the forward-KL gradient)", default="topk")
+    top_k: int = doc("topk: teacher tokens kept per position", default=64)
+    samples: int = doc("sampled: draws per position (the distinct ones are stored with their counts)", default=64)
+    seed: int = doc("sampled: seed of the draws (the same seed gives the same store)", default=0)
     temperature: float = doc("capture temperature (1: the teacher's own distribution; tempering at train "
-                             "time is exact inside the top k)", default=1.0)
+                             "time is exact inside the top k; sampled targets train without bias at this "
+                             "temperature)", default=1.0)
     window: int = doc("tokens per window (sequence length)", default=256)
     batch_size: int = doc("windows per teacher forward", default=4)
     shard_windows: int = doc("windows per shard file", default=256)
@@ -52,6 +61,7 @@ class CaptureConfig:
     def __post_init__(self):
         check(bool(self.data), "data", self.data, "a corpus path (--data PATH)")
         check(self.top_k >= 1, "top_k", self.top_k, "≥ 1")
+        check(1 <= self.samples <= 65535, "samples", self.samples, "in [1, 65535]")
         check(self.temperature > 0, "temperature", self.temperature, "> 0")
         check(self.window >= 2, "window", self.window, "≥ 2")
         check(self.batch_size >= 1, "batch_size", self.batch_size, "≥ 1")
@@ -80,10 +90,12 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
     windows = pack_windows(cfg.data, tok, cfg.window, cfg.max_windows or None)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    sampled = cfg.targets_kind == "sampled"
     want = Manifest(teacher=source, teacher_hash=weights_hash(source), tokenizer_hash=tokenizer_fingerprint(tok),
-                    vocab_size=len(tok), k=cfg.top_k, temperature=cfg.temperature, window=cfg.window,
-                    windows_total=len(windows), shard_windows=cfg.shard_windows, encoding=cfg.encoding,
-                    logprob_step=cfg.logprob_step)
+                    vocab_size=len(tok), k=cfg.samples if sampled else cfg.top_k, temperature=cfg.temperature,
+                    window=cfg.window, windows_total=len(windows), shard_windows=cfg.shard_windows,
+                    encoding=cfg.encoding, logprob_step=cfg.logprob_step, kind=cfg.targets_kind,
+                    samples=cfg.samples if sampled else 0, seed=cfg.seed if sampled else 0)
     part = out / ("manifest.json" if world == 1 else f"manifest.rank{rank}.json")
     manifest = _resume(out, part, want)
     owned = [j for j in range(want.n_shards) if j % world == rank]  # each process touches only its own files
@@ -108,18 +120,30 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
             path.unlink()
         if model is None:
             model = load_model(source, device=device)
-        ids, logp, tail = [], [], []
+        ids, logp, extra = [], [], []  # extra: log tail mass (topk) or counts (sampled)
+        # Sampled: one generator per shard, seeded by (seed, shard), so a resumed capture draws the same tokens.
+        gen = torch.Generator(device=model.device).manual_seed(cfg.seed * 1_000_003 + j) if sampled else None
         with torch.no_grad():
             for b in range(start, end, cfg.batch_size):
                 x = windows[b : min(b + cfg.batch_size, end)]
                 logits = model(x.to(model.device)).logits[..., : want.vocab_size]  # (b, L, V): padded rows dropped
-                i, lp, t = topk_of(logits, cfg.top_k, cfg.temperature)
+                if sampled:
+                    full = (logits.float() / cfg.temperature).log_softmax(-1)  # (b, L, V)
+                    i, c = sample_counts(full, cfg.samples, gen)  # (b, L, samples) each
+                    lp, t = full.gather(-1, i), c
+                else:
+                    i, lp, t = topk_of(logits, cfg.top_k, cfg.temperature)
                 ids.append(i.cpu())
                 logp.append(lp.cpu())
-                tail.append(t.cpu())
+                extra.append(t.cpu())
                 bar.update(len(x))
-        entry = write_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(logp), torch.cat(tail),
-                            want.vocab_size, encoding=cfg.encoding, logprob_step=cfg.logprob_step)
+        if sampled:
+            entry = write_sampled_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(extra),
+                                        torch.cat(logp), want.vocab_size, encoding=cfg.encoding,
+                                        logprob_step=cfg.logprob_step)
+        else:
+            entry = write_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(logp), torch.cat(extra),
+                                want.vocab_size, encoding=cfg.encoding, logprob_step=cfg.logprob_step)
         manifest.shards.append(entry)
         manifest.save(part)
         written += 1
@@ -135,9 +159,7 @@ def _resume(out: Path, part: Path, want: Manifest) -> Manifest:
     if not part.exists():
         return want
     have = Manifest.load(part)
-    keys = ("teacher_hash", "tokenizer_hash", "k", "temperature", "window", "windows_total", "shard_windows",
-            "encoding", "logprob_step")
-    diff = [k for k in keys if getattr(have, k) != getattr(want, k)]
+    diff = [k for k in CAPTURE_KEYS if getattr(have, k) != getattr(want, k)]
     if diff:
         raise StoreError(
             f"{out} already holds a store captured with different {', '.join(diff)} "
@@ -160,5 +182,5 @@ def run(cfg: CaptureConfig) -> dict:
         state.wait_for_everyone()
         m = Manifest.load(Path(cfg.out) / "manifest.json")
     return {"store": cfg.out, "windows": m.windows_total, "tokens": m.tokens, "shards": len(m.shards),
-            "k": m.k, "bytes_per_token": round(m.bytes_per_token(), 2),
+            "kind": m.kind, "k": m.k, "bytes_per_token": round(m.bytes_per_token(), 2),
             "dense_fp16_bytes_per_token": 2 * m.vocab_size, "complete": m.complete}

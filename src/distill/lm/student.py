@@ -8,6 +8,9 @@ Rules (``layers`` argument):
   every-other   layers 0, 2, 4, ... (DistilBERT)
   N             N layers evenly spaced from the first to the last (both kept)
   first-N       the first N layers
+  last-N        the last N layers
+  last-half     the last ⌈n/2⌉ layers (on SmolLM2 the best starting point of the rules measured:
+                benchmarks/results/lm_kd_vs_ce.md)
   i,j,k         an explicit list of teacher layer indices
 """
 
@@ -33,6 +36,11 @@ def select_layers(n_layers: int, rule: str) -> list[int]:
         keep = list(range(0, n_layers, 2))
     elif re.fullmatch(r"first-\d+", rule):
         keep = list(range(int(rule.split("-")[1])))
+    elif rule == "last-half":
+        keep = list(range(n_layers // 2, n_layers))
+    elif re.fullmatch(r"last-\d+", rule):
+        k = int(rule.split("-")[1])
+        keep = list(range(max(0, n_layers - k), n_layers)) if k <= n_layers else list(range(k))
     elif re.fullmatch(r"\d+", rule):
         k = int(rule)
         if not 1 <= k <= n_layers:
@@ -42,7 +50,7 @@ def select_layers(n_layers: int, rule: str) -> list[int]:
         keep = sorted({int(x) for x in rule.split(",")})
     else:
         raise ValueError(
-            f"--layers {rule!r} is not a rule; use every-other, a count (e.g. 15), first-N, or a list like 0,2,5."
+            f"--layers {rule!r} is not a rule; use every-other, a count (e.g. 15), first-N, last-N, last-half, or a list like 0,2,5."
         )
     bad = [i for i in keep if not 0 <= i < n_layers]
     if bad or not keep:

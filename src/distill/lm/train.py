@@ -2,7 +2,7 @@
 
 Each optimizer step draws a batch of windows and takes its teacher targets from one of
 three places:
-  * a top-k store (off-policy, ``--targets STORE``): no teacher in memory at all;
+  * a target store (off-policy, ``--targets STORE``, top-k or sampled): no teacher in memory at all;
   * a live teacher (off-policy): the teacher runs on the same windows, dense targets;
   * the student's own samples (on-policy, with probability ``lmbda`` per step, GKD's λ):
     the student continues the first half of each window, the teacher scores the result,
@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from distill.config import check, doc, to_dict
-from distill.losses import DIVERGENCES, TopKTargets
+from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
+from distill.targets.store import stack_targets
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ class LMTrainConfig:
     teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
     student: str = doc("student HF folder (e.g. from `distill lm student`)", default="")
     data: str = doc("corpus (text, JSONL, folder, or datasets folder); not needed with --targets", default="")
-    targets: str | None = doc("top-k store from `distill lm capture` (off-policy, no live teacher)", default=None)
+    targets: str | None = doc("target store from `distill lm capture` (top-k or sampled; off-policy, no live "
+                              "teacher)", default=None)
     loss: Literal["forward_kl", "reverse_kl", "jsd", "skew_kl", "skew_rkl", "tvd", "ce"] = doc(
         "divergence to the teacher ('ce': cross-entropy on the text only, the baseline)", default="forward_kl")
     beta: float = doc("jsd: β (0 forward KL … 1 reverse KL)", default=0.5)
@@ -55,6 +57,8 @@ class LMTrainConfig:
                        default=0.0)
     max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32)
     window: int = doc("tokens per training window (with --targets: the store's window)", default=256)
+    max_windows: int = doc("train on the corpus's first N windows only (0: all; the same N as `lm capture "
+                           "--max-windows` gives the same windows)", default=0)
     batch_size: int = doc("windows per optimizer step (global, split across processes)", default=4)
     grad_accum: int = doc("micro-batches per optimizer step", default=1)
     steps: int = doc("optimizer steps", default=100)
@@ -67,6 +71,8 @@ class LMTrainConfig:
                                                           default="no")
     seed: int = doc("seed of data order, sampling and initialization", default=0)
     checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: only at the end)", default=50)
+    tensorboard: bool = doc("also write the metrics as TensorBoard events under OUT/tensorboard (skipped with a "
+                            "note when the tensorboard package is missing)", default=True)
     out: str = doc("output folder: the trained student (HF folder), metrics.csv, checkpoint/", default="runs/lm")
 
     def __post_init__(self):
@@ -82,7 +88,45 @@ class LMTrainConfig:
         for name in ("window", "batch_size", "grad_accum", "steps", "chunk_size", "max_new_tokens"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "≥ 1")
         check(self.lr > 0, "lr", self.lr, "> 0")
+        check(self.max_windows >= 0, "max_windows", self.max_windows, "≥ 0")
         check(self.lora_r >= 0, "lora_r", self.lora_r, "≥ 0")
+
+
+# metrics.csv columns; cpu_seconds is this process's CPU time for the step: on a shared machine it
+# measures the work done where wall-clock seconds also measure the neighbours.
+METRICS = ["step", "loss", "divergence", "ce", "on_policy", "lr", "tokens", "seconds", "cpu_seconds"]
+
+
+def _tensorboard(out: Path, enabled: bool, purge_step: int):
+    """A SummaryWriter under out/tensorboard, or None when disabled or tensorboard is not installed.
+
+    ``purge_step``: on resume, events at or after this step from the interrupted run are dropped
+    (the CSV is truncated the same way), so every step appears once.
+    """
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # torch's writer needs the tensorboard package
+        log.info("tensorboard is not installed: metrics go to metrics.csv only (pip install tensorboard)")
+        return None
+    return SummaryWriter(str(out / "tensorboard"), purge_step=purge_step)
+
+
+def _forget_after(out: Path, metrics_path: Path, step: int, new_file: bool) -> None:
+    """Drop metrics logged after the checkpoint we (re)start from: a fresh run clears old
+    TensorBoard events, a resumed one truncates the CSV to the checkpoint's step."""
+    import shutil
+
+    if new_file:
+        shutil.rmtree(out / "tensorboard", ignore_errors=True)
+        return
+    with open(metrics_path, newline="") as f:
+        rows = list(csv.reader(f))
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    if len(keep) != len(rows):
+        with open(metrics_path, "w", newline="") as f:
+            csv.writer(f).writerows(keep)
 
 
 def divergence(cfg: LMTrainConfig, student_logits, targets, labels=None) -> torch.Tensor:
@@ -125,7 +169,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     from distill.lm.compat import shared_vocab_size, tokenizer_fingerprint
     from distill.lm.corpus import chat_examples, is_chat_jsonl, pack_windows
     from distill.lm.models import load_model, load_tokenizer, resolve
-    from distill.targets.store import TopKStore
+    from distill.targets.store import TargetStore
 
     acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum)
     set_seed(cfg.seed)
@@ -136,7 +180,11 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     teacher = None
     masks = None
     if cfg.targets:
-        store = TopKStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
+        store = TargetStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
+        if store.manifest.kind == "sampled" and not (cfg.loss == "forward_kl" or (cfg.loss == "jsd" and cfg.beta == 0)):
+            raise ValueError(f"--targets {cfg.targets} holds sampled targets, which estimate the forward-KL gradient "
+                             f"without bias and nothing else; use --loss forward_kl (got --loss {cfg.loss}), or a "
+                             "top-k store.")
         V = store.manifest.vocab_size
         windows = None
         n_windows = len(store)
@@ -154,7 +202,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
             if cfg.lmbda > 0:
                 raise ValueError("lmbda must be 0 with chat data (on-policy sampling continues plain text windows).")
         else:
-            windows = pack_windows(cfg.data, s_tok, cfg.window)
+            windows = pack_windows(cfg.data, s_tok, cfg.window, cfg.max_windows or None)
         n_windows = len(windows)
     if cfg.lora_r:
         from peft import LoraConfig, get_peft_model
@@ -187,15 +235,18 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.csv"
     new_file = not metrics_path.exists() or step == 0
+    if acc.is_main_process:
+        _forget_after(out, metrics_path, step, new_file)
     mfile = open(metrics_path, "w" if new_file else "a", newline="") if acc.is_main_process else None
     writer = csv.writer(mfile) if mfile else None
     if writer and new_file:
-        writer.writerow(["step", "loss", "divergence", "ce", "on_policy", "lr", "tokens", "seconds"])
+        writer.writerow(METRICS)
+    tb = _tensorboard(out, cfg.tensorboard, purge_step=step + 1) if acc.is_main_process else None
     bar = tqdm(total=cfg.steps, initial=step, desc="lm train", disable=None if acc.is_main_process else True)
     t_start = time.time()
     try:
         while step < cfg.steps:
-            t0 = time.time()
+            t0, c0 = time.time(), time.process_time()
             rows = batches(step)
             on_policy = cfg.lmbda > 0 and torch.rand((), generator=torch.Generator().manual_seed(
                 cfg.seed * 7919 + step)).item() < cfg.lmbda
@@ -216,10 +267,14 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
             bar.update(1)
             bar.set_postfix(loss=f"{stats['loss']:.4f}", refresh=False)
             if writer:
-                writer.writerow([step, f"{stats['loss']:.6f}", f"{stats['divergence']:.6f}", f"{stats['ce']:.6f}",
-                                 int(on_policy), f"{sched.get_last_lr()[0]:.3e}", stats["tokens"],
-                                 f"{time.time() - t0:.3f}"])
+                row = [step, f"{stats['loss']:.6f}", f"{stats['divergence']:.6f}", f"{stats['ce']:.6f}",
+                       int(on_policy), f"{sched.get_last_lr()[0]:.3e}", stats["tokens"], f"{time.time() - t0:.3f}",
+                       f"{time.process_time() - c0:.3f}"]
+                writer.writerow(row)
                 mfile.flush()
+                if tb is not None:  # the same numbers as the CSV row (as written, so the two agree exactly)
+                    for name, value in zip(METRICS[1:], row[1:]):
+                        tb.add_scalar(f"train/{name}", float(value), step)
             stop = stop_after_steps is not None and step >= stop_after_steps
             if stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
                 acc.save_state(str(ckpt))
@@ -232,6 +287,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
         bar.close()
         if mfile:
             mfile.close()
+        if tb is not None:
+            tb.close()
     result = {"steps": step, "completed": step >= cfg.steps, "seconds": round(time.time() - t_start, 2),
               "out": str(out), "config": to_dict(cfg)}
     if step >= cfg.steps and acc.is_main_process:
@@ -255,9 +312,7 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, 
     if store is not None:
         items = [store[int(i)] for i in rows]
         ids = torch.stack([x for x, _ in items]).to(device)  # (b, L)
-        targets = TopKTargets(torch.stack([t.indices for _, t in items]).to(device),
-                              torch.stack([t.logprobs for _, t in items]).to(device),
-                              torch.stack([t.tail for _, t in items]).to(device))
+        targets = _to(stack_targets([t for _, t in items]), device)  # (b, L, k) top-k or sampled
     else:
         ids = windows[rows].to(device)  # (b, L)
         if masks is not None:
@@ -267,8 +322,8 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, 
         targets = None
         if teacher is not None:
             with torch.no_grad():
-                targets = teacher(ids).logits[..., :V].float()  # (b, L, V)
-    logits = student(ids).logits[..., :V]  # (b, L, V)
+                targets = teacher(ids, use_cache=False).logits[..., :V].float()  # (b, L, V)
+    logits = student(ids, use_cache=False).logits[..., :V]  # (b, L, V); no KV cache while training
     parts = {"tokens": int(ids.numel())}
     ce = text_ce(logits, ids, mask) if (cfg.alpha > 0 or cfg.loss == "ce") else None
     if cfg.loss == "ce":
@@ -286,6 +341,13 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, 
         loss = div if ce is None else (1 - cfg.alpha) * div + cfg.alpha * ce
     parts.update(loss=loss.item(), divergence=div.item(), ce=0.0 if ce is None else ce.item())
     return loss, parts
+
+
+def _to(targets, device):
+    if isinstance(targets, SampledTargets):
+        return SampledTargets(targets.indices.to(device), targets.counts.to(device), targets.logprobs.to(device),
+                              targets.temperature)
+    return TopKTargets(targets.indices.to(device), targets.logprobs.to(device), targets.tail.to(device))
 
 
 @torch.no_grad()

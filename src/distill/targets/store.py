@@ -1,4 +1,4 @@
-"""Teacher targets on disk: per position, the teacher's top-k token ids and log-probabilities.
+"""Teacher targets on disk: per position, the teacher's top-k tokens (or sampled tokens) and log-probabilities.
 
 Layout of a store folder::
 
@@ -17,6 +17,14 @@ outside the top k, and ``input_ids``, int32, are stored plainly in both):
            About 2 bytes per kept token on SmolLM2: 134 bytes/token at k = 64, against
            262 raw and 98,304 for dense fp16 logits.
 The order of the k entries carries no meaning for the losses, so sorting is free.
+
+Two kinds of targets (``Manifest.kind``; format-1 stores, which predate the field, are top-k):
+  topk     as above.
+  sampled  Sparse Logit Sampling (Anshumann et al. 2025): per position ``samples`` tokens drawn
+           from the teacher at the capture temperature; the distinct ids with their ``counts``
+           and log-probabilities (``ids`` / ``logprobs`` as above, padded with count 0; a
+           shard's width is its largest number of distinct tokens, in its metadata), no tail.
+           Read back as ``distill.losses.SampledTargets``.
 
 Writing is crash-safe: a shard is written to a temporary name and renamed into place, and
 the manifest, rewritten the same way, lists a shard only after its file is complete. A
@@ -45,11 +53,14 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from distill.hashing import sha256_file
-from distill.losses import TopKTargets
+from distill.losses import SampledTargets, TopKTargets
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2 added ``kind`` (sampled targets); format 1 (top-k only) is still read
+READABLE = (1, 2)
+CAPTURE_KEYS = ("teacher_hash", "tokenizer_hash", "k", "temperature", "window", "windows_total", "shard_windows",
+                "encoding", "logprob_step", "kind", "samples", "seed")  # what must agree to resume or merge
 
 
 class StoreError(ValueError):
@@ -71,6 +82,9 @@ class Manifest:
     shard_windows: int
     encoding: str = "raw"  # "raw" or "compact" (see the module docstring)
     logprob_step: float = 0.0625  # compact: quantization step of the log-probabilities, in nats
+    kind: str = "topk"  # "topk" or "sampled"
+    samples: int = 0  # sampled: draws per position
+    seed: int = 0  # sampled: seed of the draws (shard j uses seed · 1,000,003 + j)
     format: int = FORMAT
     shards: list[dict] = field(default_factory=list)  # {"index", "file", "start", "end", "sha256", "bytes", "tokens"}
 
@@ -101,8 +115,9 @@ class Manifest:
         data = json.loads(path.read_text())
         data.pop("tokens", None)
         data.pop("bytes_per_token", None)
-        if data.get("format") != FORMAT:
-            raise StoreError(f"{path}: store format {data.get('format')} is not {FORMAT}; capture it again.")
+        if data.get("format") not in READABLE:
+            raise StoreError(f"{path}: store format {data.get('format')} is not one this version reads "
+                             f"({', '.join(map(str, READABLE))}); capture it again or upgrade distill.")
         return cls(**data)
 
 
@@ -142,10 +157,15 @@ def _unplanes(raw: bytes, shape: tuple[int, ...], dtype) -> np.ndarray:
     return np.ascontiguousarray(planes.T).view(dtype.newbyteorder(">")).reshape(shape).astype(dtype)
 
 
-def encode_compact(ids: torch.Tensor, logprobs: torch.Tensor, step: float, vocab_size: int) -> tuple[bytes, bytes]:
-    """(ids (..., k), log-probs (..., k)) → two zlib blobs; see the module docstring."""
+def encode_compact(ids: torch.Tensor, logprobs: torch.Tensor, step: float, vocab_size: int,
+                   *, presorted: bool = False) -> tuple[bytes, bytes]:
+    """(ids (..., k), log-probs (..., k)) → two zlib blobs; see the module docstring.
+
+    ``presorted``: ids are already ascending along the last axis and their order must be kept
+    (sampled targets, whose counts are stored in the same order).
+    """
     id_dtype = np.uint16 if vocab_size <= 65535 else np.uint32
-    order = ids.argsort(-1)
+    order = torch.arange(ids.shape[-1]).expand_as(ids) if presorted else ids.argsort(-1)
     sid = ids.gather(-1, order).numpy().astype(np.int64)
     slp = logprobs.float().gather(-1, order).numpy()
     delta = np.diff(sid, axis=-1, prepend=0).astype(id_dtype)  # ascending ids → small, non-negative gaps
@@ -162,13 +182,11 @@ def decode_compact(ids_z: bytes, lp_z: bytes, shape: tuple[int, ...], step: floa
     return ids, torch.from_numpy(q.astype(np.float32) * -step)
 
 
-def write_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids: torch.Tensor,
-                logprobs: torch.Tensor, tail: torch.Tensor, vocab_size: int, *, encoding: str = "raw",
-                logprob_step: float = 0.0625) -> dict:
-    """Write one shard atomically; return its manifest entry."""
-    tensors = {"input_ids": input_ids.to(torch.int32).contiguous(), "tail": tail.to(torch.float16).contiguous()}
+def _encode(tensors: dict, ids: torch.Tensor, logprobs: torch.Tensor, vocab_size: int, encoding: str, step: float,
+            presorted: bool = False) -> None:
+    """Put the (..., k) ids and log-probs into ``tensors`` in the chosen encoding."""
     if encoding == "compact":
-        ids_z, lp_z = encode_compact(ids.cpu(), logprobs.cpu(), logprob_step, vocab_size)
+        ids_z, lp_z = encode_compact(ids.cpu(), logprobs.cpu(), step, vocab_size, presorted=presorted)
         tensors["ids_z"] = torch.frombuffer(bytearray(ids_z), dtype=torch.uint8)
         tensors["logprobs_z"] = torch.frombuffer(bytearray(lp_z), dtype=torch.uint8)
     elif encoding == "raw":
@@ -176,15 +194,46 @@ def write_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids
         tensors["logprobs"] = logprobs.to(torch.float16).contiguous()
     else:
         raise ValueError(f"encoding must be 'raw' or 'compact', got {encoding!r}.")
+
+
+def _save(path: Path, tensors: dict, meta: dict) -> dict:
+    """Write a shard atomically (temporary name, fsync, rename); return its manifest entry."""
     # One metadata key: safetensors writes several in a random order, which would make
     # identical shards differ byte for byte (and so by checksum).
-    meta = {"distill": json.dumps({"index": index, "start": start, "end": start + len(input_ids)})}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata=meta)
+    save_file(tensors, tmp, metadata={"distill": json.dumps(meta)})
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return _entry(path)
+
+
+def write_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids: torch.Tensor,
+                logprobs: torch.Tensor, tail: torch.Tensor, vocab_size: int, *, encoding: str = "raw",
+                logprob_step: float = 0.0625) -> dict:
+    """Write one top-k shard atomically; return its manifest entry."""
+    tensors = {"input_ids": input_ids.to(torch.int32).contiguous(), "tail": tail.to(torch.float16).contiguous()}
+    _encode(tensors, ids, logprobs, vocab_size, encoding, logprob_step)
+    return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids)})
+
+
+def write_sampled_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids: torch.Tensor,
+                        counts: torch.Tensor, logprobs: torch.Tensor, vocab_size: int, *, encoding: str = "compact",
+                        logprob_step: float = 0.0625) -> dict:
+    """Write one shard of sampled targets atomically (ids ascending per position, padding at the end
+    with count 0); return its manifest entry."""
+    width = max(1, int((counts > 0).sum(-1).max()))  # padding is at the end: keep the widest position
+    ids, counts, logprobs = ids[..., :width], counts[..., :width], logprobs[..., :width]
+    one_byte = int(counts.max()) <= 255
+    tensors = {"input_ids": input_ids.to(torch.int32).contiguous()}
+    _encode(tensors, ids, logprobs, vocab_size, encoding, logprob_step, presorted=True)
+    if encoding == "compact":
+        c = counts.cpu().numpy().astype(np.uint8 if one_byte else np.uint32)
+        tensors["counts_z"] = torch.frombuffer(bytearray(zlib.compress(_planes(c), 6)), dtype=torch.uint8)
+    else:
+        tensors["counts"] = counts.to(torch.uint8 if one_byte else torch.int32).contiguous()
+    return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids), "width": width,
+                                 "count_bytes": 1 if one_byte else 4})
 
 
 def _entry(path: Path) -> dict:
@@ -195,11 +244,12 @@ def _entry(path: Path) -> dict:
             "sha256": sha256_file(path), "bytes": path.stat().st_size, "tokens": n * L}
 
 
-class TopKStore:
-    """Streaming reader of a top-k store.
+class TargetStore:
+    """Streaming reader of a target store (top-k or sampled).
 
-    ``store[i]`` → (input_ids (L,) int64, TopKTargets with (L, k) ids / log-probs and (L,) tail).
-    ``store.batches(batch_size, seed=...)`` yields (input_ids (B, L), TopKTargets (B, L, k)),
+    ``store[i]`` → (input_ids (L,) int64, TopKTargets with (L, k) ids / log-probs and (L,) tail),
+    or SampledTargets with (L, m) ids / counts / log-probs for a sampled store.
+    ``store.batches(batch_size, seed=...)`` yields (input_ids (B, L), targets (B, L, ·)),
     shard by shard (windows shuffled within a shard and shards shuffled), so that only one
     shard is mapped at a time.
     """
@@ -242,18 +292,28 @@ class TopKStore:
             self._verified.add(shard["index"])
         with safe_open(path, "pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
+            meta = json.loads(f.metadata()["distill"])
+        m = self.manifest
+        width = meta.get("width", m.k)  # sampled shards: the most distinct tokens at any position
         if "ids_z" in tensors:
-            m = self.manifest
-            shape = (*tensors["input_ids"].shape, m.k)
+            shape = (*tensors["input_ids"].shape, width)
             tensors["ids"], tensors["logprobs"] = decode_compact(
                 tensors.pop("ids_z").numpy().tobytes(), tensors.pop("logprobs_z").numpy().tobytes(), shape,
                 m.logprob_step, m.vocab_size)
+        if "counts_z" in tensors:
+            c_dtype = np.uint8 if meta.get("count_bytes", 1) == 1 else np.uint32
+            tensors["counts"] = torch.from_numpy(_unplanes(zlib.decompress(tensors.pop("counts_z").numpy().tobytes()),
+                                                           (*tensors["input_ids"].shape, width), c_dtype).astype(np.int64))
         if len(self._cache) >= 2:
             self._cache.pop(next(iter(self._cache)))
         self._cache[shard["index"]] = tensors
         return tensors
 
-    def _targets(self, t: dict[str, torch.Tensor], rows) -> tuple[torch.Tensor, TopKTargets]:
+    def _targets(self, t: dict[str, torch.Tensor], rows) -> tuple[torch.Tensor, TopKTargets | SampledTargets]:
+        if self.manifest.kind == "sampled":
+            return (t["input_ids"][rows].long(),
+                    SampledTargets(t["ids"][rows].long(), t["counts"][rows].long(), t["logprobs"][rows].float(),
+                                   self.manifest.temperature))
         return (t["input_ids"][rows].long(),
                 TopKTargets(t["ids"][rows].long(), t["logprobs"][rows].float(), t["tail"][rows].float().exp()))
 
@@ -280,6 +340,24 @@ class TopKStore:
         return self.manifest.bytes_per_token()
 
 
+TopKStore = TargetStore  # the name before sampled targets existed
+
+
+def stack_targets(targets: list) -> TopKTargets | SampledTargets:
+    """Stack per-window targets (each (L, ·)) into a batch (B, L, ·), padding sampled widths with count 0."""
+    if isinstance(targets[0], TopKTargets):
+        return TopKTargets(torch.stack([t.indices for t in targets]), torch.stack([t.logprobs for t in targets]),
+                           torch.stack([t.tail for t in targets]))
+    width = max(t.k for t in targets)
+
+    def pad(x, value):
+        return torch.nn.functional.pad(x, (0, width - x.shape[-1]), value=value)
+
+    return SampledTargets(torch.stack([pad(t.indices, 0) for t in targets]),
+                          torch.stack([pad(t.counts, 0) for t in targets]),
+                          torch.stack([pad(t.logprobs, float("-inf")) for t in targets]), targets[0].temperature)
+
+
 def merge_manifests(store: Path) -> Manifest:
     """Join the per-process manifest parts (manifest.rank*.json) into manifest.json."""
     parts = sorted(store.glob("manifest.rank*.json"))
@@ -288,9 +366,7 @@ def merge_manifests(store: Path) -> Manifest:
     manifests = [Manifest.load(p) for p in parts]
     base = manifests[0]
     for m in manifests[1:]:
-        keys = ("teacher_hash", "tokenizer_hash", "k", "temperature", "window", "windows_total", "shard_windows",
-                "encoding", "logprob_step")
-        if any(getattr(m, key) != getattr(base, key) for key in keys):
+        if any(getattr(m, key) != getattr(base, key) for key in CAPTURE_KEYS):
             raise StoreError(f"manifest parts in {store} disagree about how the store was captured.")
     shards = {s["index"]: s for m in manifests for s in m.shards}
     base.shards = list(shards.values())

@@ -1,0 +1,115 @@
+"""Benchmark: does a student trained on sparse targets end as close to the teacher as one trained on dense ones?
+
+Three copies of the same student (cut from the embedded SmolLM2-135M-Instruct) train for the
+same steps on the same windows of Python's pydoc_data topics (the training split), with
+forward KL at T = 1 against:
+  * dense   the live teacher's full distribution (49,152 logits per token);
+  * top-k   a compact top-64 store (`distill lm capture --top-k 64`);
+  * sampled a Sparse Logit Sampling store (`--targets-kind sampled --samples 64`).
+Each student is then evaluated on the held-out topics: mean per-token KL(teacher ‖ student)
+and perplexity. Target (issue 3): held-out KL within 2% of dense.
+
+Budget (CPU, 2 shared cores): the default is a half-depth student (15 of 30 layers, evenly
+spaced, first and last kept), batch 2 × 128 tokens, 30 steps (7,680 tokens per student) —
+small; the figures say how the targets compare at equal compute, not what a long run reaches.
+
+    nice -n 19 python benchmarks/lm_sparse_quality.py [--layers 15] [--steps 30]
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    from distill.lm.capture import CaptureConfig, capture
+    from distill.lm.evaluate import LMEvalConfig, evaluate
+    from distill.lm.models import resolve
+    from distill.lm.quickstart import pydoc_corpus
+    from distill.lm.student import build_student
+    from distill.lm.train import LMTrainConfig
+    from distill.lm.train import run as train
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--teacher", default="smollm2")
+    ap.add_argument("--layers", default="15")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--batch-size", type=int, default=2)
+    ap.add_argument("--window", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--top-k", type=int, default=64)
+    ap.add_argument("--samples", type=int, default=64)
+    ap.add_argument("--eval-windows", type=int, default=16)
+    args = ap.parse_args()
+    t_all = time.time()
+    tmp = Path(tempfile.mkdtemp())
+    train_txt, held_txt = pydoc_corpus(tmp / "corpus")
+    teacher = resolve(args.teacher)
+    build_student(teacher, args.layers, tmp / "student")
+    n = args.steps * args.batch_size  # every window seen once, in the same order by every variant
+    stores = {}
+    for kind in ("topk", "sampled"):
+        t0 = time.time()
+        m = capture(CaptureConfig(teacher=teacher, data=str(train_txt), targets_kind=kind, top_k=args.top_k,
+                                  samples=args.samples, window=args.window, max_windows=n, shard_windows=n,
+                                  out=str(tmp / kind)))
+        stores[kind] = {"bytes_per_token": round(m.bytes_per_token(), 1), "capture_seconds": round(time.time() - t0, 1)}
+    base = LMTrainConfig(teacher=teacher, student=str(tmp / "student"), data=str(train_txt), window=args.window,
+                         max_windows=n, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
+                         warmup=max(1, args.steps // 10), checkpoint_every=0, loss="forward_kl", tensorboard=False)
+    variants = {"dense": {}, "topk": {"targets": str(tmp / "topk"), "data": ""},
+                "sampled": {"targets": str(tmp / "sampled"), "data": ""}}
+    ev = dict(teacher=teacher, data=str(held_txt), window=args.window, max_windows=args.eval_windows, gen_tokens=0)
+    start = evaluate(LMEvalConfig(student=str(tmp / "student"), **ev))
+    rows = {"start": {"kl": start["kl_teacher_student"], "perplexity": start["student"]["perplexity"]}}
+    for name, kw in variants.items():
+        cfg = LMTrainConfig(**{**base.__dict__, **kw, "out": str(tmp / f"run-{name}")})
+        res = train(cfg)
+        e = evaluate(LMEvalConfig(student=res["model"], **ev))
+        rows[name] = {"kl": e["kl_teacher_student"], "perplexity": e["student"]["perplexity"],
+                      "top1_agreement": e["top1_agreement"], "train_seconds": res["seconds"]}
+        print(f"{name}: held-out KL {rows[name]['kl']:.4f}, perplexity {rows[name]['perplexity']:.1f}", flush=True)
+    dense = rows["dense"]["kl"]
+    for name in ("topk", "sampled"):
+        rows[name]["kl_vs_dense"] = rows[name]["kl"] / dense - 1
+        rows[name]["within_2pct"] = abs(rows[name]["kl_vs_dense"]) <= 0.02 or rows[name]["kl"] < dense
+        rows[name].update(stores[name])
+    result = {
+        "teacher": teacher, "student_layers": args.layers, "teacher_perplexity": start["teacher"]["perplexity"],
+        "budget": {"steps": args.steps, "batch_size": args.batch_size, "window": args.window,
+                   "tokens_per_student": n * args.window, "lr": args.lr, "loss": "forward_kl, T = 1"},
+        "top_k": args.top_k, "samples": args.samples, "eval_tokens": start["tokens"],
+        "target": "held-out KL within 2% of dense", "rows": rows,
+        "load_average": os.getloadavg(), "seconds": round(time.time() - t_all, 1),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "lm_sparse_quality.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "lm_sparse_quality.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+def markdown(r: dict) -> str:
+    b = r["budget"]
+    lines = [f"Student: SmolLM2 layers `{r['student_layers']}`; {b['steps']} steps × {b['batch_size']} × {b['window']} "
+             f"tokens ({b['tokens_per_student']:,} per student), forward KL; held-out {r['eval_tokens']:,} tokens. "
+             f"Teacher perplexity {r['teacher_perplexity']:.1f}.", "",
+             "| targets | store bytes/token | held-out KL | vs dense | perplexity | top-1 agreement |",
+             "|---|---|---|---|---|---|",
+             f"| (before training) | | {r['rows']['start']['kl']:.4f} | | {r['rows']['start']['perplexity']:,.0f} | |"]
+    for name, label in (("dense", "dense (live teacher)"), ("topk", f"top-{r['top_k']}"),
+                        ("sampled", f"sampled ({r['samples']} draws)")):
+        x = r["rows"][name]
+        vs = "" if name == "dense" else f"{x['kl_vs_dense']:+.2%}"
+        size = "98,304 (fp16)" if name == "dense" else f"{x['bytes_per_token']}"
+        lines.append(f"| {label} | {size} | {x['kl']:.4f} | {vs} | {x['perplexity']:,.1f} | {x['top1_agreement']:.1%} |")
+    lines.append(f"\nTarget: {r['target']}. Load average {r['load_average'][0]:.1f}; {r['seconds']:.0f} s in all.")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
