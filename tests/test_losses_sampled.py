@@ -5,8 +5,15 @@ import math
 import pytest
 import torch
 
-from distill.losses import SampledTargets, forward_kl, generalized_jsd, reverse_kl, sample_counts, sampled_targets, \
-    topk_targets
+from distill.losses import (
+    SampledTargets,
+    forward_kl,
+    generalized_jsd,
+    reverse_kl,
+    sample_counts,
+    sampled_targets,
+    topk_targets,
+)
 
 
 def _grad(loss_fn, z, targets, **kw):

@@ -273,7 +273,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
                 writer.writerow(row)
                 mfile.flush()
                 if tb is not None:  # the same numbers as the CSV row (as written, so the two agree exactly)
-                    for name, value in zip(METRICS[1:], row[1:]):
+                    for name, value in zip(METRICS[1:], row[1:], strict=True):
                         tb.add_scalar(f"train/{name}", float(value), step)
             stop = stop_after_steps is not None and step >= stop_after_steps
             if stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
