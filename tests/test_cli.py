@@ -77,3 +77,20 @@ def test_missing_optional_package_names_the_extra(monkeypatch, capsys):
     monkeypatch.setattr("distill.lm.student.run", boom)
     assert main(["lm", "student", "--out", "x"]) == 2
     assert "pip install 'distill[lm]'" in capsys.readouterr().err
+
+
+def test_missing_package_while_building_options_names_the_extra(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pandas(name, *a, **kw):
+        if name.split(".")[0] == "pandas":
+            raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.delitem(__import__("sys").modules, "distill.tabular.run", raising=False)
+    monkeypatch.delitem(__import__("sys").modules, "pandas", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    assert main(["tabular", "run", "--help"]) == 2
+    assert "pip install 'distill[tabular]'" in capsys.readouterr().err

