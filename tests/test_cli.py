@@ -80,17 +80,11 @@ def test_missing_optional_package_names_the_extra(monkeypatch, capsys):
 
 
 def test_missing_package_while_building_options_names_the_extra(monkeypatch, capsys):
-    import builtins
+    from distill.cli import Command
 
-    real_import = builtins.__import__
+    def config_class(self):  # as when the command's config module imports pandas and it is not installed
+        raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
 
-    def no_pandas(name, *a, **kw):
-        if name.split(".")[0] == "pandas":
-            raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
-        return real_import(name, *a, **kw)
-
-    monkeypatch.delitem(__import__("sys").modules, "distill.tabular.run", raising=False)
-    monkeypatch.delitem(__import__("sys").modules, "pandas", raising=False)
-    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    monkeypatch.setattr(Command, "config_class", config_class)
     assert main(["tabular", "run", "--help"]) == 2
     assert "pip install 'distill[tabular]'" in capsys.readouterr().err
