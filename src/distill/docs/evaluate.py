@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distill.config import check, doc, to_dict
-from distill.docs.export import final_answer, read_items
+from distill.docs.export import final_answer, read_chunks, read_items
 from distill.docs.generate import read_template
 from distill.docs.parse import Malformed, parse_judge
 from distill.docs.text import token_f1
@@ -126,7 +126,7 @@ def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None) -> 
         items = items[: cfg.max_items]
     if not items:
         raise ValueError(f"{ds}/eval.jsonl is empty: generate more data or raise --quality.eval-fraction.")
-    chunks = {json.loads(x)["id"]: json.loads(x) for x in (ds / "chunks.jsonl").read_text().splitlines() if x.strip()}
+    chunks = read_chunks(ds)
     card = json.loads((ds / "dataset.json").read_text()) if (ds / "dataset.json").exists() else {}
     work = Path(cfg.out) if cfg.out else ds.parent / "eval"
     work.mkdir(parents=True, exist_ok=True)

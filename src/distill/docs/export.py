@@ -86,26 +86,41 @@ def read_items(dataset: str | Path, split: str) -> list[dict]:
     if not p.exists():
         raise FileNotFoundError(f"{p} not found: point at the dataset folder `distill docs generate` wrote "
                                 f"(WORKDIR/dataset).")
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in p.read_text("utf-8").splitlines() if line.strip()]
+
+
+def read_chunks(dataset: str | Path) -> dict[str, dict]:
+    """The data set's ``chunks.jsonl`` as {chunk id: chunk record}."""
+    p = Path(dataset) / "chunks.jsonl"
+    if not p.exists():
+        raise FileNotFoundError(f"{p} not found: every item is read beside the chunk it came from.")
+    return {c["id"]: c for c in map(json.loads, filter(str.strip, p.read_text("utf-8").splitlines()))}
+
+
+def write_items(out: Path, records: list[dict], chunks: list[dict]) -> dict[str, int]:
+    """Write ``train.jsonl`` / ``eval.jsonl`` (each atomically) and the chunks the records cite;
+    returns the number of items per split."""
+    counts = {}
+    for split in ("train", "eval"):
+        tmp = out / f"{split}.jsonl.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            rows = [r for r in records if r["split"] == split]
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        tmp.replace(out / f"{split}.jsonl")
+        counts[split] = len(rows)
+    cited = {r["chunk_id"] for r in records}
+    with open(out / "chunks.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks if c["id"] in cited)
+    return counts
 
 
 def export_dataset(out: Path, items: list[dict], chunks: list[Chunk], summary: dict, *, product: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     records = [to_record(it, product) for it in items]
+    write_items(out, records, [c.to_json() for c in chunks])
     by_split = defaultdict(list)
     for r in records:
         by_split[r["split"]].append(r)
-    for split in ("train", "eval"):
-        tmp = out / f"{split}.jsonl.tmp"
-        with open(tmp, "w") as f:
-            for r in by_split[split]:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        tmp.replace(out / f"{split}.jsonl")
-    cited = {r["chunk_id"] for r in records}
-    with open(out / "chunks.jsonl", "w") as f:
-        for c in chunks:
-            if c.id in cited:
-                f.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
     per_section = Counter(r["section"] or r["source"] for r in records if r["kind"] == "grounded")
     sections = {(" > ".join(c.titles) or c.source) for c in chunks}
     filters = summary["filters"]

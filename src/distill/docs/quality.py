@@ -283,8 +283,10 @@ def _dedup(items, cfg, embed, reject) -> list[dict]:
 
 
 def _check_unanswerable(cands, chunks, cfg, embed, reject) -> list[dict]:
-    cands = [c for c in cands if len(c.get("question", "").strip()) >= 8 or reject(c, "unanswerable",
-                                                                                    "question missing or too short")]
+    too_short = [c for c in cands if len(c.get("question", "").strip()) < 8]
+    for c in too_short:
+        reject(c, "unanswerable", "question missing or too short")
+    cands = [c for c in cands if len(c.get("question", "").strip()) >= 8]
     if not cands:
         return []
     ok = []

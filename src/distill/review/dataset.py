@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from distill.docs.export import read_items
+from distill.docs.export import read_chunks, read_items
 
 
 @dataclass
@@ -40,10 +40,7 @@ def load(path: str | Path) -> Dataset:
     ids = [it.get("id") for it in items]
     if None in ids or len(set(ids)) != len(ids):
         raise ValueError(f"{path}: every item needs a unique 'id' (format of distill.docs.export).")
-    chunks_file = path / "chunks.jsonl"
-    if not chunks_file.exists():
-        raise FileNotFoundError(f"{chunks_file} not found: the review page shows each item beside its chunk.")
-    chunks = {c["id"]: c for c in map(json.loads, filter(str.strip, chunks_file.read_text("utf-8").splitlines()))}
+    chunks = read_chunks(path)
     card_file = path / "dataset.json"
     card = json.loads(card_file.read_text("utf-8")) if card_file.exists() else {}
     return Dataset(path, items, chunks, card)

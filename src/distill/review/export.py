@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distill.config import check, doc
-from distill.docs.export import to_record
+from distill.docs.export import to_record, write_items
 from distill.review import sample
 from distill.review.dataset import Dataset, load
 from distill.review.store import Store
@@ -112,22 +112,11 @@ def export(ds: Dataset, store: Store, out: str | Path, *, keep_pending: bool = F
     pending = {"status": "pending", "edits": {}, "version": 0}
     records = [reviewed_record(it, decisions.get(it["id"], pending), ds.product) for it in ds.items
                if decisions.get(it["id"], pending)["status"] in keep]
-    for split in ("train", "eval"):
-        tmp = out / f"{split}.jsonl.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            for r in records:
-                if r["split"] == split:
-                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        tmp.replace(out / f"{split}.jsonl")
-    cited = {r["chunk_id"] for r in records}
-    with open(out / "chunks.jsonl", "w", encoding="utf-8") as f:
-        for cid, c in ds.chunks.items():
-            if cid in cited:
-                f.write(json.dumps(c, ensure_ascii=False) + "\n")
+    written = write_items(out, records, list(ds.chunks.values()))
     sampled = store.meta("sample")
     summary = summarize(ds, decisions, sampled["ids"] if sampled else None)
     summary |= {"out": str(out), "source": str(ds.path), "kept": sorted(keep),
-                "written": {s: sum(r["split"] == s for r in records) for s in ("train", "eval")}}
+                "written": written}
     card = dict(ds.card) | {"items": len(records), "train": summary["written"]["train"],
                             "eval": summary["written"]["eval"],
                             "unanswerable": sum(r.get("kind") == "unanswerable" for r in records),
