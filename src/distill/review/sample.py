@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 
-from distill.detect.identity.stats import wilson
+from distill.stats import wilson
 
 
 def sample_ids(ids: list[str], fraction: float, seed: int) -> list[str]:
