@@ -4,7 +4,7 @@ Runs `distill experiment hinton --recipe recipes/hinton-fashion-mnist.yaml` (res
 rerunning continues from the checkpoints under its output folder), then copies its
 results.json and results.md to benchmarks/results/hinton_fashion_mnist.{json,md}.
 
-    python benchmarks/hinton.py                 # ~1.5 h on 2 cores
+    python benchmarks/hinton.py                 # ~2.5 h on 2 cores (validation grid included)
     python benchmarks/hinton.py --quick         # the README demo's budget, for comparison
 
 The packaged quick-mode teacher (src/distill/assets/fashion_mnist_cnn_teacher) is the
@@ -28,7 +28,7 @@ def main() -> None:
                     help="also refresh the packaged quick-mode teacher from seed 0")
     args = ap.parse_args()
     name = "hinton_fashion_mnist_quick" if args.quick else "hinton_fashion_mnist"
-    out = ROOT / "runs" / name
+    out = ROOT / "runs" / name.replace("_", "-")  # the recipe's folder for the full run
     cmd = [sys.executable, "-m", "distill", "experiment", "hinton", "--out", str(out), "-v"]
     cmd += ["--quick"] if args.quick else ["--recipe", str(ROOT / "recipes" / "hinton-fashion-mnist.yaml")]
     if args.export_teacher:

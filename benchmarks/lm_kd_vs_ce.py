@@ -53,8 +53,13 @@ def rules_part(teacher: str, args, tmp: Path) -> dict:
 
 
 def speed_part(teacher: str, args, tmp: Path) -> dict:
-    """CPU seconds per forward of 4 × 128 tokens, teacher and half-depth student interleaved (CPU time,
-    not wall time: on a shared machine the latter mostly measures the neighbours)."""
+    """CPU seconds per forward of 4 × 128 tokens, and per greedy generation of 64 tokens (batch 1,
+    16-token prompt, KV cache), teacher and half-depth student interleaved (CPU time, not wall time:
+    on a shared machine the latter mostly measures the neighbours).
+
+    The two differ on purpose: a forward over many tokens is bound by arithmetic, where the
+    49,152 × 576 output layer, which the student keeps whole, weighs as much as 8 of SmolLM2's
+    30 decoder layers; generating one token at a time is bound by per-layer work, which halves."""
     import statistics
 
     import torch
@@ -65,17 +70,30 @@ def speed_part(teacher: str, args, tmp: Path) -> dict:
     build_student(teacher, args.layers, tmp / "speed-student")
     models = {"teacher": load_model(teacher).eval(), "student": load_model(str(tmp / "speed-student")).eval()}
     x = torch.randint(0, 49152, (4, 128), generator=torch.Generator().manual_seed(0))
+    prompt, new = x[:1, :16], 64
     times = {k: [] for k in models}
+    gen_times = {k: [] for k in models}
     with torch.inference_mode():
         for rep in range(args.speed_reps + 1):
             for name, m in models.items():
                 c0 = time.process_time()
                 m(x, use_cache=False)
+                c1 = time.process_time()
+                out = m.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new,
+                                 min_new_tokens=new, do_sample=False, pad_token_id=0)
+                c2 = time.process_time()
+                assert out.shape[1] == prompt.shape[1] + new
                 if rep:  # rep 0 warms up
-                    times[name].append(time.process_time() - c0)
+                    times[name].append(c1 - c0)
+                    gen_times[name].append(c2 - c1)
     med = {k: statistics.median(v) for k, v in times.items()}
+    gen = {k: statistics.median(v) for k, v in gen_times.items()}
     return {"layers": args.layers, "tokens": x.numel(), "threads": torch.get_num_threads(),
-            "cpu_seconds_median": med, "cpu_seconds_all": times, "speedup": med["teacher"] / med["student"]}
+            "cpu_seconds_median": med, "cpu_seconds_all": times, "speedup": med["teacher"] / med["student"],
+            "generate": {"new_tokens": new, "prompt_tokens": prompt.shape[1], "batch": 1,
+                         "cpu_seconds_median": gen, "cpu_seconds_all": gen_times,
+                         "tokens_per_cpu_second": {k: new / v for k, v in gen.items()},
+                         "speedup": gen["teacher"] / gen["student"]}}
 
 
 def main() -> None:
@@ -138,6 +156,13 @@ def markdown(r: dict) -> str:
                   f"CPU seconds per forward of {f['tokens']} tokens ({f['threads']} thread, median, interleaved): "
                   f"teacher {f['cpu_seconds_median']['teacher']:.3f}, student (`{f['layers']}`) "
                   f"{f['cpu_seconds_median']['student']:.3f}: **{f['speedup']:.2f}×** (target ≥ 1.8×).", ""]
+        if "generate" in f:
+            g = f["generate"]
+            lines += [f"Greedy generation of {g['new_tokens']} tokens (batch {g['batch']}, {g['prompt_tokens']}-token "
+                      f"prompt, KV cache), CPU seconds, median: teacher {g['cpu_seconds_median']['teacher']:.3f} "
+                      f"({g['tokens_per_cpu_second']['teacher']:.1f} tokens/s), student "
+                      f"{g['cpu_seconds_median']['student']:.3f} ({g['tokens_per_cpu_second']['student']:.1f} tokens/s): "
+                      f"**{g['speedup']:.2f}×**.", ""]
     if "layer_rules" in r:
         lr = r["layer_rules"]
         lines += ["## Which 15 of SmolLM2's 30 layers?", "",

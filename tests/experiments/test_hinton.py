@@ -79,3 +79,42 @@ def test_packaged_teacher_is_strong_on_fashion_mnist():
     _, test, _ = load_idx_dataset()
     errors = count_errors(predict(model, test.images), test.labels)
     assert errors < 650  # measured 587 (fp16 export of the seed-0 teacher of the full run)
+
+
+def test_validation_split_is_a_fixed_disjoint_draw():
+    from distill.experiments.hinton import validation_split
+
+    fit_rows, held = validation_split(1000, 100)
+    assert len(held) == 100 and len(fit_rows) == 900
+    assert torch.equal(torch.cat([fit_rows, held]).sort().values, torch.arange(1000))
+    assert torch.equal(held, validation_split(1000, 100)[1])  # the same draw every time
+    assert held.tolist() != list(range(100))  # random, not the first rows
+    with pytest.raises(ValueError, match="holds out 1000 of 1000"):
+        validation_split(1000, 1000)
+    with pytest.raises(ValueError, match="validation"):
+        HintonConfig(validation=10)
+
+
+@pytest.mark.slow
+def test_temperature_and_alpha_chosen_on_held_out_training_images(idx_dir, tmp_path):
+    out = tmp_path / "run"
+    cfg = HintonConfig(data_dir=str(idx_dir), teacher="mlp", seeds=(0,), teacher_epochs=2, student_epochs=2,
+                       sweep=(2.0, 20.0), alpha=0.1, validation=200, select_alphas=(0.1, 0.5), out=str(out))
+    res = hinton.run(cfg)
+    sel = res["selected"]
+    assert set(sel["grid"]) == {"2", "20"} and all(set(g) == {"0.1", "0.5"} for g in sel["grid"].values())
+    errors = {(float(T), float(a)): e for T, g in sel["grid"].items() for a, e in g.items()}
+    assert sel["validation_errors"] == min(errors.values()) == errors[(sel["temperature"], sel["alpha"])]
+    assert all(0 <= e <= 200 for e in errors.values())
+    # the validation teacher learnt from the 400 other images only (its checkpoint records the row count)
+    state = json.loads((out / "validation" / "seed0" / "teacher0" / "checkpoint" / "state.json").read_text())
+    assert state["settings"]["rows"] == 400
+    seed0 = res["per_seed"][0]
+    if sel["alpha"] == 0.1:  # the sweep already trained this student on the full transfer set
+        assert seed0["selected_distilled_errors"] == seed0["temperature_sweep"][f"{sel['temperature']:g}"]
+    else:
+        assert (out / "seed0" / f"distilled_T{sel['temperature']:g}_alpha0.5" / "checkpoint").is_dir()
+    assert sel["improvement"] == seed0["student_errors"] - seed0["selected_distilled_errors"]
+    assert json.loads((out / "validation.json").read_text())["grid"] == sel["grid"]
+    md = (out / "results.md").read_text()
+    assert "chosen on 200 held-out training images" in md and "| α \\ T | 2 | 20 |" in md

@@ -27,3 +27,11 @@ def test_quickstart_on_a_tiny_teacher(tiny_teacher, tmp_path, capsys):
     assert res["kd"]["kl"] < res["start"]["kl"]  # distillation moved the student toward the teacher
     assert res["kd"]["kl"] < res["ce"]["kl"]  # and more than cross-entropy on the same text did
     assert set(res["samples"]) == {"teacher", "kd", "ce"}
+    assert res["alpha"] == 0.5 and res["loss"] == "forward_kl"  # the KD student also learns from the text
+
+
+def test_quickstart_alpha_must_leave_room_for_the_teacher():
+    from distill.lm.quickstart import QuickstartConfig
+
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\).*got 1\.0"):
+        QuickstartConfig(alpha=1.0)

@@ -56,6 +56,24 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
         assert torch.equal(v, resumed.state_dict()[k]), k
 
 
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
+    """A run folder reused with another α (or epochs...) must not silently continue the old run."""
+    x, y = make_images(200, seed=0)
+    logits = torch.randn(200, 10, generator=torch.Generator().manual_seed(0))
+    fit(_small(), x, y, CFG, Targets(logits=logits, temperature=4.0, alpha=0.1), run_dir=tmp_path, stop_after_steps=2)
+    with pytest.raises(ValueError, match=r"other settings \(differ: loss\.alpha\)"):
+        fit(_small(), x, y, CFG, Targets(logits=logits, temperature=4.0, alpha=0.5), run_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"differ: loss\.alpha, loss\.hint_weight, loss\.hints, loss\.temperature"):
+        fit(_small(), x, y, CFG, None, run_dir=tmp_path)  # hard labels only: no loss settings at all
+    with pytest.raises(ValueError, match=r"differ: optim\.epochs"):
+        fit(_small(), x, y, OptimConfig(epochs=3, batch_size=50, lr=0.05, seed=3),
+            Targets(logits=logits, temperature=4.0, alpha=0.1), run_dir=tmp_path)
+    # checkpoint_every only decides when checkpoints are written: resuming with another value is fine
+    r = fit(_small(), x, y, OptimConfig(epochs=2, batch_size=50, lr=0.05, seed=3, checkpoint_every=3),
+            Targets(logits=logits, temperature=4.0, alpha=0.1), run_dir=tmp_path)
+    assert r.completed and r.steps == 8
+
+
 def test_training_on_labels_learns():
     x, y = make_images(500, seed=1)
     xt, yt = make_images(200, seed=2)

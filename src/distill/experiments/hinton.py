@@ -11,7 +11,9 @@ Protocol (the paper's, with one documented change of teacher for Fashion-MNIST):
     (plus a small weight α on the hard labels), and a sweep over T;
   * omitted class: the transfer set loses every image of class 3; the distilled student
     is scored before and after raising its class-3 bias by an amount chosen on the
-    training data (never on the test set).
+    training data (never on the test set);
+  * optionally (``validation``), T and α chosen on held-out *training* images, with a
+    teacher trained without them, and a second distilled student trained at that choice.
 The teacher's outputs on the transfer set are computed once and cached.
 """
 
@@ -81,6 +83,12 @@ class HintonConfig:
     train_subset: int = doc("students learn from a class-balanced subset of N training images (N/10 per class, "
                             "the first of each class; 0: all); the teacher always saw every image", default=0)
     ensemble_size: int = doc("members of the ensemble teacher", default=5)
+    validation: int = doc(
+        "hold out N training images (a fixed random draw) to choose T (from --sweep) and α (from "
+        "--select-alphas) for a second distilled student; a separate teacher is trained without them "
+        "(0: no selection)", default=0)
+    select_alphas: tuple[float, ...] = doc("α values tried at each sweep temperature when --validation is set",
+                                           default=(0.1, 0.5, 0.9))
     lr: float = doc("peak learning rate of the students (SGD, momentum 0.9, one-cycle)", default=0.05)
     out: str = doc("output folder for results.json, results.md, the plot, and trained teachers",
                    default="runs/hinton")
@@ -99,6 +107,10 @@ class HintonConfig:
         check(self.train_subset == 0 or self.train_subset >= 100, "train_subset", self.train_subset,
               "0 (all images) or ≥ 100")
         check(self.ensemble_size >= 2, "ensemble_size", self.ensemble_size, "≥ 2")
+        check(self.validation == 0 or self.validation >= 100, "validation", self.validation,
+              "0 (no selection) or ≥ 100 images")
+        check(len(self.select_alphas) >= 1 and all(0 <= a <= 1 for a in self.select_alphas), "select_alphas",
+              self.select_alphas, "one or more values in [0, 1]")
 
     def resolved(self, dataset: str) -> "HintonConfig":
         """Fill in 'auto' values and the quick-mode budget."""
@@ -209,7 +221,64 @@ def class_balanced_subset(labels: torch.Tensor, n: int) -> torch.Tensor:
     return torch.cat([(labels == c).nonzero().squeeze(1)[:per] for c in range(classes)]).sort().values
 
 
-def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path) -> dict:
+VALIDATION_SEED = 1234  # the held-out draw is the same for every seed and every run
+
+
+def validation_split(n_images: int, n_held_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fit rows, held-out rows) of a fixed random draw of ``n_held_out`` of ``n_images`` rows, each sorted."""
+    if not 0 < n_held_out < n_images:
+        raise ValueError(f"validation holds out {n_held_out} of {n_images} training images; choose 0 < N < {n_images}.")
+    perm = torch.randperm(n_images, generator=torch.Generator().manual_seed(VALIDATION_SEED))
+    return perm[n_held_out:].sort().values, perm[:n_held_out].sort().values
+
+
+def _distilled_dir(T: float, alpha: float) -> str:
+    return f"distilled_T{T:g}_alpha{alpha:g}"
+
+
+def select_on_validation(cfg: HintonConfig, train: ImageSplit, out: Path) -> dict:
+    """Choose (T, α) for the distilled student on held-out training images, never on the test set.
+
+    The teacher here is trained (first seed) on the remaining images only: a teacher that saw
+    the held-out images knows their labels, and its soft targets could carry them to the
+    student. Students are trained as in the main
+    experiment (same epochs, optimizer, ``train_subset``) on every (T in ``sweep``, α in
+    ``select_alphas``); the lowest held-out error count wins, ties to the earlier pair.
+    """
+    seed = cfg.seeds[0]
+    fit_rows, val_rows = validation_split(len(train.labels), cfg.validation)
+    fit_split = ImageSplit(train.images[fit_rows], train.labels[fit_rows])
+    held_out = ImageSplit(train.images[val_rows], train.labels[val_rows])
+    run = out / "validation"
+    teacher_cfg = replace(cfg, teacher_checkpoint=None, export_teacher=None, quick=False)
+    tr_logits, val_logits, _ = get_teacher_logits(teacher_cfg, seed, fit_split, held_out, run)
+    teacher_val = mix_teachers(val_logits, temperature=1.0) if len(val_logits) > 1 else val_logits[0]
+    if cfg.train_subset:
+        rows = class_balanced_subset(fit_split.labels, cfg.train_subset)
+        fit_split = ImageSplit(fit_split.images[rows], fit_split.labels[rows])
+        tr_logits = [z[rows] for z in tr_logits]
+    y_val = held_out.labels
+    res = {"images": cfg.validation, "seed": seed, "teacher_errors": count_errors(teacher_val, y_val)}
+    _, logits = _student_errors(cfg, seed, fit_split, held_out, None, run / "student", desc="validation: alone")
+    res["student_errors"] = count_errors(logits, y_val)
+    grid: dict[str, dict[str, int]] = {}
+    best = None
+    for T in sorted(set(cfg.sweep)):
+        logits_T = mix_teachers(tr_logits, temperature=T) if len(tr_logits) > 1 else tr_logits[0]
+        for a in cfg.select_alphas:
+            _, logits = _student_errors(cfg, seed, fit_split, held_out, Targets(logits=logits_T, temperature=T, alpha=a),
+                                        run / _distilled_dir(T, a), desc=f"validation: T={T:g} α={a:g}")
+            errors = count_errors(logits, y_val)
+            grid.setdefault(f"{T:g}", {})[f"{a:g}"] = errors
+            if best is None or errors < best[0]:
+                best = (errors, T, a)
+    res.update(grid=grid, validation_errors=best[0], temperature=best[1], alpha=best[2])
+    log.info("chosen on %d held-out training images: T=%g, α=%g (%d errors; student alone %d)",
+             cfg.validation, best[1], best[2], best[0], res["student_errors"])
+    return res
+
+
+def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dict | None = None) -> dict:
     t0 = time.time()
     y_test = test.labels
     tr_logits, te_logits, teacher_desc = get_teacher_logits(cfg, seed, train, test, out)
@@ -224,20 +293,28 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path) -> dict:
     _, logits = _student_errors(cfg, seed, train, test, None, out / f"seed{seed}" / "student", desc="student alone")
     res["student_errors"] = count_errors(logits, y_test)
 
-    def targets_at(T: float, rows=None) -> Targets:
+    def targets_at(T: float, rows=None, alpha: float = cfg.alpha) -> Targets:
         logits_T = mix_teachers(tr_logits, temperature=T) if len(tr_logits) > 1 else tr_logits[0]
-        return Targets(logits=logits_T if rows is None else logits_T[rows], temperature=T, alpha=cfg.alpha)
+        return Targets(logits=logits_T if rows is None else logits_T[rows], temperature=T, alpha=alpha)
 
     sweep = {}
     temps = set(cfg.sweep) if seed in cfg.seeds[: cfg.sweep_seeds] else set()
     for T in sorted(temps | {cfg.temperature}):
-        _, logits = _student_errors(cfg, seed, train, test, targets_at(T), out / f"seed{seed}" / f"distilled_T{T:g}",
+        _, logits = _student_errors(cfg, seed, train, test, targets_at(T), out / f"seed{seed}" / _distilled_dir(T, cfg.alpha),
                                     desc=f"distilled T={T:g}")
         sweep[f"{T:g}"] = count_errors(logits, y_test)
     res["temperature_sweep"] = sweep
     res["distilled_errors"] = sweep[f"{cfg.temperature:g}"]
     gap = res["student_errors"] - res["teacher_errors"]
     res["gap_closed"] = (res["student_errors"] - res["distilled_errors"]) / gap if gap else None
+    if selected is not None:
+        T, a = selected["temperature"], selected["alpha"]
+        if a == cfg.alpha and f"{T:g}" in sweep:
+            res["selected_distilled_errors"] = sweep[f"{T:g}"]
+        else:
+            _, logits = _student_errors(cfg, seed, train, test, targets_at(T, alpha=a), out / f"seed{seed}" / _distilled_dir(T, a),
+                                        desc=f"distilled T={T:g} α={a:g} (chosen on validation)")
+            res["selected_distilled_errors"] = count_errors(logits, y_test)
 
     c = cfg.omitted_class
     keep = (train.labels != c).nonzero().squeeze(1)
@@ -266,8 +343,13 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def aggregate(per_seed: list[dict], dataset: str, cfg: HintonConfig, seconds: float) -> dict:
-    """Top-level figures are means over seeds; ``std`` holds the seed-to-seed standard deviations."""
+def aggregate(per_seed: list[dict], dataset: str, cfg: HintonConfig, seconds: float,
+              selection: dict | None = None) -> dict:
+    """Top-level figures are means over seeds; ``std`` holds the seed-to-seed standard deviations.
+
+    With ``selection`` (from ``select_on_validation``), ``selected`` adds the distilled student
+    at the validation-chosen (T, α) on the test set, with its own target check.
+    """
     out = {"dataset": dataset, "teacher": per_seed[0]["teacher"], "mode": "quick" if cfg.quick else "full",
            "seeds": [r["seed"] for r in per_seed], "std": {}}
     for key in ("teacher_errors", "student_errors", "distilled_errors"):
@@ -287,6 +369,15 @@ def aggregate(per_seed: list[dict], dataset: str, cfg: HintonConfig, seconds: fl
         vals = [r["omitted_class"][key] for r in per_seed]
         oc[key] = statistics.fmean(vals) if key not in ("class", "class_test_count") else vals[0]
     out["omitted_class"] = oc
+    if selection is not None:
+        sel = dict(selection)
+        sel["distilled_errors"], sel["distilled_errors_std"] = _mean_std([r["selected_distilled_errors"] for r in per_seed])
+        margins = [r["student_errors"] - r["selected_distilled_errors"] for r in per_seed]
+        sel["improvement"], sel["improvement_std"] = _mean_std(margins)
+        noise = max(out["std"]["student_errors"], sel["distilled_errors_std"], sel["improvement_std"])
+        sel["target"] = {"improvement_at_least_40": sel["improvement"] >= 40,
+                         "improvement_exceeds_3_std": len(per_seed) > 1 and sel["improvement"] > 3 * noise}
+        out["selected"] = sel
     out["seconds"] = round(seconds, 1)
     out["config"] = to_dict(cfg)
     out["per_seed"] = per_seed
@@ -308,6 +399,7 @@ def markdown(res: dict) -> str:
 
     oc, p = res["omitted_class"], PAPER["omitted_class"]
     n = len(res["seeds"])
+    sel = res.get("selected")
     lines = [
         f"Dataset: {res['dataset']} · teacher: {res['teacher']} · {res['mode']} mode · "
         f"{n} seed{'s' if n > 1 else ''} (mean ± std) · students on "
@@ -320,7 +412,10 @@ def markdown(res: dict) -> str:
         f"| student alone (800-800, hard labels) | {f('student_errors')} | {PAPER['student_errors']} |",
         f"| distilled student (T = {res['config']['temperature']:g}) | {f('distilled_errors')} | "
         f"{PAPER['distilled_errors']} |",
-        f"| gap closed | {res['gap_closed']:.0%} | 91% |",
+        *([f"| distilled student (T = {sel['temperature']:g}, α = {sel['alpha']:g}, chosen on {sel['images']:,} "
+            f"held-out training images) | {sel['distilled_errors']:.1f}"
+            + (f" ± {sel['distilled_errors_std']:.1f}" if n > 1 else "") + " | |"] if sel else []),
+        f"| gap closed (T = {res['config']['temperature']:g}) | {res['gap_closed']:.0%} | 91% |",
         f"| omitted class {oc['class']}: errors before bias fix (class {oc['class']} errors) | "
         f"{oc['errors_before']:.1f} ({oc['class_errors_before']:.1f}) | {p['errors_before']} ({p['class_errors_before']}) |",
         f"| omitted class {oc['class']}: after raising its bias by {oc['bias']:.2g} | "
@@ -332,6 +427,19 @@ def markdown(res: dict) -> str:
         "| distilled errors | " + " | ".join(f"{v:.1f}" for v in res["temperature_sweep"].values()) + " |",
         "| seeds | " + " | ".join(str(v) for v in res.get("temperature_sweep_seeds", {}).values()) + " |",
     ]
+    if sel:
+        alphas = list(next(iter(sel["grid"].values())))
+        lines += [
+            "",
+            f"Choice of T and α: errors on {sel['images']:,} held-out training images (seed {sel['seed']}; teacher "
+            f"trained without them: {sel['teacher_errors']} errors; student alone: {sel['student_errors']})",
+            "",
+            "| α \\ T | " + " | ".join(sel["grid"]) + " |",
+            "|---|" + "---|" * len(sel["grid"]),
+            *(f"| {a} | " + " | ".join(
+                f"**{g[a]}**" if (float(T), float(a)) == (sel["temperature"], sel["alpha"]) else str(g[a])
+                for T, g in sel["grid"].items()) + " |" for a in alphas),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -343,16 +451,34 @@ def plot(res: dict, path: Path) -> None:
 
     temps = [float(t) for t in res["temperature_sweep"]]
     errs = list(res["temperature_sweep"].values())
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot(temps, errs, "o-", label="distilled student")
+    sel = res.get("selected")
+    fig, axes = plt.subplots(1, 2 if sel else 1, figsize=(11 if sel else 6, 4), dpi=120, squeeze=False)
+    ax = axes[0, 0]
+    ax.plot(temps, errs, "o-", label=f"distilled student (α = {res['config']['alpha']:g})")
     ax.axhline(res["student_errors"], color="tab:red", ls="--", label="student alone")
     ax.axhline(res["teacher_errors"], color="tab:green", ls=":", label=f"teacher ({res['teacher']})")
     ax.set_xscale("log")
     ax.set_xticks(temps, [f"{t:g}" for t in temps])
     ax.set_xlabel("temperature T")
     ax.set_ylabel("test errors (of 10,000)")
-    ax.set_title(f"Distillation on {res['dataset']}: errors vs temperature")
+    ax.set_title(f"Distillation on {res['dataset']}: test errors vs T")
+    if sel:
+        ax.plot([sel["temperature"]], [sel["distilled_errors"]], "*", ms=14, color="tab:purple",
+                label=f"chosen on validation (T = {sel['temperature']:g}, α = {sel['alpha']:g})")
     ax.legend()
+    if sel:
+        ax = axes[0, 1]
+        grid_t = [float(t) for t in sel["grid"]]
+        for a in next(iter(sel["grid"].values())):
+            ax.plot(grid_t, [g[a] for g in sel["grid"].values()], "o-", label=f"distilled, α = {a}")
+        ax.axhline(sel["student_errors"], color="tab:red", ls="--", label="student alone")
+        ax.plot([sel["temperature"]], [sel["validation_errors"]], "*", ms=14, color="tab:purple", label="chosen")
+        ax.set_xscale("log")
+        ax.set_xticks(grid_t, [f"{t:g}" for t in grid_t])
+        ax.set_xlabel("temperature T")
+        ax.set_ylabel(f"errors on {sel['images']:,} held-out training images")
+        ax.set_title("Choosing T and α (never on the test set)")
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -365,11 +491,15 @@ def run(cfg: HintonConfig) -> dict:
     cfg = cfg.resolved(dataset)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    selection = None
+    if cfg.validation:
+        selection = select_on_validation(cfg, train, out)
+        (out / "validation.json").write_text(json.dumps(selection, indent=2))
     per_seed = []
     for seed in cfg.seeds:
-        per_seed.append(run_seed(cfg, seed, train, test, out))
+        per_seed.append(run_seed(cfg, seed, train, test, out, selection))
         (out / f"seed{seed}.json").write_text(json.dumps(per_seed[-1], indent=2))
-    res = aggregate(per_seed, dataset, cfg, time.time() - t0)
+    res = aggregate(per_seed, dataset, cfg, time.time() - t0, selection)
     (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
     (out / "results.md").write_text(markdown(res))
     plot(res, out / "temperature.png")

@@ -28,6 +28,9 @@ class QuickstartConfig:
     layers: str = doc("student layers kept from the teacher (see `distill lm student`); last-half started and "
                       "ended best of the rules compared on SmolLM2 (benchmarks/lm_kd_vs_ce.py)", default="last-half")
     loss: str = doc("divergence for the KD student", default="forward_kl")
+    alpha: float = doc("weight of cross-entropy on the text in the KD student's loss, (1 − α)·divergence + α·CE: "
+                       "the divergence pulls toward the teacher (KL), the text term toward the data (perplexity)",
+                       default=0.5)
     steps: int = doc("optimizer steps for each student", default=30)
     window: int = doc("tokens per window", default=128)
     batch_size: int = doc("windows per step", default=4)
@@ -39,6 +42,7 @@ class QuickstartConfig:
 
     def __post_init__(self):
         check(self.steps >= 1, "steps", self.steps, "≥ 1")
+        check(0 <= self.alpha < 1, "alpha", self.alpha, "in [0, 1) (α = 1 is the CE-only student)")
 
 
 def pydoc_corpus(out: Path) -> tuple[Path, Path]:
@@ -81,9 +85,9 @@ def run(cfg: QuickstartConfig) -> dict:
         build_student(teacher, cfg.layers, out / "student")
     base = LMTrainConfig(teacher=teacher, student=str(out / "student"), data=str(train_txt), window=cfg.window,
                          batch_size=cfg.batch_size, steps=cfg.steps, lr=cfg.lr, warmup=max(1, cfg.steps // 10),
-                         checkpoint_every=max(1, cfg.steps // 3), out=str(out / "kd"), loss=cfg.loss)
+                         checkpoint_every=max(1, cfg.steps // 3), out=str(out / "kd"), loss=cfg.loss, alpha=cfg.alpha)
     runs = {"kd": base, "ce": replace(base, loss="ce", out=str(out / "ce"))}
-    res = {"teacher": teacher, "layers": cfg.layers, "steps": cfg.steps, "tokens_per_student": cfg.steps * cfg.batch_size * cfg.window}
+    res = {"teacher": teacher, "layers": cfg.layers, "steps": cfg.steps, "loss": cfg.loss, "alpha": cfg.alpha, "tokens_per_student": cfg.steps * cfg.batch_size * cfg.window}
     evals = {}
     for name, tcfg in runs.items():
         train(tcfg)
@@ -116,7 +120,8 @@ def markdown(res: dict) -> str:
         f"| teacher | {res['teacher_perplexity']:.1f} | 0 | 100% | 1.00× |",
         f"| student before training | {res['start']['perplexity']:,.0f} | {res['start']['kl']:.2f} | | |",
     ]
-    for name, label in (("kd", "KD student"), ("ce", "CE-only student")):
+    kd = f"KD student ({res.get('loss', 'forward_kl')}" + (f", α = {res['alpha']:g} CE" if res.get("alpha") else "") + ")"
+    for name, label in (("kd", kd), ("ce", "CE-only student")):
         r = res[name]
         lines.append(f"| {label} | {r['perplexity']:,.1f} | {r['kl']:.3f} | {r['top1_agreement']:.1%} | "
                      f"{r['forward_speedup']:.2f}× |")

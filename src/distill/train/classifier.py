@@ -211,10 +211,12 @@ def fit(
     taps = _HintTaps(raw_model, [s for s, _ in hints]) if hints else None
 
     ckpt = Path(run_dir) / "checkpoint" if run_dir else None
+    settings = run_settings(cfg, len(images), targets)
     step = 0
     found = _existing_checkpoint(ckpt) if ckpt is not None else None
     if found is not None:
-        step = _load_checkpoint(found, raw_model, accelerator.unwrap_model(projections), optimizer, scheduler)
+        step = _load_checkpoint(found, raw_model, accelerator.unwrap_model(projections), optimizer, scheduler,
+                                settings)
         log.info("%s: resumed from %s at step %d/%d", desc, ckpt, step, total_steps)
 
     device = accelerator.device
@@ -251,7 +253,7 @@ def fit(
                 stop = stop_after_steps is not None and step >= stop_after_steps
                 if ckpt is not None and (end_of_epoch or stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
                     _save_checkpoint(ckpt, raw_model, accelerator.unwrap_model(projections), optimizer, scheduler,
-                                     step, accelerator)
+                                     step, accelerator, settings)
                 if stop:
                     return FitResult(step, last_loss, step >= total_steps, accelerator.unwrap_model(projections))
     finally:
@@ -279,7 +281,23 @@ def _loss_step(model, projections, taps, x, y, batch, targets: Targets | None, d
 # ------------------------------------------------------------------------- checkpoints
 
 
-def _save_checkpoint(path: Path, model, projections, optimizer, scheduler, step: int, accelerator) -> None:
+def run_settings(cfg: OptimConfig, rows: int, targets: Targets | None) -> dict:
+    """What a checkpoint must agree on to be resumed: the optimization, the data size, the loss.
+
+    Stored in the checkpoint so that a run folder reused with other settings (another α, T,
+    epoch count...) is refused instead of silently continuing a different run.
+    ``checkpoint_every`` only decides when checkpoints are written, so it is left out.
+    """
+    optim = {k: v for k, v in vars(cfg).items() if k != "checkpoint_every"}
+    loss = None
+    if targets is not None:
+        loss = {"temperature": targets.temperature, "alpha": targets.alpha,
+                "hints": [list(h) for h in targets.hints], "hint_weight": targets.hint_weight}
+    return json.loads(json.dumps({"optim": optim, "rows": rows, "loss": loss}))
+
+
+def _save_checkpoint(path: Path, model, projections, optimizer, scheduler, step: int, accelerator,
+                     settings: dict | None = None) -> None:
     """Write the checkpoint to a temporary folder and rename it into place (atomic on POSIX)."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -290,7 +308,7 @@ def _save_checkpoint(path: Path, model, projections, optimizer, scheduler, step:
             save_file({k: v.detach().cpu().contiguous() for k, v in projections.state_dict().items()},
                       tmp / "projections.safetensors")
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": step}))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "settings": settings}))
         # Keep the previous checkpoint until the new one is in place: a crash at any
         # point leaves one complete checkpoint (path, or path.old which resume also reads).
         old = path.with_name(path.name + ".old")
@@ -309,15 +327,34 @@ def _existing_checkpoint(path: Path) -> Path | None:
     return None
 
 
-def _load_checkpoint(path: Path, model, projections, optimizer, scheduler) -> int:
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _load_checkpoint(path: Path, model, projections, optimizer, scheduler, settings: dict | None = None) -> int:
+    state = json.loads((path / "state.json").read_text())
+    saved = state.get("settings")  # absent in checkpoints written before settings were stored
+    if settings is not None and saved is not None and saved != settings:
+        new, old = _flatten(settings), _flatten(saved)
+        differ = sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
+        raise ValueError(
+            f"{path} is a checkpoint of a run with other settings (differ: {', '.join(differ)}); "
+            "resuming it would continue a different run. Use another output folder, or delete this one."
+        )
     model.load_state_dict(load_file(path / "model.safetensors"))
     if (path / "projections.safetensors").exists():
         projections.load_state_dict(load_file(path / "projections.safetensors"))
     # weights_only: optimizer state is tensors and numbers; never unpickle arbitrary objects.
-    state = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    return int(json.loads((path / "state.json").read_text())["step"])
+    opt_state = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
+    optimizer.load_state_dict(opt_state["optimizer"])
+    scheduler.load_state_dict(opt_state["scheduler"])
+    return int(state["step"])
 
 
 # ------------------------------------------------------------------- teacher outputs
