@@ -13,7 +13,11 @@ Budget (CPU, 2 shared cores): the default is a half-depth student (15 of 30 laye
 spaced, first and last kept), batch 2 × 128 tokens, 30 steps (7,680 tokens per student) —
 small; the figures say how the targets compare at equal compute, not what a long run reaches.
 
-    nice -n 19 python benchmarks/lm_sparse_quality.py [--layers 15] [--steps 30]
+Seeds (``--seeds 0 1 2``): the stores cover steps × batch × (number of seeds) windows, and each
+seed's three students train on the same random subset of them in the same order (the training
+seed picks it), so the seeds differ in data, and each comparison is paired.
+
+    nice -n 19 python benchmarks/lm_sparse_quality.py [--layers 15] [--steps 30] [--seeds 0 1 2]
 """
 
 import argparse
@@ -45,13 +49,18 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=64)
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--eval-windows", type=int, default=16)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--alpha", type=float, default=0.0, help="weight of cross-entropy on the text, the same in every "
+                    "variant (results go to lm_sparse_quality_alpha<α>.*)")
     args = ap.parse_args()
     t_all = time.time()
     tmp = Path(tempfile.mkdtemp())
     train_txt, held_txt = pydoc_corpus(tmp / "corpus")
     teacher = resolve(args.teacher)
     build_student(teacher, args.layers, tmp / "student")
-    n = args.steps * args.batch_size  # every window seen once, in the same order by every variant
+    import statistics
+
+    n = args.steps * args.batch_size * len(args.seeds)  # each seed sees steps × batch of them, once each
     stores = {}
     for kind in ("topk", "sampled"):
         t0 = time.time()
@@ -61,52 +70,82 @@ def main() -> None:
         stores[kind] = {"bytes_per_token": round(m.bytes_per_token(), 1), "capture_seconds": round(time.time() - t0, 1)}
     base = LMTrainConfig(teacher=teacher, student=str(tmp / "student"), data=str(train_txt), window=args.window,
                          max_windows=n, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
-                         warmup=max(1, args.steps // 10), checkpoint_every=0, loss="forward_kl", tensorboard=False)
+                         warmup=max(1, args.steps // 10), checkpoint_every=0, loss="forward_kl", alpha=args.alpha,
+                         tensorboard=False)
     variants = {"dense": {}, "topk": {"targets": str(tmp / "topk"), "data": ""},
                 "sampled": {"targets": str(tmp / "sampled"), "data": ""}}
     ev = dict(teacher=teacher, data=str(held_txt), window=args.window, max_windows=args.eval_windows, gen_tokens=0)
     start = evaluate(LMEvalConfig(student=str(tmp / "student"), **ev))
     rows = {"start": {"kl": start["kl_teacher_student"], "perplexity": start["student"]["perplexity"]}}
-    for name, kw in variants.items():
-        cfg = LMTrainConfig(**{**base.__dict__, **kw, "out": str(tmp / f"run-{name}")})
-        res = train(cfg)
-        e = evaluate(LMEvalConfig(student=res["model"], **ev))
-        rows[name] = {"kl": e["kl_teacher_student"], "perplexity": e["student"]["perplexity"],
-                      "top1_agreement": e["top1_agreement"], "train_seconds": res["seconds"]}
-        print(f"{name}: held-out KL {rows[name]['kl']:.4f}, perplexity {rows[name]['perplexity']:.1f}", flush=True)
-    dense = rows["dense"]["kl"]
+    per_seed = {}
+    for seed in args.seeds:
+        per_seed[seed] = {}
+        for name, kw in variants.items():
+            cfg = LMTrainConfig(**{**base.__dict__, **kw, "seed": seed, "out": str(tmp / f"run-{name}-{seed}")})
+            res = train(cfg)
+            e = evaluate(LMEvalConfig(student=res["model"], **ev))
+            per_seed[seed][name] = {"kl": e["kl_teacher_student"], "perplexity": e["student"]["perplexity"],
+                                    "top1_agreement": e["top1_agreement"], "train_seconds": res["seconds"]}
+            print(f"seed {seed} {name}: held-out KL {e['kl_teacher_student']:.4f}, "
+                  f"perplexity {e['student']['perplexity']:.1f}", flush=True)
+        for name in ("topk", "sampled"):
+            per_seed[seed][name]["kl_vs_dense"] = per_seed[seed][name]["kl"] / per_seed[seed]["dense"]["kl"] - 1
+
+    def mean_std(values):
+        return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+    for name in variants:
+        runs = [per_seed[s][name] for s in args.seeds]
+        rows[name] = {k: statistics.fmean(r[k] for r in runs) for k in ("kl", "perplexity", "top1_agreement",
+                                                                       "train_seconds")}
+        rows[name]["kl_std"] = mean_std([r["kl"] for r in runs])[1]
     for name in ("topk", "sampled"):
-        rows[name]["kl_vs_dense"] = rows[name]["kl"] / dense - 1
-        rows[name]["within_2pct"] = abs(rows[name]["kl_vs_dense"]) <= 0.02 or rows[name]["kl"] < dense
+        rows[name]["kl_vs_dense"], rows[name]["kl_vs_dense_std"] = mean_std(
+            [per_seed[s][name]["kl_vs_dense"] for s in args.seeds])
+        rows[name]["within_2pct"] = rows[name]["kl_vs_dense"] <= 0.02
         rows[name].update(stores[name])
     result = {
         "teacher": teacher, "student_layers": args.layers, "teacher_perplexity": start["teacher"]["perplexity"],
         "budget": {"steps": args.steps, "batch_size": args.batch_size, "window": args.window,
-                   "tokens_per_student": n * args.window, "lr": args.lr, "loss": "forward_kl, T = 1"},
+                   "tokens_per_student": args.steps * args.batch_size * args.window, "lr": args.lr,
+                   "loss": "forward_kl, T = 1" + (f", + {args.alpha:g} × CE on the text" if args.alpha else "")},
         "top_k": args.top_k, "samples": args.samples, "eval_tokens": start["tokens"],
-        "target": "held-out KL within 2% of dense", "rows": rows,
+        "target": "held-out KL within 2% of dense", "rows": rows, "seeds": args.seeds,
+        "per_seed": {str(k): v for k, v in per_seed.items()},
         "load_average": os.getloadavg(), "seconds": round(time.time() - t_all, 1),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "lm_sparse_quality.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "lm_sparse_quality.md").write_text(markdown(result))
+    name = "lm_sparse_quality" + (f"_alpha{args.alpha:g}" if args.alpha else "")
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown(result))
     print(markdown(result))
 
 
 def markdown(r: dict) -> str:
     b = r["budget"]
+    seeds = r.get("seeds", [0])
+    n = len(seeds)
     lines = [f"Student: SmolLM2 layers `{r['student_layers']}`; {b['steps']} steps × {b['batch_size']} × {b['window']} "
-             f"tokens ({b['tokens_per_student']:,} per student), forward KL; held-out {r['eval_tokens']:,} tokens. "
-             f"Teacher perplexity {r['teacher_perplexity']:.1f}.", "",
+             f"tokens ({b['tokens_per_student']:,} per student), {b['loss']}; held-out {r['eval_tokens']:,} tokens. "
+             f"Teacher perplexity {r['teacher_perplexity']:.1f}. "
+             + (f"Mean ± std over {n} seeds (each seed: its own subset of the training windows; "
+                "\"vs dense\" is the mean of the per-seed paired ratios)." if n > 1 else "One seed."), "",
              "| targets | store bytes/token | held-out KL | vs dense | perplexity | top-1 agreement |",
              "|---|---|---|---|---|---|",
              f"| (before training) | | {r['rows']['start']['kl']:.4f} | | {r['rows']['start']['perplexity']:,.0f} | |"]
     for name, label in (("dense", "dense (live teacher)"), ("topk", f"top-{r['top_k']}"),
                         ("sampled", f"sampled ({r['samples']} draws)")):
         x = r["rows"][name]
-        vs = "" if name == "dense" else f"{x['kl_vs_dense']:+.2%}"
+        vs = "" if name == "dense" else f"{x['kl_vs_dense']:+.2%}" + (
+            f" ± {x['kl_vs_dense_std']:.2%}" if x.get("kl_vs_dense_std") else "")
         size = "98,304 (fp16)" if name == "dense" else f"{x['bytes_per_token']}"
-        lines.append(f"| {label} | {size} | {x['kl']:.4f} | {vs} | {x['perplexity']:,.1f} | {x['top1_agreement']:.1%} |")
+        kl = f"{x['kl']:.4f}" + (f" ± {x['kl_std']:.4f}" if x.get("kl_std") else "")
+        lines.append(f"| {label} | {size} | {kl} | {vs} | {x['perplexity']:,.1f} | {x['top1_agreement']:.1%} |")
+    if n > 1:
+        lines += ["", "| seed | dense KL | top-k KL (vs dense) | sampled KL (vs dense) |", "|---|---|---|---|"]
+        for s_, x in r["per_seed"].items():
+            lines.append(f"| {s_} | {x['dense']['kl']:.4f} | {x['topk']['kl']:.4f} ({x['topk']['kl_vs_dense']:+.2%}) | "
+                         f"{x['sampled']['kl']:.4f} ({x['sampled']['kl_vs_dense']:+.2%}) |")
     lines.append(f"\nTarget: {r['target']}. Load average {r['load_average'][0]:.1f}; {r['seconds']:.0f} s in all.")
     return "\n".join(lines) + "\n"
 

@@ -67,7 +67,9 @@ def _continue(model_dir: str, prompt: str, tokens: int = 24) -> str:
     x = tok(prompt, return_tensors="pt")
     with torch.no_grad():
         y = model.generate(**x, max_new_tokens=tokens, do_sample=False, pad_token_id=tok.eos_token_id or 0)
-    return tok.decode(y[0, x["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    # Not stripped: an undertrained student's greedy output is often only newlines, and an
+    # empty string would hide that.
+    return tok.decode(y[0, x["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
 def run(cfg: QuickstartConfig) -> dict:
