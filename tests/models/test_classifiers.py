@@ -32,3 +32,20 @@ def test_max_norm_clips_incoming_weights():
 def test_unknown_architecture_lists_choices():
     with pytest.raises(ValueError, match="choose one of"):
         build_classifier("resnet")
+
+
+def test_seeded_build_ignores_and_keeps_the_global_rng():
+    import torch
+
+    from distill.models import build_classifier
+
+    torch.manual_seed(0)
+    a = build_classifier("mlp-800", seed=5)
+    torch.rand(1000)  # whatever ran before (imports, other models) must not change the draw
+    state = torch.get_rng_state()
+    b = build_classifier("mlp-800", seed=5)
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left as it was
+    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(v, w), k
+    c = build_classifier("mlp-800", seed=6)
+    assert not torch.equal(next(iter(a.parameters())), next(iter(c.parameters())))

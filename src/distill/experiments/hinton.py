@@ -174,7 +174,7 @@ def get_teacher_logits(cfg: HintonConfig, seed: int, train, test, out: Path) -> 
     train_logits, test_logits = [], []
     for m, arch in enumerate(_teacher_arches(cfg)):
         member_seed = seed * 100 + m
-        model = build_classifier(arch)
+        model = build_classifier(arch, seed=member_seed)
         run = out / f"seed{seed}" / f"teacher{m}"
         fit(model, train.images, train.labels, teacher_optim(cfg, member_seed), run_dir=run,
             desc=f"teacher {arch} #{m} (seed {seed})")
@@ -195,7 +195,7 @@ def export_teacher(model, path: str, arch: str, seed: int) -> None:
 
 
 def _student_errors(cfg, seed, train, test, targets: Targets | None, run: Path, images=None, labels=None, desc=""):
-    model = build_classifier("mlp-800")
+    model = build_classifier("mlp-800", seed=seed)  # every student of a seed starts from the same weights
     images = train.images if images is None else images
     labels = train.labels if labels is None else labels
     fit(model, images, labels, student_optim(cfg, seed), targets, run_dir=run, desc=desc)

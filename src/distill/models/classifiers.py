@@ -127,8 +127,17 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_classifier(name: str, num_classes: int = 10) -> nn.Module:
-    """Build an architecture from the registry by name."""
+def build_classifier(name: str, num_classes: int = 10, *, seed: int | None = None) -> nn.Module:
+    """Build an architecture from the registry by name.
+
+    With ``seed``, the initial weights are a function of the seed alone: drawn from a generator
+    seeded with it, leaving the global RNG as it was. Without one they depend on whatever used
+    the global RNG before (imports included), so runs meant to be reproducible pass a seed.
+    """
     if name not in ARCHITECTURES:
         raise ValueError(f"Unknown architecture {name!r}; choose one of {sorted(ARCHITECTURES)}.")
-    return ARCHITECTURES[name](num_classes=num_classes)
+    if seed is None:
+        return ARCHITECTURES[name](num_classes=num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ARCHITECTURES[name](num_classes=num_classes)

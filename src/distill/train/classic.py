@@ -142,7 +142,7 @@ def run(cfg: ClassicConfig) -> dict:
             targets = Targets(mixed, cfg.temperature, cfg.alpha, feats, pairs, cfg.hint_weight)
             res["teacher_errors"] = [count_errors(predict(load_classifier(t)[0], test.images, desc="teacher"),
                                                   test.labels) for t in cfg.teachers]
-        model = build_classifier(cfg.student)
+        model = build_classifier(cfg.student, seed=cfg.train.seed)
         fit(model, train.images, train.labels, cfg.train, targets, run_dir=out, desc=cfg.mode, accelerator=acc)
         if acc.is_main_process:
             save_classifier(model, out / "final", cfg.student, 10, mode=cfg.mode)
@@ -166,14 +166,14 @@ def _born_again(cfg: ClassicConfig, train, test, out: Path, acc: Accelerator) ->
         prev_path = Path(cfg.teachers[0])
         prev, _ = load_classifier(prev_path)
     else:
-        prev = build_classifier(cfg.student)
+        prev = build_classifier(cfg.student, seed=cfg.train.seed)
         fit(prev, train.images, train.labels, cfg.train, run_dir=out / "gen0", desc="generation 0", accelerator=acc)
         prev_path = save(prev, out / "gen0" / "final")
     gens.append({"generation": 0, "errors": count_errors(predict(prev, test.images, desc="eval"), test.labels)})
     for g in range(1, cfg.generations + 1):
         cache = out / f"gen{g}" / "targets.safetensors" if acc.is_main_process else None
         logits, _ = teacher_outputs((str(prev_path),), train.images, (), cache)
-        model = build_classifier(cfg.student)
+        model = build_classifier(cfg.student, seed=cfg.train.seed + g)  # a fresh draw per generation
         fit(model, train.images, train.labels, cfg.train, Targets(logits[0], cfg.temperature, cfg.alpha),
             run_dir=out / f"gen{g}", desc=f"generation {g}", accelerator=acc)
         prev_path = save(model, out / f"gen{g}" / "final")
