@@ -83,6 +83,9 @@ def page(browser):
 
 
 def key(page, k):
+    # The key handler is attached by review.js; after a navigation, #item can be in the DOM
+    # before the script has run, and a key pressed then is lost (seen once in CI).
+    page.wait_for_load_state("load")
     with page.expect_navigation():
         page.keyboard.press(k)
 
