@@ -232,6 +232,11 @@ def validation_split(n_images: int, n_held_out: int) -> tuple[torch.Tensor, torc
     return perm[n_held_out:].sort().values, perm[:n_held_out].sort().values
 
 
+def _combined(logits: list[torch.Tensor], T: float) -> torch.Tensor:
+    """One teacher's logits as they are; several teachers' mixed at temperature T."""
+    return mix_teachers(logits, temperature=T) if len(logits) > 1 else logits[0]
+
+
 def _distilled_dir(T: float, alpha: float) -> str:
     return f"distilled_T{T:g}_alpha{alpha:g}"
 
@@ -252,7 +257,7 @@ def select_on_validation(cfg: HintonConfig, train: ImageSplit, out: Path) -> dic
     run = out / "validation"
     teacher_cfg = replace(cfg, teacher_checkpoint=None, export_teacher=None, quick=False)
     tr_logits, val_logits, _ = get_teacher_logits(teacher_cfg, seed, fit_split, held_out, run)
-    teacher_val = mix_teachers(val_logits, temperature=1.0) if len(val_logits) > 1 else val_logits[0]
+    teacher_val = _combined(val_logits, 1.0)
     if cfg.train_subset:
         rows = class_balanced_subset(fit_split.labels, cfg.train_subset)
         fit_split = ImageSplit(fit_split.images[rows], fit_split.labels[rows])
@@ -264,7 +269,7 @@ def select_on_validation(cfg: HintonConfig, train: ImageSplit, out: Path) -> dic
     grid: dict[str, dict[str, int]] = {}
     best = None
     for T in sorted(set(cfg.sweep)):
-        logits_T = mix_teachers(tr_logits, temperature=T) if len(tr_logits) > 1 else tr_logits[0]
+        logits_T = _combined(tr_logits, T)
         for a in cfg.select_alphas:
             _, logits = _student_errors(cfg, seed, fit_split, held_out, Targets(logits=logits_T, temperature=T, alpha=a),
                                         run / _distilled_dir(T, a), desc=f"validation: T={T:g} α={a:g}")
@@ -286,7 +291,7 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
         rows = class_balanced_subset(train.labels, cfg.train_subset)
         train = ImageSplit(train.images[rows], train.labels[rows])
         tr_logits = [z[rows] for z in tr_logits]
-    teacher_test = mix_teachers(te_logits, temperature=1.0) if len(te_logits) > 1 else te_logits[0]
+    teacher_test = _combined(te_logits, 1.0)
     res = {"seed": seed, "teacher": teacher_desc, "teacher_errors": count_errors(teacher_test, y_test)}
     log.info("seed %d: teacher errors %d", seed, res["teacher_errors"])
 
@@ -294,7 +299,7 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
     res["student_errors"] = count_errors(logits, y_test)
 
     def targets_at(T: float, rows=None, alpha: float = cfg.alpha) -> Targets:
-        logits_T = mix_teachers(tr_logits, temperature=T) if len(tr_logits) > 1 else tr_logits[0]
+        logits_T = _combined(tr_logits, T)
         return Targets(logits=logits_T if rows is None else logits_T[rows], temperature=T, alpha=alpha)
 
     sweep = {}
