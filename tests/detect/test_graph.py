@@ -1,46 +1,85 @@
-"""The account graph links accounts only through shared keys of two kinds, one infrastructure."""
+"""The account graph: edges weighed by how rare the shared key is; Leiden keeps operators apart."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("scipy")
+pytest.importorskip("leidenalg")
 
 from distill.detect import graph  # noqa: E402
 
 
 def _keys(rows):
-    return pd.DataFrame(rows, columns=["account_id", "ktype", "k", "n"])
+    return pd.DataFrame(rows, columns=["account_id", "ktype", "k", "n_accounts"])
 
 
-def test_block_plus_template_links_but_content_alone_does_not():
-    keys = _keys([
-        ("a", "ip_block", "10.0.1", 5), ("b", "ip_block", "10.0.1", 5), ("a", "template", "t:x", 3),
-        ("b", "template", "t:x", 3),  # a–b: block + template → linked
-        ("c", "system_prompt", "s1", 4), ("d", "system_prompt", "s1", 4), ("c", "template", "t:y", 2),
-        ("d", "template", "t:y", 2),  # c–d: system prompt + template (content only) → not linked
-        ("e", "payment", "p1", 1), ("f", "payment", "p1", 1),  # e–f: one kind only → not linked
-    ])
-    susp = pd.Series(True, index=list("abcdef"))
-    members, links = graph.components(graph.strong_keys(keys, susp))
+def test_edge_weight_is_kind_weight_times_rarity():
+    keys = _keys([("a", "payment", "p", 2), ("b", "payment", "p", 2),
+                  ("a", "ip_block", "nat", 500), ("b", "ip_block", "nat", 500)])
+    e = graph.edges(keys, n_total=1000)
+    assert e[["a", "b"]].values.tolist() == [["a", "b"]]
+    # payment used by 2 of 1000 accounts: 1.0 · ln(500)/ln(1000); the block used by 500: 0.5 · ln(2)/ln(1000)
+    want = 1.0 * np.log(1000 / 2) / np.log(1000) + 0.5 * np.log(1000 / 500) / np.log(1000)
+    assert e["weight"].iloc[0] == pytest.approx(want)
+    assert e["kinds"].iloc[0] == "ip_block+payment"
+
+
+def test_a_key_everybody_uses_links_nobody():
+    keys = _keys([(f"u{i}", "system_prompt", "You are a helpful assistant.", 1000) for i in range(5)])
+    assert graph.edges(keys, n_total=1000).empty  # log(N / N) = 0
+
+
+def _two_operators(shared_block_users: int = 5000):
+    rows = []
+    for op in ("x", "y"):
+        for i in range(12):
+            rows.append((f"{op}{i:02d}", "payment", f"card-{op}-{i // 4}", 4))  # cards shared within the operator
+            rows.append((f"{op}{i:02d}", "template", f"tpl-{op}", 12))
+            rows.append((f"{op}{i:02d}", "ip_block", "proxy-provider", shared_block_users))  # one provider for both
+    return _keys(rows)
+
+
+def test_leiden_keeps_apart_operators_that_share_a_proxy_provider():
+    keys = _two_operators()
+    members = graph.communities(sorted(set(keys["account_id"])), graph.edges(keys, n_total=20_000))
     comp = members.set_index("account_id")["comp"]
-    assert comp["a"] == comp["b"]
-    assert comp["c"] != comp["d"]
-    assert comp.get("e") != comp.get("f") or "e" not in comp
-    assert links.loc[links["comp"] == comp["a"], "kinds"].tolist() == ["ip_block + template"]
+    assert comp[[f"x{i:02d}" for i in range(12)]].nunique() == 1
+    assert comp[[f"y{i:02d}" for i in range(12)]].nunique() == 1
+    assert comp["x00"] != comp["y00"]  # a connected-components view would merge them through the block
 
 
-def test_nat_block_shared_with_many_ordinary_users_links_nobody():
-    rows = [(f"u{i}", "ip_block", "nat", 10) for i in range(100)]
-    rows += [("u1", "template", "t:z", 1), ("u2", "template", "t:z", 1)]
-    susp = pd.Series(False, index=[f"u{i}" for i in range(100)])
-    susp[["u1", "u2"]] = True  # two suspicious users behind the NAT share a template …
-    strong = graph.strong_keys(_keys(rows), susp)
-    assert "nat" not in set(strong["k"])  # … but the block is mostly ordinary users: it is no link
-    members, links = graph.components(strong)
-    assert members["comp"].nunique() == len(members) and links.empty  # nobody linked
+def test_communities_do_not_depend_on_row_order():
+    keys = _two_operators()
+    a = graph.communities(sorted(set(keys["account_id"])), graph.edges(keys, n_total=20_000))
+    shuffled = keys.sample(frac=1.0, random_state=3)
+    b = graph.communities(list(reversed(sorted(set(keys["account_id"])))), graph.edges(shuffled, n_total=20_000))
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_large_key_links_each_holder_to_a_bounded_number_of_others():
+    m = 500
+    keys = _keys([(f"a{i:03d}", "payment", "p", m) for i in range(m)])
+    e = graph.edges(keys, n_total=100_000)
+    deg = pd.concat([e["a"], e["b"]]).value_counts()
+    assert len(e) == m * graph.CLIQUE // 2 and (deg == graph.CLIQUE).all()
+    assert graph.edges(keys.iloc[::-1], n_total=100_000).equals(e)  # the seeded order, not the input's
 
 
 def test_sync_share_finds_bursts():
     b = pd.DataFrame({"comp": [0] * 12, "bucket": range(12), "active": [2] * 10 + [40, 45], "n": [2] * 10 + [80, 90]})
     s = graph.sync_share(b).iloc[0]
     assert s["burst_windows"] == 2 and s["sync_share"] == pytest.approx(170 / 190)
+
+
+def test_coactivity_high_for_accounts_that_fire_together():
+    hours = np.arange(48)
+    on = (hours % 6 == 0)
+    together = pd.DataFrame([(f"t{i}", h, 10 * int(on[h]) + 1) for i in range(5) for h in hours],
+                            columns=["account_id", "h", "n"])
+    rng = np.random.default_rng(0)
+    apart = pd.DataFrame([(f"p{i}", h, int(rng.poisson(3))) for i in range(5) for h in hours],
+                         columns=["account_id", "h", "n"])
+    members = pd.DataFrame({"account_id": [f"t{i}" for i in range(5)] + [f"p{i}" for i in range(5)],
+                            "comp": [0] * 5 + [1] * 5})
+    c = graph.coactivity(pd.concat([together, apart]), members)
+    assert c[0] > 0.95 and abs(c[1]) < 0.4

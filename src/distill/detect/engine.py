@@ -8,7 +8,7 @@ result in pandas chunks.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import re
 from importlib import resources
@@ -29,17 +29,28 @@ VIEWS = {"valid"}  # not materialised: read again by the sample query only
 
 
 def sql_text(name: str, **params) -> str:
+    """The query of ``sql/<name>.sql`` with its ``{param}`` placeholders filled by numbers only."""
     text = resources.files("distill.detect").joinpath(f"sql/{name}.sql").read_text(encoding="utf-8")
     text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-    return re.sub(r"\{(\w+)\}", lambda m: str(params[m.group(1)]), text)
+
+    def number(m):
+        v = params[m.group(1)]
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"SQL parameter {m.group(1)} must be a number, got {v!r}")  # never text in SQL
+        return repr(float(v)) if isinstance(v, (float, np.floating)) else str(int(v))
+
+    return re.sub(r"\{(\w+)\}", number, text)
+
+
+LOG_SUFFIXES = (".jsonl", ".json", ".parquet", ".ndjson")
 
 
 def log_files(paths) -> list[Path]:
-    """The .jsonl/.json/.parquet files named or inside the folders named, sorted."""
+    """The .jsonl/.json/.parquet files named or inside the folders named, sorted (folders skipped)."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix in (".jsonl", ".json", ".parquet", ".ndjson"))
+            files += sorted(f for f in p.rglob("*") if f.suffix in LOG_SUFFIXES and f.is_file())
         elif p.exists():
             files.append(p)
         else:
@@ -47,6 +58,28 @@ def log_files(paths) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"no .jsonl or .parquet log files in {[str(p) for p in paths]}.")
     return files
+
+
+def staged_name(src: Path) -> str:
+    """A staging file name unique to the source's full path: day1/logs.jsonl and day2/logs.jsonl differ."""
+    digest = hashlib.sha256(str(src.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{digest}.parquet"
+
+
+def readable_parquet(files, bad: BadRows) -> list[Path]:
+    """The Parquet files whose footer reads; the others are counted as skipped, with the file named."""
+    import pyarrow.parquet as pq
+
+    ok = []
+    for f in files:
+        try:
+            n = pq.ParquetFile(f).metadata.num_rows
+        except Exception as e:  # corrupt, truncated, or not Parquet at all
+            bad.add("unreadable Parquet file", f, None, f"{type(e).__name__}: {e}")
+            continue
+        if n:
+            ok.append(f)
+    return ok
 
 
 class DuckDBEngine:
@@ -57,14 +90,14 @@ class DuckDBEngine:
         db = workdir / "scan.duckdb"
         for f in (db, workdir / "scan.duckdb.wal"):
             f.unlink(missing_ok=True)
-        self.con = duckdb.connect(str(db))  # on disk: tables spill instead of living in RAM
-        self.con.execute(f"SET memory_limit = '{memory_limit}'")
-        self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
-        self.con.execute("SET preserve_insertion_order = false")
-        self.con.execute("SET enable_progress_bar = false")  # our own progress bar covers the stages
-        self.con.execute("SET TimeZone = 'UTC'")
+        # Settings go in as a config mapping, never pasted into SQL (a folder may be named o'brien).
+        config = {"memory_limit": memory_limit, "temp_directory": str(workdir / "spill"),
+                  "preserve_insertion_order": False}
         if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
+            config["threads"] = int(threads)
+        self.con = duckdb.connect(str(db), config=config)  # on disk: tables spill instead of living in RAM
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")  # our own progress bar covers the stages
         for m in DUCKDB_SHIM:
             self.con.execute(m)
         self.workdir = workdir
@@ -77,8 +110,15 @@ class DuckDBEngine:
             if f.suffix == ".parquet":
                 parquet.append(f)
             else:  # JSON lines are checked line by line in Python, where line numbers are known
-                parquet.append(jsonl_to_parquet(f, self.workdir / "staged" / (f.name + ".parquet"), bad))
-        cols = self._columns(parquet)
+                parquet.append(jsonl_to_parquet(f, self.workdir / "staged" / staged_name(f), bad))
+        parquet = readable_parquet(parquet, bad)
+        if not parquet:
+            raise ValueError(f"no readable log records in {[str(p) for p in paths]}: {bad.summary()['by_reason']}")
+        # The file list travels as a Python value through DuckDB's relation API: a file name is
+        # data, never SQL text (json.dumps quoting is not SQL quoting).
+        self.con.read_parquet([str(p) for p in parquet], union_by_name=True, filename=True,
+                              file_row_number=True).create_view("raw_files")
+        cols = self._columns()
         sel = []
         for name in FIELDS:
             typ = cols.get(name)
@@ -94,16 +134,12 @@ class DuckDBEngine:
         given = "ts IS NOT NULL" if "ts" in cols else "false"
         where = ("coalesce(_file, filename) AS _file, coalesce(_line, file_row_number + 1) AS _line"
                  if "_file" in cols else "filename AS _file, file_row_number + 1 AS _line")
-        files = json.dumps([str(p) for p in parquet])
-        self.con.execute(
-            f"CREATE OR REPLACE VIEW raw AS SELECT {', '.join(sel)}, {given} AS ts_given, {where} "
-            f"FROM read_parquet({files}, union_by_name = true, filename = true, file_row_number = true)")
+        self.con.execute(  # column names and expressions here are ours (FIELDS), not the input's
+            f"CREATE OR REPLACE VIEW raw AS SELECT {', '.join(sel)}, {given} AS ts_given, {where} FROM raw_files")
 
-    def _columns(self, files) -> dict[str, str]:
-        files = json.dumps([str(p) for p in files])
-        rows = self.con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet({files}, union_by_name = true)").fetchall()
-        return {r[0]: r[1].upper() for r in rows}
+    def _columns(self) -> dict[str, str]:
+        rows = self.con.execute("DESCRIBE SELECT * FROM raw_files").fetchall()
+        return {r[0]: r[1].upper() for r in rows if r[0] not in ("filename", "file_row_number")}
 
     def table(self, name: str, **params) -> None:
         kind = "VIEW" if name in VIEWS else "TABLE"

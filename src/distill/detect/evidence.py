@@ -1,110 +1,125 @@
-"""Per cluster: the evidence, its strength, the score, and sentences a reviewer can check."""
+"""Per community: the evidence, its strength, the score, the flag, and sentences a reviewer can check."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+COMMUNITY_WEIGHTS = {"members": 0.8, "links": 0.5, "sync": 0.4, "coactivity": 0.3, "retarget": 0.3, "size": 0.3}
 
-def _noisy_or(*strengths) -> np.ndarray:
-    out = np.ones_like(np.asarray(strengths[0], float))
-    for s in strengths:
-        out = out * (1 - np.clip(np.asarray(s, float), 0, 1))
+
+def _noisy_or(parts: dict) -> np.ndarray:
+    out = 1.0
+    for k, v in parts.items():
+        out = out * (1 - COMMUNITY_WEIGHTS[k] * np.clip(np.asarray(v, float), 0, 1))
     return 1 - out
 
 
-def cluster_table(acc, members, links, strong, keys, sync, launches, cfg) -> pd.DataFrame:
-    """One row per candidate component with its evidence strengths, score and flag."""
+def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None) -> pd.DataFrame:
+    """One row per community of candidate accounts with its evidence strengths, score and flag.
+
+    Args:
+        acc: per-account features and strengths (index account_id; e_*, s, n_req, human).
+        members: account_id → comp.   e: graph edges (a, b, weight, kinds).
+        sync: comp → sync_share, burst_windows.   coact: comp → co-activity correlation.
+        repeats: account_id, repeated (bool per extraction prompt read: sent word for word by another account).
+    """
+    cols = ["comp", "size", "score", "flagged", "cluster"]
     if members.empty:
-        return pd.DataFrame(columns=["comp", "size", "score", "flagged", "cluster"])
+        return pd.DataFrame(columns=cols)
     m = members.join(acc, on="account_id")
-    g = m.groupby("comp")
+    g = m.groupby("comp", sort=True)
     t = pd.DataFrame({
         "size": g.size(), "requests": g["n_req"].sum(), "mean_s": g["s"].mean(),
-        "cot_share": g["n_cot"].sum() / g["n_sampled"].sum().clip(lower=1),
-        "median_blocks": g["n_blocks"].median(), "blocks_per_request": g["n_blocks"].sum() / g["n_req"].sum(),
-        "launch_day": g["n_launch_day"].sum() if "n_launch_day" in m else 0,
-        "launch_day_new": g["n_launch_day_new"].sum() if "n_launch_day_new" in m else 0,
-        "avg_completion_tokens": g["avg_completion_tokens"].mean(),
-        "completion_per_prompt": g["avg_completion_tokens"].mean() / g["avg_prompt_tokens"].mean(),
-        "median_hours": g["n_hours"].median(),
-        "median_gap_cv": (m["sd_gap"] / m["mean_gap"]).groupby(m["comp"]).median(),
-    }).reset_index()
-    t = t.merge(sync, on="comp", how="left").fillna({"sync_share": 0.0, "burst_windows": 0})
-    t["link_kinds"] = t["comp"].map(links.groupby("comp")["kinds"].nunique()).fillna(0).astype(int)
-    all_day = acc.get("n_launch_day", pd.Series(0.0)).sum()
-    t["baseline_new"] = acc.get("n_launch_day_new", pd.Series(0.0)).sum() / all_day if all_day else 0.0
+        "extract": g["e_extract"].mean(), "rotation": g["e_rotation"].mean(), "volume": g["e_volume"].mean(),
+        "wave": g["e_wave"].mean(), "meta": g["e_meta"].mean(), "human_share": g["human"].mean(),
+        "extract_share": g["n_hit"].sum() / g["n_seen"].sum().clip(lower=1),
+        "median_blocks": g["n_blocks_own"].median(),
+        "launch_day": g["n_launch_day"].sum(), "launch_day_new": g["n_launch_day_new"].sum(),
+        "median_per_day": (m["n_req"] / m["n_days"].clip(lower=1)).groupby(m["comp"]).median(),
+    })
+    comp = members.set_index("account_id")["comp"]
+    if repeats is not None and len(repeats):
+        r = repeats.assign(comp=repeats["account_id"].map(comp)).dropna(subset=["comp"])
+        t["repeated"] = r.groupby("comp")["repeated"].mean()
+    t["repeated"] = t.get("repeated", pd.Series(0.0, index=t.index)).fillna(0.0)
+    if len(e):
+        ca, cb = e["a"].map(comp), e["b"].map(comp)
+        inside = e[ca == cb].assign(comp=ca[ca == cb])
+        t["link_weight"] = inside.groupby("comp")["weight"].sum() / t["size"]
+        kinds = inside.assign(kind=inside["kinds"].str.split("+")).explode("kind")
+        t["link_kinds"] = kinds.groupby("comp")["kind"].agg(lambda s: ", ".join(sorted(set(s))))
+    t["link_weight"] = t.get("link_weight", pd.Series(0.0, index=t.index)).fillna(0.0)
+    t["link_kinds"] = t.get("link_kinds", pd.Series("", index=t.index)).fillna("")
+    t = t.join(sync.set_index("comp") if len(sync) else pd.DataFrame(columns=["sync_share", "burst_windows"]))
+    t[["sync_share", "burst_windows"]] = t[["sync_share", "burst_windows"]].astype(float).fillna(0.0)
+    t["coactivity"] = coact.reindex(t.index).fillna(0.0) if len(coact) else 0.0
+    all_day = acc["n_launch_day"].sum()
+    t["baseline_new"] = acc["n_launch_day_new"].sum() / all_day if all_day else 0.0
     t["new_share"] = (t["launch_day_new"] / t["launch_day"].replace(0, np.nan)).fillna(0.0)
-    # Evidence strengths in [0, 1]; each is a different, independent kind of fact about the cluster.
-    t["e_links"] = np.where(t["link_kinds"] >= 1, 0.5, 0.0)  # shared infrastructure of two kinds
-    t["e_prompts"] = 0.5 * np.minimum(1, t["cot_share"] / 0.3)
-    t["e_sync"] = 0.4 * np.minimum(1, t["sync_share"] / 0.3)
-    t["e_rotation"] = 0.3 * np.minimum(1, np.maximum(0, t["median_blocks"] - 1) / 4)
-    t["e_retarget"] = np.where((t["new_share"] >= 0.2) & (t["new_share"] >= 2 * t["baseline_new"])
-                               & (t["launch_day"] >= 20), 0.3, 0.0)
-    t["e_size"] = 0.2 * np.minimum(1, np.log10(t["size"].clip(lower=1)) / 2)
-    t["score"] = _noisy_or(t["e_links"], t["e_prompts"], t["e_sync"], t["e_rotation"], t["e_retarget"], t["e_size"])
-    # Shared infrastructure plus extraction prompts also fits a class of students behind one NAT
-    # doing the same homework; an operator also shows at least one operational sign: IP rotation,
-    # synchronized bursts, payment ids shared between accounts, or launch-day retargeting.
-    pay = links[links["kinds"].str.contains("payment")].groupby("comp")["accounts"].max()
-    t["payment_linked"] = t["comp"].map(pay).fillna(0) >= 2
-    t["operational"] = ((t["median_blocks"] >= 3) | (t["sync_share"] >= 0.2) | t["payment_linked"]
-                        | (t["e_retarget"] > 0))
-    t["flagged"] = (t["size"] >= cfg.min_accounts) & (t["score"] >= cfg.flag_score) & t["operational"]
-    t = t.sort_values(["flagged", "size"], ascending=False).reset_index(drop=True)
+    retarget = (t["new_share"] >= 0.2) & (t["new_share"] >= 2 * t["baseline_new"]) & (t["launch_day"] >= 20)
+    parts = {
+        "members": t["mean_s"],
+        "links": np.clip(t["link_weight"] / 2, 0, 1),
+        "sync": np.clip(t["sync_share"] / 0.3, 0, 1),
+        "coactivity": np.clip(t["coactivity"] / 0.5, 0, 1),
+        "retarget": retarget.astype(float),
+        "size": np.clip(np.log10(t["size"].clip(lower=1)) / 2, 0, 1),
+    }
+    for k, v in parts.items():
+        t[f"e_{k}"] = np.round(COMMUNITY_WEIGHTS[k] * np.asarray(v, float), 6)
+    t["score"] = np.round(_noisy_or(parts), 6)
+    # Extraction is what makes a campaign a *distillation* campaign. A campaign pays for coverage and
+    # does not send one question from two accounts; a class doing the same homework or a lab running
+    # one benchmark does: a community whose extraction prompts are mostly repeated word for word
+    # across accounts is an honest population, however similar it looks otherwise.
+    t["flagged"] = ((t["size"] >= cfg.min_accounts) & (t["score"] >= cfg.flag_score)
+                    & (t["extract"] >= 0.25) & (t["repeated"] < 0.5))
+    t = t.reset_index().sort_values(["flagged", "size", "comp"], ascending=[False, False, True], kind="stable")
+    t = t.reset_index(drop=True)
     t["cluster"] = ""
     t.loc[t["flagged"], "cluster"] = [f"op{i + 1:03d}" for i in range(int(t["flagged"].sum()))]
     return t
 
 
-def _readable(key: str) -> str:
-    """Template keys are 'h:<first words>' / 't:<last words>'; others are shown as they are."""
-    if key.startswith(("h:", "t:")):
-        return f'starts "{key[2:]} …"' if key[0] == "h" else f'ends "… {key[2:]}"'
-    return repr(key[:80])
-
-
-def _top_keys(strong: pd.DataFrame, ids: set, ktype: str, n: int = 3):
-    s = strong[(strong["ktype"] == ktype) & strong["account_id"].isin(ids)]
-    return s.groupby("k")["account_id"].nunique().sort_values(ascending=False).head(n), s["k"].nunique()
-
-
-def describe(row, members, acc, examples, links, strong, keys) -> dict:
-    """The cluster as JSON: members, numbers, and the evidence in sentences."""
-    ids = members.loc[members["comp"] == row["comp"], "account_id"].tolist()
+def describe(row, ids: list, acc, examples, e, keys) -> dict:
+    """The community as JSON: members, numbers, and the evidence in sentences."""
     idset = set(ids)
     ev = []
-    for _, lk in links[links["comp"] == row["comp"]].sort_values("accounts", ascending=False).iterrows():
-        ev.append(f"{lk['accounts']} of {row['size']} accounts are linked to another member by a shared "
-                  f"{lk['kinds']} (both in common).")
+    if row["link_weight"] > 0:
+        ev.append(f"Members are linked by shared {row['link_kinds']} (rarity-weighted link weight "
+                  f"{row['link_weight']:.2f} per member).")
+    k = keys[keys["account_id"].isin(idset)] if len(keys) else keys
     for ktype, what in (("payment", "payment ids"), ("ip_block", "IP blocks"), ("system_prompt", "system prompts"),
-                        ("template", "prompt templates")):
-        top, n = _top_keys(strong, idset, ktype)
-        if n:
-            shown = "; ".join(f"{_readable(k)} by {v} accounts" for k, v in top.items())
-            ev.append(f"Members share {n} {what} used almost only by suspicious accounts (top: {shown}).")
-    ua = keys[(keys["ktype"] == "user_agent") & keys["account_id"].isin(idset)]
-    if len(ua):
-        top = ua.groupby("k")["account_id"].nunique().sort_values(ascending=False).head(3)
-        ev.append(f"Members use {ua['k'].nunique()} shared user agents between them (top: "
-                  + "; ".join(f"{k[:60]!r} by {v} accounts" for k, v in top.items()) + ").")
-    ev.append(f"{row['cot_share']:.0%} of the members' sampled prompts elicit step-by-step reasoning or "
-              f"systematically extract capabilities.")
-    ev.append(f"Median member uses {row['median_blocks']:.0f} IP blocks (rotation across networks).")
-    ratio_all = acc["avg_completion_tokens"].mean() / acc["avg_prompt_tokens"].mean()
-    ev.append(f"Completions are {row['completion_per_prompt']:.1f}× as long as prompts (all accounts: "
-              f"{ratio_all:.1f}×); the median member is active in {row['median_hours']:.0f} of 24 hours of the day; "
-              f"gaps between a member's requests vary by {row['median_gap_cv']:.1f}× their mean (1: random, "
-              f"near 0: clockwork, above 1: bursts).")
+                        ("template", "prompt templates"), ("user_agent", "user agents")):
+        kk = k[k["ktype"] == ktype] if len(k) else k
+        if len(kk):
+            top = kk.groupby("k")["account_id"].nunique().sort_values(ascending=False, kind="stable").head(3)
+            top = top[top >= 2]
+            if len(top):
+                shown = "; ".join(f"{str(x)[:60]!r} by {v} members" for x, v in top.items())
+                ev.append(f"Members share {kk['k'].nunique()} {what} (top: {shown}).")
+    ev.append(f"{row['extract_share']:.0%} of the members' prompts read elicit reasoning traces or extract "
+              f"capabilities (mean extraction strength {row['extract']:.2f}).")
+    ev.append(f"Median member uses {row['median_blocks']:.0f} IP blocks of its own (rotation strength "
+              f"{row['rotation']:.2f}) and sends {row['median_per_day']:.0f} requests per active day.")
+    if row["wave"] > 0.05:
+        ev.append(f"Members appeared in waves of new accounts and lived briefly (wave strength {row['wave']:.2f}).")
+    if row["meta"] > 0.05:
+        ev.append(f"Account metadata: prepaid cards, credit programmes or signup waves (strength {row['meta']:.2f}).")
+    ev.append(f"{row['repeated']:.0%} of those prompts were sent word for word by another account too "
+              f"(classes and benchmark labs repeat questions; campaigns pay for coverage).")
     if row["sync_share"] > 0:
-        ev.append(f"{row['sync_share']:.0%} of the cluster's requests fall in {int(row['burst_windows'])} five-minute "
-                  f"windows where at least 5× the cluster's usual number of members were active together.")
+        ev.append(f"{row['sync_share']:.0%} of the community's requests fall in {int(row['burst_windows'])} five-minute "
+                  f"windows where at least 5× the usual number of members were active together.")
+    if row["coactivity"] > 0.1:
+        ev.append(f"Members' hourly volumes move together (mean correlation {row['coactivity']:.2f}).")
     if row["e_retarget"] > 0:
-        ev.append(f"On the first day of a newly launched model, {row['new_share']:.0%} of the cluster's traffic "
+        ev.append(f"On the first day of a newly launched model, {row['new_share']:.0%} of the community's traffic "
                   f"went to it (all accounts: {row['baseline_new']:.0%}).")
-    ex = examples[examples["account_id"].isin(idset)]["prompt"].head(3).str.slice(0, 200).tolist()
+    ex = examples[examples["account_id"].isin(idset)].sort_values(["account_id", "rn"], kind="stable")
+    ex = ex["prompt"].astype(str).str.slice(0, 200).drop_duplicates().head(3).tolist()
     return {"cluster": row["cluster"], "score": round(float(row["score"]), 4), "accounts": int(row["size"]),
             "requests": int(row["requests"]), "evidence": ev, "example_prompts": ex,
-            "strengths": {k[2:]: round(float(row[k]), 3) for k in row.index if k.startswith("e_")},
+            "strengths": {c[2:]: round(float(row[c]), 3) for c in row.index if c.startswith("e_")},
             "members": sorted(ids)}

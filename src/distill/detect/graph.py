@@ -1,85 +1,149 @@
-"""The account graph: which suspicious accounts share infrastructure, joined into operators.
+"""The account graph: candidate accounts linked by what they share, weighed by how rare it is.
 
-A key is anything two accounts can have in common: an IP block, a payment id, a system prompt,
-a prompt template. A key *counts* only when most accounts using it are individually suspicious
-(a university NAT block is shared by hundreds of ordinary users: it links nobody). Two accounts
-are linked only when they share keys of **two different kinds, one of them infrastructure** (IP
-block or payment id): the same proxy block and the same template, or the same card and the same
-block. One shared kind is common by chance; content alone (a system prompt, a template) can be
-copied by unrelated operators from the same public recipe; infrastructure plus content is not. Connected components of that graph are the candidate operators.
+A key is anything two accounts can have in common: an IP block, a payment id, a system prompt, a
+user agent, a prompt template (``content.py``), the hour their account first appeared. Only
+*candidate* accounts (individually suspicious, ``accounts.py``) are nodes, so a university NAT
+shared by hundreds of ordinary users links nobody who is not suspicious already.
+
+The edge between two holders weighs, for each kind of key they share, ``kind weight × (1 − Π (1 −
+rarity))`` over the keys of that kind, summed over kinds; rarity is an IDF, ``log(N / n_k) / log(N)``
+in [0, 1] for a key used by n_k of all N accounts: a proxy block or a system prompt used by
+thousands of accounts is weak evidence, a payment id used by twelve is strong. Within a kind the
+evidence saturates (thirty shared proxy blocks say "same proxy pool" once, not thirty times), so
+an operator's sub-pools do not outweigh what all its accounts share. Communities are found by the Leiden algorithm (``leidenalg`` on ``igraph``,
+modularity, fixed seed), which keeps apart operators that a few shared proxy blocks would merge
+into one connected component.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 
-LINK_KINDS = ("ip_block", "payment", "system_prompt", "template")
-PER_KIND = 8  # keys of each kind kept per account (the most used): bounds the pairs per account
+KIND_WEIGHT = {"payment": 1.0, "template": 0.8, "ip_block": 0.5, "system_prompt": 0.4, "wave": 0.4,
+               "user_agent": 0.2}
+CLIQUE = 40  # a key held by more candidates links each to ~CLIQUE others (a bounded, seeded sample)
 
 
-def strong_keys(keys: pd.DataFrame, suspicious: pd.Series, dominance: float = 0.5) -> pd.DataFrame:
-    """Rows of ``keys`` (account_id, ktype, k, n) whose key is used mostly by suspicious accounts.
+def _order(ids: np.ndarray, salt: str) -> np.ndarray:
+    """A permutation of ``ids`` fixed by their names and ``salt`` (no global random state)."""
+    h = [hashlib.blake2b(f"{salt}\x00{a}".encode("utf-8", "surrogatepass"), digest_size=8).digest() for a in ids]
+    return np.argsort(np.array(h, dtype="S8"), kind="stable")
 
-    ``suspicious``: bool Series indexed by account_id. Adds n_accounts, n_suspicious per key.
+
+def edges(keys: pd.DataFrame, n_total: int) -> pd.DataFrame:
+    """Weighted undirected edges (a < b by code) from shared keys.
+
+    Args:
+        keys: account_id, ktype, k, n_accounts (holders among all accounts); candidates only.
+        n_total: number of accounts in the logs (N of the IDF).
+
+    Returns:
+        DataFrame (a, b, weight, kinds): a, b account ids with a < b; kinds a sorted '+'-joined list.
     """
-    k = keys.assign(susp=keys["account_id"].map(suspicious).fillna(False).astype(bool))
-    stats = k.groupby(["ktype", "k"], sort=False).agg(n_accounts=("account_id", "size"), n_suspicious=("susp", "sum"))
-    k = k.join(stats, on=["ktype", "k"])
-    ok = k["susp"] & (k["n_suspicious"] >= 2) & (k["n_suspicious"] >= dominance * k["n_accounts"])
-    return k[ok & k["ktype"].isin(LINK_KINDS)].drop(columns="susp")
+    if keys.empty:
+        return pd.DataFrame(columns=["a", "b", "weight", "kinds"])
+    keys = keys[keys["ktype"].isin(KIND_WEIGHT.keys())]
+    keys = keys.sort_values(["ktype", "k", "account_id"], kind="stable")
+    logn = np.log(max(n_total, 3))
+    rows = []
+    for (ktype, k), g in keys.groupby(["ktype", "k"], sort=True):
+        ids = g["account_id"].to_numpy()
+        m = len(ids)
+        if m < 2:
+            continue
+        w = max(0.0, np.log(max(n_total, 3) / max(int(g["n_accounts"].iloc[0]), m)) / logn)  # rarity
+        if w <= 0:
+            continue
+        if m <= CLIQUE:
+            i, j = np.triu_indices(m, 1)
+            a, b = ids[i], ids[j]
+        else:  # ring offsets over a seeded order: every holder linked to CLIQUE others, O(m) edges
+            ids = ids[_order(ids, f"{ktype}:{k}")]
+            off = np.arange(1, CLIQUE // 2 + 1)
+            i = np.repeat(np.arange(m), len(off))
+            a, b = ids[i], ids[(i + np.tile(off, m)) % m]
+        rows.append(pd.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b), "weight": w, "kind": ktype}))
+    if not rows:
+        return pd.DataFrame(columns=["a", "b", "weight", "kinds"])
+    e = pd.concat(rows, ignore_index=True)
+    e = e[e["a"] != e["b"]]
+    e["miss"] = np.log1p(-np.minimum(e["weight"].to_numpy(float), 1 - 1e-12))  # log Π (1 − rarity) per kind
+    per_kind = e.groupby(["a", "b", "kind"], sort=True)["miss"].sum().reset_index()
+    per_kind["weight"] = per_kind["kind"].map(KIND_WEIGHT) * -np.expm1(per_kind["miss"])
+    return (per_kind.groupby(["a", "b"], sort=True)
+            .agg(weight=("weight", "sum"), kinds=("kind", lambda s: "+".join(sorted(set(s)))))
+            .reset_index())
 
 
-def components(strong: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Join accounts that share keys of two different kinds.
+def communities(nodes, e: pd.DataFrame, min_weight: float = 0.1, seed: int = 0,
+                resolution: float = 0.5) -> pd.DataFrame:
+    """Leiden communities of the candidate graph (edges lighter than ``min_weight`` dropped).
 
-    Returns (members: account_id → comp, links: comp, pair of kinds, accounts linked that way).
+    Modularity with a resolution below 1: at 1 a graph that is one operator scores 0 as one
+    community, so any internal structure (two cards, two proxy pools) splits it; at 0.5 a group
+    is split only where most of its link weight lies inside the parts.
+
+    Returns:
+        DataFrame (account_id, comp): every node; comp numbered by size (largest 0), ties by first member.
     """
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
+    import igraph as ig
+    import leidenalg
 
-    if strong.empty:
-        return pd.DataFrame(columns=["account_id", "comp"]), pd.DataFrame(columns=["comp", "kinds", "accounts"])
-    s = strong.sort_values("n", ascending=False).groupby(["account_id", "ktype"], sort=False).head(PER_KIND)
-    acc_codes, accounts = pd.factorize(s["account_id"])
-    key_codes, _ = pd.factorize(s["ktype"] + "\x00" + s["k"].astype(str))
-    kind_codes = s["ktype"].map({k: i for i, k in enumerate(LINK_KINDS)}).to_numpy()
-    df = pd.DataFrame({"a": acc_codes, "key": key_codes, "kind": kind_codes})
-    pairs = df.merge(df, on="a")  # every pair of keys an account holds …
-    # … of two different kinds, the first being infrastructure (ip_block or payment: codes 0, 1)
-    pairs = pairs[(pairs["kind_x"] < pairs["kind_y"]) & (pairs["kind_x"] <= 1)]
-    n_keys = int(key_codes.max()) + 1
-    combo = pairs["key_x"].to_numpy(np.int64) * n_keys + pairs["key_y"].to_numpy(np.int64)
-    a = pairs["a"].to_numpy()
-    order = np.argsort(combo, kind="stable")
-    combo, a = combo[order], a[order]
-    first = np.r_[True, combo[1:] != combo[:-1]]
-    head = np.maximum.accumulate(np.where(first, np.arange(len(combo)), 0))  # first holder of each combo
-    src, dst = a[head], a
-    n = len(accounts)
-    g = sp.coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
-    _, labels = connected_components(g, directed=False)
-    members = pd.DataFrame({"account_id": accounts, "comp": labels})
-    linked = src != dst
-    kinds = np.array(LINK_KINDS, dtype=object)
-    lk = pd.DataFrame({"comp": labels[dst[linked]], "a": dst[linked],
-                       "kinds": kinds[pairs["kind_x"].to_numpy()[order][linked]] + " + "
-                       + kinds[pairs["kind_y"].to_numpy()[order][linked]]})
-    links = lk.groupby(["comp", "kinds"]).agg(accounts=("a", "nunique")).reset_index()
-    return members, links
+    nodes = sorted(set(nodes))
+    e = e[e["weight"] >= min_weight] if len(e) else e
+    if not nodes:
+        return pd.DataFrame(columns=["account_id", "comp"])
+    index = {a: i for i, a in enumerate(nodes)}
+    g = ig.Graph(n=len(nodes), edges=list(zip(e["a"].map(index), e["b"].map(index), strict=True)) if len(e) else [])
+    g.es["weight"] = e["weight"].astype(float).tolist() if len(e) else []
+    part = leidenalg.find_partition(g, leidenalg.RBConfigurationVertexPartition, weights="weight" if len(e) else None,
+                                    resolution_parameter=resolution, seed=seed, n_iterations=-1)
+    label = np.asarray(part.membership)
+    m = pd.DataFrame({"account_id": nodes, "raw": label})
+    stats = m.groupby("raw").agg(size=("account_id", "size"), first=("account_id", "min"))
+    stats = stats.sort_values(["size", "first"], ascending=[False, True], kind="stable")
+    renum = pd.Series(np.arange(len(stats)), index=stats.index)
+    return pd.DataFrame({"account_id": nodes, "comp": renum.loc[label].to_numpy()})
 
 
 def sync_share(buckets: pd.DataFrame, factor: float = 5.0) -> pd.DataFrame:
-    """Share of each component's requests in its synchronized bursts.
+    """Share of each community's requests in its synchronized bursts.
 
     ``buckets``: comp, bucket, active (distinct members active in that 5-minute window), n.
-    A burst window has ≥ ``factor`` × the component's median number of active members (and ≥ 3):
+    A burst window has ≥ ``factor`` × the community's median number of active members (and ≥ 3):
     independent people drift through the day; orchestrated accounts fire together.
     """
     if buckets.empty:
         return pd.DataFrame(columns=["comp", "sync_share", "burst_windows"])
+    buckets = buckets.sort_values(["comp", "bucket"], kind="stable")
     med = buckets.groupby("comp")["active"].transform("median")
     burst = (buckets["active"] >= np.maximum(3, factor * med))
     g = buckets.assign(burst_n=np.where(burst, buckets["n"], 0), burst=burst).groupby("comp")
     out = pd.DataFrame({"sync_share": g["burst_n"].sum() / g["n"].sum(), "burst_windows": g["burst"].sum()})
     return out.reset_index()
+
+
+def coactivity(hourly: pd.DataFrame, members: pd.DataFrame) -> pd.Series:
+    """Per community: mean correlation of its members' hourly volumes with the community's total.
+
+    Accounts run by one operator start and stop together; independent people do not. In [−1, 1]
+    (0 for communities of one account or without overlap).
+    """
+    if hourly.empty or members.empty:
+        return pd.Series(dtype=float)
+    h = hourly.merge(members, on="account_id")
+    out = {}
+    for comp, g in h.groupby("comp", sort=True):
+        x = g.pivot_table(index="h", columns="account_id", values="n", aggfunc="sum", fill_value=0)
+        if x.shape[1] < 2 or x.shape[0] < 3:
+            out[comp] = 0.0
+            continue
+        if x.shape[1] > 300:  # enough members to estimate it; a fixed, sorted choice
+            x = x[sorted(x.columns)[:300]]
+        tot = x.sum(axis=1)
+        c = [np.corrcoef(x[a], tot - x[a])[0, 1] for a in x.columns]
+        out[comp] = float(np.nanmean(c)) if np.isfinite(c).any() else 0.0
+    return pd.Series(out, name="coactivity")

@@ -18,6 +18,7 @@ class BadRows:
     def __init__(self, examples: int = 3):
         self.counts: Counter = Counter()
         self.examples: dict[str, list[dict]] = {}
+        self.notes: dict[str, list[dict]] = {}
         self.keep = examples
 
     def add(self, reason: str, file: str, line: int | None, text: str = "") -> None:
@@ -26,6 +27,10 @@ class BadRows:
         if len(ex) < self.keep:
             ex.append({"file": str(file), "line": line, "text": text[:200]})
 
+    def note(self, what: str, file, line: int | None) -> None:
+        """Something read anyway that the user should know about (not a skipped record)."""
+        self.notes.setdefault(what, []).append({"file": str(file), "line": line})
+
     def add_count(self, reason: str, n: int, file: str) -> None:
         self.counts[reason] += n
         ex = self.examples.setdefault(reason, [])
@@ -33,8 +38,10 @@ class BadRows:
             ex.append({"file": str(file), "line": None, "text": f"{n} records"})
 
     def summary(self) -> dict:
-        return {"total": sum(self.counts.values()), "by_reason": dict(self.counts.most_common()),
-                "examples": {k: v for k, v in self.examples.items() if k in self.counts}}
+        by_reason = dict(sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0])))  # stable order
+        return {"total": sum(self.counts.values()), "by_reason": by_reason,
+                "examples": {k: self.examples[k] for k in by_reason if k in self.examples},
+                "notes": {k: v[: self.keep] for k, v in sorted(self.notes.items())}}
 
 
 def _text(v) -> str | None:
@@ -59,16 +66,30 @@ def jsonl_to_parquet(src: Path, dst: Path, bad: BadRows, batch: int = 200_000) -
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            if n == 1 and line.startswith("\ufeff"):  # a byte-order mark: read past it, say so
+                bad.note("byte-order mark on the first line (read past it)", src, n)
+                line = line[1:]
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 bad.add("malformed JSON", src, n, line)
                 continue
+            except RecursionError:
+                bad.add("JSON nested too deeply", src, n, line[:200])
+                continue
             if not isinstance(rec, dict):
                 bad.add("not a JSON object", src, n, line)
                 continue
-            for c in FIELDS:
-                cols[c].append(_text(rec.get(c)))
+            try:
+                row = [_text(rec.get(c)) for c in FIELDS]
+                for v in row:
+                    if v is not None:
+                        v.encode("utf-8")  # a lone surrogate (\ud800) cannot be stored as text
+            except (UnicodeEncodeError, RecursionError, ValueError):
+                bad.add("invalid text (lone surrogate or unencodable value)", src, n, line[:200])
+                continue
+            for c, v in zip(FIELDS, row, strict=True):
+                cols[c].append(v)
             cols["_file"].append(str(src))
             cols["_line"].append(n)
             if len(cols["_line"]) >= batch:

@@ -1,10 +1,13 @@
-"""`distill detect traffic`: find distillation campaigns (hydra account clusters) in API logs.
+"""`distill detect traffic`: find distillation campaigns (hydra account communities) in API logs.
 
 Flow: validate and load the logs (bad records counted, skipped, shown) → feature SQL per account
-(DuckDB or Spark) → classify a hash-chosen sample of each account's prompts (chain-of-thought /
-capability extraction) → individual suspicion per account → account graph over shared keys of two
-kinds → per cluster the evidence (links, prompts, bursts, launch-day retargeting, IP rotation) →
-score; flag clusters with enough accounts and enough independent evidence.
+(DuckDB or Spark) → classify every account's prompts (up to a cap) as extraction or not → per
+account the evidence that survives a careful operator (extraction share, IP rotation outside known
+relays, volume, first-seen waves, metadata; ``accounts.py``) → a graph of the suspicious accounts
+over what they share, weighed by rarity (``graph.py``; templates by MinHash, ``content.py``) →
+Leiden communities → per community the evidence (links, bursts, co-activity, launch-day
+retargeting; ``evidence.py``) → score and flag. Every output is sorted with stable tie-breaks: the
+same logs give byte-identical accounts.csv, evidence.csv and clusters.json.
 """
 
 from __future__ import annotations
@@ -37,43 +40,37 @@ class TrafficConfig:
     spark_master: str = doc("Spark master URL (engine spark)", default="local[2]")
     memory_limit: str = doc("DuckDB memory limit; beyond it DuckDB spills to disk under OUT/work", default="4GB")
     threads: int = doc("DuckDB threads (0: all cores)", default=0)
-    sample_per_account: int = doc("prompts classified per account (hash-chosen sample)", default=12)
-    suspicious: float = doc("individual suspicion at which an account may join a cluster", default=0.5)
-    min_accounts: int = doc("smallest cluster flagged as an operator (hydra: many accounts)", default=5)
-    flag_score: float = doc("cluster score at which a cluster is flagged", default=0.75)
+    relays: str = doc("file of known privacy-relay / VPN exit ranges, one CIDR per line: rotation across "
+                      "them is not counted", default="")
+    accounts_meta: str = doc("optional account metadata (.csv / .parquet): account_id, signup_ts, payment_type, "
+                             "payment_bin, payment_country, email_domain, program", default="")
+    prompts_per_account: int = doc("prompts classified per account (all of them up to this many)", default=256)
+    suspicious: float = doc("individual suspicion at which an account becomes a candidate (joins the graph)",
+                            default=0.4)
+    min_accounts: int = doc("smallest community flagged as an operator (hydra: many accounts)", default=5)
+    flag_score: float = doc("community score at which a community is flagged", default=0.75)
+    solo_score: float = doc("suspicion at which an account is flagged on its own evidence (extraction plus "
+                            "rotation or metadata)", default=0.85)
+    seed: int = doc("seed of the community detection (same seed, same communities)", default=0)
+    export_indicators: str = doc("write the flagged campaigns' indicators to this STIX 2.1 bundle (keyed hashes, "
+                                 "no raw identifiers)", default="")
+    indicators: str = doc("another provider's STIX 2.1 bundle of indicators to match against these logs",
+                          default="")
+    indicator_key_env: str = doc("environment variable holding the HMAC key shared with the other provider",
+                                 default="DISTILL_INDICATOR_KEY")
+    provider: str = doc("this provider's name in exported indicators", default="provider")
     keep_work: bool = doc("keep the DuckDB database and staged files under OUT/work", default=False)
 
     def __post_init__(self):
         check(len(self.logs) > 0, "logs", self.logs, "at least one log file or folder")
-        check(self.sample_per_account >= 1, "sample_per_account", self.sample_per_account, "≥ 1")
+        check(self.prompts_per_account >= 1, "prompts_per_account", self.prompts_per_account, "≥ 1")
         check(0 < self.suspicious < 1, "suspicious", self.suspicious, "in (0, 1)")
         check(self.min_accounts >= 2, "min_accounts", self.min_accounts, "≥ 2")
         check(0 < self.flag_score <= 1, "flag_score", self.flag_score, "in (0, 1]")
+        check(0 < self.solo_score <= 1, "solo_score", self.solo_score, "in (0, 1]")
         check(bool(re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", self.memory_limit)), "memory_limit", self.memory_limit,
               "a size such as 4GB or 512MB")
         check(self.threads >= 0, "threads", self.threads, "≥ 0")
-
-
-def template_keys(prompts: list[str]) -> tuple[list[str], list[str]]:
-    """Head and tail of each prompt with numbers and punctuation erased: the fixed parts of a template."""
-    heads, tails = [], []
-    for p in prompts:
-        w = re.sub(r"[\d\W_]+", " ", p.lower()).split()
-        heads.append("h:" + " ".join(w[:4]))
-        tails.append("t:" + " ".join(w[-4:]))
-    return heads, tails
-
-
-def individual(acc, cot_weight: float = 0.7, rot_weight: float = 0.4):
-    """Suspicion of one account on its own, in [0, 1]: noisy-or of extraction prompts and IP rotation.
-
-    Neither alone proves much (researchers ask for reasoning; travellers change networks), which
-    is why an account is only flagged through a cluster. Accounts sharing no IP block or payment
-    id with anybody cannot join a cluster; their prompts are not read (cot_share 0).
-    """
-    cot = np.minimum(1, acc["cot_share"].fillna(0) / 0.5)
-    rot = np.minimum(1, np.maximum(0, acc["n_blocks"] - 1) / 4) * (acc["n_req"] >= 3)
-    return 1 - (1 - cot_weight * cot) * (1 - rot_weight * rot)
 
 
 class Stages:
@@ -101,36 +98,120 @@ def _engine(cfg: TrafficConfig, work: Path):
     return DuckDBEngine(work, cfg.memory_limit, cfg.threads)
 
 
-def classify_sample(eng, per_account: int):
-    """Per account: sampled prompts, extraction share, template keys of its extraction prompts."""
+def classify_prompts(eng, per_account: int, keep: int = 64):
+    """Per account: prompts read and extraction hits; the first ``keep`` hits (by rn) for templates."""
     import pandas as pd
 
     from distill.detect import prompts as P
 
-    shares, keys, examples = [], [], []
+    counts, hits = [], []
     sql = "SELECT * FROM (" + _sql("sample", per_account=per_account) + ") s"
     for chunk in tqdm(eng.batches(sql), desc="prompts", unit="batch", disable=None):
-        texts = chunk["prompt"].astype(str).tolist()
-        chunk["cot"] = P.classify(texts)
-        shares.append(chunk.groupby("account_id").agg(n_sampled=("cot", "size"), n_cot=("cot", "sum")))
-        hit = chunk[chunk["cot"] == 1]
-        if len(hit):
-            h, t = template_keys(hit["prompt"].astype(str).tolist())
-            ids = hit["account_id"].tolist()
-            keys.append(pd.DataFrame({"account_id": ids * 2, "k": h + t}))
-            examples.append(hit[["account_id", "prompt"]].drop_duplicates("account_id"))
-    share = pd.concat(shares).groupby(level=0).sum() if shares else pd.DataFrame(columns=["n_sampled", "n_cot"])
-    tk = pd.concat(keys) if keys else pd.DataFrame(columns=["account_id", "k"])
-    tk = tk.groupby(["account_id", "k"]).size().rename("n").reset_index().assign(ktype="template")
-    ex = pd.concat(examples).drop_duplicates("account_id") if examples else pd.DataFrame(columns=["account_id", "prompt"])
-    return share, tk, ex
+        chunk["hit"] = P.classify(chunk["prompt"].astype(str).tolist())
+        counts.append(chunk.groupby("account_id").agg(n_seen=("hit", "size"), n_hit=("hit", "sum")))
+        h = chunk[(chunk["hit"] == 1) & (chunk["rn"] <= keep)]
+        if len(h):
+            hits.append(h[["account_id", "rn", "prompt"]])
+    share = (pd.concat(counts).groupby(level=0).sum() if counts
+             else pd.DataFrame(columns=["n_seen", "n_hit"], dtype=float))
+    hit = (pd.concat(hits, ignore_index=True) if hits else pd.DataFrame(columns=["account_id", "rn", "prompt"]))
+    hit = hit.sort_values(["account_id", "rn"], kind="stable").reset_index(drop=True)
+    return share, hit
+
+
+def _bad_rows(eng, bad) -> None:
+    import pandas as pd
+
+    counts = eng.frame("SELECT reason, count(*) AS n FROM (" + _sql("bad") + ") b GROUP BY reason ORDER BY reason")
+    ex = eng.frame("SELECT reason, _file, _line FROM (SELECT reason, _file, _line, row_number() OVER "
+                   "(PARTITION BY reason ORDER BY _file, _line) AS rn FROM (" + _sql("bad") + ") b) x "
+                   "WHERE rn <= 3 ORDER BY reason, _file, _line")
+    for reason, n in counts.values:
+        bad.counts[reason] += int(n)
+        bad.examples.setdefault(reason, []).extend(
+            {"file": f, "line": None if pd.isna(li) else int(li)}
+            for _, f, li in ex[ex["reason"] == reason].values)
+
+
+def _load_meta(path: str):
+    import pandas as pd
+
+    if not path:
+        return None
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"account metadata file {p} does not exist (--accounts-meta).")
+    meta = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p, dtype=str, keep_default_na=False)
+    if "account_id" not in meta.columns:
+        raise ValueError(f"account metadata {p} has no account_id column; it has {sorted(meta.columns)}.")
+    meta["account_id"] = meta["account_id"].astype(str)
+    return meta.drop_duplicates("account_id").set_index("account_id")
+
+
+def _indicators(cfg, out, eng, acc, acc_out, members, allkeys, hits, comms) -> dict:
+    """Export this scan's campaigns as STIX and/or match another provider's (see ``indicators.py``)."""
+    import pandas as pd
+
+    from distill.detect import indicators as I
+
+    if not (cfg.export_indicators or cfg.indicators):
+        return {}
+    key = I.secret(cfg.indicator_key_env)
+    res = {}
+    first = hits[hits["rn"] <= 8]
+    if cfg.export_indicators:
+        camps = []
+        for _, row in comms[comms["flagged"]].iterrows():
+            ids = sorted(members.loc[members["comp"] == row["comp"], "account_id"])
+            k = allkeys[allkeys["account_id"].isin(ids) & allkeys["ktype"].isin(I.KINDS)]
+            # only keys mostly the campaign's own: a proxy block or user agent that ordinary users share
+            # with it would match half of the other provider's customers
+            held = k.groupby(["ktype", "k"])["account_id"].transform("nunique")
+            k = k[held >= 0.5 * k["n_accounts"]][["account_id", "ktype", "k"]]
+            bands = I.template_bands(first[first["account_id"].isin(ids)])
+            bands = bands.assign(ktype="template_band")
+            shared = bands.groupby("k")["account_id"].transform("size") >= 2  # bands of a template, not one prompt
+            camps.append({"cluster": row["cluster"], "accounts": len(ids), "first_t": acc.loc[ids, "first_t"].min(),
+                          "last_t": acc.loc[ids, "last_t"].max(), "keys": pd.concat([k, bands[shared]])})
+        _atomic_write(Path(cfg.export_indicators), I.bundle(camps, key, cfg.provider))
+        res["indicators_exported"] = {"file": cfg.export_indicators, "campaigns": len(camps)}
+    if cfg.indicators:
+        foreign = I.read(cfg.indicators)
+        values = eng.frame("SELECT * FROM (" + _sql("values") + ") v ORDER BY account_id, ktype, k")
+        bands = I.template_bands(first).assign(ktype="template_band")
+        hits_ = I.match(foreign, pd.concat([values, bands[["account_id", "ktype", "k"]]], ignore_index=True), key)
+        _atomic_write(out / "indicator_hits.csv", hits_.to_csv(index=False))
+        res["indicator_hits"] = {"file": str(out / "indicator_hits.csv"), "campaigns": len(foreign),
+                                 "accounts_matched": int(hits_["account_id"].nunique()),
+                                 "accounts_matched_twice": int(hits_.loc[hits_["matches"] >= 2, "account_id"].nunique()),
+                                 "by_campaign": {c: int(n) for c, n in hits_.groupby("campaign")["account_id"]
+                                                 .nunique().items()}}
+    return res
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name beside ``path`` and rename: a crash never leaves half a file."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _round(df, digits: int = 6):
+    num = df.select_dtypes("number").columns
+    return df.assign(**{c: df[c].round(digits) for c in num})
 
 
 def run(cfg: TrafficConfig) -> dict:
     import pandas as pd
 
+    from distill.detect import accounts as A
     from distill.detect import graph
-    from distill.detect.evidence import cluster_table, describe
+    from distill.detect.content import repeated, template_keys
+    from distill.detect.evidence import community_table, describe
+    from distill.detect.relays import read_ranges, relay_blocks
     from distill.detect.report import write_report
     from distill.detect.schema import BadRows
 
@@ -138,6 +219,8 @@ def run(cfg: TrafficConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
     t0 = time.perf_counter()
+    ranges = read_ranges(cfg.relays) if cfg.relays else []
+    meta = _load_meta(cfg.accounts_meta)
     st = Stages(["load", "validate", "events", "features", "prompts", "graph", "sync", "write"])
     eng = _engine(cfg, work)
     bad = BadRows()
@@ -145,69 +228,116 @@ def run(cfg: TrafficConfig) -> dict:
         eng.load(cfg.logs, bad)
         st.done("load")
         eng.table("valid")
-        for reason, n in eng.frame("SELECT reason, count(*) AS n FROM (" + _sql("bad") + ") b GROUP BY reason").values:
-            ex = eng.frame(f"SELECT _file, _line FROM ({_sql('bad')}) b WHERE reason = '{reason}' "
-                           "ORDER BY _file, _line LIMIT 3")
-            bad.counts[reason] += int(n)
-            bad.examples.setdefault(reason, []).extend(
-                {"file": f, "line": None if pd.isna(li) else int(li)} for f, li in ex.values)
+        _bad_rows(eng, bad)
+        per_file = eng.frame("SELECT _file, count(*) AS n FROM valid GROUP BY _file ORDER BY _file")
+        dup = eng.frame("SELECT count(*) - count(DISTINCT request_id) AS n FROM valid")["n"].iloc[0]
+        if dup:
+            bad.note(f"{int(dup)} records repeat a request_id (kept)", "", None)
         st.done("validate")
         eng.table("events")
         st.done("events")
-        for name in ("launches", "accounts", "gaps", "launch_use", "keys", "linkable"):
+        blocks = eng.frame("SELECT * FROM (" + _sql("blocks") + ") b ORDER BY ip_block")
+        eng.register("relay_blocks", pd.DataFrame({"ip_block": pd.Series(relay_blocks(blocks["ip_block"], ranges),
+                                                                         dtype=object)}))
+        for name in ("launches", "accounts", "gaps", "launch_use", "keys"):
             eng.table(name)
-        acc = eng.frame("SELECT * FROM accounts").set_index("account_id")
+        acc = eng.frame("SELECT * FROM accounts ORDER BY account_id").set_index("account_id")
         if acc.empty:
             raise ValueError(f"no valid records in {list(cfg.logs)}: {bad.summary()['by_reason']}")
-        acc = acc.join(eng.frame("SELECT * FROM gaps").set_index("account_id"))
-        acc = acc.join(eng.frame("SELECT * FROM launch_use").set_index("account_id"))
-        launches = eng.frame("SELECT * FROM launches")
-        keys = eng.frame("SELECT * FROM keys")
+        acc = acc.join(eng.frame("SELECT * FROM gaps ORDER BY account_id").set_index("account_id"))
+        acc = acc.join(eng.frame("SELECT * FROM launch_use ORDER BY account_id").set_index("account_id"))
+        acc[["n_launch_day", "n_launch_day_new", "n_day_before"]] = acc[
+            ["n_launch_day", "n_launch_day_new", "n_day_before"]].fillna(0)
+        launches = eng.frame("SELECT * FROM launches ORDER BY first_t, model")
+        keys = eng.frame("SELECT * FROM keys ORDER BY ktype, k, account_id")
         st.done("features")
-        share, tkeys, examples = classify_sample(eng, cfg.sample_per_account)
+        share, hits = classify_prompts(eng, cfg.prompts_per_account)
         acc = acc.join(share)
-        acc["cot_share"] = (acc["n_cot"] / acc["n_sampled"]).fillna(0.0)
-        acc["s"] = individual(acc)
+        acc[["n_seen", "n_hit"]] = acc[["n_seen", "n_hit"]].fillna(0)
+        seen = acc[acc["n_seen"] >= 5]
+        background = float(np.clip((seen["n_hit"] / seen["n_seen"]).median() if len(seen) else 0.03, 0.01, 0.2))
+        t_lo, t_hi = float(acc["first_t"].min()), float(acc["last_t"].max())
+        acc = acc.join(A.evidence(acc, background, t_lo, t_hi, meta))
+        acc["human"] = A.human_share(acc, t_lo)
         st.done("prompts")
-        susp = acc["s"] >= cfg.suspicious
-        strong = graph.strong_keys(pd.concat([keys, tkeys], ignore_index=True), susp)
-        members, links = graph.components(strong)
+        cand = acc.index[acc["s"] >= cfg.suspicious]
+        cset = set(cand)
+        ck = keys[keys["account_id"].isin(cset)]
+        tk = template_keys(hits[hits["rn"].isin(range(1, 9)) & hits["account_id"].isin(cset)]
+                           .groupby("account_id", sort=True).head(8))
+        tk = tk.join(tk.groupby("k")["account_id"].size().rename("n_accounts"), on="k")
+        later = acc.loc[cand, "first_t"] >= t_lo + A.DAY
+        wave = pd.DataFrame({"account_id": cand[later], "ktype": "wave",
+                             "k": (acc.loc[cand[later], "first_t"] // 3600).astype("int64").astype(str)})
+        first_hours = (acc["first_t"] // 3600).astype("int64").astype(str).value_counts()
+        wave["n_accounts"] = wave["k"].map(first_hours).astype(int)
+        wave["n"] = 1
+        allkeys = pd.concat([ck, tk, wave], ignore_index=True)
+        e = graph.edges(allkeys, n_total=len(acc))
+        members = graph.communities(cand, e, seed=cfg.seed)
         st.done("graph")
         eng.register("candidates", members)
-        sync = graph.sync_share(eng.frame(_sql("sync")))
+        sync = graph.sync_share(eng.frame("SELECT * FROM (" + _sql("sync") + ") s ORDER BY comp, bucket"))
+        coact = graph.coactivity(eng.frame("SELECT * FROM (" + _sql("hourly") + ") h ORDER BY account_id, h"), members)
         st.done("sync")
-        clusters = cluster_table(acc, members, links, strong, keys, sync, launches, cfg)
+        ch = hits[hits["account_id"].isin(cset)]
+        comms = community_table(acc, members, e, sync, coact, launches, cfg,
+                                repeats=ch[["account_id"]].assign(repeated=repeated(ch).to_numpy()))
         acc_out = acc.join(members.set_index("account_id"))
-        acc_out = acc_out.join(clusters.set_index("comp")[["score", "flagged", "cluster"]], on="comp")
-        acc_out["flagged"] = acc_out["flagged"].fillna(False).astype(int)
-        # score: the cluster's for members of a candidate cluster, half the own suspicion otherwise;
-        # capped below the flag threshold unless flagged (small clusters can score high on evidence)
-        sc = np.where(acc_out["comp"].notna(), acc_out["score"].astype(float).fillna(0), 0.5 * acc_out["s"])
+        acc_out = acc_out.join(comms.set_index("comp")[["score", "flagged", "cluster"]], on="comp")
+        acc_out["flagged"] = acc_out["flagged"].astype("boolean").fillna(False).astype(bool)
+        # flagged on its own evidence: two independent strong strengths (extraction plus rotation or metadata)
+        solo = ((acc_out["s"] >= cfg.solo_score) & (acc_out["e_extract"] >= 0.4)
+                & ((acc_out["e_rotation"] >= 0.5) | (acc_out["e_meta"] >= 0.5)) & ~acc_out["human"])
+        acc_out["cluster"] = np.where(acc_out["flagged"], acc_out["cluster"], np.where(solo, "unlinked", ""))
+        acc_out["flagged"] = (acc_out["flagged"] | solo).astype(int)
+        # score: the community's for members of a flagged community, the account's own otherwise,
+        # capped below the flag threshold unless flagged
+        sc = np.where(acc_out["cluster"].str.startswith("op"), acc_out["score"].astype(float).fillna(0), acc_out["s"])
         acc_out["score"] = np.where(acc_out["flagged"] == 1, sc, np.minimum(sc, cfg.flag_score - 0.01)).round(4)
-        acc_out["cluster"] = np.where(acc_out["flagged"] == 1, acc_out["cluster"], "")
         acc_out.index.name = "account_id"
-        acc_out[["score", "flagged", "cluster"]].sort_values("score", ascending=False).to_csv(out / "accounts.csv")
-        # every candidate cluster with its evidence, flagged or not: what a reviewer tunes thresholds on
-        clusters[clusters["size"] >= 2].drop(columns=["comp"]).to_csv(out / "candidates.csv", index=False,
-                                                                      float_format="%.4g")
-        flagged = clusters[clusters["flagged"]]
-        cl_json = [describe(row, members, acc, examples, links, strong, keys) for _, row in flagged.iterrows()]
-        (out / "clusters.json").write_text(json.dumps(cl_json, indent=2, ensure_ascii=False))
+        acc_out = acc_out.reset_index().sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
+        _atomic_write(out / "accounts.csv", acc_out[["account_id", "score", "flagged", "cluster"]].to_csv(index=False))
+        ev_cols = ["account_id", "s"] + [c for c in acc_out.columns if c.startswith("e_")] + [
+            "n_req", "n_seen", "n_hit", "n_blocks_own", "n_days", "comp"]
+        _atomic_write(out / "evidence.csv", _round(acc_out[ev_cols]).to_csv(index=False))  # why each account scored so
+        acc_out = acc_out.set_index("account_id")
+        _atomic_write(out / "candidates.csv", _round(comms[comms["size"] >= 2].drop(columns=["comp"])).to_csv(index=False))
+        flagged = comms[comms["flagged"]]
+        ids = members.groupby("comp")["account_id"].apply(list)
+        cl_json = [describe(row, ids[row["comp"]], acc, hits, e, allkeys) for _, row in flagged.iterrows()]
+        n_solo = int((acc_out["cluster"] == "unlinked").sum())
+        if n_solo:
+            cl_json.append({"cluster": "unlinked", "accounts": n_solo, "members": sorted(
+                acc_out.index[acc_out["cluster"] == "unlinked"]), "evidence": [
+                f"{n_solo} accounts flagged on their own evidence: extraction prompts together with IP rotation or "
+                "suspicious account metadata, without links to a community."]})
+        _atomic_write(out / "clusters.json", json.dumps(cl_json, indent=2, ensure_ascii=False))
         summary = {
             "records": int(acc["n_req"].sum()), "accounts": len(acc), "skipped": bad.summary(),
-            "flagged_accounts": int(acc_out["flagged"].sum()), "clusters": len(cl_json),
-            "candidate_clusters": int(len(clusters)), "engine": cfg.engine,
+            "records_per_file": {str(f): int(n) for f, n in per_file.values},
+            "flagged_accounts": int(acc_out["flagged"].sum()), "clusters": len(flagged),
+            "unlinked_flagged": n_solo, "candidate_accounts": len(cand),
+            "candidate_clusters": int(len(comms)), "engine": cfg.engine,
+            "background_extraction_share": round(background, 6), "relay_blocks": int(len(ranges) and
+                                                                                   eng.frame("SELECT count(*) AS n FROM relay_blocks")["n"].iloc[0]),
             "launches": launches.assign(first_seen=pd.to_datetime(launches["first_t"], unit="s", utc=True)
                                         .dt.strftime("%Y-%m-%dT%H:%M:%SZ"))[["model", "first_seen"]]
                                  .to_dict("records"),
             "stage_seconds": st.seconds, "seconds": round(time.perf_counter() - t0, 1),
             "out": str(out), "config": to_dict(cfg),
         }
-        write_report(out / "report.html", summary, acc_out, clusters, cl_json, eng)
+        summary |= _indicators(cfg, out, eng, acc, acc_out, members, allkeys, hits, comms)
+        _atomic_write(out / "summary.json", json.dumps(summary, indent=2))  # before the report: never lost
+        try:
+            write_report(out / "report.html", summary, acc_out, comms, cl_json, eng)
+        except Exception as exc:  # the results above stand; say what failed
+            log.error("report.html not written: %s: %s", type(exc).__name__, exc)
+            summary["report_error"] = f"{type(exc).__name__}: {exc}"
         st.done("write")
         summary["stage_seconds"] = st.seconds
         summary["seconds"] = round(time.perf_counter() - t0, 1)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        _atomic_write(out / "summary.json", json.dumps(summary, indent=2))
         return summary
     finally:
         eng.close()

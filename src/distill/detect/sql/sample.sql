@@ -1,6 +1,7 @@
--- About {per_account} prompts per linkable account, chosen by a hash of the request id (no sort).
-SELECT v.account_id, v.request_id, v.prompt, v.system_prompt
-FROM valid v
-JOIN accounts a ON v.account_id = a.account_id
-JOIN linkable l ON v.account_id = l.account_id
-WHERE a.n_req <= {per_account} OR pmod(hash(v.request_id), a.n_req) < {per_account}
+-- Up to {per_account} prompts per account (all of them for smaller accounts), chosen in the order of
+-- md5(request_id): the same choice in DuckDB and Spark, whatever the row order of the input.
+SELECT account_id, rn, prompt FROM (
+  SELECT account_id, prompt,
+    row_number() OVER (PARTITION BY account_id ORDER BY md5(request_id), request_id, prompt) AS rn
+  FROM valid) x
+WHERE rn <= {per_account}
