@@ -13,9 +13,7 @@ HELD_OUT = Path(__file__).with_name("heldout_prompts.tsv")
 
 
 def _held_out():
-    rows = [line.split("\t", 1) for line in HELD_OUT.read_text(encoding="utf-8").splitlines()
-            if line and not line.startswith("#")]
-    return [r[1] for r in rows], np.array([int(r[0]) for r in rows])
+    return P.read_corpus(HELD_OUT.read_text(encoding="utf-8"))
 
 
 def test_held_out_set_is_disjoint_from_training_and_multilingual():

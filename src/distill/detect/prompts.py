@@ -38,8 +38,13 @@ def _clip(texts) -> list[str]:
 
 def training_set() -> tuple[list[str], np.ndarray]:
     text = resources.files("distill.detect").joinpath("data/prompts_train.tsv").read_text(encoding="utf-8")
-    rows = [line.split("\t", 1) for line in text.splitlines() if line and not line.startswith("#")]
-    return [r[1] for r in rows], np.array([int(r[0]) for r in rows])
+    return read_corpus(text)
+
+
+def read_corpus(text: str) -> tuple[list[str], np.ndarray]:
+    """Prompts and labels of a corpus file: ``label<TAB>category<TAB>lang<TAB>prompt`` (``\\n`` = newline)."""
+    rows = [line.split("\t", 3) for line in text.splitlines() if line and not line.startswith("#")]
+    return [r[-1].replace("\\n", "\n") for r in rows], np.array([int(r[0]) for r in rows])
 
 
 N_FEATURES = 1 << 18
