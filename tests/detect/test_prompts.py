@@ -29,17 +29,30 @@ def test_learned_model_generalises_beyond_keywords():
     x, y = _held_out()
     learned = P.probability(x) >= 0.5
     keywords = P.pattern_hit(x)
-    assert learned[y == 1].mean() >= 0.85  # measured: 0.96
-    assert learned[y == 0].mean() <= 0.10  # measured: 0.0
+    # Operating point chosen by 5-fold CV on the training set only (C = 10, threshold 0.5: CV recall
+    # 0.93, FPR 0.008). On the held-out set, written apart in other phrasings, it measured recall
+    # 0.69 and FPR 0.008 (benchmarks/detect_prompts.py gives it per category and language): a
+    # per-prompt classifier that misses a third of unseen paraphrases, which is why accounts are
+    # judged on their share of all prompts against the population's background, not on one prompt.
+    assert learned[y == 1].mean() >= 0.6
+    assert learned[y == 0].mean() <= 0.03
     assert keywords[y == 1].mean() < 0.5  # paraphrases avoid the stock phrases: keywords alone miss them
     both = P.classify(x)
     assert both[y == 1].mean() >= learned[y == 1].mean()
 
 
-def test_patterns_catch_stock_phrases_in_several_languages():
-    hits = P.pattern_hit(["Let's think step by step.", "Réfléchis étape par étape.", "Denke Schritt für Schritt.",
-                          "Piensa paso a paso.", "请一步一步地思考。", "Давай подумаем шаг за шагом.", "What is 2+2?"])
+def test_patterns_catch_trace_demands_in_several_languages():
+    hits = P.pattern_hit(["Put your chain of thought inside <think> tags.", "Donne ta chaîne de pensée entière.",
+                          "Escribe tu cadena de pensamiento.", "请写出完整的思维链。", "Покажи всю цепочку рассуждений.",
+                          "Show your reasoning for every item.", "What is 2+2?"])
     assert hits.tolist() == [True] * 6 + [False]
+
+
+def test_honest_step_by_step_homework_is_not_a_stock_phrase():
+    # "step by step" alone is what a student writes about their own problem: not extraction evidence
+    hits = P.pattern_hit(["Can you explain step by step how to solve 3x + 5 = 20? I have a test tomorrow.",
+                          "Explique-moi étape par étape cet exercice de mon fils.", "Erklär mir Schritt für Schritt."])
+    assert not hits.any()
 
 
 def test_probability_is_deterministic_and_batch_independent():

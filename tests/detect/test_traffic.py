@@ -44,7 +44,7 @@ def test_outputs_have_the_promised_shape(scanned):
     assert {c["cluster"] for c in clusters} == {r[3] for r in rows[1:] if r[3]}
     for c in clusters:
         assert c["accounts"] == len(c["members"]) >= 5
-        assert any("IP blocks" in e for e in c["evidence"]) and any("step-by-step" in e for e in c["evidence"])
+        assert any("IP blocks" in e for e in c["evidence"]) and any("prompts read elicit reasoning" in e for e in c["evidence"])
     html = (d / "scan" / "report.html").read_text()
     assert html.count("<img") >= 3 and clusters[0]["cluster"] in html
     assert res["launches"][0]["model"] == "atlas-2"
@@ -88,3 +88,38 @@ def test_cli_json_and_refusals(tmp_path, capsys):
     assert "missing.jsonl" in capsys.readouterr().err
     with pytest.raises(ValueError, match="memory_limit"):
         TrafficConfig(logs=("x",), memory_limit="lots")
+
+
+def test_same_logs_same_outputs_whatever_the_row_order_or_threads(scanned, tmp_path):
+    """Determinism: three scans (as written; rows shuffled into other files; one thread) agree byte for byte."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d, _ = scanned
+    table = pa.concat_tables([pq.read_table(f) for f in sorted((d / "sim" / "logs").glob("*.parquet"))])
+    perm = __import__("numpy").random.default_rng(0).permutation(table.num_rows)
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    for i, part in enumerate(__import__("numpy").array_split(perm, 3)):
+        pq.write_table(table.take(part), shuffled / f"chunk-{i}.parquet")
+    run(TrafficConfig(logs=(str(shuffled),), out=str(tmp_path / "a"), memory_limit="1GB"))
+    run(TrafficConfig(logs=(str(d / "sim" / "logs"),), out=str(tmp_path / "b"), memory_limit="1GB", threads=1))
+    for name in ("accounts.csv", "evidence.csv", "clusters.json", "candidates.csv"):
+        ref = (d / "scan" / name).read_bytes()
+        assert (tmp_path / "a" / name).read_bytes() == ref, name
+        assert (tmp_path / "b" / name).read_bytes() == ref, name
+
+
+def test_a_course_behind_one_nat_is_not_a_campaign(tmp_path):
+    """Scenario b holds a university course: students behind one NAT asking for step-by-step homework help."""
+    import pandas as pd
+
+    simulate(SimulateConfig(records=40_000, seed=8, scenario="b", out=str(tmp_path / "sim"), chunk=20_000))
+    run(TrafficConfig(logs=(str(tmp_path / "sim" / "logs"),), out=str(tmp_path / "scan"), memory_limit="1GB"))
+    kinds = pd.read_csv(tmp_path / "sim" / "kinds.csv").set_index("account_id")["kind"]
+    acc = pd.read_csv(tmp_path / "scan" / "accounts.csv").set_index("account_id")
+    flagged = acc["flagged"].reindex(kinds.index).fillna(0)
+    assert (kinds != "campaign").sum() > 100
+    for kind in sorted(set(kinds) - {"campaign"}):
+        assert flagged[kinds == kind].mean() <= 0.01, kind
+    assert flagged[kinds == "campaign"].mean() >= 0.9

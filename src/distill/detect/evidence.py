@@ -73,8 +73,16 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None) -
     # does not send one question from two accounts; a class doing the same homework or a lab running
     # one benchmark does: a community whose extraction prompts are mostly repeated word for word
     # across accounts is an honest population, however similar it looks otherwise.
+    # Extraction says what a community asks; it takes operating like a campaign to make it one: IP
+    # rotation, machine volumes, waves of short-lived accounts, throwaway metadata, bursts or hourly
+    # volumes in step. A lab or a company asking hard questions from its own network at human
+    # volumes, present all along, shows none of them. (Launch-day retargeting is not among them:
+    # labs benchmark a new model on its first day too; it adds to the score only.)
+    t["operational"] = np.max(np.column_stack([
+        t["rotation"], t["volume"], t["wave"], t["meta"], parts["sync"], parts["coactivity"],
+    ]), axis=1).round(6)
     t["flagged"] = ((t["size"] >= cfg.min_accounts) & (t["score"] >= cfg.flag_score)
-                    & (t["extract"] >= 0.25) & (t["repeated"] < 0.5))
+                    & (t["extract"] >= 0.25) & (t["repeated"] < 0.5) & (t["operational"] >= 0.3))
     t = t.reset_index().sort_values(["flagged", "size", "comp"], ascending=[False, False, True], kind="stable")
     t = t.reset_index(drop=True)
     t["cluster"] = ""

@@ -10,9 +10,9 @@ rarity))`` over the keys of that kind, summed over kinds; rarity is an IDF, ``lo
 in [0, 1] for a key used by n_k of all N accounts: a proxy block or a system prompt used by
 thousands of accounts is weak evidence, a payment id used by twelve is strong. Within a kind the
 evidence saturates (thirty shared proxy blocks say "same proxy pool" once, not thirty times), so
-an operator's sub-pools do not outweigh what all its accounts share. Communities are found by the Leiden algorithm (``leidenalg`` on ``igraph``,
-modularity, fixed seed), which keeps apart operators that a few shared proxy blocks would merge
-into one connected component.
+an operator's sub-pools do not outweigh what all its accounts share. Communities are found by the Leiden algorithm (``leidenalg`` on
+``igraph``, constant Potts model, fixed seed), which keeps apart operators that a few shared proxy
+blocks or templates would merge into one connected component.
 """
 
 from __future__ import annotations
@@ -82,9 +82,12 @@ def communities(nodes, e: pd.DataFrame, min_weight: float = 0.1, seed: int = 0,
                 resolution: float = 0.5) -> pd.DataFrame:
     """Leiden communities of the candidate graph (edges lighter than ``min_weight`` dropped).
 
-    Modularity with a resolution below 1: at 1 a graph that is one operator scores 0 as one
-    community, so any internal structure (two cards, two proxy pools) splits it; at 0.5 a group
-    is split only where most of its link weight lies inside the parts.
+    The constant Potts model (CPM), not modularity: modularity compares a group's internal weight
+    with what the *whole graph's* degrees predict, so beside one large heavily linked operator two
+    small operators that share only a template merge (the resolution limit). CPM asks of every
+    community that its pairs share, on average, evidence of weight ≥ ``resolution`` (in edge-weight
+    units: 0.5 is a payment id held by a few hundred accounts, or an IP block plus a template), so
+    operators are kept apart by what they do not share, whatever else is in the graph.
 
     Returns:
         DataFrame (account_id, comp): every node; comp numbered by size (largest 0), ties by first member.
@@ -99,7 +102,7 @@ def communities(nodes, e: pd.DataFrame, min_weight: float = 0.1, seed: int = 0,
     index = {a: i for i, a in enumerate(nodes)}
     g = ig.Graph(n=len(nodes), edges=list(zip(e["a"].map(index), e["b"].map(index), strict=True)) if len(e) else [])
     g.es["weight"] = e["weight"].astype(float).tolist() if len(e) else []
-    part = leidenalg.find_partition(g, leidenalg.RBConfigurationVertexPartition, weights="weight" if len(e) else None,
+    part = leidenalg.find_partition(g, leidenalg.CPMVertexPartition, weights="weight" if len(e) else None,
                                     resolution_parameter=resolution, seed=seed, n_iterations=-1)
     label = np.asarray(part.membership)
     m = pd.DataFrame({"account_id": nodes, "raw": label})

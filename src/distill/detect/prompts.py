@@ -18,14 +18,16 @@ from importlib import resources
 import numpy as np
 
 # Unambiguous phrasings, matched as lower-case substrings (fast: no regex engine for most of them).
+# Asking for steps is not among them: "explain step by step" is what students and their parents
+# write about one problem of their own (see the labelling rule in data/prompts_train.tsv); only
+# demands for the reasoning trace itself are.
 PHRASES = (
-    "step by step", "step-by-step", "one step at a time", "chain of thought", "chain-of-thought", "<think",
-    "scratchpad", "scratch pad", "reasoning trace", "reasoning process", "reasoning steps", "reasoning chain",
-    "think aloud", "think out loud", "thinking aloud", "think through", "thinking through",
-    "étape par étape", "raisonnement", "schritt für schritt", "denkschritt", "gedankengang", "paso a paso",
-    "razonamiento", "passo a passo", "raciocínio", "passo dopo passo", "一步一步", "逐步", "推理过程", "思考过程",
-    "шаг за шагом", "рассужден", "по шагам", "ステップバイステップ", "推論", "段階的", "단계별", "추론 과정",
-    "adım adım", "stap voor stap",
+    "chain of thought", "chain-of-thought", "<think", "</think", "scratchpad", "scratch pad", "reasoning trace",
+    "full reasoning trace", "internal monologue", "inner monologue", "think aloud", "think out loud",
+    "thinking aloud", "chaîne de pensée", "raisonnement complet", "gedankenkette", "denkprozess vollständig",
+    "cadena de pensamiento", "cadeia de pensamento", "catena di pensiero", "思维链", "推理过程", "思考过程",
+    "цепочка рассуждений", "цепочку рассуждений", "ход рассуждений", "思考の連鎖", "推論過程", "사고 과정", "추론 과정",
+    "düşünce zinciri", "gedachtegang",
 )
 PATTERNS = re.compile(r"\b(show|write out|lay out|narrate) (all )?(your|the|every|each) "
                       r"(reasoning|thought process|thinking|work\b)")
