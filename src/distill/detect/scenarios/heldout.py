@@ -7,7 +7,7 @@ worlds it was not tuned on; reading them while developing the detector defeats t
 
 from __future__ import annotations
 
-from distill.detect.scenarios.dist import I, P, U, Choice, LogU
+from distill.detect.scenarios.dist import Choice, I, LogU, P, U
 
 LANGUAGES = ("en", "es", "it", "ko", "tr", "nl", "pl", "ar", "hi", "vi", "id", "zh")
 

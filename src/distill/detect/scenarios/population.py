@@ -14,7 +14,6 @@ from distill.detect.scenarios.knobs import Scenario
 from distill.detect.scenarios.network import Network, block_of, with_host
 from distill.detect.scenarios.operators import OperatorRun, operator, pool_size
 
-
 MIN_BENIGN = 0.3
 
 

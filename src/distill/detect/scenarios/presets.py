@@ -6,7 +6,7 @@ laid over the preset in turn, so any knob of any preset can still be changed.
 
 from __future__ import annotations
 
-from distill.detect.scenarios.dist import P, Choice
+from distill.detect.scenarios.dist import Choice, P
 
 CAREFUL = {"proxy": "residential", "ip_fresh": 1.0, "pool_overlap": 1.0, "card_mode": "own",
            "browser_ua": (0.85, 1.0), "shared_provider": P(0.7)}

@@ -6,7 +6,7 @@ million records and scale with ``--records``; rates are requests per active day 
 
 from __future__ import annotations
 
-from distill.detect.scenarios.dist import I, P, U, Choice, LogU
+from distill.detect.scenarios.dist import Choice, I, LogU, P, U
 
 LANGUAGES = ("en", "fr", "de", "es", "pt", "zh", "ja", "ru")
 

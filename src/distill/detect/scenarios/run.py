@@ -116,7 +116,9 @@ def run(cfg: ScenarioConfig) -> dict:
     O.atomic_text(out / "privacy_relays.txt", "".join(cidr(int(b)) + "\n" for b in sorted(world.net.relays.tolist())))
     O.atomic_text(out / "scenario.json", json.dumps(sc.to_dict(), indent=2) + "\n")
     res = summary(cfg, world, seen, per_account, filler_by_op, len(parts))
-    O.atomic_text(out / "simulation.json", json.dumps(res, indent=2) + "\n")
+    counts = {k: v for k, v in res.items() if k not in ("logs", "truth")}  # no paths: same world, same bytes
+    counts["config"] = {k: v for k, v in res["config"].items() if k != "out"}
+    O.atomic_text(out / "simulation.json", json.dumps(counts, indent=2) + "\n")
     return res
 
 

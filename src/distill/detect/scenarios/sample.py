@@ -9,8 +9,16 @@ import numpy as np
 
 from distill.config import check
 from distill.detect.scenarios.dist import I, U, as_spec
-from distill.detect.scenarios.knobs import (CARD_MODES, HONEST_FIELDS, OPERATOR_KINDS, PROXY_TYPES, SHAPES, Honest,
-                                            Operator, Scenario)
+from distill.detect.scenarios.knobs import (
+    CARD_MODES,
+    HONEST_FIELDS,
+    OPERATOR_KINDS,
+    PROXY_TYPES,
+    SHAPES,
+    Honest,
+    Operator,
+    Scenario,
+)
 from distill.detect.scenarios.languages import LANGS
 from distill.detect.scenarios.presets import PRESETS
 
@@ -46,8 +54,14 @@ def parse_value(text: str) -> Any:
 def parse_sets(items: tuple[str, ...] | list[str], ranges: dict) -> dict[str, Any]:
     """``("filler=0.85", "op2.proxy=relay")`` → ``{"filler": 0.85, "op2.proxy": "relay"}``, keys checked."""
     known = set(ranges) | EXTRA_KEYS | HONEST_FIELDS
+    joined: list[str] = []
+    for item in items:  # "kinds=a,b" may arrive split at its commas (a YAML string read as a tuple)
+        if "=" not in item and joined:
+            joined[-1] += "," + item
+        else:
+            joined.append(item)
     out = {}
-    for item in items:
+    for item in joined:
         check("=" in item, "set", item, "KEY=VALUE")
         key, val = (s.strip() for s in item.split("=", 1))
         base = key.split(".", 1)[1] if key.startswith("op") and "." in key else key
@@ -96,6 +110,7 @@ def _operator(d: _Draw, i: int, scale: float, providers: list[int]) -> Operator:
     rate = d(f"rate_{shape}", i)
     if d.given("rate", i):
         rate = d("rate", i)
+    shared_sys = d("shared_system", i)
     low = d("lifetime_low", i)
     span = d("lifetime_span", i)
     return Operator(
@@ -103,7 +118,8 @@ def _operator(d: _Draw, i: int, scale: float, providers: list[int]) -> Operator:
         pool_overlap=d("pool_overlap", i), ip_fresh=d("ip_fresh", i), card_mode=d("card_mode", i),
         accounts_per_card=int(d("accounts_per_card", i)), filler=d("filler", i), paraphrase=paraphrase,
         languages=tuple(str(x) for x in langs), english_share=d("english_share", i), templates=int(d("templates", i)),
-        shared_system=d("shared_system", i), own_system=d("own_system", i), shape=shape, rate=float(rate),
+        shared_system=shared_sys, own_system=min(d("own_system", i), round(1 - shared_sys, 4)), shape=shape,
+        rate=float(rate),
         active_share=d("active_share", i), lifetime=(round(low, 2), round(low + span, 2)), waves=int(d("waves", i)),
         program=str(d("program", i)), retarget=bool(d("retarget", i)), retarget_share=d("retarget_share", i), browser_ua=d("browser_ua", i),
         tz=int(d("tz", i)))
