@@ -169,3 +169,22 @@ def test_cli(tmp_path, capsys):
     assert len(sc["operators"]) == 3 and all(len(o["languages"]) == 8 and o["shared_system"] == 0
                                             for o in sc["operators"])
     assert "campaign accounts of 3 operators" in capsys.readouterr().out
+
+
+def test_scores_read_the_scenario_truth(tmp_path):
+    pytest.importorskip("pandas")
+    pytest.importorskip("sklearn")
+    from distill.detect.metrics import score
+
+    run(ScenarioConfig(records=4000, seed=2, out=str(tmp_path / "sim"), chunk=4000))
+    kinds = read_csv(tmp_path / "sim" / "kinds.csv")
+    ops = {r["account_id"]: r["operator"] for r in read_csv(tmp_path / "sim" / "truth.csv")}
+    (tmp_path / "scan").mkdir()
+    with open(tmp_path / "scan" / "accounts.csv", "w") as f:  # a perfect scan
+        f.write("account_id,score,flagged,cluster\n")
+        f.writelines(f"{r['account_id']},0.9,{int(r['account_id'] in ops)},{ops.get(r['account_id'], '')}\n"
+                     for r in kinds)
+    m = score(tmp_path / "scan", tmp_path / "sim")
+    assert m["precision"] == m["recall"] == m["operator_ari"] == 1.0 and m["decoy_fpr"] == 0.0
+    assert set(m["recall_by_operator_kind"]) == {"reasoning", "sweep", "agentic", "coding", "probe"}
+    assert "class" in m["decoy_fpr_by_kind"]

@@ -13,6 +13,8 @@ from distill.detect.scenarios.network import DATACENTER_FIRST, Network, v4_block
 from distill.detect.scenarios.vocab import ALL_TOPICS, COMPANIES
 
 DAY = 86_400
+BATCH_UAS = ("python-httpx/0.27.2", "OpenAI/Python 1.54.3", "Apache-HttpClient/4.5.14 (Java/17.0.9)", "Go-http-client/2.0",
+             "openai-node/4.73.0")
 
 
 def _volumes(rng, n: int, mean: float) -> np.ndarray:
@@ -35,9 +37,11 @@ def _old_signup(rng, n: int, new_share: float, days: int) -> np.ndarray:
 
 
 def _card_meta(rng, n: int, lang: np.ndarray, has_card: np.ndarray, tag: str) -> dict:
-    pay = P.cards(rng, n, tag)
+    pay = P.cards(rng, n)
     pay[~has_card] = None
-    ptype = np.where(has_card, np.where(rng.random(n) < 0.06, "prepaid", "card"), "none").astype(object)
+    u = rng.random(n)
+    ptype = np.where(has_card, np.where(u < 0.05, "prepaid", np.where(u < 0.08, "virtual", "card")), "none")
+    ptype = ptype.astype(object)
     bins = P.choose(rng, P.BINS, n)
     bins[ptype == "prepaid"] = P.choose(rng, P.PREPAID_BINS, int((ptype == "prepaid").sum()))
     bins[~has_card] = ""
@@ -100,7 +104,7 @@ def companies(b: Builder, rng, net: Network, h: Honest, days: int) -> list[str]:
         weekday = (np.arange(days) % 7) < 5
         vol = _volumes(rng, n, h.benign_volume)
         mask = _human_days(rng, vol, days) & weekday[None, :] | (rng.random((n, days)) < 0.02)
-        invoice = f"inv_{name.lower().replace(' ', '')}_{int(rng.integers(1 << 32)):08x}"
+        invoice = P.cards(rng, 1)[0]  # the company's invoice account
         b.add(n, "nat", mask, group=k, weight=vol, tz=int(P.pick(rng, P.TZ, lang[:1])[0]), lang=lang, home=gateway,
               alt=net.homes(n), signup=-rng.uniform(20, 900, n) * DAY, ua=P.choose(rng, P.BROWSERS[:7] + P.SDKS[:2], n),
               persona=np.where(rng.random(n) < 0.3, 1, 0), topic=rng.integers(0, len(ALL_TOPICS), n),
@@ -127,7 +131,7 @@ def classes(b: Builder, rng, net: Network, h: Honest, days: int) -> list[dict]:
         start = -h.class_signup_weeks_before * 7 * DAY
         signup = start + rng.uniform(0, 10 * DAY, n)  # the first days of term
         home = net.homes(n)
-        pay = P.cards(rng, n, "s")
+        pay = P.cards(rng, n)
         room = rng.permutation(n)
         pairs = room[: int(h.roommates * n) // 2 * 2].reshape(-1, 2)
         home[pairs[:, 1]] = home[pairs[:, 0]]
@@ -154,9 +158,8 @@ def batch(b: Builder, rng, net: Network, h: Honest, days: int, records: int) -> 
     share = rng.dirichlet(np.ones(h.batch)) * h.batch_share * records
     addr = with_host(net.cloud[rng.integers(0, len(net.cloud), h.batch)], rng)
     b.add(h.batch, "batch", np.ones((h.batch, days), bool), group=np.arange(h.batch), weight=share, home=addr,
-          signup=-rng.uniform(60, 600, h.batch) * DAY, ua=[f"python-httpx/0.27.2 batch-runner/{i}" for i in
-                                                           range(h.batch)], param=rng.uniform(0, 20, h.batch),
-          topic=np.zeros(h.batch, int), pay=P.cards(rng, h.batch, "j"), payment_type="card",
+          signup=-rng.uniform(60, 600, h.batch) * DAY, ua=P.choose(rng, BATCH_UAS, h.batch), param=rng.uniform(0, 20, h.batch),
+          topic=np.zeros(h.batch, int), pay=P.cards(rng, h.batch), payment_type="card",
           payment_bin=P.choose(rng, P.BINS, h.batch), payment_country="US", email_domain="startup.io",
           program=np.where(rng.random(h.batch) < 0.4, "startup", "none").astype(object))
     return [BatchWriter(i) for i in range(h.batch)]
@@ -172,7 +175,7 @@ def labs(b: Builder, rng, net: Network, h: Honest, days: int, launch: float, rec
                                        [launch * DAY + rng.uniform(0, 8 * 3600)]]))
         vol = len(runs) * len(writer.items) * rng.uniform(0.5, 1.5, n) / n * records / 1e6  # runs are sampled
         block = v4_blocks(rng, 1, (128, 131, 137, 141, 171, 18))[0]
-        lab_card = P.cards(rng, 1, "l")[0]
+        lab_card = P.cards(rng, 1)[0]
         b.add(n, "research", np.ones((n, days), bool), group=k, weight=vol, home=block | (10 + np.arange(n)),
               signup=-rng.uniform(30, 700, n) * DAY, ua=P.choose(rng, ("lm-eval-harness/0.4.5", "inspect-ai/0.3.52",
                                                                        "python-requests/2.32.3"), n),

@@ -47,7 +47,7 @@ def operator(b: Builder, rng: np.random.Generator, op: Operator, index: int, day
     per = 1 if own else op.accounts_per_card
     n_cards = -(-n // per)
     card_of = rng.permutation(np.arange(n) % n_cards)
-    cards = P.cards(rng, n_cards, f"o{index}")[card_of]
+    cards = P.cards(rng, n_cards)[card_of]
     lang = np.full(n, op.languages[0] if op.languages[0] in P.TZ else "en", dtype=object)
     if own:  # one card per account, from the ordinary issuers and countries
         ptype = np.where(rng.random(n) < 0.3, "prepaid", "card").astype(object)
@@ -60,7 +60,8 @@ def operator(b: Builder, rng: np.random.Generator, op: Operator, index: int, day
         country = P.choose(rng, ("US", "SG", "HK", "GB")[: int(rng.integers(1, 3))], n_cards)[card_of]
         domain = f"mx{int(rng.integers(1 << 16)):04x}.{('xyz', 'top', 'net', 'io')[int(rng.integers(4))]}"
         mail = np.where(rng.random(n) < 0.5, domain, P.mails(rng, lang)).astype(object)
-    scripts = tuple(SCRIPT_UAS[i] for i in rng.permutation(len(SCRIPT_UAS))[: int(rng.integers(1, 4))])
+    uas = SCRIPT_UAS + P.SDKS + (("lm-eval-harness/0.4.5",) if op.kind == "probe" else ())  # look like SDK users
+    scripts = tuple(uas[i] for i in rng.permutation(len(uas))[: int(rng.integers(1, 4))])
     browser = rng.random(n) < op.browser_ua
     ua = np.where(browser, P.choose(rng, P.BROWSERS + P.APPS, n), P.choose(rng, scripts, n)).astype(object)
     tz = np.full(n, op.tz) if op.shape != "low_and_slow" else op.tz + rng.integers(-2, 3, n)

@@ -63,9 +63,9 @@ def mails(rng: np.random.Generator, lang: np.ndarray) -> np.ndarray:
                      for x, i in zip(lang, u.tolist(), strict=True)], dtype=object)
 
 
-def cards(rng: np.random.Generator, n: int, tag: str) -> np.ndarray:
-    """``n`` distinct card (payment method) ids."""
-    return np.array([f"pm_{tag}{x:012x}" for x in rng.integers(0, 1 << 48, n).tolist()], dtype=object)
+def cards(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` payment-instrument fingerprints: opaque, the same format for everybody."""
+    return np.array([f"pm_{x:014x}" for x in rng.integers(0, 1 << 56, n).tolist()], dtype=object)
 
 
 def choose(rng: np.random.Generator, options: tuple, n: int, p: np.ndarray | None = None) -> np.ndarray:

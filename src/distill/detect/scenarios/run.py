@@ -41,7 +41,7 @@ class ScenarioConfig:
     set: tuple[str, ...] = doc("knob overrides KEY=VALUE (VALUE may be lo:hi or a,b,c); opN.KEY for operator N, "
                                "e.g. --set filler=0.85 op2.proxy=relay operators=3", default=())
     format: Literal["parquet", "jsonl"] = doc("log file format", default="parquet")
-    chunk: int = doc("records per log file (bounds memory)", default=500_000)
+    chunk: int = doc("records per log file (bounds memory: about 0.5 GB at 250,000)", default=250_000)
     out: str = doc("output folder", default="runs/detect-sim")
 
     def __post_init__(self):
