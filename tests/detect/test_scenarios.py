@@ -188,3 +188,13 @@ def test_scores_read_the_scenario_truth(tmp_path):
     assert m["precision"] == m["recall"] == m["operator_ari"] == 1.0 and m["decoy_fpr"] == 0.0
     assert set(m["recall_by_operator_kind"]) == {"reasoning", "sweep", "agentic", "coding", "probe"}
     assert "class" in m["decoy_fpr_by_kind"]
+
+
+@pytest.mark.parametrize("ranges", ["dev", "heldout"])
+def test_random_worlds_build(tmp_path, ranges):
+    """Any draw from either range set, and every preset over the held-out ranges, writes its logs."""
+    for seed in range(8):
+        res = run(ScenarioConfig(records=1200, seed=seed, preset="random", ranges=ranges, out=str(tmp_path), chunk=700))
+        assert sum(res["records_by_kind"].values()) == 1200
+    for preset in sorted(PRESETS):
+        run(ScenarioConfig(records=1200, seed=1, preset=preset, ranges=ranges, out=str(tmp_path), chunk=1200))

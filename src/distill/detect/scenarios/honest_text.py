@@ -85,6 +85,23 @@ def _fill(template: str, v: dict) -> str:
     return template.format(**v)
 
 
+PRE = ("", "", "", "", "hey, ", "hi! ", "quick question: ", "ok so ", "sorry if this is dumb but ", "I need help. ",
+       "{name} here. ", "Hello, ", "question - ", "my {rel} asked me this: ", "again: ")
+POST = ("", "", "", "", " thanks", " thx!", " please keep it short", " in bullet points", " no more than {d} sentences",
+        " for a {job}", " - it's for my {rel}", " asap", " :)", " (I'm in {city})", " I tried googling but got confused",
+        " and explain why", " with an example", " I'm a beginner", " in plain English", " ty")
+
+
+def _casual(text: str, r: int, v: dict) -> str:
+    """People's own wrapping of a request: a greeting, a constraint, lower case, no question mark."""
+    text = PRE[r % len(PRE)].format(**v) + text + POST[(r >> 4) % len(POST)].format(**v)
+    if (r >> 9) % 4 == 0:
+        text = text.lower()
+    if (r >> 11) % 5 == 0:
+        text = text.rstrip("?")
+    return text
+
+
 def everyday(r: list[int], topic: str, lang: str = "en", persona: int = 0) -> str:
     """One ordinary request; ``persona`` 1 = developer, 2 = agent developer, 3 = student."""
     v = _values(r, topic)
@@ -99,11 +116,14 @@ def everyday(r: list[int], topic: str, lang: str = "en", persona: int = 0) -> st
         bank = AGENT_DEV
     elif persona == 3 and u < 50 or u < 9:
         bank = HOMEWORK
-    return _fill(bank[r[1] % len(bank)], v)
+    return _casual(_fill(bank[r[1] % len(bank)], v), r[7], v)
 
 
 def work(r: list[int], topic: str) -> str:
-    return _fill(WORK[r[1] % len(WORK)], _values(r, topic)) if r[0] % 10 < 7 else everyday(r, topic)
+    if r[0] % 10 >= 7:
+        return everyday(r, topic)
+    v = _values(r, topic)
+    return _casual(_fill(WORK[r[1] % len(WORK)], v), r[7] >> 3, v)
 
 
 COURSES = (("MATH 201", "Linear Algebra", ("eigenvalues", "Markov chains", "convex optimization")),
