@@ -4,7 +4,7 @@ import csv
 import hashlib
 import ipaddress
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import pytest
 
@@ -54,6 +54,8 @@ def test_chunking_bounds_files_and_does_not_change_the_records(tmp_path):
     small, big = records(tmp_path / "small"), records(tmp_path / "big")
     assert len(small) == n and small == big
     assert len({r["request_id"] for r in small}) == n
+    per_second = Counter(r["ts"] for r in small)
+    assert max(per_second.values()) < 0.002 * n  # no pile-up at the edges of the window
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -162,12 +164,13 @@ def test_bad_settings_fail_at_the_door():
 
 def test_cli(tmp_path, capsys):
     assert main(["detect", "simulate", "--records", "2000", "--seed", "1", "--preset", "paraphrase", "--format",
-                 "jsonl", "--chunk", "1000", "--set", "operators=3", "--out", str(tmp_path)]) == 0
+                 "jsonl", "--chunk", "1000", "--set", "operators=3", "--out", str(tmp_path), "--set", "op1.kind=probe"]) == 0
     lines = [json.loads(x) for p in sorted((tmp_path / "logs").glob("part-*.jsonl")) for x in p.read_text().splitlines()]
     assert len(lines) == 2000 and lines[0]["ts"].endswith("Z")
     sc = json.loads((tmp_path / "scenario.json").read_text())
     assert len(sc["operators"]) == 3 and all(len(o["languages"]) == 8 and o["shared_system"] == 0
                                             for o in sc["operators"])
+    assert sc["operators"][0]["kind"] == "probe"  # a second --set adds to the first
     assert "campaign accounts of 3 operators" in capsys.readouterr().out
 
 

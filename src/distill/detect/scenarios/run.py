@@ -23,9 +23,10 @@ from distill.detect.scenarios.network import cidr
 from distill.detect.scenarios.population import World, build
 from distill.detect.scenarios.presets import PRESETS
 from distill.detect.scenarios.records import BLOCK, block
-from distill.detect.scenarios.sample import sample
+from distill.detect.scenarios.sample import RANGE_SETS, sample
 
-Preset = Literal["default", "careful", "low_and_slow", "filler", "paraphrase", "all_four", "no_campaign", "random"]
+Preset = Literal[tuple(PRESETS)]  # the CLI's choices come from the registries
+RangeSet = Literal[tuple(RANGE_SETS)]
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class ScenarioConfig:
     seed: int = doc("random seed: the same seed (and settings) writes byte-identical files", default=0)
     preset: Preset = doc("the world: default, careful, low_and_slow, filler, paraphrase, all_four, no_campaign or "
                          "random (every knob from the ranges)", default="default")
-    ranges: Literal["dev", "heldout"] = doc("range set the knobs are drawn from (heldout: for evaluation only)",
+    ranges: RangeSet = doc("range set the knobs are drawn from (heldout: for evaluation only)",
                                             default="dev")
     set: tuple[str, ...] = doc("knob overrides KEY=VALUE (VALUE may be lo:hi or a,b,c); opN.KEY for operator N, "
                                "e.g. --set filler=0.85 op2.proxy=relay operators=3", default=())

@@ -58,6 +58,7 @@ class Clock:
             for k, c in enumerate(w.classes):
                 m = rush[acc.group[acct[rush]] == k]
                 dl = c["deadlines"]
+                dl = dl[(dl > 0) & (dl <= w.sc.days * DAY)] if ((dl > 0) & (dl <= w.sc.days * DAY)).any() else dl
                 wk = rng.integers(0, len(dl), len(m))
                 t[m] = dl[wk] - np.minimum(rng.exponential(acc.param[acct[m]] * 3600), 6.5 * DAY)
         bt = np.flatnonzero(kind == KIND["batch"])
@@ -70,7 +71,7 @@ class Clock:
             m = rs[acc.group[acct[rs]] == k]
             runs = lab["runs"]
             t[m] = runs[rng.integers(0, len(runs), len(m))] + rng.random(len(m)) * 3 * 3600
-        return np.clip(t, 0, w.sc.days * DAY - 1)
+        return np.mod(t, w.sc.days * DAY)  # a local evening before the window opens wraps to its end: no pile-up
 
     def models(self, acct: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         w, acc = self.world, self.world.acc
