@@ -36,6 +36,15 @@ def read_csv(p):
         return list(csv.DictReader(f))
 
 
+def assert_no_request_before_signup(d):
+    first = {}
+    for r in records(d):
+        first[r["account_id"]] = min(first.get(r["account_id"], r["ts"]), r["ts"])
+    meta = pq.read_table(d / "accounts_meta.parquet").to_pylist()
+    late = [m for m in meta if m["signup_ts"] > first[m["account_id"]]]
+    assert not late, late[:3]
+
+
 def test_same_seed_same_files_other_seed_other_files(tmp_path):
     a, b, c = (run(ScenarioConfig(records=3000, seed=s, out=str(tmp_path / n), chunk=1000))
                for n, s in (("a", 4), ("b", 4), ("c", 5)))
@@ -79,6 +88,7 @@ def test_every_preset_writes_the_promised_files(tmp_path, preset):
     assert set(meta[0]) == {"account_id", "signup_ts", "payment_type", "payment_bin", "payment_country",
                             "email_domain", "program"}
     assert {m["program"] for m in meta} <= {"none", "education", "research", "startup"}
+    assert_no_request_before_signup(tmp_path)
     scenario = json.loads((tmp_path / "scenario.json").read_text())
     assert scenario["preset"] == preset
     if preset == "no_campaign":
@@ -199,5 +209,6 @@ def test_random_worlds_build(tmp_path, ranges):
     for seed in range(8):
         res = run(ScenarioConfig(records=1200, seed=seed, preset="random", ranges=ranges, out=str(tmp_path), chunk=700))
         assert sum(res["records_by_kind"].values()) == 1200
+        assert_no_request_before_signup(tmp_path)
     for preset in sorted(PRESETS):
         run(ScenarioConfig(records=1200, seed=1, preset=preset, ranges=ranges, out=str(tmp_path), chunk=1200))

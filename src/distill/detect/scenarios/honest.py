@@ -28,11 +28,14 @@ def _human_days(rng, vol: np.ndarray, days: int) -> np.ndarray:
     return random_days(rng, len(vol), days, np.ceil(vol / per_day).astype(int))
 
 
-def _old_signup(rng, n: int, new_share: float, days: int) -> np.ndarray:
-    """Seconds from the window start: most accounts are months or years old, a few join during it."""
+def _signup(rng, mask: np.ndarray, new_share: float) -> np.ndarray:
+    """Seconds from the window start: most accounts are months or years old; a few join during the
+    window, in the day before their first active day (so no request predates its account)."""
+    n = len(mask)
     t = -rng.uniform(30, 1500, n) * DAY
     new = rng.random(n) < new_share
-    t[new] = rng.uniform(0, days * DAY, int(new.sum()))
+    first = mask.argmax(1)
+    t[new] = (first[new] - rng.uniform(0, 1, int(new.sum()))) * DAY
     return t
 
 
@@ -62,8 +65,9 @@ def ordinary(b: Builder, rng, net: Network, h: Honest, n: int, days: int) -> sli
     home[dc] = with_host(net.cloud[rng.integers(0, len(net.cloud), int(dc.sum()))], rng)
     ua = np.where(persona >= 1, P.choose(rng, P.SDKS, n), P.choose(rng, P.BROWSERS + P.APPS, n)).astype(object)
     ua[persona == 3] = P.choose(rng, P.BROWSERS, int((persona == 3).sum()))
-    return b.add(n, "benign", _human_days(rng, vol, days), weight=vol, tz=P.pick(rng, P.TZ, lang), lang=lang,
-                 persona=persona, home=home, signup=_old_signup(rng, n, 0.04, days), ua=ua,
+    mask = _human_days(rng, vol, days)
+    return b.add(n, "benign", mask, weight=vol, tz=P.pick(rng, P.TZ, lang), lang=lang,
+                 persona=persona, home=home, signup=_signup(rng, mask, 0.04), ua=ua,
                  topic=rng.integers(0, len(ALL_TOPICS), n), email_domain=P.mails(rng, lang),
                  **_card_meta(rng, n, lang, rng.random(n) < 0.72, "b"))
 
@@ -74,8 +78,9 @@ def cgnat(b: Builder, rng, net: Network, h: Honest, days: int) -> None:
         n = h.cgnat_users
         lang = P.langs(rng, n)
         vol = _volumes(rng, n, h.benign_volume * 0.6)
-        b.add(n, "cgnat", _human_days(rng, vol, days), group=k, weight=vol, tz=P.pick(rng, P.TZ, lang), lang=lang,
-              home=with_host(blocks[rng.integers(0, len(blocks), n)], rng), signup=_old_signup(rng, n, 0.05, days),
+        mask = _human_days(rng, vol, days)
+        b.add(n, "cgnat", mask, group=k, weight=vol, tz=P.pick(rng, P.TZ, lang), lang=lang,
+              home=with_host(blocks[rng.integers(0, len(blocks), n)], rng), signup=_signup(rng, mask, 0.05),
               ua=P.choose(rng, P.APPS + P.BROWSERS[-2:], n), topic=rng.integers(0, len(ALL_TOPICS), n),
               email_domain=P.mails(rng, lang), **_card_meta(rng, n, lang, rng.random(n) < 0.6, "m"))
 
@@ -85,8 +90,9 @@ def relay_users(b: Builder, rng, net: Network, h: Honest, days: int) -> None:
     n = h.relay_users
     lang = P.langs(rng, n)
     vol = _volumes(rng, n, h.benign_volume)
-    b.add(n, "privacy_relay", _human_days(rng, vol, days), weight=vol, tz=P.pick(rng, P.TZ, lang), lang=lang,
-          home=net.homes(n), signup=_old_signup(rng, n, 0.04, days), ua=P.choose(rng, P.BROWSERS[2:4] + P.APPS[:1], n),
+    mask = _human_days(rng, vol, days)
+    b.add(n, "privacy_relay", mask, weight=vol, tz=P.pick(rng, P.TZ, lang), lang=lang,
+          home=net.homes(n), signup=_signup(rng, mask, 0.04), ua=P.choose(rng, P.BROWSERS[2:4] + P.APPS[:1], n),
           persona=np.where(rng.random(n) < 0.15, 1, 0), topic=rng.integers(0, len(ALL_TOPICS), n),
           email_domain=np.where(rng.random(n) < 0.7, "icloud.com", P.mails(rng, lang)).astype(object),
           **_card_meta(rng, n, lang, rng.random(n) < 0.8, "r"))
@@ -128,8 +134,8 @@ def classes(b: Builder, rng, net: Network, h: Honest, days: int) -> list[dict]:
         sessions = rng.uniform(1, 3, n)  # homework sessions per week
         in_window = np.clip((deadlines < days * DAY).sum(), 1, None)
         vol = sessions * h.class_rate * in_window * rng.lognormal(0, 0.4, n)
-        start = -h.class_signup_weeks_before * 7 * DAY
-        signup = start + rng.uniform(0, 10 * DAY, n)  # the first days of term
+        start = min(-h.class_signup_weeks_before * 7 * DAY, days * DAY / 3)
+        signup = start + rng.uniform(0, min(10, days / 4) * DAY, n)  # the first days of term
         home = net.homes(n)
         pay = P.cards(rng, n)
         room = rng.permutation(n)
@@ -143,7 +149,8 @@ def classes(b: Builder, rng, net: Network, h: Honest, days: int) -> list[dict]:
         meta = {"payment_type": np.where(free, "none", "card").astype(object),
                 "payment_bin": np.where(free, "", P.choose(rng, P.BINS, n)).astype(object),
                 "payment_country": np.where(free, "", P.pick(rng, P.COUNTRY, lang)).astype(object)}
-        b.add(n, "class", np.ones((n, days), bool), group=k, weight=vol, tz=tz, lang=lang, persona=3,
+        mask = np.arange(days)[None, :] >= np.ceil(signup / DAY)[:, None]
+        b.add(n, "class", mask, group=k, weight=vol, tz=tz, lang=lang, persona=3,
               home=campus[k % len(campus)] | (1 + k % 3), alt=home, signup=signup,
               ua=P.choose(rng, P.BROWSERS + P.APPS, n), param=rng.uniform(3, 40, n), topic=rng.integers(0, 30, n),
               pay=pay, program=program, email_domain=np.where(rng.random(n) < 0.8, uni, P.mails(rng, lang)), **meta)

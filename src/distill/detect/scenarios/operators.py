@@ -39,7 +39,7 @@ def operator(b: Builder, rng: np.random.Generator, op: Operator, index: int, day
     waves = np.sort(rng.uniform(-0.15 * days, 0.9 * days, op.waves))
     signup = (waves[rng.integers(0, op.waves, n)] + rng.uniform(0, 0.5, n)) * DAY
     life = rng.uniform(op.lifetime[0], op.lifetime[1], n)
-    start = np.clip(signup / DAY, 0, days - 1)
+    start = np.clip(np.ceil(signup / DAY), 0, days - 1)  # first used the day after it was made
     end = np.clip(signup / DAY + life, start + 1, days)
     mask = span_days(rng, start, end, days, op.active_share)
     weight = mask.sum(1) * op.rate * rng.lognormal(0, 0.3, n)

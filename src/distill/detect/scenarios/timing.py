@@ -71,7 +71,10 @@ class Clock:
             m = rs[acc.group[acct[rs]] == k]
             runs = lab["runs"]
             t[m] = runs[rng.integers(0, len(runs), len(m))] + rng.random(len(m)) * 3 * 3600
-        return np.mod(t, w.sc.days * DAY)  # a local evening before the window opens wraps to its end: no pile-up
+        t = np.mod(t, w.sc.days * DAY)  # a local evening before the window opens wraps to its end: no pile-up
+        early = t < acc.signup[acct]  # a deadline rush or evaluation run cannot predate the account
+        t[early] = acc.signup[acct[early]] + rng.uniform(60, 3600, int(early.sum()))
+        return np.minimum(t, w.sc.days * DAY - 1)
 
     def models(self, acct: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         w, acc = self.world, self.world.acc
