@@ -219,7 +219,10 @@ class OperatorWriter:
         self.template_lang = op.languages[0]
         self.lang_p = _language_weights(op)
 
-    def write(self, r: list[int]) -> str:
+    def write(self, r: list[int], share: int = 0) -> str:
+        """One prompt; ``share`` is the account's slice of a sweep (accounts split the taxonomy between them)."""
+        if self.op.kind == "sweep":
+            r = [r[0], share % len(self.topics) + r[1] % 6, *r[2:]]
         v = Slots(r, self.topics).values()
         if not self.op.paraphrase:
             choice = self.templates[r[0] % len(self.templates)]

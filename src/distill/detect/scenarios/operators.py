@@ -68,7 +68,7 @@ def operator(b: Builder, rng: np.random.Generator, op: Operator, index: int, day
     program = np.where(rng.random(n) < 0.7, op.program, "none").astype(object)
     rows = b.add(n, "campaign", mask, group=index, weight=weight, tz=tz, lang=lang, signup=signup, pay=cards, ua=ua,
                  operator=op.name, op_kind=op.kind, payment_type=ptype, payment_bin=bins, payment_country=country,
-                 email_domain=mail, program=program, home=np.full(n, -1, np.int64), topic=rng.integers(0, 400, n))
+                 email_domain=mail, program=program, home=np.full(n, -1, np.int64), topic=rng.permutation(n) * 6)
     k = int(rng.integers(2, 7))
     starts = ((rng.uniform(8, 22, (days, k)) - op.tz) % 24) * 3600
     bursts = np.stack([starts, rng.uniform(600, 3600, (days, k))], axis=-1)

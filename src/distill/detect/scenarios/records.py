@@ -86,7 +86,7 @@ def _prompts(world: World, acct: np.ndarray, t: np.ndarray, R: list[list[int]], 
                 texts.append(everyday(r, ALL_TOPICS[r[6] % n_top], lang[i] if r[7] % 3 == 0 else "en"))
                 compl[i] = 260
             else:
-                texts.append(world.writers[group[i]].write(r))
+                texts.append(world.writers[group[i]].write(r, topic[i]))
                 compl[i] = COMPLETION[run.op.kind]
         elif k == KIND["class"]:
             c = world.classes[group[i]]
