@@ -90,7 +90,7 @@ class _Draw:
 
 
 def _operator(d: _Draw, i: int, scale: float, providers: list[int]) -> Operator:
-    kind = d("kind", i)  # always drawn, so that fixing one knob does not shift the draws of the others
+    kind = d("kind", i)
     kinds = d.specs.get("kinds")
     if kinds and not d.given("kind", i):
         kind = kinds[i % len(kinds)] if isinstance(kinds, tuple) else kinds
@@ -119,10 +119,9 @@ def _operator(d: _Draw, i: int, scale: float, providers: list[int]) -> Operator:
         accounts_per_card=int(d("accounts_per_card", i)), filler=d("filler", i), paraphrase=paraphrase,
         languages=tuple(str(x) for x in langs), english_share=d("english_share", i), templates=int(d("templates", i)),
         shared_system=shared_sys, own_system=min(d("own_system", i), round(1 - shared_sys, 4)), shape=shape,
-        rate=float(rate),
-        active_share=d("active_share", i), lifetime=(round(low, 2), round(low + span, 2)), waves=int(d("waves", i)),
-        program=str(d("program", i)), retarget=bool(d("retarget", i)), retarget_share=d("retarget_share", i), browser_ua=d("browser_ua", i),
-        tz=int(d("tz", i)))
+        rate=float(rate), active_share=d("active_share", i), lifetime=(round(low, 2), round(low + span, 2)),
+        waves=int(d("waves", i)), program=str(d("program", i)), retarget=bool(d("retarget", i)),
+        retarget_share=d("retarget_share", i), browser_ua=d("browser_ua", i), tz=int(d("tz", i)))
 
 
 def _honest(d: _Draw, scale: float) -> Honest:
