@@ -128,9 +128,10 @@ COMMANDS: dict[tuple[str, str], Command] = {
                    f"skipped): {r['flagged_accounts']:,} accounts flagged in {r['clusters']} clusters in "
                    f"{r['seconds']} s → {r['out']}/report.html")),
     ("detect", "simulate"): Command(
-        "Write synthetic API logs (genuine users, decoys, hydra campaigns) and their truth.csv.",
-        "distill.detect.simulate:SimulateConfig", "distill.detect.simulate:run",
-        lambda r: f"{r['records']:,} records from {r['accounts']:,} accounts → {r['logs']}; truth in {r['truth']}"),
+        "Write API logs of a sampled scenario (operators, proxies, evasions, honest crowds) and their truth.",
+        "distill.detect.scenarios.run:ScenarioConfig", "distill.detect.scenarios.run:run",
+        lambda r: (f"{r['records']:,} records from {r['accounts']:,} accounts ({r['accounts_by_kind']['campaign']:,} "
+                   f"campaign accounts of {len(r['operators'])} operators) → {r['logs']}; truth in {r['truth']}")),
     ("detect", "identity"): Command(
         "Ask a model who it is in several languages; rates of claimed identities (--compare: two models).",
         "distill.detect.identity.run:IdentityConfig", "distill.detect.identity.run:run", _read("report.md")),

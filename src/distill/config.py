@@ -156,8 +156,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> Non
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif typing.get_origin(tp) is Literal:
             parser.add_argument(flag, choices=typing.get_args(tp), **kw)
-        elif typing.get_origin(tp) is tuple:
-            parser.add_argument(flag, nargs="*", metavar="VALUE", **kw)
+        elif typing.get_origin(tp) is tuple:  # `--x a b --x c` gives (a, b, c), not the last group alone
+            parser.add_argument(flag, nargs="*", action="extend", metavar="VALUE", **kw)
         else:
             parser.add_argument(flag, metavar=tp.__name__.upper() if isinstance(tp, type) else "VALUE", **kw)
 

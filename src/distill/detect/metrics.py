@@ -12,7 +12,9 @@ def score(out: str | Path, truth_dir: str | Path) -> dict:
     acc = pd.read_csv(Path(out) / "accounts.csv", dtype={"cluster": str}, keep_default_na=False)
     truth = pd.read_csv(Path(truth_dir) / "truth.csv", dtype=str, keep_default_na=False)
     kinds = pd.read_csv(Path(truth_dir) / "kinds.csv", dtype=str)
-    d = truth.merge(kinds, on="account_id").merge(acc, on="account_id", how="left")
+    # truth.csv lists every account (old simulator, operator "" if genuine) or only campaign accounts (scenarios)
+    d = kinds.merge(truth, on="account_id", how="left").fillna({"operator": ""}).merge(acc, on="account_id",
+                                                                                        how="left")
     d["flagged"] = d["flagged"].fillna(0).astype(int)
     bad = d["operator"] != ""
     tp = int((bad & (d["flagged"] == 1)).sum())
@@ -23,12 +25,15 @@ def score(out: str | Path, truth_dir: str | Path) -> dict:
     sel = d[bad | (d["flagged"] == 1)]
     t_lab = [o or f"genuine:{a}" for o, a in zip(sel["operator"], sel["account_id"], strict=True)]
     p_lab = [c or f"none:{a}" for c, a in zip(sel["cluster"], sel["account_id"], strict=True)]
-    decoy = d["kind"].isin(["nat", "batch", "research"])
+    decoys = ("nat", "batch", "research", "cgnat", "class", "privacy_relay")
+    decoy = d["kind"].isin(decoys)
     return {
         "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1), "operator_ari": adjusted_rand_score(t_lab, p_lab),
         "decoy_fpr": float(d.loc[decoy, "flagged"].mean()) if decoy.any() else 0.0,
-        "decoy_fpr_by_kind": {k: float(d.loc[d["kind"] == k, "flagged"].mean()) for k in ("nat", "batch", "research")
+        "decoy_fpr_by_kind": {k: float(d.loc[d["kind"] == k, "flagged"].mean()) for k in decoys
                               if (d["kind"] == k).any()},
+        "recall_by_operator_kind": {k: float(g["flagged"].mean()) for k, g in d[bad].groupby("operator_kind")}
+        if "operator_kind" in d else {},
         "genuine_fpr": float(d.loc[d["kind"] == "benign", "flagged"].mean()),
         "true_positives": tp, "false_positives": fp, "false_negatives": fn,
         "campaign_accounts": int(bad.sum()), "operators": int(d.loc[bad, "operator"].nunique()),

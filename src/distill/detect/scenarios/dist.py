@@ -1,0 +1,87 @@
+"""How a knob's value is drawn: the few distributions that range sets are written in."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class U:
+    """Uniform real in [lo, hi]."""
+
+    lo: float
+    hi: float
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return float(round(rng.uniform(self.lo, self.hi), 4))
+
+
+@dataclass(frozen=True)
+class LogU:
+    """Log-uniform real in [lo, hi] (sizes and rates spread over orders of magnitude)."""
+
+    lo: float
+    hi: float
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return float(round(math.exp(rng.uniform(math.log(self.lo), math.log(self.hi))), 4))
+
+
+@dataclass(frozen=True)
+class I:  # noqa: E742 - the short name reads like the other specs
+    """Uniform integer in [lo, hi], both included."""
+
+    lo: int
+    hi: int
+
+    def draw(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(self.lo, self.hi + 1))
+
+
+@dataclass(frozen=True)
+class P:
+    """True with probability p."""
+
+    p: float
+
+    def draw(self, rng: np.random.Generator) -> bool:
+        return bool(rng.random() < self.p)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of ``options``, with optional weights."""
+
+    options: tuple
+    weights: tuple[float, ...] | None = None
+
+    def draw(self, rng: np.random.Generator) -> Any:
+        w = None if self.weights is None else np.asarray(self.weights, float) / sum(self.weights)
+        return self.options[int(rng.choice(len(self.options), p=w))]
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """Always ``value``."""
+
+    value: Any
+
+    def draw(self, rng: np.random.Generator) -> Any:
+        return self.value
+
+
+Spec = U | LogU | I | P | Choice | Fixed
+
+
+def as_spec(value: Any) -> Spec:
+    """A spec as given, a (lo, hi) pair as a uniform range, anything else as a fixed value."""
+    if isinstance(value, (U, LogU, I, P, Choice, Fixed)):
+        return value
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        lo, hi = value
+        return I(lo, hi) if isinstance(lo, int) and isinstance(hi, int) else U(float(lo), float(hi))
+    return Fixed(value)

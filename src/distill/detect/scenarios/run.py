@@ -1,0 +1,140 @@
+"""`distill detect simulate`: request logs of a sampled scenario, with the truth, in bounded memory.
+
+Records are drawn in blocks of :data:`~.records.BLOCK` (each from its own generator) and written
+``--chunk`` records per file, so a 16M-record world needs memory for one file, not for the logs,
+and the records do not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from distill.config import check, doc, to_dict
+from distill.detect.scenarios import output as O
+from distill.detect.scenarios.accounts import KIND
+from distill.detect.scenarios.knobs import ACCOUNT_KINDS
+from distill.detect.scenarios.network import cidr
+from distill.detect.scenarios.population import World, build
+from distill.detect.scenarios.presets import PRESETS
+from distill.detect.scenarios.records import BLOCK, block
+from distill.detect.scenarios.sample import RANGE_SETS, sample
+
+Preset = Literal[tuple(PRESETS)]  # the CLI's choices come from the registries
+RangeSet = Literal[tuple(RANGE_SETS)]
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Settings of `distill detect simulate`."""
+
+    records: int = doc("number of log records (requests) to write", default=100_000)
+    seed: int = doc("random seed: the same seed (and settings) writes byte-identical files", default=0)
+    preset: Preset = doc("the world: default, careful, low_and_slow, filler, paraphrase, all_four, no_campaign or "
+                         "random (every knob from the ranges)", default="default")
+    ranges: RangeSet = doc("range set the knobs are drawn from (heldout: for evaluation only)",
+                                            default="dev")
+    set: tuple[str, ...] = doc("knob overrides KEY=VALUE (VALUE may be lo:hi or a,b,c); opN.KEY for operator N, "
+                               "e.g. --set filler=0.85 op2.proxy=relay operators=3", default=())
+    format: Literal["parquet", "jsonl"] = doc("log file format", default="parquet")
+    chunk: int = doc("records per log file (bounds memory: about 0.5 GB at 250,000)", default=250_000)
+    out: str = doc("output folder", default="runs/detect-sim")
+
+    def __post_init__(self):
+        check(self.records >= 100, "records", self.records, "≥ 100")
+        check(self.chunk >= 100, "chunk", self.chunk, "≥ 100")
+        check(self.preset in PRESETS, "preset", self.preset, f"one of {sorted(PRESETS)}")
+        check(bool(self.out), "out", self.out, "an output folder (--out DIR)")
+
+
+def chunks(records: int, chunk: int) -> list[tuple[int, int]]:
+    """[start, end) of each file."""
+    return [(s, min(s + chunk, records)) for s in range(0, records, chunk)]
+
+
+class Blocks:
+    """Records [start, end) assembled from the blocks that cover them (keeping the last block)."""
+
+    def __init__(self, world: World):
+        self.world, self.cached = world, (-1, None)
+
+    def get(self, i: int):
+        if self.cached[0] != i:
+            self.cached = (i, block(self.world, i))
+        return self.cached[1]
+
+    def range(self, start: int, end: int):
+        parts = []
+        for b in range(start // BLOCK, (end - 1) // BLOCK + 1):
+            cols, acct, filler = self.get(b)
+            lo, hi = max(start - b * BLOCK, 0), min(end - b * BLOCK, BLOCK)
+            parts.append(({c: v[lo:hi] for c, v in cols.items()}, acct[lo:hi], filler[lo:hi]))
+        cols = {c: np.concatenate([p[0][c] for p in parts]) if isinstance(parts[0][0][c], np.ndarray)
+                else [x for p in parts for x in p[0][c]] for c in parts[0][0]}
+        return cols, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+
+def run(cfg: ScenarioConfig) -> dict:
+    from tqdm.auto import tqdm
+
+    sc = sample(cfg.records, cfg.seed, cfg.preset, cfg.ranges, cfg.set)
+    world = build(sc)
+    acc = world.acc
+    out = Path(cfg.out)
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for old in list(logs.glob("part-*")) + list(logs.glob(".part-*")):
+        old.unlink()
+    seen = np.zeros(len(acc), bool)
+    per_account = np.zeros(len(acc), np.int64)
+    filler_by_op: Counter = Counter()
+    parts = chunks(cfg.records, cfg.chunk)
+    blocks = Blocks(world)
+    ext = "parquet" if cfg.format == "parquet" else "jsonl"
+    with tqdm(total=cfg.records, desc="simulate", unit="rec", disable=None) as bar:
+        for i, (s, e) in enumerate(parts):
+            cols, acct, filler = blocks.range(s, e)
+            seen[acct] = True
+            per_account += np.bincount(acct, minlength=len(acc))
+            for g, n in zip(*np.unique(acc.group[acct[filler]], return_counts=True), strict=True):
+                filler_by_op[int(g)] += int(n)
+            path = logs / f"part-{i:05d}.{ext}"
+            (O.write_parquet if cfg.format == "parquet" else O.write_jsonl)(path, cols)
+            bar.update(e - s)
+    rows = np.flatnonzero(seen)
+    rows = rows[np.argsort(acc.ids[rows])]  # files sorted by account id
+    camp = rows[acc.kind[rows] == KIND["campaign"]]
+    O.atomic_csv(out / "truth.csv", ["account_id", "operator", "operator_kind"],
+                 zip(acc.ids[camp], acc.operator[camp], acc.op_kind[camp], strict=True))
+    O.atomic_csv(out / "kinds.csv", ["account_id", "kind"],
+                 ((a, ACCOUNT_KINDS[k]) for a, k in zip(acc.ids[rows], acc.kind[rows], strict=True)))
+    O.write_meta(out / "accounts_meta.parquet", acc, rows)
+    O.atomic_text(out / "privacy_relays.txt", "".join(cidr(int(b)) + "\n" for b in sorted(world.net.relays.tolist())))
+    O.atomic_text(out / "scenario.json", json.dumps(sc.to_dict(), indent=2) + "\n")
+    res = summary(cfg, world, seen, per_account, filler_by_op, len(parts))
+    counts = {k: v for k, v in res.items() if k not in ("logs", "truth")}  # no paths: same world, same bytes
+    counts["config"] = {k: v for k, v in res["config"].items() if k != "out"}
+    O.atomic_text(out / "simulation.json", json.dumps(counts, indent=2) + "\n")
+    return res
+
+
+def summary(cfg: ScenarioConfig, world: World, seen, per_account, filler_by_op, files: int) -> dict:
+    acc = world.acc
+    ops = {}
+    for i, r in enumerate(world.ops):
+        m = (acc.kind == KIND["campaign"]) & (acc.group == i)
+        n_rec = int(per_account[m].sum())
+        ops[r.op.name] = {"kind": r.op.kind, "accounts": int((m & seen).sum()), "records": n_rec,
+                          "filler_share": round(filler_by_op[i] / max(n_rec, 1), 4), "proxy": r.op.proxy,
+                          "pool_blocks": int(len(r.pool)) if r.pool is not None else 0}
+    return {"config": to_dict(cfg), "records": cfg.records, "files": files, "logs": str(Path(cfg.out) / "logs"),
+            "truth": str(Path(cfg.out) / "truth.csv"), "accounts": int(seen.sum()),
+            "accounts_by_kind": {k: int((seen & (acc.kind == i)).sum()) for i, k in enumerate(ACCOUNT_KINDS)},
+            "records_by_kind": {k: int(per_account[acc.kind == i].sum()) for i, k in enumerate(ACCOUNT_KINDS)},
+            "operators": ops, "volume_scale": world.volume_scale, "new_model": "atlas-2", "launch_day": world.sc.launch_day,
+            "privacy_relay_ranges": int(len(world.net.relays))}
