@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-COMMUNITY_WEIGHTS = {"members": 0.8, "links": 0.5, "sync": 0.4, "coactivity": 0.3, "retarget": 0.3, "size": 0.3}
+COMMUNITY_WEIGHTS = {"members": 0.8, "extract": 0.6, "links": 0.5, "sync": 0.4, "coactivity": 0.3, "retarget": 0.3, "size": 0.3}
+
+
+def wilson_lower(share, n) -> np.ndarray:
+    """Lower end of the Wilson 95% interval of each share observed in n trials (0 where n = 0)."""
+    from distill.stats import wilson
+
+    return np.array([wilson(round(p * k), int(k))[0] if k > 0 else 0.0
+                     for p, k in zip(np.asarray(share, float), np.asarray(n, float), strict=True)])
 
 
 def _noisy_or(parts: dict) -> np.ndarray:
@@ -15,7 +23,7 @@ def _noisy_or(parts: dict) -> np.ndarray:
     return 1 - out
 
 
-def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None) -> pd.DataFrame:
+def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None, background: float = 0.01) -> pd.DataFrame:
     """One row per community of candidate accounts with its evidence strengths, score and flag.
 
     Args:
@@ -23,6 +31,7 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None) -
         members: account_id → comp.   e: graph edges (a, b, weight, kinds).
         sync: comp → sync_share, burst_windows.   coact: comp → co-activity correlation.
         repeats: account_id, repeated (bool per extraction prompt read: sent word for word by another account).
+        background: the population's share of extraction prompts (what an ordinary account shows).
     """
     cols = ["comp", "size", "score", "flagged", "cluster"]
     if members.empty:
@@ -34,10 +43,13 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None) -
         "extract": g["e_extract"].mean(), "rotation": g["e_rotation"].mean(), "volume": g["e_volume"].mean(),
         "wave": g["e_wave"].mean(), "meta": g["e_meta"].mean(), "human_share": g["human"].mean(),
         "extract_share": g["n_hit"].sum() / g["n_seen"].sum().clip(lower=1),
+        "n_seen_all": g["n_seen"].sum(),
+        "self_repeat": g["n_dup"].sum() / g["n_seen"].sum().clip(lower=1),
         "median_blocks": g["n_blocks_own"].median(),
         "launch_day": g["n_launch_day"].sum(), "launch_day_new": g["n_launch_day_new"].sum(),
         "median_per_day": (m["n_req"] / m["n_days"].clip(lower=1)).groupby(m["comp"]).median(),
     })
+    t["extract_lcb"] = wilson_lower(t["extract_share"], t["n_seen_all"])
     comp = members.set_index("account_id")["comp"]
     if repeats is not None and len(repeats):
         r = repeats.assign(comp=repeats["account_id"].map(comp)).dropna(subset=["comp"])
@@ -60,6 +72,9 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None) -
     retarget = (t["new_share"] >= 0.2) & (t["new_share"] >= 2 * t["baseline_new"]) & (t["launch_day"] >= 20)
     parts = {
         "members": t["mean_s"],
+        # pooled over the members, a share a few times the background is strong evidence even where
+        # each account hides its extraction among ordinary requests (80–90% filler) or sends only a few
+        "extract": np.clip((t["extract_lcb"] - 2 * background) / 0.1, 0, 1),
         "links": np.clip(t["link_weight"] / 2, 0, 1),
         "sync": np.clip(t["sync_share"] / 0.3, 0, 1),
         "coactivity": np.clip(t["coactivity"] / 0.5, 0, 1),
@@ -78,11 +93,17 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None) -
     # volumes in step. A lab or a company asking hard questions from its own network at human
     # volumes, present all along, shows none of them. (Launch-day retargeting is not among them:
     # labs benchmark a new model on its first day too; it adds to the score only.)
+    # Word-for-word repeats across accounts mark a class doing one worksheet or labs running one
+    # benchmark, but also an operator firing one probe list from many accounts; what tells them
+    # apart is how the accounts came to be: people who were there all along, not a wave of new ones.
+    # A lab re-running a benchmark also repeats itself: each account sends the same items again
+    # (a campaign pays for coverage and hardly ever sends one prompt twice; measured ≤ 7%).
+    honest_repeats = ((t["repeated"] >= 0.5) & (t["wave"] < 0.3)) | (t["self_repeat"] >= 0.3)
     t["operational"] = np.max(np.column_stack([
         t["rotation"], t["volume"], t["wave"], t["meta"], parts["sync"], parts["coactivity"],
     ]), axis=1).round(6)
     t["flagged"] = ((t["size"] >= cfg.min_accounts) & (t["score"] >= cfg.flag_score)
-                    & (t["extract"] >= 0.25) & (t["repeated"] < 0.5) & (t["operational"] >= 0.3))
+                    & (parts["extract"] >= 0.3) & ~honest_repeats & (t["operational"] >= 0.3))
     t = t.reset_index().sort_values(["flagged", "size", "comp"], ascending=[False, False, True], kind="stable")
     t = t.reset_index(drop=True)
     t["cluster"] = ""

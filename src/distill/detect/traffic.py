@@ -46,8 +46,9 @@ class TrafficConfig:
                              "payment_bin, payment_country, email_domain, program", default="")
     prompts_per_account: int = doc("prompts classified per account (all of them up to this many)", default=256)
     suspicious: float = doc("individual suspicion at which an account becomes a candidate (joins the graph)",
-                            default=0.4)
-    min_accounts: int = doc("smallest community flagged as an operator (hydra: many accounts)", default=5)
+                            default=0.25)
+    min_accounts: int = doc("smallest community flagged as an operator (hydra: many accounts; smaller groups "
+                            "are judged account by account)", default=5)
     flag_score: float = doc("community score at which a community is flagged", default=0.75)
     solo_score: float = doc("suspicion at which an account is flagged on its own evidence (extraction plus "
                             "rotation or metadata)", default=0.85)
@@ -117,12 +118,13 @@ def classify_prompts(eng, per_account: int, keep: int = 64):
     sql = "SELECT * FROM (" + _sql("sample", per_account=per_account) + ") s"
     for chunk in tqdm(eng.batches(sql), desc="prompts", unit="batch", disable=None):
         chunk["hit"] = P.classify(chunk["prompt"].astype(str).tolist())
-        counts.append(chunk.groupby("account_id").agg(n_seen=("hit", "size"), n_hit=("hit", "sum")))
+        counts.append(chunk.groupby("account_id").agg(n_seen=("hit", "size"), n_hit=("hit", "sum"),
+                                                      n_dup=("dup", "sum")))
         h = chunk[(chunk["hit"] == 1) & (chunk["rn"] <= keep)]
         if len(h):
             hits.append(h[["account_id", "rn", "prompt"]])
     share = (pd.concat(counts).groupby(level=0).sum() if counts
-             else pd.DataFrame(columns=["n_seen", "n_hit"], dtype=float))
+             else pd.DataFrame(columns=["n_seen", "n_hit", "n_dup"], dtype=float))
     hit = (pd.concat(hits, ignore_index=True) if hits else pd.DataFrame(columns=["account_id", "rn", "prompt"]))
     hit = hit.sort_values(["account_id", "rn"], kind="stable").reset_index(drop=True)
     return share, hit
@@ -279,7 +281,7 @@ def run(cfg: TrafficConfig) -> dict:
         st.done("features")
         share, hits = classify_prompts(eng, cfg.prompts_per_account)
         acc = acc.join(share)
-        acc[["n_seen", "n_hit"]] = acc[["n_seen", "n_hit"]].fillna(0)
+        acc[["n_seen", "n_hit", "n_dup"]] = acc[["n_seen", "n_hit", "n_dup"]].fillna(0)
         seen = acc[acc["n_seen"] >= 5]
         background = float(np.clip((seen["n_hit"] / seen["n_seen"]).median() if len(seen) else 0.03, 0.01, 0.2))
         t_lo, t_hi = float(acc["first_t"].min()), float(acc["last_t"].max())
@@ -310,7 +312,7 @@ def run(cfg: TrafficConfig) -> dict:
         st.done("shift")
         ch = hits[hits["account_id"].isin(cset)]
         comms = community_table(acc, members, e, sync, coact, launches, cfg,
-                                repeats=ch[["account_id"]].assign(repeated=repeated(ch).to_numpy()))
+                                repeats=ch[["account_id"]].assign(repeated=repeated(ch).to_numpy()), background=background)
         acc_out = acc.join(members.set_index("account_id"))
         acc_out = acc_out.join(comms.set_index("comp")[["score", "flagged", "cluster"]], on="comp")
         acc_out["flagged"] = acc_out["flagged"].astype("boolean").fillna(False).astype(bool)
@@ -327,7 +329,7 @@ def run(cfg: TrafficConfig) -> dict:
         acc_out = acc_out.reset_index().sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
         _atomic_write(out / "accounts.csv", acc_out[["account_id", "score", "flagged", "cluster"]].to_csv(index=False))
         ev_cols = ["account_id", "s"] + [c for c in acc_out.columns if c.startswith("e_")] + [
-            "n_req", "n_seen", "n_hit", "n_blocks_own", "n_days", "comp"]
+            "n_req", "n_seen", "n_hit", "n_dup", "n_blocks_own", "n_days", "comp"]
         _atomic_write(out / "evidence.csv", _round(acc_out[ev_cols]).to_csv(index=False))  # why each account scored so
         acc_out = acc_out.set_index("account_id")
         _atomic_write(out / "candidates.csv", _round(comms[comms["size"] >= 2].drop(columns=["comp"])).to_csv(index=False))
