@@ -57,14 +57,20 @@ class TopKTargets:
     Attributes:
         indices: (..., k) int64 token ids.
         logprobs: (..., k) float log-probabilities of those tokens under the teacher's
-            *full* distribution at temperature 1 (what an OpenAI-compatible server's
-            ``top_logprobs`` or ``distill``'s logit store return). -inf marks padding.
-        tail: optional (...) float: the probability mass outside the top k. When None
+            *full* distribution at the capture temperature ``temperature`` (what an
+            OpenAI-compatible server's ``top_logprobs`` or ``distill``'s logit store
+            return). -inf marks padding.
+        tail: optional (...) float: the probability mass outside the top k (at the capture
+            temperature). When None
             it is ``max(0, 1 − Σ exp(logprobs))`` (0 when k = V); pass zeros for targets
             that were renormalized over the top k. A zero tail is floored at the float
             type's smallest normal number (1.2e-38 in fp32), so divergences that weigh
             by the student (reverse KL, SRKL) stay finite but strongly push the student's
             tail mass toward 0.
+        temperature: t, the capture temperature: the log-probabilities are those of
+            softmax(teacher_logits / t) (default 1: the teacher's own distribution). The
+            losses re-temper from t to their own T, never from 1 (a store captured at
+            t = 2 and trained at T = 2 is used as is, not tempered twice).
 
     How the divergences use them: the vocabulary is partitioned into k + 1 bins (each
     top-k token alone, and one "tail" bin holding every other token); teacher and
@@ -74,17 +80,20 @@ class TopKTargets:
     here (KL, reverse KL, JSD, skew KL, TVD) is a lower bound on the dense value (data
     processing inequality).
 
-    Temperature: for tokens inside the top k, tempering is exact: their tempered
-    log-probabilities are logprobs / T up to one shared normalizer. The tail's tempered
-    mass Σ_tail p_v^(1/T) cannot be known from its total mass r alone; it is taken as
-    r^(1/T), as if the tail were a single token. That is exact for T = 1, and for T > 1
-    it under-weights the tail (the true value lies in [r^(1/T), (V−k)^(1−1/T) r^(1/T)]).
+    Temperature: the loss at temperature T needs p_T ∝ p_t^(t/T). For tokens inside the
+    top k this is exact: their tempered log-probabilities are (t/T) · logprobs up to one
+    shared normalizer. The tail's tempered mass Σ_tail p_v^(t/T) cannot be known from its
+    total mass r alone; it is taken as r^(t/T), as if the tail were a single token. That is
+    exact when T = t (nothing is re-tempered) or when the tail is 0 (k = V, renormalized
+    targets); for T > t it under-weights the tail (the true value lies in
+    [r^(t/T), (V−k)^(1−t/T) r^(t/T)]), for T < t it over-weights it.
     The student's side is always exact: it is tempered from its full logits.
     """
 
     indices: torch.Tensor
     logprobs: torch.Tensor
     tail: torch.Tensor | None = None
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.indices.shape != self.logprobs.shape:
@@ -99,6 +108,7 @@ class TopKTargets:
                 f"TopKTargets.tail has shape {tuple(self.tail.shape)}; expected "
                 f"{tuple(self.indices.shape[:-1])} (one value per position)."
             )
+        _check_temperature(self.temperature)
 
     @property
     def k(self) -> int:
@@ -189,17 +199,20 @@ def sampled_targets(teacher_logits: torch.Tensor, n: int, *, temperature: float 
     return SampledTargets(ids, counts, logp.gather(-1, ids), temperature)
 
 
-def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True) -> TopKTargets:
-    """Sparse targets from dense teacher logits (..., V): top-k ids and full-vocabulary log-probs.
+def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True,
+                 temperature: float = 1.0) -> TopKTargets:
+    """Sparse targets from dense teacher logits (..., V): top-k ids and full-vocabulary log-probs
+    of softmax(logits / temperature), which the targets carry as their capture temperature.
 
     ``keep_tail=False`` renormalizes over the top k (tail = 0), as some logit stores do.
     """
-    logp = teacher_logits.to(_compute_dtype(teacher_logits)).log_softmax(-1)
+    _check_temperature(temperature)
+    logp = (teacher_logits.to(_compute_dtype(teacher_logits)) / temperature).log_softmax(-1)
     values, indices = logp.topk(k, dim=-1)
     if keep_tail:
-        return TopKTargets(indices, values)
+        return TopKTargets(indices, values, temperature=temperature)
     values = values - values.logsumexp(-1, keepdim=True)
-    return TopKTargets(indices, values, torch.zeros(values.shape[:-1], device=values.device))
+    return TopKTargets(indices, values, torch.zeros(values.shape[:-1], device=values.device), temperature)
 
 
 # ---------------------------------------------------------------------------------------
@@ -322,6 +335,7 @@ class _Prepared(NamedTuple):
     sparse: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # (N, k) ids, (N, k) logp, (N,) tail
     rows: torch.Tensor | None  # (n,) indices of kept rows, or None for all rows
     sampled: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # (N, m) ids, p̂, teacher log p_T
+    power: float = 1.0  # sparse: t / T, the exponent that re-tempers the capture temperature t to T
 
 
 _warned_teacher_grad = False
@@ -378,6 +392,7 @@ def _prepare(student_logits, teacher, labels, ignore_index, T: float = 1.0) -> _
     lead = student_logits.shape[:-1]
     student = student_logits.reshape(-1, V)
     dense = sparse = sampled = None
+    power = 1.0
     if isinstance(teacher, SampledTargets):
         sampled = _prepare_sampled(teacher, lead, V, T)
     elif isinstance(teacher, TopKTargets):
@@ -405,6 +420,7 @@ def _prepare(student_logits, teacher, labels, ignore_index, T: float = 1.0) -> _
         else:
             tail = (1 - logp.double().exp().sum(-1)).clamp_min(0).to(logp.dtype)
         sparse = (ids, logp.detach(), tail.detach())
+        power = teacher.temperature / T  # exactly 1 when trained at the capture temperature
     elif isinstance(teacher, torch.Tensor):
         if teacher.shape[-1] != V:
             raise ValueError(
@@ -435,7 +451,7 @@ def _prepare(student_logits, teacher, labels, ignore_index, T: float = 1.0) -> _
         keep = labels.reshape(-1) != ignore_index
         if not bool(keep.all()):
             rows = keep.nonzero().squeeze(1)
-    return _Prepared(student, dense, sparse, rows, sampled)
+    return _Prepared(student, dense, sparse, rows, sampled, power)
 
 
 def _log_softmax(z: torch.Tensor, T: float, ws: _Workspace, name: str) -> torch.Tensor:
@@ -463,8 +479,11 @@ def _dense_chunk(z_s, z_t, kernel: Kernel, T: float, ws: _Workspace, scale: floa
     return loss
 
 
-def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, ws: _Workspace, scale: float, dst):
-    """One chunk of top-k targets. z_s: (n, V); ids, logp: (n, k); tail: (n,). As ``_dense_chunk``."""
+def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, ws: _Workspace, scale: float, dst,
+                  power: float = 1.0):
+    """One chunk of top-k targets. z_s: (n, V); ids, logp: (n, k); tail: (n,). As ``_dense_chunk``.
+
+    ``power`` = t / T re-tempers the teacher's bins from their capture temperature t to T."""
     dtype = ws.dtype
     floor = math.log(torch.finfo(dtype).tiny)  # empty bins (log 0) become log(tiny): 0 · finite, never NaN
     s_full = _log_softmax(z_s, T, ws, "s")  # (n, V)
@@ -475,7 +494,9 @@ def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, ws: _Workspace
     q_tail = ws("t", q.shape).copy_(q).scatter_(-1, ids, 0.0).sum(-1, keepdim=True)  # (n, 1)
     s = torch.cat([s_top, q_tail.log()], dim=-1).clamp_min_(floor)  # (n, k + 1)
     # Teacher bins: top-k log-probs tempered exactly; the tail as one token (see TopKTargets).
-    t = torch.cat([logp.to(dtype), tail.to(dtype).clamp_min(0).log().unsqueeze(-1)], dim=-1) / T
+    t = torch.cat([logp.to(dtype), tail.to(dtype).clamp_min(0).log().unsqueeze(-1)], dim=-1)
+    if power != 1.0:  # p_T ∝ p_t^(t/T); skipped at T = t so that the targets are used exactly as stored
+        t = t * power
     t = (t - t.logsumexp(-1, keepdim=True)).clamp_min_(floor)  # (n, k + 1)
     q_bins = s.exp()
     loss, g = kernel(s, t, q_bins, _Workspace(dtype, s.device))  # (n, k + 1): small, own scratch
@@ -524,7 +545,7 @@ class _Divergence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student_logits, prep: _Prepared, kernel, T, chunk_size):
         need_grad = student_logits.requires_grad
-        student, dense, sparse, rows, sampled = prep
+        student, dense, sparse, rows, sampled, power = prep
         N, V = student.shape
         dtype = _compute_dtype(student)
         n_rows = N if rows is None else rows.numel()
@@ -555,7 +576,7 @@ class _Divergence(torch.autograd.Function):
                     loss = _sampled_chunk(z_s, *(pick(x) for x in sampled), T, ws, scale, dst)
                 else:
                     ids, logp, tail = (pick(x) for x in sparse)
-                    loss = _sparse_chunk(z_s, ids, logp, tail, kernel, T, ws, scale, dst)
+                    loss = _sparse_chunk(z_s, ids, logp, tail, kernel, T, ws, scale, dst, power)
                 total += loss.sum()
                 if grad is not None and not direct:
                     if r is None:

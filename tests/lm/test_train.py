@@ -197,3 +197,21 @@ def test_sampled_store_trains_and_refuses_other_divergences(setup, tiny_teacher,
         tiny_teacher, setup / "student", w)
     with pytest.raises(ValueError, match="holds sampled targets"):
         run(_cfg(setup, tiny_teacher, tmp_path / "r", targets=str(store), data="", loss="reverse_kl", steps=1))
+
+
+def test_store_captured_at_temperature_trains_like_the_live_teacher(setup, tiny_teacher, tmp_path):
+    """Issue 13, bug 1: a top-k store captured at T = 2 (k = V: exact targets) trained at T = 2 gives
+    the step-1 divergence of the live teacher at T = 2. Before the fix the store's tempered log-probs
+    were tempered again (0.00398 vs 0.00636 in the issue's measurement through the CLI)."""
+    from transformers import AutoTokenizer
+
+    V = len(AutoTokenizer.from_pretrained(tiny_teacher))
+    store = tmp_path / "store"
+    capture(CaptureConfig(teacher=str(tiny_teacher), data=str(setup / "corpus.txt"), top_k=V, window=16,
+                          shard_windows=4, encoding="raw", temperature=2.0, out=str(store)))
+    div = {}
+    for name, kw in (("store", dict(targets=str(store), data="")), ("live", {})):
+        run(_cfg(setup, tiny_teacher, tmp_path / name, temperature=2.0, steps=1, tensorboard=False, **kw))
+        div[name] = float(next(csv.DictReader(open(tmp_path / name / "metrics.csv")))["divergence"])
+    # fp16 log-probs in the raw store: agreement to about 1e-3 relative, far below the factor of the bug
+    assert div["store"] == pytest.approx(div["live"], rel=2e-2), div

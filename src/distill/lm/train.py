@@ -347,7 +347,8 @@ def _to(targets, device):
     if isinstance(targets, SampledTargets):
         return SampledTargets(targets.indices.to(device), targets.counts.to(device), targets.logprobs.to(device),
                               targets.temperature)
-    return TopKTargets(targets.indices.to(device), targets.logprobs.to(device), targets.tail.to(device))
+    return TopKTargets(targets.indices.to(device), targets.logprobs.to(device), targets.tail.to(device),
+                       targets.temperature)
 
 
 @torch.no_grad()
