@@ -67,3 +67,113 @@ def test_topk_capture_temperature_equals_dense_for_every_divergence(name):
 def test_topk_targets_refuse_a_bad_capture_temperature():
     with pytest.raises(ValueError, match="temperature must be a finite number > 0, got 0"):
         TopKTargets(torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, 2), temperature=0)
+
+
+# ------------------------------------------------------------------- bug 3: −inf logits
+
+INF = float("inf")
+
+
+def _call(name, zs, zt, **kw):
+    from distill.losses import DIVERGENCES
+
+    return DIVERGENCES[name](zs, zt, **kw)
+
+
+def _ref_rows(name, s, t, beta=0.5, alpha=0.1):
+    """Per-row divergence from float64 log-probs s, t, from the definitions (0 · log 0 = 0)."""
+    def kl(a, b):
+        return torch.where(a.exp() > 0, a.exp() * (a - b), torch.zeros_like(a)).sum(-1)
+
+    def log(m):  # log of a mixture, finite where both sides are 0 so that autograd through where() is too
+        return m.clamp_min(1e-300).log()
+
+    q, p = s.exp(), t.exp()
+    return {
+        "forward_kl": lambda: kl(t, s),
+        "reverse_kl": lambda: kl(s, t),
+        "jsd": lambda: beta * kl(t, log((1 - beta) * q + beta * p)) + (1 - beta) * kl(s, log((1 - beta) * q + beta * p)),
+        "skew_kl": lambda: kl(t, log(alpha * p + (1 - alpha) * q)),
+        "skew_rkl": lambda: kl(s, log(alpha * q + (1 - alpha) * p)),
+        "tvd": lambda: 0.5 * (q - p).abs().sum(-1),
+    }[name]()
+
+
+# Two live tokens and one masked (−inf in both): q = softmax([0, 0]) = (.5, .5), p = softmax([ln 3, 0])
+# = (.75, .25), so the values are the two-class hand values of tests/test_losses.py (computed by hand from
+# the definitions, e.g. KL(p‖q) = .75 ln 1.5 + .25 ln .5).
+HAND = {
+    "forward_kl": 0.13081203594113697,
+    "reverse_kl": 0.14384103622589042,
+    "jsd": 0.033822075568605205,
+    "skew_kl": 0.10704273641095058,
+    "skew_rkl": 0.11313672216156864,
+    "tvd": 0.25,
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_masked_vocabulary_rows_give_the_divergence_over_the_live_tokens(name):
+    # Before the fix: ValueError "student_logits contains NaN or Inf … (fp16 overflow?)".
+    zs = torch.tensor([[0.0, 0.0, -INF]], dtype=torch.float64, requires_grad=True)
+    zt = torch.tensor([[math.log(3.0), 0.0, -INF]], dtype=torch.float64)
+    loss = _call(name, zs, zt)
+    assert loss.item() == pytest.approx(HAND[name], rel=1e-12)
+    loss.backward()
+    assert torch.isfinite(zs.grad).all() and zs.grad[0, 2] == 0  # no gradient into a masked token
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_filtered_teacher_and_padded_student_match_float64_reference(name, chunk):
+    # Teacher top-5 filtered (the rest −inf), student vocabulary padded with 2 rows at −inf where the
+    # teacher is −inf too. Reference: the definitions in float64 on the same logits with −inf replaced
+    # by −1e4 (whose probability underflows to exactly 0 in float64), autograd for the gradient.
+    V = 13
+    zs = _logits(2, 4, V, seed=20)
+    zt = _logits(2, 4, V, seed=21)
+    keep = zt.topk(5, dim=-1).indices
+    zt = torch.full_like(zt, -INF).scatter(-1, keep, zt.gather(-1, keep))
+    pad = torch.zeros(V, dtype=torch.bool)
+    pad[-2:] = True
+    zt[..., pad] = -INF
+    zs[..., pad] = -INF
+    if name in ("reverse_kl",):  # the student has mass where the teacher has none: KL(q ‖ p) = ∞, exactly
+        assert _call(name, zs, zt, chunk_size=chunk).item() == INF
+        return
+    zs_ref = zs.nan_to_num(neginf=-1e4).requires_grad_()
+    zt_ref = zt.nan_to_num(neginf=-1e4)
+    ref = _ref_rows(name, zs_ref.reshape(-1, V).log_softmax(-1), zt_ref.reshape(-1, V).log_softmax(-1)).mean()
+    (g_ref,) = torch.autograd.grad(ref, zs_ref)
+    zs_ours = zs.clone().requires_grad_()
+    ours = _call(name, zs_ours, zt, chunk_size=chunk)
+    (g_ours,) = torch.autograd.grad(ours, zs_ours)
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-7, atol=1e-12)
+    # and the same in fp32, chunked or not (the unchunked fp32 call is the reference here)
+    plain = _call(name, zs.float(), zt.float())
+    assert _call(name, zs.float(), zt.float(), chunk_size=3).item() == pytest.approx(plain.item(), rel=1e-6)
+    assert plain.item() == pytest.approx(ref.item(), rel=1e-5)
+
+
+def test_infinite_only_where_the_teacher_has_mass_the_student_gives_none():
+    zt = torch.zeros(1, 3, dtype=torch.float64)
+    assert forward_kl(torch.tensor([[0.0, -INF, 0.0]], dtype=torch.float64), zt).item() == INF
+    assert reverse_kl(torch.tensor([[0.0, -INF, 0.0]], dtype=torch.float64), zt).item() == pytest.approx(
+        math.log(1.5), rel=1e-12)  # KL(q ‖ p), q = (½, 0, ½), p = ⅓ each: ln(3/2)
+    # the symmetric JSD stays bounded (≤ ln 2) even where one side has no mass
+    assert math.isfinite(generalized_jsd(torch.tensor([[0.0, -INF, 0.0]], dtype=torch.float64), zt).item())
+
+
+def test_nan_and_all_masked_positions_are_still_refused():
+    zs = torch.zeros(2, 4)
+    zs[1, 0] = float("nan")
+    with pytest.raises(ValueError, match="student_logits contains NaN"):
+        forward_kl(zs, torch.zeros(2, 4))
+    empty = torch.zeros(2, 4)
+    empty[1] = -INF
+    with pytest.raises(ValueError, match="teacher_logits has a position whose logits are all -inf"):
+        forward_kl(torch.zeros(2, 4), empty)
+    # … unless that position is masked by the labels
+    labels = torch.tensor([0, -100])
+    assert forward_kl(torch.zeros(2, 4), empty, labels=labels).item() == pytest.approx(0.0, abs=1e-7)

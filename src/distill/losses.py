@@ -217,7 +217,8 @@ def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True
 
 # ---------------------------------------------------------------------------------------
 # Divergence kernels. Each takes student and teacher log-probabilities s, t of shape
-# (n, m) (m = V for dense targets, k + 1 bins for sparse ones), all finite, the student
+# (n, m) (m = V for dense targets, k + 1 bins for sparse ones), finite or −inf (then
+# ``ws.exact_inf`` is set and ``_zero_nan_`` applies 0 · log 0 = 0), the student
 # probabilities q = exp(s), and a workspace of scratch buffers; it returns
 # (loss (n,), g (n, m)) where g = ∂loss/∂s with s treated as free coordinates. The
 # shared code turns g into the gradient with respect to the logits. Kernels overwrite s
@@ -228,10 +229,14 @@ def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True
 
 
 class _Workspace:
-    """Named scratch buffers, allocated once per loss call and reused by every chunk."""
+    """Named scratch buffers, allocated once per loss call and reused by every chunk.
 
-    def __init__(self, dtype: torch.dtype, device: torch.device):
-        self.dtype, self.device, self.bufs = dtype, device, {}
+    ``exact_inf``: some log-probability is −inf (a masked or filtered token); kernels then
+    apply 0 · log 0 = 0 to their per-token terms (``_zero_nan_``). Off on the first pass,
+    which is exact whenever everything is finite; see ``_Divergence.forward``."""
+
+    def __init__(self, dtype: torch.dtype, device: torch.device, exact_inf: bool = False):
+        self.dtype, self.device, self.bufs, self.exact_inf = dtype, device, {}, exact_inf
 
     def __call__(self, name: str, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
         n = math.prod(shape)
@@ -244,6 +249,15 @@ class _Workspace:
 Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, _Workspace], tuple[torch.Tensor, torch.Tensor]]
 
 
+def _zero_nan_(term: torch.Tensor, ws: _Workspace) -> torch.Tensor:
+    """0 · log 0 = 0 in place: with inputs free of NaN, a NaN per-token term can only be
+    0 · (±inf) or (−inf) − (−inf), i.e. a token with probability 0 on the side that weighs it.
+    ±inf (an infinite divergence: mass where the other side has none) is kept."""
+    if ws.exact_inf:
+        term.nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+    return term
+
+
 def _mixture(a: torch.Tensor, b: torch.Tensor, weight_b: float, ws: _Workspace) -> torch.Tensor:
     """M = (1 − w) a + w b, floored at the dtype's tiny so that log M is finite where both
     probabilities underflow (every term using it is then 0 · finite)."""
@@ -253,13 +267,13 @@ def _mixture(a: torch.Tensor, b: torch.Tensor, weight_b: float, ws: _Workspace) 
 def _forward_kl_kernel(s, t, q, ws):
     # KL(p ‖ q) = Σ p (t − s);  ∂/∂s = −p
     p = torch.exp(t, out=ws("p", t.shape))
-    loss = t.sub_(s).mul_(p).sum(-1)
+    loss = _zero_nan_(t.sub_(s).mul_(p), ws).sum(-1)
     return loss, p.neg_()
 
 
 def _reverse_kl_kernel(s, t, q, ws):
     # KL(q ‖ p) = Σ q (s − t);  ∂/∂s = q (s − t) + q
-    term = s.sub_(t).mul_(q)
+    term = _zero_nan_(s.sub_(t).mul_(q), ws)
     return term.sum(-1), term.add_(q)
 
 
@@ -269,8 +283,8 @@ def _jsd_kernel(beta: float) -> Kernel:
         # ∂/∂s = (1−β) q (s − log m)   (the other terms cancel because β p + (1−β) q = m)
         p = torch.exp(t, out=ws("p", t.shape))
         log_m = _mixture(q, p, beta, ws).log_()
-        kt = t.sub_(log_m).mul_(p).sum(-1)
-        ks = s.sub_(log_m).mul_(q)
+        kt = _zero_nan_(t.sub_(log_m).mul_(p), ws).sum(-1)
+        ks = _zero_nan_(s.sub_(log_m).mul_(q), ws)
         loss = torch.add(ks.sum(-1), kt, alpha=beta / (1 - beta)).mul_(1 - beta)
         return loss, ks.mul_(1 - beta)
 
@@ -282,7 +296,7 @@ def _skew_forward_kernel(alpha: float) -> Kernel:
         # DistiLLM SKL: KL(p ‖ m), m = α p + (1−α) q;  ∂/∂s = −(1−α) p q / m
         p = torch.exp(t, out=ws("p", t.shape))
         mix = _mixture(q, p, alpha, ws)
-        loss = t.sub_(torch.log(mix, out=s)).mul_(p).sum(-1)  # s is free: reuse it for log m
+        loss = _zero_nan_(t.sub_(torch.log(mix, out=s)).mul_(p), ws).sum(-1)  # s is free: reuse it for log m
         return loss, p.mul_(q).div_(mix).mul_(alpha - 1)
 
     return kernel
@@ -293,7 +307,7 @@ def _skew_reverse_kernel(alpha: float) -> Kernel:
         # DistiLLM SRKL: KL(q ‖ m), m = α q + (1−α) p;  ∂/∂s = q (s − log m) + q − α q² / m
         p = torch.exp(t, out=ws("p", t.shape))
         mix = _mixture(p, q, alpha, ws)
-        term = s.sub_(torch.log(mix, out=t)).mul_(q)  # t is free: reuse it for log m
+        term = _zero_nan_(s.sub_(torch.log(mix, out=t)).mul_(q), ws)  # t is free: reuse it for log m
         loss = term.sum(-1)
         return loss, term.add_(q).sub_(p.copy_(q).square_().div_(mix).mul_(alpha))
 
@@ -513,7 +527,7 @@ def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, ws: _Workspace
 def _sampled_chunk(z_s, ids, p_hat, ell, T: float, ws: _Workspace, scale: float, dst):
     """One chunk of sampled targets (forward KL only). z_s: (n, V); ids, p_hat, ell: (n, m). As ``_dense_chunk``."""
     s_full = _log_softmax(z_s, T, ws, "s")  # (n, V)
-    loss = (p_hat * (ell - s_full.gather(-1, ids))).sum(-1)  # (n,): Σ p̂ (log p − log q)
+    loss = _zero_nan_(p_hat * (ell - s_full.gather(-1, ids)), ws).sum(-1)  # (n,): Σ p̂ (log p − log q)
     if dst is not None:
         # ∂/∂z = (q − p̂) / T; scatter_add because padding may repeat an id (with weight 0)
         torch.exp(s_full, out=dst).mul_(scale / T).scatter_add_(-1, ids, p_hat.to(dst.dtype) * (-scale / T))
@@ -545,52 +559,30 @@ class _Divergence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student_logits, prep: _Prepared, kernel, T, chunk_size):
         need_grad = student_logits.requires_grad
-        student, dense, sparse, rows, sampled, power = prep
-        N, V = student.shape
-        dtype = _compute_dtype(student)
-        n_rows = N if rows is None else rows.numel()
+        student, dense, sparse, rows = prep.student, prep.dense, prep.sparse, prep.rows
         grad = None
         if need_grad:
             grad = torch.empty_like(student) if rows is None else torch.zeros_like(student)
-        total = torch.zeros((), dtype=dtype, device=student.device)
-        step = max(n_rows if chunk_size is None else chunk_size, 1)
-        ws = _Workspace(dtype, student.device)
-        # The masked mean and its all-masked guard, in one place: mean = total · scale,
-        # and with no kept rows total = 0, so the loss is 0 (never 0/0) with a zero gradient.
-        scale = 1.0 / max(n_rows, 1)
-        # Write each chunk's gradient straight into the output when rows are contiguous and
-        # the dtypes agree; otherwise through a scratch buffer.
-        direct = rows is None and grad is not None and grad.dtype == dtype
-        with torch.no_grad():
-            for start in range(0, n_rows, step):
-                sel = slice(start, min(start + step, n_rows))
-                r = None if rows is None else rows[sel]
-                pick = (lambda x: x[sel]) if r is None else (lambda x: x[r])
-                z_s = pick(student)
-                dst = None
-                if grad is not None:
-                    dst = grad[sel] if direct else ws("grad", z_s.shape)
-                if dense is not None:
-                    loss = _dense_chunk(z_s, pick(dense), kernel, T, ws, scale, dst)
-                elif sampled is not None:
-                    loss = _sampled_chunk(z_s, *(pick(x) for x in sampled), T, ws, scale, dst)
-                else:
-                    ids, logp, tail = (pick(x) for x in sparse)
-                    loss = _sparse_chunk(z_s, ids, logp, tail, kernel, T, ws, scale, dst, power)
-                total += loss.sum()
-                if grad is not None and not direct:
-                    if r is None:
-                        grad[sel] = dst
-                    else:
-                        grad.index_copy_(0, r, dst.to(grad.dtype))
+        total = _evaluate(prep, kernel, T, chunk_size, grad, exact_inf=False)
         if not torch.isfinite(total):
-            _raise_on_bad_inputs(student, dense, sparse)
+            _raise_on_bad_inputs(student, dense, sparse, rows)  # NaN, +inf, or a kept row that is all −inf
+            if _has_neginf(student, dense):
+                # −inf logits (masked vocabulary rows, top-k/top-p filtered teachers) made 0 · log 0
+                # terms NaN: evaluate again with 0 · log 0 = 0. A second pass only in this case keeps
+                # the common, finite case free of the extra elementwise pass.
+                total = _evaluate(prep, kernel, T, chunk_size, grad, exact_inf=True)
+            if torch.isnan(total):
+                raise ValueError("the divergence is NaN although the inputs hold no NaN or +inf; please report "
+                                 "this with the inputs.")
+            # +inf remains: the divergence itself is infinite (one side has mass where the other has none,
+            # e.g. forward KL where the student's logit is −inf but the teacher's token has probability > 0).
         # save_for_backward (unlike a ctx attribute) frees the B×L×V buffer as soon as a
         # backward without retain_graph has run, even if the caller keeps `loss` around.
         ctx.save_for_backward(grad if grad is not None else torch.empty(0, device=student.device))
         ctx.shape = student_logits.shape
         ctx.has_grad = grad is not None
-        return total * scale
+        n_rows = student.shape[0] if rows is None else rows.numel()
+        return total * (1.0 / max(n_rows, 1))  # the masked mean (0 when every row is masked), as in _evaluate
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -607,15 +599,76 @@ class _Divergence(torch.autograd.Function):
         return grad * grad_output.to(grad.dtype), None, None, None, None
 
 
-def _raise_on_bad_inputs(student, dense, sparse) -> None:
-    if not torch.isfinite(student).all():
-        raise ValueError("student_logits contains NaN or Inf; check the model's forward pass (fp16 overflow?).")
-    if dense is not None and not torch.isfinite(dense).all():
-        raise ValueError("teacher_logits contains NaN or Inf; check the teacher's outputs or the target store.")
+def _evaluate(prep: _Prepared, kernel: Kernel, T: float, chunk_size: int | None, grad: torch.Tensor | None,
+              exact_inf: bool) -> torch.Tensor:
+    """Sum over kept rows of the per-row divergence (0-dim, compute dtype); writes scale · ∂/∂logits
+    into ``grad`` ((N, V) or None) for the kept rows. ``exact_inf``: see ``_Workspace``."""
+    student, dense, sparse, rows, sampled, power = prep
+    N, V = student.shape
+    dtype = _compute_dtype(student)
+    n_rows = N if rows is None else rows.numel()
+    total = torch.zeros((), dtype=dtype, device=student.device)
+    step = max(n_rows if chunk_size is None else chunk_size, 1)
+    ws = _Workspace(dtype, student.device, exact_inf)
+    # The masked mean and its all-masked guard, in one place: mean = total · scale,
+    # and with no kept rows total = 0, so the loss is 0 (never 0/0) with a zero gradient.
+    scale = 1.0 / max(n_rows, 1)
+    # Write each chunk's gradient straight into the output when rows are contiguous and
+    # the dtypes agree; otherwise through a scratch buffer.
+    direct = rows is None and grad is not None and grad.dtype == dtype
+    with torch.no_grad():
+        for start in range(0, n_rows, step):
+            sel = slice(start, min(start + step, n_rows))
+            r = None if rows is None else rows[sel]
+            pick = (lambda x: x[sel]) if r is None else (lambda x: x[r])
+            z_s = pick(student)
+            dst = None
+            if grad is not None:
+                dst = grad[sel] if direct else ws("grad", z_s.shape)
+            if dense is not None:
+                loss = _dense_chunk(z_s, pick(dense), kernel, T, ws, scale, dst)
+            elif sampled is not None:
+                loss = _sampled_chunk(z_s, *(pick(x) for x in sampled), T, ws, scale, dst)
+            else:
+                ids, logp, tail = (pick(x) for x in sparse)
+                loss = _sparse_chunk(z_s, ids, logp, tail, kernel, T, ws, scale, dst, power)
+            total += loss.sum()
+            if grad is not None and not direct:
+                if r is None:
+                    grad[sel] = dst
+                else:
+                    grad.index_copy_(0, r, dst.to(grad.dtype))
+    return total
+
+
+def _has_neginf(student, dense) -> bool:
+    return bool(torch.isneginf(student).any()) or (dense is not None and bool(torch.isneginf(dense).any()))
+
+
+def _raise_on_bad_inputs(student, dense, sparse, rows=None) -> None:
+    """Refuse what has no distribution: NaN, +inf, and (in kept rows) logits that are all −inf.
+    −inf alone is allowed: it marks a token of probability 0 (masked or filtered vocabulary)."""
+    def bad(x):
+        return bool(torch.isnan(x).any()) or bool(torch.isposinf(x).any())
+
+    def empty_row(x):
+        kept = x if rows is None else x[rows]
+        return bool(torch.isneginf(kept).all(-1).any())
+
+    if bad(student):
+        raise ValueError("student_logits contains NaN or Inf (+inf or NaN; -inf, a masked token, is allowed); "
+                         "check the model's forward pass (fp16 overflow?).")
+    if dense is not None and bad(dense):
+        raise ValueError("teacher_logits contains NaN or Inf (+inf or NaN; -inf, a masked token, is allowed); "
+                         "check the teacher's outputs or the target store.")
     if sparse is not None and not torch.isfinite(sparse[2]).all():
         raise ValueError("TopKTargets.tail contains NaN or Inf.")
-    # Inputs are finite: the divergence itself is infinite (e.g. reverse KL against
-    # top-k targets with zero tail mass, where the teacher gives probability 0). Return it.
+    for name, x in (("student_logits", student), ("teacher_logits", dense)):
+        if x is not None and empty_row(x):
+            raise ValueError(f"{name} has a position whose logits are all -inf (no distribution); mask it with "
+                             "labels=ignore_index.")
+    # Otherwise the inputs are valid: the caller handles −inf exactly, and an infinite divergence
+    # (e.g. reverse KL against top-k targets with zero tail mass) is returned as it is.
 
 
 # ---------------------------------------------------------------------------------------
@@ -640,8 +693,11 @@ _SHARED_ARGS = """
         is masked.
 
     Raises:
-        ValueError: vocabulary sizes or shapes differ, NaN/Inf in the inputs, or a
-            parameter outside its range (the message names it).
+        ValueError: vocabulary sizes or shapes differ, NaN or +inf in the inputs, a kept
+            position whose logits are all -inf, or a parameter outside its range (the
+            message names it). -inf logits (masked or filtered tokens) are handled exactly:
+            0 · log 0 = 0, and the divergence is +inf only where one side has mass the
+            other gives none (e.g. forward KL where the teacher's token has the student's -inf).
 """
 
 
