@@ -471,10 +471,12 @@ def _prepare(student_logits, teacher, labels, ignore_index, T: float = 1.0) -> _
 def _log_softmax(z: torch.Tensor, T: float, ws: _Workspace, name: str) -> torch.Tensor:
     """log_softmax(z / T) in the workspace's dtype, into buffer ``name``. z: (n, V)."""
     out = ws(name, z.shape)
-    if T != 1.0:
-        z = torch.div(z, T, out=out)  # (also casts bf16/fp16 to the compute dtype)
-    elif z.dtype != ws.dtype:
+    if z.dtype != ws.dtype:
+        # Upcast first, then divide: torch.div(bf16, T, out=fp32) divides in bf16 (8 bits of mantissa)
+        # and only then casts, which loses precision at every T ≠ 1.
         z = out.copy_(z)
+    if T != 1.0:
+        z = torch.div(z, T, out=out)
     return torch.log_softmax(z, -1, out=out)
 
 
