@@ -231,3 +231,61 @@ def test_sparse_fp32_precision_at_large_vocabulary_and_small_temperature(name):
     # chunked equals unchunked
     chunked = _call(name, z32, tgt32, temperature=T, chunk_size=3)
     assert chunked.item() == pytest.approx(ours.item(), rel=1e-6)
+
+
+# ------------------------------------------------------- bug 6: bounded memory by default
+
+
+def _largest_scratch(monkeypatch, fn):
+    """Run fn() and return the largest scratch buffer (elements) the loss asked its workspace for."""
+    from distill import losses
+
+    sizes, original = [], losses._Workspace.__call__
+
+    def recording(self, name, shape):
+        sizes.append(math.prod(shape))
+        return original(self, name, shape)
+
+    monkeypatch.setattr(losses._Workspace, "__call__", recording)
+    fn()
+    monkeypatch.setattr(losses._Workspace, "__call__", original)
+    return max(sizes)
+
+
+def test_default_call_is_chunked_with_bounded_scratch(monkeypatch):
+    # The default call (no chunk_size) used to run in one pass: scratch buffers of all N × V
+    # positions (here 256 × 32,768 = 8.4 M floats each). Now "auto" picks 85 positions per chunk at
+    # V = 32,768 in fp32 on CPU (64 MiB / (6 buffers · 4 bytes · V)); None still means one pass.
+    N, V = 256, 32_768
+    zs = _logits(N, V, seed=60, dtype=torch.float32).requires_grad_()
+    zt = _logits(N, V, seed=61, dtype=torch.float32)
+    labels = torch.zeros(N, dtype=torch.long)
+    out = {}
+
+    def default():
+        out["auto"] = generalized_jsd(zs, zt, beta=0.5, labels=labels)
+        (out["g_auto"],) = torch.autograd.grad(out["auto"], zs)
+
+    def one_pass():
+        out["none"] = generalized_jsd(zs, zt, beta=0.5, labels=labels, chunk_size=None)
+        (out["g_none"],) = torch.autograd.grad(out["none"], zs)
+
+    assert _largest_scratch(monkeypatch, default) <= 85 * V
+    assert _largest_scratch(monkeypatch, one_pass) == N * V
+    from distill.losses import auto_chunk_size
+
+    assert auto_chunk_size(V, N) == 85
+    # equivalence with the unchunked path
+    assert out["auto"].item() == pytest.approx(out["none"].item(), rel=1e-6)
+    torch.testing.assert_close(out["g_auto"], out["g_none"], rtol=1e-5, atol=1e-9)
+
+
+def test_auto_chunk_size_follows_vocabulary_and_device():
+    from distill.losses import auto_chunk_size
+
+    assert auto_chunk_size(49_152, 2048) == 56 and auto_chunk_size(151_936, 4096) == 18  # fp32, CPU
+    assert auto_chunk_size(10, 100) is None  # a classifier's few classes: one pass fits the budget
+    assert auto_chunk_size(49_152, 4096, device="cuda") == 910  # 1 GiB on a GPU: few kernel launches
+    assert auto_chunk_size(49_152, 4096, dtype=torch.float64) == 28
+    with pytest.raises(ValueError, match="chunk_size must be a positive int, 'auto' or None, got 'big'"):
+        forward_kl(torch.zeros(2, 3), torch.zeros(2, 3), chunk_size="big")

@@ -20,8 +20,9 @@ with respect to the student logits and writes that gradient into the output buff
 backward only hands the buffer on (scaled when the loss was). The chunk's intermediates
 live in a few scratch buffers reused by every chunk. Peak memory is therefore the
 gradient buffer plus a few chunk-sized scratch buffers instead of a dozen B×L×V tensors.
-``chunk_size=None`` runs the same code on all rows at once, so chunked and plain
-results agree to float rounding. Teacher targets are constants: no gradient flows to them.
+The default ``chunk_size="auto"`` picks the chunk from V and a scratch budget
+(``auto_chunk_size``); ``chunk_size=None`` runs the same code on all rows at once, so chunked
+and plain results agree to float rounding. Teacher targets are constants: no gradient flows to them.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "hinton_kd",
     "mix_teachers",
     "topk_targets",
+    "auto_chunk_size",
     "DIVERGENCES",
 ]
 
@@ -543,6 +545,27 @@ def _sampled_chunk(z_s, ids, p_hat, ell, T: float, ws: _Workspace, scale: float,
     return loss
 
 
+# Scratch memory the "auto" chunk size aims for: a chunk's ~6 (rows, V) compute-dtype buffers
+# (student and teacher log-probs, q, p, the mixture, the gradient staging) stay within it. On CPU
+# that keeps a chunk's working set near the caches and avoids page-faulting fresh multi-megabyte
+# buffers; on a GPU fewer, larger chunks keep kernel launches few, and the budget is still small
+# next to the B×L×V gradient that every implementation has to hold.
+AUTO_CHUNK_BYTES = {"cpu": 64 << 20, "cuda": 1 << 30}
+_AUTO_CHUNK_BUFFERS = 6
+
+
+def auto_chunk_size(vocab_size: int, rows: int, *, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32) -> int | None:
+    """The chunk size that ``chunk_size="auto"`` (the default) picks: the most positions whose
+    scratch buffers fit ``AUTO_CHUNK_BYTES`` of the device type, at least 1; None (one pass) when
+    all ``rows`` positions fit. E.g. fp32 on CPU: 56 positions at V = 49,152, 18 at V = 151,936."""
+    kind = torch.device(device).type
+    budget = AUTO_CHUNK_BYTES.get(kind, AUTO_CHUNK_BYTES["cuda"])
+    itemsize = torch.finfo(_compute_dtype(torch.empty(0, dtype=dtype))).bits // 8
+    chunk = max(1, budget // (_AUTO_CHUNK_BUFFERS * itemsize * max(vocab_size, 1)))
+    return None if chunk >= rows else int(chunk)
+
+
 def _run(
     student_logits: torch.Tensor,
     teacher,
@@ -550,11 +573,15 @@ def _run(
     ignore_index: int,
     kernel: Kernel,
     temperature: float,
-    chunk_size: int | None,
+    chunk_size: int | str | None,
 ) -> torch.Tensor:
     _check_temperature(temperature)
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
+    if isinstance(chunk_size, str) and chunk_size == "auto":
+        rows = student_logits.numel() // max(student_logits.shape[-1], 1) if student_logits.dim() else 1
+        chunk_size = auto_chunk_size(student_logits.shape[-1] if student_logits.dim() else 1, rows,
+                                     device=student_logits.device, dtype=student_logits.dtype)
+    elif chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int, 'auto' or None, got {chunk_size!r}.")
     if isinstance(teacher, SampledTargets) and kernel is not _forward_kl_kernel:
         raise ValueError("SampledTargets estimate the forward KL / cross-entropy gradient without bias, and no other "
                          "divergence; use forward_kl (or jsd with beta=0), or top-k or dense targets.")
@@ -693,8 +720,10 @@ _SHARED_ARGS = """
         temperature: T > 0; both distributions are softmax(logits / T). No T² factor.
         labels: optional (...) int64; positions equal to ``ignore_index`` are skipped.
         ignore_index: label value that marks padding (default -100).
-        chunk_size: evaluate this many positions at a time (None: all at once). Results
-            and gradients equal the unchunked ones; peak memory is bounded by the chunk.
+        chunk_size: evaluate this many positions at a time. "auto" (the default) picks it
+            from V and a scratch-memory budget (``auto_chunk_size``); None evaluates all
+            positions in one pass (scratch memory of several B×L×V tensors). Results and
+            gradients equal the unchunked ones; peak memory is bounded by the chunk.
 
     Returns:
         0-dim float32 tensor (float64 for float64 input): mean over kept positions of
@@ -710,20 +739,20 @@ _SHARED_ARGS = """
 """
 
 
-def forward_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None):
+def forward_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"):
     """Forward KL(p ‖ q) = Σ_v p_v (log p_v − log q_v): mode-covering, the classic KD objective.
     """
     return _run(student_logits, teacher_logits, labels, ignore_index, _forward_kl_kernel, temperature, chunk_size)
 
 
-def reverse_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None):
+def reverse_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"):
     """Reverse KL(q ‖ p) = Σ_v q_v (log q_v − log p_v): mode-seeking (MiniLLM's objective, here as a direct loss).
     """
     return _run(student_logits, teacher_logits, labels, ignore_index, _reverse_kl_kernel, temperature, chunk_size)
 
 
 def generalized_jsd(
-    student_logits, teacher_logits, *, beta=0.5, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None
+    student_logits, teacher_logits, *, beta=0.5, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"
 ):
     """Generalized Jensen–Shannon divergence of GKD (Agarwal et al. 2024, eq. 1).
 
@@ -757,7 +786,7 @@ def skew_kl(
     temperature=1.0,
     labels=None,
     ignore_index=-100,
-    chunk_size=None,
+    chunk_size="auto",
 ):
     """Skew KL of DistiLLM (Ko et al. 2024): KL against a mixture, which keeps gradients bounded.
 
@@ -775,7 +804,7 @@ def skew_kl(
     return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size)
 
 
-def tvd(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None):
+def tvd(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"):
     """Total variation distance ½ Σ_v |q_v − p_v|, in [0, 1]. Its gradient uses sign(0) = 0.
     """
     return _run(student_logits, teacher_logits, labels, ignore_index, _tvd_kernel, temperature, chunk_size)
@@ -785,7 +814,7 @@ for _fn in (forward_kl, reverse_kl, generalized_jsd, skew_kl, tvd):
     _fn.__doc__ += _SHARED_ARGS
 
 
-def hinton_kd(student_logits, teacher_logits, labels, *, temperature, alpha, ignore_index=-100, chunk_size=None):
+def hinton_kd(student_logits, teacher_logits, labels, *, temperature, alpha, ignore_index=-100, chunk_size="auto"):
     """Hinton, Vinyals & Dean (2015) distillation loss for classifiers.
 
         L = α · CE(z_s, y) + (1 − α) · T² · KL(softmax(z_t / T) ‖ softmax(z_s / T))
@@ -801,7 +830,7 @@ def hinton_kd(student_logits, teacher_logits, labels, *, temperature, alpha, ign
             terms. May be None only when α = 0.
         temperature: T > 0.
         alpha: weight of the hard-label cross-entropy, in [0, 1].
-        chunk_size: passed to the KL term.
+        chunk_size: passed to the KL term ("auto", an int, or None).
 
     Returns:
         0-dim float32 tensor.
