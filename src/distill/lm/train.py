@@ -201,6 +201,13 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
                              f"without bias and nothing else; use --loss forward_kl (got --loss {cfg.loss}), or a "
                              "top-k store.")
         V = store.manifest.vocab_size
+        if store.manifest.kind == "topk" and store.manifest.temperature != cfg.temperature and store.manifest.k < V:
+            # Inside the top k re-tempering from the capture temperature is exact; the tail's tempered
+            # mass is not known from its total and is approximated (see TopKTargets).
+            log.warning("--targets %s was captured at temperature %g and this run trains at %g: the top-%d tokens "
+                        "are re-tempered exactly, the tail mass approximately; capture at --temperature %g for "
+                        "exact targets.", cfg.targets, store.manifest.temperature, cfg.temperature,
+                        store.manifest.k, cfg.temperature)
         windows = None
         n_windows = len(store)
     else:
