@@ -12,6 +12,7 @@ A third process computes both losses on the same inputs and reports how well the
 values and gradients agree.
 
     python benchmarks/losses.py                    # full shape, writes benchmarks/results/losses.json
+                                                   # (distill measured as called by default: no chunk_size)
     python benchmarks/losses.py --shape 2 64 4096  # a quick look
 
 TRL is a benchmark-only dependency: ``pip install trl``.
@@ -53,11 +54,22 @@ def _inputs(shape, seed=0):
     return student.requires_grad_(), teacher, labels
 
 
-def _loss_fn(impl: str, beta: float, chunk_size: int):
+def _chunk_arg(chunk_size: str):
+    """--chunk-size as passed to distill: 'default' (the call without chunk_size, what users get),
+    'auto', 'none' (one pass) or an int."""
+    if chunk_size == "default":
+        return {}
+    if chunk_size in ("auto", "none"):
+        return {"chunk_size": None if chunk_size == "none" else "auto"}
+    return {"chunk_size": int(chunk_size)}
+
+
+def _loss_fn(impl: str, beta: float, chunk_size: str):
     if impl == "distill":
         from distill.losses import generalized_jsd
 
-        return lambda s, t, y: generalized_jsd(s, t, beta=beta, labels=y, chunk_size=chunk_size)
+        kw = _chunk_arg(chunk_size)
+        return lambda s, t, y: generalized_jsd(s, t, beta=beta, labels=y, **kw)
     if impl == "trl":
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
         from trl.experimental.gkd import GKDTrainer
@@ -73,7 +85,7 @@ def _loss_fn(impl: str, beta: float, chunk_size: int):
     raise ValueError(impl)
 
 
-def worker(impl: str, shape, beta: float, chunk_size: int, reps: int, threads: int) -> dict:
+def worker(impl: str, shape, beta: float, chunk_size: str, reps: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -94,7 +106,7 @@ def worker(impl: str, shape, beta: float, chunk_size: int, reps: int, threads: i
             "extra_peak_gib": max(peaks)}
 
 
-def agreement(shape, beta: float, chunk_size: int, threads: int) -> dict:
+def agreement(shape, beta: float, chunk_size: str, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -115,6 +127,12 @@ def agreement(shape, beta: float, chunk_size: int, threads: int) -> dict:
     }
 
 
+def _auto_chunk(shape) -> int | None:
+    from distill.losses import auto_chunk_size
+
+    return auto_chunk_size(shape[-1], shape[0] * shape[1])
+
+
 def _spawn(args: list[str]) -> dict:
     cmd = [sys.executable, __file__, *args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -127,7 +145,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", type=int, nargs=3, default=[4, 512, 49152], metavar=("B", "L", "V"))
     ap.add_argument("--beta", type=float, default=0.5)
-    ap.add_argument("--chunk-size", type=int, default=16, help="positions per chunk for distill")
+    ap.add_argument("--chunk-size", default="default",
+                    help="distill's chunk_size: 'default' (the call without it, as users make it; the "
+                         "default is 'auto'), 'auto', 'none' (one pass) or a number of positions")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions for distill (TRL: 2)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -160,6 +180,7 @@ def main() -> None:
         "dtype": "float32",
         "beta": args.beta,
         "chunk_size": args.chunk_size,
+        "auto_chunk_size": _auto_chunk(shape),
         "threads": args.threads,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "runs": runs,

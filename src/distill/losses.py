@@ -20,8 +20,9 @@ with respect to the student logits and writes that gradient into the output buff
 backward only hands the buffer on (scaled when the loss was). The chunk's intermediates
 live in a few scratch buffers reused by every chunk. Peak memory is therefore the
 gradient buffer plus a few chunk-sized scratch buffers instead of a dozen B×L×V tensors.
-``chunk_size=None`` runs the same code on all rows at once, so chunked and plain
-results agree to float rounding. Teacher targets are constants: no gradient flows to them.
+The default ``chunk_size="auto"`` picks the chunk from V and a scratch budget
+(``auto_chunk_size``); ``chunk_size=None`` runs the same code on all rows at once, so chunked
+and plain results agree to float rounding. Teacher targets are constants: no gradient flows to them.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "hinton_kd",
     "mix_teachers",
     "topk_targets",
+    "auto_chunk_size",
     "DIVERGENCES",
 ]
 
@@ -57,14 +59,20 @@ class TopKTargets:
     Attributes:
         indices: (..., k) int64 token ids.
         logprobs: (..., k) float log-probabilities of those tokens under the teacher's
-            *full* distribution at temperature 1 (what an OpenAI-compatible server's
-            ``top_logprobs`` or ``distill``'s logit store return). -inf marks padding.
-        tail: optional (...) float: the probability mass outside the top k. When None
+            *full* distribution at the capture temperature ``temperature`` (what an
+            OpenAI-compatible server's ``top_logprobs`` or ``distill``'s logit store
+            return). -inf marks padding.
+        tail: optional (...) float: the probability mass outside the top k (at the capture
+            temperature). When None
             it is ``max(0, 1 − Σ exp(logprobs))`` (0 when k = V); pass zeros for targets
             that were renormalized over the top k. A zero tail is floored at the float
             type's smallest normal number (1.2e-38 in fp32), so divergences that weigh
             by the student (reverse KL, SRKL) stay finite but strongly push the student's
             tail mass toward 0.
+        temperature: t, the capture temperature: the log-probabilities are those of
+            softmax(teacher_logits / t) (default 1: the teacher's own distribution). The
+            losses re-temper from t to their own T, never from 1 (a store captured at
+            t = 2 and trained at T = 2 is used as is, not tempered twice).
 
     How the divergences use them: the vocabulary is partitioned into k + 1 bins (each
     top-k token alone, and one "tail" bin holding every other token); teacher and
@@ -74,17 +82,20 @@ class TopKTargets:
     here (KL, reverse KL, JSD, skew KL, TVD) is a lower bound on the dense value (data
     processing inequality).
 
-    Temperature: for tokens inside the top k, tempering is exact: their tempered
-    log-probabilities are logprobs / T up to one shared normalizer. The tail's tempered
-    mass Σ_tail p_v^(1/T) cannot be known from its total mass r alone; it is taken as
-    r^(1/T), as if the tail were a single token. That is exact for T = 1, and for T > 1
-    it under-weights the tail (the true value lies in [r^(1/T), (V−k)^(1−1/T) r^(1/T)]).
+    Temperature: the loss at temperature T needs p_T ∝ p_t^(t/T). For tokens inside the
+    top k this is exact: their tempered log-probabilities are (t/T) · logprobs up to one
+    shared normalizer. The tail's tempered mass Σ_tail p_v^(t/T) cannot be known from its
+    total mass r alone; it is taken as r^(t/T), as if the tail were a single token. That is
+    exact when T = t (nothing is re-tempered) or when the tail is 0 (k = V, renormalized
+    targets); for T > t it under-weights the tail (the true value lies in
+    [r^(t/T), (V−k)^(1−t/T) r^(t/T)]), for T < t it over-weights it.
     The student's side is always exact: it is tempered from its full logits.
     """
 
     indices: torch.Tensor
     logprobs: torch.Tensor
     tail: torch.Tensor | None = None
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.indices.shape != self.logprobs.shape:
@@ -99,6 +110,7 @@ class TopKTargets:
                 f"TopKTargets.tail has shape {tuple(self.tail.shape)}; expected "
                 f"{tuple(self.indices.shape[:-1])} (one value per position)."
             )
+        _check_temperature(self.temperature)
 
     @property
     def k(self) -> int:
@@ -189,22 +201,26 @@ def sampled_targets(teacher_logits: torch.Tensor, n: int, *, temperature: float 
     return SampledTargets(ids, counts, logp.gather(-1, ids), temperature)
 
 
-def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True) -> TopKTargets:
-    """Sparse targets from dense teacher logits (..., V): top-k ids and full-vocabulary log-probs.
+def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True,
+                 temperature: float = 1.0) -> TopKTargets:
+    """Sparse targets from dense teacher logits (..., V): top-k ids and full-vocabulary log-probs
+    of softmax(logits / temperature), which the targets carry as their capture temperature.
 
     ``keep_tail=False`` renormalizes over the top k (tail = 0), as some logit stores do.
     """
-    logp = teacher_logits.to(_compute_dtype(teacher_logits)).log_softmax(-1)
+    _check_temperature(temperature)
+    logp = (teacher_logits.to(_compute_dtype(teacher_logits)) / temperature).log_softmax(-1)
     values, indices = logp.topk(k, dim=-1)
     if keep_tail:
-        return TopKTargets(indices, values)
+        return TopKTargets(indices, values, temperature=temperature)
     values = values - values.logsumexp(-1, keepdim=True)
-    return TopKTargets(indices, values, torch.zeros(values.shape[:-1], device=values.device))
+    return TopKTargets(indices, values, torch.zeros(values.shape[:-1], device=values.device), temperature)
 
 
 # ---------------------------------------------------------------------------------------
 # Divergence kernels. Each takes student and teacher log-probabilities s, t of shape
-# (n, m) (m = V for dense targets, k + 1 bins for sparse ones), all finite, the student
+# (n, m) (m = V for dense targets, k + 1 bins for sparse ones), finite or −inf (then
+# ``ws.exact_inf`` is set and ``_zero_nan_`` applies 0 · log 0 = 0), the student
 # probabilities q = exp(s), and a workspace of scratch buffers; it returns
 # (loss (n,), g (n, m)) where g = ∂loss/∂s with s treated as free coordinates. The
 # shared code turns g into the gradient with respect to the logits. Kernels overwrite s
@@ -215,10 +231,14 @@ def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True
 
 
 class _Workspace:
-    """Named scratch buffers, allocated once per loss call and reused by every chunk."""
+    """Named scratch buffers, allocated once per loss call and reused by every chunk.
 
-    def __init__(self, dtype: torch.dtype, device: torch.device):
-        self.dtype, self.device, self.bufs = dtype, device, {}
+    ``exact_inf``: some log-probability is −inf (a masked or filtered token); kernels then
+    apply 0 · log 0 = 0 to their per-token terms (``_zero_nan_``). Off on the first pass,
+    which is exact whenever everything is finite; see ``_Divergence.forward``."""
+
+    def __init__(self, dtype: torch.dtype, device: torch.device, exact_inf: bool = False):
+        self.dtype, self.device, self.bufs, self.exact_inf = dtype, device, {}, exact_inf
 
     def __call__(self, name: str, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
         n = math.prod(shape)
@@ -231,6 +251,15 @@ class _Workspace:
 Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, _Workspace], tuple[torch.Tensor, torch.Tensor]]
 
 
+def _zero_nan_(term: torch.Tensor, ws: _Workspace) -> torch.Tensor:
+    """0 · log 0 = 0 in place: with inputs free of NaN, a NaN per-token term can only be
+    0 · (±inf) or (−inf) − (−inf), i.e. a token with probability 0 on the side that weighs it.
+    ±inf (an infinite divergence: mass where the other side has none) is kept."""
+    if ws.exact_inf:
+        term.nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+    return term
+
+
 def _mixture(a: torch.Tensor, b: torch.Tensor, weight_b: float, ws: _Workspace) -> torch.Tensor:
     """M = (1 − w) a + w b, floored at the dtype's tiny so that log M is finite where both
     probabilities underflow (every term using it is then 0 · finite)."""
@@ -240,13 +269,13 @@ def _mixture(a: torch.Tensor, b: torch.Tensor, weight_b: float, ws: _Workspace) 
 def _forward_kl_kernel(s, t, q, ws):
     # KL(p ‖ q) = Σ p (t − s);  ∂/∂s = −p
     p = torch.exp(t, out=ws("p", t.shape))
-    loss = t.sub_(s).mul_(p).sum(-1)
+    loss = _zero_nan_(t.sub_(s).mul_(p), ws).sum(-1)
     return loss, p.neg_()
 
 
 def _reverse_kl_kernel(s, t, q, ws):
     # KL(q ‖ p) = Σ q (s − t);  ∂/∂s = q (s − t) + q
-    term = s.sub_(t).mul_(q)
+    term = _zero_nan_(s.sub_(t).mul_(q), ws)
     return term.sum(-1), term.add_(q)
 
 
@@ -256,8 +285,8 @@ def _jsd_kernel(beta: float) -> Kernel:
         # ∂/∂s = (1−β) q (s − log m)   (the other terms cancel because β p + (1−β) q = m)
         p = torch.exp(t, out=ws("p", t.shape))
         log_m = _mixture(q, p, beta, ws).log_()
-        kt = t.sub_(log_m).mul_(p).sum(-1)
-        ks = s.sub_(log_m).mul_(q)
+        kt = _zero_nan_(t.sub_(log_m).mul_(p), ws).sum(-1)
+        ks = _zero_nan_(s.sub_(log_m).mul_(q), ws)
         loss = torch.add(ks.sum(-1), kt, alpha=beta / (1 - beta)).mul_(1 - beta)
         return loss, ks.mul_(1 - beta)
 
@@ -269,7 +298,7 @@ def _skew_forward_kernel(alpha: float) -> Kernel:
         # DistiLLM SKL: KL(p ‖ m), m = α p + (1−α) q;  ∂/∂s = −(1−α) p q / m
         p = torch.exp(t, out=ws("p", t.shape))
         mix = _mixture(q, p, alpha, ws)
-        loss = t.sub_(torch.log(mix, out=s)).mul_(p).sum(-1)  # s is free: reuse it for log m
+        loss = _zero_nan_(t.sub_(torch.log(mix, out=s)).mul_(p), ws).sum(-1)  # s is free: reuse it for log m
         return loss, p.mul_(q).div_(mix).mul_(alpha - 1)
 
     return kernel
@@ -280,7 +309,7 @@ def _skew_reverse_kernel(alpha: float) -> Kernel:
         # DistiLLM SRKL: KL(q ‖ m), m = α q + (1−α) p;  ∂/∂s = q (s − log m) + q − α q² / m
         p = torch.exp(t, out=ws("p", t.shape))
         mix = _mixture(p, q, alpha, ws)
-        term = s.sub_(torch.log(mix, out=t)).mul_(q)  # t is free: reuse it for log m
+        term = _zero_nan_(s.sub_(torch.log(mix, out=t)).mul_(q), ws)  # t is free: reuse it for log m
         loss = term.sum(-1)
         return loss, term.add_(q).sub_(p.copy_(q).square_().div_(mix).mul_(alpha))
 
@@ -322,6 +351,7 @@ class _Prepared(NamedTuple):
     sparse: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # (N, k) ids, (N, k) logp, (N,) tail
     rows: torch.Tensor | None  # (n,) indices of kept rows, or None for all rows
     sampled: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # (N, m) ids, p̂, teacher log p_T
+    power: float = 1.0  # sparse: t / T, the exponent that re-tempers the capture temperature t to T
 
 
 _warned_teacher_grad = False
@@ -378,6 +408,7 @@ def _prepare(student_logits, teacher, labels, ignore_index, T: float = 1.0) -> _
     lead = student_logits.shape[:-1]
     student = student_logits.reshape(-1, V)
     dense = sparse = sampled = None
+    power = 1.0
     if isinstance(teacher, SampledTargets):
         sampled = _prepare_sampled(teacher, lead, V, T)
     elif isinstance(teacher, TopKTargets):
@@ -405,6 +436,7 @@ def _prepare(student_logits, teacher, labels, ignore_index, T: float = 1.0) -> _
         else:
             tail = (1 - logp.double().exp().sum(-1)).clamp_min(0).to(logp.dtype)
         sparse = (ids, logp.detach(), tail.detach())
+        power = teacher.temperature / T  # exactly 1 when trained at the capture temperature
     elif isinstance(teacher, torch.Tensor):
         if teacher.shape[-1] != V:
             raise ValueError(
@@ -435,16 +467,18 @@ def _prepare(student_logits, teacher, labels, ignore_index, T: float = 1.0) -> _
         keep = labels.reshape(-1) != ignore_index
         if not bool(keep.all()):
             rows = keep.nonzero().squeeze(1)
-    return _Prepared(student, dense, sparse, rows, sampled)
+    return _Prepared(student, dense, sparse, rows, sampled, power)
 
 
 def _log_softmax(z: torch.Tensor, T: float, ws: _Workspace, name: str) -> torch.Tensor:
     """log_softmax(z / T) in the workspace's dtype, into buffer ``name``. z: (n, V)."""
     out = ws(name, z.shape)
-    if T != 1.0:
-        z = torch.div(z, T, out=out)  # (also casts bf16/fp16 to the compute dtype)
-    elif z.dtype != ws.dtype:
+    if z.dtype != ws.dtype:
+        # Upcast first, then divide: torch.div(bf16, T, out=fp32) divides in bf16 (8 bits of mantissa)
+        # and only then casts, which loses precision at every T ≠ 1.
         z = out.copy_(z)
+    if T != 1.0:
+        z = torch.div(z, T, out=out)
     return torch.log_softmax(z, -1, out=out)
 
 
@@ -463,8 +497,11 @@ def _dense_chunk(z_s, z_t, kernel: Kernel, T: float, ws: _Workspace, scale: floa
     return loss
 
 
-def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, ws: _Workspace, scale: float, dst):
-    """One chunk of top-k targets. z_s: (n, V); ids, logp: (n, k); tail: (n,). As ``_dense_chunk``."""
+def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, ws: _Workspace, scale: float, dst,
+                  power: float = 1.0):
+    """One chunk of top-k targets. z_s: (n, V); ids, logp: (n, k); tail: (n,). As ``_dense_chunk``.
+
+    ``power`` = t / T re-tempers the teacher's bins from their capture temperature t to T."""
     dtype = ws.dtype
     floor = math.log(torch.finfo(dtype).tiny)  # empty bins (log 0) become log(tiny): 0 · finite, never NaN
     s_full = _log_softmax(z_s, T, ws, "s")  # (n, V)
@@ -473,9 +510,14 @@ def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, ws: _Workspace
     # Student tail bin: Σ of the probabilities outside the top k, summed directly (no 1 − Σ top,
     # which cancels catastrophically when the tail is small).
     q_tail = ws("t", q.shape).copy_(q).scatter_(-1, ids, 0.0).sum(-1, keepdim=True)  # (n, 1)
-    s = torch.cat([s_top, q_tail.log()], dim=-1).clamp_min_(floor)  # (n, k + 1)
+    s = torch.cat([s_top, q_tail.log()], dim=-1)  # (n, k + 1)
+    # Renormalize: in fp32 the k + 1 bins sum to 1 only up to ~V·ε, and the chain rule below
+    # (which assumes Σ Q_b = 1) turns that into gradient errors of 1e-3 at large V and small T.
+    s = (s - s.logsumexp(-1, keepdim=True)).clamp_min_(floor)
     # Teacher bins: top-k log-probs tempered exactly; the tail as one token (see TopKTargets).
-    t = torch.cat([logp.to(dtype), tail.to(dtype).clamp_min(0).log().unsqueeze(-1)], dim=-1) / T
+    t = torch.cat([logp.to(dtype), tail.to(dtype).clamp_min(0).log().unsqueeze(-1)], dim=-1)
+    if power != 1.0:  # p_T ∝ p_t^(t/T); skipped at T = t so that the targets are used exactly as stored
+        t = t * power
     t = (t - t.logsumexp(-1, keepdim=True)).clamp_min_(floor)  # (n, k + 1)
     q_bins = s.exp()
     loss, g = kernel(s, t, q_bins, _Workspace(dtype, s.device))  # (n, k + 1): small, own scratch
@@ -485,18 +527,43 @@ def _sparse_chunk(z_s, ids, logp, tail, kernel: Kernel, T: float, ws: _Workspace
         g_sum = g.sum(-1, keepdim=True)  # (n, 1)
         tail_scale = g[:, -1:] / q_bins[:, -1:]  # (n, 1); Q_tail ≥ tiny after the floor
         top = g[:, :-1] - q_bins[:, :-1] * g_sum  # top-k tokens: g_v − q_v Σ g
-        torch.mul(q, tail_scale - g_sum, out=dst).scatter_(-1, ids, top)  # tail tokens: q_v (g_tail / Q_tail − Σ g)
+        # Tail tokens: q_v (g_tail / Q_tail − Σ g). Written as (g_tail / Q_tail) Σ_top Q_b − Σ_top g_b
+        # (equal because Σ_b Q_b = 1): when the tail holds almost all of the student's mass the direct
+        # form subtracts two nearly equal numbers, and in fp32 that costs 1e-3 of relative gradient error.
+        tail_factor = tail_scale * q_bins[:, :-1].sum(-1, keepdim=True) - g[:, :-1].sum(-1, keepdim=True)
+        torch.mul(q, tail_factor, out=dst).scatter_(-1, ids, top)
     return loss
 
 
 def _sampled_chunk(z_s, ids, p_hat, ell, T: float, ws: _Workspace, scale: float, dst):
     """One chunk of sampled targets (forward KL only). z_s: (n, V); ids, p_hat, ell: (n, m). As ``_dense_chunk``."""
     s_full = _log_softmax(z_s, T, ws, "s")  # (n, V)
-    loss = (p_hat * (ell - s_full.gather(-1, ids))).sum(-1)  # (n,): Σ p̂ (log p − log q)
+    loss = _zero_nan_(p_hat * (ell - s_full.gather(-1, ids)), ws).sum(-1)  # (n,): Σ p̂ (log p − log q)
     if dst is not None:
         # ∂/∂z = (q − p̂) / T; scatter_add because padding may repeat an id (with weight 0)
         torch.exp(s_full, out=dst).mul_(scale / T).scatter_add_(-1, ids, p_hat.to(dst.dtype) * (-scale / T))
     return loss
+
+
+# Scratch memory the "auto" chunk size aims for: a chunk's ~6 (rows, V) compute-dtype buffers
+# (student and teacher log-probs, q, p, the mixture, the gradient staging) stay within it. On CPU
+# that keeps a chunk's working set near the caches and avoids page-faulting fresh multi-megabyte
+# buffers; on a GPU fewer, larger chunks keep kernel launches few, and the budget is still small
+# next to the B×L×V gradient that every implementation has to hold.
+AUTO_CHUNK_BYTES = {"cpu": 64 << 20, "cuda": 1 << 30}
+_AUTO_CHUNK_BUFFERS = 6
+
+
+def auto_chunk_size(vocab_size: int, rows: int, *, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32) -> int | None:
+    """The chunk size that ``chunk_size="auto"`` (the default) picks: the most positions whose
+    scratch buffers fit ``AUTO_CHUNK_BYTES`` of the device type, at least 1; None (one pass) when
+    all ``rows`` positions fit. E.g. fp32 on CPU: 56 positions at V = 49,152, 18 at V = 151,936."""
+    kind = torch.device(device).type
+    budget = AUTO_CHUNK_BYTES.get(kind, AUTO_CHUNK_BYTES["cuda"])
+    itemsize = torch.finfo(_compute_dtype(torch.empty(0, dtype=dtype))).bits // 8
+    chunk = max(1, budget // (_AUTO_CHUNK_BUFFERS * itemsize * max(vocab_size, 1)))
+    return None if chunk >= rows else int(chunk)
 
 
 def _run(
@@ -506,11 +573,15 @@ def _run(
     ignore_index: int,
     kernel: Kernel,
     temperature: float,
-    chunk_size: int | None,
+    chunk_size: int | str | None,
 ) -> torch.Tensor:
     _check_temperature(temperature)
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
+    if isinstance(chunk_size, str) and chunk_size == "auto":
+        rows = student_logits.numel() // max(student_logits.shape[-1], 1) if student_logits.dim() else 1
+        chunk_size = auto_chunk_size(student_logits.shape[-1] if student_logits.dim() else 1, rows,
+                                     device=student_logits.device, dtype=student_logits.dtype)
+    elif chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int, 'auto' or None, got {chunk_size!r}.")
     if isinstance(teacher, SampledTargets) and kernel is not _forward_kl_kernel:
         raise ValueError("SampledTargets estimate the forward KL / cross-entropy gradient without bias, and no other "
                          "divergence; use forward_kl (or jsd with beta=0), or top-k or dense targets.")
@@ -524,52 +595,30 @@ class _Divergence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student_logits, prep: _Prepared, kernel, T, chunk_size):
         need_grad = student_logits.requires_grad
-        student, dense, sparse, rows, sampled = prep
-        N, V = student.shape
-        dtype = _compute_dtype(student)
-        n_rows = N if rows is None else rows.numel()
+        student, dense, sparse, rows = prep.student, prep.dense, prep.sparse, prep.rows
         grad = None
         if need_grad:
             grad = torch.empty_like(student) if rows is None else torch.zeros_like(student)
-        total = torch.zeros((), dtype=dtype, device=student.device)
-        step = max(n_rows if chunk_size is None else chunk_size, 1)
-        ws = _Workspace(dtype, student.device)
-        # The masked mean and its all-masked guard, in one place: mean = total · scale,
-        # and with no kept rows total = 0, so the loss is 0 (never 0/0) with a zero gradient.
-        scale = 1.0 / max(n_rows, 1)
-        # Write each chunk's gradient straight into the output when rows are contiguous and
-        # the dtypes agree; otherwise through a scratch buffer.
-        direct = rows is None and grad is not None and grad.dtype == dtype
-        with torch.no_grad():
-            for start in range(0, n_rows, step):
-                sel = slice(start, min(start + step, n_rows))
-                r = None if rows is None else rows[sel]
-                pick = (lambda x: x[sel]) if r is None else (lambda x: x[r])
-                z_s = pick(student)
-                dst = None
-                if grad is not None:
-                    dst = grad[sel] if direct else ws("grad", z_s.shape)
-                if dense is not None:
-                    loss = _dense_chunk(z_s, pick(dense), kernel, T, ws, scale, dst)
-                elif sampled is not None:
-                    loss = _sampled_chunk(z_s, *(pick(x) for x in sampled), T, ws, scale, dst)
-                else:
-                    ids, logp, tail = (pick(x) for x in sparse)
-                    loss = _sparse_chunk(z_s, ids, logp, tail, kernel, T, ws, scale, dst)
-                total += loss.sum()
-                if grad is not None and not direct:
-                    if r is None:
-                        grad[sel] = dst
-                    else:
-                        grad.index_copy_(0, r, dst.to(grad.dtype))
+        total = _evaluate(prep, kernel, T, chunk_size, grad, exact_inf=False)
         if not torch.isfinite(total):
-            _raise_on_bad_inputs(student, dense, sparse)
+            _raise_on_bad_inputs(student, dense, sparse, rows)  # NaN, +inf, or a kept row that is all −inf
+            if _has_neginf(student, dense):
+                # −inf logits (masked vocabulary rows, top-k/top-p filtered teachers) made 0 · log 0
+                # terms NaN: evaluate again with 0 · log 0 = 0. A second pass only in this case keeps
+                # the common, finite case free of the extra elementwise pass.
+                total = _evaluate(prep, kernel, T, chunk_size, grad, exact_inf=True)
+            if torch.isnan(total):
+                raise ValueError("the divergence is NaN although the inputs hold no NaN or +inf; please report "
+                                 "this with the inputs.")
+            # +inf remains: the divergence itself is infinite (one side has mass where the other has none,
+            # e.g. forward KL where the student's logit is −inf but the teacher's token has probability > 0).
         # save_for_backward (unlike a ctx attribute) frees the B×L×V buffer as soon as a
         # backward without retain_graph has run, even if the caller keeps `loss` around.
         ctx.save_for_backward(grad if grad is not None else torch.empty(0, device=student.device))
         ctx.shape = student_logits.shape
         ctx.has_grad = grad is not None
-        return total * scale
+        n_rows = student.shape[0] if rows is None else rows.numel()
+        return total * (1.0 / max(n_rows, 1))  # the masked mean (0 when every row is masked), as in _evaluate
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -586,15 +635,76 @@ class _Divergence(torch.autograd.Function):
         return grad * grad_output.to(grad.dtype), None, None, None, None
 
 
-def _raise_on_bad_inputs(student, dense, sparse) -> None:
-    if not torch.isfinite(student).all():
-        raise ValueError("student_logits contains NaN or Inf; check the model's forward pass (fp16 overflow?).")
-    if dense is not None and not torch.isfinite(dense).all():
-        raise ValueError("teacher_logits contains NaN or Inf; check the teacher's outputs or the target store.")
+def _evaluate(prep: _Prepared, kernel: Kernel, T: float, chunk_size: int | None, grad: torch.Tensor | None,
+              exact_inf: bool) -> torch.Tensor:
+    """Sum over kept rows of the per-row divergence (0-dim, compute dtype); writes scale · ∂/∂logits
+    into ``grad`` ((N, V) or None) for the kept rows. ``exact_inf``: see ``_Workspace``."""
+    student, dense, sparse, rows, sampled, power = prep
+    N, V = student.shape
+    dtype = _compute_dtype(student)
+    n_rows = N if rows is None else rows.numel()
+    total = torch.zeros((), dtype=dtype, device=student.device)
+    step = max(n_rows if chunk_size is None else chunk_size, 1)
+    ws = _Workspace(dtype, student.device, exact_inf)
+    # The masked mean and its all-masked guard, in one place: mean = total · scale,
+    # and with no kept rows total = 0, so the loss is 0 (never 0/0) with a zero gradient.
+    scale = 1.0 / max(n_rows, 1)
+    # Write each chunk's gradient straight into the output when rows are contiguous and
+    # the dtypes agree; otherwise through a scratch buffer.
+    direct = rows is None and grad is not None and grad.dtype == dtype
+    with torch.no_grad():
+        for start in range(0, n_rows, step):
+            sel = slice(start, min(start + step, n_rows))
+            r = None if rows is None else rows[sel]
+            pick = (lambda x: x[sel]) if r is None else (lambda x: x[r])
+            z_s = pick(student)
+            dst = None
+            if grad is not None:
+                dst = grad[sel] if direct else ws("grad", z_s.shape)
+            if dense is not None:
+                loss = _dense_chunk(z_s, pick(dense), kernel, T, ws, scale, dst)
+            elif sampled is not None:
+                loss = _sampled_chunk(z_s, *(pick(x) for x in sampled), T, ws, scale, dst)
+            else:
+                ids, logp, tail = (pick(x) for x in sparse)
+                loss = _sparse_chunk(z_s, ids, logp, tail, kernel, T, ws, scale, dst, power)
+            total += loss.sum()
+            if grad is not None and not direct:
+                if r is None:
+                    grad[sel] = dst
+                else:
+                    grad.index_copy_(0, r, dst.to(grad.dtype))
+    return total
+
+
+def _has_neginf(student, dense) -> bool:
+    return bool(torch.isneginf(student).any()) or (dense is not None and bool(torch.isneginf(dense).any()))
+
+
+def _raise_on_bad_inputs(student, dense, sparse, rows=None) -> None:
+    """Refuse what has no distribution: NaN, +inf, and (in kept rows) logits that are all −inf.
+    −inf alone is allowed: it marks a token of probability 0 (masked or filtered vocabulary)."""
+    def bad(x):
+        return bool(torch.isnan(x).any()) or bool(torch.isposinf(x).any())
+
+    def empty_row(x):
+        kept = x if rows is None else x[rows]
+        return bool(torch.isneginf(kept).all(-1).any())
+
+    if bad(student):
+        raise ValueError("student_logits contains NaN or Inf (+inf or NaN; -inf, a masked token, is allowed); "
+                         "check the model's forward pass (fp16 overflow?).")
+    if dense is not None and bad(dense):
+        raise ValueError("teacher_logits contains NaN or Inf (+inf or NaN; -inf, a masked token, is allowed); "
+                         "check the teacher's outputs or the target store.")
     if sparse is not None and not torch.isfinite(sparse[2]).all():
         raise ValueError("TopKTargets.tail contains NaN or Inf.")
-    # Inputs are finite: the divergence itself is infinite (e.g. reverse KL against
-    # top-k targets with zero tail mass, where the teacher gives probability 0). Return it.
+    for name, x in (("student_logits", student), ("teacher_logits", dense)):
+        if x is not None and empty_row(x):
+            raise ValueError(f"{name} has a position whose logits are all -inf (no distribution); mask it with "
+                             "labels=ignore_index.")
+    # Otherwise the inputs are valid: the caller handles −inf exactly, and an infinite divergence
+    # (e.g. reverse KL against top-k targets with zero tail mass) is returned as it is.
 
 
 # ---------------------------------------------------------------------------------------
@@ -610,8 +720,10 @@ _SHARED_ARGS = """
         temperature: T > 0; both distributions are softmax(logits / T). No T² factor.
         labels: optional (...) int64; positions equal to ``ignore_index`` are skipped.
         ignore_index: label value that marks padding (default -100).
-        chunk_size: evaluate this many positions at a time (None: all at once). Results
-            and gradients equal the unchunked ones; peak memory is bounded by the chunk.
+        chunk_size: evaluate this many positions at a time. "auto" (the default) picks it
+            from V and a scratch-memory budget (``auto_chunk_size``); None evaluates all
+            positions in one pass (scratch memory of several B×L×V tensors). Results and
+            gradients equal the unchunked ones; peak memory is bounded by the chunk.
 
     Returns:
         0-dim float32 tensor (float64 for float64 input): mean over kept positions of
@@ -619,25 +731,28 @@ _SHARED_ARGS = """
         is masked.
 
     Raises:
-        ValueError: vocabulary sizes or shapes differ, NaN/Inf in the inputs, or a
-            parameter outside its range (the message names it).
+        ValueError: vocabulary sizes or shapes differ, NaN or +inf in the inputs, a kept
+            position whose logits are all -inf, or a parameter outside its range (the
+            message names it). -inf logits (masked or filtered tokens) are handled exactly:
+            0 · log 0 = 0, and the divergence is +inf only where one side has mass the
+            other gives none (e.g. forward KL where the teacher's token has the student's -inf).
 """
 
 
-def forward_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None):
+def forward_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"):
     """Forward KL(p ‖ q) = Σ_v p_v (log p_v − log q_v): mode-covering, the classic KD objective.
     """
     return _run(student_logits, teacher_logits, labels, ignore_index, _forward_kl_kernel, temperature, chunk_size)
 
 
-def reverse_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None):
+def reverse_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"):
     """Reverse KL(q ‖ p) = Σ_v q_v (log q_v − log p_v): mode-seeking (MiniLLM's objective, here as a direct loss).
     """
     return _run(student_logits, teacher_logits, labels, ignore_index, _reverse_kl_kernel, temperature, chunk_size)
 
 
 def generalized_jsd(
-    student_logits, teacher_logits, *, beta=0.5, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None
+    student_logits, teacher_logits, *, beta=0.5, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"
 ):
     """Generalized Jensen–Shannon divergence of GKD (Agarwal et al. 2024, eq. 1).
 
@@ -671,7 +786,7 @@ def skew_kl(
     temperature=1.0,
     labels=None,
     ignore_index=-100,
-    chunk_size=None,
+    chunk_size="auto",
 ):
     """Skew KL of DistiLLM (Ko et al. 2024): KL against a mixture, which keeps gradients bounded.
 
@@ -689,7 +804,7 @@ def skew_kl(
     return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size)
 
 
-def tvd(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size=None):
+def tvd(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"):
     """Total variation distance ½ Σ_v |q_v − p_v|, in [0, 1]. Its gradient uses sign(0) = 0.
     """
     return _run(student_logits, teacher_logits, labels, ignore_index, _tvd_kernel, temperature, chunk_size)
@@ -699,7 +814,7 @@ for _fn in (forward_kl, reverse_kl, generalized_jsd, skew_kl, tvd):
     _fn.__doc__ += _SHARED_ARGS
 
 
-def hinton_kd(student_logits, teacher_logits, labels, *, temperature, alpha, ignore_index=-100, chunk_size=None):
+def hinton_kd(student_logits, teacher_logits, labels, *, temperature, alpha, ignore_index=-100, chunk_size="auto"):
     """Hinton, Vinyals & Dean (2015) distillation loss for classifiers.
 
         L = α · CE(z_s, y) + (1 − α) · T² · KL(softmax(z_t / T) ‖ softmax(z_s / T))
@@ -715,7 +830,7 @@ def hinton_kd(student_logits, teacher_logits, labels, *, temperature, alpha, ign
             terms. May be None only when α = 0.
         temperature: T > 0.
         alpha: weight of the hard-label cross-entropy, in [0, 1].
-        chunk_size: passed to the KL term.
+        chunk_size: passed to the KL term ("auto", an int, or None).
 
     Returns:
         0-dim float32 tensor.

@@ -39,3 +39,43 @@ def test_eval_of_teacher_against_itself_and_a_cut_student(tiny_teacher, tmp_path
     assert main(["lm", "eval", "--teacher", str(tiny_teacher), "--student", str(tmp_path / "s"), "--data",
                  str(corpus), "--window", "16", "--max-windows", "2", "--gen-tokens", "0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tokens"] == 2 * 15
+
+
+def test_eval_kl_is_forward_kl_and_cuda_timing_is_synchronized(tiny_teacher, tmp_path, monkeypatch):
+    """Issue 13, bug 7: the KL metric is computed by distill.losses.forward_kl (it was written out by
+    hand), and CUDA forwards are timed between two device synchronizations (they were not: on a GPU
+    that times kernel launches)."""
+    import distill.lm.evaluate as ev
+    from distill.losses import forward_kl
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n\n".join(TEXT))
+    build_student(str(tiny_teacher), "every-other", tmp_path / "s")
+    calls = []
+
+    def spy(student_logits, teacher_logits, **kw):
+        calls.append(student_logits.shape)
+        return forward_kl(student_logits, teacher_logits, **kw)
+
+    monkeypatch.setattr(ev, "forward_kl", spy)
+    res = evaluate(LMEvalConfig(teacher=str(tiny_teacher), student=str(tmp_path / "s"), data=str(corpus), window=16,
+                                max_windows=6, batch_size=4, gen_tokens=0))
+    assert len(calls) == 2  # one per batch: 4 + 2 windows
+    # the value: mean over the 6 × 15 predicted tokens of KL(teacher ‖ student), by hand in float64
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from distill.lm.corpus import pack_windows
+
+    w = pack_windows(corpus, AutoTokenizer.from_pretrained(tiny_teacher), 16, 6)
+    with torch.no_grad():
+        lt = AutoModelForCausalLM.from_pretrained(tiny_teacher)(w).logits[:, :-1].double().log_softmax(-1)
+        ls = AutoModelForCausalLM.from_pretrained(tmp_path / "s")(w).logits[:, :-1].double().log_softmax(-1)
+    assert res["kl_teacher_student"] == pytest.approx((lt.exp() * (lt - ls)).sum(-1).mean().item(), rel=1e-5)
+
+    syncs = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: syncs.append(str(device)))
+    out, seconds = ev._timed(lambda: syncs.append("work") or 7, "cuda")
+    assert out == 7 and seconds >= 0 and syncs == ["cuda", "work", "cuda"]
+    syncs.clear()
+    ev._timed(lambda: None, "cpu")
+    assert syncs == []  # no synchronization on CPU

@@ -167,7 +167,8 @@ def test_tensorboard_events_equal_metrics_csv_also_after_resume(setup, tiny_teac
     # a run killed after logging step 3 but whose last checkpoint is step 2 restarts from step 2
     import json as _json
 
-    (out / "checkpoint" / "step.json").write_text(_json.dumps({"step": 2}))
+    state = _json.loads((out / "checkpoint" / "state.json").read_text())
+    (out / "checkpoint" / "state.json").write_text(_json.dumps({**state, "step": 2}))
     run(_cfg(setup, tiny_teacher, out, steps=5, checkpoint_every=2))
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5]
@@ -197,3 +198,64 @@ def test_sampled_store_trains_and_refuses_other_divergences(setup, tiny_teacher,
         tiny_teacher, setup / "student", w)
     with pytest.raises(ValueError, match="holds sampled targets"):
         run(_cfg(setup, tiny_teacher, tmp_path / "r", targets=str(store), data="", loss="reverse_kl", steps=1))
+
+
+def test_store_captured_at_temperature_trains_like_the_live_teacher(setup, tiny_teacher, tmp_path):
+    """Issue 13, bug 1: a top-k store captured at T = 2 (k = V: exact targets) trained at T = 2 gives
+    the step-1 divergence of the live teacher at T = 2. Before the fix the store's tempered log-probs
+    were tempered again (0.00398 vs 0.00636 in the issue's measurement through the CLI)."""
+    from transformers import AutoTokenizer
+
+    V = len(AutoTokenizer.from_pretrained(tiny_teacher))
+    store = tmp_path / "store"
+    capture(CaptureConfig(teacher=str(tiny_teacher), data=str(setup / "corpus.txt"), top_k=V, window=16,
+                          shard_windows=4, encoding="raw", temperature=2.0, out=str(store)))
+    div = {}
+    for name, kw in (("store", dict(targets=str(store), data="")), ("live", {})):
+        run(_cfg(setup, tiny_teacher, tmp_path / name, temperature=2.0, steps=1, tensorboard=False, **kw))
+        div[name] = float(next(csv.DictReader(open(tmp_path / name / "metrics.csv")))["divergence"])
+    # fp16 log-probs in the raw store: agreement to about 1e-3 relative, far below the factor of the bug
+    assert div["store"] == pytest.approx(div["live"], rel=2e-2), div
+
+
+def test_resume_refuses_other_settings_and_names_them(setup, tiny_teacher, tmp_path):
+    """Issue 13, bug 2: rerunning on the same --out with another loss, temperature and learning rate
+    used to continue silently from the checkpoint; now it is refused, naming what changed."""
+    out = tmp_path / "o"
+    run(_cfg(setup, tiny_teacher, out, tensorboard=False), stop_after_steps=3)
+    with pytest.raises(ValueError, match=r"other settings \(differ: config\.loss, config\.lr, config\.temperature\)"):
+        run(_cfg(setup, tiny_teacher, out, tensorboard=False, loss="jsd", temperature=2.0, lr=5e-4))
+    # what only decides when checkpoints are written may change
+    res = run(_cfg(setup, tiny_teacher, out, tensorboard=False, checkpoint_every=2))
+    assert res["completed"] and res["steps"] == 6
+
+
+def test_kill_while_checkpointing_leaves_the_previous_checkpoint(setup, tiny_teacher, tmp_path, monkeypatch):
+    """Issue 13, bug 2: a kill inside the checkpoint write (here: after accelerate's save_state has
+    written the step-6 state, before the step counter) must leave a complete earlier checkpoint, and
+    the rerun must end at the weights of an uninterrupted run. Before the fix the step-6 weights,
+    optimizer and scheduler sat beside the step-3 counter and the rerun trained steps 4-9 on top of them.
+    (Not killed at the last step: the cosine schedule's learning rate is 0 past it, which would hide it.)"""
+    from accelerate import Accelerator
+    from safetensors.torch import load_file
+
+    run(_cfg(setup, tiny_teacher, tmp_path / "a", steps=9, checkpoint_every=3, tensorboard=False))
+    original, calls = Accelerator.save_state, []
+
+    def killed_on_second_save(self, output_dir=None, **kw):
+        calls.append(output_dir)
+        result = original(self, output_dir, **kw)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed while checkpointing")
+        return result
+
+    monkeypatch.setattr(Accelerator, "save_state", killed_on_second_save)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(setup, tiny_teacher, tmp_path / "b", steps=9, checkpoint_every=3, tensorboard=False))
+    monkeypatch.setattr(Accelerator, "save_state", original)
+    res = run(_cfg(setup, tiny_teacher, tmp_path / "b", steps=9, checkpoint_every=3, tensorboard=False))
+    assert res["completed"]
+    a = load_file(tmp_path / "a" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "model" / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=0)

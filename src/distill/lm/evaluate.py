@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from distill.config import check, doc
+from distill.losses import forward_kl
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,19 @@ class LMEvalConfig:
         for name in ("window", "max_windows", "batch_size"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "≥ 1")
         check(self.gen_tokens >= 0, "gen_tokens", self.gen_tokens, "≥ 0")
+
+
+def _timed(fn, device):
+    """(fn(), wall seconds). On CUDA the device is synchronized before the clock starts and before it
+    stops: kernels run asynchronously, so an unsynchronized timer measures kernel launches only."""
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    out = fn()
+    if cuda:
+        torch.cuda.synchronize(device)
+    return out, time.perf_counter() - t0
 
 
 def _size_on_disk(path: str) -> int | None:
@@ -59,14 +73,17 @@ def evaluate(cfg: LMEvalConfig) -> dict:
         x = windows[b : b + cfg.batch_size].to(device)
         outs = {}
         for name, model in (("teacher", teacher), ("student", student)):
-            t0 = time.perf_counter()
-            outs[name] = model(x).logits[..., :V].float().log_softmax(-1)  # (b, L, V)
-            secs[name] += time.perf_counter() - t0
+            # speed: the forward alone, synchronized; quality is computed outside the timed region
+            logits, dt = _timed(lambda m=model: m(x).logits, device)
+            secs[name] += dt
+            outs[name] = logits[..., :V].float().log_softmax(-1)  # (b, L, V)
         lt, ls = outs["teacher"][:, :-1], outs["student"][:, :-1]  # predict tokens 1..L−1
         y = x[:, 1:]
         sums["t_nll"] -= lt.gather(-1, y[..., None]).sum().item()
         sums["s_nll"] -= ls.gather(-1, y[..., None]).sum().item()
-        sums["kl"] += (lt.exp() * (lt - ls)).sum().item()
+        # KL(teacher ‖ student) per token, by the training loss itself (one implementation per metric);
+        # forward_kl is the mean over positions, so times their number for the running sum.
+        sums["kl"] += forward_kl(ls, lt).item() * y.numel()
         sums["agree"] += (lt.argmax(-1) == ls.argmax(-1)).sum().item()
         sums["n"] += y.numel()
     n = sums["n"]
@@ -83,10 +100,10 @@ def evaluate(cfg: LMEvalConfig) -> dict:
         res[name]["bytes_on_disk"] = _size_on_disk(path)
         if cfg.gen_tokens:
             prompt = windows[:1, : min(16, cfg.window)].to(device)
-            t0 = time.perf_counter()
-            model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=cfg.gen_tokens,
-                           min_new_tokens=cfg.gen_tokens, do_sample=False, pad_token_id=model.config.eos_token_id or 0)
-            res[name]["generate_tokens_per_s"] = cfg.gen_tokens / (time.perf_counter() - t0)
+            _, dt = _timed(lambda m=model: m.generate(
+                prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=cfg.gen_tokens,
+                min_new_tokens=cfg.gen_tokens, do_sample=False, pad_token_id=m.config.eos_token_id or 0), device)
+            res[name]["generate_tokens_per_s"] = cfg.gen_tokens / dt
     res["forward_speedup"] = res["student"]["forward_tokens_per_s"] / res["teacher"]["forward_tokens_per_s"]
     return res
 

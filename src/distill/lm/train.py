@@ -14,6 +14,9 @@ The same code runs on one CPU, one GPU, or several processes under ``accelerate 
 (each process draws its own slice of the global batch). Checkpoints (``accelerate``'s
 save_state: model, optimizer, scheduler, RNG) plus a step counter give exact resume; the
 data order is a function of (seed, step), never of how many times the run was started.
+Checkpoints are written atomically and stamped with the run's settings by
+``distill.train.checkpoint`` (the same code as classic training): a kill while saving leaves the
+previous checkpoint, and a rerun on the same ``--out`` with other settings is refused.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from tqdm.auto import tqdm
 from distill.config import check, doc, to_dict
 from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
 from distill.targets.store import stack_targets
+from distill.train import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +151,17 @@ def text_ce(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None =
                            ignore_index=-100)
 
 
+# Settings that only decide where, when or how visibly the run writes: they may change on resume.
+_RESUMABLE_FIELDS = ("out", "checkpoint_every", "tensorboard")
+
+
+def run_settings(cfg: LMTrainConfig, n_windows: int, vocab_size: int) -> dict:
+    """What a checkpoint must agree on to be resumed: every setting but ``_RESUMABLE_FIELDS``, and the
+    size of the data and vocabulary (another corpus behind the same path is another run)."""
+    stamped = {k: v for k, v in to_dict(cfg).items() if k not in _RESUMABLE_FIELDS}
+    return {"config": stamped, "windows": n_windows, "vocab_size": vocab_size}
+
+
 class _Batches:
     """Window indices of each step: a permutation per epoch seeded by (seed, epoch)."""
 
@@ -186,6 +201,13 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
                              f"without bias and nothing else; use --loss forward_kl (got --loss {cfg.loss}), or a "
                              "top-k store.")
         V = store.manifest.vocab_size
+        if store.manifest.kind == "topk" and store.manifest.temperature != cfg.temperature and store.manifest.k < V:
+            # Inside the top k re-tempering from the capture temperature is exact; the tail's tempered
+            # mass is not known from its total and is approximated (see TopKTargets).
+            log.warning("--targets %s was captured at temperature %g and this run trains at %g: the top-%d tokens "
+                        "are re-tempered exactly, the tail mass approximately; capture at --temperature %g for "
+                        "exact targets.", cfg.targets, store.manifest.temperature, cfg.temperature,
+                        store.manifest.k, cfg.temperature)
         windows = None
         n_windows = len(store)
     else:
@@ -228,10 +250,16 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
 
     step = 0
     ckpt = out / "checkpoint"
-    if (ckpt / "step.json").exists():
+    settings = run_settings(cfg, n_windows, V)
+    found = checkpoint.find(ckpt)
+    if found is not None:
+        step = checkpoint.read_state(found, settings)  # refuses a checkpoint of other settings, naming them
+        acc.load_state(str(found))
+        log.info("resumed from %s at step %d", found, step)
+    elif (ckpt / "step.json").exists():  # written before checkpoints were settings-stamped
         acc.load_state(str(ckpt))
         step = json.loads((ckpt / "step.json").read_text())["step"]
-        log.info("resumed from %s at step %d", ckpt, step)
+        log.info("resumed from %s (no stored settings) at step %d", ckpt, step)
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.csv"
     new_file = not metrics_path.exists() or step == 0
@@ -277,10 +305,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
                         tb.add_scalar(f"train/{name}", float(value), step)
             stop = stop_after_steps is not None and step >= stop_after_steps
             if stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
-                acc.save_state(str(ckpt))
-                if acc.is_main_process:
-                    (ckpt / "step.json").write_text(json.dumps({"step": step}))
-                acc.wait_for_everyone()
+                # Atomic (tmp + rename) and settings-stamped, as classic training's checkpoints.
+                checkpoint.save(ckpt, lambda tmp: acc.save_state(str(tmp)), step, settings, acc)
             if stop:
                 break
     finally:
@@ -347,7 +373,8 @@ def _to(targets, device):
     if isinstance(targets, SampledTargets):
         return SampledTargets(targets.indices.to(device), targets.counts.to(device), targets.logprobs.to(device),
                               targets.temperature)
-    return TopKTargets(targets.indices.to(device), targets.logprobs.to(device), targets.tail.to(device))
+    return TopKTargets(targets.indices.to(device), targets.logprobs.to(device), targets.tail.to(device),
+                       targets.temperature)
 
 
 @torch.no_grad()

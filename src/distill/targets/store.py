@@ -315,7 +315,8 @@ class TargetStore:
                     SampledTargets(t["ids"][rows].long(), t["counts"][rows].long(), t["logprobs"][rows].float(),
                                    self.manifest.temperature))
         return (t["input_ids"][rows].long(),
-                TopKTargets(t["ids"][rows].long(), t["logprobs"][rows].float(), t["tail"][rows].float().exp()))
+                TopKTargets(t["ids"][rows].long(), t["logprobs"][rows].float(), t["tail"][rows].float().exp(),
+                            self.manifest.temperature))  # stored tempered: the loss must not temper again
 
     def __getitem__(self, i: int):
         if not 0 <= i < len(self):
@@ -346,8 +347,11 @@ TopKStore = TargetStore  # the name before sampled targets existed
 def stack_targets(targets: list) -> TopKTargets | SampledTargets:
     """Stack per-window targets (each (L, ·)) into a batch (B, L, ·), padding sampled widths with count 0."""
     if isinstance(targets[0], TopKTargets):
+        if len({t.temperature for t in targets}) > 1:
+            raise ValueError("stack_targets: the targets were captured at different temperatures "
+                             f"{sorted({t.temperature for t in targets})}; stack targets of one store.")
         return TopKTargets(torch.stack([t.indices for t in targets]), torch.stack([t.logprobs for t in targets]),
-                           torch.stack([t.tail for t in targets]))
+                           torch.stack([t.tail for t in targets]), targets[0].temperature)
     width = max(t.k for t in targets)
 
     def pad(x, value):

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -31,6 +29,7 @@ from tqdm.auto import tqdm
 
 from distill.config import check, doc
 from distill.losses import hinton_kd
+from distill.train import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -298,55 +297,26 @@ def run_settings(cfg: OptimConfig, rows: int, targets: Targets | None) -> dict:
 
 def _save_checkpoint(path: Path, model, projections, optimizer, scheduler, step: int, accelerator,
                      settings: dict | None = None) -> None:
-    """Write the checkpoint to a temporary folder and rename it into place (atomic on POSIX)."""
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
+    """Write the checkpoint atomically, settings-stamped (``distill.train.checkpoint``)."""
+
+    def write(tmp: Path) -> None:
+        if not accelerator.is_main_process:  # one copy: the weights are the same on every process
+            return
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
         if len(projections):
             save_file({k: v.detach().cpu().contiguous() for k, v in projections.state_dict().items()},
                       tmp / "projections.safetensors")
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": step, "settings": settings}))
-        # Keep the previous checkpoint until the new one is in place: a crash at any
-        # point leaves one complete checkpoint (path, or path.old which resume also reads).
-        old = path.with_name(path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
+
+    checkpoint.save(path, write, step, settings, accelerator)
 
 
 def _existing_checkpoint(path: Path) -> Path | None:
-    for p in (path, path.with_name(path.name + ".old")):
-        if (p / "state.json").exists():
-            return p
-    return None
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+    return checkpoint.find(path)
 
 
 def _load_checkpoint(path: Path, model, projections, optimizer, scheduler, settings: dict | None = None) -> int:
-    state = json.loads((path / "state.json").read_text())
-    saved = state.get("settings")  # absent in checkpoints written before settings were stored
-    if settings is not None and saved is not None and saved != settings:
-        new, old = _flatten(settings), _flatten(saved)
-        differ = sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
-        raise ValueError(
-            f"{path} is a checkpoint of a run with other settings (differ: {', '.join(differ)}); "
-            "resuming it would continue a different run. Use another output folder, or delete this one."
-        )
+    step = checkpoint.read_state(path, settings)  # refuses other settings, naming them
     model.load_state_dict(load_file(path / "model.safetensors"))
     if (path / "projections.safetensors").exists():
         projections.load_state_dict(load_file(path / "projections.safetensors"))
@@ -354,7 +324,7 @@ def _load_checkpoint(path: Path, model, projections, optimizer, scheduler, setti
     opt_state = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
     optimizer.load_state_dict(opt_state["optimizer"])
     scheduler.load_state_dict(opt_state["scheduler"])
-    return int(state["step"])
+    return step
 
 
 # ------------------------------------------------------------------- teacher outputs
