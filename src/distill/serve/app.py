@@ -143,6 +143,9 @@ def create_app(engine: HFEngine, served_name: str, *, api_key: str | None = None
                            param="model", code="model_not_found")
 
     def budget(prompt_ids: list[int], max_tokens: int | None, param: str) -> int:
+        if not prompt_ids:
+            raise APIError(400, "the prompt is empty (it tokenizes to no tokens): send some text to continue",
+                           param=param)
         try:
             return engine.budget(len(prompt_ids), max_tokens or 512)
         except ValueError as e:
@@ -243,6 +246,15 @@ def _legacy_logprobs(entries: list[dict]) -> dict:
             "text_offset": offsets}
 
 
+def _stream_error(e: Exception) -> bytes:
+    """An OpenAI-style error event for a stream that failed after its 200 (the OpenAI client raises it)."""
+    log.exception("generation failed in a stream", exc_info=e)
+    if isinstance(e, APIError):
+        return _sse(e.body())
+    return _sse(APIError(500, f"generation failed: {type(e).__name__}: {e}".encode("utf-8", "replace").decode(),
+                         type="server_error").body())
+
+
 async def _chat_stream(steps, req, k, head, n_prompt, max_tokens):
     def chunk(delta, lps=None, finish=None):
         return _sse(head | {"object": "chat.completion.chunk", "choices": [{
@@ -251,8 +263,13 @@ async def _chat_stream(steps, req, k, head, n_prompt, max_tokens):
 
     yield chunk({"role": "assistant", "content": ""})
     tally = _Tally()
-    async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
-        yield chunk({"content": text}, entries if k is not None else None)
+    try:
+        async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
+            yield chunk({"content": text}, entries if k is not None else None)
+    except Exception as e:  # the 200 is already sent: say what failed, and end the stream properly
+        yield _stream_error(e)
+        yield b"data: [DONE]\n\n"
+        return
     yield chunk({}, None, tally.finish)
     if req.stream_options and req.stream_options.include_usage:
         yield _sse(head | {"object": "chat.completion.chunk", "choices": [], "usage": _usage(n_prompt, tally.tokens)})
@@ -266,8 +283,13 @@ async def _completion_stream(steps, req, k, head, n_prompt, max_tokens):
             "finish_reason": finish}]})
 
     tally = _Tally()
-    async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
-        yield chunk(text, entries if k is not None else None)
+    try:
+        async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
+            yield chunk(text, entries if k is not None else None)
+    except Exception as e:  # the 200 is already sent: say what failed, and end the stream properly
+        yield _stream_error(e)
+        yield b"data: [DONE]\n\n"
+        return
     yield chunk("", None, tally.finish)
     if req.stream_options and req.stream_options.include_usage:
         yield _sse(head | {"object": "text_completion", "choices": [], "usage": _usage(n_prompt, tally.tokens)})

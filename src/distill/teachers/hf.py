@@ -111,7 +111,8 @@ class HFEngine:
                 past = out.past_key_values
                 logp = out.logits[0, -1].float().log_softmax(-1)  # (V,) natural-log probabilities
                 if temperature > 0:
-                    probs = (logp / temperature).softmax(-1)
+                    # shifted so the top token is 0: a tiny temperature (1e-39) gives one-hot, not inf − inf = nan
+                    probs = ((logp - logp.max()) / temperature).softmax(-1)
                     nxt = int(torch.multinomial(probs, 1, generator=gen))
                 else:
                     nxt = int(logp.argmax())
