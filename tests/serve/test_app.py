@@ -244,3 +244,72 @@ def test_a_stream_that_fails_sends_an_error_event_and_done(engine, path, body):
         c = openai.OpenAI(base_url=s.url + "/v1", api_key="unused", max_retries=0, timeout=30)
         with pytest.raises(openai.APIError, match="the device fell over"):
             list(c.chat.completions.create(model="tiny", messages=ASK, max_tokens=5, stream=True))
+
+
+class _Recording:
+    """The engine, recording tokenizer calls, optionally slow at tokenizing (a huge prompt, in effect)."""
+
+    def __init__(self, engine, delay=0.0):
+        self._engine, self.delay, self.calls = engine, delay, 0
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+    def text_prompt_ids(self, prompt):
+        import time
+
+        self.calls += 1
+        time.sleep(self.delay)
+        return self._engine.text_prompt_ids(prompt)
+
+
+def test_request_body_and_prompt_limits_are_checked_before_tokenizing(engine):
+    """Issue 14 item 7: a 50 MB body was tokenized (198 s, 5 GB) before a 400."""
+    rec = _Recording(engine)
+    with ServerThread(create_app(rec, "tiny", max_body_bytes=2000, max_prompt_tokens=20)) as s:
+        big = {"model": "tiny", "prompt": "word " * 600}
+        r = httpx.post(s.url + "/v1/completions", json=big, timeout=30)
+        assert r.status_code == 413 and "limit of 2,000 bytes" in r.json()["error"]["message"]
+        assert r.json()["error"]["code"] == "request_too_large"
+
+        def chunks():  # no Content-Length: the limit holds for a chunked body too
+            yield b'{"model": "tiny", "prompt": "'
+            for _ in range(10):
+                yield b"x" * 500
+            yield b'"}'
+
+        r = httpx.post(s.url + "/v1/completions", content=chunks(), timeout=30,
+                       headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "2,000 bytes" in r.text
+        r = httpx.post(s.url + "/v1/completions", json={"model": "tiny", "prompt": "x" * 321}, timeout=30)
+        err = r.json()["error"]
+        assert r.status_code == 400 and err["param"] == "prompt" and "321 characters" in err["message"]
+        assert "limit of 20 tokens" in err["message"] and rec.calls == 0  # refused without tokenizing
+        n = len(engine.text_prompt_ids("the student " * 15))
+        assert n > 20
+        r = httpx.post(s.url + "/v1/completions", json={"model": "tiny", "prompt": "the student " * 15}, timeout=30)
+        err = r.json()["error"]
+        assert r.status_code == 400 and f"has {n} tokens" in err["message"] and "limit of 20 tokens" in err["message"]
+        assert err["code"] == "context_length_exceeded" and rec.calls == 1
+        r = httpx.post(s.url + "/v1/completions", json={"model": "tiny", "prompt": "the student", "max_tokens": 2},
+                       timeout=30)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 2
+
+
+def test_tokenizing_a_big_prompt_does_not_stall_other_requests(engine):
+    """Issue 14 item 7: tokenizing ran on the event loop, so /v1/models timed out behind one large request."""
+    import threading
+    import time
+
+    slow = _Recording(engine, delay=2.0)
+    with ServerThread(create_app(slow, "tiny")) as s:
+        t = threading.Thread(target=httpx.post, args=(s.url + "/v1/completions",),
+                             kwargs={"json": {"model": "tiny", "prompt": "hello", "max_tokens": 1}, "timeout": 30})
+        t.start()
+        while slow.calls == 0:
+            time.sleep(0.01)
+        t0 = time.perf_counter()
+        assert httpx.get(s.url + "/v1/models", timeout=30).status_code == 200
+        waited = time.perf_counter() - t0
+        t.join()
+    assert waited < 1.0  # the tokenizer is busy for 2 s in a worker thread meanwhile
