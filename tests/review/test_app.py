@@ -167,3 +167,27 @@ def test_without_a_token_only_loopback_names_are_served_and_csrf_stays_secret(da
                   follow_redirects=False).status_code == 303
     evil = TestClient(app, base_url="http://attacker.example:8765")  # a DNS-rebinding page's Host
     assert evil.get("/").status_code == 403
+
+
+@pytest.mark.parametrize("how", ["query", "cookie", "csrf"])
+def test_a_non_ascii_token_or_cookie_is_a_403_not_a_500(dataset, how):
+    """Issue 14 item 10: hmac.compare_digest on a non-ASCII str raised TypeError (a 500)."""
+    c = TestClient(build(ReviewConfig(dataset=str(dataset)), TOKEN))
+    if how == "query":
+        r = c.get("/?token=t%C3%B6k3n")
+    elif how == "cookie":
+        r = c.get("/", headers={"cookie": "distill_review=t\u00f6k3n".encode("latin-1")})
+    else:
+        c.get(f"/?token={TOKEN}")
+        r = c.post("/decide", data={"csrf": "\u00e9" * 64}, follow_redirects=False)
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize("path", ["//evil.com/", "///evil.com/x", "/\\evil.com/", "/\\/evil.com/"])
+def test_the_token_redirect_never_leaves_the_site(dataset, path):
+    """Issue 14 item 10: GET //evil.com/?token=… redirected to //evil.com/ (another site)."""
+    c = TestClient(build(ReviewConfig(dataset=str(dataset)), TOKEN))
+    r = c.get(f"http://testserver{path}?token={TOKEN}&item=a", follow_redirects=False)
+    loc = r.headers["location"]
+    assert r.status_code == 303 and loc.startswith("/") and not loc.startswith(("//", "/\\"))
+    assert loc.endswith("evil.com/?item=a") or loc.endswith("evil.com/x?item=a")
