@@ -28,6 +28,11 @@ class TabularRunConfig:
                          "(bundled sets have a default; 'none' turns it off)", default="")
     bad_rows: Literal["error", "skip"] = doc("CSV rows with the wrong number of fields: error or skip",
                                              default="error")
+    na_values: tuple[str, ...] = doc("extra CSV cell values that mean 'missing' (besides '', NA, NaN, n/a, null, ...)",
+                                     default=())
+    bad_cells: Literal["error", "coerce"] = doc(
+        "CSV cells that are not numbers in a column of numbers (and ±inf): error (naming column, values and "
+        "lines) or coerce (read them as missing, with a warning)", default="error")
     teacher: tuple[str, ...] = doc("teacher(s): rf, extra_trees, gbm, mlp; several = multi-teacher mode",
                                    default=("rf",))
     combine: Literal["mean", "weighted", "best"] = doc("how several teachers' labels are combined", default="mean")
@@ -68,7 +73,7 @@ def load_data(cfg: TabularRunConfig):
     sens = None if cfg.sensitive.lower() == "none" else (cfg.sensitive or None)
     if cfg.dataset:
         return load_dataset(cfg.dataset, sens if cfg.sensitive else "default")
-    return load_csv(cfg.csv, cfg.target, sens, cfg.positive or None, cfg.bad_rows)
+    return load_csv(cfg.csv, cfg.target, sens, cfg.positive or None, cfg.bad_rows, cfg.na_values, cfg.bad_cells)
 
 
 def model_metrics(name: str, y, p, group, predict, Z, repeats: int, model) -> dict:
@@ -137,6 +142,8 @@ def run(cfg: TabularRunConfig) -> dict:
         "speedup_batch1_with_encoding": (t["latency_s_batch1"] + enc_latency) / (s["latency_s_batch1"] + enc_latency),
         "ece_increase": s["ece"] - t["ece"],
     }
+    if getattr(data, "coerced", None):
+        res["csv_cells_read_as_missing"] = data.coerced
     if "student_hard_labels" in rows:
         res["auc_gain_over_hard_labels"] = s["auc"] - rows["student_hard_labels"]["auc"]
     if len(teachers) > 1:
