@@ -204,9 +204,10 @@ def test_hostile_values_are_400s_not_500s_or_empty_streams(server, path, body, p
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_tiny_temperature_is_greedy_not_nan(client, stream):
+@pytest.mark.parametrize("temperature", [1e-39, 1e-139, 5e-324])  # the last two are 0 in float32
+def test_a_tiny_temperature_is_greedy_not_nan(client, stream, temperature):
     greedy = client.chat.completions.create(model="tiny", messages=ASK, max_tokens=8, temperature=0)
-    kw = dict(model="tiny", messages=ASK, max_tokens=8, temperature=1e-39, seed=3)
+    kw = dict(model="tiny", messages=ASK, max_tokens=8, temperature=temperature, seed=3)
     if stream:
         text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(**kw, stream=True)
                        if c.choices)
