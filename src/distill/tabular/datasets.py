@@ -155,10 +155,10 @@ def _split(df: pd.DataFrame, target: str, sensitive: str | None, name: str, posi
     return TabularData(name, X, y, sens, positive)
 
 
-def _scan(path: Path) -> tuple[int, list[tuple[int, int]], list[int]]:
-    """Read the CSV once with the csv module: (header field count, (line, field count) of each row whose field
-    count differs from the header's, first line of each good row). Bad bytes and oversized fields are
-    errors naming the line."""
+def _scan(path: Path) -> tuple[str, list[tuple[int, int]], list[int]]:
+    """Read the CSV once with the csv module: (the header and good rows as CSV text, (line, field count) of each
+    row whose field count differs from the header's, first line of each good row). Bad bytes and oversized
+    fields are errors naming the line. pandas then reads the good rows' text, so both agree on every row."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -167,24 +167,28 @@ def _scan(path: Path) -> tuple[int, list[tuple[int, int]], list[int]]:
         raise ValueError(f"{path}: line {line} is not UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r}); "
                          "save the file as UTF-8.") from None
     reader = csv.reader(io.StringIO(text, newline=""))
+    clean = io.StringIO()
+    writer = csv.writer(clean, lineterminator="\r\n")  # fields holding \r or \n are quoted
     bad, good, start = [], [], 1
     try:
         header = next(reader, None)
         if header is None:
             raise ValueError(f"CSV file {path} is empty.")
+        writer.writerow(header)
         start = reader.line_num + 1
         for r in reader:
             if r and len(r) != len(header):
-                bad.append((reader.line_num, len(r)))
+                bad.append((start, len(r)))
             elif r:
                 good.append(start)
+                writer.writerow(r)
             start = reader.line_num + 1
     except csv.Error as e:
         limit = csv.field_size_limit()
         why = f"a field is longer than {limit:,} characters" if "field larger" in str(e) else str(e)
         raise ValueError(f"{path}: line {start}: {why}; fix the file (a quote left open makes one huge field).") \
             from None
-    return len(header), bad, good
+    return clean.getvalue(), bad, good
 
 
 def _bad_cells(df: pd.DataFrame, lines: list[int], skip: set[str]) -> dict[str, dict]:
@@ -236,7 +240,7 @@ def load_csv(path: str | Path, target: str, sensitive: str | None = None, positi
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CSV file {path} does not exist.")
-    _, bad, lines = _scan(path)
+    clean, bad, lines = _scan(path)
     if bad and bad_rows == "error":
         line, n = bad[0]
         raise ValueError(f"{path}: line {line} has {n} fields, the header has a different number "
@@ -244,9 +248,8 @@ def load_csv(path: str | Path, target: str, sensitive: str | None = None, positi
     if bad:
         log.warning("%s: skipping %d row(s) with the wrong number of fields (lines %s)", path, len(bad),
                     [b[0] for b in bad[:10]])
-    df = pd.read_csv(path, skiprows=[b[0] - 1 for b in bad], na_values=list(na_values) or None,
-                     encoding="utf-8-sig")
-    if len(df) != len(lines):  # pandas and the csv module disagree about rows: no line numbers then
+    df = pd.read_csv(io.StringIO(clean), na_values=list(na_values) or None, skip_blank_lines=False)
+    if len(df) != len(lines):  # cannot happen (pandas reads what the csv module wrote); no line numbers then
         lines = list(range(2, len(df) + 2))
     if len(df) == 0:
         raise ValueError(f"{path} has a header but no data rows.")
