@@ -52,17 +52,35 @@ def _records(p: Path) -> list[tuple[int, dict]]:
     return out
 
 
-def _check_item(p: Path, n: int, it: dict) -> None:
+REQUIRED = ("question", "answer", "chunk_id", "split")  # what an export (and an edit) rebuilds the record from
+
+
+def _check_item(p: Path, n: int, it: dict, split: str) -> None:
     where = f"{p}:{n}"
     if not isinstance(it.get("id"), str) or not it["id"]:
         raise ValueError(f"{where}: 'id' must be a non-empty string, got {it.get('id')!r} "
                          "(format of distill.docs.export).")
+    bad = f"{where}: item {it['id']!r}:"
+    missing = [k for k in REQUIRED if k not in it]
+    if missing:
+        raise ValueError(f"{bad} missing {missing} (format of distill.docs.export).")
     for k in TEXT_FIELDS:
         if it.get(k) is not None and not isinstance(it[k], str):
-            raise ValueError(f"{where}: item {it['id']!r}: {k!r} must be a string, got {it[k]!r}.")
+            raise ValueError(f"{bad} {k!r} must be a string, got {it[k]!r}.")
+    if it["split"] != split:
+        raise ValueError(f"{bad} 'split' is {it['split']!r} in {split}.jsonl.")
     flags = it.get("flags", [])
     if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
-        raise ValueError(f"{where}: item {it['id']!r}: 'flags' must be a list of strings, got {flags!r}.")
+        raise ValueError(f"{bad} 'flags' must be a list of strings, got {flags!r}.")
+    if not isinstance(it.get("support", []), list):
+        raise ValueError(f"{bad} 'support' must be a [start, end] list, got {it['support']!r}.")
+    for k in ("support_share", "support_similarity"):
+        v = it.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ValueError(f"{bad} {k!r} must be a number, got {v!r}.")
+    msgs = it.get("messages", [])
+    if not isinstance(msgs, list) or not all(isinstance(m, dict) for m in msgs):
+        raise ValueError(f"{bad} 'messages' must be a list of objects, got {msgs!r}.")
 
 
 def load(path: str | Path) -> Dataset:
@@ -81,7 +99,7 @@ def load(path: str | Path) -> Dataset:
             raise FileNotFoundError(f"{p} not found: point at the dataset folder `distill docs generate` wrote "
                                     f"(WORKDIR/dataset).")
         for n, it in _records(p):
-            _check_item(p, n, it)
+            _check_item(p, n, it, split)
             if it["id"] in seen:
                 raise ValueError(f"{p}:{n}: item id {it['id']!r} is also on {seen[it['id']]}; ids must be unique.")
             seen[it["id"]] = f"{p.name}:{n}"
