@@ -179,3 +179,24 @@ def test_every_student_family_loads(csv_file, tmp_path, student):
 
     p = model.predict_proba(load_csv(csv_file, "event").X)[:, 1]
     assert p.shape == (240,) and 0 <= p.min() and p.max() <= 1
+
+
+@pytest.mark.parametrize("student", ["tree", "gbm"])
+def test_load_student_refuses_tree_nodes_pointing_out_of_bounds(csv_file, tmp_path, student):
+    """skops trusts Tree / TreePredictor contents; scikit-learn follows their indices unchecked when predicting."""
+    import skops.io as sio
+
+    out = tmp_path / student
+    run(TabularRunConfig(csv=str(csv_file), target="event", teacher=("gbm",), student=student, cv=3,
+                         latency_repeats=1, hard_baseline=False, out=str(out)))
+    model = load_student(out / "student.skops")
+    est = model[-1]
+    if student == "tree":
+        state = est.tree_.__getstate__()
+        state["nodes"]["left_child"][0] = 10**6
+        est.tree_.__setstate__(state)
+    else:
+        est._predictors[0][0].nodes["feature_idx"][0] = 999
+    sio.dump(model, tmp_path / "bad.skops")
+    with pytest.raises(ValueError, match="nodes pointing outside the tree"):
+        load_student(tmp_path / "bad.skops")

@@ -244,4 +244,41 @@ def load_student(path: str | Path):
     if not (isinstance(model, Pipeline) and hasattr(model, "predict_proba")):
         raise ValueError(f"{path} holds a {type(model).__name__}, not the encoder + student pipeline "
                          "`distill tabular run` saves; not using it.")
+    _check_trees(model[-1], path)
     return model
+
+
+def _check_trees(est, path: Path) -> None:
+    """Refuse tree nodes that point outside their tree or their input (scikit-learn follows them unchecked at
+    prediction time, so a crafted file could read out of bounds or loop forever)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    def check(name, n, left, right, leaf, feature, n_features):
+        idx = np.arange(n)
+        inner = ~leaf
+        ok = (len(left) == len(right) == len(feature) == n
+              and np.all((left[inner] > idx[inner]) & (left[inner] < n))  # children come after their parent
+              and np.all((right[inner] > idx[inner]) & (right[inner] < n))
+              and np.all((feature[inner] >= 0) & (feature[inner] < n_features)))
+        if not ok:
+            raise ValueError(f"{path}: {name} has nodes pointing outside the tree or the input's "
+                             f"{n_features} features; not loading it (a crafted or damaged file).")
+
+    n_features = int(getattr(est, "n_features_in_", 0))
+    if isinstance(est, DecisionTreeClassifier):
+        t = est.tree_
+        left, right = np.asarray(t.children_left), np.asarray(t.children_right)
+        check("the decision tree", int(t.node_count), left, right, left == -1, np.asarray(t.feature), n_features)
+        if not np.array_equal(left == -1, right == -1) or t.value.shape[0] != t.node_count:
+            raise ValueError(f"{path}: the decision tree's nodes are inconsistent; not loading it.")
+    elif isinstance(est, HistGradientBoostingClassifier):
+        for i, row in enumerate(est._predictors):
+            for p in row:
+                nodes = p.nodes
+                leaf = nodes["is_leaf"].astype(bool)
+                check(f"boosting tree {i}", len(nodes), nodes["left"].astype(np.int64),
+                      nodes["right"].astype(np.int64), leaf, nodes["feature_idx"].astype(np.int64), n_features)
+                if np.any(nodes["is_categorical"][~leaf]):
+                    raise ValueError(f"{path}: boosting tree {i} splits on categories, which a student saved by "
+                                     "`distill tabular run` never does; not loading it.")
