@@ -261,3 +261,11 @@ def test_capture_rebuilds_missing_and_corrupt_listed_shards(tiny_teacher, corpus
     got = json.loads((out / "manifest.json").read_text())
     assert [s["sha256"] for s in got["shards"]] == [s["sha256"] for s in ref["shards"]]
     assert sum(len(x) for x, _ in TopKStore(out).batches(4)) == ref["windows_total"]
+    # a listing naming another file is rebuilt, and the file it names is left alone
+    victim = tmp_path / "keep.txt"
+    victim.write_text("mine")
+    got["shards"][0]["file"] = "../keep.txt"
+    (out / "manifest.json").write_text(json.dumps(got))
+    m = capture(_cfg(tiny_teacher, corpus, out))
+    assert m.complete and victim.read_text() == "mine"
+    assert json.loads((out / "manifest.json").read_text())["shards"][0]["file"] == "shard-00000.safetensors"

@@ -197,16 +197,19 @@ def _drop_bad_listings(out: Path, part: Path, manifest: Manifest) -> None:
     """Unlist every shard whose file is missing or fails its checksum, so that this capture rebuilds it."""
     bad = []
     for s in manifest.shards:
-        path = out / s["file"]
-        if not path.is_file():
+        path = out / shard_name(int(s["index"]))  # never a path taken from the manifest
+        if s.get("file") != path.name:
+            bad.append((s, f"is listed as {s.get('file')!r}"))
+        elif not path.is_file():
             bad.append((s, "is missing"))
         elif path.stat().st_size != s["bytes"] or sha256_file(path) != s["sha256"]:
             bad.append((s, "fails its checksum"))
     if not bad:
         return
     for s, why in bad:
-        log.warning("%s %s; capturing it again", out / s["file"], why)
-        (out / s["file"]).unlink(missing_ok=True)
+        path = out / shard_name(int(s["index"]))
+        log.warning("%s %s; capturing it again", path, why)
+        path.unlink(missing_ok=True)
     drop = {id(s) for s, _ in bad}
     manifest.shards = [s for s in manifest.shards if id(s) not in drop]
     manifest.save(part)
