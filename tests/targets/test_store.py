@@ -111,7 +111,7 @@ def test_store_refuses_corruption_other_tokenizers_and_settings(tiny_teacher, co
     data = bytearray(shard.read_bytes())
     data[-1] ^= 0xFF
     shard.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match="shard-00001.safetensors fails its checksum"):
+    with pytest.raises(StoreError, match="shard-00001.safetensors fails its checksum.*rerun the same"):
         list(TopKStore(out).batches(2))
     with pytest.raises(StoreError, match="different k"):
         capture(CaptureConfig(teacher=str(tiny_teacher), data=str(corpus), top_k=4, window=16, batch_size=3,
@@ -266,6 +266,8 @@ def test_capture_rebuilds_missing_and_corrupt_listed_shards(tiny_teacher, corpus
     victim.write_text("mine")
     got["shards"][0]["file"] = "../keep.txt"
     (out / "manifest.json").write_text(json.dumps(got))
+    with pytest.raises(StoreError, match=r"lists shard 0 as '\.\./keep\.txt'.*rerun the same `distill lm capture`"):
+        list(TopKStore(out).batches(4))
     m = capture(_cfg(tiny_teacher, corpus, out))
     assert m.complete and victim.read_text() == "mine"
     assert json.loads((out / "manifest.json").read_text())["shards"][0]["file"] == "shard-00000.safetensors"

@@ -287,12 +287,16 @@ class TargetStore:
     def _open(self, shard: dict) -> dict[str, torch.Tensor]:
         if shard["index"] in self._cache:
             return self._cache[shard["index"]]
+        if shard["file"] != shard_name(int(shard["index"])):  # never read a path the manifest makes up
+            raise StoreError(f"{self.path}/manifest.json lists shard {shard['index']} as {shard['file']!r}, not "
+                             f"{shard_name(int(shard['index']))!r}; rerun the same `distill lm capture` to rebuild it.")
         path = self.path / shard["file"]
         if not path.exists():
-            raise StoreError(f"shard {path} is missing.")
+            raise StoreError(f"shard {path} is missing; rerun the same `distill lm capture` to rebuild it.")
         if self.verify and shard["index"] not in self._verified:
             if sha256_file(path) != shard["sha256"]:
-                raise StoreError(f"shard {path} fails its checksum (corrupt or modified); delete it and rerun capture.")
+                raise StoreError(f"shard {path} fails its checksum (corrupt or modified); rerun the same "
+                                 "`distill lm capture`, which rebuilds it.")
             self._verified.add(shard["index"])
         with safe_open(path, "pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
