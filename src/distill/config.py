@@ -87,10 +87,10 @@ def _coerce(name: str, tp, value: Any) -> Any:
 def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
     """Build ``cls`` from a plain mapping, converting types; unknown keys are errors."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)  # a YAML key may be a number
     if unknown:
         raise ValueError(
-            f"unknown {cls.__name__} setting(s) {[prefix + u for u in unknown]}; "
+            f"unknown {cls.__name__} setting(s) {[prefix + str(u) for u in unknown]}; "
             f"known: {sorted(prefix + f for f in fields)}."
         )
     hints = _hints(cls)
@@ -118,7 +118,16 @@ def load_config(cls: type[C], path: str | Path) -> C:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"recipe {path} does not exist.")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text("utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ValueError(f"recipe {path} is not UTF-8 (byte {e.start}).") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"recipe {path}{where} is not valid YAML ({getattr(e, 'problem', None) or e}).") from None
+    except RecursionError:
+        raise ValueError(f"recipe {path} is nested too deeply to be a recipe.") from None
     if not isinstance(data, dict):
         raise ValueError(f"recipe {path} must be a YAML mapping of {cls.__name__} settings.")
     return from_dict(cls, data)

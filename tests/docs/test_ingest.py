@@ -74,3 +74,20 @@ def test_bad_inputs_are_named(tmp_path):
         IngestConfig(source="x", target_chars=5000, max_chars=100)
     with pytest.raises(FileNotFoundError, match="distill docs ingest"):
         load_chunks(tmp_path / "none")
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_with_the_reason(tmp_path):
+    """Issue 14 item 10: one such name made the whole ingest fail (UnicodeEncodeError writing the report)."""
+    import os
+
+    src = tmp_path / "docs"
+    src.mkdir()
+    (src / "guide.md").write_text("# Guide\n\n" + "Distillation trains a small student from a teacher. " * 10)
+    with open(os.path.join(os.fsencode(src), b"caf\xe9.md"), "wb") as f:
+        f.write(b"# Cafe\n\n" + b"Some text about coffee. " * 10)
+    report = ingest(IngestConfig(source=str(src), out=str(tmp_path / "out")))
+    assert report["files_seen"] == 2 and report["files_read"] == 1
+    assert report["skipped"] == [{"path": "caf\\xe9.md", "reason": "file name is not UTF-8 (rename the file)"}]
+    saved = json.loads((tmp_path / "out" / "ingest.json").read_text())
+    assert saved["skipped"] == report["skipped"]
+    assert [c.source for c in load_chunks(tmp_path / "out")] == ["guide.md"]

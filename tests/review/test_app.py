@@ -167,3 +167,69 @@ def test_without_a_token_only_loopback_names_are_served_and_csrf_stays_secret(da
                   follow_redirects=False).status_code == 303
     evil = TestClient(app, base_url="http://attacker.example:8765")  # a DNS-rebinding page's Host
     assert evil.get("/").status_code == 403
+
+
+@pytest.mark.parametrize("how", ["query", "cookie", "csrf"])
+def test_a_non_ascii_token_or_cookie_is_a_403_not_a_500(dataset, how):
+    """Issue 14 item 10: hmac.compare_digest on a non-ASCII str raised TypeError (a 500)."""
+    c = TestClient(build(ReviewConfig(dataset=str(dataset)), TOKEN))
+    if how == "query":
+        r = c.get("/?token=t%C3%B6k3n")
+    elif how == "cookie":
+        r = c.get("/", headers={"cookie": "distill_review=t\u00f6k3n".encode("latin-1")})
+    else:
+        c.get(f"/?token={TOKEN}")
+        r = c.post("/decide", data={"csrf": "\u00e9" * 64}, follow_redirects=False)
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize("path", ["//evil.com/", "///evil.com/x", "/\\evil.com/", "/\\/evil.com/"])
+def test_the_token_redirect_never_leaves_the_site(dataset, path):
+    """Issue 14 item 10: GET //evil.com/?token=… redirected to //evil.com/ (another site)."""
+    c = TestClient(build(ReviewConfig(dataset=str(dataset)), TOKEN))
+    r = c.get(f"http://testserver{path}?token={TOKEN}&item=a", follow_redirects=False)
+    loc = r.headers["location"]
+    assert r.status_code == 303 and loc.startswith("/") and not loc.startswith(("//", "/\\"))
+    assert loc.endswith("evil.com/?item=a") or loc.endswith("evil.com/x?item=a")
+
+
+def _rewrite(ds, name, edit):
+    p = ds / name
+    lines = p.read_text().splitlines()
+    p.write_text("\n".join(edit(lines)) + "\n")
+
+
+def test_an_overflowing_support_span_breaks_no_page(dataset):
+    """Issue 14 item 10: `support: [0, 1e999]` (inf) raised OverflowError on every page."""
+    _rewrite(dataset, "train.jsonl", lambda ls: [re.sub(r'"support": \[[^\]]*\]', '"support": [0, 1e999]', ls[0])]
+             + ls[1:])
+    c = TestClient(build(ReviewConfig(dataset=str(dataset)), TOKEN))
+    c.get(f"/?token={TOKEN}")
+    first = json.loads((dataset / "train.jsonl").read_text().splitlines()[0])["id"]
+    r = c.get(f"/?item={first}")
+    assert r.status_code == 200 and "no supporting passage" in r.text
+    assert c.get("/").status_code == 200
+
+
+def _set(field, value):
+    def edit(lines):
+        rec = json.loads(lines[1])
+        rec[field] = value
+        return [lines[0], json.dumps(rec)] + lines[2:]
+    return edit
+
+
+@pytest.mark.parametrize("name,edit,match", [
+    ("train.jsonl", _set("flags", 3), r"train\.jsonl:2: item .*'flags' must be a list of strings, got 3"),
+    ("train.jsonl", _set("section", 7), r"train\.jsonl:2: item .*'section' must be a string, got 7"),
+    ("train.jsonl", _set("id", 5), r"train\.jsonl:2: 'id' must be a non-empty string, got 5"),
+    ("eval.jsonl", lambda ls: ls[:1] + ["[1, 2]"] + ls[1:], r"eval\.jsonl:2: a record must be a JSON object, got list"),
+    ("eval.jsonl", lambda ls: ls[:1] + ['{"id": "x", '] + ls[1:], r"eval\.jsonl:2: not valid JSON"),
+    ("chunks.jsonl", lambda ls: ls[:1] + ['{"text": "no id"}'] + ls[1:], r"chunks\.jsonl:2: a chunk needs a string 'id'"),
+    ("train.jsonl", lambda ls: ls + [ls[0]], r"train\.jsonl:\d+: item id .* is also on train\.jsonl:1"),
+])
+def test_malformed_data_sets_are_refused_at_start_naming_file_and_line(dataset, name, edit, match):
+    """Issue 14 item 10: these gave start-up tracebacks, or (an int id) an item that could never be decided."""
+    _rewrite(dataset, name, edit)
+    with pytest.raises(ValueError, match=match):
+        build(ReviewConfig(dataset=str(dataset)), TOKEN)

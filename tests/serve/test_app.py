@@ -172,3 +172,145 @@ def test_default_length_fits_the_context_in_both_backends(server, engine):
     remote = run_chats(t, [ASK], progress=False)[0]
     local = asyncio.run(HFTeacher(engine=engine).chat(ASK))
     assert remote.text == local.text and remote.prompt_tokens + remote.completion_tokens <= engine.max_context
+
+
+def _post(server, path, body, **kw):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(server.url + path, content=raw, headers={"content-type": "application/json"}, timeout=30, **kw)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("path,body,param,says", [
+    ("/v1/chat/completions", {"model": "tiny", "messages": ASK, "seed": 2**64}, "seed", "less than"),
+    ("/v1/chat/completions", {"model": "tiny", "messages": ASK, "seed": -(2**63) - 1}, "seed", "greater than"),
+    ("/v1/chat/completions", b'{"model": "tiny", "messages": [{"role": "user", "content": "a\\ud800b"}]}',
+     "messages.0.content", "lone surrogate"),
+    ("/v1/chat/completions", b'{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "stop": "\\udfff"}',
+     "stop", "lone surrogate"),
+    ("/v1/completions", b'{"model": "tiny", "prompt": "x\\ud800"}', "prompt", "lone surrogate"),
+    ("/v1/completions", {"model": "tiny", "prompt": ""}, "prompt", "prompt is empty"),
+    ("/v1/completions", {"model": "tiny", "prompt": [""]}, "prompt", "prompt is empty"),
+])
+def test_hostile_values_are_400s_not_500s_or_empty_streams(server, path, body, param, says, stream):
+    """Issue 14 item 8: each of these was a 500, or with stream=true a 200 that ended without [DONE]."""
+    if isinstance(body, dict):
+        body = dict(body, stream=stream)
+    else:
+        body = body[:-1] + (b', "stream": true}' if stream else b"}")
+    r = _post(server, path, body)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["param"] == param and says in err["message"] and err["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("temperature", [1e-39, 1e-139, 5e-324])  # the last two are 0 in float32
+def test_a_tiny_temperature_is_greedy_not_nan(client, stream, temperature):
+    greedy = client.chat.completions.create(model="tiny", messages=ASK, max_tokens=8, temperature=0)
+    kw = dict(model="tiny", messages=ASK, max_tokens=8, temperature=temperature, seed=3)
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(**kw, stream=True)
+                       if c.choices)
+    else:
+        text = client.chat.completions.create(**kw).choices[0].message.content
+    assert text == greedy.choices[0].message.content and text
+
+
+class _FailsAfterOneToken:
+    """The engine, but generation breaks after the first token (a fault the request could not be checked for)."""
+
+    def __init__(self, engine):
+        self._engine = engine
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+    def steps(self, *a, **kw):
+        it = self._engine.steps(*a, **kw)
+        yield next(it)
+        raise RuntimeError("the device fell over")
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/v1/chat/completions", {"model": "tiny", "messages": ASK, "max_tokens": 5, "stream": True}),
+    ("/v1/completions", {"model": "tiny", "prompt": "The student", "max_tokens": 5, "stream": True}),
+])
+def test_a_stream_that_fails_sends_an_error_event_and_done(engine, path, body):
+    with ServerThread(create_app(_FailsAfterOneToken(engine), "tiny")) as s:
+        r = httpx.post(s.url + path, json=body, timeout=30)
+        events = [e.removeprefix("data: ") for e in r.text.split("\n\n") if e]
+        assert r.status_code == 200 and events[-1] == "[DONE]"
+        err = json.loads(events[-2])["error"]
+        assert "the device fell over" in err["message"] and err["type"] == "server_error"
+        c = openai.OpenAI(base_url=s.url + "/v1", api_key="unused", max_retries=0, timeout=30)
+        with pytest.raises(openai.APIError, match="the device fell over"):
+            list(c.chat.completions.create(model="tiny", messages=ASK, max_tokens=5, stream=True))
+
+
+class _Recording:
+    """The engine, recording tokenizer calls, optionally slow at tokenizing (a huge prompt, in effect)."""
+
+    def __init__(self, engine, delay=0.0):
+        self._engine, self.delay, self.calls = engine, delay, 0
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+    def text_prompt_ids(self, prompt):
+        import time
+
+        self.calls += 1
+        time.sleep(self.delay)
+        return self._engine.text_prompt_ids(prompt)
+
+
+def test_request_body_and_prompt_limits_are_checked_before_tokenizing(engine):
+    """Issue 14 item 7: a 50 MB body was tokenized (198 s, 5 GB) before a 400."""
+    rec = _Recording(engine)
+    with ServerThread(create_app(rec, "tiny", max_body_bytes=2000, max_prompt_tokens=20)) as s:
+        big = {"model": "tiny", "prompt": "word " * 600}
+        r = httpx.post(s.url + "/v1/completions", json=big, timeout=30)
+        assert r.status_code == 413 and "limit of 2,000 bytes" in r.json()["error"]["message"]
+        assert r.json()["error"]["code"] == "request_too_large"
+
+        def chunks():  # no Content-Length: the limit holds for a chunked body too
+            yield b'{"model": "tiny", "prompt": "'
+            for _ in range(10):
+                yield b"x" * 500
+            yield b'"}'
+
+        r = httpx.post(s.url + "/v1/completions", content=chunks(), timeout=30,
+                       headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "2,000 bytes" in r.text
+        r = httpx.post(s.url + "/v1/completions", json={"model": "tiny", "prompt": "x" * 321}, timeout=30)
+        err = r.json()["error"]
+        assert r.status_code == 400 and err["param"] == "prompt" and "321 characters" in err["message"]
+        assert "limit of 20 tokens" in err["message"] and rec.calls == 0  # refused without tokenizing
+        n = len(engine.text_prompt_ids("the student " * 15))
+        assert n > 20
+        r = httpx.post(s.url + "/v1/completions", json={"model": "tiny", "prompt": "the student " * 15}, timeout=30)
+        err = r.json()["error"]
+        assert r.status_code == 400 and f"has {n} tokens" in err["message"] and "limit of 20 tokens" in err["message"]
+        assert err["code"] == "context_length_exceeded" and rec.calls == 1
+        r = httpx.post(s.url + "/v1/completions", json={"model": "tiny", "prompt": "the student", "max_tokens": 2},
+                       timeout=30)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 2
+
+
+def test_tokenizing_a_big_prompt_does_not_stall_other_requests(engine):
+    """Issue 14 item 7: tokenizing ran on the event loop, so /v1/models timed out behind one large request."""
+    import threading
+    import time
+
+    slow = _Recording(engine, delay=2.0)
+    with ServerThread(create_app(slow, "tiny")) as s:
+        t = threading.Thread(target=httpx.post, args=(s.url + "/v1/completions",),
+                             kwargs={"json": {"model": "tiny", "prompt": "hello", "max_tokens": 1}, "timeout": 30})
+        t.start()
+        while slow.calls == 0:
+            time.sleep(0.01)
+        t0 = time.perf_counter()
+        assert httpx.get(s.url + "/v1/models", timeout=30).status_code == 200
+        waited = time.perf_counter() - t0
+        t.join()
+    assert waited < 1.0  # the tokenizer is busy for 2 s in a worker thread meanwhile

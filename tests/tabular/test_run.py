@@ -118,3 +118,85 @@ def test_load_student_refuses_foreign_types(tmp_path):
     sio.dump(TeacherEnsemble(), tmp_path / "m.skops")
     with pytest.raises(ValueError, match="TeacherEnsemble"):
         load_student(tmp_path / "m.skops")
+
+
+def _skops_file(path, schema):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("schema.json", json.dumps({**schema, "protocol": 2, "_skops_version": "0.16.0"}))
+    return path
+
+
+def _node(module, cls, loader, content, **kw):
+    return {"__class__": cls, "__module__": module, "__loader__": loader, "content": content, **kw}
+
+
+def _exec_node(marker):
+    code = f"open({str(marker)!r}, 'w').write('pwned')"
+    arg = _node("builtins", "str", "JsonNode", json.dumps(code), is_json=True)
+    return _node("builtins", "exec", "ConstructorFromReduceNode", _node("builtins", "tuple", "TupleNode", [arg]))
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_load_student_refuses_builtin_functions_before_building_anything(tmp_path, nested):
+    """Issue 14 item 1: a schema that builds builtins.exec ran it; the allow-list is exact now."""
+    marker = tmp_path / "pwned.txt"
+    node = _exec_node(marker)
+    if nested:  # hidden in a dict attribute, next to legitimate types
+        str_type = {"__class__": "str", "__module__": "builtins", "__loader__": "TypeNode"}
+        node = _node("builtins", "dict", "DictNode",
+                     {"a": _node("builtins", "str", "JsonNode", '"x"', is_json=True), "b": node},
+                     key_types=_node("builtins", "list", "ListNode", [str_type, str_type]))
+    f = _skops_file(tmp_path / "evil.skops", node)
+    with pytest.raises(ValueError, match=r"builtins\.exec.*ConstructorFromReduceNode.*not loading it"):
+        load_student(f)
+    assert not marker.exists()
+
+
+def test_load_student_refuses_other_sklearn_types_and_non_pipelines(tmp_path):
+    import skops.io as sio
+    from sklearn.svm import SVC
+
+    sio.dump(SVC(), tmp_path / "svc.skops")
+    with pytest.raises(ValueError, match=r"sklearn\.svm\._classes\.SVC"):
+        load_student(tmp_path / "svc.skops")
+    sio.dump({"a": [1, 2]}, tmp_path / "d.skops")
+    with pytest.raises(ValueError, match="holds a dict, not the encoder"):
+        load_student(tmp_path / "d.skops")
+    (tmp_path / "junk.skops").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="is not a skops file"):
+        load_student(tmp_path / "junk.skops")
+
+
+@pytest.mark.parametrize("student", ["logistic", "tree", "mlp", "gbm"])
+def test_every_student_family_loads(csv_file, tmp_path, student):
+    out = tmp_path / student
+    run(TabularRunConfig(csv=str(csv_file), target="event", teacher=("gbm",), student=student, cv=3,
+                         latency_repeats=1, hard_baseline=False, out=str(out)))
+    model = load_student(out / "student.skops")
+    from distill.tabular.datasets import load_csv
+
+    p = model.predict_proba(load_csv(csv_file, "event").X)[:, 1]
+    assert p.shape == (240,) and 0 <= p.min() and p.max() <= 1
+
+
+@pytest.mark.parametrize("student", ["tree", "gbm"])
+def test_load_student_refuses_tree_nodes_pointing_out_of_bounds(csv_file, tmp_path, student):
+    """skops trusts Tree / TreePredictor contents; scikit-learn follows their indices unchecked when predicting."""
+    import skops.io as sio
+
+    out = tmp_path / student
+    run(TabularRunConfig(csv=str(csv_file), target="event", teacher=("gbm",), student=student, cv=3,
+                         latency_repeats=1, hard_baseline=False, out=str(out)))
+    model = load_student(out / "student.skops")
+    est = model[-1]
+    if student == "tree":
+        state = est.tree_.__getstate__()
+        state["nodes"]["left_child"][0] = 10**6
+        est.tree_.__setstate__(state)
+    else:
+        est._predictors[0][0].nodes["feature_idx"][0] = 999
+    sio.dump(model, tmp_path / "bad.skops")
+    with pytest.raises(ValueError, match="nodes pointing outside the tree"):
+        load_student(tmp_path / "bad.skops")

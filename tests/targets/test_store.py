@@ -111,7 +111,7 @@ def test_store_refuses_corruption_other_tokenizers_and_settings(tiny_teacher, co
     data = bytearray(shard.read_bytes())
     data[-1] ^= 0xFF
     shard.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match="shard-00001.safetensors fails its checksum"):
+    with pytest.raises(StoreError, match="shard-00001.safetensors fails its checksum.*rerun the same"):
         list(TopKStore(out).batches(2))
     with pytest.raises(StoreError, match="different k"):
         capture(CaptureConfig(teacher=str(tiny_teacher), data=str(corpus), top_k=4, window=16, batch_size=3,
@@ -208,3 +208,66 @@ def test_cli_capture_sampled(tiny_teacher, corpus, tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert res["complete"] and res["kind"] == "sampled" and res["k"] == 8
     assert json.loads((tmp_path / "s" / "manifest.json").read_text())["samples"] == 8
+
+
+def test_resume_with_another_corpus_is_refused_naming_it(tiny_teacher, corpus, tmp_path):
+    """Issue 14 item 4: kill, change the corpus (same number of windows), rerun → a store mixing both."""
+    out = tmp_path / "s"
+    capture(_cfg(tiny_teacher, corpus, out), stop_after_shards=1)
+    other = tmp_path / "other.txt"
+    other.write_text("\n\n".join(TEXT[::-1]))  # the same sentences in another order: same token and window counts
+    before = json.loads((out / "manifest.json").read_text())
+    with pytest.raises(StoreError, match=r"different corpus .*corpus\.txt.*other\.txt.*would mix"):
+        capture(_cfg(tiny_teacher, other, out))
+    assert json.loads((out / "manifest.json").read_text()) == before  # nothing added
+    assert before["corpus_hash"] and before["corpus"] == str(corpus)
+    with pytest.raises(StoreError, match=r"different temperature \(temperature = 1.0, now 2.0\)"):
+        capture(_cfg(tiny_teacher, corpus, out, temperature=2.0))
+    with pytest.raises(StoreError, match=r"number of windows .*windows_total = 74, now 7"):
+        capture(_cfg(tiny_teacher, corpus, out, max_windows=7))
+    # a store from before corpus fingerprints cannot be resumed safely either
+    mf = dict(before, corpus_hash="")
+    (out / "manifest.json").write_text(json.dumps(mf))
+    with pytest.raises(StoreError, match="before stores recorded their corpus"):
+        capture(_cfg(tiny_teacher, corpus, out))
+
+
+def test_an_unlisted_shard_of_another_corpus_is_not_adopted(tiny_teacher, corpus, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("\n\n".join(TEXT[::-1]))
+    capture(_cfg(tiny_teacher, other, tmp_path / "o"))
+    out = tmp_path / "s"
+    capture(_cfg(tiny_teacher, corpus, out), stop_after_shards=1)
+    (tmp_path / "o" / "shard-00001.safetensors").rename(out / "shard-00001.safetensors")
+    m = capture(_cfg(tiny_teacher, corpus, out))
+    capture(_cfg(tiny_teacher, corpus, tmp_path / "ref"))
+    ref = json.loads((tmp_path / "ref" / "manifest.json").read_text())
+    assert m.complete and [s["sha256"] for s in sorted(m.shards, key=lambda s: s["index"])] == \
+        [s["sha256"] for s in ref["shards"]]
+
+
+def test_capture_rebuilds_missing_and_corrupt_listed_shards(tiny_teacher, corpus, tmp_path):
+    """Issue 14 item 6: "delete it and rerun capture" reported the store complete without rebuilding it."""
+    out = tmp_path / "s"
+    capture(_cfg(tiny_teacher, corpus, out))
+    ref = json.loads((out / "manifest.json").read_text())
+    (out / "shard-00001.safetensors").unlink()
+    shard = out / "shard-00002.safetensors"
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    m = capture(_cfg(tiny_teacher, corpus, out))
+    assert m.complete and (out / "shard-00001.safetensors").is_file()
+    got = json.loads((out / "manifest.json").read_text())
+    assert [s["sha256"] for s in got["shards"]] == [s["sha256"] for s in ref["shards"]]
+    assert sum(len(x) for x, _ in TopKStore(out).batches(4)) == ref["windows_total"]
+    # a listing naming another file is rebuilt, and the file it names is left alone
+    victim = tmp_path / "keep.txt"
+    victim.write_text("mine")
+    got["shards"][0]["file"] = "../keep.txt"
+    (out / "manifest.json").write_text(json.dumps(got))
+    with pytest.raises(StoreError, match=r"lists shard 0 as '\.\./keep\.txt'.*rerun the same `distill lm capture`"):
+        list(TopKStore(out).batches(4))
+    m = capture(_cfg(tiny_teacher, corpus, out))
+    assert m.complete and victim.read_text() == "mine"
+    assert json.loads((out / "manifest.json").read_text())["shards"][0]["file"] == "shard-00000.safetensors"

@@ -2,13 +2,14 @@
 
 Markdown, reStructuredText, HTML and plain text are read; PDF too when ``pypdf`` is installed
 (``pip install 'distill[docs]'``). Files that cannot be documentation — binary, empty, larger than
-``--max-file-mb``, not UTF-8, of another type — are skipped and listed with the reason.
+``--max-file-mb``, not UTF-8 (content or file name), of another type — are skipped and listed with the reason.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,12 @@ def ingest(cfg: IngestConfig) -> dict:
     read = 0
     for path in tqdm(files, desc="docs ingest", unit="file", disable=None):
         rel = str(path.relative_to(root)) if root.is_dir() else path.name
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:  # the name's bytes are not UTF-8 (Linux keeps them as surrogates)
+            skipped.append({"path": os.fsencode(rel).decode("utf-8", "backslashreplace"),
+                            "reason": "file name is not UTF-8 (rename the file)"})
+            continue
         sections, reason = read_sections(path, rel, int(cfg.max_file_mb * 1e6))
         if sections is None:
             skipped.append({"path": rel, "reason": reason})

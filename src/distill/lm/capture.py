@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from distill.config import check, doc
-from distill.hashing import sha256_files
+from distill.hashing import sha256_file, sha256_files
 from distill.lm.compat import tokenizer_fingerprint
 from distill.lm.corpus import pack_windows
 from distill.lm.models import load_model, load_tokenizer, resolve
@@ -79,6 +79,18 @@ def weights_hash(model_path: str) -> str:
     return sha256_files(files)
 
 
+def corpus_fingerprint(windows: torch.Tensor) -> str:
+    """SHA-256 of the packed token windows: changes with the corpus text, the tokenizer, --window and --max-windows."""
+    h = hashlib.sha256(f"{tuple(windows.shape)}".encode())
+    h.update(windows.to(torch.int64).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# What a resume compares, in words (the first differing one is named in the refusal).
+_KEY_WORDS = {"corpus_hash": "corpus (the token windows of --data)", "teacher_hash": "teacher weights",
+              "tokenizer_hash": "tokenizer", "windows_total": "number of windows (corpus or --max-windows)"}
+
+
 def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, stop_after_shards: int | None = None):
     """Fill the store ``cfg.out``; resumable, and shareable by ``world`` processes (this is ``rank``).
 
@@ -95,12 +107,14 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
                     vocab_size=len(tok), k=cfg.samples if sampled else cfg.top_k, temperature=cfg.temperature,
                     window=cfg.window, windows_total=len(windows), shard_windows=cfg.shard_windows,
                     encoding=cfg.encoding, logprob_step=cfg.logprob_step, kind=cfg.targets_kind,
-                    samples=cfg.samples if sampled else 0, seed=cfg.seed if sampled else 0)
+                    samples=cfg.samples if sampled else 0, seed=cfg.seed if sampled else 0,
+                    corpus_hash=corpus_fingerprint(windows), corpus=str(cfg.data))
     part = out / ("manifest.json" if world == 1 else f"manifest.rank{rank}.json")
     manifest = _resume(out, part, want)
     owned = [j for j in range(want.n_shards) if j % world == rank]  # each process touches only its own files
     for leftover in [part.with_name(part.name + ".tmp")] + [out / (shard_name(j) + ".tmp") for j in owned]:
         leftover.unlink(missing_ok=True)  # a write cut short by a crash
+    _drop_bad_listings(out, part, manifest)
     listed = {s["index"] for s in manifest.shards}
     mine = [j for j in owned if j not in listed]
     model = None
@@ -111,8 +125,8 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
         path = out / shard_name(j)
         start, end = j * cfg.shard_windows, min(want.windows_total, (j + 1) * cfg.shard_windows)
         if path.exists():  # complete (renamed into place) but its manifest update was lost: adopt it
-            entry = _entry(path)
-            if (entry["start"], entry["end"]) == (start, end):
+            entry = _adoptable(path, start, end, windows)
+            if entry is not None:
                 manifest.shards.append(entry)
                 manifest.save(part)
                 bar.update(end - start)
@@ -155,18 +169,66 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
 
 
 def _resume(out: Path, part: Path, want: Manifest) -> Manifest:
-    """The manifest to continue: the existing one if it was made by the same capture settings."""
+    """The manifest to continue: the existing one if it was made by the same capture settings and corpus."""
     if not part.exists():
         return want
     have = Manifest.load(part)
     diff = [k for k in CAPTURE_KEYS if getattr(have, k) != getattr(want, k)]
     if diff:
+        k = ([d for d in diff if d != "corpus_hash"] or diff)[0]  # a setting explains a new corpus hash
+        old, new = getattr(have, k), getattr(want, k)
+        if k == "corpus_hash" and not old:
+            detail = "it was captured before stores recorded their corpus, so resuming could mix two corpora"
+        elif k == "corpus_hash" and have.corpus == want.corpus:
+            detail = f"{want.corpus!r} no longer holds the text it was captured from (corpus hash {old[:12]}, now {new[:12]})"
+        elif k == "corpus_hash":
+            detail = (f"its windows were made from {have.corpus or 'another corpus'!r} (corpus hash {old[:12]}), "
+                      f"now from {want.corpus!r} ({new[:12]})")
+        else:
+            detail = f"{k} = {old!r}, now {new!r}"
         raise StoreError(
-            f"{out} already holds a store captured with different {', '.join(diff)} "
-            f"(e.g. {diff[0]} = {getattr(have, diff[0])!r}, now {getattr(want, diff[0])!r}); "
-            "use another --out or delete it."
+            f"{out} already holds a store captured with a different {', '.join(_KEY_WORDS.get(d, d) for d in diff)} "
+            f"({detail}); resuming would mix the two. Use another --out, or delete it to capture again."
         )
     return have
+
+
+def _drop_bad_listings(out: Path, part: Path, manifest: Manifest) -> None:
+    """Unlist every shard whose file is missing or fails its checksum, so that this capture rebuilds it."""
+    bad = []
+    for s in manifest.shards:
+        path = out / shard_name(int(s["index"]))  # never a path taken from the manifest
+        if s.get("file") != path.name:
+            bad.append((s, f"is listed as {s.get('file')!r}"))
+        elif not path.is_file():
+            bad.append((s, "is missing"))
+        elif path.stat().st_size != s["bytes"] or sha256_file(path) != s["sha256"]:
+            bad.append((s, "fails its checksum"))
+    if not bad:
+        return
+    for s, why in bad:
+        path = out / shard_name(int(s["index"]))
+        log.warning("%s %s; capturing it again", path, why)
+        path.unlink(missing_ok=True)
+    drop = {id(s) for s, _ in bad}
+    manifest.shards = [s for s in manifest.shards if id(s) not in drop]
+    manifest.save(part)
+
+
+def _adoptable(path: Path, start: int, end: int, windows: torch.Tensor) -> dict | None:
+    """The listing of a complete shard file found unlisted, if it holds exactly windows [start, end) of this corpus."""
+    from safetensors import safe_open
+
+    try:
+        entry = _entry(path)
+        if (entry["start"], entry["end"]) != (start, end):
+            return None
+        with safe_open(path, "pt") as f:
+            ids = f.get_tensor("input_ids")
+        return entry if torch.equal(ids.long(), windows[start:end]) else None
+    except Exception as e:  # a torn or foreign file: captured again
+        log.warning("%s is unreadable (%s); capturing it again", path, e)
+        return None
 
 
 def run(cfg: CaptureConfig) -> dict:

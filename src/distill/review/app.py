@@ -38,6 +38,11 @@ FILTERS = ("status", "flag", "section")
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
+def _same(given: str, secret: str) -> bool:
+    """Constant-time comparison of bytes (``hmac.compare_digest`` raises on non-ASCII str: a 500, not a 403)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), secret.encode("utf-8"))
+
+
 def csrf_token(token: str) -> str:
     return hmac.new(token.encode(), b"distill-review-csrf", hashlib.sha256).hexdigest()
 
@@ -66,13 +71,15 @@ def create_app(ds: Dataset, store: Store, *, token: str | None, out: str | Path,
                                              "127.0.0.1 / localhost.", status_code=403))
         if token is not None:
             given = request.query_params.get("token")
-            if given is not None and hmac.compare_digest(given, token):
+            if given is not None and _same(given, token):
                 # first visit: keep the token in a cookie and drop it from the address bar and history
                 rest = {k: v for k, v in request.query_params.items() if k != "token"}
-                resp = RedirectResponse(request.url.path + (f"?{urlencode(rest)}" if rest else ""), status_code=303)
+                # one leading slash: "//evil.com/" as a Location would be another site
+                here = "/" + request.url.path.lstrip("/\\")
+                resp = RedirectResponse(here + (f"?{urlencode(rest)}" if rest else ""), status_code=303)
                 resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
                 return _harden(resp)
-            if not hmac.compare_digest(request.cookies.get(COOKIE, ""), token):
+            if not _same(request.cookies.get(COOKIE, ""), token):
                 return _harden(PlainTextResponse("403: open the review page with the URL (and token) that "
                                                  "`distill review` printed.", status_code=403))
         return _harden(await call_next(request))
@@ -140,7 +147,7 @@ def create_app(ds: Dataset, store: Store, *, token: str | None, out: str | Path,
             return None
         body = (await request.body()).decode("utf-8", "replace")
         form = {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
-        if not hmac.compare_digest(form.get("csrf", "").encode(), csrf.encode()):
+        if not _same(str(form.get("csrf", "")), csrf):
             return None
         return form
 

@@ -1,6 +1,7 @@
 """The OpenAI-compatible app behind `distill serve`: /v1/models, /v1/chat/completions, /v1/completions.
 
-One model, one sequence at a time (the engine's lock); tokens are produced in a worker thread and handed
+One model, one sequence at a time (the engine's lock); prompts are templated and tokenized, and tokens produced, in
+worker threads (request bodies and prompts are size-checked first), and tokens are handed
 to the event loop one by one, so streaming is real and other connections stay responsive. Stop strings
 are handled on the text: a streamed chunk never shows a prefix of a stop string that later completes.
 """
@@ -105,10 +106,85 @@ def _sse(obj) -> bytes:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n".encode()
 
 
-def create_app(engine: HFEngine, served_name: str, *, api_key: str | None = None) -> FastAPI:
-    """The FastAPI app serving ``engine`` under the model id ``served_name`` (bearer ``api_key`` if given)."""
+MAX_BODY_BYTES = 4 << 20  # default request body limit (413 beyond it)
+CHARS_PER_TOKEN = 16  # a prompt longer than this many characters per allowed token is refused before tokenizing
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes is answered 413 without reading the rest, whether it
+    declares its length (Content-Length) or not (chunked)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.strip().isdigit() and int(length) > self.limit:
+            return await self._refuse(send)
+        seen, started, refused = 0, False, False
+
+        async def limited_receive():
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit and not started:  # answer now; the app sees a client that went away
+                    refused = True
+                    await self._refuse(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message):
+            nonlocal started
+            if refused:
+                return  # the 413 is the answer
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+
+    async def _refuse(self, send):
+        body = json.dumps(APIError(413, f"the request body is larger than this server's limit of {self.limit:,} "
+                                        "bytes (distill serve --max-body-bytes)", code="request_too_large",
+                                   param=None).body()).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(engine: HFEngine, served_name: str, *, api_key: str | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES, max_prompt_tokens: int | None = None) -> FastAPI:
+    """The FastAPI app serving ``engine`` under the model id ``served_name`` (bearer ``api_key`` if given).
+
+    Request bodies over ``max_body_bytes`` are answered 413; prompts over ``max_prompt_tokens`` (default: the
+    model's context) 400, those over ``CHARS_PER_TOKEN`` characters per allowed token before any tokenizing.
+    Templating, tokenizing and generating run in worker threads, so a large request never stalls the others.
+    """
     app = FastAPI(title="distill serve", docs_url=None, redoc_url=None, openapi_url=None)
     created = int(time.time())
+    prompt_limit = max_prompt_tokens or engine.max_context
+
+    async def prompt_ids_of(texts: list[str], param: str, tokenize, *args) -> list[int]:
+        if prompt_limit:
+            chars = sum(len(t) for t in texts)
+            if chars > prompt_limit * CHARS_PER_TOKEN:
+                raise APIError(400, f"the prompt has {chars:,} characters, more than {CHARS_PER_TOKEN} per token of "
+                                    f"this server's prompt limit of {prompt_limit:,} tokens; send less text",
+                               param=param, code="context_length_exceeded")
+        ids = await asyncio.to_thread(tokenize, *args)
+        if prompt_limit and len(ids) > prompt_limit:
+            raise APIError(400, f"the prompt has {len(ids):,} tokens, more than this server's prompt limit of "
+                                f"{prompt_limit:,} tokens; send less text", param=param, code="context_length_exceeded")
+        return ids
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, e: APIError):
@@ -143,6 +219,9 @@ def create_app(engine: HFEngine, served_name: str, *, api_key: str | None = None
                            param="model", code="model_not_found")
 
     def budget(prompt_ids: list[int], max_tokens: int | None, param: str) -> int:
+        if not prompt_ids:
+            raise APIError(400, "the prompt is empty (it tokenizes to no tokens): send some text to continue",
+                           param=param)
         try:
             return engine.budget(len(prompt_ids), max_tokens or 512)
         except ValueError as e:
@@ -156,7 +235,8 @@ def create_app(engine: HFEngine, served_name: str, *, api_key: str | None = None
     @app.post("/v1/chat/completions")
     async def chat(req: ChatCompletionRequest):
         check_model(req.model)
-        prompt_ids = engine.chat_prompt_ids([m.plain() for m in req.messages])
+        messages = [m.plain() for m in req.messages]
+        prompt_ids = await prompt_ids_of([m["content"] for m in messages], "messages", engine.chat_prompt_ids, messages)
         max_tokens = budget(prompt_ids, req.max_completion_tokens or req.max_tokens, "messages")
         k = (req.top_logprobs or 0) if req.logprobs else None
         steps = engine_steps(engine, prompt_ids, max_tokens=max_tokens, temperature=req.temperature, seed=req.seed,
@@ -175,7 +255,7 @@ def create_app(engine: HFEngine, served_name: str, *, api_key: str | None = None
     @app.post("/v1/completions")
     async def completions(req: CompletionRequest):
         check_model(req.model)
-        prompt_ids = engine.text_prompt_ids(req.prompt)
+        prompt_ids = await prompt_ids_of([req.prompt], "prompt", engine.text_prompt_ids, req.prompt)
         max_tokens = budget(prompt_ids, req.max_tokens, "prompt")
         k = req.logprobs
         steps = engine_steps(engine, prompt_ids, max_tokens=max_tokens, temperature=req.temperature, seed=req.seed,
@@ -189,6 +269,7 @@ def create_app(engine: HFEngine, served_name: str, *, api_key: str | None = None
             "index": 0, "text": text, "logprobs": _legacy_logprobs(lps) if k is not None else None,
             "finish_reason": finish}], "usage": _usage(len(prompt_ids), n)}
 
+    app.add_middleware(BodyLimit, limit=max_body_bytes)  # outermost: before the key check and any parsing
     app.state.engine, app.state.served_name = engine, served_name
     return app
 
@@ -243,6 +324,15 @@ def _legacy_logprobs(entries: list[dict]) -> dict:
             "text_offset": offsets}
 
 
+def _stream_error(e: Exception) -> bytes:
+    """An OpenAI-style error event for a stream that failed after its 200 (the OpenAI client raises it)."""
+    log.exception("generation failed in a stream", exc_info=e)
+    if isinstance(e, APIError):
+        return _sse(e.body())
+    return _sse(APIError(500, f"generation failed: {type(e).__name__}: {e}".encode("utf-8", "replace").decode(),
+                         type="server_error").body())
+
+
 async def _chat_stream(steps, req, k, head, n_prompt, max_tokens):
     def chunk(delta, lps=None, finish=None):
         return _sse(head | {"object": "chat.completion.chunk", "choices": [{
@@ -251,8 +341,13 @@ async def _chat_stream(steps, req, k, head, n_prompt, max_tokens):
 
     yield chunk({"role": "assistant", "content": ""})
     tally = _Tally()
-    async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
-        yield chunk({"content": text}, entries if k is not None else None)
+    try:
+        async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
+            yield chunk({"content": text}, entries if k is not None else None)
+    except Exception as e:  # the 200 is already sent: say what failed, and end the stream properly
+        yield _stream_error(e)
+        yield b"data: [DONE]\n\n"
+        return
     yield chunk({}, None, tally.finish)
     if req.stream_options and req.stream_options.include_usage:
         yield _sse(head | {"object": "chat.completion.chunk", "choices": [], "usage": _usage(n_prompt, tally.tokens)})
@@ -266,8 +361,13 @@ async def _completion_stream(steps, req, k, head, n_prompt, max_tokens):
             "finish_reason": finish}]})
 
     tally = _Tally()
-    async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
-        yield chunk(text, entries if k is not None else None)
+    try:
+        async for text, entries in _pieces(steps, req.stop, k, max_tokens, tally):
+            yield chunk(text, entries if k is not None else None)
+    except Exception as e:  # the 200 is already sent: say what failed, and end the stream properly
+        yield _stream_error(e)
+        yield b"data: [DONE]\n\n"
+        return
     yield chunk("", None, tally.finish)
     if req.stream_options and req.stream_options.include_usage:
         yield _sse(head | {"object": "text_completion", "choices": [], "usage": _usage(n_prompt, tally.tokens)})

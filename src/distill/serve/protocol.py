@@ -19,9 +19,27 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
+def _utf8(v):
+    """Refuse text that cannot be encoded as UTF-8 (a lone surrogate such as \\ud800 from a JSON escape)."""
+    for s in [v] if isinstance(v, str) else (v or []):
+        if not isinstance(s, str):
+            continue
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"the text holds a lone surrogate {s[e.start]!r} (U+{ord(s[e.start]):04X}) at character "
+                             f"{e.start}, which is not valid Unicode text; send UTF-8 text") from None
+    return v
+
+
 class ContentPart(BaseModel):
     type: Literal["text"]
     text: str
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v):
+        return _utf8(v)
 
 
 class ChatMessage(BaseModel):
@@ -29,6 +47,11 @@ class ChatMessage(BaseModel):
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = ""
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, v):
+        return _utf8(v) if isinstance(v, str) else v
 
     def plain(self) -> dict[str, str]:
         """``{"role", "content"}`` with text parts joined (chat templates want a string); 'developer' → 'system'."""
@@ -46,9 +69,9 @@ class _Sampling(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str
-    temperature: float = Field(1.0, ge=0.0, le=2.0)
+    temperature: float = Field(1.0, ge=0.0, le=2.0, allow_inf_nan=False)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), lt=2**64)  # the range torch's generators take
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -67,6 +90,11 @@ class _Sampling(BaseModel):
         if v != 1.0:
             raise ValueError("only top_p=1 is supported (use temperature)")
         return v
+
+    @field_validator("stop", "model")
+    @classmethod
+    def _text(cls, v):
+        return _utf8(v)
 
     @field_validator("stop")
     @classmethod
@@ -111,4 +139,6 @@ class CompletionRequest(_Sampling):
             if len(v) != 1:
                 raise ValueError("send one prompt per request")
             v = v[0]
-        return v
+        if not v:
+            raise ValueError("the prompt is empty: send some text to continue")
+        return _utf8(v)

@@ -28,10 +28,16 @@ class ServeConfig:
                            "(empty: no key)", default="")
     device: str = doc("torch device (default: cuda when available, else cpu)", default="")
     dtype: Literal["float32", "bfloat16", "float16"] = doc("weights' dtype", default="float32")
+    max_body_bytes: int = doc("largest request body accepted (413 beyond it)", default=4 << 20)
+    max_prompt_tokens: int = doc("longest prompt accepted, in tokens (400 beyond it; 0: the model's context); "
+                                 "a prompt of more than 16 characters per token is refused before tokenizing",
+                                 default=0)
 
     def __post_init__(self):
         check(bool(self.model), "model", self.model, "a model folder or 'smollm2'")
         check(0 <= self.port < 65536, "port", self.port, "a port number 0–65535")
+        check(self.max_body_bytes >= 1024, "max_body_bytes", self.max_body_bytes, "≥ 1024")
+        check(self.max_prompt_tokens >= 0, "max_prompt_tokens", self.max_prompt_tokens, "≥ 0 (0: the model's context)")
 
 
 def served_name(cfg: ServeConfig) -> str:
@@ -57,7 +63,8 @@ def build_app(cfg: ServeConfig):
 
     key = read_api_key(cfg.api_key_env)
     engine = HFEngine(cfg.model, device=cfg.device or None, dtype=cfg.dtype)
-    return create_app(engine, served_name(cfg), api_key=key)
+    return create_app(engine, served_name(cfg), api_key=key, max_body_bytes=cfg.max_body_bytes,
+                      max_prompt_tokens=cfg.max_prompt_tokens or None)
 
 
 class ServerThread:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib.resources
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ class TabularData:
     y: np.ndarray  # (n,) int 0/1
     sensitive: pd.Series | None = None
     positive: str = "1"  # what y == 1 means, for reports
+    coerced: dict | None = None  # CSV cells read as missing (--bad-cells coerce): {column: count, values, lines}
 
 
 @dataclass(frozen=True)
@@ -153,29 +155,92 @@ def _split(df: pd.DataFrame, target: str, sensitive: str | None, name: str, posi
     return TabularData(name, X, y, sens, positive)
 
 
-def _bad_rows(path: Path) -> list[tuple[int, int]]:
-    """(line number, field count) of each row whose field count differs from the header's."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.reader(f)
+def _scan(path: Path) -> tuple[str, list[tuple[int, int]], list[int]]:
+    """Read the CSV once with the csv module: (the header and good rows as CSV text, (line, field count) of each
+    row whose field count differs from the header's, first line of each good row). Bad bytes and oversized
+    fields are errors naming the line. pandas then reads the good rows' text, so both agree on every row."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ValueError(f"{path}: line {line} is not UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r}); "
+                         "save the file as UTF-8.") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    clean = io.StringIO()
+    writer = csv.writer(clean, lineterminator="\r\n")  # fields holding \r or \n are quoted
+    bad, good, start = [], [], 1
+    try:
         header = next(reader, None)
         if header is None:
             raise ValueError(f"CSV file {path} is empty.")
-        return [(reader.line_num, len(r)) for r in reader if r and len(r) != len(header)]
+        writer.writerow(header)
+        start = reader.line_num + 1
+        for r in reader:
+            if r and len(r) != len(header):
+                bad.append((start, len(r)))
+            elif r:
+                good.append(start)
+                writer.writerow(r)
+            start = reader.line_num + 1
+    except csv.Error as e:
+        limit = csv.field_size_limit()
+        why = f"a field is longer than {limit:,} characters" if "field larger" in str(e) else str(e)
+        raise ValueError(f"{path}: line {start}: {why}; fix the file (a quote left open makes one huge field).") \
+            from None
+    return clean.getvalue(), bad, good
+
+
+def _bad_cells(df: pd.DataFrame, lines: list[int], skip: set[str]) -> dict[str, dict]:
+    """Columns that are numbers but for a few cells: {column: {"count", "values", "lines", "rows"}}.
+
+    A column counts when at least ``MOSTLY_NUMERIC`` of its non-missing cells are numbers; its bad
+    cells are the others, and ±inf in any numeric column."""
+    found = {}
+    for c in df.columns:
+        if c in skip:
+            continue
+        col = df[c]
+        present = col.notna()
+        if not present.any():
+            continue
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            bad = present & ~np.isfinite(col.astype(float))
+        elif col.dtype == object or pd.api.types.is_string_dtype(col):
+            num = pd.to_numeric(col.where(present), errors="coerce")
+            ok = num.notna() & np.isfinite(num.fillna(0).astype(float))
+            if ok[present].mean() < MOSTLY_NUMERIC:
+                continue
+            bad = present & ~ok
+        else:
+            continue
+        if bad.any():
+            rows = np.flatnonzero(bad.to_numpy())
+            found[c] = {"count": int(bad.sum()), "values": sorted({str(v) for v in col[bad]})[:5],
+                        "lines": [lines[i] for i in rows[:5]], "rows": rows}
+    return found
+
+
+MOSTLY_NUMERIC = 0.9  # a column with at least this share of numbers is numeric; its other cells are bad cells
 
 
 def load_csv(path: str | Path, target: str, sensitive: str | None = None, positive: str | None = None,
-             bad_rows: str = "error") -> TabularData:
+             bad_rows: str = "error", na_values: tuple[str, ...] = (), bad_cells: str = "error") -> TabularData:
     """Read a CSV with a header row; ``target`` is the label column.
 
     A two-valued target is used as is (the larger value, in sort order, is class 1, unless
     ``positive`` names it); a target with more values needs ``positive`` (that value vs the rest).
     Rows with the wrong number of fields raise an error naming the line, or are skipped with a
     warning when ``bad_rows == "skip"``. Rows with a missing target are dropped with a warning.
+    ``na_values`` are extra missing-value markers. A feature column that is numbers but for a few
+    cells (see ``MOSTLY_NUMERIC``; ±inf counts as bad too) is an error naming the column, its bad
+    values and their lines, or with ``bad_cells == "coerce"`` those cells become missing values
+    (with a warning naming them) — a column is never silently turned categorical by a few cells.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CSV file {path} does not exist.")
-    bad = _bad_rows(path)
+    clean, bad, lines = _scan(path)
     if bad and bad_rows == "error":
         line, n = bad[0]
         raise ValueError(f"{path}: line {line} has {n} fields, the header has a different number "
@@ -183,15 +248,39 @@ def load_csv(path: str | Path, target: str, sensitive: str | None = None, positi
     if bad:
         log.warning("%s: skipping %d row(s) with the wrong number of fields (lines %s)", path, len(bad),
                     [b[0] for b in bad[:10]])
-    df = pd.read_csv(path, skiprows=[b[0] - 1 for b in bad])
+    df = pd.read_csv(io.StringIO(clean), na_values=list(na_values) or None, skip_blank_lines=False)
+    if len(df) != len(lines):  # cannot happen (pandas reads what the csv module wrote); no line numbers then
+        lines = list(range(2, len(df) + 2))
+    if len(df) == 0:
+        raise ValueError(f"{path} has a header but no data rows.")
+    cells = _bad_cells(df, lines, {target})
+    if cells:
+        detail = "; ".join(f"column {c!r}: {d['count']} cell(s) like {d['values']} on line(s) {d['lines']}"
+                           for c, d in cells.items())
+        if bad_cells == "error":
+            raise ValueError(f"{path}: numeric column(s) with cells that are not numbers — {detail}. Mark them "
+                             "missing with --na-values VALUE ..., or pass --bad-cells coerce to read them as "
+                             "missing values.")
+        log.warning("%s: reading %d cell(s) that are not numbers as missing values — %s", path,
+                    sum(d["count"] for d in cells.values()), detail)
+        for c, d in cells.items():
+            col = pd.to_numeric(df[c], errors="coerce").astype(float)
+            col.iloc[d["rows"]] = np.nan
+            df[c] = col
+    if target in df.columns and df[target].notna().sum() == 0:
+        raise ValueError(f"target column {target!r} of {path.name} has no values at all.")
     if target in df.columns and positive is None:
         values = sorted(df[target].dropna().unique(), key=str)
         if len(values) > 2:
             raise ValueError(f"target column {target!r} has {len(values)} values ({values[:6]}...); "
                              f"pass --positive VALUE to predict that value against the rest.")
         positive = str(values[-1]) if values else "?"
-    return _split(df, target, sensitive, path.name, f"{target} == {positive}",
+    data = _split(df, target, sensitive, path.name, f"{target} == {positive}",
                   lambda s: s.astype(str) == str(positive))
+    if cells:
+        data = TabularData(data.name, data.X, data.y, data.sensitive, data.positive,
+                           {c: {k: v for k, v in d.items() if k != "rows"} for c, d in cells.items()})
+    return data
 
 
 def make_encoder(X: pd.DataFrame, max_categories: int = 20):

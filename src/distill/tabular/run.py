@@ -28,6 +28,11 @@ class TabularRunConfig:
                          "(bundled sets have a default; 'none' turns it off)", default="")
     bad_rows: Literal["error", "skip"] = doc("CSV rows with the wrong number of fields: error or skip",
                                              default="error")
+    na_values: tuple[str, ...] = doc("extra CSV cell values that mean 'missing' (besides '', NA, NaN, n/a, null, ...)",
+                                     default=())
+    bad_cells: Literal["error", "coerce"] = doc(
+        "CSV cells that are not numbers in a column of numbers (and ±inf): error (naming column, values and "
+        "lines) or coerce (read them as missing, with a warning)", default="error")
     teacher: tuple[str, ...] = doc("teacher(s): rf, extra_trees, gbm, mlp; several = multi-teacher mode",
                                    default=("rf",))
     combine: Literal["mean", "weighted", "best"] = doc("how several teachers' labels are combined", default="mean")
@@ -68,7 +73,7 @@ def load_data(cfg: TabularRunConfig):
     sens = None if cfg.sensitive.lower() == "none" else (cfg.sensitive or None)
     if cfg.dataset:
         return load_dataset(cfg.dataset, sens if cfg.sensitive else "default")
-    return load_csv(cfg.csv, cfg.target, sens, cfg.positive or None, cfg.bad_rows)
+    return load_csv(cfg.csv, cfg.target, sens, cfg.positive or None, cfg.bad_rows, cfg.na_values, cfg.bad_cells)
 
 
 def model_metrics(name: str, y, p, group, predict, Z, repeats: int, model) -> dict:
@@ -137,6 +142,8 @@ def run(cfg: TabularRunConfig) -> dict:
         "speedup_batch1_with_encoding": (t["latency_s_batch1"] + enc_latency) / (s["latency_s_batch1"] + enc_latency),
         "ece_increase": s["ece"] - t["ece"],
     }
+    if getattr(data, "coerced", None):
+        res["csv_cells_read_as_missing"] = data.coerced
     if "student_hard_labels" in rows:
         res["auc_gain_over_hard_labels"] = s["auc"] - rows["student_hard_labels"]["auc"]
     if len(teachers) > 1:
@@ -154,12 +161,124 @@ def run(cfg: TabularRunConfig) -> dict:
     return res
 
 
-def load_student(path: str | Path):
-    """Load a student saved by `distill tabular run`, trusting only scikit-learn and NumPy types."""
-    import skops.io as sio
+# Every type a student saved by `distill tabular run` can contain (the encoder of make_encoder and the four
+# student families), exact names: module.class. Nothing else is loaded, builtin functions least of all.
+STUDENT_TYPES = frozenset({
+    # containers and scalars skops writes for attributes
+    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.slice", "builtins.str", "builtins.int",
+    "builtins.float", "builtins.bool", "builtins.NoneType",
+    "numpy.ndarray", "numpy.dtype", "numpy.float64", "numpy.float32", "numpy.int64", "numpy.int32", "numpy.intp",
+    "numpy.uint8", "numpy.uint32", "numpy.uint64", "numpy.bool_", "numpy.bool", "numpy.object_", "numpy.str_",
+    "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
+    # the encoder (distill.tabular.datasets.make_encoder) and the pipeline around it
+    "sklearn.pipeline.Pipeline", "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.impute._base.SimpleImputer", "sklearn.impute._base.MissingIndicator",
+    "sklearn.preprocessing._data.StandardScaler", "sklearn.preprocessing._encoders.OneHotEncoder",
+    # the students (distill.tabular.students.STUDENTS)
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._tree.Tree",
+    "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer", "sklearn.preprocessing._label.LabelBinarizer",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn._loss.loss.HalfBinomialLoss", "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss.link.LogitLink", "sklearn._loss.link.Interval",
+})
+# How skops may build them: no FunctionNode, MethodNode, PartialNode, OperatorFuncNode or
+# ConstructorFromReduceNode (those call or return arbitrary callables).
+STUDENT_LOADERS = frozenset({"DictNode", "ListNode", "TupleNode", "SliceNode", "JsonNode", "TypeNode", "ObjectNode",
+                             "NdArrayNode", "DTypeNode", "RandomStateNode", "RandomGeneratorNode", "TreeNode",
+                             "LossNode"})
 
+
+def _schema_types(path: Path) -> tuple[set[str], set[str]]:
+    """(module.class names, loaders) of every node in a skops file's schema, read as JSON (nothing is built)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            schema = json.loads(z.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, RecursionError) as e:
+        raise ValueError(f"{path} is not a skops file saved by `distill tabular run` ({e}); not loading it.") from None
+    types, loaders = set(), set()
+    stack = [schema]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, dict):
+            if "__class__" in o or "__module__" in o or "__loader__" in o:
+                types.add(f"{o.get('__module__')}.{o.get('__class__')}")
+                loaders.add(str(o.get("__loader__")))
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
+    return types, loaders
+
+
+def load_student(path: str | Path):
+    """Load a student saved by `distill tabular run`.
+
+    The file's schema is read first, without building anything, and every type in it must be one
+    of ``STUDENT_TYPES`` (built by one of ``STUDENT_LOADERS``); a file naming anything else (e.g.
+    ``builtins.exec``) is refused with the types named, before skops constructs a single object.
+    """
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"student file {path} does not exist.")
+    types, loaders = _schema_types(path)
+    foreign = sorted(types - STUDENT_TYPES)
+    odd = sorted(loaders - STUDENT_LOADERS)
+    if foreign or odd:
+        what = "; ".join(x for x in (f"types {foreign}" if foreign else "",
+                                     f"skops loaders {odd}" if odd else "") if x)
+        raise ValueError(f"{path} holds {what}, which a student saved by `distill tabular run` never contains; "
+                         "not loading it (a crafted file could run code). Load only students you made.")
     untrusted = sio.get_untrusted_types(file=path)
-    foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy.", "builtins."))]
-    if foreign:
-        raise ValueError(f"{path} holds types other than scikit-learn's and NumPy's: {foreign}; not loading it.")
-    return sio.load(path, trusted=untrusted)
+    if set(untrusted) - STUDENT_TYPES:  # skops's own reading of the schema: the same check, once more
+        raise ValueError(f"{path} holds types {sorted(set(untrusted) - STUDENT_TYPES)}; not loading it.")
+    model = sio.load(path, trusted=untrusted)
+    if not (isinstance(model, Pipeline) and hasattr(model, "predict_proba")):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not the encoder + student pipeline "
+                         "`distill tabular run` saves; not using it.")
+    _check_trees(model[-1], path)
+    return model
+
+
+def _check_trees(est, path: Path) -> None:
+    """Refuse tree nodes that point outside their tree or their input (scikit-learn follows them unchecked at
+    prediction time, so a crafted file could read out of bounds or loop forever)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    def check(name, n, left, right, leaf, feature, n_features):
+        idx = np.arange(n)
+        inner = ~leaf
+        ok = (len(left) == len(right) == len(feature) == n
+              and np.all((left[inner] > idx[inner]) & (left[inner] < n))  # children come after their parent
+              and np.all((right[inner] > idx[inner]) & (right[inner] < n))
+              and np.all((feature[inner] >= 0) & (feature[inner] < n_features)))
+        if not ok:
+            raise ValueError(f"{path}: {name} has nodes pointing outside the tree or the input's "
+                             f"{n_features} features; not loading it (a crafted or damaged file).")
+
+    n_features = int(getattr(est, "n_features_in_", 0))
+    if isinstance(est, DecisionTreeClassifier):
+        t = est.tree_
+        left, right = np.asarray(t.children_left), np.asarray(t.children_right)
+        check("the decision tree", int(t.node_count), left, right, left == -1, np.asarray(t.feature), n_features)
+        if not np.array_equal(left == -1, right == -1) or t.value.shape[0] != t.node_count:
+            raise ValueError(f"{path}: the decision tree's nodes are inconsistent; not loading it.")
+    elif isinstance(est, HistGradientBoostingClassifier):
+        for i, row in enumerate(est._predictors):
+            for p in row:
+                nodes = p.nodes
+                leaf = nodes["is_leaf"].astype(bool)
+                check(f"boosting tree {i}", len(nodes), nodes["left"].astype(np.int64),
+                      nodes["right"].astype(np.int64), leaf, nodes["feature_idx"].astype(np.int64), n_features)
+                if np.any(nodes["is_categorical"][~leaf]):
+                    raise ValueError(f"{path}: boosting tree {i} splits on categories, which a student saved by "
+                                     "`distill tabular run` never does; not loading it.")

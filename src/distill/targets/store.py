@@ -29,8 +29,10 @@ Two kinds of targets (``Manifest.kind``; format-1 stores, which predate the fiel
 Writing is crash-safe: a shard is written to a temporary name and renamed into place, and
 the manifest, rewritten the same way, lists a shard only after its file is complete. A
 capture killed at any moment (kill -9) and run again skips the listed shards, adopts a
-complete shard whose listing was lost (its checksum and metadata are re-read), deletes
-temporary files, and produces byte-identical shards. Several processes can capture into
+complete shard whose listing was lost (its checksum, metadata and input ids are re-read), deletes
+temporary files, and produces byte-identical shards. A rerun also re-verifies every listed shard
+(missing or failing its checksum: captured again), and refuses a store made from another corpus
+(``corpus_hash``, the SHA-256 of the token windows) or other settings (``CAPTURE_KEYS``). Several processes can capture into
 one store: process r of n writes shards j with j mod n = r and its own manifest part;
 ``merge_manifests`` joins them.
 
@@ -59,8 +61,8 @@ log = logging.getLogger(__name__)
 
 FORMAT = 2  # 2 added ``kind`` (sampled targets); format 1 (top-k only) is still read
 READABLE = (1, 2)
-CAPTURE_KEYS = ("teacher_hash", "tokenizer_hash", "k", "temperature", "window", "windows_total", "shard_windows",
-                "encoding", "logprob_step", "kind", "samples", "seed")  # what must agree to resume or merge
+CAPTURE_KEYS = ("corpus_hash", "teacher_hash", "tokenizer_hash", "k", "temperature", "window", "windows_total",
+                "shard_windows", "encoding", "logprob_step", "kind", "samples", "seed")  # what must agree to resume or merge
 
 
 class StoreError(ValueError):
@@ -85,6 +87,8 @@ class Manifest:
     kind: str = "topk"  # "topk" or "sampled"
     samples: int = 0  # sampled: draws per position
     seed: int = 0  # sampled: seed of the draws (shard j uses seed · 1,000,003 + j)
+    corpus_hash: str = ""  # SHA-256 of the token windows (corpus × tokenizer × window × max windows); "" before
+    corpus: str = ""  # the --data path it was captured from (information only; the hash is what is compared)
     format: int = FORMAT
     shards: list[dict] = field(default_factory=list)  # {"index", "file", "start", "end", "sha256", "bytes", "tokens"}
 
@@ -283,12 +287,16 @@ class TargetStore:
     def _open(self, shard: dict) -> dict[str, torch.Tensor]:
         if shard["index"] in self._cache:
             return self._cache[shard["index"]]
+        if shard["file"] != shard_name(int(shard["index"])):  # never read a path the manifest makes up
+            raise StoreError(f"{self.path}/manifest.json lists shard {shard['index']} as {shard['file']!r}, not "
+                             f"{shard_name(int(shard['index']))!r}; rerun the same `distill lm capture` to rebuild it.")
         path = self.path / shard["file"]
         if not path.exists():
-            raise StoreError(f"shard {path} is missing.")
+            raise StoreError(f"shard {path} is missing; rerun the same `distill lm capture` to rebuild it.")
         if self.verify and shard["index"] not in self._verified:
             if sha256_file(path) != shard["sha256"]:
-                raise StoreError(f"shard {path} fails its checksum (corrupt or modified); delete it and rerun capture.")
+                raise StoreError(f"shard {path} fails its checksum (corrupt or modified); rerun the same "
+                                 "`distill lm capture`, which rebuilds it.")
             self._verified.add(shard["index"])
         with safe_open(path, "pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}

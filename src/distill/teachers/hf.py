@@ -40,6 +40,22 @@ class Step:
     top: dict[str, float] | None
 
 
+GREEDY_BELOW = 1e-4  # a temperature below this samples the top token: (logp / T) would overflow float32
+
+
+def next_token(logp, temperature: float, generator) -> int:
+    """The next token id from log-probabilities (V,): sampled at ``temperature``, greedy at (near) 0.
+
+    Shifted so the top token's logit is 0, and greedy below ``GREEDY_BELOW``: a tiny temperature (1e-39,
+    or 1e-139, which is 0 in float32) gives the top token, never inf − inf = nan probabilities."""
+    import torch
+
+    if temperature < GREEDY_BELOW:
+        return int(logp.argmax())
+    probs = ((logp - logp.max()) / temperature).softmax(-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
 def pick_device(device: str | None = None) -> str:
     import torch
 
@@ -110,11 +126,7 @@ class HFEngine:
                 out = self.model(input_ids=x, past_key_values=past, use_cache=True)
                 past = out.past_key_values
                 logp = out.logits[0, -1].float().log_softmax(-1)  # (V,) natural-log probabilities
-                if temperature > 0:
-                    probs = (logp / temperature).softmax(-1)
-                    nxt = int(torch.multinomial(probs, 1, generator=gen))
-                else:
-                    nxt = int(logp.argmax())
+                nxt = next_token(logp, temperature, gen)
                 if nxt in self.eos_ids:
                     return
                 top = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,11 +94,18 @@ def teacher_outputs(teachers: tuple[str, ...], images: torch.Tensor, features: t
     """Logits (T, N, C) of each teacher and the first teacher's named features, cached in ``cache``."""
     key = _fingerprint(teachers, features, len(images))
     if cache is not None and cache.exists():
-        stored = load_file(cache)
-        if stored.get("fingerprint") is not None and bytes(stored["fingerprint"].tolist()).decode() == key:
+        try:
+            stored = load_file(cache)
+        except Exception as e:  # torn or foreign (safetensors raises its own error type): computed again
+            log.warning("teacher outputs: %s does not load (%s); computing them again", cache, e)
+            stored = {}
+        fp = stored.get("fingerprint")
+        logits = stored.get("logits")
+        if (fp is not None and bytes(fp.tolist()).decode(errors="replace") == key and logits is not None
+                and tuple(logits.shape[:2]) == (len(teachers), len(images))):
             log.info("teacher outputs: reusing %s", cache)
             feats = {k[len("feature."):]: v for k, v in stored.items() if k.startswith("feature.")}
-            return stored["logits"], feats
+            return logits, feats
     logits, feats = [], {}
     for i, path in enumerate(teachers):
         model, _ = load_classifier(path)
@@ -111,7 +119,9 @@ def teacher_outputs(teachers: tuple[str, ...], images: torch.Tensor, features: t
         cache.parent.mkdir(parents=True, exist_ok=True)
         tensors = {"logits": logits, "fingerprint": torch.tensor(list(key.encode()), dtype=torch.uint8)}
         tensors.update({f"feature.{k}": v.contiguous() for k, v in feats.items()})
-        save_file(tensors, cache)
+        tmp = cache.with_name(cache.name + ".tmp")  # written aside and renamed: a crash never leaves a torn cache
+        save_file(tensors, tmp)
+        os.replace(tmp, cache)
     return logits, feats
 
 
