@@ -12,7 +12,7 @@ def _world():
     comp = [0] * 10 + [1] * 10 + [2] * 10 + [3] * 2
     acc = pd.DataFrame({
         "n_req": 50, "n_days": 5, "s": 0.8, "e_extract": [1.0] * 20 + [0.0] * 10 + [1.0] * 2, "e_rotation": 0.9,
-        "e_volume": 0.0, "e_wave": 0.0, "e_meta": 0.0, "human": False, "n_hit": [20] * 20 + [0] * 10 + [20] * 2, "n_seen": 40, "n_dup": 0, "n_blocks_own": 30,
+        "e_volume": 0.0, "e_wave": 0.0, "e_meta": 0.0, "human": False, "n_hit": [12] * 10 + [20] * 10 + [0] * 10 + [20] * 2, "n_seen": 40, "n_dup": 0, "n_blocks_own": 30,
         "n_launch_day": 0, "n_launch_day_new": 0}, index=pd.Index(ids, name="account_id"))
     members = pd.DataFrame({"account_id": ids, "comp": comp})
     e = pd.DataFrame({"a": ids[:-1], "b": ids[1:], "weight": 1.0, "kinds": "payment"})
@@ -45,9 +45,13 @@ def test_repeats_spare_established_groups_and_benchmark_reruns_only():
     t = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
     assert t.loc[0, "flagged"]  # one probe list fired from a wave of new accounts: a campaign
     acc, members, e, sync, repeats = _world()
-    acc.loc[[f"h{i}" for i in range(10)], "n_dup"] = 20  # each account re-sends half its prompts: a benchmark re-run
+    h = [f"h{i}" for i in range(10)]
+    acc.loc[h, "n_dup"], acc.loc[h, "n_blocks_own"] = 20, 1  # half its prompts re-sent, from its own machine: a benchmark re-run
     t = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
     assert t.loc[1, "self_repeat"] == pytest.approx(0.5) and not t.loc[1, "flagged"]
+    acc.loc[h, "n_blocks_own"] = 30  # the same repeats through a proxy pool: a sweep cycling templates
+    t = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
+    assert t.loc[1, "flagged"]
 
 
 def test_evidence_sentences_name_the_facts():

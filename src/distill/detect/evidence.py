@@ -93,17 +93,29 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None, b
     # volumes in step. A lab or a company asking hard questions from its own network at human
     # volumes, present all along, shows none of them. (Launch-day retargeting is not among them:
     # labs benchmark a new model on its first day too; it adds to the score only.)
+    # A wave of new accounts is a campaign's sign when the accounts then act in step; accounts that
+    # merely first appeared in a busy hour and went their own ways (hourly volumes uncorrelated or
+    # opposed) are people who happened to sign up then.
+    wave = t["wave"].where(t["coactivity"] >= 0, 0.0)
     # Word-for-word repeats across accounts mark a class doing one worksheet or labs running one
     # benchmark, but also an operator firing one probe list from many accounts; what tells them
-    # apart is how the accounts came to be: people who were there all along, not a wave of new ones.
-    # A lab re-running a benchmark also repeats itself: each account sends the same items again
-    # (a campaign pays for coverage and hardly ever sends one prompt twice; measured ≤ 7%).
-    honest_repeats = ((t["repeated"] >= 0.5) & (t["wave"] < 0.3)) | (t["self_repeat"] >= 0.3)
+    # apart is how the accounts behave: people send human volumes, were not a coordinated wave of new
+    # accounts (networks do not tell: students move between campus, home and phone), and most of what
+    # they ask is not extraction (a class's pooled share measured 9–36% in the development scenarios;
+    # one prompt list spread over a hydra's accounts is mostly extraction).
+    coordinated = wave >= 0.3
+    people = (t["volume"] < 0.3) & ~coordinated & (t["extract_share"] < 0.5)
+    # A lab re-running a benchmark repeats itself (each account sends the same items again: 23–38%
+    # of its chosen prompts in the development scenarios) from its own machines (one or two networks
+    # per account). Repeating alone is not enough: a sweep cycling a few templates repeats too, but
+    # through proxies.
+    lab = (t["self_repeat"] >= 0.15) & (t["median_blocks"] <= 2)
+    honest_repeats = ((t["repeated"] >= 0.5) & people) | lab
     t["operational"] = np.max(np.column_stack([
-        t["rotation"], t["volume"], t["wave"], t["meta"], parts["sync"], parts["coactivity"],
+        t["rotation"], t["volume"], wave, t["meta"], parts["sync"], parts["coactivity"],
     ]), axis=1).round(6)
     t["flagged"] = ((t["size"] >= cfg.min_accounts) & (t["score"] >= cfg.flag_score)
-                    & (parts["extract"] >= 0.3) & ~honest_repeats & (t["operational"] >= 0.3))
+                    & (parts["extract"] >= 0.3) & ~honest_repeats & (t["operational"] >= 0.25))
     t = t.reset_index().sort_values(["flagged", "size", "comp"], ascending=[False, False, True], kind="stable")
     t = t.reset_index(drop=True)
     t["cluster"] = ""

@@ -22,8 +22,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-KIND_WEIGHT = {"payment": 1.0, "template": 0.8, "ip_block": 0.5, "system_prompt": 0.4, "wave": 0.4,
-               "user_agent": 0.2}
+KIND_WEIGHT = {"payment": 1.0, "template": 0.8, "rotation_day": 0.8, "ip_block": 0.5, "system_prompt": 0.4,
+               "wave": 0.4, "user_agent": 0.2}
 CLIQUE = 40  # a key held by more candidates links each to ~CLIQUE others (a bounded, seeded sample)
 
 

@@ -300,7 +300,16 @@ def run(cfg: TrafficConfig) -> dict:
         first_hours = (acc["first_t"] // 3600).astype("int64").astype(str).value_counts()
         wave["n_accounts"] = wave["k"].map(first_hours).astype(int)
         wave["n"] = 1
-        allkeys = pd.concat([ck, tk, wave], ignore_index=True)
+        # a careful operator shares no proxy block, card or template; what its accounts still share is
+        # how they operate: new on the same day, each on a fresh network for nearly every request
+        # (rare among people: relays given with --relays are not counted as rotation)
+        rot = acc["e_rotation"] >= 0.5
+        day = (acc["first_t"] // A.DAY).astype("int64").astype(str)
+        cr = cand[rot.loc[cand].to_numpy()]
+        cohort = pd.DataFrame({"account_id": cr, "ktype": "rotation_day", "k": day.loc[cr].to_numpy()})
+        cohort["n_accounts"] = cohort["k"].map(day[rot].value_counts()).astype(int)
+        cohort["n"] = 1
+        allkeys = pd.concat([ck, tk, wave, cohort], ignore_index=True)
         e = graph.edges(allkeys, n_total=len(acc))
         members = graph.communities(cand, e, seed=cfg.seed)
         st.done("graph")
@@ -316,6 +325,11 @@ def run(cfg: TrafficConfig) -> dict:
         acc_out = acc.join(members.set_index("account_id"))
         acc_out = acc_out.join(comms.set_index("comp")[["score", "flagged", "cluster"]], on="comp")
         acc_out["flagged"] = acc_out["flagged"].astype("boolean").fillna(False).astype(bool)
+        # a flagged community's member is flagged when it sent at least one extraction prompt itself:
+        # a mobile user whose rotating carrier addresses and first day put it beside a careful
+        # operator's accounts is linked, not implicated
+        acc_out["flagged"] &= acc_out["n_hit"] >= 1
+        acc_out.loc[~acc_out["flagged"], "cluster"] = ""
         # flagged on its own evidence: two independent strong strengths (extraction plus rotation or metadata)
         solo = ((acc_out["s"] >= cfg.solo_score) & (acc_out["e_extract"] >= 0.4)
                 & ((acc_out["e_rotation"] >= 0.5) | (acc_out["e_meta"] >= 0.5)) & ~acc_out["human"])
@@ -334,8 +348,15 @@ def run(cfg: TrafficConfig) -> dict:
         acc_out = acc_out.set_index("account_id")
         _atomic_write(out / "candidates.csv", _round(comms[comms["size"] >= 2].drop(columns=["comp"])).to_csv(index=False))
         flagged = comms[comms["flagged"]]
-        ids = members.groupby("comp")["account_id"].apply(list)
-        cl_json = [describe(row, ids[row["comp"]], acc, hits, e, allkeys) for _, row in flagged.iterrows()]
+        in_op = (acc_out["flagged"] == 1) & acc_out["cluster"].astype(str).str.startswith("op")
+        ids = acc_out.index[in_op].to_series().groupby(acc_out.loc[in_op, "comp"]).apply(sorted)
+        cl_json = []
+        for _, row in flagged.iterrows():
+            if row["comp"] not in ids.index:  # none of its members sent an extraction prompt itself
+                continue
+            d = describe(row, ids[row["comp"]], acc, hits, e, allkeys)
+            d["community_size"], d["accounts"] = d["accounts"], len(d["members"])
+            cl_json.append(d)
         n_solo = int((acc_out["cluster"] == "unlinked").sum())
         if n_solo:
             solo_ids = acc_out.index[acc_out["cluster"] == "unlinked"]
@@ -349,7 +370,7 @@ def run(cfg: TrafficConfig) -> dict:
         summary = {
             "records": int(acc["n_req"].sum()), "accounts": len(acc), "skipped": bad.summary(),
             "records_per_file": {str(f): int(n) for f, n in per_file.values},
-            "flagged_accounts": int(acc_out["flagged"].sum()), "clusters": len(flagged),
+            "flagged_accounts": int(acc_out["flagged"].sum()), "clusters": sum(c["cluster"] != "unlinked" for c in cl_json),
             "unlinked_flagged": n_solo, "candidate_accounts": len(cand),
             "candidate_clusters": int(len(comms)), "engine": cfg.engine,
             "background_extraction_share": round(background, 6), "relay_blocks": int(len(ranges) and
