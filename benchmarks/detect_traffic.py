@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"default": {"precision": 0.99, "recall": 0.90, "operator_ari": 0.9, "decoy_fpr": 0.01},
            "all_four": {"precision": 0.95, "recall": 0.60}, "no_campaign": {"decoy_fpr": 0.01}}
 PRESETS = ("default", "careful", "low_and_slow", "filler", "paraphrase", "all_four", "no_campaign", "random")
-DEFAULT_RUNS = [f"1000000:{p}:heldout:{s}" for p in PRESETS for s in (101, 102, 103)] + [
-    f"1000000:all_four:heldout:{s}:meta" for s in (101, 102, 103)]
+DEFAULT_RUNS = [f"1000000:{p}:heldout:{s}" for p in PRESETS for s in (101, 102)] + [
+    f"1000000:all_four:heldout:{s}:meta" for s in (101, 102)]
 
 
 def one(spec: str, work: Path, memory_limit: str) -> dict:

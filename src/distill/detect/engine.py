@@ -227,8 +227,13 @@ class SparkEngine:
         return self.spark.sql(sql).toPandas()
 
     def register(self, name: str, df) -> None:
-        df = df.replace({np.nan: None}) if len(df) else df
-        self.spark.createDataFrame(df).createOrReplaceTempView(name)
+        if len(df):
+            self.spark.createDataFrame(df.replace({np.nan: None})).createOrReplaceTempView(name)
+            return
+        # Spark cannot infer a schema from no rows (an empty relay list, no candidates): spell it out
+        kinds = {"i": "BIGINT", "u": "BIGINT", "f": "DOUBLE", "b": "BOOLEAN"}
+        ddl = ", ".join(f"`{c}` {kinds.get(t.kind, 'STRING')}" for c, t in df.dtypes.items())
+        self.spark.createDataFrame([], ddl).createOrReplaceTempView(name)
 
     def batches(self, sql: str, rows: int = 200_000):
         import pandas as pd

@@ -64,11 +64,11 @@ def jsonl_to_parquet(src: Path, dst: Path, bad: BadRows, batch: int = 200_000) -
     cols: dict[str, list] = {c: [] for c in schema.names}
     with open(src, encoding="utf-8", errors="replace") as f, pq.ParquetWriter(dst, schema) as w:
         for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
             if n == 1 and line.startswith("\ufeff"):  # a byte-order mark: read past it, say so
                 bad.note("byte-order mark on the first line (read past it)", src, n)
                 line = line[1:]
+            if not line.strip():
+                continue
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
