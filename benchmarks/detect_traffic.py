@@ -26,11 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"default": {"precision": 0.99, "recall": 0.90, "operator_ari": 0.9, "decoy_fpr": 0.01},
            "all_four": {"precision": 0.95, "recall": 0.60}, "no_campaign": {"decoy_fpr": 0.01}}
 PRESETS = ("default", "careful", "low_and_slow", "filler", "paraphrase", "all_four", "no_campaign", "random")
-DEFAULT_RUNS = [f"1000000:{p}:heldout:{s}" for p in PRESETS for s in (101, 102)] + [
-    f"1000000:all_four:heldout:{s}:meta" for s in (101, 102)]
+# the targets' scenarios first, then the single evasions, then a second seed
+DEFAULT_RUNS = [f"1000000:{p}:heldout:101" for p in ("default", "all_four", "no_campaign", "careful")] + [
+    "1000000:all_four:heldout:101:meta"] + [f"1000000:{p}:heldout:101" for p in (
+        "low_and_slow", "filler", "paraphrase", "random")] + [
+    f"1000000:{p}:heldout:102" for p in ("default", "all_four", "no_campaign", "careful")] + [
+    "1000000:all_four:heldout:102:meta"]
 
 
-def one(spec: str, work: Path, memory_limit: str) -> dict:
+def one(spec: str, work: Path, memory_limit: str, reuse: bool = False) -> dict:
     from distill.detect.metrics import score
 
     parts = spec.split(":")
@@ -49,16 +53,21 @@ def one(spec: str, work: Path, memory_limit: str) -> dict:
            "--memory-limit", memory_limit, "--relays", str(sim / "privacy_relays.txt"), "--json"]
     if meta:
         cmd += ["--accounts-meta", str(sim / "accounts_meta.parquet")]
-    t = time.perf_counter()
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)  # this child's own resource usage
-    wall = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"scan of {sim} failed")
-    summary = json.loads((out / "summary.json").read_text())
+    if reuse and (out / "summary.json").exists():
+        summary = json.loads((out / "summary.json").read_text())
+        wall, peak = summary["seconds"], None
+    else:
+        t = time.perf_counter()
+        child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own resource usage
+        wall, peak = time.perf_counter() - t, round(usage.ru_maxrss / 2**20, 2)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"scan of {sim} failed")
+        summary = json.loads((out / "summary.json").read_text())
     res = {"records": records, "preset": preset, "ranges": ranges, "seed": seed, "metadata": meta,
-           "wall_s": round(wall, 1), "peak_rss_gb": round(usage.ru_maxrss / 2**20, 2),
+           "wall_s": round(wall, 1), "peak_rss_gb": peak,
            "stage_seconds": summary["stage_seconds"], "accounts": summary["accounts"],
+           "shift_windows_tested": summary.get("shift", {}).get("windows_tested"),
            "shift_windows_shifted": summary.get("shift", {}).get("windows_shifted"),
            "load_avg_after": os.getloadavg()} | score(out, sim)
     print(json.dumps({k: v for k, v in res.items() if not isinstance(v, dict)}), flush=True)
@@ -93,7 +102,7 @@ def markdown(rows: list[dict]) -> str:
                      f"{_mean_sd([r['precision'] for r in camp if r['true_positives'] + r['false_positives']])} | "
                      f"{_mean_sd([r['recall'] for r in camp])} | {_mean_sd([r['operator_ari'] for r in camp])} | "
                      f"{_mean_sd([r['decoy_fpr'] for r in g])} | {per_kind} | {_mean_sd([r['wall_s'] for r in g])} | "
-                     f"{max(r['peak_rss_gb'] for r in g)} |\n")
+                     f"{max((r['peak_rss_gb'] for r in g if r['peak_rss_gb']), default='–')} |\n")
     return head + "".join(lines)
 
 
@@ -102,17 +111,19 @@ def main() -> None:
     ap.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="records:preset:ranges:seed[:meta]")
     ap.add_argument("--work", default="/tmp/distill-detect-bench")
     ap.add_argument("--memory-limit", default="4GB")
+    ap.add_argument("--reuse", action="store_true", help="score a finished scan in --work again instead of rerunning it")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "detect_traffic"))
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     rows = []
-    for spec in args.runs:
-        rows.append(one(spec, Path(args.work), args.memory_limit))
-    res = {"targets": TARGETS, "cpu_count": os.cpu_count(), "runs": rows,
-           "note": "2-core machine shared with other sessions; run under nice -n 19; load average recorded per run."}
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results + ".json").write_text(json.dumps(res, indent=2))
-    Path(args.results + ".md").write_text(markdown(rows))
+    for spec in args.runs:  # results rewritten after every run: a long benchmark stopped early keeps them
+        rows.append(one(spec, Path(args.work), args.memory_limit, args.reuse))
+        res = {"targets": TARGETS, "cpu_count": os.cpu_count(), "runs": rows,
+               "note": "2-core machine shared with other sessions; load average recorded per run."}
+        for path, text in ((args.results + ".json", json.dumps(res, indent=2)), (args.results + ".md", markdown(rows))):
+            Path(path + ".tmp").write_text(text)
+            os.replace(path + ".tmp", path)
     print(markdown(rows))
 
 

@@ -19,7 +19,7 @@ from distill.detect.traffic import TrafficConfig, run  # noqa: E402
 def scanned(tmp_path_factory):
     d = tmp_path_factory.mktemp("traffic")
     simulate(SimulateConfig(records=40_000, seed=5, out=str(d / "sim"), chunk=20_000))
-    res = run(TrafficConfig(logs=(str(d / "sim" / "logs"),), out=str(d / "scan"), memory_limit="1GB"))
+    res = run(TrafficConfig(logs=(str(d / "sim" / "logs"),), out=str(d / "scan"), memory_limit="1GB", shift=True))
     return d, res
 
 
@@ -49,6 +49,8 @@ def test_outputs_have_the_promised_shape(scanned):
     assert html.count("<img") >= 3 and clusters[0]["cluster"] in html
     assert res["launches"][0]["model"] == "atlas-2"
     assert not (d / "scan" / "work").exists()  # scratch removed
+    shift = (d / "scan" / "shift.csv").read_text().splitlines()
+    assert shift[0] == "model,h,hour,n,mmd2,threshold,shifted" and len(shift) - 1 == res["shift"]["windows_tested"] > 0
 
 
 def _good_line(i):
@@ -102,9 +104,10 @@ def test_same_logs_same_outputs_whatever_the_row_order_or_threads(scanned, tmp_p
     shuffled.mkdir()
     for i, part in enumerate(__import__("numpy").array_split(perm, 3)):
         pq.write_table(table.take(part), shuffled / f"chunk-{i}.parquet")
-    run(TrafficConfig(logs=(str(shuffled),), out=str(tmp_path / "a"), memory_limit="1GB"))
-    run(TrafficConfig(logs=(str(d / "sim" / "logs"),), out=str(tmp_path / "b"), memory_limit="1GB", threads=1))
-    for name in ("accounts.csv", "evidence.csv", "clusters.json", "candidates.csv"):
+    run(TrafficConfig(logs=(str(shuffled),), out=str(tmp_path / "a"), memory_limit="1GB", shift=True))
+    run(TrafficConfig(logs=(str(d / "sim" / "logs"),), out=str(tmp_path / "b"), memory_limit="1GB", threads=1,
+                      shift=True))
+    for name in ("accounts.csv", "evidence.csv", "clusters.json", "candidates.csv", "shift.csv"):
         ref = (d / "scan" / name).read_bytes()
         assert (tmp_path / "a" / name).read_bytes() == ref, name
         assert (tmp_path / "b" / name).read_bytes() == ref, name

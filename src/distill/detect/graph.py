@@ -147,6 +147,7 @@ def coactivity(hourly: pd.DataFrame, members: pd.DataFrame) -> pd.Series:
         if x.shape[1] > 300:  # enough members to estimate it; a fixed, sorted choice
             x = x[sorted(x.columns)[:300]]
         tot = x.sum(axis=1)
-        c = [np.corrcoef(x[a], tot - x[a])[0, 1] for a in x.columns]
+        with np.errstate(invalid="ignore", divide="ignore"):  # a constant series has no correlation: NaN, skipped
+            c = [np.corrcoef(x[a], tot - x[a])[0, 1] for a in x.columns]
         out[comp] = float(np.nanmean(c)) if np.isfinite(c).any() else 0.0
     return pd.Series(out, name="coactivity")

@@ -147,9 +147,12 @@ def _scan(windows, embedder, baseline_hours, min_n, quantile, trials, seed) -> l
         # changed" a window and a probe sample are alike in every respect but their hour
         part = rng.permutation(len(base_p))
         third = len(part) // 3
+        base_h = g.loc[g["h"] < start + baseline_hours, "h"].to_numpy()
         embed = EMBEDDERS[embedder](seed).fit([base_p[i] for i in part[:third]])
-        base = embed([base_p[i] for i in part[third : 2 * third][:REFERENCE]])
+        ref = part[third : 2 * third][:REFERENCE]
+        base = embed([base_p[i] for i in ref])
         probe = embed([base_p[i] for i in part[2 * third :][:REFERENCE]])
+        hourly = {hb: np.flatnonzero(base_h == hb) for hb in np.unique(base_h)}
         gamma = bandwidth(base[:1000])
         kbb = kernel(base, base, gamma)  # once: every draw below is a block of these
         kpp, kpb = kernel(probe, probe, gamma), kernel(probe, base, gamma)
@@ -165,6 +168,21 @@ def _scan(windows, embedder, baseline_hours, min_n, quantile, trials, seed) -> l
                     i, j = rng.permutation(len(probe))[:n], rng.permutation(len(base))[:n]
                     null.append(mmd2_from(kpp[np.ix_(i, i)], kbb[np.ix_(j, j)], kpb[np.ix_(i, j)]))
                 thresholds[n] = float(np.quantile(null, quantile))
+                # Traffic differs from hour to hour (time zones, deadlines, who is awake): each
+                # baseline hour against the reference without that hour gives the MMD of ordinary
+                # hour-to-hour change; a window must also stand out from those (median + 3 scaled MADs)
+                hour_null = []
+                for hb, own in hourly.items():
+                    pool = np.flatnonzero(base_h[ref] != hb)
+                    if len(own) < n or len(pool) < n:
+                        continue
+                    xi = embed([base_p[i] for i in np.sort(rng.permutation(own)[:n])])
+                    j = np.sort(rng.permutation(pool)[:n])
+                    hour_null.append(mmd2_from(kernel(xi, xi, gamma), kbb[np.ix_(j, j)], kernel(xi, base[j], gamma)))
+                if len(hour_null) >= 6:
+                    med = float(np.median(hour_null))
+                    mad = 1.4826 * float(np.median(np.abs(np.asarray(hour_null) - med)))
+                    thresholds[n] = max(thresholds[n], med + 3 * mad)
             texts = w["prompt"].tolist()  # sorted by text (for determinism): cut by a seeded draw, not the head
             x = embed([texts[i] for i in np.sort(rng.permutation(len(texts))[:n])])
             j = rng.permutation(len(base))[:n]
