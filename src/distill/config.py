@@ -156,6 +156,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> Non
         )
         help_text = f.metadata.get("help", "")
         help_text = f"{help_text} (default: {default!r})" if help_text else f"default: {default!r}"
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %: a literal "50%" must not break --help
         kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
         if not flag.startswith("-"):  # a positional argument: `distill serve MODEL`, `distill detect traffic LOGS...`
             nargs = "*" if typing.get_origin(tp) is tuple else "?"
