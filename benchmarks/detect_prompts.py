@@ -33,25 +33,14 @@ def rates(pred, y) -> dict:
 
 
 def cross_validated(x, y) -> dict:
-    import scipy.sparse as sp
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
     from distill.detect import prompts as P
 
-    def feats(texts, idf=None):
-        doc, feat = P.ngrams(P._clip(texts))
-        if idf is None:
-            present = np.unique(doc * P.N_FEATURES + feat) % P.N_FEATURES
-            idf = np.log((1 + len(texts)) / (1 + np.bincount(present, minlength=P.N_FEATURES))) + 1
-        norm = np.sqrt(np.bincount(doc, idf[feat] ** 2, minlength=len(texts)))
-        return sp.csr_matrix((idf[feat] / norm[doc], (doc, feat)), shape=(len(texts), P.N_FEATURES)), idf
-
     oof = np.zeros(len(x))
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
-        X, idf = feats([x[i] for i in tr])
-        lr = LogisticRegression(C=10.0, class_weight="balanced", solver="liblinear", max_iter=1000).fit(X, y[tr])
-        oof[te] = lr.predict_proba(feats([x[i] for i in te], idf)[0])[:, 1]
+        X, idf = P.features([x[i] for i in tr])
+        oof[te] = P.fit(X, y[tr]).predict_proba(P.features([x[i] for i in te], idf)[0])[:, 1]
     return rates(oof >= 0.5, y)
 
 

@@ -17,6 +17,17 @@ def corpus(tmp_path):
     return f
 
 
+def _shard_hashes(manifest) -> list[str]:
+    return [s["sha256"] for s in sorted(manifest.shards, key=lambda s: s["index"])]
+
+
+def _reference_hashes(teacher, corpus, tmp_path) -> list[str]:
+    """Shard checksums of an uninterrupted capture of the same corpus (under tmp_path/ref)."""
+    capture(_cfg(teacher, corpus, tmp_path / "ref"))
+    ref = json.loads((tmp_path / "ref" / "manifest.json").read_text())
+    return [s["sha256"] for s in ref["shards"]]
+
+
 def _cfg(teacher, corpus, out, **kw):
     return CaptureConfig(teacher=str(teacher), data=str(corpus), top_k=8, window=16, batch_size=3,
                          shard_windows=5, out=str(out), **kw)
@@ -94,10 +105,7 @@ def test_parallel_capture_parts_merge(tiny_teacher, corpus, tmp_path):
     for rank in (0, 1):
         capture(_cfg(tiny_teacher, corpus, out), rank=rank, world=2)
     m = merge_manifests(out)
-    capture(_cfg(tiny_teacher, corpus, tmp_path / "ref"))
-    ref = json.loads((tmp_path / "ref" / "manifest.json").read_text())
-    assert m.complete and [s["sha256"] for s in sorted(m.shards, key=lambda s: s["index"])] == \
-        [s["sha256"] for s in ref["shards"]]
+    assert m.complete and _shard_hashes(m) == _reference_hashes(tiny_teacher, corpus, tmp_path)
 
 
 def test_store_refuses_corruption_other_tokenizers_and_settings(tiny_teacher, corpus, tmp_path):
@@ -240,10 +248,7 @@ def test_an_unlisted_shard_of_another_corpus_is_not_adopted(tiny_teacher, corpus
     capture(_cfg(tiny_teacher, corpus, out), stop_after_shards=1)
     (tmp_path / "o" / "shard-00001.safetensors").rename(out / "shard-00001.safetensors")
     m = capture(_cfg(tiny_teacher, corpus, out))
-    capture(_cfg(tiny_teacher, corpus, tmp_path / "ref"))
-    ref = json.loads((tmp_path / "ref" / "manifest.json").read_text())
-    assert m.complete and [s["sha256"] for s in sorted(m.shards, key=lambda s: s["index"])] == \
-        [s["sha256"] for s in ref["shards"]]
+    assert m.complete and _shard_hashes(m) == _reference_hashes(tiny_teacher, corpus, tmp_path)
 
 
 def test_capture_rebuilds_missing_and_corrupt_listed_shards(tiny_teacher, corpus, tmp_path):

@@ -83,18 +83,29 @@ def model() -> tuple[np.ndarray, np.ndarray, float]:
     that is a plain sum over n-gram occurrences, so that scoring millions of prompts needs no
     sort or sparse matrix — two ``bincount`` calls (see ``probability``).
     """
+    x, y = training_set()
+    X, idf = features(x)
+    lr = fit(X, y)
+    return idf, lr.coef_[0], float(lr.intercept_[0])
+
+
+def features(texts, idf: np.ndarray | None = None):
+    """The classifier's sparse features (n, N_FEATURES) of ``texts`` and the IDF used (fitted on them if None)."""
     import scipy.sparse as sp
+
+    doc, feat = ngrams(_clip(texts))
+    if idf is None:
+        present = np.unique(doc * N_FEATURES + feat) % N_FEATURES
+        idf = np.log((1 + len(texts)) / (1 + np.bincount(present, minlength=N_FEATURES))) + 1
+    norm = np.sqrt(np.bincount(doc, idf[feat] ** 2, minlength=len(texts)))
+    return sp.csr_matrix((idf[feat] / norm[doc], (doc, feat)), shape=(len(texts), N_FEATURES)), idf
+
+
+def fit(X, y):
+    """The classifier's logistic regression (C = 10 and threshold 0.5 chosen by 5-fold CV on the training set)."""
     from sklearn.linear_model import LogisticRegression
 
-    x, y = training_set()
-    doc, feat = ngrams(_clip(x))
-    present = np.unique(doc * N_FEATURES + feat) % N_FEATURES
-    df = np.bincount(present, minlength=N_FEATURES)
-    idf = np.log((1 + len(x)) / (1 + df)) + 1
-    norm = np.sqrt(np.bincount(doc, idf[feat] ** 2, minlength=len(x)))
-    X = sp.csr_matrix((idf[feat] / norm[doc], (doc, feat)), shape=(len(x), N_FEATURES))
-    lr = LogisticRegression(C=10.0, class_weight="balanced", solver="liblinear", max_iter=1000).fit(X, y)
-    return idf, lr.coef_[0], float(lr.intercept_[0])
+    return LogisticRegression(C=10.0, class_weight="balanced", solver="liblinear", max_iter=1000).fit(X, y)
 
 
 def probability(texts, batch: int = 20_000) -> np.ndarray:
