@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from distill import __version__
+from distill import __version__, progress
 from distill.config import add_arguments, config_from_args
 
 log = logging.getLogger("distill")
@@ -183,7 +183,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             continue
         p.add_argument("--recipe", metavar="YAML", help="read settings from a YAML recipe; options override it")
         p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
-        p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+        p.add_argument("-v", "--verbose", action="count", default=0,
+                       help="progress bars also when stderr is not a terminal, timestamped logs (-vv: debug)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or stage lines: warnings only")
         add_arguments(p, cmd.config_class())
     return parser
 
@@ -208,10 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser(argv).parse_args(argv)  # imports the chosen command's config module
     except ModuleNotFoundError as e:
         return _missing_package(e)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    progress.configure(args.verbose, args.quiet)
     handler = args.handler
-    for k in ("group", "command", "handler", "verbose"):
+    for k in ("group", "command", "handler", "verbose", "quiet"):
         vars(args).pop(k, None)  # top-level commands have no "command"
     try:
         result = handler(args)

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from distill.config import check, doc
 from distill.detect import simtext as T
+from distill.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +332,7 @@ def run(cfg: SimulateConfig) -> dict:
     seen = np.zeros(len(pop.weight), bool)
     order = np.argsort(pop.account)
     n_chunks = -(-cfg.records // cfg.chunk)
-    for i in tqdm(range(n_chunks), desc="simulate", disable=None):
+    for i in bar(range(n_chunks), desc="simulate"):
         size = min(cfg.chunk, cfg.records - i * cfg.chunk)
         table = chunk_table(cfg, pop, world, i, size)
         seen[order[np.searchsorted(pop.account, table["account_id"].to_numpy(), sorter=order)]] = True

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from distill.config import check, doc, to_dict
+from distill.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Stages:
     """Times each stage; one progress bar over the stages."""
 
     def __init__(self, names):
-        self.bar = tqdm(total=len(names), desc="scan", disable=None)
+        self.bar = bar(total=len(names), desc="scan", unit="stage")
         self.seconds: dict[str, float] = {}
         self._t = time.perf_counter()
 
@@ -117,7 +117,7 @@ def classify_prompts(eng, per_account: int, keep: int = 64):
 
     counts, hits = [], []
     sql = "SELECT * FROM (" + _sql("sample", per_account=per_account) + ") s"
-    for chunk in tqdm(eng.batches(sql), desc="prompts", unit="batch", disable=None):
+    for chunk in bar(eng.batches(sql), desc="prompts", unit="batch"):
         chunk["hit"] = P.classify(chunk["prompt"].astype(str).tolist())
         counts.append(chunk.groupby("account_id").agg(n_seen=("hit", "size"), n_hit=("hit", "sum"),
                                                       n_dup=("dup", "sum")))

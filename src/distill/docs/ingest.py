@@ -14,10 +14,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from distill.config import check, doc, to_dict
 from distill.docs.chunking import Chunk, Section, chunk_sections, parse_text, parser_for
+from distill.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ def ingest(cfg: IngestConfig) -> dict:
     skipped: list[dict] = []
     duplicates = 0
     read = 0
-    for path in tqdm(files, desc="docs ingest", unit="file", disable=None):
+    for path in bar(files, desc="docs ingest", unit="file"):
         rel = str(path.relative_to(root)) if root.is_dir() else path.name
         try:
             rel.encode("utf-8")

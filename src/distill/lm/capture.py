@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from tqdm.auto import tqdm
 
 from distill.config import check, doc
 from distill.hashing import sha256_file, sha256_files
@@ -17,6 +16,7 @@ from distill.lm.compat import tokenizer_fingerprint
 from distill.lm.corpus import pack_windows
 from distill.lm.models import load_model, load_tokenizer, resolve
 from distill.losses import sample_counts
+from distill.progress import bar as progress_bar
 from distill.targets.store import (
     CAPTURE_KEYS,
     Manifest,
@@ -119,8 +119,8 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
     mine = [j for j in owned if j not in listed]
     model = None
     written = 0
-    bar = tqdm(total=sum(min(want.windows_total, (j + 1) * cfg.shard_windows) - j * cfg.shard_windows for j in mine),
-               desc="capture", unit="window", disable=None)
+    bar = progress_bar(total=sum(min(want.windows_total, (j + 1) * cfg.shard_windows) - j * cfg.shard_windows for j in mine),
+               desc="capture", unit="window")
     for j in mine:
         path = out / shard_name(j)
         start, end = j * cfg.shard_windows, min(want.windows_total, (j + 1) * cfg.shard_windows)

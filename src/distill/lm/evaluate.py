@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from distill.config import check, doc
 from distill.losses import forward_kl
+from distill.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def evaluate(cfg: LMEvalConfig) -> dict:
     windows = pack_windows(cfg.data, s_tok, cfg.window, cfg.max_windows)
     sums = {"t_nll": 0.0, "s_nll": 0.0, "kl": 0.0, "agree": 0, "n": 0}
     secs = {"teacher": 0.0, "student": 0.0}
-    for b in tqdm(range(0, len(windows), cfg.batch_size), desc="eval", disable=None):
+    for b in bar(range(0, len(windows), cfg.batch_size), desc="eval", unit="batch"):
         x = windows[b : b + cfg.batch_size].to(device)
         outs = {}
         for name, model in (("teacher", teacher), ("student", student)):

@@ -32,10 +32,10 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from distill.config import check, doc, to_dict
 from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
+from distill.progress import bar as progress_bar
 from distill.targets.store import stack_targets
 from distill.train import checkpoint
 
@@ -270,7 +270,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     if writer and new_file:
         writer.writerow(METRICS)
     tb = _tensorboard(out, cfg.tensorboard, purge_step=step + 1) if acc.is_main_process else None
-    bar = tqdm(total=cfg.steps, initial=step, desc="lm train", disable=None if acc.is_main_process else True)
+    bar = progress_bar(total=cfg.steps, initial=step, desc="lm train", unit="step", show=acc.is_main_process)
     t_start = time.time()
     try:
         while step < cfg.steps:

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from tqdm.auto import tqdm
-
+from distill.progress import bar as progress_bar
 from distill.teachers.base import Completion, Message, Teacher
 
 log = logging.getLogger(__name__)
@@ -184,7 +183,7 @@ async def arun_chats(teacher: Teacher, requests: Iterable, *, concurrency: int =
     reqs = [as_request(r) for r in requests]
     results: list = [None] * len(reqs)
     todo = iter(range(len(reqs)))
-    bar = tqdm(total=len(reqs), desc=desc, unit="call", disable=not progress or None)
+    bar = progress_bar(total=len(reqs), desc=desc, unit="call", show=progress)
 
     async def worker():
         for i in todo:  # one shared iterator: each index goes to exactly one worker

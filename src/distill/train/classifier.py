@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,10 +26,10 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 from torch import nn
-from tqdm.auto import tqdm
 
 from distill.config import check, doc
 from distill.losses import hinton_kd
+from distill.progress import bar as progress_bar
 from distill.train import checkpoint
 
 log = logging.getLogger(__name__)
@@ -222,8 +223,9 @@ def fit(
     local_batch = cfg.batch_size // world
     last_loss = float("nan")
     model.train()
-    bar = tqdm(total=total_steps, initial=step, desc=desc, disable=None if accelerator.is_main_process else True,
-               leave=False, dynamic_ncols=True)
+    started = time.perf_counter()
+    bar = progress_bar(total=total_steps, initial=step, desc=desc, unit="step",
+                       show=accelerator.is_main_process)
     try:
         while step < total_steps:
             epoch, in_epoch = divmod(step, steps_per_epoch)
@@ -247,8 +249,8 @@ def fit(
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{last_loss:.4f}", refresh=False)
                 end_of_epoch = i == steps_per_epoch - 1
-                if end_of_epoch:  # one line per epoch for logs, where the progress bar is off
-                    log.info("%s: epoch %d/%d done, loss %.4f", desc, epoch + 1, cfg.epochs, last_loss)
+                if end_of_epoch:  # the bar shows epochs; -vv logs them too
+                    log.debug("%s: epoch %d/%d done, loss %.4f", desc, epoch + 1, cfg.epochs, last_loss)
                 stop = stop_after_steps is not None and step >= stop_after_steps
                 if ckpt is not None and (end_of_epoch or stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
                     _save_checkpoint(ckpt, raw_model, accelerator.unwrap_model(projections), optimizer, scheduler,
@@ -260,6 +262,9 @@ def fit(
         if taps is not None:
             taps.close()
     model.eval()
+    if accelerator.is_main_process:  # the stage line: what a log file keeps of the bar
+        log.info("%s: %d epochs, %d steps, loss %.4f, %.0f s", desc, cfg.epochs, step, last_loss,
+                 time.perf_counter() - started)
     return FitResult(step, last_loss, True, accelerator.unwrap_model(projections))
 
 
@@ -343,7 +348,7 @@ def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1000, f
     taps = _HintTaps(model, list(features)) if features else None
     outs, feats = [], {n: [] for n in features}
     try:
-        for i in tqdm(range(0, len(images), batch_size), desc=desc, disable=None, leave=False):
+        for i in progress_bar(range(0, len(images), batch_size), desc=desc, unit="batch"):
             outs.append(model(images[i : i + batch_size].to(device)).float().cpu())
             for n in features:
                 feats[n].append(taps.out[n].float().cpu())

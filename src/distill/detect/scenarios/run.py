@@ -80,7 +80,7 @@ class Blocks:
 
 
 def run(cfg: ScenarioConfig) -> dict:
-    from tqdm.auto import tqdm
+    from distill.progress import bar as progress_bar
 
     sc = sample(cfg.records, cfg.seed, cfg.preset, cfg.ranges, cfg.set)
     world = build(sc)
@@ -96,7 +96,7 @@ def run(cfg: ScenarioConfig) -> dict:
     parts = chunks(cfg.records, cfg.chunk)
     blocks = Blocks(world)
     ext = "parquet" if cfg.format == "parquet" else "jsonl"
-    with tqdm(total=cfg.records, desc="simulate", unit="rec", disable=None) as bar:
+    with progress_bar(total=cfg.records, desc="simulate", unit="rec") as bar:
         for i, (s, e) in enumerate(parts):
             cols, acct, filler = blocks.range(s, e)
             seen[acct] = True
