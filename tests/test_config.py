@@ -76,3 +76,103 @@ def test_shipped_recipes_load():
         if r.name.startswith("identity"):
             from distill.detect.identity.run import IdentityConfig as cls
         load_config(cls, r)
+
+
+def _command_configs():
+    from distill.cli import COMMANDS
+
+    return sorted({cmd.config_class() for cmd in COMMANDS.values()}, key=lambda c: c.__name__)
+
+
+def _walk(cls, prefix=""):
+    from distill.config import _hints, _unwrap_optional
+
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        tp, _ = _unwrap_optional(hints[f.name])
+        yield prefix + f.name, f, tp
+        if dataclasses.is_dataclass(tp):
+            yield from _walk(tp, prefix + f.name + ".")
+
+
+def test_every_command_config_documents_every_field_and_is_frozen():
+    classes = _command_configs()
+    assert len(classes) >= 18
+    for cls in classes:
+        for name, f, _ in _walk(cls):
+            assert f.metadata.get("help"), f"{cls.__name__}.{name} has no help text"
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, cls.__name__
+
+
+def test_every_default_config_round_trips_through_plain_data():
+    built = 0
+    for cls in _command_configs():
+        try:
+            cfg = cls()
+        except ValueError:  # a required setting (a data set, a student folder) has no default
+            continue
+        assert from_dict(cls, to_dict(cfg)) == cfg, cls.__name__
+        built += 1
+    assert built >= 8
+
+
+def test_help_states_each_default_once_as_typed():
+    from distill.cli import main
+
+    def help_of(*cmd):
+        with pytest.raises(SystemExit):
+            main([*cmd, "--help"])
+
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        help_of("classic", "train")
+    text = " ".join(out.getvalue().split())
+    assert "(default: Debian's Fashion- MNIST)" in text or "(default: Debian's Fashion-MNIST)" in text
+    assert "(default: None)" not in text and "(default: ())" not in text and "(default: '" not in text
+    assert "--hints [HINT ...]" in text and "(default: hidden2:hidden1)" in text  # a tuple as typed
+    assert "--student {cnn,mlp-1200,mlp-800}" in text  # registry choices offered by argparse
+
+
+def test_nested_settings_keep_the_parents_defaults_and_refuse_what_the_command_sets():
+    from distill.docs.curve import DocsCurveConfig
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, DocsCurveConfig)
+    cfg = config_from_args(DocsCurveConfig, parser.parse_args(["d", "--eval.max-items", "5"]))
+    assert cfg.eval.max_items == 5 and cfg.eval.judge == "none" and cfg.eval.compare_teacher is False
+    options = {a for action in parser._actions for a in action.option_strings}
+    assert "--train.lr" in options and "--eval.judge" in options
+    assert not options & {"--train.dataset", "--train.out", "--train.steps", "--eval.student", "--eval.dataset",
+                          "--train.lmbda", "--train.targets"}
+    with pytest.raises(ValueError, match=r"\['train.steps'\] cannot be set here"):
+        from_dict(DocsCurveConfig, {"dataset": "d", "train": {"steps": 9}})
+
+
+def test_settings_a_command_does_not_use_are_not_its_options():
+    from distill.docs.train import DocsTrainConfig
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, DocsTrainConfig)
+    options = {a for action in parser._actions for a in action.option_strings}
+    assert "--lr" in options and "--loss" in options
+    assert not options & {"--lmbda", "--max-new-tokens", "--max-windows", "--targets"}
+    with pytest.raises(ValueError, match=r"\['lmbda'\] cannot be set here"):
+        from_dict(DocsTrainConfig, {"dataset": "d", "lmbda": 0.5})
+
+
+def test_registry_choices_are_checked_in_recipes_too():
+    with pytest.raises(ValueError, match=r"student must be one of \['cnn', 'mlp-1200', 'mlp-800'\], got 'vit'"):
+        from_dict(ClassicConfig, {"student": "vit"})
+
+
+def test_lm_loss_names_are_the_loss_registry():
+    import typing
+
+    from distill.lm.names import Divergence, Loss
+    from distill.losses import DIVERGENCES
+
+    assert typing.get_args(Divergence) == tuple(DIVERGENCES)
+    assert typing.get_args(Loss) == (*DIVERGENCES, "ce")

@@ -21,11 +21,52 @@ import yaml
 C = TypeVar("C")
 
 
-def doc(help: str, flag: str | None = None, **kw: Any) -> Any:
-    """``dataclasses.field`` with its help text (and, rarely, a command-line flag other than
-    ``--field-name``); ``default`` / ``default_factory`` as usual."""
-    meta = {"help": help} | ({"flag": flag} if flag else {})
+def doc(help: str, flag: str | None = None, *, group: str | None = None, fixed: tuple[str, ...] = (),
+        choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
+    """``dataclasses.field`` with its help text; ``default`` / ``default_factory`` as usual.
+
+    ``flag``: a command-line flag other than ``--field-name`` (a name without dashes makes it positional).
+    ``group``: the heading it is listed under in ``--help`` (fields without one go under "options").
+    ``choices``: the allowed values of a ``str`` field whose values come from a registry (a ``Literal``
+    type says the same for a fixed list); checked on the command line and in recipes alike.
+    ``fixed``: for a nested settings class, its fields that the command sets itself: they are neither
+    options nor recipe keys of this command (``docs curve`` sets each run's data and output folder).
+    A help text that states its own default ("(default: …)") is printed as written."""
+    meta = {"help": help} | ({"flag": flag} if flag else {}) | ({"group": group} if group else {})
+    meta |= ({"fixed": tuple(fixed)} if fixed else {}) | ({"choices": tuple(choices)} if choices else {})
     return dataclasses.field(metadata=meta, **kw)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+
+def _group(cls, name: str) -> str | None:
+    """A field's help heading; a subclass that overrides a field's default keeps its parent's heading."""
+    for klass in cls.__mro__:
+        f = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if f is not None and f.metadata.get("group"):
+            return f.metadata["group"]
+    return None
+
+
+def not_options(cls) -> frozenset[str]:
+    """Fields of ``cls`` that its command sets itself (``NOT_OPTIONS`` on a class that reuses another's
+    settings, e.g. ``docs train``'s on-policy fields): not on its command line, refused in its recipes."""
+    return frozenset(getattr(cls, "NOT_OPTIONS", ()))
+
+
+def _shown_default(value: Any) -> str:
+    """A default as a user would type it: ``labels``, ``1 2 3``, ``none``."""
+    if value is None or value == "" or value == ():
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return " ".join(str(v) for v in value)
+    return str(value)
 
 
 def _hints(cls) -> dict[str, Any]:
@@ -84,9 +125,21 @@ def _coerce(name: str, tp, value: Any) -> Any:
     return value
 
 
-def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
-    """Build ``cls`` from a plain mapping, converting types; unknown keys are errors."""
+def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "", fixed: frozenset[str] = frozenset(),
+              base: Any = None) -> C:
+    """Build ``cls`` from a plain mapping, converting types; unknown keys are errors, and so are
+    ``fixed`` ones (fields the command sets itself). With ``base`` (an instance of ``cls``: a nested
+    field's default), the mapping changes that instance's values instead of the class defaults."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+
+    def unchanged(k) -> bool:  # a saved config (to_dict) names them with the values the command gave them
+        current = getattr(base, k) if base is not None else _field_default(fields[k])
+        return to_dict(current) == (list(data[k]) if isinstance(data[k], tuple) else data[k])
+
+    refused = sorted((k for k in set(data) & (not_options(cls) | fixed) if k in fields and not unchanged(k)), key=str)
+    if refused:
+        raise ValueError(f"{[prefix + str(r) for r in refused]} cannot be set here: this command sets "
+                         f"{'it' if len(refused) == 1 else 'them'} itself.")
     unknown = sorted(set(data) - set(fields), key=str)  # a YAML key may be a number
     if unknown:
         raise ValueError(
@@ -94,8 +147,19 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
             f"known: {sorted(prefix + f for f in fields)}."
         )
     hints = _hints(cls)
-    kwargs = {k: _coerce(prefix + k, hints[k], v) for k, v in data.items()}
-    return cls(**kwargs)
+    kwargs = {}
+    for k, v in data.items():
+        tp, _ = _unwrap_optional(hints[k])
+        if dataclasses.is_dataclass(tp) and isinstance(v, dict):  # settings given on top of the field's default
+            kwargs[k] = from_dict(tp, v, prefix=f"{prefix}{k}.", fixed=frozenset(fields[k].metadata.get("fixed", ())),
+                                  base=_field_default(fields[k]))
+        else:
+            kwargs[k] = _coerce(prefix + k, hints[k], v)
+    for k, v in kwargs.items():
+        allowed = fields[k].metadata.get("choices")
+        if allowed and v not in allowed:
+            raise ValueError(f"{prefix + k} must be one of {list(allowed)}, got {v!r}.")
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -115,6 +179,11 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def load_config(cls: type[C], path: str | Path) -> C:
     """Read a YAML recipe into ``cls``. Only plain YAML: no tags that import or run code."""
+    return from_dict(cls, read_recipe(cls, path))
+
+
+def read_recipe(cls, path: str | Path) -> dict[str, Any]:
+    """A YAML recipe's mapping, unchecked against ``cls`` (``from_dict`` checks it)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"recipe {path} does not exist.")
@@ -130,53 +199,73 @@ def load_config(cls: type[C], path: str | Path) -> C:
         raise ValueError(f"recipe {path} is nested too deeply to be a recipe.") from None
     if not isinstance(data, dict):
         raise ValueError(f"recipe {path} must be a YAML mapping of {cls.__name__} settings.")
-    return from_dict(cls, data)
+    return data
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> None:
-    """Add one option per field of ``cls`` (recursively for nested dataclasses).
+def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", skip: frozenset[str] = frozenset(),
+                  heading: str | None = None, defaults: Any = None) -> None:
+    """Add one option per field of ``cls`` (recursively for nested dataclasses, under their own heading).
 
     Options default to ``argparse.SUPPRESS`` so that ``config_from_args`` can tell what the
-    user actually typed and layer it over a recipe and the dataclass defaults.
+    user actually typed and layer it over a recipe and the dataclass defaults. Fields in ``skip``
+    or the class's ``NOT_OPTIONS`` are set by the command, not offered. ``defaults``: the instance whose
+    values the help shows (a nested field's own default, which may differ from its class's).
     """
     hints = _hints(cls)
+    skip = skip | not_options(cls)
+    sections: dict[str, Any] = {}
+
+    def section(title: str | None):
+        if title is None:
+            return parser
+        if title not in sections:
+            sections[title] = parser.add_argument_group(title)
+        return sections[title]
+
     for f in dataclasses.fields(cls):
-        if not f.init:
+        if not f.init or f.name in skip:
             continue
         tp, _ = _unwrap_optional(hints[f.name])
         dest = prefix + f.name
+        default = _field_default(f) if defaults is None else getattr(defaults, f.name)
         if dataclasses.is_dataclass(tp):
-            add_arguments(parser, tp, prefix=dest + ".")
+            title = f.metadata.get("help") or (tp.__doc__ or tp.__name__).strip().splitlines()[0]
+            add_arguments(parser, tp, prefix=dest + ".", skip=frozenset(f.metadata.get("fixed", ())),
+                          heading=f"--{dest}.* : {title}", defaults=default)
             continue
+        target = section(_group(cls, f.name) or heading)
         flag = f.metadata.get("flag") or "--" + dest.replace("_", "-")
         if prefix and not flag.startswith("-"):  # only the top level has positional arguments
             flag = "--" + dest.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None
-        )
         help_text = f.metadata.get("help", "")
-        help_text = f"{help_text} (default: {default!r})" if help_text else f"default: {default!r}"
+        required_positional = not flag.startswith("-") and default in ("", (), None)
+        if "(default" not in help_text and not required_positional:  # a help text that explains its default says it once
+            help_text = f"{help_text} (default: {_shown_default(default)})".strip()
         help_text = help_text.replace("%", "%%")  # argparse formats help with %: a literal "50%" must not break --help
+        metavar = f.name.upper()
         kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
         if not flag.startswith("-"):  # a positional argument: `distill serve MODEL`, `distill detect traffic LOGS...`
             nargs = "*" if typing.get_origin(tp) is tuple else "?"
-            parser.add_argument(dest, nargs=nargs, metavar=flag.upper(), default=argparse.SUPPRESS, help=help_text)
+            target.add_argument(dest, nargs=nargs, metavar=flag.upper(), default=argparse.SUPPRESS, help=help_text)
             continue
         if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-        elif typing.get_origin(tp) is Literal:
-            parser.add_argument(flag, choices=typing.get_args(tp), **kw)
+            target.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif typing.get_origin(tp) is Literal or f.metadata.get("choices"):
+            target.add_argument(flag, choices=f.metadata.get("choices") or typing.get_args(tp), **kw)
         elif typing.get_origin(tp) is tuple:  # `--x a b --x c` gives (a, b, c), not the last group alone
-            parser.add_argument(flag, nargs="*", action="extend", metavar="VALUE", **kw)
+            elem = (typing.get_args(tp) or (str,))[0]
+            if typing.get_origin(elem) is Literal:
+                kw["choices"] = typing.get_args(elem)
+            target.add_argument(flag, nargs="*", action="extend", metavar=metavar.rstrip("S") or metavar, **kw)
         else:
-            parser.add_argument(flag, metavar=tp.__name__.upper() if isinstance(tp, type) else "VALUE", **kw)
+            target.add_argument(flag, metavar=metavar, **kw)
 
 
 def config_from_args(cls: type[C], args: argparse.Namespace, recipe: str | Path | None = None) -> C:
     """Defaults ← YAML recipe (if any) ← options given on the command line."""
     data: dict[str, Any] = {}
     if recipe:
-        data = to_dict(load_config(cls, recipe))
+        data = read_recipe(cls, recipe)
     given = {k: v for k, v in vars(args).items()}
     for key, value in given.items():
         parts = key.split(".")

@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from distill.config import check, doc, to_dict
@@ -33,9 +33,15 @@ class DocsCurveConfig:
     epochs: float = doc("passes over each subset (steps = epochs × size / batch size, at least 1)", default=3.0)
     out: str = doc("output folder", default="runs/docs/curve")
     seed: int = doc("seed of the subset draw", default=0)
-    train: DocsTrainConfig = field(default_factory=lambda: DocsTrainConfig(data="-"))
-    eval: DocsEvalConfig = field(default_factory=lambda: DocsEvalConfig(dataset="-", student="-",
-                                                                        compare_teacher=False, judge="none"))
+    # Each point's data, step count and folders are set by the curve (from DATASET, --sizes, --epochs, --out),
+    # so they are not options of the nested settings.
+    train: DocsTrainConfig = doc("how each point's student is trained (as `distill docs train`)",
+                                 default_factory=lambda: DocsTrainConfig(data="-"),
+                                 fixed=("dataset", "data", "steps", "grad_accum", "out"))
+    eval: DocsEvalConfig = doc("how each point is evaluated (as `distill docs eval`)",
+                               default_factory=lambda: DocsEvalConfig(dataset="-", student="-",
+                                                                      compare_teacher=False, judge="none"),
+                               fixed=("dataset", "student", "out"))
 
     def __post_init__(self):
         check(bool(self.dataset), "dataset", self.dataset, "a data set folder (distill docs curve DATASET)")

@@ -14,7 +14,7 @@ import logging
 import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -54,7 +54,7 @@ class GenerateConfig(TeacherOptions):
     embedder: str = doc("embedding model for grounding/dedup: 'minilm' (offline all-MiniLM-L6-v2) or 'none'",
                         default="minilm")
     seed: int = doc("seed of sampling and of the split", default=0)
-    quality: QualityConfig = field(default_factory=QualityConfig)
+    quality: QualityConfig = doc("quality filters of the generated triples", default_factory=QualityConfig)
 
     def __post_init__(self):
         super().__post_init__()

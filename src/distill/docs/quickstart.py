@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from distill.config import doc, to_dict
@@ -52,8 +52,9 @@ class DocsQuickstartConfig(TeacherOptions):
                           default=0.5)
     price_out: float = doc("teacher $ per million completion tokens (example)", default=1.5)
     concurrency: int = doc("teacher calls in flight at once (in-process teachers run one at a time)", default=2)
-    quality: QualityConfig = field(default_factory=lambda: QualityConfig(eval_fraction=0.2, max_per_chunk=2,
-                                                                         unanswerable_fraction=0.15))
+    quality: QualityConfig = doc("quality filters of the generated triples",
+                                 default_factory=lambda: QualityConfig(eval_fraction=0.2, max_per_chunk=2,
+                                                                       unanswerable_fraction=0.15))
 
 
 def run(cfg: DocsQuickstartConfig) -> dict:

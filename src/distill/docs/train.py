@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from distill.config import check, doc
+from distill.lm.names import Loss
 from distill.lm.train import LMTrainConfig, run
 
 
@@ -20,11 +20,15 @@ from distill.lm.train import LMTrainConfig, run
 class DocsTrainConfig(LMTrainConfig):
     """Settings of `distill docs train` (those of `distill lm train`, with defaults for Q&A fine-tuning)."""
 
+    # lm train's settings that have no meaning here: the data are chat examples, not a corpus cut into
+    # windows or a target store, and training is off-policy on the teacher's replies.
+    NOT_OPTIONS = ("targets", "lmbda", "max_new_tokens", "max_windows")
+
     dataset: str = doc("data set folder written by `distill docs generate` (WORKDIR/dataset)", default="",
                        flag="dataset")
     student: str = doc("student to fine-tune: HF folder, hub id, or 'smollm2'", default="smollm2")
     data: str = doc("chat JSONL to train on (default: DATASET/train.jsonl)", default="")
-    loss: Literal["forward_kl", "reverse_kl", "jsd", "skew_kl", "skew_rkl", "tvd", "ce"] = doc(
+    loss: Loss = doc(
         "'ce' (black-box: the teacher's text only) or a divergence to a local teacher on the reply tokens",
         default="ce")
     window: int = doc("longest example in tokens (longer prompts are dropped, replies cut)", default=384)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from distill.config import check, doc
+from distill.lm.names import Divergence
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class QuickstartConfig:
     teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
     layers: str = doc("student layers kept from the teacher (see `distill lm student`); last-half started and "
                       "ended best of the rules compared on SmolLM2 (benchmarks/lm_kd_vs_ce.py)", default="last-half")
-    loss: str = doc("divergence for the KD student", default="forward_kl")
+    loss: Divergence = doc("divergence for the KD student", default="forward_kl")
     alpha: float = doc("weight of cross-entropy on the text in the KD student's loss, (1 − α)·divergence + α·CE: "
                        "the divergence pulls toward the teacher (KL), the text term toward the data (perplexity)",
                        default=0.5)

@@ -111,8 +111,8 @@ class StudentConfig:
 
     teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", flag="--from",
                        default="smollm2")
-    layers: str = doc("which teacher layers to keep: every-other, a count N (evenly spaced), first-N, or i,j,k",
-                      default="every-other")
+    layers: str = doc("which teacher layers to keep: every-other, N (a count, evenly spaced), first-N, last-N, "
+                      "last-half, or a list i,j,k", default="every-other")
     out: str = doc("output folder for the student (a normal HF model folder)", default="runs/student")
 
     def __post_init__(self):

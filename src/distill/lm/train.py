@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.config import check, doc, to_dict
+from distill.lm.names import Loss
 from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
 from distill.progress import bar as progress_bar
 from distill.targets.store import stack_targets
@@ -46,38 +47,38 @@ log = logging.getLogger(__name__)
 class LMTrainConfig:
     """Settings of `distill lm train`."""
 
-    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
-    student: str = doc("student HF folder (e.g. from `distill lm student`)", default="")
-    data: str = doc("corpus (text, JSONL, folder, or datasets folder); not needed with --targets", default="")
+    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2", group="models and data")
+    student: str = doc("student HF folder (e.g. from `distill lm student`)", default="", group="models and data")
+    data: str = doc("corpus (text, JSONL, folder, or datasets folder); not needed with --targets", default="", group="models and data")
     targets: str | None = doc("target store from `distill lm capture` (top-k or sampled; off-policy, no live "
-                              "teacher)", default=None)
-    loss: Literal["forward_kl", "reverse_kl", "jsd", "skew_kl", "skew_rkl", "tvd", "ce"] = doc(
-        "divergence to the teacher ('ce': cross-entropy on the text only, the baseline)", default="forward_kl")
-    beta: float = doc("jsd: β (0 forward KL … 1 reverse KL)", default=0.5)
-    skew: float = doc("skew_kl / skew_rkl: α", default=0.1)
-    temperature: float = doc("temperature of both distributions in the divergence", default=1.0)
-    alpha: float = doc("weight of cross-entropy on the text, mixed with the divergence", default=0.0)
+                              "teacher)", default=None, group="models and data")
+    loss: Loss = doc(
+        "divergence to the teacher ('ce': cross-entropy on the text only, the baseline)", default="forward_kl", group="loss")
+    beta: float = doc("jsd: β (0 forward KL … 1 reverse KL)", default=0.5, group="loss")
+    skew: float = doc("skew_kl / skew_rkl: α", default=0.1, group="loss")
+    temperature: float = doc("temperature of both distributions in the divergence", default=1.0, group="loss")
+    alpha: float = doc("weight of cross-entropy on the text, mixed with the divergence", default=0.0, group="loss")
     lmbda: float = doc("on-policy fraction: probability that a step trains on the student's own samples",
-                       default=0.0)
-    max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32)
-    window: int = doc("tokens per training window (with --targets: the store's window)", default=256)
+                       default=0.0, group="on-policy (GKD)")
+    max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32, group="on-policy (GKD)")
+    window: int = doc("tokens per training window (with --targets: the store's window)", default=256, group="models and data")
     max_windows: int = doc("train on the corpus's first N windows only (0: all; the same N as `lm capture "
-                           "--max-windows` gives the same windows)", default=0)
-    batch_size: int = doc("windows per optimizer step (global, split across processes)", default=4)
-    grad_accum: int = doc("micro-batches per optimizer step", default=1)
-    steps: int = doc("optimizer steps", default=100)
-    lr: float = doc("peak learning rate (AdamW, linear warm-up, cosine decay)", default=1e-4)
-    warmup: int = doc("warm-up steps", default=10)
-    weight_decay: float = doc("AdamW weight decay", default=0.0)
-    chunk_size: int = doc("positions per loss chunk (bounds the loss's memory)", default=256)
-    lora_r: int = doc("LoRA rank (0: train all weights); needs peft", default=0)
+                           "--max-windows` gives the same windows)", default=0, group="models and data")
+    batch_size: int = doc("windows per optimizer step (global, split across processes)", default=4, group="optimization")
+    grad_accum: int = doc("micro-batches per optimizer step", default=1, group="optimization")
+    steps: int = doc("optimizer steps", default=100, group="optimization")
+    lr: float = doc("peak learning rate (AdamW, linear warm-up, cosine decay)", default=1e-4, group="optimization")
+    warmup: int = doc("warm-up steps", default=10, group="optimization")
+    weight_decay: float = doc("AdamW weight decay", default=0.0, group="optimization")
+    chunk_size: int = doc("positions per loss chunk (bounds the loss's memory)", default=256, group="loss")
+    lora_r: int = doc("LoRA rank (0: train all weights); needs peft", default=0, group="optimization")
     mixed_precision: Literal["no", "bf16", "fp16"] = doc("autocast precision where the device supports it",
-                                                          default="no")
-    seed: int = doc("seed of data order, sampling and initialization", default=0)
-    checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: only at the end)", default=50)
+                                                          default="no", group="optimization")
+    seed: int = doc("seed of data order, sampling and initialization", default=0, group="optimization")
+    checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: only at the end)", default=50, group="output")
     tensorboard: bool = doc("also write the metrics as TensorBoard events under OUT/tensorboard (skipped with a "
-                            "note when the tensorboard package is missing)", default=True)
-    out: str = doc("output folder: the trained student (HF folder), metrics.csv, checkpoint/", default="runs/lm")
+                            "note when the tensorboard package is missing)", default=True, group="output")
+    out: str = doc("output folder: the trained student (HF folder), metrics.csv, checkpoint/", default="runs/lm", group="output")
 
     def __post_init__(self):
         check(bool(self.student), "student", self.student, "a student model folder (--student DIR)")

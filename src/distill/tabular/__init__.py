@@ -8,8 +8,16 @@
     clf.predict_proba(X_new)  # the student; clf.teacher_ is the teacher refitted on all rows
 """
 
-from distill.tabular.datasets import DATASETS, load_csv, load_dataset, make_encoder
-from distill.tabular.estimator import DistilledClassifier
-from distill.tabular.students import STUDENTS, TEACHERS
+import importlib
 
-__all__ = ["DATASETS", "STUDENTS", "TEACHERS", "DistilledClassifier", "load_csv", "load_dataset", "make_encoder"]
+# Imported on first use (PEP 562), so that `distill tabular run --help` reads without scikit-learn installed.
+_WHERE = {"DATASETS": "datasets", "load_csv": "datasets", "load_dataset": "datasets", "make_encoder": "datasets",
+          "DistilledClassifier": "estimator", "STUDENTS": "students", "TEACHERS": "students"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'distill.tabular' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"distill.tabular.{_WHERE[name]}"), name)

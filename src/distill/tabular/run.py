@@ -120,7 +120,10 @@ def run(cfg: TabularRunConfig) -> dict:
              Z_tr.shape[1], cfg.teacher, cfg.student)
     clf = DistilledClassifier(teachers if len(teachers) > 1 else teachers[0], student, cv=cfg.cv, alpha=cfg.alpha,
                               temperature=cfg.temperature, combine=cfg.combine, random_state=cfg.seed)
+    t_fit = time.time()
     clf.fit(Z_tr, y_tr)
+    log.info("teacher %s: %d-fold out-of-fold labels, refitted on all %d rows; student %s trained (%.0f s)",
+             "+".join(cfg.teacher), cfg.cv, len(y_tr), cfg.student, time.time() - t_fit)
     models = [("teacher", clf.teacher_), ("student", clf.student_)]
     if cfg.hard_baseline:
         models.append(("student_hard_labels", clone(student).fit(Z_tr, y_tr)))
@@ -128,6 +131,8 @@ def run(cfg: TabularRunConfig) -> dict:
     for name, model in models:
         p = model.predict_proba(Z_te)[:, 1]
         rows[name] = model_metrics(name, y_te, p, group, model.predict_proba, Z_te, cfg.latency_repeats, model)
+    log.info("scored %s on %d held-out rows (latency: %d timed calls each)", ", ".join(rows), len(y_te),
+             cfg.latency_repeats)
     t, s = rows["teacher"], rows["student"]
     enc_latency = M.latency_per_row(encoder.transform, X_te, 1, cfg.latency_repeats)
     res = {

@@ -52,7 +52,7 @@ class ClassicConfig:
     mode: Literal["labels", "response", "feature", "multi", "self"] = doc(
         "labels (train a teacher), response, feature, multi, or self (born-again)", default="labels"
     )
-    student: str = doc(f"student architecture, one of {sorted(ARCHITECTURES)}", default="mlp-800")
+    student: str = doc("student architecture", default="mlp-800", choices=tuple(sorted(ARCHITECTURES)))
     teachers: tuple[str, ...] = doc("saved teacher folder(s) (response/feature: one; multi: several)", default=())
     teacher_weights: tuple[float, ...] = doc("multi: weight of each teacher (default: equal)", default=())
     temperature: float = doc("softening temperature T", default=4.0)

@@ -90,19 +90,19 @@ def test_compare_shows_the_asymmetry(tmp_path, monkeypatch):
 
 def test_cli_runs_and_refuses_bad_input(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(identity_run, "load_teacher", lambda spec, **kw: FakeChat(spec, "Я модель от Гугла.", "Я Aria."))
-    assert main(["detect", "identity", "--teacher", "m", "--languages", "ru", "--questions", "1", "--samples", "1",
+    assert main(["detect", "identity", "--model", "m", "--languages", "ru", "--questions", "1", "--samples", "1",
                  "--out", str(tmp_path / "o"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["rates"]["m"]["ru"]["no_system"]["gemini"]["k"] == 1
-    assert main(["detect", "identity", "--teacher", "m", "--temperature", "0"]) == 2
+    assert main(["detect", "identity", "--model", "m", "--temperature", "0"]) == 2
     assert "temperature must be > 0" in capsys.readouterr().err
-    assert main(["detect", "identity", "--teacher", "m", "--teacher-identity", "nobody",
+    assert main(["detect", "identity", "--model", "m", "--model-identity", "nobody",
                  "--out", str(tmp_path / "o2")]) == 2
     assert "identity 'nobody' of 'm' is not in the alias table" in capsys.readouterr().err
-    assert main(["detect", "identity", "--teacher", " "]) == 2
-    assert "teacher must be 'smollm2'" in capsys.readouterr().err
-    assert main(["detect", "identity", "--teacher", "m", "--compare", "m"]) == 2
-    assert "compare must be a model other than --teacher" in capsys.readouterr().err
+    assert main(["detect", "identity", "--model", " "]) == 2
+    assert "model must be 'smollm2'" in capsys.readouterr().err
+    assert main(["detect", "identity", "--model", "m", "--compare", "m"]) == 2
+    assert "compare must be a model other than --model" in capsys.readouterr().err
 
 
 def test_http_endpoint_end_to_end_and_resume(tmp_path, monkeypatch):

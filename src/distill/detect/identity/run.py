@@ -18,18 +18,26 @@ from distill.config import check, doc, to_dict
 from distill.detect.identity.claims import AliasTable
 from distill.detect.identity.plain import PlainTextTeacher, can_continue_text, is_base_model
 from distill.detect.identity.probes import CONDITIONS, Probe, build_probes, load_probe_set
-from distill.teachers import ChatRequest, RecordedTeacher, TeacherOptions, load_teacher, run_chats
+from distill.teachers import SPEC_FORMS, ChatRequest, RecordedTeacher, TeacherOptions, load_teacher, run_chats
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class IdentityConfig(TeacherOptions):
-    """Settings of `distill detect identity` (``--teacher`` and how to reach it: :class:`TeacherOptions`)."""
+    """Settings of `distill detect identity` (the model probed and how to reach it: :class:`TeacherOptions`).
 
-    compare: str = doc("a second model (same forms as --teacher, e.g. 'gemma3-270m'), probed the same way; the "
+    The probed model is rarely a teacher of ours, so its options are named ``--model`` / ``--model-id`` /
+    ``--model-identity`` on the command line (recipe keys keep the field names: teacher, teacher_model, ...)."""
+
+    teacher: str = doc(f"the model to probe: {SPEC_FORMS}", flag="--model", default="smollm2")
+    teacher_model: str = doc("--model is an HTTP endpoint: the model id there (default: the first its /v1/models "
+                             "lists)", flag="--model-id", default="")
+
+    compare: str = doc("a second model (same forms as --model, e.g. 'gemma3-270m'), probed the same way; the "
                        "report shows which claims to be which", default="")
-    compare_model: str = doc("model id at the --compare HTTP endpoint (default: the first it lists)", default="")
+    compare_model: str = doc("model id at the --compare HTTP endpoint (default: the first it lists)",
+                             flag="--compare-id", default="")
     out: str = doc("output folder: answers.jsonl, identity.json, report.md, claim_rates.png, calls.sqlite",
                    default="runs/identity")
     languages: tuple[str, ...] = doc("language codes to ask in (default: every language of the probe set)", default=())
@@ -44,14 +52,15 @@ class IdentityConfig(TeacherOptions):
         "has no chat template (in-process models only)", default="auto")
     probes: str = doc("your own probe set (YAML, layout of the packaged probes.yaml)", default="")
     aliases: str = doc("extra alias table (YAML) that adds or replaces identities and negation cues", default="")
-    teacher_identity: str = doc("the teacher's own identity id in the alias table (default: guessed from its name)",
-                                default="")
+    teacher_identity: str = doc("the probed model's own identity id in the alias table (default: guessed from its "
+                                "name)", flag="--model-identity", default="")
     compare_identity: str = doc("the compared model's own identity id (default: guessed from its name)", default="")
 
     def __post_init__(self):
+        check(bool(self.teacher.strip()), "model", self.teacher, SPEC_FORMS)  # named as the user typed it
         super().__post_init__()
         check((self.compare, self.compare_model) != (self.teacher, self.teacher_model), "compare", self.compare,
-              "a model other than --teacher")
+              "a model other than --model")
         check(self.samples >= 1, "samples", self.samples, "≥ 1")
         check(self.questions >= 0, "questions", self.questions, "≥ 0")
         check(self.temperature > 0, "temperature", self.temperature, "> 0 (samples must be able to differ)")
@@ -105,8 +114,8 @@ def run(cfg: IdentityConfig) -> dict:
         models.append((cfg.compare_model or cfg.compare, cfg.compare, cfg.compare_model))
     specs = [label for label, _, _ in models]
     if len(set(specs)) < len(specs):
-        raise ValueError(f"--teacher and --compare are both named {specs[0]!r}; give them different --teacher-model "
-                         "and --compare-model ids.")
+        raise ValueError(f"--model and --compare are both named {specs[0]!r}; give them different --model-id "
+                         "and --compare-id ids.")
     own = {}
     for label, given in zip(specs, (cfg.teacher_identity, cfg.compare_identity), strict=False):
         if given and given not in table.labels:
