@@ -18,7 +18,14 @@ from distill.config import check, doc, to_dict
 from distill.detect.identity.claims import AliasTable
 from distill.detect.identity.plain import PlainTextTeacher, can_continue_text, is_base_model
 from distill.detect.identity.probes import CONDITIONS, Probe, build_probes, load_probe_set
-from distill.teachers import SPEC_FORMS, ChatRequest, RecordedTeacher, TeacherOptions, load_teacher, run_chats
+from distill.teachers import (
+    SPEC_FORMS,
+    ChatRequest,
+    RecordedTeacher,
+    TeacherOptions,
+    load_teacher,
+    run_chats,
+)
 
 log = logging.getLogger(__name__)
 
