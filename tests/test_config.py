@@ -176,3 +176,65 @@ def test_lm_loss_names_are_the_loss_registry():
 
     assert typing.get_args(Divergence) == tuple(DIVERGENCES)
     assert typing.get_args(Loss) == (*DIVERGENCES, "ce")
+
+
+def _bare(cls):
+    """An instance holding every field's default, without running any check (to probe one rule at a time)."""
+    from distill.config import _field_default
+
+    obj = object.__new__(cls)
+    for f in dataclasses.fields(cls):
+        value = _field_default(f)
+        if f.metadata.get("required") and value in ("", (), None):
+            value = "given"  # a required setting has no default: stand in a value
+        object.__setattr__(obj, f.name, value)
+    return obj
+
+
+def _outside(f):
+    """A value just outside a field's declared range (None when it declares none)."""
+    m = f.metadata
+    if "ge" in m:
+        return m["ge"] - 1
+    if "gt" in m:
+        return m["gt"]
+    if "le" in m:
+        return m["le"] + 1
+    if "lt" in m:
+        return m["lt"]
+    return None
+
+
+def test_param_validation_over_every_setting_of_every_command():
+    """scikit-learn's check_param_validation, for settings: each declared rule refuses a value just past
+    it with a message naming the field, the value, the rule and the class; every class checks its rules
+    on construction (made with config.settings); every default satisfies its rules."""
+    from distill.config import validate
+
+    probed = 0
+    classes = {cls for top in _command_configs() for _, _, cls in [(None, None, top)] + list(_walk(top))
+               if dataclasses.is_dataclass(cls)}
+    for cls in sorted(classes, key=lambda c: c.__name__):
+        assert getattr(cls.__post_init__, "validates", False), f"{cls.__name__} is not made with @settings"
+        validate(_bare(cls))  # the defaults obey the declared rules
+        for f in dataclasses.fields(cls):
+            bad = _outside(f)
+            if f.metadata.get("required"):
+                bad = ""
+            elif f.metadata.get("choices"):
+                bad = "no-such-choice"
+            elif bad is None:
+                continue
+            obj = _bare(cls)
+            object.__setattr__(obj, f.name, bad)
+            with pytest.raises(ValueError, match=rf"^{f.name} (must be|is required).*\({cls.__name__}\.{f.name}\)"):
+                validate(obj)
+            probed += 1
+    assert probed >= 80
+
+
+def test_construction_checks_the_declared_rules():
+    with pytest.raises(ValueError, match=r"epochs must be ≥ 1, got 0 \(OptimConfig.epochs\)"):
+        OptimConfig(epochs=0)
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.0 \(OptimConfig.momentum\)"):
+        from_dict(ClassicConfig, {"train": {"momentum": 1.0}})

@@ -22,19 +22,82 @@ C = TypeVar("C")
 
 
 def doc(help: str, flag: str | None = None, *, group: str | None = None, fixed: tuple[str, ...] = (),
-        choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
+        choices: tuple[str, ...] | None = None, ge: float | None = None, gt: float | None = None,
+        le: float | None = None, lt: float | None = None, required: bool = False, **kw: Any) -> Any:
     """``dataclasses.field`` with its help text; ``default`` / ``default_factory`` as usual.
 
     ``flag``: a command-line flag other than ``--field-name`` (a name without dashes makes it positional).
     ``group``: the heading it is listed under in ``--help`` (fields without one go under "options").
     ``choices``: the allowed values of a ``str`` field whose values come from a registry (a ``Literal``
     type says the same for a fixed list); checked on the command line and in recipes alike.
+    ``ge`` / ``gt`` / ``le`` / ``lt``: the allowed range of a number (of each element of a tuple).
+    ``required``: the field has no useful default; an empty value is refused.
+    Ranges, choices and ``required`` are checked by :func:`validate` for classes made with
+    :func:`settings`, and shown in ``--help``.
     ``fixed``: for a nested settings class, its fields that the command sets itself: they are neither
     options nor recipe keys of this command (``docs curve`` sets each run's data and output folder).
     A help text that states its own default ("(default: …)") is printed as written."""
     meta = {"help": help} | ({"flag": flag} if flag else {}) | ({"group": group} if group else {})
     meta |= ({"fixed": tuple(fixed)} if fixed else {}) | ({"choices": tuple(choices)} if choices else {})
+    meta |= {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    meta |= {"required": True} if required else {}
     return dataclasses.field(metadata=meta, **kw)
+
+
+_BOUNDS = {"ge": ("≥", lambda v, b: v >= b), "gt": ("> ", lambda v, b: v > b),
+           "le": ("≤", lambda v, b: v <= b), "lt": ("< ", lambda v, b: v < b)}
+
+
+def allowed_range(f: dataclasses.Field) -> str:
+    """A field's declared range as a reader writes it: ``≥ 1``, ``in [0, 1)``, ``> 0``."""
+    m = f.metadata
+    lo = next((k for k in ("ge", "gt") if k in m), None)
+    hi = next((k for k in ("le", "lt") if k in m), None)
+    if lo and hi:
+        return f"in {'[' if lo == 'ge' else '('}{m[lo]:g}, {m[hi]:g}{']' if hi == 'le' else ')'}"
+    if lo or hi:
+        k = lo or hi
+        return f"{_BOUNDS[k][0].strip()} {m[k]:g}"
+    return ""
+
+
+def validate(obj: Any) -> None:
+    """Check every declared rule of a settings object (ranges, choices, required); the message names
+    the field, the value, what is allowed and the class."""
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        m = f.metadata
+        where = f"({type(obj).__name__}.{f.name})"
+        if m.get("required") and v in ("", (), None):
+            raise ValueError(f"{f.name} is required {where}: {m.get('help', '')}.")
+        if m.get("choices") and v not in m["choices"] and v not in ("", None):
+            raise ValueError(f"{f.name} must be one of {list(m['choices'])}, got {v!r} {where}.")
+        bounds = [k for k in _BOUNDS if k in m]
+        if not bounds or v is None:
+            continue
+        for x in (v if isinstance(v, tuple) else (v,)):
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                continue
+            if not all(_BOUNDS[k][1](x, m[k]) for k in bounds):
+                raise ValueError(f"{f.name} must be {allowed_range(f)}, got {v!r} {where}.")
+
+
+def settings(cls: type[C]) -> type[C]:
+    """``@dataclass(frozen=True)`` whose declared rules (``doc(ge=…, choices=…, required=…)``) are checked
+    on every construction — from the command line, a recipe or Python — before the class's own
+    ``__post_init__`` checks the rules that tie several fields together."""
+    own = cls.__dict__.get("__post_init__")
+
+    def __post_init__(self):
+        validate(self)
+        post = own or next((k.__dict__["__post_init__"] for k in cls.__mro__[1:] if "__post_init__" in k.__dict__),
+                           None)
+        if post is not None:
+            post(self)
+
+    __post_init__.validates = True  # lets a test check that every settings class is made this way
+    cls.__post_init__ = __post_init__
+    return dataclasses.dataclass(frozen=True)(cls)
 
 
 def _field_default(f: dataclasses.Field) -> Any:
@@ -238,9 +301,13 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", skip: 
         if prefix and not flag.startswith("-"):  # only the top level has positional arguments
             flag = "--" + dest.replace("_", "-")
         help_text = f.metadata.get("help", "")
-        required_positional = not flag.startswith("-") and default in ("", (), None)
-        if "(default" not in help_text and not required_positional:  # a help text that explains its default says it once
-            help_text = f"{help_text} (default: {_shown_default(default)})".strip()
+        rule = allowed_range(f)
+        if f.metadata.get("required") or (not flag.startswith("-") and default in ("", (), None)):
+            help_text = f"{help_text} (required{'; ' + rule if rule else ''})"
+        elif "(default" not in help_text:  # a help text that explains its default says it once
+            help_text = f"{help_text} (default: {_shown_default(default)}{'; ' + rule if rule else ''})".strip()
+        elif rule:
+            help_text = f"{help_text} ({rule})"
         help_text = help_text.replace("%", "%%")  # argparse formats help with %: a literal "50%" must not break --help
         metavar = f.name.upper()
         kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}

@@ -132,7 +132,7 @@ def test_bad_corpus_inputs(tiny_teacher, tmp_path):
     empty.write_text("")
     with pytest.raises(ValueError, match="fewer than one window"):
         capture(_cfg(tiny_teacher, empty, tmp_path / "s"))
-    with pytest.raises(ValueError, match="data must be a corpus path"):
+    with pytest.raises(ValueError, match=r"data is required \(CaptureConfig.data\)"):
         CaptureConfig(data="")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"txt": "no text field"}\n')

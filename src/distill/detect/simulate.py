@@ -30,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from distill.config import check, doc
+from distill.config import check, doc, settings
 from distill.detect import simtext as T
 from distill.progress import bar
 
@@ -69,20 +69,18 @@ SCENARIOS = {
 }
 
 
-@dataclass(frozen=True)
+@settings
 class SimulateConfig:
     """Settings of `distill detect simulate`."""
 
-    records: int = doc("number of log records (exchanges) to write", default=100_000)
+    records: int = doc("number of log records (exchanges) to write", default=100_000, ge=1000)
     seed: int = doc("random seed: the same seed writes the same logs", default=0)
     out: str = doc("output folder (logs/ and truth.csv are written there)", default="runs/detect-sim")
     scenario: Literal["a", "b"] = doc("population mix: a (3 campaigns) or b (5 campaigns, other sizes)", default="a")
     format: Literal["parquet", "jsonl"] = doc("log file format", default="parquet")
-    chunk: int = doc("records per output file (bounds memory)", default=500_000)
+    chunk: int = doc("records per output file (bounds memory)", default=500_000, ge=1000)
 
     def __post_init__(self):
-        check(self.records >= 1000, "records", self.records, "≥ 1000")
-        check(self.chunk >= 1000, "chunk", self.chunk, "≥ 1000")
         check(bool(self.out), "out", self.out, "an output folder (--out DIR)")
 
 

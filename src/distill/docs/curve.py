@@ -12,10 +12,9 @@ import json
 import logging
 import math
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 from distill.docs.evaluate import DocsEvalConfig, evaluate
 from distill.docs.export import read_items
 from distill.docs.train import DocsTrainConfig, train
@@ -23,14 +22,14 @@ from distill.docs.train import DocsTrainConfig, train
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class DocsCurveConfig:
     """Settings of `distill docs curve`."""
 
-    dataset: str = doc("data set folder (WORKDIR/dataset)", default="", flag="dataset")
+    dataset: str = doc("data set folder (WORKDIR/dataset)", default="", flag="dataset", required=True)
     sizes: tuple[int, ...] = doc("training-set sizes to try (capped at what the data set holds; "
                                  "the full set is always included)", default=(60, 250, 1000))
-    epochs: float = doc("passes over each subset (steps = epochs × size / batch size, at least 1)", default=3.0)
+    epochs: float = doc("passes over each subset (steps = epochs × size / batch size, at least 1)", default=3.0, gt=0)
     out: str = doc("output folder", default="runs/docs/curve")
     seed: int = doc("seed of the subset draw", default=0)
     # Each point's data, step count and folders are set by the curve (from DATASET, --sizes, --epochs, --out),
@@ -44,9 +43,7 @@ class DocsCurveConfig:
                                fixed=("dataset", "student", "out"))
 
     def __post_init__(self):
-        check(bool(self.dataset), "dataset", self.dataset, "a data set folder (distill docs curve DATASET)")
         check(all(s >= 1 for s in self.sizes), "sizes", self.sizes, "positive integers")
-        check(self.epochs > 0, "epochs", self.epochs, "> 0")
 
 
 def curve(cfg: DocsCurveConfig, *, judge=None) -> dict:

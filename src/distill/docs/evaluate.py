@@ -20,10 +20,9 @@ import logging
 import re
 import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 from distill.docs.export import final_answer, read_chunks, read_items
 from distill.docs.generate import read_template
 from distill.docs.parse import Malformed, parse_judge
@@ -42,13 +41,13 @@ def is_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text or ""))
 
 
-@dataclass(frozen=True)
+@settings
 class DocsEvalConfig(TeacherOptions):
     """Settings of `distill docs eval`."""
 
-    dataset: str = doc("data set folder (WORKDIR/dataset); its eval.jsonl is used", default="", flag="dataset")
+    dataset: str = doc("data set folder (WORKDIR/dataset); its eval.jsonl is used", default="", flag="dataset", required=True)
     student: str = doc("the student: HF folder (e.g. runs/docs/student/model), 'smollm2', or an endpoint URL",
-                       default="")
+                       default="", required=True)
     compare_teacher: bool = doc("also answer with the teacher (with the source chunk in its prompt)",
                                 default=True)
     judge: str = doc("who grades answers: 'teacher', 'none' (token F1 only), or a teacher spec", default="teacher")
@@ -61,8 +60,6 @@ class DocsEvalConfig(TeacherOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        check(bool(self.dataset), "dataset", self.dataset, "a data set folder (distill docs eval DATASET)")
-        check(bool(self.student), "student", self.student, "the student to evaluate (--student DIR)")
         check(self.price_in >= 0 and self.price_out >= 0, "price_in/price_out", (self.price_in, self.price_out),
               "≥ 0")
 

@@ -14,11 +14,10 @@ import logging
 import random
 import re
 import time
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 from distill.docs.chunking import Chunk
 from distill.docs.export import export_dataset
 from distill.docs.ingest import load_chunks
@@ -32,20 +31,20 @@ log = logging.getLogger(__name__)
 TEMPLATES = ("json", "simple", "extractive")
 
 
-@dataclass(frozen=True)
+@settings
 class GenerateConfig(TeacherOptions):
     """Settings of `distill docs generate`."""
 
     workdir: str = doc("the folder `distill docs ingest` wrote (chunks.jsonl); results go there too",
                        default="runs/docs", flag="workdir")
-    questions_per_chunk: int = doc("questions the teacher writes per chunk", default=3)
+    questions_per_chunk: int = doc("questions the teacher writes per chunk", default=3, ge=1)
     template: str = doc("prompt template: 'json' (capable teachers: all questions in one JSON reply), "
                         "'simple' (one labelled question/answer per call), 'extractive' (weak teachers: the "
                         "answer is a sentence of the chunk, the teacher writes only its question), or a file "
                         "with {chunk}, {section} and {n} placeholders", default="json")
     unanswerable_template: str = doc("template for questions the docs do not answer: 'default' or a file",
                                      default="default")
-    max_attempts: int = doc("tries per request when the reply is malformed (each with another seed)", default=3)
+    max_attempts: int = doc("tries per request when the reply is malformed (each with another seed)", default=3, ge=1)
     max_tokens: int = doc("token limit of each teacher reply", default=768)
     temperature: float = doc("sampling temperature of the teacher", default=0.7)
     max_chunks: int = doc("use at most this many chunks, spread evenly (0: all)", default=0)
@@ -58,8 +57,6 @@ class GenerateConfig(TeacherOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        check(self.questions_per_chunk >= 1, "questions_per_chunk", self.questions_per_chunk, "≥ 1")
-        check(self.max_attempts >= 1, "max_attempts", self.max_attempts, "≥ 1")
         check(self.template in TEMPLATES or Path(self.template).is_file(), "template", self.template,
               f"one of {TEMPLATES} or an existing template file")
         check(self.embedder in ("minilm", "none"), "embedder", self.embedder, "'minilm' or 'none'")

@@ -11,10 +11,9 @@ import json
 import logging
 import os
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 from distill.docs.chunking import Chunk, Section, chunk_sections, parse_text, parser_for
 from distill.progress import bar
 
@@ -24,22 +23,20 @@ log = logging.getLogger(__name__)
 PLAIN_NAMES = {"README", "FAQ", "INSTALL", "NEWS", "CHANGES", "CHANGELOG", "USAGE", "HACKING", "TODO"}
 
 
-@dataclass(frozen=True)
+@settings
 class IngestConfig:
     """Settings of `distill docs ingest`."""
 
-    source: str = doc("documentation: a folder (read recursively) or one file", default="", flag="source")
+    source: str = doc("documentation: a folder (read recursively) or one file", default="", flag="source", required=True)
     out: str = doc("output folder: chunks.jsonl and ingest.json", default="runs/docs")
     target_chars: int = doc("aim for chunks of about this many characters", default=1200)
     max_chars: int = doc("never make a chunk longer than this", default=2400)
     min_section_chars: int = doc("join a section shorter than this to the next one", default=200)
-    max_file_mb: float = doc("skip files larger than this (MB)", default=20.0)
+    max_file_mb: float = doc("skip files larger than this (MB)", default=20.0, gt=0)
 
     def __post_init__(self):
-        check(bool(self.source), "source", self.source, "a documentation folder or file")
         check(0 < self.target_chars <= self.max_chars, "target_chars", self.target_chars,
               f"in (0, max_chars={self.max_chars}]")
-        check(self.max_file_mb > 0, "max_file_mb", self.max_file_mb, "> 0")
 
 
 def _pdf_sections(path: Path, title: str) -> list[Section]:

@@ -19,12 +19,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Callable, Literal
 
 import numpy as np
 
-from distill.config import check, doc
+from distill.config import doc, settings
 from distill.docs.chunking import Chunk
 from distill.docs.text import content_words, jaccard, sentence_spans, shingles
 
@@ -36,37 +35,30 @@ REFUSAL = ("The documentation does not say. I can only answer from the documenta
            "cover this question.")
 
 
-@dataclass(frozen=True)
+@settings
 class QualityConfig:
     """Settings of the quality filters (part of `distill docs generate`)."""
 
     grounding: Literal["lexical", "embedding", "both", "none"] = doc(
         "grounding check: lexical support, embedding similarity (MiniLM), both, or none", default="both")
-    min_support: float = doc("lexical: least share of the answer's content words found in its chunk", default=0.6)
+    min_support: float = doc("lexical: least share of the answer's content words found in its chunk", default=0.6, ge=0, le=1)
     min_question_support: float = doc("least share of the question's content words found in its chunk (a "
                                       "question about something else, or about the prompt, is dropped)",
-                                      default=0.25)
+                                      default=0.25, ge=0, le=1)
     min_similarity: float = doc("embedding: least cosine between question + answer and the best chunk window "
                                 "(catches answers about something else; invented details need the lexical check)",
-                                default=0.5)
+                                default=0.5, ge=0, le=1)
     dedup_similarity: float = doc("questions at least this similar to a kept one are near-duplicates "
-                                  "(embedding cosine; lexical: 3-gram Jaccard)", default=0.85)
-    max_per_chunk: int = doc("keep at most this many questions per chunk (even coverage)", default=4)
+                                  "(embedding cosine; lexical: 3-gram Jaccard)", default=0.85, ge=0, le=1)
+    max_per_chunk: int = doc("keep at most this many questions per chunk (even coverage)", default=4, ge=1)
     unanswerable_fraction: float = doc("share of the final data set made of questions the docs do not answer",
-                                       default=0.1)
+                                       default=0.1, ge=0, lt=1)
     max_answerable_similarity: float = doc(
         "a 'not in the docs' question this close to any chunk (embedding cosine; lexical: share of its "
-        "content words in one chunk) may be answerable: dropped", default=0.55)
-    eval_fraction: float = doc("share of chunks whose questions are held out for evaluation", default=0.15)
+        "content words in one chunk) may be answerable: dropped", default=0.55, ge=0, le=1)
+    eval_fraction: float = doc("share of chunks whose questions are held out for evaluation", default=0.15, ge=0, lt=1)
     min_answer_chars: int = doc("shorter answers are malformed", default=2)
     max_answer_chars: int = doc("longer answers are malformed", default=2000)
-
-    def __post_init__(self):
-        for name in ("min_support", "min_question_support", "min_similarity", "dedup_similarity", "max_answerable_similarity"):
-            check(0 <= getattr(self, name) <= 1, name, getattr(self, name), "in [0, 1]")
-        check(0 <= self.unanswerable_fraction < 1, "unanswerable_fraction", self.unanswerable_fraction, "in [0, 1)")
-        check(0 <= self.eval_fraction < 1, "eval_fraction", self.eval_fraction, "in [0, 1)")
-        check(self.max_per_chunk >= 1, "max_per_chunk", self.max_per_chunk, "≥ 1")
 
 
 def load_embedder(device: str = "cpu") -> Embedder:

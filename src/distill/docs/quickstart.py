@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import doc, to_dict
+from distill.config import doc, settings, to_dict
 from distill.docs.evaluate import DocsEvalConfig, evaluate
 from distill.docs.evaluate import markdown as eval_markdown
 from distill.docs.generate import GenerateConfig, generate
@@ -35,7 +34,7 @@ def write_pydoc_topics(dest: Path) -> int:
     return len(topics)
 
 
-@dataclass(frozen=True)
+@settings
 class DocsQuickstartConfig(TeacherOptions):
     """Settings of `distill docs quickstart`."""
 

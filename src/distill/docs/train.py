@@ -8,15 +8,14 @@ tokenizer, ``--loss forward_kl --alpha 0.5`` adds white-box KD on the same reply
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import check, doc
+from distill.config import check, doc, settings
 from distill.lm.names import Loss
 from distill.lm.train import LMTrainConfig, run
 
 
-@dataclass(frozen=True)
+@settings
 class DocsTrainConfig(LMTrainConfig):
     """Settings of `distill docs train` (those of `distill lm train`, with defaults for Q&A fine-tuning)."""
 

@@ -23,14 +23,14 @@ import json
 import logging
 import statistics
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 from distill.data.idx import ImageSplit, load_idx_dataset
 from distill.losses import mix_teachers
 from distill.models import build_classifier
@@ -56,7 +56,7 @@ PAPER = {  # Hinton et al. 2015, MNIST, section 3
 TEACHER_ASSET = "fashion_mnist_cnn_teacher"  # folder in distill/assets, see `--export-teacher`
 
 
-@dataclass(frozen=True)
+@settings
 class HintonConfig:
     """Settings of `distill experiment hinton`."""
 
@@ -71,18 +71,18 @@ class HintonConfig:
     quick: bool = doc("small budget (≤ 5 min on 2 cores): packaged teacher, students on a 10,000-image subset",
                       default=False)
     seeds: tuple[int, ...] = doc("seeds; each trains its own teacher and students", default=(0,))
-    temperature: float = doc("temperature of the headline distilled student", default=20.0)
+    temperature: float = doc("temperature of the headline distilled student", default=20.0, gt=0)
     sweep: tuple[float, ...] = doc("temperatures of the sweep (T = temperature is reused)",
                                    default=(1.0, 2.0, 4.0, 8.0, 20.0))
     sweep_seeds: int = doc("run the temperature sweep for the first N seeds only (the T = temperature run is done for all)",
-                           default=1)
-    alpha: float = doc("weight of the hard-label term in the distillation loss", default=0.1)
-    omitted_class: int = doc("class removed from the transfer set in the omitted-class experiment", default=3)
-    teacher_epochs: int = doc("teacher training epochs (0: 12 for cnn, 60 for mlp / ensemble members)", default=0)
-    student_epochs: int = doc("student training epochs, the same for every student", default=30)
+                           default=1, ge=1)
+    alpha: float = doc("weight of the hard-label term in the distillation loss", default=0.1, ge=0, le=1)
+    omitted_class: int = doc("class removed from the transfer set in the omitted-class experiment", default=3, ge=0, le=9)
+    teacher_epochs: int = doc("teacher training epochs (0: 12 for cnn, 60 for mlp / ensemble members)", default=0, ge=0)
+    student_epochs: int = doc("student training epochs, the same for every student", default=30, ge=1)
     train_subset: int = doc("students learn from a class-balanced subset of N training images (N/10 per class, "
                             "the first of each class; 0: all); the teacher always saw every image", default=0)
-    ensemble_size: int = doc("members of the ensemble teacher", default=5)
+    ensemble_size: int = doc("members of the ensemble teacher", default=5, ge=2)
     validation: int = doc(
         "hold out N training images (a fixed random draw) to choose T (from --sweep) and α (from "
         "--select-alphas) for a second distilled student; a separate teacher is trained without them "
@@ -97,16 +97,9 @@ class HintonConfig:
 
     def __post_init__(self):
         check(len(self.seeds) >= 1, "seeds", self.seeds, "at least one integer")
-        check(self.temperature > 0, "temperature", self.temperature, "> 0")
         check(all(t > 0 for t in self.sweep), "sweep", self.sweep, "temperatures > 0")
-        check(0 <= self.alpha <= 1, "alpha", self.alpha, "in [0, 1]")
-        check(self.sweep_seeds >= 1, "sweep_seeds", self.sweep_seeds, "≥ 1")
-        check(0 <= self.omitted_class <= 9, "omitted_class", self.omitted_class, "a class id in [0, 9]")
-        check(self.teacher_epochs >= 0, "teacher_epochs", self.teacher_epochs, "≥ 0")
-        check(self.student_epochs >= 1, "student_epochs", self.student_epochs, "≥ 1")
         check(self.train_subset == 0 or self.train_subset >= 100, "train_subset", self.train_subset,
               "0 (all images) or ≥ 100")
-        check(self.ensemble_size >= 2, "ensemble_size", self.ensemble_size, "≥ 2")
         check(self.validation == 0 or self.validation >= 100, "validation", self.validation,
               "0 (no selection) or ≥ 100 images")
         check(len(self.select_alphas) >= 1 and all(0 <= a <= 1 for a in self.select_alphas), "select_alphas",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from distill.config import check, doc
+from distill.config import doc, settings
 from distill.hashing import sha256_file, sha256_files
 from distill.lm.compat import tokenizer_fingerprint
 from distill.lm.corpus import pack_windows
@@ -32,42 +31,31 @@ from distill.targets.store import (
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class CaptureConfig:
     """Settings of `distill lm capture`."""
 
     teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
     data: str = doc("corpus: text file, JSONL with a 'text' field, a folder of them, or a datasets folder",
-                    default="")
+                    default="", required=True)
     targets_kind: Literal["topk", "sampled"] = doc(
         "topk: the k most likely tokens and the tail mass; sampled: --samples draws from the teacher with their "
         "counts (Sparse Logit Sampling: an unbiased estimate of the forward-KL gradient)", default="topk")
-    top_k: int = doc("topk: teacher tokens kept per position", default=64)
-    samples: int = doc("sampled: draws per position (the distinct ones are stored with their counts)", default=64)
+    top_k: int = doc("topk: teacher tokens kept per position", default=64, ge=1)
+    samples: int = doc("sampled: draws per position (the distinct ones are stored with their counts)", default=64, ge=1, le=65535)
     seed: int = doc("sampled: seed of the draws (the same seed gives the same store)", default=0)
     temperature: float = doc("capture temperature (1: the teacher's own distribution; tempering at train "
                              "time is exact inside the top k; sampled targets train without bias at this "
-                             "temperature)", default=1.0)
-    window: int = doc("tokens per window (sequence length)", default=256)
-    batch_size: int = doc("windows per teacher forward", default=4)
-    shard_windows: int = doc("windows per shard file", default=256)
-    max_windows: int = doc("capture at most this many windows (0: the whole corpus)", default=0)
+                             "temperature)", default=1.0, gt=0)
+    window: int = doc("tokens per window (sequence length)", default=256, ge=2)
+    batch_size: int = doc("windows per teacher forward", default=4, ge=1)
+    shard_windows: int = doc("windows per shard file", default=256, ge=1)
+    max_windows: int = doc("capture at most this many windows (0: the whole corpus)", default=0, ge=0)
     encoding: Literal["compact", "raw"] = doc(
         "compact: sorted, delta-coded ids and 1/16-nat log-probs, zlib (~2 bytes per kept token); "
         "raw: uint16 ids + fp16 log-probs (4 bytes)", default="compact")
-    logprob_step: float = doc("compact: log-probability quantization step in nats", default=0.0625)
+    logprob_step: float = doc("compact: log-probability quantization step in nats", default=0.0625, gt=0, le=1)
     out: str = doc("store folder", default="runs/targets")
-
-    def __post_init__(self):
-        check(bool(self.data), "data", self.data, "a corpus path (--data PATH)")
-        check(self.top_k >= 1, "top_k", self.top_k, "≥ 1")
-        check(1 <= self.samples <= 65535, "samples", self.samples, "in [1, 65535]")
-        check(self.temperature > 0, "temperature", self.temperature, "> 0")
-        check(self.window >= 2, "window", self.window, "≥ 2")
-        check(self.batch_size >= 1, "batch_size", self.batch_size, "≥ 1")
-        check(self.shard_windows >= 1, "shard_windows", self.shard_windows, "≥ 1")
-        check(self.max_windows >= 0, "max_windows", self.max_windows, "≥ 0")
-        check(0 < self.logprob_step <= 1, "logprob_step", self.logprob_step, "in (0, 1] nats")
 
 
 def weights_hash(model_path: str) -> str:

@@ -5,36 +5,28 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from distill.config import check, doc
+from distill.config import doc, settings
 from distill.losses import forward_kl
 from distill.progress import bar
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class LMEvalConfig:
     """Settings of `distill lm eval`."""
 
     teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
-    student: str = doc("student HF folder", default="")
-    data: str = doc("held-out corpus", default="")
-    window: int = doc("tokens per evaluation window", default=256)
-    max_windows: int = doc("evaluate at most this many windows", default=32)
-    batch_size: int = doc("windows per forward", default=4)
-    gen_tokens: int = doc("tokens generated to time generation speed (0: skip)", default=32)
-
-    def __post_init__(self):
-        check(bool(self.student), "student", self.student, "a student model folder (--student DIR)")
-        check(bool(self.data), "data", self.data, "a held-out corpus (--data PATH)")
-        for name in ("window", "max_windows", "batch_size"):
-            check(getattr(self, name) >= 1, name, getattr(self, name), "≥ 1")
-        check(self.gen_tokens >= 0, "gen_tokens", self.gen_tokens, "≥ 0")
+    student: str = doc("student HF folder", default="", required=True)
+    data: str = doc("held-out corpus", default="", required=True)
+    window: int = doc("tokens per evaluation window", default=256, ge=1)
+    max_windows: int = doc("evaluate at most this many windows", default=32, ge=1)
+    batch_size: int = doc("windows per forward", default=4, ge=1)
+    gen_tokens: int = doc("tokens generated to time generation speed (0: skip)", default=32, ge=0)
 
 
 def _timed(fn, device):

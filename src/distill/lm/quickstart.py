@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-from distill.config import check, doc
+from distill.config import doc, settings
 from distill.lm.names import Divergence
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class QuickstartConfig:
     """Settings of `distill lm quickstart`."""
 
@@ -31,8 +31,8 @@ class QuickstartConfig:
     loss: Divergence = doc("divergence for the KD student", default="forward_kl")
     alpha: float = doc("weight of cross-entropy on the text in the KD student's loss, (1 − α)·divergence + α·CE: "
                        "the divergence pulls toward the teacher (KL), the text term toward the data (perplexity)",
-                       default=0.5)
-    steps: int = doc("optimizer steps for each student", default=30)
+                       default=0.5, ge=0, lt=1)
+    steps: int = doc("optimizer steps for each student", default=30, ge=1)
     window: int = doc("tokens per window", default=128)
     batch_size: int = doc("windows per step", default=4)
     lr: float = doc("peak learning rate", default=3e-4)
@@ -40,10 +40,6 @@ class QuickstartConfig:
     prompt: str = doc("prompt both students and the teacher continue",
                       default="The with statement is used to")
     out: str = doc("output folder", default="runs/lm-quickstart")
-
-    def __post_init__(self):
-        check(self.steps >= 1, "steps", self.steps, "≥ 1")
-        check(0 <= self.alpha < 1, "alpha", self.alpha, "in [0, 1) (α = 1 is the CE-only student)")
 
 
 def pydoc_corpus(out: Path) -> tuple[Path, Path]:

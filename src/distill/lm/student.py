@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from distill.config import doc
+from distill.config import doc, settings
 
 _LAYER_KEY = re.compile(r"^(.*\.layers\.)(\d+)(\..*)$")
 _PER_LAYER_CONFIG = ("layer_types", "sliding_window_pattern_list", "no_rope_layers")
@@ -105,7 +104,7 @@ def build_student(teacher: str | None, layers: str, out: str | Path) -> dict:
     return info
 
 
-@dataclass(frozen=True)
+@settings
 class StudentConfig:
     """Settings of `distill lm student`."""
 

@@ -26,14 +26,13 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 from distill.lm.names import Loss
 from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
 from distill.progress import bar as progress_bar
@@ -43,35 +42,35 @@ from distill.train import checkpoint
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class LMTrainConfig:
     """Settings of `distill lm train`."""
 
     teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2", group="models and data")
-    student: str = doc("student HF folder (e.g. from `distill lm student`)", default="", group="models and data")
+    student: str = doc("student HF folder (e.g. from `distill lm student`)", default="", group="models and data", required=True)
     data: str = doc("corpus (text, JSONL, folder, or datasets folder); not needed with --targets", default="", group="models and data")
     targets: str | None = doc("target store from `distill lm capture` (top-k or sampled; off-policy, no live "
                               "teacher)", default=None, group="models and data")
     loss: Loss = doc(
         "divergence to the teacher ('ce': cross-entropy on the text only, the baseline)", default="forward_kl", group="loss")
-    beta: float = doc("jsd: β (0 forward KL … 1 reverse KL)", default=0.5, group="loss")
-    skew: float = doc("skew_kl / skew_rkl: α", default=0.1, group="loss")
-    temperature: float = doc("temperature of both distributions in the divergence", default=1.0, group="loss")
-    alpha: float = doc("weight of cross-entropy on the text, mixed with the divergence", default=0.0, group="loss")
+    beta: float = doc("jsd: β (0 forward KL … 1 reverse KL)", default=0.5, group="loss", ge=0, le=1)
+    skew: float = doc("skew_kl / skew_rkl: α", default=0.1, group="loss", ge=0, lt=1)
+    temperature: float = doc("temperature of both distributions in the divergence", default=1.0, group="loss", gt=0)
+    alpha: float = doc("weight of cross-entropy on the text, mixed with the divergence", default=0.0, group="loss", ge=0, le=1)
     lmbda: float = doc("on-policy fraction: probability that a step trains on the student's own samples",
-                       default=0.0, group="on-policy (GKD)")
-    max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32, group="on-policy (GKD)")
-    window: int = doc("tokens per training window (with --targets: the store's window)", default=256, group="models and data")
+                       default=0.0, group="on-policy (GKD)", ge=0, le=1)
+    max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32, group="on-policy (GKD)", ge=1)
+    window: int = doc("tokens per training window (with --targets: the store's window)", default=256, group="models and data", ge=1)
     max_windows: int = doc("train on the corpus's first N windows only (0: all; the same N as `lm capture "
-                           "--max-windows` gives the same windows)", default=0, group="models and data")
-    batch_size: int = doc("windows per optimizer step (global, split across processes)", default=4, group="optimization")
-    grad_accum: int = doc("micro-batches per optimizer step", default=1, group="optimization")
-    steps: int = doc("optimizer steps", default=100, group="optimization")
-    lr: float = doc("peak learning rate (AdamW, linear warm-up, cosine decay)", default=1e-4, group="optimization")
+                           "--max-windows` gives the same windows)", default=0, group="models and data", ge=0)
+    batch_size: int = doc("windows per optimizer step (global, split across processes)", default=4, group="optimization", ge=1)
+    grad_accum: int = doc("micro-batches per optimizer step", default=1, group="optimization", ge=1)
+    steps: int = doc("optimizer steps", default=100, group="optimization", ge=1)
+    lr: float = doc("peak learning rate (AdamW, linear warm-up, cosine decay)", default=1e-4, group="optimization", gt=0)
     warmup: int = doc("warm-up steps", default=10, group="optimization")
     weight_decay: float = doc("AdamW weight decay", default=0.0, group="optimization")
-    chunk_size: int = doc("positions per loss chunk (bounds the loss's memory)", default=256, group="loss")
-    lora_r: int = doc("LoRA rank (0: train all weights); needs peft", default=0, group="optimization")
+    chunk_size: int = doc("positions per loss chunk (bounds the loss's memory)", default=256, group="loss", ge=1)
+    lora_r: int = doc("LoRA rank (0: train all weights); needs peft", default=0, group="optimization", ge=0)
     mixed_precision: Literal["no", "bf16", "fp16"] = doc("autocast precision where the device supports it",
                                                           default="no", group="optimization")
     seed: int = doc("seed of data order, sampling and initialization", default=0, group="optimization")
@@ -81,20 +80,9 @@ class LMTrainConfig:
     out: str = doc("output folder: the trained student (HF folder), metrics.csv, checkpoint/", default="runs/lm", group="output")
 
     def __post_init__(self):
-        check(bool(self.student), "student", self.student, "a student model folder (--student DIR)")
         check(bool(self.data) or bool(self.targets), "data", self.data, "a corpus path unless --targets is given")
-        check(0 <= self.beta <= 1, "beta", self.beta, "in [0, 1]")
-        check(0 <= self.skew < 1, "skew", self.skew, "in [0, 1)")
-        check(self.temperature > 0, "temperature", self.temperature, "> 0")
-        check(0 <= self.alpha <= 1, "alpha", self.alpha, "in [0, 1]")
-        check(0 <= self.lmbda <= 1, "lmbda", self.lmbda, "in [0, 1]")
         check(self.lmbda == 0 or not self.targets, "lmbda", self.lmbda,
               "0 with --targets (on-policy training needs a live teacher)")
-        for name in ("window", "batch_size", "grad_accum", "steps", "chunk_size", "max_new_tokens"):
-            check(getattr(self, name) >= 1, name, getattr(self, name), "≥ 1")
-        check(self.lr > 0, "lr", self.lr, "> 0")
-        check(self.max_windows >= 0, "max_windows", self.max_windows, "≥ 0")
-        check(self.lora_r >= 0, "lora_r", self.lora_r, "≥ 0")
 
 
 # metrics.csv columns; cpu_seconds is this process's CPU time for the step: on a shared machine it

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import check, doc
+from distill.config import check, doc, settings
 from distill.docs.export import to_record, write_items
 from distill.review import sample
 from distill.review.dataset import Dataset, load
@@ -24,18 +23,17 @@ from distill.review.store import Store
 DB_NAME = "review.sqlite"
 
 
-@dataclass(frozen=True)
+@settings
 class ExportConfig:
     """Settings of `distill review export`."""
 
     dataset: str = doc("the reviewed data set folder (written by `distill docs generate`)", flag="dataset",
-                       default="")
+                       default="", required=True)
     out: str = doc("folder for the reviewed data set (default: DATASET-reviewed beside it)", default="")
     keep_pending: bool = doc("also keep items nobody reviewed (after a spot check); rejected items are always "
                              "dropped", default=False)
 
     def __post_init__(self):
-        check(bool(self.dataset), "dataset", self.dataset, "the data set folder to export (distill review export DATASET)")
         check(Path(self.out or self.default_out).resolve() != Path(self.dataset).resolve(), "out", self.out,
               "a folder other than the data set itself")
 

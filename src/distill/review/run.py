@@ -5,25 +5,24 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import sys
-from dataclasses import dataclass
 
-from distill.config import check, doc
+from distill.config import check, doc, settings
 from distill.review import sample
 from distill.review.dataset import Dataset, load
 from distill.review.export import DB_NAME, ExportConfig
 from distill.review.store import Store
 
 
-@dataclass(frozen=True)
+@settings
 class ReviewConfig:
     """Settings of `distill review DATASET`."""
 
     dataset: str = doc("the data set folder `distill docs generate` wrote (WORKDIR/dataset); decisions are kept "
-                       "in DATASET/review.sqlite", flag="dataset", default="")
+                       "in DATASET/review.sqlite", flag="dataset", default="", required=True)
     host: str = doc("address to listen on (127.0.0.1: this machine only)", default="127.0.0.1")
-    port: int = doc("port to listen on (0: any free port; the URL is printed at start)", default=8765)
+    port: int = doc("port to listen on (0: any free port; the URL is printed at start)", default=8765, ge=0, lt=65536)
     sample: float = doc("spot check: review a random sample of this share of the items (e.g. 0.05) and estimate "
-                        "the error rate of the whole data set (0: review every item)", default=0.0)
+                        "the error rate of the whole data set (0: review every item)", default=0.0, ge=0.0, le=1.0)
     seed: int = doc("seed of the spot-check sample (the same seed shows the same sample after a restart)",
                     default=0)
     token: bool = doc("require the random token of the printed URL on every request (--no-token: only on "
@@ -31,9 +30,6 @@ class ReviewConfig:
     out: str = doc("folder the page's Export button writes (default: DATASET-reviewed beside it)", default="")
 
     def __post_init__(self):
-        check(bool(self.dataset), "dataset", self.dataset, "the data set folder to review (distill review DATASET)")
-        check(0 <= self.port < 65536, "port", self.port, "a port number 0–65535")
-        check(0.0 <= self.sample <= 1.0, "sample", self.sample, "a share between 0 and 1 (e.g. 0.05)")
         check(self.token or is_loopback(self.host), "token", self.token,
               f"on (the default) when listening on {self.host}, which other machines can reach")
 

@@ -6,38 +6,31 @@ import logging
 import socket
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from distill.config import check, doc
+from distill.config import doc, settings
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class ServeConfig:
     """Settings of `distill serve`."""
 
     model: str = doc("the model to serve: a Hugging Face folder, or 'smollm2' (the embedded default)",
-                     flag="model", default="smollm2")
+                     flag="model", default="smollm2", required=True)
     host: str = doc("address to listen on (127.0.0.1: this machine only)", default="127.0.0.1")
-    port: int = doc("port to listen on (0: any free port, printed at start)", default=8000)
+    port: int = doc("port to listen on (0: any free port, printed at start)", default=8000, ge=0, le=65535)
     served_name: str = doc("model id clients ask for (default: 'smollm2' or the folder's name)", default="")
     api_key_env: str = doc("NAME of an environment variable holding a key clients must send as a bearer token "
                            "(empty: no key)", default="")
     device: str = doc("torch device (default: cuda when available, else cpu)", default="")
     dtype: Literal["float32", "bfloat16", "float16"] = doc("weights' dtype", default="float32")
-    max_body_bytes: int = doc("largest request body accepted (413 beyond it)", default=4 << 20)
+    max_body_bytes: int = doc("largest request body accepted (413 beyond it)", default=4 << 20, ge=1024)
     max_prompt_tokens: int = doc("longest prompt accepted, in tokens (400 beyond it; 0: the model's context); "
                                  "a prompt of more than 16 characters per token is refused before tokenizing",
-                                 default=0)
-
-    def __post_init__(self):
-        check(bool(self.model), "model", self.model, "a model folder or 'smollm2'")
-        check(0 <= self.port < 65536, "port", self.port, "a port number 0–65535")
-        check(self.max_body_bytes >= 1024, "max_body_bytes", self.max_body_bytes, "≥ 1024")
-        check(self.max_prompt_tokens >= 0, "max_prompt_tokens", self.max_prompt_tokens, "≥ 0 (0: the model's context)")
+                                 default=0, ge=0)
 
 
 def served_name(cfg: ServeConfig) -> str:

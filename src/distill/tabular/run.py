@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class TabularRunConfig:
     """Settings of `distill tabular run`."""
 
@@ -37,13 +36,13 @@ class TabularRunConfig:
                                    default=("rf",))
     combine: Literal["mean", "weighted", "best"] = doc("how several teachers' labels are combined", default="mean")
     student: str = doc("student family: logistic, tree, mlp, gbm", default="logistic")
-    alpha: float = doc("weight of the teacher's soft labels (1 − alpha on the hard labels)", default=1.0)
-    temperature: float = doc("softening temperature (logistic and mlp students only)", default=1.0)
-    cv: int = doc("stratified folds for the out-of-fold teacher labels", default=5)
-    test_size: float = doc("share of rows held out for evaluation (stratified)", default=0.25)
+    alpha: float = doc("weight of the teacher's soft labels (1 − alpha on the hard labels)", default=1.0, ge=0, le=1)
+    temperature: float = doc("softening temperature (logistic and mlp students only)", default=1.0, gt=0)
+    cv: int = doc("stratified folds for the out-of-fold teacher labels", default=5, ge=2)
+    test_size: float = doc("share of rows held out for evaluation (stratified)", default=0.25, gt=0, lt=1)
     seed: int = doc("random seed (split, folds, models)", default=0)
     hard_baseline: bool = doc("also train the same student on the hard labels only", default=True)
-    latency_repeats: int = doc("timed calls per latency figure (median reported)", default=50)
+    latency_repeats: int = doc("timed calls per latency figure (median reported)", default=50, ge=1)
     out: str = doc("output folder: results.json, report.md, reliability.png, student.skops",
                    default="runs/tabular")
 
@@ -58,13 +57,8 @@ class TabularRunConfig:
         check(len(self.teacher) >= 1 and all(t in TEACHERS for t in self.teacher), "teacher", self.teacher,
               f"one or more of {sorted(TEACHERS)}")
         check(self.student in STUDENTS, "student", self.student, f"one of {sorted(STUDENTS)}")
-        check(0 <= self.alpha <= 1, "alpha", self.alpha, "in [0, 1]")
-        check(self.temperature > 0, "temperature", self.temperature, "> 0")
         check(self.temperature == 1 or self.student in ("logistic", "mlp"), "temperature", self.temperature,
               "1 for students without logits (tree, gbm)")
-        check(self.cv >= 2, "cv", self.cv, "≥ 2")
-        check(0 < self.test_size < 1, "test_size", self.test_size, "in (0, 1)")
-        check(self.latency_repeats >= 1, "latency_repeats", self.latency_repeats, "≥ 1")
 
 
 def load_data(cfg: TabularRunConfig):

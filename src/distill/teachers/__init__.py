@@ -13,10 +13,9 @@ Commands that talk to a teacher subclass :class:`TeacherOptions`, so ``--teacher
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import check, doc
+from distill.config import check, doc, settings
 from distill.teachers.base import Completion, Message, Teacher
 from distill.teachers.runner import ChatRequest, RecordedTeacher, arun_chats, run_chats
 
@@ -73,7 +72,7 @@ def load_teacher(spec: str, **options) -> Teacher:
     raise ValueError(f"teacher {spec!r} is not one of the accepted forms: {SPEC_FORMS}.")
 
 
-@dataclass(frozen=True)
+@settings
 class TeacherOptions:
     """How to reach the teacher. Subclass it in a command's config (``class GenerateConfig(TeacherOptions)``)
     to get the flags; a subclass with its own ``__post_init__`` calls ``super().__post_init__()``."""
@@ -82,15 +81,12 @@ class TeacherOptions:
     teacher_model: str = doc("model id at an HTTP endpoint (default: the first one its /v1/models lists)", default="")
     api_key_env: str = doc("NAME of the environment variable holding the endpoint's API key "
                            "(the key itself is never logged or written; empty: no key)", default="")
-    timeout: float = doc("seconds per HTTP attempt before it counts as timed out and is retried", default=120.0)
-    max_retries: int = doc("retries per HTTP call (429, 5xx, timeouts, garbage bodies) before it fails", default=6)
-    concurrency: int = doc("teacher calls in flight at once", default=8)
+    timeout: float = doc("seconds per HTTP attempt before it counts as timed out and is retried", default=120.0, gt=0)
+    max_retries: int = doc("retries per HTTP call (429, 5xx, timeouts, garbage bodies) before it fails", default=6, ge=0)
+    concurrency: int = doc("teacher calls in flight at once", default=8, ge=1)
 
     def __post_init__(self):
         check(bool(self.teacher.strip()), "teacher", self.teacher, SPEC_FORMS)
-        check(self.timeout > 0, "timeout", self.timeout, "> 0 seconds")
-        check(self.max_retries >= 0, "max_retries", self.max_retries, "≥ 0")
-        check(self.concurrency >= 1, "concurrency", self.concurrency, "≥ 1")
 
     def load_teacher(self, **extra) -> Teacher:
         """The teacher these options name (``extra``: further :func:`load_teacher` options, e.g. ``device``)."""

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Literal
 
@@ -28,7 +28,7 @@ import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 from distill.data.idx import load_idx_dataset
 from distill.losses import mix_teachers
 from distill.models import ARCHITECTURES, build_classifier
@@ -45,7 +45,7 @@ from distill.train.classifier import (
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class ClassicConfig:
     """A classic distillation run. Every field can come from a YAML recipe or the command line."""
 
@@ -55,20 +55,17 @@ class ClassicConfig:
     student: str = doc("student architecture", default="mlp-800", choices=tuple(sorted(ARCHITECTURES)))
     teachers: tuple[str, ...] = doc("saved teacher folder(s) (response/feature: one; multi: several)", default=())
     teacher_weights: tuple[float, ...] = doc("multi: weight of each teacher (default: equal)", default=())
-    temperature: float = doc("softening temperature T", default=4.0)
-    alpha: float = doc("weight of the hard-label cross-entropy (1 − alpha on the T²-scaled KL)", default=0.1)
+    temperature: float = doc("softening temperature T", default=4.0, gt=0)
+    alpha: float = doc("weight of the hard-label cross-entropy (1 − alpha on the T²-scaled KL)", default=0.1, ge=0, le=1)
     hints: tuple[str, ...] = doc("feature: 'student_layer:teacher_layer' pairs", default=("hidden2:hidden1",))
     hint_weight: float = doc("feature: weight of the hint MSE terms", default=1.0)
-    generations: int = doc("self: number of distilled generations after generation 0", default=2)
+    generations: int = doc("self: number of distilled generations after generation 0", default=2, ge=1)
     data_dir: str | None = doc("MNIST-style IDX folder (default: Debian's Fashion-MNIST)", default=None)
     out: str = doc("output folder (checkpoints, final model, results.json)", default="runs/classic")
     train: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "optimization settings"})
 
     def __post_init__(self):
         check(self.student in ARCHITECTURES, "student", self.student, f"one of {sorted(ARCHITECTURES)}")
-        check(self.temperature > 0, "temperature", self.temperature, "> 0")
-        check(0 <= self.alpha <= 1, "alpha", self.alpha, "in [0, 1]")
-        check(self.generations >= 1, "generations", self.generations, "≥ 1")
         if self.mode in ("response", "feature"):
             check(len(self.teachers) == 1, "teachers", self.teachers, f"exactly one teacher folder for mode {self.mode}")
         if self.mode == "multi":

@@ -27,7 +27,7 @@ from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from distill.config import check, doc
+from distill.config import check, doc, settings
 from distill.losses import hinton_kd
 from distill.progress import bar as progress_bar
 from distill.train import checkpoint
@@ -35,30 +35,24 @@ from distill.train import checkpoint
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class OptimConfig:
     """How a classifier is trained (the same for teachers and students)."""
 
-    epochs: int = doc("passes over the transfer set", default=30)
-    batch_size: int = doc("global batch size (split across processes)", default=100)
+    epochs: int = doc("passes over the transfer set", default=30, ge=1)
+    batch_size: int = doc("global batch size (split across processes)", default=100, ge=1)
     lr: float = doc("peak learning rate of SGD with momentum", default=0.05)
-    momentum: float = doc("SGD momentum", default=0.9)
-    weight_decay: float = doc("L2 weight decay", default=0.0)
+    momentum: float = doc("SGD momentum", default=0.9, ge=0, lt=1)
+    weight_decay: float = doc("L2 weight decay", default=0.0, ge=0)
     schedule: Literal["onecycle", "cosine", "constant"] = doc(
         "learning-rate schedule over all steps", default="onecycle"
     )
-    jitter: int = doc("input augmentation: random shifts of up to this many pixels (0: none)", default=0)
+    jitter: int = doc("input augmentation: random shifts of up to this many pixels (0: none)", default=0, ge=0, le=8)
     seed: int = doc("seed for initialization, data order, jitter and dropout", default=0)
-    checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: at epoch ends only)", default=0)
+    checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: at epoch ends only)", default=0, ge=0)
 
     def __post_init__(self):
-        check(self.epochs >= 1, "epochs", self.epochs, "an integer ≥ 1")
-        check(self.batch_size >= 1, "batch_size", self.batch_size, "an integer ≥ 1")
         check(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "a finite number > 0")
-        check(0 <= self.momentum < 1, "momentum", self.momentum, "in [0, 1)")
-        check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "≥ 0")
-        check(0 <= self.jitter <= 8, "jitter", self.jitter, "an integer in [0, 8]")
-        check(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "≥ 0")
 
 
 @dataclass

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 from distill.detect.identity.claims import AliasTable
 from distill.detect.identity.plain import PlainTextTeacher, can_continue_text, is_base_model
 from distill.detect.identity.probes import CONDITIONS, Probe, build_probes, load_probe_set
@@ -30,7 +29,7 @@ from distill.teachers import (
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@settings
 class IdentityConfig(TeacherOptions):
     """Settings of `distill detect identity` (the model probed and how to reach it: :class:`TeacherOptions`).
 
@@ -48,11 +47,11 @@ class IdentityConfig(TeacherOptions):
     out: str = doc("output folder: answers.jsonl, identity.json, report.md, claim_rates.png, calls.sqlite",
                    default="runs/identity")
     languages: tuple[str, ...] = doc("language codes to ask in (default: every language of the probe set)", default=())
-    questions: int = doc("questions per language, the first N of the probe set (0: all)", default=0)
-    samples: int = doc("sampled answers per question and condition (each with its own seed)", default=3)
+    questions: int = doc("questions per language, the first N of the probe set (0: all)", default=0, ge=0)
+    samples: int = doc("sampled answers per question and condition (each with its own seed)", default=3, ge=1)
     conditions: tuple[str, ...] = doc("'no_system' (no system prompt) and/or 'anchor' (a fictional identity)", default=CONDITIONS)
-    temperature: float = doc("sampling temperature (> 0: several samples should differ)", default=0.7)
-    max_tokens: int = doc("tokens per answer (a claim comes in the first sentence)", default=48)
+    temperature: float = doc("sampling temperature (> 0: several samples should differ)", default=0.7, gt=0)
+    max_tokens: int = doc("tokens per answer (a claim comes in the first sentence)", default=48, ge=1)
     seed: int = doc("base seed; sample s of every question uses seed*1000 + s", default=0)
     prompt_format: Literal["auto", "chat", "plain"] = doc(
         "chat messages, or a plain 'Question: … Answer:' text for base models; auto: plain when the model "
@@ -68,10 +67,6 @@ class IdentityConfig(TeacherOptions):
         super().__post_init__()
         check((self.compare, self.compare_model) != (self.teacher, self.teacher_model), "compare", self.compare,
               "a model other than --model")
-        check(self.samples >= 1, "samples", self.samples, "≥ 1")
-        check(self.questions >= 0, "questions", self.questions, "≥ 0")
-        check(self.temperature > 0, "temperature", self.temperature, "> 0 (samples must be able to differ)")
-        check(self.max_tokens >= 1, "max_tokens", self.max_tokens, "≥ 1")
         check(bool(self.conditions) and set(self.conditions) <= set(CONDITIONS), "conditions", self.conditions,
               f"a non-empty subset of {list(CONDITIONS)}")
 

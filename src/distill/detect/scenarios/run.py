@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from distill.config import check, doc, to_dict
+from distill.config import check, doc, settings, to_dict
 from distill.detect.scenarios import output as O
 from distill.detect.scenarios.accounts import KIND
 from distill.detect.scenarios.knobs import ACCOUNT_KINDS
@@ -29,11 +28,11 @@ Preset = Literal[tuple(PRESETS)]  # the CLI's choices come from the registries
 RangeSet = Literal[tuple(RANGE_SETS)]
 
 
-@dataclass(frozen=True)
+@settings
 class ScenarioConfig:
     """Settings of `distill detect simulate`."""
 
-    records: int = doc("number of log records (requests) to write", default=100_000)
+    records: int = doc("number of log records (requests) to write", default=100_000, ge=100)
     seed: int = doc("random seed: the same seed (and settings) writes byte-identical files", default=0)
     preset: Preset = doc("the world: default, careful, low_and_slow, filler, paraphrase, all_four, no_campaign or "
                          "random (every knob from the ranges)", default="default")
@@ -42,12 +41,10 @@ class ScenarioConfig:
     set: tuple[str, ...] = doc("knob overrides KEY=VALUE (VALUE may be lo:hi or a,b,c); opN.KEY for operator N, "
                                "e.g. --set filler=0.85 op2.proxy=relay operators=3", default=())
     format: Literal["parquet", "jsonl"] = doc("log file format", default="parquet")
-    chunk: int = doc("records per log file (bounds memory: about 0.5 GB at 250,000)", default=250_000)
+    chunk: int = doc("records per log file (bounds memory: about 0.5 GB at 250,000)", default=250_000, ge=100)
     out: str = doc("output folder", default="runs/detect-sim")
 
     def __post_init__(self):
-        check(self.records >= 100, "records", self.records, "≥ 100")
-        check(self.chunk >= 100, "chunk", self.chunk, "≥ 100")
         check(self.preset in PRESETS, "preset", self.preset, f"one of {sorted(PRESETS)}")
         check(bool(self.out), "out", self.out, "an output folder (--out DIR)")
 
