@@ -140,3 +140,27 @@ def test_only_what_this_run_wrote_is_listed(tmp_path):
     text = wrote(tmp_path, time.time() - 5, see="cat it")
     assert text.splitlines() == [f"wrote under {tmp_path}/:", f"  {tmp_path}/sub/  (2 files)", "see: cat it"]
     assert "nothing new written" in wrote(tmp_path, time.time() + 3600)
+
+
+def test_every_summary_line_is_written_the_same_way():
+    from distill.cli import GROUP_HELP
+
+    lines = [c.help for c in COMMANDS.values()] + list(GROUP_HELP.values())
+    assert len(lines) >= 25
+    for line in lines:
+        assert line[0].isupper() and line.endswith("."), line
+
+
+def test_review_usage_shows_the_short_form(capsys):
+    with pytest.raises(SystemExit):
+        main(["review", "--help"])
+    assert "distill review DATASET [OPTIONS]  (= distill review serve DATASET [OPTIONS])" in capsys.readouterr().out
+
+
+def test_options_are_not_abbreviated():
+    """`--layer` must not silently mean `--layers`: a prefix that is an option today may be ambiguous tomorrow."""
+    from distill.cli import build_parser
+
+    argv = ["lm", "student", "--layer", "last-half"]
+    with pytest.raises(SystemExit):
+        build_parser(argv).parse_args(argv)

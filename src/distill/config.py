@@ -218,10 +218,6 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "", fixed: froze
                                   base=_field_default(fields[k]))
         else:
             kwargs[k] = _coerce(prefix + k, hints[k], v)
-    for k, v in kwargs.items():
-        allowed = fields[k].metadata.get("choices")
-        if allowed and v not in allowed:
-            raise ValueError(f"{prefix + k} must be one of {list(allowed)}, got {v!r}.")
     return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
