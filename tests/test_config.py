@@ -3,7 +3,14 @@ import dataclasses
 
 import pytest
 
-from distill.config import add_arguments, config_from_args, from_dict, load_config, to_dict
+from distill.config import (
+    add_arguments,
+    config_from_args,
+    from_dict,
+    load_config,
+    read_recipe,
+    to_dict,
+)
 from distill.experiments.hinton import HintonConfig
 from distill.train.classic import ClassicConfig
 from distill.train.classifier import OptimConfig
@@ -66,16 +73,35 @@ def test_yaml_tags_that_run_code_are_refused(tmp_path):
         load_config(ClassicConfig, recipe)
 
 
-def test_shipped_recipes_load():
+def test_shipped_recipes_load_for_the_command_they_name_and_cover_every_training_command():
     from pathlib import Path
 
+    from distill.cli import COMMANDS
+    from distill.config import recipe_command
+
     recipes = sorted(Path(__file__).parents[1].joinpath("recipes").glob("*.yaml"))
-    assert recipes, "no recipes found"  # guard the guard
+    assert len(recipes) >= 8, "recipes not found"  # guard the guard
+    covered = set()
     for r in recipes:
-        cls = HintonConfig if r.name.startswith("hinton") else ClassicConfig
-        if r.name.startswith("identity"):
-            from distill.detect.identity.run import IdentityConfig as cls
-        load_config(cls, r)
+        said = recipe_command(r)
+        assert said, f"{r.name} does not say which command it is for (command: …)"
+        group, _, name = said.partition(" ")
+        cls = COMMANDS[(group, name)].config_class()
+        data = read_recipe(cls, r, said)
+        for f in dataclasses.fields(cls):  # what a recipe leaves to the command line (DATASET, …)
+            if f.name not in data and (f.metadata.get("required") or (f.metadata.get("flag") or "-")[0] != "-"):
+                data[f.name] = "given-on-the-command-line"
+        from_dict(cls, data)
+        covered.add(said)
+    training = {"experiment hinton", "classic train", "lm train", "docs train", "tabular run"}
+    assert training <= covered, f"no recipe for {sorted(training - covered)}"
+
+
+def test_a_recipe_for_another_command_is_refused(tmp_path):
+    r = tmp_path / "r.yaml"
+    r.write_text("command: lm train\nsteps: 5\n")
+    with pytest.raises(ValueError, match="is for `distill lm train`, not `distill classic train`"):
+        load_config(ClassicConfig, r, "classic train")
 
 
 def _command_configs():

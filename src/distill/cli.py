@@ -48,7 +48,7 @@ class Command:
 
     def __call__(self, args: argparse.Namespace) -> dict:
         module, name = self.run.split(":")
-        cfg = config_from_args(self.config_class(), args, args.recipe)
+        cfg = config_from_args(self.config_class(), args, args.recipe, args.command_name)
         started = time.time()
         res = getattr(importlib.import_module(module), name)(cfg)
         stream = sys.stderr if args.json else sys.stdout
@@ -237,7 +237,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                 g = groups.add_parser(group, help=GROUP_HELP[group], description=GROUP_HELP[group], usage=usage)
                 sub_by_group[group] = g.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
             p = sub_by_group[group].add_parser(name, help=cmd.help, description=cmd.help, allow_abbrev=False)
-        p.set_defaults(handler=cmd)
+        p.set_defaults(handler=cmd, command_name=f"{group} {name}".strip())
         if argv is not None and argv[: 2 if name else 1] != [group, name][: 2 if name else 1]:
             continue
         p.add_argument("--recipe", metavar="YAML", help="read settings from a YAML recipe; options override it")
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         return _missing_package(e)
     progress.configure(args.verbose, args.quiet)
     handler = args.handler
-    for k in ("group", "command", "handler", "verbose", "quiet"):
+    for k in ("group", "command", "handler", "verbose", "quiet"):  # command_name stays: the recipe check reads it
         vars(args).pop(k, None)  # top-level commands have no "command"
     try:
         result = handler(args)

@@ -236,13 +236,22 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return plain(cfg)
 
 
-def load_config(cls: type[C], path: str | Path) -> C:
+def load_config(cls: type[C], path: str | Path, command: str | None = None) -> C:
     """Read a YAML recipe into ``cls``. Only plain YAML: no tags that import or run code."""
-    return from_dict(cls, read_recipe(cls, path))
+    return from_dict(cls, read_recipe(cls, path, command))
 
 
-def read_recipe(cls, path: str | Path) -> dict[str, Any]:
-    """A YAML recipe's mapping, unchecked against ``cls`` (``from_dict`` checks it)."""
+def recipe_command(path: str | Path) -> str | None:
+    """The command a recipe says it is for (its ``command:`` key, e.g. ``"lm train"``), if it says."""
+    data = yaml.safe_load(Path(path).read_text("utf-8")) or {}
+    return data.get("command") if isinstance(data, dict) else None
+
+
+def read_recipe(cls, path: str | Path, command: str | None = None) -> dict[str, Any]:
+    """A YAML recipe's settings, unchecked against ``cls`` (``from_dict`` checks them).
+
+    A recipe names its command (``command: lm train``); read for another ``command`` it is refused,
+    since its keys would be read as another command's settings."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"recipe {path} does not exist.")
@@ -258,6 +267,9 @@ def read_recipe(cls, path: str | Path) -> dict[str, Any]:
         raise ValueError(f"recipe {path} is nested too deeply to be a recipe.") from None
     if not isinstance(data, dict):
         raise ValueError(f"recipe {path} must be a YAML mapping of {cls.__name__} settings.")
+    said = data.pop("command", None)
+    if said is not None and command is not None and " ".join(str(said).split()) != command:
+        raise ValueError(f"recipe {path} is for `distill {said}`, not `distill {command}`.")
     return data
 
 
@@ -324,11 +336,13 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", skip: 
             target.add_argument(flag, metavar=metavar, **kw)
 
 
-def config_from_args(cls: type[C], args: argparse.Namespace, recipe: str | Path | None = None) -> C:
-    """Defaults ← YAML recipe (if any) ← options given on the command line."""
+def config_from_args(cls: type[C], args: argparse.Namespace, recipe: str | Path | None = None,
+                     command: str | None = None) -> C:
+    """Defaults ← YAML recipe (if any; refused when it names another command) ← options given on the
+    command line."""
     data: dict[str, Any] = {}
     if recipe:
-        data = read_recipe(cls, recipe)
+        data = read_recipe(cls, recipe, command)
     given = {k: v for k, v in vars(args).items()}
     for key, value in given.items():
         parts = key.split(".")
