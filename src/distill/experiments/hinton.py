@@ -161,16 +161,16 @@ def packaged_teacher() -> Path | None:
 
 def get_teacher_logits(cfg: HintonConfig, seed: int, train, test, out: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], str]:
     """Each teacher's logits on the transfer set (train) and test set, training teachers if needed."""
-    checkpoint = cfg.teacher_checkpoint
+    checkpoint, packaged = cfg.teacher_checkpoint, False
     if checkpoint is None and cfg.quick and cfg.teacher == "cnn":
         asset = packaged_teacher()
         if asset is not None:
-            checkpoint = str(asset)
+            checkpoint, packaged = str(asset), True
     if checkpoint is not None:
         model, meta = load_classifier(checkpoint)
         log.info("teacher: %s from %s", meta["arch"], checkpoint)
         return [predict(model, train.images, desc="teacher")], [predict(model, test.images, desc="teacher")], \
-            f"{meta['arch']} (loaded from {checkpoint})"
+            teacher_label(meta["arch"], checkpoint, packaged)
     train_logits, test_logits = [], []
     for m, arch in enumerate(_teacher_arches(cfg)):
         member_seed = seed * 100 + m
@@ -184,6 +184,11 @@ def get_teacher_logits(cfg: HintonConfig, seed: int, train, test, out: Path) -> 
         if cfg.export_teacher and seed == cfg.seeds[0] and m == 0:
             export_teacher(model, cfg.export_teacher, arch, member_seed)
     return train_logits, test_logits, cfg.teacher
+
+
+def teacher_label(arch: str, checkpoint: str, packaged: bool) -> str:
+    """A legend-sized name of a loaded teacher: the folder's name, never its absolute path."""
+    return f"{arch.upper()}, packaged" if packaged else f"{arch.upper()}, from {Path(checkpoint).name}"
 
 
 def export_teacher(model, path: str, arch: str, seed: int) -> None:
@@ -448,16 +453,21 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(res: dict, path: Path) -> None:
-    import matplotlib
+def _below(ax) -> None:
+    # A legend below its panel, in the space constrained layout makes for it: inside the axes it
+    # hid the curves, and a long teacher label made it wider than the figure.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, frameon=False)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def figure(res: dict):
+    """The temperature sweep (and, with a validation choice, the (T, α) grid) as a matplotlib Figure."""
+    from matplotlib.figure import Figure
 
     temps = [float(t) for t in res["temperature_sweep"]]
     errs = list(res["temperature_sweep"].values())
     sel = res.get("selected")
-    fig, axes = plt.subplots(1, 2 if sel else 1, figsize=(11 if sel else 6, 4), dpi=120, squeeze=False)
+    fig = Figure(figsize=(11 if sel else 6, 5), dpi=120, layout="constrained")
+    axes = fig.subplots(1, 2 if sel else 1, squeeze=False)
     ax = axes[0, 0]
     ax.plot(temps, errs, "o-", label=f"distilled student (α = {res['config']['alpha']:g})")
     ax.axhline(res["student_errors"], color="tab:red", ls="--", label="student alone")
@@ -466,11 +476,11 @@ def plot(res: dict, path: Path) -> None:
     ax.set_xticks(temps, [f"{t:g}" for t in temps])
     ax.set_xlabel("temperature T")
     ax.set_ylabel("test errors (of 10,000)")
-    ax.set_title(f"Distillation on {res['dataset']}: test errors vs T")
+    ax.set_title(f"{res['dataset']}: test errors vs T")
     if sel:
         ax.plot([sel["temperature"]], [sel["distilled_errors"]], "*", ms=14, color="tab:purple",
                 label=f"chosen on validation (T = {sel['temperature']:g}, α = {sel['alpha']:g})")
-    ax.legend()
+    _below(ax)
     if sel:
         ax = axes[0, 1]
         grid_t = [float(t) for t in sel["grid"]]
@@ -481,12 +491,14 @@ def plot(res: dict, path: Path) -> None:
         ax.set_xscale("log")
         ax.set_xticks(grid_t, [f"{t:g}" for t in grid_t])
         ax.set_xlabel("temperature T")
-        ax.set_ylabel(f"errors on {sel['images']:,} held-out training images")
+        ax.set_ylabel(f"errors on {sel['images']:,} held-out\ntraining images")
         ax.set_title("Choosing T and α (never on the test set)")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+        _below(ax)
+    return fig
+
+
+def plot(res: dict, path: Path) -> None:
+    figure(res).savefig(path)
 
 
 def run(cfg: HintonConfig) -> dict:
