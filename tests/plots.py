@@ -45,16 +45,18 @@ def _boxes_overlap(a: Bbox, b: Bbox) -> bool:
             and min(a.y1, b.y1) - max(a.y0, b.y0) > TOLERANCE_PX)
 
 
-def _texts_overlap(a, b, renderer) -> bool:
-    """Do two drawn texts overlap? Rotated texts of the same angle are compared as rotated rectangles.
+def _texts_overlap(a, b, ea: Bbox, eb: Bbox, renderer) -> bool:
+    """Do two drawn texts (window extents ``ea``, ``eb``) overlap?
 
     The window extent of a text rotated by 45° is the axis-aligned box around it, and such boxes of
-    neighbouring tick labels overlap although the labels do not.
+    neighbouring tick labels overlap although the labels do not: texts of the same angle are
+    compared as rotated rectangles.
     """
-    ea, eb = a.get_window_extent(renderer), b.get_window_extent(renderer)
+    if not _boxes_overlap(ea, eb):  # a rotated text lies inside its box
+        return False
     angle = a.get_rotation()
     if angle % 90 == 0 or b.get_rotation() != angle:
-        return _boxes_overlap(ea, eb)
+        return True
     (wa, ha), (wb, hb) = (_unrotated_size(t, renderer) for t in (a, b))
     th = math.radians(angle)
     u, n = (math.cos(th), math.sin(th)), (-math.sin(th), math.cos(th))
@@ -108,9 +110,11 @@ def problems(fig, min_axes_inches: float = 1.0) -> list[str]:
         for j, other in enumerate(legends[i + 1:], start=i + 1):
             if _boxes_overlap(box, other.get_window_extent(renderer)):
                 out.append(f"legends {i} and {j} overlap")
+    boxes = [t.get_window_extent(renderer) for _, t in texts]
     for i, (ka, a) in enumerate(texts):
-        for kb, b in texts[i + 1:]:
-            if _texts_overlap(a, b, renderer):
+        for j in range(i + 1, len(texts)):
+            kb, b = texts[j]
+            if _texts_overlap(a, b, boxes[i], boxes[j], renderer):
                 out.append(f"{_name(ka, a)} overlaps {_name(kb, b)}")
     return out
 

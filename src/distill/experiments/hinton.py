@@ -453,16 +453,13 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _below(ax) -> None:
-    # A legend below its panel, in the space constrained layout makes for it: inside the axes it
-    # hid the curves, and a long teacher label made it wider than the figure.
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, frameon=False)
-
-
 def figure(res: dict):
     """The temperature sweep (and, with a validation choice, the (T, α) grid) as a matplotlib Figure."""
     from matplotlib.figure import Figure
 
+    from distill.plotting import legend_below
+
+    # Legends go below the panels: inside, a long teacher label made one wider than the figure.
     temps = [float(t) for t in res["temperature_sweep"]]
     errs = list(res["temperature_sweep"].values())
     sel = res.get("selected")
@@ -480,7 +477,7 @@ def figure(res: dict):
     if sel:
         ax.plot([sel["temperature"]], [sel["distilled_errors"]], "*", ms=14, color="tab:purple",
                 label=f"chosen on validation (T = {sel['temperature']:g}, α = {sel['alpha']:g})")
-    _below(ax)
+    legend_below(ax, offset=0.2)
     if sel:
         ax = axes[0, 1]
         grid_t = [float(t) for t in sel["grid"]]
@@ -493,7 +490,7 @@ def figure(res: dict):
         ax.set_xlabel("temperature T")
         ax.set_ylabel(f"errors on {sel['images']:,} held-out\ntraining images")
         ax.set_title("Choosing T and α (never on the test set)")
-        _below(ax)
+        legend_below(ax, offset=0.2)
     return fig
 
 

@@ -55,22 +55,25 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
-def reliability_plot(res: dict, path: Path) -> None:
+def reliability_figure(res: dict):
     """Observed positive rate against mean predicted probability per bin, one line per model."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from distill.plotting import legend_below, wrap
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    # The legend sits below the square axes: inside them it covered the curves' upper-left corner.
+    fig = Figure(figsize=(5, 6), layout="constrained")
+    ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfectly calibrated")
     for key, m in res["models"].items():
         r = m["reliability"]
         ax.plot([b["mean_p"] for b in r], [b["rate"] for b in r], marker="o", ms=3,
                 label=f"{LABELS[key]} (ECE {m['ece']:.3f})")
-    ax.set(xlabel="mean predicted probability", ylabel="observed rate", xlim=(0, 1), ylim=(0, 1),
-           title=f"Reliability: {res['dataset']}")
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.set(xlabel="mean predicted probability", ylabel="observed rate", xlim=(0, 1), ylim=(0, 1))
+    ax.set_title(wrap(f"Reliability: {res['dataset']}", 45))
+    legend_below(ax)
+    return fig
+
+
+def reliability_plot(res: dict, path: Path) -> None:
+    reliability_figure(res).savefig(path, dpi=120)
