@@ -15,9 +15,14 @@ def wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False))
 
 
-def legend_below(ax, columns: int = 1, fontsize: float = 8, offset: float = 0.15) -> None:
+def legend_below(ax, columns: int = 1, fontsize: float = 8, gap: float = 0.55) -> None:
     """The axes' legend under its x label, unframed; constrained layout keeps it in the figure.
 
-    ``offset``: gap from the axes' bottom in axes heights (it must clear the tick and axis labels).
+    ``gap``: inches from the axes' bottom to the legend's top, room for tick labels and the x label
+    (a gap in inches, not in axes heights, is the same for a short axes and a tall one).
     """
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -offset), ncols=columns, fontsize=fontsize, frameon=False)
+    from matplotlib.transforms import ScaledTranslation
+
+    below = ax.transAxes + ScaledTranslation(0, -gap, ax.figure.dpi_scale_trans)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below, ncols=columns,
+              fontsize=fontsize, frameon=False)

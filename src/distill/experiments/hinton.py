@@ -477,7 +477,7 @@ def figure(res: dict):
     if sel:
         ax.plot([sel["temperature"]], [sel["distilled_errors"]], "*", ms=14, color="tab:purple",
                 label=f"chosen on validation (T = {sel['temperature']:g}, α = {sel['alpha']:g})")
-    legend_below(ax, offset=0.2)
+    legend_below(ax)
     if sel:
         ax = axes[0, 1]
         grid_t = [float(t) for t in sel["grid"]]
@@ -490,7 +490,7 @@ def figure(res: dict):
         ax.set_xlabel("temperature T")
         ax.set_ylabel(f"errors on {sel['images']:,} held-out\ntraining images")
         ax.set_title("Choosing T and α (never on the test set)")
-        legend_below(ax, offset=0.2)
+        legend_below(ax)
     return fig
 
 
