@@ -32,6 +32,8 @@ import torch
 
 from distill.config import check, doc, to_dict
 from distill.data.idx import ImageSplit, load_idx_dataset
+from distill.experiments import logit_cache
+from distill.hashing import sha256_files
 from distill.losses import mix_teachers
 from distill.models import build_classifier
 from distill.train.classifier import (
@@ -159,13 +161,44 @@ def packaged_teacher() -> Path | None:
     return path if (path / "model.safetensors").exists() else None
 
 
-def get_teacher_logits(cfg: HintonConfig, seed: int, train, test, out: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], str]:
-    """Each teacher's logits on the transfer set (train) and test set, training teachers if needed."""
-    checkpoint, packaged = cfg.teacher_checkpoint, False
-    if checkpoint is None and cfg.quick and cfg.teacher == "cnn":
+def _checkpoint(cfg: HintonConfig) -> tuple[str | None, bool]:
+    """(the saved teacher to load, or None to train one; whether it is the packaged one)."""
+    if cfg.teacher_checkpoint is None and cfg.quick and cfg.teacher == "cnn":
         asset = packaged_teacher()
         if asset is not None:
-            checkpoint, packaged = str(asset), True
+            return str(asset), True
+    return cfg.teacher_checkpoint, False
+
+
+def _teacher_stamp(cfg: HintonConfig, seed: int, checkpoint: str | None) -> dict:
+    if checkpoint is not None:
+        files = [Path(checkpoint) / name for name in ("config.json", "model.safetensors")]
+        return {"teacher checkpoint": sha256_files(files)}
+    members = [{"arch": arch, "optim": to_dict(teacher_optim(cfg, seed * 100 + m))}
+               for m, arch in enumerate(_teacher_arches(cfg))]
+    return {"teacher settings": members}
+
+
+def get_teacher_logits(cfg: HintonConfig, seed: int, train, test, out: Path) -> logit_cache.Logits:
+    """Each teacher's logits on the transfer set (train) and test set, from the cache or computed.
+
+    A loaded teacher's logits are the same for every seed: they are cached once in ``out``; trained
+    teachers' per seed. Exporting the teacher needs the model itself, so it bypasses the cache.
+    """
+    checkpoint, packaged = _checkpoint(cfg)
+    cache = (out if checkpoint else out / f"seed{seed}") / "teacher_logits.safetensors"
+    stamped = logit_cache.stamp(train, test, _teacher_stamp(cfg, seed, checkpoint))
+    exporting = checkpoint is None and cfg.export_teacher and seed == cfg.seeds[0]
+    cached = None if exporting else logit_cache.load(cache, stamped)
+    if cached is not None:
+        return cached
+    logits = _teacher_logits(cfg, seed, train, test, out, checkpoint, packaged)
+    logit_cache.save(cache, stamped, logits)
+    return logits
+
+
+def _teacher_logits(cfg, seed, train, test, out: Path, checkpoint: str | None, packaged: bool) -> logit_cache.Logits:
+    """Load or train the teacher(s) and run them on both splits."""
     if checkpoint is not None:
         model, meta = load_classifier(checkpoint)
         log.info("teacher: %s from %s", meta["arch"], checkpoint)
