@@ -331,10 +331,11 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
         tr_logits = [z[rows] for z in tr_logits]
     teacher_test = _combined(te_logits, 1.0)
     res = {"seed": seed, "teacher": teacher_desc, "teacher_errors": count_errors(teacher_test, y_test)}
-    log.info("seed %d: teacher errors %d", seed, res["teacher_errors"])
+    log.info("seed %d: teacher: %d test errors", seed, res["teacher_errors"])
 
     _, logits = _student_errors(cfg, seed, train, test, None, out / f"seed{seed}" / "student", desc="student alone")
     res["student_errors"] = count_errors(logits, y_test)
+    log.info("seed %d: student alone: %d test errors", seed, res["student_errors"])
 
     def targets_at(T: float, rows=None, alpha: float = cfg.alpha) -> Targets:
         logits_T = _combined(tr_logits, T)
@@ -347,6 +348,8 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
                                     desc=f"distilled T={T:g}")
         sweep[f"{T:g}"] = count_errors(logits, y_test)
     res["temperature_sweep"] = sweep
+    log.info("seed %d: temperature sweep (α = %g): %s test errors", seed, cfg.alpha,
+             ", ".join(f"T={T} {e}" for T, e in sweep.items()))
     res["distilled_errors"] = sweep[f"{cfg.temperature:g}"]
     gap = res["student_errors"] - res["teacher_errors"]
     res["gap_closed"] = (res["student_errors"] - res["distilled_errors"]) / gap if gap else None
@@ -358,6 +361,8 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
             _, logits = _student_errors(cfg, seed, train, test, targets_at(T, alpha=a), out / f"seed{seed}" / _distilled_dir(T, a),
                                         desc=f"distilled T={T:g} α={a:g} (chosen on validation)")
             res["selected_distilled_errors"] = count_errors(logits, y_test)
+        log.info("seed %d: distilled at T=%g, α=%g (chosen on validation): %d test errors", seed, T, a,
+                 res["selected_distilled_errors"])
 
     c = cfg.omitted_class
     keep = (train.labels != c).nonzero().squeeze(1)
@@ -378,6 +383,10 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
         "bias": bias,
         "class_test_count": int(is_c.sum()),
     }
+    oc = res["omitted_class"]
+    log.info("seed %d: omitted class %d: %d test errors (%d of class %d) before, %d (%d) after raising its bias by %g",
+             seed, c, oc["errors_before"], oc["class_errors_before"], c, oc["errors_after"], oc["class_errors_after"],
+             bias)
     res["seconds"] = round(time.time() - t0, 1)
     return res
 
