@@ -443,18 +443,28 @@ def aggregate(per_seed: list[dict], dataset: str, cfg: HintonConfig, seconds: fl
     return out
 
 
+def count(v: float) -> str:
+    """An error count as a reader expects it: 587, not 587.0; a mean over seeds keeps its decimal."""
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
+
+
+def seeds_phrase(n: int) -> str:
+    return "1 seed" if n == 1 else f"{n} seeds (mean ± std)"
+
+
 def markdown(res: dict) -> str:
-    def f(key, sub=None):
-        v = res[key] if sub is None else res[key][sub]
-        s = res.get("std", {}).get(key) if sub is None else None
-        return f"{v:.1f} ± {s:.1f}" if s else (f"{v:.1f}" if isinstance(v, float) else str(v))
+    n = len(res["seeds"])
+
+    def f(key):
+        # One seed has no spread to show; two or more always show it, a 0 included.
+        v, s = res[key], res.get("std", {}).get(key)
+        return f"{count(v)} ± {s:.1f}" if n > 1 and s is not None else count(v)
 
     oc, p = res["omitted_class"], PAPER["omitted_class"]
-    n = len(res["seeds"])
     sel = res.get("selected")
     lines = [
         f"Dataset: {res['dataset']} · teacher: {res['teacher']} · {res['mode']} mode · "
-        f"{n} seed{'s' if n > 1 else ''} (mean ± std) · students on "
+        f"{seeds_phrase(n)} · students on "
         f"{res['config']['train_subset'] or 60000:,} training images, {res['config']['student_epochs']} epochs · "
         f"{res['seconds']:.0f} s",
         "",
@@ -465,18 +475,18 @@ def markdown(res: dict) -> str:
         f"| distilled student (T = {res['config']['temperature']:g}) | {f('distilled_errors')} | "
         f"{PAPER['distilled_errors']} |",
         *([f"| distilled student (T = {sel['temperature']:g}, α = {sel['alpha']:g}, chosen on {sel['images']:,} "
-            f"held-out training images) | {sel['distilled_errors']:.1f}"
+            f"held-out training images) | {count(sel['distilled_errors'])}"
             + (f" ± {sel['distilled_errors_std']:.1f}" if n > 1 else "") + " | |"] if sel else []),
         f"| gap closed (T = {res['config']['temperature']:g}) | {res['gap_closed']:.0%} | 91% |",
         f"| omitted class {oc['class']}: errors before bias fix (class {oc['class']} errors) | "
-        f"{oc['errors_before']:.1f} ({oc['class_errors_before']:.1f}) | {p['errors_before']} ({p['class_errors_before']}) |",
+        f"{count(oc['errors_before'])} ({count(oc['class_errors_before'])}) | {p['errors_before']} ({p['class_errors_before']}) |",
         f"| omitted class {oc['class']}: after raising its bias by {oc['bias']:.2g} | "
-        f"{oc['errors_after']:.1f} ({oc['class_errors_after']:.1f}) | {p['errors_after']} ({p['class_errors_after']}), "
+        f"{count(oc['errors_after'])} ({count(oc['class_errors_after'])}) | {p['errors_after']} ({p['class_errors_after']}), "
         f"bias {p['bias']} |",
         "",
         "| T | " + " | ".join(res["temperature_sweep"]) + " |",
         "|---|" + "---|" * len(res["temperature_sweep"]),
-        "| distilled errors | " + " | ".join(f"{v:.1f}" for v in res["temperature_sweep"].values()) + " |",
+        "| distilled errors | " + " | ".join(count(v) for v in res["temperature_sweep"].values()) + " |",
         "| seeds | " + " | ".join(str(v) for v in res.get("temperature_sweep_seeds", {}).values()) + " |",
     ]
     if sel:
