@@ -31,7 +31,7 @@ def markdown(res: dict) -> str:
             ("Brier", lambda m: f"{m['brier']:.4f}"),
             ("latency per row, batch 1", lambda m: _us(m["latency_s_batch1"])),
             ("latency per row, batch 1,024", lambda m: _us(m["latency_s_batch1024"])),
-            ("size (skops)", lambda m: f"{m['size_bytes']:,} B")]
+            ("model size (skops, without the encoder)", lambda m: f"{m['size_bytes']:,} B")]
     if "fairness" in models["teacher"]:
         rows += [("AUC gap across groups", lambda m: _gap(m, "auc_gap")),
                  ("TPR gap across groups (p ≥ 0.5)", lambda m: _gap(m, "tpr_gap"))]
@@ -41,6 +41,9 @@ def markdown(res: dict) -> str:
               f"{_us(res['encoder_latency_s_batch1'])}, {res['speedup_batch1_with_encoding']:.1f}× including it) · "
               f"ECE change {res['ece_increase']:+.4f}. CPU latency: median of repeated calls on a machine that may "
               "be shared."]
+    if "student_file_bytes" in res:
+        lines.append(f"\nSizes: student model {models['student']['size_bytes']:,} B; saved file student.skops "
+                     f"(student + encoder, takes raw rows) {res['student_file_bytes']:,} B.")
     if "auc_gain_over_hard_labels" in res:
         gain = res["auc_gain_over_hard_labels"]
         verdict = ("distillation helped" if gain > 0.002 else
