@@ -33,14 +33,18 @@ def test_several_seeds_show_mean_and_spread():
     per_seed[1]["temperature_sweep"] = {"20": 1095}  # the sweep ran on the first seed only
     md = markdown(aggregate(per_seed, "fashion-mnist", cfg, 120.0))
     assert "· 2 seeds (mean ± std) ·" in md
-    assert "| teacher | 585 ± 7.1 | 67 |" in md  # stdev of 580, 590 = 7.07
+    assert "| teacher | 585.0 ± 7.1 | 67 |" in md  # stdev of 580, 590 = 7.07
     assert "| student alone (800-800, hard labels) | 1205.5 ± 7.8 | 146 |" in md
+    # a mean over seeds keeps its decimal even when whole; a sweep point of one seed is a count
+    assert "| 1500.0 (900.0) | 206 (133) |" in md
     assert "| distilled errors | 1120 | 1092.5 |" in md
+    assert "| seeds | 1 | 2 |" in md
 
 
-@pytest.mark.parametrize("v, shown", [(587.0, "587"), (587, "587"), (587.5, "587.5"), (1092.25, "1092.2")])
-def test_count(v, shown):
-    assert hinton.count(v) == shown
+@pytest.mark.parametrize("v, seeds, shown", [(587.0, 1, "587"), (587, 1, "587"), (587.5, 1, "587.5"),
+                                              (953.0, 3, "953.0"), (1092.25, 2, "1092.2")])
+def test_count(v, seeds, shown):
+    assert hinton.count(v, seeds) == shown
 
 
 @pytest.mark.slow

@@ -443,9 +443,9 @@ def aggregate(per_seed: list[dict], dataset: str, cfg: HintonConfig, seconds: fl
     return out
 
 
-def count(v: float) -> str:
-    """An error count as a reader expects it: 587, not 587.0; a mean over seeds keeps its decimal."""
-    return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
+def count(v: float, seeds: int = 1) -> str:
+    """An error count of one seed as a reader expects it, 587 not 587.0; a mean over seeds with one decimal."""
+    return f"{v:.0f}" if seeds == 1 and float(v).is_integer() else f"{v:.1f}"
 
 
 def seeds_phrase(n: int) -> str:
@@ -458,10 +458,11 @@ def markdown(res: dict) -> str:
     def f(key):
         # One seed has no spread to show; two or more always show it, a 0 included.
         v, s = res[key], res.get("std", {}).get(key)
-        return f"{count(v)} ± {s:.1f}" if n > 1 and s is not None else count(v)
+        return f"{count(v, n)} ± {s:.1f}" if n > 1 and s is not None else count(v, n)
 
     oc, p = res["omitted_class"], PAPER["omitted_class"]
     sel = res.get("selected")
+    seeds = res.get("temperature_sweep_seeds", {})  # how many seeds each sweep mean is over
     lines = [
         f"Dataset: {res['dataset']} · teacher: {res['teacher']} · {res['mode']} mode · "
         f"{seeds_phrase(n)} · students on "
@@ -475,18 +476,18 @@ def markdown(res: dict) -> str:
         f"| distilled student (T = {res['config']['temperature']:g}) | {f('distilled_errors')} | "
         f"{PAPER['distilled_errors']} |",
         *([f"| distilled student (T = {sel['temperature']:g}, α = {sel['alpha']:g}, chosen on {sel['images']:,} "
-            f"held-out training images) | {count(sel['distilled_errors'])}"
+            f"held-out training images) | {count(sel['distilled_errors'], n)}"
             + (f" ± {sel['distilled_errors_std']:.1f}" if n > 1 else "") + " | |"] if sel else []),
         f"| gap closed (T = {res['config']['temperature']:g}) | {res['gap_closed']:.0%} | 91% |",
         f"| omitted class {oc['class']}: errors before bias fix (class {oc['class']} errors) | "
-        f"{count(oc['errors_before'])} ({count(oc['class_errors_before'])}) | {p['errors_before']} ({p['class_errors_before']}) |",
+        f"{count(oc['errors_before'], n)} ({count(oc['class_errors_before'], n)}) | {p['errors_before']} ({p['class_errors_before']}) |",
         f"| omitted class {oc['class']}: after raising its bias by {oc['bias']:.2g} | "
-        f"{count(oc['errors_after'])} ({count(oc['class_errors_after'])}) | {p['errors_after']} ({p['class_errors_after']}), "
+        f"{count(oc['errors_after'], n)} ({count(oc['class_errors_after'], n)}) | {p['errors_after']} ({p['class_errors_after']}), "
         f"bias {p['bias']} |",
         "",
         "| T | " + " | ".join(res["temperature_sweep"]) + " |",
         "|---|" + "---|" * len(res["temperature_sweep"]),
-        "| distilled errors | " + " | ".join(count(v) for v in res["temperature_sweep"].values()) + " |",
+        "| distilled errors | " + " | ".join(count(v, seeds.get(T, n)) for T, v in res["temperature_sweep"].items()) + " |",
         "| seeds | " + " | ".join(str(v) for v in res.get("temperature_sweep_seeds", {}).values()) + " |",
     ]
     if sel:
