@@ -66,7 +66,12 @@ def test_run_on_a_csv_writes_report_and_a_loadable_student(csv_file, tmp_path):
     assert res["rows"] == {"train": 180, "test": 60, "features": 3, "encoded_features": 5,
                            "positive_rate": pytest.approx(res["rows"]["positive_rate"])}
     assert s["size_bytes"] < t["size_bytes"]
+    # the saved file (encoder + student) is what a user copies; the table's size is the model alone
+    assert res["student_file_bytes"] == (out / "student.skops").stat().st_size > s["size_bytes"]
     report = (out / "report.md").read_text()
+    assert f"| model size (skops, without the encoder) | {t['size_bytes']:,} B | {s['size_bytes']:,} B |" in report
+    assert (f"Sizes: student model {s['size_bytes']:,} B; saved file student.skops (student + encoder, takes raw "
+            f"rows) {res['student_file_bytes']:,} B.") in report
     assert "| AUC |" in report and "reliability.png" in report and "hard labels only" in report
     assert (out / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "results.json").read_text())["auc_retention"] == pytest.approx(res["auc_retention"])

@@ -1,3 +1,4 @@
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,17 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert r.completed and r.steps == 12
     for k, v in ref.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_a_finished_run_resumed_logs_one_line_and_no_nan_loss(tmp_path, caplog):
+    x, y = make_images(100, seed=0)
+    caplog.set_level(logging.INFO, logger="distill")
+    fit(_small(), x, y, CFG, run_dir=tmp_path, desc="student")
+    assert [r.getMessage().split(",")[0] for r in caplog.records] == ["student: 2 epochs"]
+    caplog.clear()
+    r = fit(_small(), x, y, CFG, run_dir=tmp_path, desc="student")
+    assert r.completed and r.steps == 4
+    assert [r.getMessage() for r in caplog.records] == [f"student: resumed from {tmp_path / 'checkpoint'} at step 4/4"]
 
 
 def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):

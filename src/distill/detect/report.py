@@ -5,82 +5,121 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 
 
 def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=90)
     return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
-def _shift_plot(summary) -> list[str]:
-    """MMD of each (hour, model) window against its baseline, over time, with the threshold."""
-    import matplotlib
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Constrained layout keeps the legends placed below the axes inside the figure.
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplots()
+
+
+def shift_figure(r):
+    """MMD of each (hour, model) window against its baseline, over time, with the threshold.
+
+    ``r``: the shift table (columns h, model, mmd2, threshold, shifted), one row per hour × model.
+    """
+
+    from distill.plotting import legend_below
+
+    models = r["model"].nunique()
+    fig, ax = _figure(8, 3.2 + 0.2 * math.ceil(models / 3))  # room for the legend's rows
+    for model, g in r.groupby("model", sort=True):
+        x = _hours_as_dates(g["h"])
+        ratio = g["mmd2"] / g["threshold"].where(g["threshold"] > 0)
+        line = ax.plot(x, ratio, lw=0.8, label=str(model))[0]
+        hit = g["shifted"] == 1
+        ax.scatter(x[hit], ratio[hit], s=12, color=line.get_color())
+    ax.axhline(1.0, color="k", lw=0.6, ls="--")
+    ax.set_ylabel("MMD² / threshold")
+    ax.set_title("Traffic shift per hour and model (above the dashed line: shifted)")
+    _date_ticks(ax)
+    legend_below(ax, columns=min(models, 3), fontsize=7)
+    return fig
+
+
+def _date_ticks(ax) -> None:
+    # Concise dates fit under the axes without the slanted labels of autofmt_xdate, which
+    # constrained layout does not leave room for.
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _shift_plot(summary) -> list[str]:
     import pandas as pd
 
     f = summary.get("shift", {}).get("file")
     if not f:
         return []
     r = pd.read_csv(f)
-    if r.empty:
-        return []
-    fig, ax = plt.subplots(figsize=(8, 3))
-    for model, g in r.groupby("model", sort=True):
-        x = pd.to_datetime(g["h"] * 3600, unit="s")
-        ratio = g["mmd2"] / g["threshold"].where(g["threshold"] > 0)
-        line = ax.plot(x, ratio, lw=0.8, label=str(model))[0]
-        hit = g["shifted"] == 1
-        ax.scatter(x[hit], ratio[hit], s=12, color=line.get_color())
-    ax.axhline(1.0, color="k", lw=0.6, ls="--")
-    ax.set_ylabel("MMD² / threshold"), ax.legend(fontsize=7)
-    ax.set_title("Traffic shift per hour and model (above the dashed line: shifted)")
-    fig.autofmt_xdate()
-    return [_png(fig)]
+    return [] if r.empty else [_png(shift_figure(r))]
 
 
-def _plots(acc_out, clusters, eng) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    figs = []
-    fig, ax = plt.subplots(figsize=(6, 3))
+def score_figure(acc_out):
+    fig, ax = _figure(6, 3)
     ax.hist([acc_out.loc[acc_out["flagged"] == 0, "score"], acc_out.loc[acc_out["flagged"] == 1, "score"]],
             bins=40, stacked=True, label=["not flagged", "flagged"], log=True)
     ax.set_xlabel("account score"), ax.set_ylabel("accounts"), ax.legend()
     ax.set_title("Account scores")
-    figs.append(_png(fig))
+    return fig
+
+
+def evidence_figure(fl):
+    """Stacked evidence bars of (at most 20) flagged clusters, legend below."""
+    import pandas as pd
+
+    from distill.plotting import legend_below
+
+    cols = [c for c in fl.columns if c.startswith("e_")]
+    fig, ax = _figure(7, 0.35 * len(fl) + 2.2 + 0.2 * math.ceil(len(cols) / 3))
+    left = pd.Series(0.0, index=fl.index)
+    for c in cols:
+        ax.barh(fl["cluster"], fl[c], left=left, label=c[2:])
+        left += fl[c]
+    ax.invert_yaxis(), ax.set_xlabel("evidence strength (stacked)")
+    ax.set_title("Evidence per flagged cluster")
+    legend_below(ax, columns=3, fontsize=7)
+    return fig
+
+
+def traffic_figure(hours):
+    fig, ax = _figure(8, 3)
+    x = _hours_as_dates(hours["h"])
+    ax.plot(x, hours["n"] - hours["n_flagged"], lw=0.8, label="other accounts")
+    ax.plot(x, hours["n_flagged"], lw=0.8, label="flagged accounts")
+    ax.set_ylabel("requests per hour"), ax.legend(), ax.set_title("Traffic over time (bursts show as spikes)")
+    _date_ticks(ax)
+    return fig
+
+
+def _hours_as_dates(hours):
+    import pandas as pd
+
+    return pd.to_datetime(hours * 3600, unit="s")
+
+
+def _plots(acc_out, clusters, eng) -> list[str]:
+    figs = [_png(score_figure(acc_out))]
     fl = clusters[clusters["flagged"]].head(20)
     if len(fl):
-        fig, ax = plt.subplots(figsize=(7, 0.35 * len(fl) + 1.2))
-        cols = [c for c in fl.columns if c.startswith("e_")]
-        left = pd.Series(0.0, index=fl.index)
-        for c in cols:
-            ax.barh(fl["cluster"], fl[c], left=left, label=c[2:])
-            left += fl[c]
-        ax.invert_yaxis(), ax.set_xlabel("evidence strength (stacked)"), ax.legend(fontsize=7, loc="lower right")
-        ax.set_title("Evidence per flagged cluster")
-        figs.append(_png(fig))
+        figs.append(_png(evidence_figure(fl)))
         eng.register("flagged_accounts", acc_out.loc[acc_out["flagged"] == 1, ["cluster"]].reset_index())
         hours = eng.frame("SELECT floor(e.t / 3600) AS h, count(*) AS n, "
                           "sum(CASE WHEN f.account_id IS NULL THEN 0 ELSE 1 END) AS n_flagged "
                           "FROM events e LEFT JOIN flagged_accounts f ON e.account_id = f.account_id "
                           "GROUP BY floor(e.t / 3600) ORDER BY h")
-        fig, ax = plt.subplots(figsize=(8, 3))
-        x = pd.to_datetime(hours["h"] * 3600, unit="s")
-        ax.plot(x, hours["n"] - hours["n_flagged"], lw=0.8, label="other accounts")
-        ax.plot(x, hours["n_flagged"], lw=0.8, label="flagged accounts")
-        ax.set_ylabel("requests per hour"), ax.legend(), ax.set_title("Traffic over time (bursts show as spikes)")
-        fig.autofmt_xdate()
-        figs.append(_png(fig))
+        figs.append(_png(traffic_figure(hours)))
     return figs
 
 

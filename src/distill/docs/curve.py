@@ -88,13 +88,14 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plot(points, path):
-    import matplotlib
+def figure(points):
+    """Student quality (token F1, judge score, refusals of unanswerable questions) against training examples."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from distill.plotting import legend_below
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig = Figure(figsize=(5.5, 4.2), layout="constrained")
+    ax = fig.subplots()
     xs = [p["examples"] for p in points]
     for key, label in (("token_f1", "token F1"), ("judge_score", "judge score"),
                        ("refusal_rate_unanswerable", "refuses unanswerable")):
@@ -103,9 +104,11 @@ def _plot(points, path):
             ax.plot(xs, [y if y is not None else float("nan") for y in ys], marker="o", label=label)
     ax.set_xscale("log")
     ax.set_xlabel("training examples")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.05)  # room for the markers of a score of 1
     ax.set_title("student quality vs data")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    legend_below(ax, columns=3)  # inside the axes it covered points near 0 or 1
+    return fig
+
+
+def _plot(points, path):
+    figure(points).savefig(path, dpi=110)

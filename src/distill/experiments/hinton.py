@@ -32,6 +32,8 @@ import torch
 
 from distill.config import check, doc, settings, to_dict
 from distill.data.idx import ImageSplit, load_idx_dataset
+from distill.experiments import logit_cache
+from distill.hashing import sha256_files
 from distill.losses import mix_teachers
 from distill.models import build_classifier
 from distill.train.classifier import (
@@ -152,18 +154,49 @@ def packaged_teacher() -> Path | None:
     return path if (path / "model.safetensors").exists() else None
 
 
-def get_teacher_logits(cfg: HintonConfig, seed: int, train, test, out: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], str]:
-    """Each teacher's logits on the transfer set (train) and test set, training teachers if needed."""
-    checkpoint = cfg.teacher_checkpoint
-    if checkpoint is None and cfg.quick and cfg.teacher == "cnn":
+def _checkpoint(cfg: HintonConfig) -> tuple[str | None, bool]:
+    """(the saved teacher to load, or None to train one; whether it is the packaged one)."""
+    if cfg.teacher_checkpoint is None and cfg.quick and cfg.teacher == "cnn":
         asset = packaged_teacher()
         if asset is not None:
-            checkpoint = str(asset)
+            return str(asset), True
+    return cfg.teacher_checkpoint, False
+
+
+def _teacher_stamp(cfg: HintonConfig, seed: int, checkpoint: str | None) -> dict:
+    if checkpoint is not None:
+        files = [Path(checkpoint) / name for name in ("config.json", "model.safetensors")]
+        return {"teacher checkpoint": sha256_files(files)}
+    members = [{"arch": arch, "optim": to_dict(teacher_optim(cfg, seed * 100 + m))}
+               for m, arch in enumerate(_teacher_arches(cfg))]
+    return {"teacher settings": members}
+
+
+def get_teacher_logits(cfg: HintonConfig, seed: int, train, test, out: Path) -> logit_cache.Logits:
+    """Each teacher's logits on the transfer set (train) and test set, from the cache or computed.
+
+    A loaded teacher's logits are the same for every seed: they are cached once in ``out``; trained
+    teachers' per seed. Exporting the teacher needs the model itself, so it bypasses the cache.
+    """
+    checkpoint, packaged = _checkpoint(cfg)
+    cache = (out if checkpoint else out / f"seed{seed}") / "teacher_logits.safetensors"
+    stamped = logit_cache.stamp(train, test, _teacher_stamp(cfg, seed, checkpoint))
+    exporting = checkpoint is None and cfg.export_teacher and seed == cfg.seeds[0]
+    cached = None if exporting else logit_cache.load(cache, stamped)
+    if cached is not None:
+        return cached
+    logits = _teacher_logits(cfg, seed, train, test, out, checkpoint, packaged)
+    logit_cache.save(cache, stamped, logits)
+    return logits
+
+
+def _teacher_logits(cfg, seed, train, test, out: Path, checkpoint: str | None, packaged: bool) -> logit_cache.Logits:
+    """Load or train the teacher(s) and run them on both splits."""
     if checkpoint is not None:
         model, meta = load_classifier(checkpoint)
         log.info("teacher: %s from %s", meta["arch"], checkpoint)
         return [predict(model, train.images, desc="teacher")], [predict(model, test.images, desc="teacher")], \
-            f"{meta['arch']} (loaded from {checkpoint})"
+            teacher_label(meta["arch"], checkpoint, packaged)
     train_logits, test_logits = [], []
     for m, arch in enumerate(_teacher_arches(cfg)):
         member_seed = seed * 100 + m
@@ -177,6 +210,11 @@ def get_teacher_logits(cfg: HintonConfig, seed: int, train, test, out: Path) -> 
         if cfg.export_teacher and seed == cfg.seeds[0] and m == 0:
             export_teacher(model, cfg.export_teacher, arch, member_seed)
     return train_logits, test_logits, cfg.teacher
+
+
+def teacher_label(arch: str, checkpoint: str, packaged: bool) -> str:
+    """A legend-sized name of a loaded teacher: the folder's name, never its absolute path."""
+    return f"{arch.upper()}, packaged" if packaged else f"{arch.upper()}, from {Path(checkpoint).name}"
 
 
 def export_teacher(model, path: str, arch: str, seed: int) -> None:
@@ -286,10 +324,11 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
         tr_logits = [z[rows] for z in tr_logits]
     teacher_test = _combined(te_logits, 1.0)
     res = {"seed": seed, "teacher": teacher_desc, "teacher_errors": count_errors(teacher_test, y_test)}
-    log.info("seed %d: teacher errors %d", seed, res["teacher_errors"])
+    log.info("seed %d: teacher: %d test errors", seed, res["teacher_errors"])
 
     _, logits = _student_errors(cfg, seed, train, test, None, out / f"seed{seed}" / "student", desc="student alone")
     res["student_errors"] = count_errors(logits, y_test)
+    log.info("seed %d: student alone: %d test errors", seed, res["student_errors"])
 
     def targets_at(T: float, rows=None, alpha: float = cfg.alpha) -> Targets:
         logits_T = _combined(tr_logits, T)
@@ -302,6 +341,8 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
                                     desc=f"distilled T={T:g}")
         sweep[f"{T:g}"] = count_errors(logits, y_test)
     res["temperature_sweep"] = sweep
+    log.info("seed %d: temperature sweep (α = %g): %s test errors", seed, cfg.alpha,
+             ", ".join(f"T={T} {e}" for T, e in sweep.items()))
     res["distilled_errors"] = sweep[f"{cfg.temperature:g}"]
     gap = res["student_errors"] - res["teacher_errors"]
     res["gap_closed"] = (res["student_errors"] - res["distilled_errors"]) / gap if gap else None
@@ -313,6 +354,8 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
             _, logits = _student_errors(cfg, seed, train, test, targets_at(T, alpha=a), out / f"seed{seed}" / _distilled_dir(T, a),
                                         desc=f"distilled T={T:g} α={a:g} (chosen on validation)")
             res["selected_distilled_errors"] = count_errors(logits, y_test)
+        log.info("seed %d: distilled at T=%g, α=%g (chosen on validation): %d test errors", seed, T, a,
+                 res["selected_distilled_errors"])
 
     c = cfg.omitted_class
     keep = (train.labels != c).nonzero().squeeze(1)
@@ -333,6 +376,10 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
         "bias": bias,
         "class_test_count": int(is_c.sum()),
     }
+    oc = res["omitted_class"]
+    log.info("seed %d: omitted class %d: %d test errors (%d of class %d) before, %d (%d) after raising its bias by %g",
+             seed, c, oc["errors_before"], oc["class_errors_before"], c, oc["errors_after"], oc["class_errors_after"],
+             bias)
     res["seconds"] = round(time.time() - t0, 1)
     return res
 
@@ -389,18 +436,29 @@ def aggregate(per_seed: list[dict], dataset: str, cfg: HintonConfig, seconds: fl
     return out
 
 
+def count(v: float, seeds: int = 1) -> str:
+    """An error count of one seed as a reader expects it, 587 not 587.0; a mean over seeds with one decimal."""
+    return f"{v:.0f}" if seeds == 1 and float(v).is_integer() else f"{v:.1f}"
+
+
+def seeds_phrase(n: int) -> str:
+    return "1 seed" if n == 1 else f"{n} seeds (mean ± std)"
+
+
 def markdown(res: dict) -> str:
-    def f(key, sub=None):
-        v = res[key] if sub is None else res[key][sub]
-        s = res.get("std", {}).get(key) if sub is None else None
-        return f"{v:.1f} ± {s:.1f}" if s else (f"{v:.1f}" if isinstance(v, float) else str(v))
+    n = len(res["seeds"])
+
+    def f(key):
+        # One seed has no spread to show; two or more always show it, a 0 included.
+        v, s = res[key], res.get("std", {}).get(key)
+        return f"{count(v, n)} ± {s:.1f}" if n > 1 and s is not None else count(v, n)
 
     oc, p = res["omitted_class"], PAPER["omitted_class"]
-    n = len(res["seeds"])
     sel = res.get("selected")
+    seeds = res.get("temperature_sweep_seeds", {})  # how many seeds each sweep mean is over
     lines = [
         f"Dataset: {res['dataset']} · teacher: {res['teacher']} · {res['mode']} mode · "
-        f"{n} seed{'s' if n > 1 else ''} (mean ± std) · students on "
+        f"{seeds_phrase(n)} · students on "
         f"{res['config']['train_subset'] or 60000:,} training images, {res['config']['student_epochs']} epochs · "
         f"{res['seconds']:.0f} s",
         "",
@@ -411,18 +469,18 @@ def markdown(res: dict) -> str:
         f"| distilled student (T = {res['config']['temperature']:g}) | {f('distilled_errors')} | "
         f"{PAPER['distilled_errors']} |",
         *([f"| distilled student (T = {sel['temperature']:g}, α = {sel['alpha']:g}, chosen on {sel['images']:,} "
-            f"held-out training images) | {sel['distilled_errors']:.1f}"
+            f"held-out training images) | {count(sel['distilled_errors'], n)}"
             + (f" ± {sel['distilled_errors_std']:.1f}" if n > 1 else "") + " | |"] if sel else []),
         f"| gap closed (T = {res['config']['temperature']:g}) | {res['gap_closed']:.0%} | 91% |",
         f"| omitted class {oc['class']}: errors before bias fix (class {oc['class']} errors) | "
-        f"{oc['errors_before']:.1f} ({oc['class_errors_before']:.1f}) | {p['errors_before']} ({p['class_errors_before']}) |",
+        f"{count(oc['errors_before'], n)} ({count(oc['class_errors_before'], n)}) | {p['errors_before']} ({p['class_errors_before']}) |",
         f"| omitted class {oc['class']}: after raising its bias by {oc['bias']:.2g} | "
-        f"{oc['errors_after']:.1f} ({oc['class_errors_after']:.1f}) | {p['errors_after']} ({p['class_errors_after']}), "
+        f"{count(oc['errors_after'], n)} ({count(oc['class_errors_after'], n)}) | {p['errors_after']} ({p['class_errors_after']}), "
         f"bias {p['bias']} |",
         "",
         "| T | " + " | ".join(res["temperature_sweep"]) + " |",
         "|---|" + "---|" * len(res["temperature_sweep"]),
-        "| distilled errors | " + " | ".join(f"{v:.1f}" for v in res["temperature_sweep"].values()) + " |",
+        "| distilled errors | " + " | ".join(count(v, seeds.get(T, n)) for T, v in res["temperature_sweep"].items()) + " |",
         "| seeds | " + " | ".join(str(v) for v in res.get("temperature_sweep_seeds", {}).values()) + " |",
     ]
     if sel:
@@ -441,16 +499,18 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(res: dict, path: Path) -> None:
-    import matplotlib
+def figure(res: dict):
+    """The temperature sweep (and, with a validation choice, the (T, α) grid) as a matplotlib Figure."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from distill.plotting import legend_below
 
+    # Legends go below the panels: inside, a long teacher label made one wider than the figure.
     temps = [float(t) for t in res["temperature_sweep"]]
     errs = list(res["temperature_sweep"].values())
     sel = res.get("selected")
-    fig, axes = plt.subplots(1, 2 if sel else 1, figsize=(11 if sel else 6, 4), dpi=120, squeeze=False)
+    fig = Figure(figsize=(11 if sel else 6, 5), dpi=120, layout="constrained")
+    axes = fig.subplots(1, 2 if sel else 1, squeeze=False)
     ax = axes[0, 0]
     ax.plot(temps, errs, "o-", label=f"distilled student (α = {res['config']['alpha']:g})")
     ax.axhline(res["student_errors"], color="tab:red", ls="--", label="student alone")
@@ -459,11 +519,11 @@ def plot(res: dict, path: Path) -> None:
     ax.set_xticks(temps, [f"{t:g}" for t in temps])
     ax.set_xlabel("temperature T")
     ax.set_ylabel("test errors (of 10,000)")
-    ax.set_title(f"Distillation on {res['dataset']}: test errors vs T")
+    ax.set_title(f"{res['dataset']}: test errors vs T")
     if sel:
         ax.plot([sel["temperature"]], [sel["distilled_errors"]], "*", ms=14, color="tab:purple",
                 label=f"chosen on validation (T = {sel['temperature']:g}, α = {sel['alpha']:g})")
-    ax.legend()
+    legend_below(ax)
     if sel:
         ax = axes[0, 1]
         grid_t = [float(t) for t in sel["grid"]]
@@ -474,12 +534,14 @@ def plot(res: dict, path: Path) -> None:
         ax.set_xscale("log")
         ax.set_xticks(grid_t, [f"{t:g}" for t in grid_t])
         ax.set_xlabel("temperature T")
-        ax.set_ylabel(f"errors on {sel['images']:,} held-out training images")
+        ax.set_ylabel(f"errors on {sel['images']:,} held-out\ntraining images")
         ax.set_title("Choosing T and α (never on the test set)")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+        legend_below(ax)
+    return fig
+
+
+def plot(res: dict, path: Path) -> None:
+    figure(res).savefig(path)
 
 
 def run(cfg: HintonConfig) -> dict:

@@ -31,7 +31,7 @@ def markdown(res: dict) -> str:
             ("Brier", lambda m: f"{m['brier']:.4f}"),
             ("latency per row, batch 1", lambda m: _us(m["latency_s_batch1"])),
             ("latency per row, batch 1,024", lambda m: _us(m["latency_s_batch1024"])),
-            ("size (skops)", lambda m: f"{m['size_bytes']:,} B")]
+            ("model size (skops, without the encoder)", lambda m: f"{m['size_bytes']:,} B")]
     if "fairness" in models["teacher"]:
         rows += [("AUC gap across groups", lambda m: _gap(m, "auc_gap")),
                  ("TPR gap across groups (p ≥ 0.5)", lambda m: _gap(m, "tpr_gap"))]
@@ -41,6 +41,9 @@ def markdown(res: dict) -> str:
               f"{_us(res['encoder_latency_s_batch1'])}, {res['speedup_batch1_with_encoding']:.1f}× including it) · "
               f"ECE change {res['ece_increase']:+.4f}. CPU latency: median of repeated calls on a machine that may "
               "be shared."]
+    if "student_file_bytes" in res:
+        lines.append(f"\nSizes: student model {models['student']['size_bytes']:,} B; saved file student.skops "
+                     f"(student + encoder, takes raw rows) {res['student_file_bytes']:,} B.")
     if "auc_gain_over_hard_labels" in res:
         gain = res["auc_gain_over_hard_labels"]
         verdict = ("distillation helped" if gain > 0.002 else
@@ -55,22 +58,25 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
-def reliability_plot(res: dict, path: Path) -> None:
+def reliability_figure(res: dict):
     """Observed positive rate against mean predicted probability per bin, one line per model."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from distill.plotting import legend_below, wrap
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    # The legend sits below the square axes: inside them it covered the curves' upper-left corner.
+    fig = Figure(figsize=(5, 6), layout="constrained")
+    ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfectly calibrated")
     for key, m in res["models"].items():
         r = m["reliability"]
         ax.plot([b["mean_p"] for b in r], [b["rate"] for b in r], marker="o", ms=3,
                 label=f"{LABELS[key]} (ECE {m['ece']:.3f})")
-    ax.set(xlabel="mean predicted probability", ylabel="observed rate", xlim=(0, 1), ylim=(0, 1),
-           title=f"Reliability: {res['dataset']}")
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.set(xlabel="mean predicted probability", ylabel="observed rate", xlim=(0, 1), ylim=(0, 1))
+    ax.set_title(wrap(f"Reliability: {res['dataset']}", 45))
+    legend_below(ax)
+    return fig
+
+
+def reliability_plot(res: dict, path: Path) -> None:
+    reliability_figure(res).savefig(path, dpi=120)

@@ -153,6 +153,8 @@ def run(cfg: TabularRunConfig) -> dict:
     # The saved student takes raw rows (prepared by distill.tabular.datasets.as_categories) → probabilities.
     sio.dump(make_pipeline(encoder, clf.student_), out / "student.skops")
     res["student_file"] = str(out / "student.skops")
+    # The file holds the encoder too, so it is larger than the student model the table sizes.
+    res["student_file_bytes"] = (out / "student.skops").stat().st_size
     res["seconds"] = round(time.time() - t_start, 1)
     reliability_plot(res, out / "reliability.png")
     (out / "report.md").write_text(markdown(res))

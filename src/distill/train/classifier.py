@@ -212,6 +212,7 @@ def fit(
         step = _load_checkpoint(found, raw_model, accelerator.unwrap_model(projections), optimizer, scheduler,
                                 settings)
         log.info("%s: resumed from %s at step %d/%d", desc, ckpt, step, total_steps)
+    resumed_at = step
 
     device = accelerator.device
     local_batch = cfg.batch_size // world
@@ -256,7 +257,9 @@ def fit(
         if taps is not None:
             taps.close()
     model.eval()
-    if accelerator.is_main_process:  # the stage line: what a log file keeps of the bar
+    # The stage line, what a log file keeps of the bar; a run already finished has said so above
+    # (a second line would report a loss of nan: no step ran).
+    if accelerator.is_main_process and step > resumed_at:
         log.info("%s: %d epochs, %d steps, loss %.4f, %.0f s", desc, cfg.epochs, step, last_loss,
                  time.perf_counter() - started)
     return FitResult(step, last_loss, True, accelerator.unwrap_model(projections))

@@ -125,13 +125,12 @@ def markdown(res: dict, records: list[dict], table: AliasTable) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(res: dict, table: AliasTable, path: Path) -> None:
+def figure(res: dict, table: AliasTable):
     """Heatmap per model: rows language · condition, columns identities claimed (and no claim)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.figure import Figure
+
+    from distill.plotting import wrap
 
     rates = res["rates"]
     own = {m["identity"] for m in res["models"].values()}
@@ -139,8 +138,9 @@ def plot(res: dict, table: AliasTable, path: Path) -> None:
     cols = [i for i in table.labels if i in own or any(cell[i]["k"] for t in rates.values() for lang in t.values()
                                                        for cell in lang.values())] + [NO_CLAIM]
     n_rows = max(sum(len(v) for v in t.values()) for t in rates.values())
-    fig, axes = plt.subplots(1, len(rates), figsize=(len(rates) * (2.2 + 0.8 * len(cols)), 1.6 + 0.35 * n_rows),
-                             squeeze=False)
+    panel_width = 2.2 + 0.5 * len(cols)  # inches
+    fig = Figure(figsize=(len(rates) * panel_width, 1.6 + 0.35 * n_rows), layout="constrained")
+    axes = fig.subplots(1, len(rates), squeeze=False)
     for ax, spec in zip(axes[0], res["models"], strict=True):  # models in the order they were given
         by_lang = rates[spec]
         langs = ["all"] + sorted(lang for lang in by_lang if lang != "all")
@@ -151,11 +151,13 @@ def plot(res: dict, table: AliasTable, path: Path) -> None:
         ax.set_yticks(range(len(rows)), [f"{lang} · {cond}" for lang, cond in rows])
         for (y, x), v in np.ndenumerate(data):
             ax.text(x, y, f"{100 * v:.0f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")
-        ax.set_title(spec)
+        ax.set_title(wrap(spec, round(panel_width * 9)), fontsize=9)  # a model spec can be a long URL or path
     fig.suptitle("% of answers claiming each identity")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
+
+
+def plot(res: dict, table: AliasTable, path: Path) -> None:
+    figure(res, table).savefig(path, dpi=120)
 
 
 def write_reports(res: dict, records: list[dict], table: AliasTable, out: Path) -> None:
