@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from distill.lm.capture import CaptureConfig, capture, run
-from distill.targets.store import StoreError, TopKStore, merge_manifests, topk_of
+from distill.targets.store import StoreError, TargetStore, merge_manifests, topk_of
 from tests.lm.tiny import TEXT
 
 pytest.importorskip("transformers")
@@ -47,7 +47,7 @@ def test_capture_matches_the_teacher_and_streams_every_window_once(tiny_teacher,
 
     m = capture(_cfg(tiny_teacher, corpus, tmp_path / "s", encoding=encoding))
     assert m.complete and m.windows_total >= 11 and len(m.shards) == -(-m.windows_total // 5)
-    store = TopKStore(tmp_path / "s", tokenizer_hash=m.tokenizer_hash, teacher_hash=m.teacher_hash)
+    store = TargetStore(tmp_path / "s", tokenizer_hash=m.tokenizer_hash, teacher_hash=m.teacher_hash)
     x, tgt = store[7]
     model = AutoModelForCausalLM.from_pretrained(tiny_teacher).eval()
     with torch.no_grad():
@@ -112,15 +112,15 @@ def test_store_refuses_corruption_other_tokenizers_and_settings(tiny_teacher, co
     out = tmp_path / "s"
     m = capture(_cfg(tiny_teacher, corpus, out))
     with pytest.raises(StoreError, match="another tokenizer"):
-        TopKStore(out, tokenizer_hash="0" * 64)
+        TargetStore(out, tokenizer_hash="0" * 64)
     with pytest.raises(StoreError, match="another teacher"):
-        TopKStore(out, teacher_hash="f" * 64)
+        TargetStore(out, teacher_hash="f" * 64)
     shard = out / "shard-00001.safetensors"
     data = bytearray(shard.read_bytes())
     data[-1] ^= 0xFF
     shard.write_bytes(bytes(data))
     with pytest.raises(StoreError, match="shard-00001.safetensors fails its checksum.*rerun the same"):
-        list(TopKStore(out).batches(2))
+        list(TargetStore(out).batches(2))
     with pytest.raises(StoreError, match="different k"):
         capture(CaptureConfig(teacher=str(tiny_teacher), data=str(corpus), top_k=4, window=16, batch_size=3,
                               shard_windows=5, out=str(out)))
@@ -159,7 +159,7 @@ def test_sampled_store_round_trip_and_resume(tiny_teacher, corpus, tmp_path, enc
     cfg = _cfg(tiny_teacher, corpus, tmp_path / "s", encoding=encoding, targets_kind="sampled", samples=16, seed=3)
     m = capture(cfg)
     assert m.complete and m.kind == "sampled" and m.samples == 16 and m.format == 2
-    store = TopKStore(tmp_path / "s", tokenizer_hash=m.tokenizer_hash)
+    store = TargetStore(tmp_path / "s", tokenizer_hash=m.tokenizer_hash)
     x, tgt = store[7]
     assert isinstance(tgt, SampledTargets) and tgt.temperature == 1.0
     assert torch.equal(tgt.counts.sum(-1), torch.full((16,), 16))  # 16 positions × 16 draws
@@ -197,7 +197,7 @@ def test_format_1_stores_are_still_read(tiny_teacher, corpus, tmp_path):
         mf.pop(key)
     mf["format"] = 1
     (out / "manifest.json").write_text(json.dumps(mf))
-    store = TopKStore(out)
+    store = TargetStore(out)
     assert store.manifest.kind == "topk" and store.manifest.format == 1
     from distill.losses import TopKTargets
 
@@ -205,7 +205,7 @@ def test_format_1_stores_are_still_read(tiny_teacher, corpus, tmp_path):
     mf["format"] = 7
     (out / "manifest.json").write_text(json.dumps(mf))
     with pytest.raises(StoreError, match="store format 7"):
-        TopKStore(out)
+        TargetStore(out)
 
 
 def test_cli_capture_sampled(tiny_teacher, corpus, tmp_path, capsys):
@@ -265,14 +265,14 @@ def test_capture_rebuilds_missing_and_corrupt_listed_shards(tiny_teacher, corpus
     assert m.complete and (out / "shard-00001.safetensors").is_file()
     got = json.loads((out / "manifest.json").read_text())
     assert [s["sha256"] for s in got["shards"]] == [s["sha256"] for s in ref["shards"]]
-    assert sum(len(x) for x, _ in TopKStore(out).batches(4)) == ref["windows_total"]
+    assert sum(len(x) for x, _ in TargetStore(out).batches(4)) == ref["windows_total"]
     # a listing naming another file is rebuilt, and the file it names is left alone
     victim = tmp_path / "keep.txt"
     victim.write_text("mine")
     got["shards"][0]["file"] = "../keep.txt"
     (out / "manifest.json").write_text(json.dumps(got))
     with pytest.raises(StoreError, match=r"lists shard 0 as '\.\./keep\.txt'.*rerun the same `distill lm capture`"):
-        list(TopKStore(out).batches(4))
+        list(TargetStore(out).batches(4))
     m = capture(_cfg(tiny_teacher, corpus, out))
     assert m.complete and victim.read_text() == "mine"
     assert json.loads((out / "manifest.json").read_text())["shards"][0]["file"] == "shard-00000.safetensors"

@@ -9,7 +9,6 @@ from pathlib import Path
 FIELDS = ("ts", "request_id", "account_id", "ip", "payment_id", "user_agent", "model", "system_prompt",
           "prompt", "prompt_tokens", "completion_tokens")
 STRING_FIELDS = ("request_id", "account_id", "ip", "payment_id", "user_agent", "model", "system_prompt", "prompt")
-REQUIRED = ("ts", "request_id", "account_id", "ip", "model", "prompt", "prompt_tokens", "completion_tokens")
 
 
 class BadRows:

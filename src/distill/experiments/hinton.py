@@ -264,8 +264,8 @@ def validation_split(n_images: int, n_held_out: int) -> tuple[torch.Tensor, torc
 
 
 def _combined(logits: list[torch.Tensor], T: float) -> torch.Tensor:
-    """One teacher's logits as they are; several teachers' mixed at temperature T."""
-    return mix_teachers(logits, temperature=T) if len(logits) > 1 else logits[0]
+    """The teachers' logits mixed at temperature T (one teacher: its own softmax at T, shifted logits)."""
+    return mix_teachers(logits, temperature=T)
 
 
 def _distilled_dir(T: float, alpha: float) -> str:

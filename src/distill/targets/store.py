@@ -36,7 +36,7 @@ temporary files, and produces byte-identical shards. A rerun also re-verifies ev
 one store: process r of n writes shards j with j mod n = r and its own manifest part;
 ``merge_manifests`` joins them.
 
-Reading never loads the whole store: ``TopKStore`` memory-maps one shard at a time and
+Reading never loads the whole store: ``TargetStore`` memory-maps one shard at a time and
 verifies each shard's SHA-256 the first time it opens it.
 """
 
@@ -349,7 +349,6 @@ class TargetStore:
         return self.manifest.bytes_per_token()
 
 
-TopKStore = TargetStore  # the name before sampled targets existed
 
 
 def stack_targets(targets: list) -> TopKTargets | SampledTargets:

@@ -144,8 +144,8 @@ def run(cfg: ClassicConfig) -> dict:
             logits, feats = teacher_outputs(cfg.teachers, train.images, t_layers,
                                             out / "targets.safetensors" if acc.is_main_process else None)
             weights = cfg.teacher_weights or None
-            mixed = mix_teachers(list(logits), temperature=cfg.temperature, weights=weights) \
-                if len(logits) > 1 else logits[0]
+            # One teacher too: its mixture is itself (logits shifted by a per-row constant, same softmax).
+            mixed = mix_teachers(list(logits), temperature=cfg.temperature, weights=weights)
             targets = Targets(mixed, cfg.temperature, cfg.alpha, feats, pairs, cfg.hint_weight)
             res["teacher_errors"] = [count_errors(predict(load_classifier(t)[0], test.images, desc="teacher"),
                                                   test.labels) for t in cfg.teachers]

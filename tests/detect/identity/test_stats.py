@@ -1,6 +1,7 @@
 import pytest
 
-from distill.detect.identity.stats import claim_rates, wilson
+from distill.detect.identity.stats import claim_rates
+from distill.stats import wilson
 
 
 @pytest.mark.parametrize("k,n,lo,hi", [

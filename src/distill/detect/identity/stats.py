@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from distill.detect.identity.claims import NO_CLAIM
-from distill.stats import Z95, wilson  # noqa: F401  (re-exported: the identity report's intervals)
+from distill.stats import wilson
 
 
 def rate(k: int, n: int) -> dict:
