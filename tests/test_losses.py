@@ -138,7 +138,7 @@ def test_hinton_kd_hand_value():
     zt = torch.tensor([[math.log(9.0), 0.0], [math.log(2.0), 0.0]])
     y = torch.tensor([0, 1])
     expected = 0.3 * (math.log(2) + math.log(3)) / 2 + 0.7 * 4 * (HAND["forward_kl"] + 0) / 2
-    assert hinton_kd(zs, zt, y, temperature=2.0, alpha=0.3).item() == pytest.approx(expected, rel=1e-6)
+    assert hinton_kd(zs, zt, y, temperature=2.0, ce_weight=0.3).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_hinton_kd_matches_seed_reference_code():
@@ -148,7 +148,7 @@ def test_hinton_kd_matches_seed_reference_code():
     T, a = 4.0, 0.25
     soft = F.kl_div(F.log_softmax(zs / T, -1), F.softmax(zt / T, -1), reduction="batchmean") * T * T
     expected = a * F.cross_entropy(zs, y) + (1 - a) * soft
-    assert hinton_kd(zs, zt, y, temperature=T, alpha=a).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert hinton_kd(zs, zt, y, temperature=T, ce_weight=a).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 # ------------------------------------------------------------------ against the reference
@@ -256,10 +256,10 @@ def test_jsd_endpoints_equal_kls():
     torch.testing.assert_close(generalized_jsd(zs, zt, beta=1.0), reverse_kl(zs, zt))
 
 
-def test_skew_alpha_zero_equals_kls():
+def test_skew_zero_equals_kls():
     zs, zt = _logits(4, 9, seed=20), _logits(4, 9, seed=21)
-    torch.testing.assert_close(skew_kl(zs, zt, alpha=0.0), forward_kl(zs, zt))
-    torch.testing.assert_close(skew_kl(zs, zt, alpha=0.0, reverse=True), reverse_kl(zs, zt))
+    torch.testing.assert_close(skew_kl(zs, zt, skew=0.0), forward_kl(zs, zt))
+    torch.testing.assert_close(skew_kl(zs, zt, skew=0.0, reverse=True), reverse_kl(zs, zt))
 
 
 def test_symmetric_divergences_and_bounds():
@@ -363,9 +363,9 @@ def test_non_finite_inputs_raise(bad):
         (lambda z: forward_kl(z, z, temperature=-1.0), r"temperature .* got -1.0"),
         (lambda z: generalized_jsd(z, z, beta=1.5), r"beta must be in \[0, 1\], got 1.5"),
         (lambda z: generalized_jsd(z, z, beta=-0.1), r"beta must be in \[0, 1\], got -0.1"),
-        (lambda z: skew_kl(z, z, alpha=1.0), r"alpha must be in \[0, 1\), got 1.0"),
-        (lambda z: hinton_kd(z, z, torch.zeros(3, dtype=torch.long), temperature=2.0, alpha=2.0), r"alpha must be in \[0, 1\], got 2.0"),
-        (lambda z: hinton_kd(z, z, None, temperature=2.0, alpha=0.5), r"needs labels when alpha > 0"),
+        (lambda z: skew_kl(z, z, skew=1.0), r"skew must be in \[0, 1\), got 1.0"),
+        (lambda z: hinton_kd(z, z, torch.zeros(3, dtype=torch.long), temperature=2.0, ce_weight=2.0), r"ce_weight must be in \[0, 1\], got 2.0"),
+        (lambda z: hinton_kd(z, z, None, temperature=2.0, ce_weight=0.5), r"needs labels when ce_weight > 0"),
         (lambda z: forward_kl(z, z, chunk_size=0), r"chunk_size must be a positive int"),
         (lambda z: forward_kl(z, z[:2]), r"must have the same shape"),
         (lambda z: forward_kl(z, z, labels=torch.zeros(2, dtype=torch.long)), r"labels must have shape \(3,\)"),
@@ -392,3 +392,43 @@ def test_mix_teachers_rejects_bad_weights():
     z = [torch.zeros(2, 3), torch.zeros(2, 3)]
     with pytest.raises(ValueError, match="weights must be 2 non-negative"):
         losses.mix_teachers(z, temperature=1.0, weights=[1.0, -1.0])
+
+
+def test_old_argument_names_still_work_with_a_deprecation_warning():
+    zs, zt = torch.randn(3, 7), torch.randn(3, 7)
+    y = torch.tensor([0, 3, 6])
+    with pytest.warns(DeprecationWarning, match=r"hinton_kd\(alpha=…\) is now hinton_kd\(ce_weight=…\)"):
+        old = hinton_kd(zs, zt, y, temperature=2.0, alpha=0.3)
+    assert old.item() == hinton_kd(zs, zt, y, temperature=2.0, ce_weight=0.3).item()
+    with pytest.warns(DeprecationWarning, match="skew_kl"):
+        torch.testing.assert_close(skew_kl(zs, zt, alpha=0.2), skew_kl(zs, zt, skew=0.2))
+    with pytest.raises(TypeError, match="both ce_weight= and its old name alpha="):
+        hinton_kd(zs, zt, y, temperature=2.0, alpha=0.3, ce_weight=0.5)
+    with pytest.raises(TypeError, match="needs ce_weight"):
+        hinton_kd(zs, zt, y, temperature=2.0)
+
+
+def test_every_registered_divergence_describes_itself_and_is_reachable_from_the_cli():
+    import dataclasses
+    import typing
+
+    from distill.lm.names import Divergence
+    from distill.lm.train import LMTrainConfig
+    from distill.losses import DIVERGENCES
+
+    options = {f.name for f in dataclasses.fields(LMTrainConfig)}
+    assert set(typing.get_args(Divergence)) == set(DIVERGENCES)  # every entry is a --loss choice
+    zs, zt = torch.randn(2, 5, 11), torch.randn(2, 5, 11)
+    for name, entry in DIVERGENCES.items():
+        assert entry.summary and set(entry.params) <= options, name  # each parameter is an lm train option
+        value = entry(zs, zt, **{p: 0.3 for p in entry.params})
+        assert value.ndim == 0 and value.item() >= 0, name
+    # the entries that accept sampled targets are exactly those the loss engine accepts them for
+    from distill.losses import sampled_targets
+    draws = sampled_targets(zt, n=4, generator=torch.Generator().manual_seed(0))
+    for entry in DIVERGENCES.values():
+        if entry.sampled_targets:
+            entry(zs, draws, **{p: 0.3 for p in entry.params})
+        else:
+            with pytest.raises(ValueError, match="SampledTargets"):
+                entry(zs, draws, **{p: 0.3 for p in entry.params})

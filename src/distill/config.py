@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import types
 import typing
 from pathlib import Path
@@ -23,7 +24,8 @@ C = TypeVar("C")
 
 def doc(help: str, flag: str | None = None, *, group: str | None = None, fixed: tuple[str, ...] = (),
         choices: tuple[str, ...] | None = None, ge: float | None = None, gt: float | None = None,
-        le: float | None = None, lt: float | None = None, required: bool = False, **kw: Any) -> Any:
+        le: float | None = None, lt: float | None = None, required: bool = False, was: str | None = None,
+        **kw: Any) -> Any:
     """``dataclasses.field`` with its help text; ``default`` / ``default_factory`` as usual.
 
     ``flag``: a command-line flag other than ``--field-name`` (a name without dashes makes it positional).
@@ -34,14 +36,40 @@ def doc(help: str, flag: str | None = None, *, group: str | None = None, fixed: 
     ``required``: the field has no useful default; an empty value is refused.
     Ranges, choices and ``required`` are checked by :func:`validate` for classes made with
     :func:`settings`, and shown in ``--help``.
+    ``was``: the field's previous name, still accepted (with a deprecation warning) as a recipe key and a
+    command-line flag for one release.
     ``fixed``: for a nested settings class, its fields that the command sets itself: they are neither
     options nor recipe keys of this command (``docs curve`` sets each run's data and output folder).
     A help text that states its own default ("(default: …)") is printed as written."""
     meta = {"help": help} | ({"flag": flag} if flag else {}) | ({"group": group} if group else {})
     meta |= ({"fixed": tuple(fixed)} if fixed else {}) | ({"choices": tuple(choices)} if choices else {})
     meta |= {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
-    meta |= {"required": True} if required else {}
+    meta |= ({"required": True} if required else {}) | ({"was": was} if was else {})
     return dataclasses.field(metadata=meta, **kw)
+
+
+def _renamed(cls, fields: dict, data: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``data`` with deprecated setting names replaced by the current ones (a warning for each)."""
+    old = {f.metadata["was"]: name for name, f in fields.items() if f.metadata.get("was")}
+    if not set(data) & set(old):
+        return data
+    out = dict(data)
+    for was, name in old.items():
+        if was in out:
+            if name in out:
+                raise ValueError(f"{prefix}{was} and {prefix}{name} are the same setting ({was} is its old name); "
+                                 f"give {prefix}{name} only.")
+            warn_renamed(prefix + was, prefix + name)
+            out[name] = out.pop(was)
+    return out
+
+
+def warn_renamed(was: str, now: str) -> None:
+    import warnings
+
+    warnings.warn(f"the setting {was!r} is now called {now!r}; the old name is accepted until distill 0.3.",
+                  DeprecationWarning, stacklevel=3)
+    logging.getLogger("distill").warning("%r is now called %r; the old name is accepted until distill 0.3", was, now)
 
 
 _BOUNDS = {"ge": ("≥", lambda v, b: v >= b), "gt": ("> ", lambda v, b: v > b),
@@ -194,6 +222,7 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "", fixed: froze
     ``fixed`` ones (fields the command sets itself). With ``base`` (an instance of ``cls``: a nested
     field's default), the mapping changes that instance's values instead of the class defaults."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    data = _renamed(cls, fields, data, prefix)
 
     def unchanged(k) -> bool:  # a saved config (to_dict) names them with the values the command gave them
         current = getattr(base, k) if base is not None else _field_default(fields[k])
@@ -334,6 +363,24 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", skip: 
             target.add_argument(flag, nargs="*", action="extend", metavar=metavar.rstrip("S") or metavar, **kw)
         else:
             target.add_argument(flag, metavar=metavar, **kw)
+        if f.metadata.get("was") and flag.startswith("-"):  # the old flag, hidden, warns and sets the same value
+            old = "--" + (prefix + f.metadata["was"]).replace("_", "-")
+            kind = target._option_string_actions[flag]
+            target.add_argument(old, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                                action=_Renamed, nargs=kind.nargs, type=kind.type, choices=kind.choices,
+                                metavar=metavar, now=flag)
+
+
+class _Renamed(argparse.Action):
+    """A deprecated flag: stores its value under the new setting, with a warning."""
+
+    def __init__(self, option_strings, dest, now: str, **kw):
+        self.now = now
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        warn_renamed(option_string, self.now)
+        setattr(namespace, self.dest, values)
 
 
 def config_from_args(cls: type[C], args: argparse.Namespace, recipe: str | Path | None = None,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 import torch
@@ -49,6 +49,7 @@ __all__ = [
     "topk_targets",
     "auto_chunk_size",
     "DIVERGENCES",
+    "DivergenceEntry",
 ]
 
 
@@ -781,26 +782,29 @@ def skew_kl(
     student_logits,
     teacher_logits,
     *,
-    alpha=0.1,
+    skew=0.1,
     reverse=False,
     temperature=1.0,
     labels=None,
     ignore_index=-100,
     chunk_size="auto",
+    alpha=None,
 ):
     """Skew KL of DistiLLM (Ko et al. 2024): KL against a mixture, which keeps gradients bounded.
 
         forward (reverse=False):  SKL_α  = KL(p ‖ α p + (1 − α) q)
         reverse (reverse=True):   SRKL_α = KL(q ‖ α q + (1 − α) p)
 
-    α = 0 recovers forward / reverse KL; DistiLLM uses α = 0.1.
+    with α = ``skew``; 0 recovers forward / reverse KL; DistiLLM uses 0.1.
 
     Args:
-        alpha: skew in [0, 1).
+        skew: the mixture weight α, in [0, 1).
         reverse: choose SRKL instead of SKL.
+        alpha: the old name of ``skew`` (deprecated; accepted until distill 0.3).
     """
-    _check_unit("alpha", alpha, open_high=True)
-    kernel = _skew_reverse_kernel(float(alpha)) if reverse else _skew_forward_kernel(float(alpha))
+    skew = _renamed_arg("skew_kl", "alpha", alpha, "skew", skew, default=0.1)
+    _check_unit("skew", skew, open_high=True)
+    kernel = _skew_reverse_kernel(float(skew)) if reverse else _skew_forward_kernel(float(skew))
     return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size)
 
 
@@ -814,10 +818,11 @@ for _fn in (forward_kl, reverse_kl, generalized_jsd, skew_kl, tvd):
     _fn.__doc__ += _SHARED_ARGS
 
 
-def hinton_kd(student_logits, teacher_logits, labels, *, temperature, alpha, ignore_index=-100, chunk_size="auto"):
+def hinton_kd(student_logits, teacher_logits, labels, *, temperature, ce_weight=None, ignore_index=-100,
+              chunk_size="auto", alpha=None):
     """Hinton, Vinyals & Dean (2015) distillation loss for classifiers.
 
-        L = α · CE(z_s, y) + (1 − α) · T² · KL(softmax(z_t / T) ‖ softmax(z_s / T))
+        L = α · CE(z_s, y) + (1 − α) · T² · KL(softmax(z_t / T) ‖ softmax(z_s / T)),  α = ce_weight
 
     α weighs the hard-label term (as in the seeds' reference code; Hinton used a small
     weight on it). T² keeps the soft term's gradient scale independent of T, since its
@@ -829,30 +834,46 @@ def hinton_kd(student_logits, teacher_logits, labels, *, temperature, alpha, ign
         labels: (...) int64 class ids; ``ignore_index`` positions are skipped by both
             terms. May be None only when α = 0.
         temperature: T > 0.
-        alpha: weight of the hard-label cross-entropy, in [0, 1].
+        ce_weight: weight α of the hard-label cross-entropy, in [0, 1] (required).
         chunk_size: passed to the KL term ("auto", an int, or None).
+        alpha: the old name of ``ce_weight`` (deprecated; accepted until distill 0.3).
 
     Returns:
         0-dim float32 tensor.
     """
+    w = _renamed_arg("hinton_kd", "alpha", alpha, "ce_weight", ce_weight, default=None)
+    if w is None:
+        raise TypeError("hinton_kd() needs ce_weight, the weight of the hard-label cross-entropy in [0, 1].")
     _check_temperature(temperature)
-    _check_unit("alpha", alpha)
-    if labels is None and alpha != 0:
-        raise ValueError(f"hinton_kd needs labels when alpha > 0 (alpha={alpha}); pass alpha=0 for soft targets only.")
+    _check_unit("ce_weight", w)
+    if labels is None and w != 0:
+        raise ValueError(f"hinton_kd needs labels when ce_weight > 0 (ce_weight={w}); pass ce_weight=0 for soft "
+                         "targets only.")
     soft = forward_kl(
         student_logits, teacher_logits, temperature=temperature, labels=labels,
         ignore_index=ignore_index, chunk_size=chunk_size,
     )
-    loss = (1 - alpha) * temperature**2 * soft
-    if alpha > 0:
+    loss = (1 - w) * temperature**2 * soft
+    if w > 0:
         C = student_logits.shape[-1]
         flat_labels = labels.reshape(-1)
         if bool((flat_labels != ignore_index).any()):
             hard = F.cross_entropy(
                 student_logits.reshape(-1, C).float(), flat_labels, ignore_index=ignore_index
             )
-            loss = loss + alpha * hard
+            loss = loss + w * hard
     return loss
+
+
+def _renamed_arg(fn: str, old: str, old_value, new: str, new_value, *, default):
+    """The value of a renamed keyword argument: the new one, or the old one with a DeprecationWarning."""
+    if old_value is None:
+        return new_value
+    if new_value is not None and new_value != default:
+        raise TypeError(f"{fn}() got both {new}= and its old name {old}=; pass {new}= only.")
+    warnings.warn(f"{fn}({old}=…) is now {fn}({new}=…); the old name is accepted until distill 0.3.",
+                  DeprecationWarning, stacklevel=3)
+    return old_value
 
 
 def mix_teachers(teacher_logits: list[torch.Tensor], *, temperature: float, weights=None) -> torch.Tensor:
@@ -878,11 +899,28 @@ def mix_teachers(teacher_logits: list[torch.Tensor], *, temperature: float, weig
     return temperature * torch.logsumexp(logp + log_w, dim=0)
 
 
-DIVERGENCES: dict[str, Callable[..., torch.Tensor]] = {
-    "forward_kl": forward_kl,
-    "reverse_kl": reverse_kl,
-    "jsd": generalized_jsd,
-    "skew_kl": skew_kl,
-    "skew_rkl": lambda s, t, **kw: skew_kl(s, t, reverse=True, **kw),
-    "tvd": tvd,
+@dataclass(frozen=True)
+class DivergenceEntry:
+    """One divergence of the registry: the function, the settings it takes (names of `distill lm train`
+    options, passed under the same keyword), and what it accepts. Calling the entry calls the function."""
+
+    fn: Callable[..., torch.Tensor]
+    summary: str
+    params: tuple[str, ...] = ()
+    sampled_targets: bool = False  # SampledTargets estimate the forward-KL gradient only
+    fixed: dict = field(default_factory=dict)  # keywords the entry always passes (skew_rkl: reverse=True)
+
+    def __call__(self, student_logits, teacher_logits, **kw) -> torch.Tensor:
+        return self.fn(student_logits, teacher_logits, **self.fixed, **kw)
+
+
+DIVERGENCES: dict[str, DivergenceEntry] = {
+    "forward_kl": DivergenceEntry(forward_kl, "KL(p ‖ q): mean-seeking, the classic KD loss", sampled_targets=True),
+    "reverse_kl": DivergenceEntry(reverse_kl, "KL(q ‖ p): mode-seeking (MiniLLM)"),
+    "jsd": DivergenceEntry(generalized_jsd, "generalized JSD of GKD, β from forward (0) to reverse (1) KL",
+                           params=("beta",)),
+    "skew_kl": DivergenceEntry(skew_kl, "DistiLLM's skew KL, KL(p ‖ α p + (1 − α) q), α = skew", params=("skew",)),
+    "skew_rkl": DivergenceEntry(skew_kl, "DistiLLM's skew reverse KL, KL(q ‖ α q + (1 − α) p)", params=("skew",),
+                                fixed={"reverse": True}),
+    "tvd": DivergenceEntry(tvd, "total variation distance, in [0, 1]"),
 }

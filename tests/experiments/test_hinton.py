@@ -99,18 +99,18 @@ def test_validation_split_is_a_fixed_disjoint_draw():
 def test_temperature_and_alpha_chosen_on_held_out_training_images(idx_dir, tmp_path):
     out = tmp_path / "run"
     cfg = HintonConfig(data_dir=str(idx_dir), teacher="mlp", seeds=(0,), teacher_epochs=2, student_epochs=2,
-                       sweep=(2.0, 20.0), alpha=0.1, validation=200, select_alphas=(0.1, 0.5), out=str(out))
+                       sweep=(2.0, 20.0), ce_weight=0.1, validation=200, select_ce_weights=(0.1, 0.5), out=str(out))
     res = hinton.run(cfg)
     sel = res["selected"]
     assert set(sel["grid"]) == {"2", "20"} and all(set(g) == {"0.1", "0.5"} for g in sel["grid"].values())
     errors = {(float(T), float(a)): e for T, g in sel["grid"].items() for a, e in g.items()}
-    assert sel["validation_errors"] == min(errors.values()) == errors[(sel["temperature"], sel["alpha"])]
+    assert sel["validation_errors"] == min(errors.values()) == errors[(sel["temperature"], sel["ce_weight"])]
     assert all(0 <= e <= 200 for e in errors.values())
     # the validation teacher learnt from the 400 other images only (its checkpoint records the row count)
     state = json.loads((out / "validation" / "seed0" / "teacher0" / "checkpoint" / "state.json").read_text())
     assert state["settings"]["rows"] == 400
     seed0 = res["per_seed"][0]
-    if sel["alpha"] == 0.1:  # the sweep already trained this student on the full transfer set
+    if sel["ce_weight"] == 0.1:  # the sweep already trained this student on the full transfer set
         assert seed0["selected_distilled_errors"] == seed0["temperature_sweep"][f"{sel['temperature']:g}"]
     else:
         assert (out / "seed0" / f"distilled_T{sel['temperature']:g}_alpha0.5" / "checkpoint").is_dir()

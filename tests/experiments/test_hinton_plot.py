@@ -10,9 +10,9 @@ def quick_result(teacher: str = "CNN, packaged", selected: bool = False) -> dict
     # Numbers of a measured --quick run on Fashion-MNIST (one seed).
     res = {"dataset": "fashion-mnist", "teacher": teacher, "teacher_errors": 587.0, "student_errors": 1203.0,
            "temperature_sweep": {"1": 1150.0, "2": 1101.0, "4": 1080.0, "8": 1072.0, "20": 1090.0},
-           "config": {"alpha": 0.1}}
+           "config": {"ce_weight": 0.1}}
     if selected:
-        res["selected"] = {"temperature": 8.0, "alpha": 0.5, "distilled_errors": 1066.0, "images": 5000,
+        res["selected"] = {"temperature": 8.0, "ce_weight": 0.5, "distilled_errors": 1066.0, "images": 5000,
                            "student_errors": 612, "validation_errors": 540,
                            "grid": {T: {"0.1": 560 + i, "0.5": 545 + i, "0.9": 580 + i}
                                     for i, T in enumerate(("1", "2", "4", "8", "20"))}}

@@ -90,9 +90,9 @@ def test_cv_that_puts_test_rows_in_training_is_refused():
         DistilledClassifier(Memorizer(), LogisticRegression(), cv=Overlapping()).fit(X, y)
 
 
-def test_alpha_zero_is_exactly_the_hard_label_student():
+def test_soft_weight_zero_is_exactly_the_hard_label_student():
     X, y = data()
-    clf = DistilledClassifier(KNeighborsClassifier(5), LogisticRegression(), alpha=0.0).fit(X, y)
+    clf = DistilledClassifier(KNeighborsClassifier(5), LogisticRegression(), soft_weight=0.0).fit(X, y)
     plain = LogisticRegression().fit(X, y)
     np.testing.assert_allclose(clf.predict_proba(X), plain.predict_proba(X), atol=1e-6)
 
@@ -164,7 +164,7 @@ def test_string_labels_and_teacher_refit():
 @pytest.mark.parametrize("kwargs, match", [
     ({"teacher": LogisticRegression(), "student": DecisionTreeClassifier(), "temperature": 2.0}, "temperature"),
     ({"teacher": LogisticRegression(), "student": KNeighborsClassifier()}, "sample_weight"),
-    ({"teacher": LogisticRegression(), "student": LogisticRegression(), "alpha": 1.5}, "alpha"),
+    ({"teacher": LogisticRegression(), "student": LogisticRegression(), "soft_weight": 1.5}, "soft_weight"),
     ({"teacher": LogisticRegression(), "student": LogisticRegression(), "combine": "max"}, "combine"),
     ({"teacher": "rf", "student": LogisticRegression()}, "teacher"),
 ])
@@ -181,3 +181,13 @@ def test_one_class_and_non_numeric_input_are_refused():
     df = pd.DataFrame({"age": X[:, 0], "sex": np.where(y, "F", "M")})
     with pytest.raises(ValueError, match=r"non-numeric column\(s\) \['sex'\]"):
         DistilledClassifier(LogisticRegression(), LogisticRegression()).fit(df, y)
+
+
+def test_the_old_alpha_name_still_works_with_a_warning():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5))
+    y = (X[:, 0] + 0.5 * rng.normal(size=120) > 0).astype(int)
+    new = DistilledClassifier(LogisticRegression(), LogisticRegression(), soft_weight=0.4, random_state=0).fit(X, y)
+    with pytest.warns(FutureWarning, match="now soft_weight"):
+        old = DistilledClassifier(LogisticRegression(), LogisticRegression(), alpha=0.4, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(old.student_targets_, new.student_targets_)

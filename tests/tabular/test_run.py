@@ -47,7 +47,7 @@ def csv_file(tmp_path):
     ({"dataset": "pima", "student": "svm"}, "student"),
     ({"dataset": "pima", "teacher": ("rf", "xgb")}, "teacher"),
     ({"dataset": "pima", "student": "tree", "temperature": 2.0}, "temperature"),
-    ({"dataset": "pima", "alpha": -0.1}, "alpha"),
+    ({"dataset": "pima", "soft_weight": -0.1}, "soft_weight"),
 ])
 def test_config_refuses_bad_values(kw, match):
     with pytest.raises(ValueError, match=match):

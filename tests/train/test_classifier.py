@@ -72,17 +72,17 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
     """A run folder reused with another α (or epochs...) must not silently continue the old run."""
     x, y = make_images(200, seed=0)
     logits = torch.randn(200, 10, generator=torch.Generator().manual_seed(0))
-    fit(_small(), x, y, CFG, Targets(logits=logits, temperature=4.0, alpha=0.1), run_dir=tmp_path, stop_after_steps=2)
-    with pytest.raises(ValueError, match=r"other settings \(differ: loss\.alpha\)"):
-        fit(_small(), x, y, CFG, Targets(logits=logits, temperature=4.0, alpha=0.5), run_dir=tmp_path)
-    with pytest.raises(ValueError, match=r"differ: loss\.alpha, loss\.hint_weight, loss\.hints, loss\.temperature"):
+    fit(_small(), x, y, CFG, Targets(logits=logits, temperature=4.0, ce_weight=0.1), run_dir=tmp_path, stop_after_steps=2)
+    with pytest.raises(ValueError, match=r"other settings \(differ: loss\.ce_weight\)"):
+        fit(_small(), x, y, CFG, Targets(logits=logits, temperature=4.0, ce_weight=0.5), run_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"differ: loss\.ce_weight, loss\.hint_weight, loss\.hints, loss\.temperature"):
         fit(_small(), x, y, CFG, None, run_dir=tmp_path)  # hard labels only: no loss settings at all
     with pytest.raises(ValueError, match=r"differ: optim\.epochs"):
         fit(_small(), x, y, OptimConfig(epochs=3, batch_size=50, lr=0.05, seed=3),
-            Targets(logits=logits, temperature=4.0, alpha=0.1), run_dir=tmp_path)
+            Targets(logits=logits, temperature=4.0, ce_weight=0.1), run_dir=tmp_path)
     # checkpoint_every only decides when checkpoints are written: resuming with another value is fine
     r = fit(_small(), x, y, OptimConfig(epochs=2, batch_size=50, lr=0.05, seed=3, checkpoint_every=3),
-            Targets(logits=logits, temperature=4.0, alpha=0.1), run_dir=tmp_path)
+            Targets(logits=logits, temperature=4.0, ce_weight=0.1), run_dir=tmp_path)
     assert r.completed and r.steps == 8
 
 
@@ -106,7 +106,7 @@ def test_soft_targets_pull_student_towards_teacher():
     for alpha in (0.0, 1.0):
         torch.manual_seed(0)
         m = _small()
-        fit(m, x, y, OptimConfig(epochs=10, batch_size=50, lr=0.1), Targets(logits, temperature=2.0, alpha=alpha))
+        fit(m, x, y, OptimConfig(epochs=10, batch_size=50, lr=0.1), Targets(logits, temperature=2.0, ce_weight=alpha))
         pred = predict(m, x).argmax(1)
         results[alpha] = ((pred == teacher_labels).float().mean().item(), (pred == y).float().mean().item())
     assert results[0.0][0] > 0.95 and results[1.0][1] > 0.95
@@ -121,7 +121,7 @@ def test_feature_hints_train_a_projection_that_matches_teacher_features():
     for weight in (0.0, 5.0):
         torch.manual_seed(0)
         m = MLP(784, (32, 32), 10)
-        t = Targets(logits, temperature=2.0, alpha=0.5, features={"t": teacher_feat}, hints=(("hidden2", "t"),),
+        t = Targets(logits, temperature=2.0, ce_weight=0.5, features={"t": teacher_feat}, hints=(("hidden2", "t"),),
                     hint_weight=weight)
         res = fit(m, x, y, OptimConfig(epochs=10, batch_size=50, lr=0.05), t)
         _, feats = predict(m, x, features=("hidden2",))
@@ -170,7 +170,7 @@ acc = Accelerator(cpu=True)
 x, y = make_images(400, seed=7)
 torch.manual_seed(0)
 m = MLP(784, (32, 32), 10)
-t = Targets(torch.nn.functional.one_hot(y, 10).float() * 3, temperature=2.0, alpha=0.3)
+t = Targets(torch.nn.functional.one_hot(y, 10).float() * 3, temperature=2.0, ce_weight=0.3)
 fit(m, x, y, OptimConfig(epochs=2, batch_size=40, lr=0.05, seed=1), t, accelerator=acc)
 if acc.is_main_process:
     save_file({{k: v.contiguous() for k, v in m.state_dict().items()}}, sys.argv[1])

@@ -78,7 +78,8 @@ class HintonConfig:
                                    default=(1.0, 2.0, 4.0, 8.0, 20.0))
     sweep_seeds: int = doc("run the temperature sweep for the first N seeds only (the T = temperature run is done for all)",
                            default=1, ge=1)
-    alpha: float = doc("weight of the hard-label term in the distillation loss", default=0.1, ge=0, le=1)
+    ce_weight: float = doc("weight α of the hard-label term in the distillation loss", default=0.1, ge=0, le=1,
+                           was="alpha")
     omitted_class: int = doc("class removed from the transfer set in the omitted-class experiment", default=3, ge=0, le=9)
     teacher_epochs: int = doc("teacher training epochs (0: 12 for cnn, 60 for mlp / ensemble members)", default=0, ge=0)
     student_epochs: int = doc("student training epochs, the same for every student", default=30, ge=1)
@@ -87,10 +88,10 @@ class HintonConfig:
     ensemble_size: int = doc("members of the ensemble teacher", default=5, ge=2)
     validation: int = doc(
         "hold out N training images (a fixed random draw) to choose T (from --sweep) and α (from "
-        "--select-alphas) for a second distilled student; a separate teacher is trained without them "
+        "--select-ce-weights) for a second distilled student; a separate teacher is trained without them "
         "(0: no selection)", default=0)
-    select_alphas: tuple[float, ...] = doc("α values tried at each sweep temperature when --validation is set",
-                                           default=(0.1, 0.5, 0.9))
+    select_ce_weights: tuple[float, ...] = doc("CE weights α tried at each sweep temperature when --validation is set",
+                                           default=(0.1, 0.5, 0.9), was="select_alphas")
     lr: float = doc("peak learning rate of the students (SGD, momentum 0.9, one-cycle)", default=0.05)
     out: str = doc("output folder for results.json, results.md, the plot, and trained teachers",
                    default="runs/hinton")
@@ -104,8 +105,8 @@ class HintonConfig:
               "0 (all images) or ≥ 100")
         check(self.validation == 0 or self.validation >= 100, "validation", self.validation,
               "0 (no selection) or ≥ 100 images")
-        check(len(self.select_alphas) >= 1 and all(0 <= a <= 1 for a in self.select_alphas), "select_alphas",
-              self.select_alphas, "one or more values in [0, 1]")
+        check(len(self.select_ce_weights) >= 1 and all(0 <= a <= 1 for a in self.select_ce_weights), "select_ce_weights",
+              self.select_ce_weights, "one or more values in [0, 1]")
 
     def resolved(self, dataset: str) -> "HintonConfig":
         """Fill in 'auto' values and the quick-mode budget."""
@@ -279,7 +280,7 @@ def select_on_validation(cfg: HintonConfig, train: ImageSplit, out: Path) -> dic
     the held-out images knows their labels, and its soft targets could carry them to the
     student. Students are trained as in the main
     experiment (same epochs, optimizer, ``train_subset``) on every (T in ``sweep``, α in
-    ``select_alphas``); the lowest held-out error count wins, ties to the earlier pair.
+    ``select_ce_weights``); the lowest held-out error count wins, ties to the earlier pair.
     """
     seed = cfg.seeds[0]
     fit_rows, val_rows = validation_split(len(train.labels), cfg.validation)
@@ -301,14 +302,14 @@ def select_on_validation(cfg: HintonConfig, train: ImageSplit, out: Path) -> dic
     best = None
     for T in sorted(set(cfg.sweep)):
         logits_T = _combined(tr_logits, T)
-        for a in cfg.select_alphas:
-            _, logits = _student_errors(cfg, seed, fit_split, held_out, Targets(logits=logits_T, temperature=T, alpha=a),
+        for a in cfg.select_ce_weights:
+            _, logits = _student_errors(cfg, seed, fit_split, held_out, Targets(logits=logits_T, temperature=T, ce_weight=a),
                                         run / _distilled_dir(T, a), desc=f"validation: T={T:g} α={a:g}")
             errors = count_errors(logits, y_val)
             grid.setdefault(f"{T:g}", {})[f"{a:g}"] = errors
             if best is None or errors < best[0]:
                 best = (errors, T, a)
-    res.update(grid=grid, validation_errors=best[0], temperature=best[1], alpha=best[2])
+    res.update(grid=grid, validation_errors=best[0], temperature=best[1], ce_weight=best[2])
     log.info("chosen on %d held-out training images: T=%g, α=%g (%d errors; student alone %d)",
              cfg.validation, best[1], best[2], best[0], res["student_errors"])
     return res
@@ -330,25 +331,25 @@ def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dic
     res["student_errors"] = count_errors(logits, y_test)
     log.info("seed %d: student alone: %d test errors", seed, res["student_errors"])
 
-    def targets_at(T: float, rows=None, alpha: float = cfg.alpha) -> Targets:
+    def targets_at(T: float, rows=None, alpha: float = cfg.ce_weight) -> Targets:
         logits_T = _combined(tr_logits, T)
-        return Targets(logits=logits_T if rows is None else logits_T[rows], temperature=T, alpha=alpha)
+        return Targets(logits=logits_T if rows is None else logits_T[rows], temperature=T, ce_weight=alpha)
 
     sweep = {}
     temps = set(cfg.sweep) if seed in cfg.seeds[: cfg.sweep_seeds] else set()
     for T in sorted(temps | {cfg.temperature}):
-        _, logits = _student_errors(cfg, seed, train, test, targets_at(T), out / f"seed{seed}" / _distilled_dir(T, cfg.alpha),
+        _, logits = _student_errors(cfg, seed, train, test, targets_at(T), out / f"seed{seed}" / _distilled_dir(T, cfg.ce_weight),
                                     desc=f"distilled T={T:g}")
         sweep[f"{T:g}"] = count_errors(logits, y_test)
     res["temperature_sweep"] = sweep
-    log.info("seed %d: temperature sweep (α = %g): %s test errors", seed, cfg.alpha,
+    log.info("seed %d: temperature sweep (α = %g): %s test errors", seed, cfg.ce_weight,
              ", ".join(f"T={T} {e}" for T, e in sweep.items()))
     res["distilled_errors"] = sweep[f"{cfg.temperature:g}"]
     gap = res["student_errors"] - res["teacher_errors"]
     res["gap_closed"] = (res["student_errors"] - res["distilled_errors"]) / gap if gap else None
     if selected is not None:
-        T, a = selected["temperature"], selected["alpha"]
-        if a == cfg.alpha and f"{T:g}" in sweep:
+        T, a = selected["temperature"], selected["ce_weight"]
+        if a == cfg.ce_weight and f"{T:g}" in sweep:
             res["selected_distilled_errors"] = sweep[f"{T:g}"]
         else:
             _, logits = _student_errors(cfg, seed, train, test, targets_at(T, alpha=a), out / f"seed{seed}" / _distilled_dir(T, a),
@@ -468,7 +469,7 @@ def markdown(res: dict) -> str:
         f"| student alone (800-800, hard labels) | {f('student_errors')} | {PAPER['student_errors']} |",
         f"| distilled student (T = {res['config']['temperature']:g}) | {f('distilled_errors')} | "
         f"{PAPER['distilled_errors']} |",
-        *([f"| distilled student (T = {sel['temperature']:g}, α = {sel['alpha']:g}, chosen on {sel['images']:,} "
+        *([f"| distilled student (T = {sel['temperature']:g}, α = {sel['ce_weight']:g}, chosen on {sel['images']:,} "
             f"held-out training images) | {count(sel['distilled_errors'], n)}"
             + (f" ± {sel['distilled_errors_std']:.1f}" if n > 1 else "") + " | |"] if sel else []),
         f"| gap closed (T = {res['config']['temperature']:g}) | {res['gap_closed']:.0%} | 91% |",
@@ -493,7 +494,7 @@ def markdown(res: dict) -> str:
             "| α \\ T | " + " | ".join(sel["grid"]) + " |",
             "|---|" + "---|" * len(sel["grid"]),
             *(f"| {a} | " + " | ".join(
-                f"**{g[a]}**" if (float(T), float(a)) == (sel["temperature"], sel["alpha"]) else str(g[a])
+                f"**{g[a]}**" if (float(T), float(a)) == (sel["temperature"], sel["ce_weight"]) else str(g[a])
                 for T, g in sel["grid"].items()) + " |" for a in alphas),
         ]
     return "\n".join(lines) + "\n"
@@ -512,7 +513,7 @@ def figure(res: dict):
     fig = Figure(figsize=(11 if sel else 6, 5), dpi=120, layout="constrained")
     axes = fig.subplots(1, 2 if sel else 1, squeeze=False)
     ax = axes[0, 0]
-    ax.plot(temps, errs, "o-", label=f"distilled student (α = {res['config']['alpha']:g})")
+    ax.plot(temps, errs, "o-", label=f"distilled student (α = {res['config']['ce_weight']:g})")
     ax.axhline(res["student_errors"], color="tab:red", ls="--", label="student alone")
     ax.axhline(res["teacher_errors"], color="tab:green", ls=":", label=f"teacher ({res['teacher']})")
     ax.set_xscale("log")
@@ -522,7 +523,7 @@ def figure(res: dict):
     ax.set_title(f"{res['dataset']}: test errors vs T")
     if sel:
         ax.plot([sel["temperature"]], [sel["distilled_errors"]], "*", ms=14, color="tab:purple",
-                label=f"chosen on validation (T = {sel['temperature']:g}, α = {sel['alpha']:g})")
+                label=f"chosen on validation (T = {sel['temperature']:g}, α = {sel['ce_weight']:g})")
     legend_below(ax)
     if sel:
         ax = axes[0, 1]

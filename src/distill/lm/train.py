@@ -123,12 +123,10 @@ def _forget_after(out: Path, metrics_path: Path, step: int, new_file: bool) -> N
 
 
 def divergence(cfg: LMTrainConfig, student_logits, targets, labels=None) -> torch.Tensor:
+    entry = DIVERGENCES[cfg.loss]
     kw = {"temperature": cfg.temperature, "labels": labels, "chunk_size": cfg.chunk_size}
-    if cfg.loss == "jsd":
-        kw["beta"] = cfg.beta
-    elif cfg.loss in ("skew_kl", "skew_rkl"):
-        kw["alpha"] = cfg.skew
-    return DIVERGENCES[cfg.loss](student_logits, targets, **kw)
+    kw |= {name: getattr(cfg, name) for name in entry.params}  # the registry says which settings it takes
+    return entry(student_logits, targets, **kw)
 
 
 def text_ce(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -103,8 +103,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         teacher: an estimator with ``predict_proba``, or a list of them (multi-teacher mode).
         student: an estimator whose ``fit`` takes ``sample_weight`` (see ``students.fit_soft``).
         cv: number of stratified folds for the out-of-fold teacher labels, or a CV splitter.
-        alpha: weight of the teacher's soft labels in the student's targets; 1 − alpha goes to
-            the hard labels (0: the student learns from the labels only, the baseline).
+        soft_weight: weight of the teacher's soft labels in the student's targets; 1 − soft_weight
+            goes to the hard labels (0: the student learns from the labels only, the baseline).
+        alpha: the old name of ``soft_weight`` (deprecated; accepted until distill 0.3).
         temperature: soften the teacher's probabilities (q ∝ q^(1/T)) for students with logits
             (logistic regression, MLP), whose logits are multiplied by T after training.
         combine: multi-teacher mode: "mean", "weighted" (``teacher_weights``, or convex weights
@@ -125,18 +126,20 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "teacher": [HasMethods(["fit", "predict_proba"]), list, tuple],
         "student": [HasMethods(["fit", "predict_proba"])],
         "cv": [Interval(numbers.Integral, 2, None, closed="left"), HasMethods(["split"])],
-        "alpha": [Interval(numbers.Real, 0, 1, closed="both")],
+        "soft_weight": [Interval(numbers.Real, 0, 1, closed="both")],
+        "alpha": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"deprecated"})],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "combine": [StrOptions({"mean", "weighted", "best"})],
         "teacher_weights": [list, tuple, np.ndarray, None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, teacher, student, *, cv=5, alpha=1.0, temperature=1.0, combine="mean",
-                 teacher_weights=None, random_state=None):
+    def __init__(self, teacher, student, *, cv=5, soft_weight=1.0, temperature=1.0, combine="mean",
+                 teacher_weights=None, random_state=None, alpha="deprecated"):
         self.teacher = teacher
         self.student = student
         self.cv = cv
+        self.soft_weight = soft_weight
         self.alpha = alpha
         self.temperature = temperature
         self.combine = combine
@@ -211,6 +214,16 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         return w, losses
 
     @_fit_context(prefer_skip_nested_validation=False)
+    def _soft_weight(self) -> float:
+        """``soft_weight``, or the deprecated ``alpha`` when one was given (scikit-learn's convention)."""
+        if isinstance(self.alpha, str):  # "deprecated": not given
+            return self.soft_weight
+        import warnings
+
+        warnings.warn("DistilledClassifier(alpha=…) is now soft_weight=…; alpha is accepted until distill 0.3.",
+                      FutureWarning, stacklevel=3)
+        return self.alpha
+
     def fit(self, X, y):
         teachers = self._teachers()
         if self.temperature != 1 and not has_logits(self.student):
@@ -234,7 +247,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         if self.temperature != 1:
             soft = np.clip(soft, 1e-12, 1) ** (1 / self.temperature)
             soft = soft / soft.sum(1, keepdims=True)
-        self.student_targets_ = self.alpha * soft + (1 - self.alpha) * np.eye(len(self.classes_))[y_idx]
+        sw = self._soft_weight()
+        self.student_targets_ = sw * soft + (1 - sw) * np.eye(len(self.classes_))[y_idx]
         self.student_ = fit_soft(clone(self.student), X, self.student_targets_, self.classes_)
         if self.temperature != 1:
             scale_logits(self.student_, self.temperature)

@@ -24,7 +24,7 @@ def markdown(res: dict) -> str:
     lines = [f"# Tabular distillation: {res['dataset']}", "",
              f"Target: {res['positive']} · {res['rows']['train']} training / {res['rows']['test']} held-out rows · "
              f"{res['rows']['features']} columns ({res['rows']['encoded_features']} after encoding) · teacher "
-             f"{'+'.join(cfg['teacher'])} · student {cfg['student']} (alpha {cfg['alpha']}, T {cfg['temperature']}) "
+             f"{'+'.join(cfg['teacher'])} · student {cfg['student']} (soft-label weight {cfg['soft_weight']}, T {cfg['temperature']}) "
              f"· {cfg['cv']}-fold out-of-fold teacher labels · seed {cfg['seed']}", "",
              head, "|---|" + "---|" * len(models)]
     rows = [("AUC", lambda m: f"{m['auc']:.4f}"), ("ECE", lambda m: f"{m['ece']:.4f}"),

@@ -36,7 +36,8 @@ class TabularRunConfig:
                                    default=("rf",))
     combine: Literal["mean", "weighted", "best"] = doc("how several teachers' labels are combined", default="mean")
     student: str = doc("student family: logistic, tree, mlp, gbm", default="logistic")
-    alpha: float = doc("weight of the teacher's soft labels (1 − alpha on the hard labels)", default=1.0, ge=0, le=1)
+    soft_weight: float = doc("weight of the teacher's soft labels (1 − soft_weight on the hard labels)", default=1.0,
+                             ge=0, le=1, was="alpha")
     temperature: float = doc("softening temperature (logistic and mlp students only)", default=1.0, gt=0)
     cv: int = doc("stratified folds for the out-of-fold teacher labels", default=5, ge=2)
     test_size: float = doc("share of rows held out for evaluation (stratified)", default=0.25, gt=0, lt=1)
@@ -112,7 +113,7 @@ def run(cfg: TabularRunConfig) -> dict:
     student = make("student", cfg.student, cfg.seed)
     log.info("%s: %d train / %d test rows, %d encoded features; fitting %s → %s", data.name, len(y_tr), len(y_te),
              Z_tr.shape[1], cfg.teacher, cfg.student)
-    clf = DistilledClassifier(teachers if len(teachers) > 1 else teachers[0], student, cv=cfg.cv, alpha=cfg.alpha,
+    clf = DistilledClassifier(teachers if len(teachers) > 1 else teachers[0], student, cv=cfg.cv, soft_weight=cfg.soft_weight,
                               temperature=cfg.temperature, combine=cfg.combine, random_state=cfg.seed)
     t_fit = time.time()
     clf.fit(Z_tr, y_tr)

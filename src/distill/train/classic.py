@@ -56,7 +56,8 @@ class ClassicConfig:
     teachers: tuple[str, ...] = doc("saved teacher folder(s) (response/feature: one; multi: several)", default=())
     teacher_weights: tuple[float, ...] = doc("multi: weight of each teacher (default: equal)", default=())
     temperature: float = doc("softening temperature T", default=4.0, gt=0)
-    alpha: float = doc("weight of the hard-label cross-entropy (1 − alpha on the T²-scaled KL)", default=0.1, ge=0, le=1)
+    ce_weight: float = doc("weight of the hard-label cross-entropy (1 − ce_weight on the T²-scaled KL)", default=0.1,
+                           ge=0, le=1, was="alpha")
     hints: tuple[str, ...] = doc("feature: 'student_layer:teacher_layer' pairs", default=("hidden2:hidden1",))
     hint_weight: float = doc("feature: weight of the hint MSE terms", default=1.0)
     generations: int = doc("self: number of distilled generations after generation 0", default=2, ge=1)
@@ -146,7 +147,7 @@ def run(cfg: ClassicConfig) -> dict:
             weights = cfg.teacher_weights or None
             # One teacher too: its mixture is itself (logits shifted by a per-row constant, same softmax).
             mixed = mix_teachers(list(logits), temperature=cfg.temperature, weights=weights)
-            targets = Targets(mixed, cfg.temperature, cfg.alpha, feats, pairs, cfg.hint_weight)
+            targets = Targets(mixed, cfg.temperature, cfg.ce_weight, feats, pairs, cfg.hint_weight)
             res["teacher_errors"] = [count_errors(predict(load_classifier(t)[0], test.images, desc="teacher"),
                                                   test.labels) for t in cfg.teachers]
         model = build_classifier(cfg.student, seed=cfg.train.seed)
@@ -181,7 +182,7 @@ def _born_again(cfg: ClassicConfig, train, test, out: Path, acc: Accelerator) ->
         cache = out / f"gen{g}" / "targets.safetensors" if acc.is_main_process else None
         logits, _ = teacher_outputs((str(prev_path),), train.images, (), cache)
         model = build_classifier(cfg.student, seed=cfg.train.seed + g)  # a fresh draw per generation
-        fit(model, train.images, train.labels, cfg.train, Targets(logits[0], cfg.temperature, cfg.alpha),
+        fit(model, train.images, train.labels, cfg.train, Targets(logits[0], cfg.temperature, cfg.ce_weight),
             run_dir=out / f"gen{g}", desc=f"generation {g}", accelerator=acc)
         prev_path = save(model, out / f"gen{g}" / "final")
         gens.append({"generation": g, "errors": count_errors(predict(model, test.images, desc="eval"), test.labels)})

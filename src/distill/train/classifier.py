@@ -63,7 +63,7 @@ class Targets:
         logits: (N, C) teacher logits; for several teachers, ``distill.losses.mix_teachers``'s
             output at ``temperature``.
         temperature: softening temperature T of the KD term.
-        alpha: weight of the hard-label cross-entropy (0: soft targets only).
+        ce_weight: weight of the hard-label cross-entropy (0: soft targets only).
         features: teacher hint-layer name → (N, d) activations, for feature distillation.
         hints: (student layer, teacher layer) pairs matched through a learned linear projection.
         hint_weight: weight of the summed hint MSE terms.
@@ -71,7 +71,7 @@ class Targets:
 
     logits: torch.Tensor
     temperature: float
-    alpha: float
+    ce_weight: float
     features: dict[str, torch.Tensor] = field(default_factory=dict)
     hints: tuple[tuple[str, str], ...] = ()
     hint_weight: float = 1.0
@@ -271,7 +271,7 @@ def _loss_step(model, projections, taps, x, y, batch, targets: Targets | None, d
     if targets is None:
         return F.cross_entropy(logits, y)
     t_logits = targets.logits[batch].to(device)  # (b, C)
-    loss = hinton_kd(logits, t_logits, y, temperature=targets.temperature, alpha=targets.alpha)
+    loss = hinton_kd(logits, t_logits, y, temperature=targets.temperature, ce_weight=targets.ce_weight)
     for s_name, t_name in targets.hints:
         h_s = projections[s_name.replace(".", "__")](taps.out[s_name])  # (b, d_t)
         h_t = targets.features[t_name][batch].to(device)  # (b, d_t)
@@ -285,14 +285,14 @@ def _loss_step(model, projections, taps, x, y, batch, targets: Targets | None, d
 def run_settings(cfg: OptimConfig, rows: int, targets: Targets | None) -> dict:
     """What a checkpoint must agree on to be resumed: the optimization, the data size, the loss.
 
-    Stored in the checkpoint so that a run folder reused with other settings (another α, T,
+    Stored in the checkpoint so that a run folder reused with other settings (another CE weight, T,
     epoch count...) is refused instead of silently continuing a different run.
     ``checkpoint_every`` only decides when checkpoints are written, so it is left out.
     """
     optim = {k: v for k, v in vars(cfg).items() if k != "checkpoint_every"}
     loss = None
     if targets is not None:
-        loss = {"temperature": targets.temperature, "alpha": targets.alpha,
+        loss = {"temperature": targets.temperature, "ce_weight": targets.ce_weight,
                 "hints": [list(h) for h in targets.hints], "hint_weight": targets.hint_weight}
     return json.loads(json.dumps({"optim": optim, "rows": rows, "loss": loss}))
 
