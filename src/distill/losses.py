@@ -575,8 +575,11 @@ def _run(
     kernel: Kernel,
     temperature: float,
     chunk_size: int | str | None,
+    num_items_in_batch: int | None = None,
 ) -> torch.Tensor:
     _check_temperature(temperature)
+    if num_items_in_batch is not None and (isinstance(num_items_in_batch, bool) or int(num_items_in_batch) < 1):
+        raise ValueError(f"num_items_in_batch must be a positive count of positions, got {num_items_in_batch!r}.")
     if isinstance(chunk_size, str) and chunk_size == "auto":
         rows = student_logits.numel() // max(student_logits.shape[-1], 1) if student_logits.dim() else 1
         chunk_size = auto_chunk_size(student_logits.shape[-1] if student_logits.dim() else 1, rows,
@@ -587,27 +590,28 @@ def _run(
         raise ValueError("SampledTargets estimate the forward KL / cross-entropy gradient without bias, and no other "
                          "divergence; use forward_kl (or jsd with beta=0), or top-k or dense targets.")
     prep = _prepare(student_logits, teacher, labels, ignore_index, float(temperature))
-    return _Divergence.apply(student_logits, prep, kernel, float(temperature), chunk_size)
+    denominator = None if num_items_in_batch is None else int(num_items_in_batch)
+    return _Divergence.apply(student_logits, prep, kernel, float(temperature), chunk_size, denominator)
 
 
 class _Divergence(torch.autograd.Function):
     """Chunked divergence with its gradient computed in the forward pass (see module docstring)."""
 
     @staticmethod
-    def forward(ctx, student_logits, prep: _Prepared, kernel, T, chunk_size):
+    def forward(ctx, student_logits, prep: _Prepared, kernel, T, chunk_size, denominator=None):
         need_grad = student_logits.requires_grad
         student, dense, sparse, rows = prep.student, prep.dense, prep.sparse, prep.rows
         grad = None
         if need_grad:
             grad = torch.empty_like(student) if rows is None else torch.zeros_like(student)
-        total = _evaluate(prep, kernel, T, chunk_size, grad, exact_inf=False)
+        total = _evaluate(prep, kernel, T, chunk_size, grad, exact_inf=False, denominator=denominator)
         if not torch.isfinite(total):
             _raise_on_bad_inputs(student, dense, sparse, rows)  # NaN, +inf, or a kept row that is all −inf
             if _has_neginf(student, dense):
                 # −inf logits (masked vocabulary rows, top-k/top-p filtered teachers) made 0 · log 0
                 # terms NaN: evaluate again with 0 · log 0 = 0. A second pass only in this case keeps
                 # the common, finite case free of the extra elementwise pass.
-                total = _evaluate(prep, kernel, T, chunk_size, grad, exact_inf=True)
+                total = _evaluate(prep, kernel, T, chunk_size, grad, exact_inf=True, denominator=denominator)
             if torch.isnan(total):
                 raise ValueError("the divergence is NaN although the inputs hold no NaN or +inf; please report "
                                  "this with the inputs.")
@@ -619,12 +623,13 @@ class _Divergence(torch.autograd.Function):
         ctx.shape = student_logits.shape
         ctx.has_grad = grad is not None
         n_rows = student.shape[0] if rows is None else rows.numel()
-        return total * (1.0 / max(n_rows, 1))  # the masked mean (0 when every row is masked), as in _evaluate
+        d = n_rows if denominator is None else denominator
+        return total * (1.0 / max(d, 1))  # the masked mean (0 when every row is masked), as in _evaluate
 
     @staticmethod
     def backward(ctx, grad_output):
         if not ctx.has_grad:
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         # If this buffer was handed out by an earlier backward (retain_graph) and then
         # modified in place, saved_tensors raises autograd's usual in-place error.
         (grad,) = ctx.saved_tensors
@@ -632,12 +637,12 @@ class _Divergence(torch.autograd.Function):
         # Skip a B×L×V multiply (and its B×L×V result) in the common case loss.backward(),
         # where grad_output == 1; the check costs one scalar device sync.
         if grad_output.numel() == 1 and float(grad_output) == 1.0:
-            return grad, None, None, None, None
-        return grad * grad_output.to(grad.dtype), None, None, None, None
+            return grad, None, None, None, None, None
+        return grad * grad_output.to(grad.dtype), None, None, None, None, None
 
 
 def _evaluate(prep: _Prepared, kernel: Kernel, T: float, chunk_size: int | None, grad: torch.Tensor | None,
-              exact_inf: bool) -> torch.Tensor:
+              exact_inf: bool, denominator: int | None = None) -> torch.Tensor:
     """Sum over kept rows of the per-row divergence (0-dim, compute dtype); writes scale · ∂/∂logits
     into ``grad`` ((N, V) or None) for the kept rows. ``exact_inf``: see ``_Workspace``."""
     student, dense, sparse, rows, sampled, power = prep
@@ -649,7 +654,7 @@ def _evaluate(prep: _Prepared, kernel: Kernel, T: float, chunk_size: int | None,
     ws = _Workspace(dtype, student.device, exact_inf)
     # The masked mean and its all-masked guard, in one place: mean = total · scale,
     # and with no kept rows total = 0, so the loss is 0 (never 0/0) with a zero gradient.
-    scale = 1.0 / max(n_rows, 1)
+    scale = 1.0 / max(n_rows if denominator is None else denominator, 1)
     # Write each chunk's gradient straight into the output when rows are contiguous and
     # the dtypes agree; otherwise through a scratch buffer.
     direct = rows is None and grad is not None and grad.dtype == dtype
@@ -725,11 +730,15 @@ _SHARED_ARGS = """
             from V and a scratch-memory budget (``auto_chunk_size``); None evaluates all
             positions in one pass (scratch memory of several B×L×V tensors). Results and
             gradients equal the unchunked ones; peak memory is bounded by the chunk.
+        num_items_in_batch: divide the summed divergence by this count instead of the number
+            of kept positions here: with gradient accumulation, pass the kept positions of the
+            whole optimizer batch so that every token weighs the same whatever micro-batch it
+            fell in (transformers' ``num_items_in_batch``).
 
     Returns:
         0-dim float32 tensor (float64 for float64 input): mean over kept positions of
-        the per-position divergence summed over the vocabulary; 0 when every position
-        is masked.
+        the per-position divergence summed over the vocabulary (or its sum over
+        ``num_items_in_batch``); 0 when every position is masked.
 
     Raises:
         ValueError: vocabulary sizes or shapes differ, NaN or +inf in the inputs, a kept
@@ -740,20 +749,25 @@ _SHARED_ARGS = """
 """
 
 
-def forward_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"):
+def forward_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto",
+               num_items_in_batch=None):
     """Forward KL(p ‖ q) = Σ_v p_v (log p_v − log q_v): mode-covering, the classic KD objective.
     """
-    return _run(student_logits, teacher_logits, labels, ignore_index, _forward_kl_kernel, temperature, chunk_size)
+    return _run(student_logits, teacher_logits, labels, ignore_index, _forward_kl_kernel, temperature, chunk_size,
+                num_items_in_batch)
 
 
-def reverse_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"):
+def reverse_kl(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto",
+               num_items_in_batch=None):
     """Reverse KL(q ‖ p) = Σ_v q_v (log q_v − log p_v): mode-seeking (MiniLLM's objective, here as a direct loss).
     """
-    return _run(student_logits, teacher_logits, labels, ignore_index, _reverse_kl_kernel, temperature, chunk_size)
+    return _run(student_logits, teacher_logits, labels, ignore_index, _reverse_kl_kernel, temperature, chunk_size,
+                num_items_in_batch)
 
 
 def generalized_jsd(
-    student_logits, teacher_logits, *, beta=0.5, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"
+    student_logits, teacher_logits, *, beta=0.5, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto",
+    num_items_in_batch=None,
 ):
     """Generalized Jensen–Shannon divergence of GKD (Agarwal et al. 2024, eq. 1).
 
@@ -775,7 +789,8 @@ def generalized_jsd(
         kernel = _reverse_kl_kernel
     else:
         kernel = _jsd_kernel(float(beta))
-    return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size)
+    return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size,
+                num_items_in_batch)
 
 
 def skew_kl(
@@ -788,6 +803,7 @@ def skew_kl(
     labels=None,
     ignore_index=-100,
     chunk_size="auto",
+    num_items_in_batch=None,
     alpha=None,
 ):
     """Skew KL of DistiLLM (Ko et al. 2024): KL against a mixture, which keeps gradients bounded.
@@ -805,13 +821,16 @@ def skew_kl(
     skew = _renamed_arg("skew_kl", "alpha", alpha, "skew", skew, default=0.1)
     _check_unit("skew", skew, open_high=True)
     kernel = _skew_reverse_kernel(float(skew)) if reverse else _skew_forward_kernel(float(skew))
-    return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size)
+    return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size,
+                num_items_in_batch)
 
 
-def tvd(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto"):
+def tvd(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_index=-100, chunk_size="auto",
+        num_items_in_batch=None):
     """Total variation distance ½ Σ_v |q_v − p_v|, in [0, 1]. Its gradient uses sign(0) = 0.
     """
-    return _run(student_logits, teacher_logits, labels, ignore_index, _tvd_kernel, temperature, chunk_size)
+    return _run(student_logits, teacher_logits, labels, ignore_index, _tvd_kernel, temperature, chunk_size,
+                num_items_in_batch)
 
 
 for _fn in (forward_kl, reverse_kl, generalized_jsd, skew_kl, tvd):
