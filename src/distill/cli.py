@@ -100,7 +100,7 @@ COMMANDS: dict[tuple[str, str], Command] = {
         lambda r: (f"{r['mode']}: student test errors {r['student_errors']} of {r['test_size']}"
                    + (f"; teacher(s) {r['teacher_errors']}" if "teacher_errors" in r else "")
                    + f"; results in {r['config']['out']}/results.json"),
-        see="{out}/results.json; the trained model: {out}/final/"),
+        see="cat {out}/results.md; the trained model: {out}/final/"),
     ("lm", "student"): Command(
         "Build a student by keeping a subset of the teacher's decoder layers (weights copied).",
         "distill.lm.student:StudentConfig", "distill.lm.student:run",
@@ -147,16 +147,16 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("docs", "eval"): Command(
         "Student vs teacher on held-out questions: judge, F1, refusals, latency, cost per 1,000 answers.",
         "distill.docs.evaluate:DocsEvalConfig", "distill.docs.evaluate:evaluate", _markdown("distill.docs.evaluate"),
-        see="cat {out}/eval.md; open {out}/eval.png"),
+        see="cat {out}/results.md; open {out}/eval.png"),
     ("docs", "curve"): Command(
         "Train on growing subsets and plot quality against the number of examples.",
         "distill.docs.curve:DocsCurveConfig", "distill.docs.curve:curve", _markdown("distill.docs.curve"),
-        see="cat {out}/curve.md; open {out}/curve.png"),
+        see="cat {out}/results.md; open {out}/curve.png"),
     ("docs", "quickstart"): Command(
         "Demo: Python's docs → teacher-written Q&A → fine-tuned student → evaluated against the teacher.",
         "distill.docs.quickstart:DocsQuickstartConfig", "distill.docs.quickstart:run",
         _markdown("distill.docs.quickstart"),
-        see="{out}/quickstart.json"),
+        see="cat {out}/results.md"),
     ("review", "serve"): Command(
         "Review generated data in a local web page (also `distill review DATASET`): approve, edit, reject.",
         "distill.review.run:ReviewConfig", "distill.review.run:run"),
@@ -169,8 +169,8 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "distill.serve.server:ServeConfig", "distill.serve.server:run"),
     ("tabular", "run"): Command(
         "Distill a tabular teacher into a small student (out-of-fold labels); AUC, calibration, fairness, speed.",
-        "distill.tabular.run:TabularRunConfig", "distill.tabular.run:run", _read("report.md"),
-        see="cat {out}/report.md; open {out}/reliability.png"),
+        "distill.tabular.run:TabularRunConfig", "distill.tabular.run:run", _read("results.md"),
+        see="cat {out}/results.md; open {out}/reliability.png"),
     ("detect", "traffic"): Command(
         "Scan API logs for distillation campaigns: hydra account clusters, with evidence.",
         "distill.detect.traffic:TrafficConfig", "distill.detect.traffic:run",
@@ -186,8 +186,8 @@ COMMANDS: dict[tuple[str, str], Command] = {
         see="distill detect traffic {out}/logs --out {out}/scan"),
     ("detect", "identity"): Command(
         "Ask a model who it is in several languages; rates of claimed identities (--compare: two models).",
-        "distill.detect.identity.run:IdentityConfig", "distill.detect.identity.run:run", _read("report.md"),
-        see="cat {out}/report.md; open {out}/claim_rates.png"),
+        "distill.detect.identity.run:IdentityConfig", "distill.detect.identity.run:run", _read("results.md"),
+        see="cat {out}/results.md; open {out}/claim_rates.png"),
 }
 
 

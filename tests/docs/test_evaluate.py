@@ -53,7 +53,7 @@ def test_eval_scores_costs_and_reports(workdir, tmp_path):  # noqa: F811
     card = json.loads((ds / "dataset.json").read_text())
     assert res["dataset_build"]["cost"] == pytest.approx(round((card["teacher_tokens"]["prompt"] * 2
                                                                 + card["teacher_tokens"]["completion"] * 8) / 1e6, 4))
-    md = (tmp_path / "ev" / "eval.md").read_text()
+    md = (tmp_path / "ev" / "results.md").read_text()
     assert "| cost per 1,000 answers, $ |" in md and (tmp_path / "ev" / "eval.png").stat().st_size > 1000
     # a rerun reads every answer back from the recorder
     calls = teacher.calls

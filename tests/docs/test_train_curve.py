@@ -36,4 +36,4 @@ def test_train_on_the_dataset_then_curve_over_nested_subsets(workdir, tiny_teach
     assert full[:2] == first  # nested subsets of one shuffle
     assert all(0 <= p["token_f1"] <= 1 for p in pts if p["token_f1"] is not None)
     assert (tmp_path / "curve" / "curve.png").stat().st_size > 1000
-    assert "| examples |" in (tmp_path / "curve" / "curve.md").read_text()
+    assert "| examples |" in (tmp_path / "curve" / "results.md").read_text()

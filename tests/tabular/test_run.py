@@ -68,7 +68,7 @@ def test_run_on_a_csv_writes_report_and_a_loadable_student(csv_file, tmp_path):
     assert s["size_bytes"] < t["size_bytes"]
     # the saved file (encoder + student) is what a user copies; the table's size is the model alone
     assert res["student_file_bytes"] == (out / "student.skops").stat().st_size > s["size_bytes"]
-    report = (out / "report.md").read_text()
+    report = (out / "results.md").read_text()
     assert f"| model size (skops, without the encoder) | {t['size_bytes']:,} B | {s['size_bytes']:,} B |" in report
     assert (f"Sizes: student model {s['size_bytes']:,} B; saved file student.skops (student + encoder, takes raw "
             f"rows) {res['student_file_bytes']:,} B.") in report
@@ -112,7 +112,7 @@ def test_multi_teacher_run_reports_each_teacher(csv_file, tmp_path):
     best = res["teachers"][weights.index(1.0)]
     assert best["oof_log_loss"] == min(t["oof_log_loss"] for t in res["teachers"])
     assert res["models"]["teacher"]["auc"] == pytest.approx(best["test_auc"])
-    assert "| combined (best) |" in (tmp_path / "report.md").read_text()
+    assert "| combined (best) |" in (tmp_path / "results.md").read_text()
 
 
 def test_load_student_refuses_foreign_types(tmp_path):

@@ -18,6 +18,7 @@ from distill.config import check, doc, settings, to_dict
 from distill.docs.evaluate import DocsEvalConfig, evaluate
 from distill.docs.export import read_items
 from distill.docs.train import DocsTrainConfig, train
+from distill.files import write_results
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,7 @@ def curve(cfg: DocsCurveConfig, *, judge=None) -> dict:
                                            "false_refusal_rate")})
     res = {"dataset": str(ds), "points": points, "config": to_dict(cfg)}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "curve.json").write_text(json.dumps(res, indent=2))
-    (out / "curve.md").write_text(markdown(res))
+    write_results(out, res, markdown)
     _plot(points, out / "curve.png")
     return res
 

@@ -10,7 +10,7 @@ for on every call — and the student answering from what it learned):
   * cost per 1,000 answers: the teacher at the per-million-token prices given, the student at its
     measured compute time and the hourly price of the machine running it; plus what building the data
     set cost in teacher tokens.
-Writes eval.json, eval.md and eval.png.
+Writes results.json, results.md and eval.png.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from distill.docs.export import final_answer, read_chunks, read_items
 from distill.docs.generate import read_template
 from distill.docs.parse import Malformed, parse_judge
 from distill.docs.text import token_f1
+from distill.files import write_results
 from distill.teachers import ChatRequest, RecordedTeacher, TeacherOptions, load_teacher, run_chats
 
 log = logging.getLogger(__name__)
@@ -180,8 +181,7 @@ def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None) -> 
                    "student_hourly": cfg.student_hourly},
         "seconds": round(time.time() - t0, 1), "out": str(work), "config": to_dict(cfg),
     }
-    (work / "eval.json").write_text(json.dumps(res, indent=2, ensure_ascii=False))
-    (work / "eval.md").write_text(markdown(res))
+    write_results(work, res, markdown)
     _plot(res, work / "eval.png")
     return res
 

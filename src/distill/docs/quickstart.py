@@ -10,7 +10,6 @@ at an OpenAI-compatible endpoint of a large model to get the real one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from distill.docs.generate import GenerateConfig, generate
 from distill.docs.ingest import IngestConfig, ingest
 from distill.docs.quality import QualityConfig
 from distill.docs.train import DocsTrainConfig, train
+from distill.files import write_results
 from distill.teachers import TeacherOptions
 
 
@@ -91,7 +91,7 @@ def run(cfg: DocsQuickstartConfig) -> dict:
                                                       "rejected_by_step": gen["filters"]["rejected_by_step"]},
            "train": {k: tr[k] for k in ("steps", "seconds", "model")}, "eval": ev,
            "timings_s": timings | {"total": round(time.time() - t0, 1)}, "config": to_dict(cfg)}
-    (out / "quickstart.json").write_text(json.dumps(res, indent=2, ensure_ascii=False))
+    write_results(out, res, markdown)
     return res
 
 

@@ -19,7 +19,6 @@ The teacher's outputs on the transfer set are computed once and cached.
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import time
@@ -33,6 +32,7 @@ import torch
 from distill.config import check, doc, settings, to_dict
 from distill.data.idx import ImageSplit, load_idx_dataset
 from distill.experiments import logit_cache
+from distill.files import atomic_json, write_results
 from distill.hashing import sha256_files
 from distill.losses import mix_teachers
 from distill.models import build_classifier
@@ -555,13 +555,12 @@ def run(cfg: HintonConfig) -> dict:
     selection = None
     if cfg.validation:
         selection = select_on_validation(cfg, train, out)
-        (out / "validation.json").write_text(json.dumps(selection, indent=2))
+        atomic_json(out / "validation.json", selection)
     per_seed = []
     for seed in cfg.seeds:
         per_seed.append(run_seed(cfg, seed, train, test, out, selection))
-        (out / f"seed{seed}.json").write_text(json.dumps(per_seed[-1], indent=2))
+        atomic_json(out / f"seed{seed}.json", per_seed[-1])
     res = aggregate(per_seed, dataset, cfg, time.time() - t0, selection)
-    (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
-    (out / "results.md").write_text(markdown(res))
+    write_results(out, res, markdown)
     plot(res, out / "temperature.png")
     return res

@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 
 from distill.config import check, doc, settings, to_dict
+from distill.files import write_results
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class TabularRunConfig:
     seed: int = doc("random seed (split, folds, models)", default=0)
     hard_baseline: bool = doc("also train the same student on the hard labels only", default=True)
     latency_repeats: int = doc("timed calls per latency figure (median reported)", default=50, ge=1)
-    out: str = doc("output folder: results.json, report.md, reliability.png, student.skops",
+    out: str = doc("output folder: results.json, results.md, reliability.png, student.skops",
                    default="runs/tabular")
 
     def __post_init__(self):
@@ -158,8 +159,7 @@ def run(cfg: TabularRunConfig) -> dict:
     res["student_file_bytes"] = (out / "student.skops").stat().st_size
     res["seconds"] = round(time.time() - t_start, 1)
     reliability_plot(res, out / "reliability.png")
-    (out / "report.md").write_text(markdown(res))
-    (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+    write_results(out, res, markdown)
     return res
 
 

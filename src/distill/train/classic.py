@@ -16,7 +16,6 @@ Teacher outputs on the transfer set are computed once per run and cached to
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -30,6 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from distill.config import check, doc, settings, to_dict
 from distill.data.idx import load_idx_dataset
+from distill.files import write_results
 from distill.losses import mix_teachers
 from distill.models import ARCHITECTURES, build_classifier
 from distill.train.classifier import (
@@ -158,8 +158,21 @@ def run(cfg: ClassicConfig) -> dict:
     res["test_size"] = len(test.labels)
     res["seconds"] = round(time.time() - t0, 1)
     if acc.is_main_process:
-        (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+        write_results(out, res, markdown)
     return res
+
+
+def markdown(res: dict) -> str:
+    """The run as a table: test errors of the student (and its teachers, or each generation)."""
+    n = res["test_size"]
+    lines = [f"# distill classic train: {res['mode']} ({res['dataset']}, {res['seconds']:.0f} s)", "",
+             f"| model | test errors (of {n:,}) |", "|---|---|"]
+    for i, e in enumerate(res.get("teacher_errors", [])):
+        lines.append(f"| teacher {i + 1} | {e} |")
+    for g in res.get("generations", [])[:-1]:
+        lines.append(f"| generation {g['generation']} | {g['errors']} |")
+    lines.append(f"| student ({res['student']}) | {res['student_errors']} |")
+    return "\n".join(lines) + "\n"
 
 
 def _born_again(cfg: ClassicConfig, train, test, out: Path, acc: Accelerator) -> list[dict]:

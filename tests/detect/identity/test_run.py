@@ -57,10 +57,10 @@ def test_rates_reports_and_resume(tmp_path, monkeypatch):
     assert s["no_system"]["other"]["lo"] == pytest.approx(0.6756, abs=1e-4)  # Wilson lower bound of 8/8
     assert res["rates"]["fake-a"]["zh"]["no_system"]["openai"]["k"] == 4
     out = tmp_path / "out"
-    report = (out / "report.md").read_text()
+    report = (out / "results.md").read_text()
     assert "hint, not proof" in report and "| fake-a | no_system | 8 |" in report
     assert (out / "claim_rates.png").stat().st_size > 5000
-    assert json.loads((out / "identity.json").read_text())["answers"] == 16
+    assert json.loads((out / "results.json").read_text())["answers"] == 16
     lines = (out / "answers.jsonl").read_text().splitlines()
     assert len(lines) == 16 and json.loads(lines[0])["mentions"]
 
@@ -85,7 +85,7 @@ def test_compare_shows_the_asymmetry(tmp_path, monkeypatch):
     assert rows[("gemma3-270m", "no_system")]["k"] == 0  # Gemma claims Claude, never SmolLM
     # the base model's next "Question: I am ChatGPT" was cut off: only Claude is claimed
     assert res["models"]["gemma3-270m"]["other_identities"] == {"claude": 16}
-    assert "## Who claims to be whom" in (tmp_path / "out" / "report.md").read_text()
+    assert "## Who claims to be whom" in (tmp_path / "out" / "results.md").read_text()
 
 
 def test_cli_runs_and_refuses_bad_input(tmp_path, monkeypatch, capsys):
@@ -124,4 +124,4 @@ def test_http_endpoint_end_to_end_and_resume(tmp_path, monkeypatch):
         assert (s["other"]["k"], s["other"]["n"], s["no_claim"]["k"]) == (2, 4, 2)  # "not Claude" is no claim
         identity_run.run(cfg)
         assert ep.received == 8  # the rerun was answered from calls.sqlite
-    assert "sk-secret" not in (tmp_path / "o" / "identity.json").read_text()
+    assert "sk-secret" not in (tmp_path / "o" / "results.json").read_text()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 from distill.detect.identity.claims import NO_CLAIM, AliasTable
 from distill.detect.identity.probes import CONDITIONS
 from distill.detect.identity.stats import claim_rates, rate
+from distill.files import write_results
 
 CAVEAT = ("A self-claim is a hint, not proof. Models trained on each other's outputs, and on web text that "
           "mentions other models, claim identities they do not have; small and base models also make names up. "
@@ -162,6 +162,5 @@ def plot(res: dict, table: AliasTable, path: Path) -> None:
 
 def write_reports(res: dict, records: list[dict], table: AliasTable, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "identity.json").write_text(json.dumps(res, indent=2, ensure_ascii=False), "utf-8")
-    (out / "report.md").write_text(markdown(res, records, table), "utf-8")
+    write_results(out, res, markdown(res, records, table))
     plot(res, table, out / "claim_rates.png")

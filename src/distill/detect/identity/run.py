@@ -44,7 +44,7 @@ class IdentityConfig(TeacherOptions):
                        "report shows which claims to be which", default="")
     compare_model: str = doc("model id at the --compare HTTP endpoint (default: the first it lists)",
                              flag="--compare-id", default="")
-    out: str = doc("output folder: answers.jsonl, identity.json, report.md, claim_rates.png, calls.sqlite",
+    out: str = doc("output folder: answers.jsonl, results.json, results.md, claim_rates.png, calls.sqlite",
                    default="runs/identity")
     languages: tuple[str, ...] = doc("language codes to ask in (default: every language of the probe set)", default=())
     questions: int = doc("questions per language, the first N of the probe set (0: all)", default=0, ge=0)
