@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from distill.config import check, doc, settings, to_dict
+from distill.files import atomic_text
 from distill.progress import bar
 
 log = logging.getLogger(__name__)
@@ -176,14 +177,14 @@ def _indicators(cfg, out, eng, acc, acc_out, members, allkeys, hits, comms) -> d
             shared = bands.groupby("k")["account_id"].transform("size") >= 2  # bands of a template, not one prompt
             camps.append({"cluster": row["cluster"], "accounts": len(ids), "first_t": acc.loc[ids, "first_t"].min(),
                           "last_t": acc.loc[ids, "last_t"].max(), "keys": pd.concat([k, bands[shared]])})
-        _atomic_write(Path(cfg.export_indicators), I.bundle(camps, key, cfg.provider))
+        atomic_text(Path(cfg.export_indicators), I.bundle(camps, key, cfg.provider))
         res["indicators_exported"] = {"file": cfg.export_indicators, "campaigns": len(camps)}
     if cfg.indicators:
         foreign = I.read(cfg.indicators)
         values = eng.frame("SELECT * FROM (" + _sql("values") + ") v ORDER BY account_id, ktype, k")
         bands = I.template_bands(first).assign(ktype="template_band")
         hits_ = I.match(foreign, pd.concat([values, bands[["account_id", "ktype", "k"]]], ignore_index=True), key)
-        _atomic_write(out / "indicator_hits.csv", hits_.to_csv(index=False))
+        atomic_text(out / "indicator_hits.csv", hits_.to_csv(index=False))
         res["indicator_hits"] = {"file": str(out / "indicator_hits.csv"), "campaigns": len(foreign),
                                  "accounts_matched": int(hits_["account_id"].nunique()),
                                  "accounts_matched_twice": int(hits_.loc[hits_["matches"] >= 2, "account_id"].nunique()),
@@ -203,20 +204,10 @@ def _shift(cfg, eng, out: Path) -> dict:
     w = eng.frame("SELECT * FROM (" + _sql("shift", per_window=cfg.shift_per_window) + ") s ORDER BY model, h, prompt")
     r = scan(w, cfg.shift_embedder, cfg.shift_baseline_hours, seed=cfg.seed)
     r.insert(2, "hour", pd.to_datetime(r["h"] * 3600, unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:00Z"))
-    _atomic_write(out / "shift.csv", r.assign(shifted=r["shifted"].astype(int)).to_csv(index=False))
+    atomic_text(out / "shift.csv", r.assign(shifted=r["shifted"].astype(int)).to_csv(index=False))
     return {"windows_tested": int(len(r)), "windows_shifted": int(r["shifted"].sum()),
             "shifted_hours": r.loc[r["shifted"], ["model", "hour"]].to_dict("records")[:50],
             "embedder": cfg.shift_embedder, "baseline_hours": cfg.shift_baseline_hours, "file": str(out / "shift.csv")}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary name beside ``path`` and rename: a crash never leaves half a file."""
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _round(df, digits: int = 6):
@@ -333,12 +324,12 @@ def run(cfg: TrafficConfig) -> dict:
         acc_out["score"] = np.where(acc_out["flagged"] == 1, sc, np.minimum(sc, cfg.flag_score - 0.01)).round(4)
         acc_out.index.name = "account_id"
         acc_out = acc_out.reset_index().sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
-        _atomic_write(out / "accounts.csv", acc_out[["account_id", "score", "flagged", "cluster"]].to_csv(index=False))
+        atomic_text(out / "accounts.csv", acc_out[["account_id", "score", "flagged", "cluster"]].to_csv(index=False))
         ev_cols = ["account_id", "s"] + [c for c in acc_out.columns if c.startswith("e_")] + [
             "n_req", "n_seen", "n_hit", "n_dup", "n_blocks_own", "n_days", "comp"]
-        _atomic_write(out / "evidence.csv", _round(acc_out[ev_cols]).to_csv(index=False))  # why each account scored so
+        atomic_text(out / "evidence.csv", _round(acc_out[ev_cols]).to_csv(index=False))  # why each account scored so
         acc_out = acc_out.set_index("account_id")
-        _atomic_write(out / "candidates.csv", _round(comms[comms["size"] >= 2].drop(columns=["comp"])).to_csv(index=False))
+        atomic_text(out / "candidates.csv", _round(comms[comms["size"] >= 2].drop(columns=["comp"])).to_csv(index=False))
         flagged = comms[comms["flagged"]]
         in_op = (acc_out["flagged"] == 1) & acc_out["cluster"].astype(str).str.startswith("op")
         ids = acc_out.index[in_op].to_series().groupby(acc_out.loc[in_op, "comp"]).apply(sorted)
@@ -358,7 +349,7 @@ def run(cfg: TrafficConfig) -> dict:
                 acc_out.index[acc_out["cluster"] == "unlinked"]), "evidence": [
                 f"{n_solo} accounts flagged on their own evidence: extraction prompts together with IP rotation or "
                 "suspicious account metadata, without links to a community."]})
-        _atomic_write(out / "clusters.json", json.dumps(cl_json, indent=2, ensure_ascii=False))
+        atomic_text(out / "clusters.json", json.dumps(cl_json, indent=2, ensure_ascii=False))
         summary = {
             "records": int(acc["n_req"].sum()), "accounts": len(acc), "skipped": bad.summary(),
             "records_per_file": {str(f): int(n) for f, n in per_file.values},
@@ -375,7 +366,7 @@ def run(cfg: TrafficConfig) -> dict:
             "out": str(out), "config": to_dict(cfg),
         }
         summary |= _indicators(cfg, out, eng, acc, acc_out, members, allkeys, hits, comms)
-        _atomic_write(out / "summary.json", json.dumps(summary, indent=2))  # before the report: never lost
+        atomic_text(out / "summary.json", json.dumps(summary, indent=2))  # before the report: never lost
         try:
             write_report(out / "report.html", summary, acc_out, comms, cl_json, eng)
         except Exception as exc:  # the results above stand; say what failed
@@ -384,7 +375,7 @@ def run(cfg: TrafficConfig) -> dict:
         st.done("write")
         summary["stage_seconds"] = st.seconds
         summary["seconds"] = round(time.perf_counter() - t0, 1)
-        _atomic_write(out / "summary.json", json.dumps(summary, indent=2))
+        atomic_text(out / "summary.json", json.dumps(summary, indent=2))
         return summary
     finally:
         eng.close()

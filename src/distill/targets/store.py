@@ -54,6 +54,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from distill.files import atomic_bytes
 from distill.hashing import sha256_file
 from distill.losses import SampledTargets, TopKTargets
 
@@ -112,7 +113,7 @@ class Manifest:
         data["shards"] = sorted(self.shards, key=lambda s: s["index"])
         data["tokens"] = self.tokens
         data["bytes_per_token"] = round(self.bytes_per_token(), 2)
-        _atomic_write(path, json.dumps(data, indent=2).encode())
+        atomic_bytes(path, json.dumps(data, indent=2).encode())
 
     @classmethod
     def load(cls, path: Path) -> "Manifest":
@@ -123,15 +124,6 @@ class Manifest:
             raise StoreError(f"{path}: store format {data.get('format')} is not one this version reads "
                              f"({', '.join(map(str, READABLE))}); capture it again or upgrade distill.")
         return cls(**data)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def shard_name(index: int) -> str:
