@@ -90,7 +90,7 @@ def detect_answers(texts: Sequence[str]) -> dict:
     """Collapse checks on free-text answers (no token predictions: an HTTP student, ``distill docs eval``).
 
     Words stand in for tokens. Collapsed when half the answers or more are blank, are one and the same
-    answer, or repeat themselves (repeated-3-gram share ≥ ``REPEAT_SHARE``)."""
+    answer (of four or more), or repeat themselves (repeated-3-gram share ≥ ``REPEAT_SHARE``)."""
     n = len(texts)
     if not n:
         return {"collapsed": False, "reasons": [], "answers": 0}
@@ -100,7 +100,7 @@ def detect_answers(texts: Sequence[str]) -> dict:
     reasons = []
     if blank >= n * DOMINANT_SHARE:
         reasons.append(f"{blank}/{n} answers are whitespace only")
-    if common and same >= n * DOMINANT_SHARE and n > 1:
+    if common and same >= n * DOMINANT_SHARE and n >= 4:  # two or three answers alike can be chance
         reasons.append(f"{same}/{n} answers are the same text {common[:40]!r}")
     if loops >= n * DOMINANT_SHARE:
         reasons.append(f"{loops}/{n} answers repeat themselves")
