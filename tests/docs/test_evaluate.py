@@ -60,3 +60,23 @@ def test_eval_scores_costs_and_reports(workdir, tmp_path):  # noqa: F811
     evaluate(DocsEvalConfig(dataset=str(ds), student="unused", out=str(tmp_path / "ev")), teacher=teacher,
              student=Student())
     assert teacher.calls == calls
+
+
+class BlankStudent(Student):
+    """A collapsed student: newlines whatever the question."""
+
+    async def chat(self, messages, *, max_tokens=512, temperature=0.0, seed=None, top_logprobs=None):
+        return Completion("\n\n\n", 30, 3, model=self.name, latency_s=0.5)
+
+
+def test_eval_says_plainly_that_a_blank_student_has_collapsed(workdir, tmp_path):  # noqa: F811
+    generate(_cfg(workdir), teacher=ScriptedTeacher())
+    ds = workdir / "dataset"
+    n = len((ds / "eval.jsonl").read_text().splitlines())
+    res = evaluate(DocsEvalConfig(dataset=str(ds), student="unused", judge="none", compare_teacher=False,
+                                  out=str(tmp_path / "ev")), student=BlankStudent())
+    c = res["results"]["student"]["collapse"]
+    assert c["collapsed"] and c["blank"] == n == c["answers"]
+    assert c["reasons"][0] == f"{n}/{n} answers are whitespace only"
+    md = (tmp_path / "ev" / "eval.md").read_text()
+    assert f"**The student has collapsed: {n}/{n} answers are whitespace only" in md

@@ -79,3 +79,31 @@ def test_eval_kl_is_forward_kl_and_cuda_timing_is_synchronized(tiny_teacher, tmp
     syncs.clear()
     ev._timed(lambda: None, "cpu")
     assert syncs == []  # no synchronization on CPU
+
+
+def test_eval_flags_a_student_that_always_predicts_one_token(tiny_teacher, tmp_path):
+    """A student whose final norm is zeroed has all-zero logits: its greedy prediction is token 0 ("<unk>")
+    at every position. The eval names the token and its share; the (healthy) teacher is not flagged."""
+    from transformers import AutoModelForCausalLM
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n\n".join(TEXT))
+    build_student(str(tiny_teacher), "every-other", tmp_path / "s")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "s")
+    with torch.no_grad():
+        model.model.norm.weight.zero_()
+    model.save_pretrained(tmp_path / "s")
+    res = evaluate(LMEvalConfig(teacher=str(tiny_teacher), student=str(tmp_path / "s"), data=str(corpus), window=16,
+                                max_windows=6, gen_tokens=8, repeats=5))
+    c = res["student"]["collapse"]
+    assert c["collapsed"] and c["dominant_token"] == 0 and c["dominant_count"] == c["positions"] == 6 * 15
+    assert c["reasons"][0].startswith('predicts "<unk>" at 90/90 positions (reference: ')
+    assert c["blank"] == 1  # "<unk>" is a special token: its decoded continuation is empty
+    t = res["teacher"]["collapse"]
+    assert not t["collapsed"] and t["dominant_share"] < 0.5
+    md = markdown(res)
+    assert '**The student has collapsed: predicts "<unk>" at 90/90 positions' in md
+    # five timed repeats each, reported as median (min–max)
+    assert res["student"]["forward_speed"]["repeats"] == 5 == len(res["teacher"]["generate_speed"]["rates"])
+    assert res["student"]["forward_tokens_per_s"] == res["student"]["forward_speed"]["median"]
+    assert "forward tokens/s, median (min–max of 5)" in md

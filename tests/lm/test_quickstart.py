@@ -28,6 +28,13 @@ def test_quickstart_on_a_tiny_teacher(tiny_teacher, tmp_path, capsys):
     assert res["kd"]["kl"] < res["ce"]["kl"]  # and more than cross-entropy on the same text did
     assert set(res["samples"]) == {"teacher", "kd", "ce"}
     assert res["alpha"] == 0.5 and res["loss"] == "forward_kl"  # the KD student also learns from the text
+    for name in ("kd", "ce"):  # the detector's numbers and the repeated timings reach the results JSON
+        c = res[name]["collapse"]
+        assert 0 < c["dominant_share"] <= 1 and c["positions"] == 4 * 31 and isinstance(c["reasons"], list)
+        assert res[name]["forward_speed"]["repeats"] == 5
+    from distill.lm.quickstart import markdown, verdict
+
+    assert verdict(res).split(";")[0] in markdown(res)  # a plain verdict on the students, collapsed or not
 
 
 def test_quickstart_alpha_must_leave_room_for_the_teacher():

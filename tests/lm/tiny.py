@@ -21,14 +21,14 @@ def make_tokenizer(texts, vocab_size=300):
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
 
 
-def make_llama(path: Path, tokenizer, layers=4, pad_rows=0, seed=0):
+def make_llama(path: Path, tokenizer, layers=4, pad_rows=0, seed=0, tie=False):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=len(tokenizer) + pad_rows, hidden_size=64, intermediate_size=128,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=256, tie_word_embeddings=False)
+                      max_position_embeddings=256, tie_word_embeddings=tie)
     model = LlamaForCausalLM(cfg)
     with torch.no_grad():  # a peaked output distribution, as a trained LM has (random init is near uniform)
         model.lm_head.weight.mul_(30.0)

@@ -28,6 +28,7 @@ from distill.docs.generate import read_template
 from distill.docs.parse import Malformed, parse_judge
 from distill.docs.text import token_f1
 from distill.files import write_results
+from distill.lm import collapse
 from distill.teachers import ChatRequest, RecordedTeacher, TeacherOptions, load_teacher, run_chats
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ def _score(items, comps, judge, cfg, name, work: Path) -> dict:
         "latency_s": mean(lat), "tokens_per_s": round(toks / sum(lat), 2) if lat and sum(lat) > 0 else None,
         "mean_prompt_tokens": mean([r["prompt_tokens"] for r in ok]),
         "mean_completion_tokens": mean([r["completion_tokens"] for r in ok]),
+        # a student that answers blank or the same text to every question still gets a refusal rate and an F1
+        "collapse": collapse.detect_answers([r["answer"] for r in ok]),
     }
     (work / f"answers_{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return res
@@ -203,6 +206,11 @@ def markdown(res: dict) -> str:
         if all(v is None for v in vals):
             continue
         lines.append(f"| {label} | " + " | ".join("–" if v is None else f"{v:g}" for v in vals) + " |")
+    for s in systems:
+        c = res["results"][s].get("collapse", {})
+        if c.get("collapsed"):
+            lines += ["", f"**The {s} has {collapse.verdict(c['reasons'])}.** Its scores above do not measure "
+                      "a working model."]
     b = res["dataset_build"]
     lines += ["", f"Building the data set used {b['teacher_prompt_tokens']:,} prompt and "
               f"{b['teacher_completion_tokens']:,} completion tokens of the teacher"

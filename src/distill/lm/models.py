@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from distill.hashing import sha256_file
@@ -63,6 +64,23 @@ def embedded_gguf(name: str = "smollm2") -> Path:
     return path
 
 
+@contextmanager
+def _gguf_bar_follows_mode():
+    """transformers de-quantizes GGUF under a bare ``tqdm.auto`` bar that its progress-bar switch does not
+    reach (it leaks into logs and pipes); for the conversion, that bar is ours (``distill.progress.bar``:
+    shown on a terminal or with -v, hidden with --quiet)."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    from distill.progress import bar
+
+    original = gguf_utils.tqdm
+    gguf_utils.tqdm = lambda iterable=None, desc="", **kw: bar(iterable, desc="de-quantizing GGUF", unit="tensor")
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
 def embedded_model_path(name: str = "smollm2") -> Path:
     """A transformers folder for the embedded model, converted from GGUF on first use."""
     if name not in EMBEDDED:
@@ -71,11 +89,13 @@ def embedded_model_path(name: str = "smollm2") -> Path:
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
         return out
     gguf = embedded_gguf(name)
-    log.warning("converting the embedded %s model from GGUF to %s (once; ~30 s, 0.5–1.1 GB)", name, out)
+    # a normal first-use event, not a problem: INFO (shown as a stage line by the command line)
+    log.info("converting the embedded %s model from GGUF to %s (once; ~30 s, 0.5–1.1 GB)", name, out)
     t0 = time.time()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    quant = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    with _gguf_bar_follows_mode():
+        quant = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     config = quant.config
     if hasattr(config, "quantization_config"):
@@ -94,7 +114,7 @@ def embedded_model_path(name: str = "smollm2") -> Path:
         shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
         if not (out / "config.json").exists():
             raise
-    log.warning("converted in %.0f s", time.time() - t0)
+    log.info("converted in %.0f s", time.time() - t0)
     return out
 
 

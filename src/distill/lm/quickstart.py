@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from distill.config import doc, settings
+from distill.lm import collapse, speed
 from distill.lm.names import Divergence
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def pydoc_corpus(out: Path) -> tuple[Path, Path]:
     return out / "train.txt", out / "heldout.txt"
 
 
-def _continue(model_dir: str, prompt: str, tokens: int = 24) -> str:
+def _continue(model_dir: str, prompt: str, tokens: int = 24) -> tuple[str, list[int]]:
     import torch
 
     from distill.lm.models import load_model, load_tokenizer
@@ -66,7 +67,16 @@ def _continue(model_dir: str, prompt: str, tokens: int = 24) -> str:
         y = model.generate(**x, max_new_tokens=tokens, do_sample=False, pad_token_id=tok.eos_token_id or 0)
     # Not stripped: an undertrained student's greedy output is often only newlines, and an
     # empty string would hide that.
-    return tok.decode(y[0, x["input_ids"].shape[1]:], skip_special_tokens=True)
+    ids = y[0, x["input_ids"].shape[1]:].tolist()
+    return tok.decode(ids, skip_special_tokens=True), ids
+
+
+def _with_sample(found: dict, text: str, ids: list[int]) -> dict:
+    """The eval's collapse checks plus those on the demo prompt's continuation (blank, repetition)."""
+    extra = collapse.detect([], [ids], [text])
+    reasons = found["reasons"] + ([f"on the demo prompt, {r}" for r in extra["reasons"]] if not found["reasons"] else [])
+    return found | {"collapsed": bool(reasons), "reasons": reasons, "sample_repeated_share": extra["repeated_share"],
+                    "sample_blank": bool(extra["blank"])}
 
 
 def run(cfg: QuickstartConfig) -> dict:
@@ -96,17 +106,61 @@ def run(cfg: QuickstartConfig) -> dict:
                                   max_windows=cfg.eval_windows, gen_tokens=0))
     res["start"] = {"perplexity": start["student"]["perplexity"], "kl": start["kl_teacher_student"]}
     res["teacher_perplexity"] = evals["kd"]["teacher"]["perplexity"]
+    samples = {"teacher": _continue(teacher, cfg.prompt)}
     for name in runs:
         e = evals[name]
+        samples[name] = _continue(str(out / name / "model"), cfg.prompt)
         res[name] = {"perplexity": e["student"]["perplexity"], "kl": e["kl_teacher_student"],
-                     "top1_agreement": e["top1_agreement"], "forward_speedup": e["forward_speedup"]}
-    res["samples"] = {"teacher": _continue(teacher, cfg.prompt),
-                      "kd": _continue(str(out / "kd" / "model"), cfg.prompt),
-                      "ce": _continue(str(out / "ce" / "model"), cfg.prompt)}
+                     "top1_agreement": e["top1_agreement"], "forward_speedup": e["forward_speedup"],
+                     "forward_speed": e["student"]["forward_speed"], "teacher_forward_speed": e["teacher"]["forward_speed"],
+                     "collapse": _with_sample(e["student"]["collapse"], *samples[name])}
+    res["samples"] = {k: text for k, (text, _) in samples.items()}
     res["prompt"] = cfg.prompt
     res["seconds"] = round(time.time() - t0, 1)
     (out / "results.json").write_text(json.dumps(res, indent=2))
     return res
+
+
+_LABELS = {"kd": "KD student", "ce": "CE-only student"}
+
+
+def speedups(res: dict) -> dict[str, str]:
+    """Each student's forward speed-up over the teacher, as the table prints it.
+
+    '≈ 1×' where the student's timings overlap the teacher's. When the two students' timings overlap
+    each other (same architecture: they should), both get one figure from their pooled timings, so
+    that noise is not shown as a difference between them."""
+    kd, ce = res["kd"], res["ce"]
+    if "forward_speed" not in kd:  # results written before speeds were repeated
+        return {k: f"{res[k]['forward_speedup']:.2f}×" for k in ("kd", "ce")}
+    if speed.overlap(kd["forward_speed"], ce["forward_speed"]):
+        s = speed.spread(kd["forward_speed"]["rates"] + ce["forward_speed"]["rates"])
+        t = speed.spread(kd["teacher_forward_speed"]["rates"] + ce["teacher_forward_speed"]["rates"])
+        both = speed.fmt_ratio(s, t) + " (both)"
+        return {"kd": both, "ce": both}
+    return {k: speed.fmt_ratio(res[k]["forward_speed"], res[k]["teacher_forward_speed"]) for k in ("kd", "ce")}
+
+
+def verdict(res: dict, labels: dict[str, str] = _LABELS) -> str:
+    """One plain sentence on the two students: which have collapsed, else which is ahead on what.
+
+    No ranking among collapsed students: their KL and perplexity compare two broken models."""
+    broken = {k: res[k]["collapse"]["reasons"] for k in ("kd", "ce") if res[k].get("collapse", {}).get("collapsed")}
+    if len(broken) == 2:
+        return ("**Both students have collapsed** (" + "; ".join(f"{labels[k]}: {'; '.join(r)}" for k, r in broken.items())
+                + "). Neither is better: the differences in the table are between two broken models. "
+                "Train for more steps (--steps) before comparing.")
+    if broken:
+        (k, r), = broken.items()
+        ok = "ce" if k == "kd" else "kd"
+        return f"**The {labels[k]} has {collapse.verdict(r)}**; only the {labels[ok]} is a working model."
+    parts = []
+    for metric, key in (("KL(teacher ‖ student)", "kl"), ("held-out perplexity", "perplexity")):
+        a, b = res["kd"][key], res["ce"][key]
+        parts.append(f"lower {metric}: " + ("neither" if a == b else labels["kd" if a < b else "ce"])
+                     + f" ({a:,.3g} vs {b:,.3g})")
+        # 3 significant digits: these are single runs, a further digit would be noise
+    return "Neither student has collapsed; " + "; ".join(parts) + "."
 
 
 def markdown(res: dict) -> str:
@@ -120,9 +174,12 @@ def markdown(res: dict) -> str:
         f"| student before training | {res['start']['perplexity']:,.0f} | {res['start']['kl']:.2f} | | |",
     ]
     kd = f"KD student ({res.get('loss', 'forward_kl')}" + (f", α = {res['alpha']:g} CE" if res.get("alpha") else "") + ")"
+    fast = speedups(res)
     for name, label in (("kd", kd), ("ce", "CE-only student")):
         r = res[name]
-        lines.append(f"| {label} | {r['perplexity']:,.1f} | {r['kl']:.3f} | {r['top1_agreement']:.1%} | "
-                     f"{r['forward_speedup']:.2f}× |")
+        if r.get("collapse", {}).get("collapsed"):
+            label += ", **collapsed**"
+        lines.append(f"| {label} | {r['perplexity']:,.1f} | {r['kl']:.3f} | {r['top1_agreement']:.1%} | {fast[name]} |")
+    lines += ["", verdict(res)]
     lines += ["", f"Prompt: {res['prompt']!r}"] + [f"- {k}: {v!r}" for k, v in res["samples"].items()]
     return "\n".join(lines) + "\n"

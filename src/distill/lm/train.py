@@ -122,6 +122,26 @@ def _forget_after(out: Path, metrics_path: Path, step: int, new_file: bool) -> N
             csv.writer(f).writerows(keep)
 
 
+def _drop_tied_aliases(models, weights, output_dir) -> None:
+    """accelerate ``save_state`` pre-hook: keep one name per shared tensor in each state dict.
+
+    Tied embeddings (``tie_word_embeddings``: ``lm_head.weight`` *is* ``model.embed_tokens.weight``)
+    cannot be stored twice in safetensors, so accelerate drops the alias itself, with a warning meant for
+    aliasing made at run time that a reload would not restore. Ours comes from the model's config, and
+    ``load_state`` loads into a model built from that config, which ties them again; dropping the alias
+    here writes the same file without the alarm. Untied weights are left alone."""
+    for state in weights:
+        seen = set()
+        for name in list(state):
+            t = state[name]
+            if not isinstance(t, torch.Tensor):
+                continue
+            key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+            if key in seen:
+                del state[name]
+            seen.add(key)
+
+
 def divergence(cfg: LMTrainConfig, student_logits, targets, labels=None) -> torch.Tensor:
     entry = DIVERGENCES[cfg.loss]
     kw = {"temperature": cfg.temperature, "labels": labels, "chunk_size": cfg.chunk_size}
@@ -174,6 +194,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     from distill.targets.store import TargetStore
 
     acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum)
+    acc.register_save_state_pre_hook(_drop_tied_aliases)
     set_seed(cfg.seed)
     out = Path(cfg.out)
     s_tok = load_tokenizer(cfg.student)
