@@ -70,7 +70,7 @@ def main() -> None:
         stores[kind] = {"bytes_per_token": round(m.bytes_per_token(), 1), "capture_seconds": round(time.time() - t0, 1)}
     base = LMTrainConfig(teacher=teacher, student=str(tmp / "student"), data=str(train_txt), window=args.window,
                          max_windows=n, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
-                         warmup=max(1, args.steps // 10), checkpoint_every=0, loss="forward_kl", alpha=args.alpha,
+                         warmup=max(1, args.steps // 10), checkpoint_every=0, loss="forward_kl", ce_weight=args.alpha,
                          tensorboard=False)
     variants = {"dense": {}, "topk": {"targets": str(tmp / "topk"), "data": ""},
                 "sampled": {"targets": str(tmp / "sampled"), "data": ""}}

@@ -118,14 +118,14 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Distill a causal LM: off-policy from a target store or a live teacher, or on-policy (GKD λ).",
         "distill.lm.train:LMTrainConfig", "distill.lm.train:run",
         lambda r: f"trained {r['steps']} steps in {r['seconds']} s → {r.get('model', r['out'])}",
-        see="tensorboard --logdir {out}/tensorboard; distill lm eval --student {out}/model --data CORPUS"),
+        see="cat {out}/results.md; tensorboard --logdir {out}/tensorboard; distill lm eval --student {out}/model --data CORPUS"),
     ("lm", "eval"): Command(
         "Compare student and teacher: perplexity, KL, top-1 agreement, speed, size.",
         "distill.lm.evaluate:LMEvalConfig", "distill.lm.evaluate:evaluate", _markdown("distill.lm.evaluate")),
     ("lm", "quickstart"): Command(
         "Demo: teacher → half-depth student on Python's docs, KD vs CE-only side by side.",
         "distill.lm.quickstart:QuickstartConfig", "distill.lm.quickstart:run", _markdown("distill.lm.quickstart"),
-        see="{out}/results.json; the students: {out}/kd/model, {out}/ce/model"),
+        see="cat {out}/results.md; the students: {out}/kd/model, {out}/ce/model"),
     ("docs", "ingest"): Command(
         "Chunk a documentation folder (Markdown, reST, HTML, text, PDF) along its section headings.",
         "distill.docs.ingest:IngestConfig", "distill.docs.ingest:ingest",

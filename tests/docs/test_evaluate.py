@@ -78,5 +78,5 @@ def test_eval_says_plainly_that_a_blank_student_has_collapsed(workdir, tmp_path)
     c = res["results"]["student"]["collapse"]
     assert c["collapsed"] and c["blank"] == n == c["answers"]
     assert c["reasons"][0] == f"{n}/{n} answers are whitespace only"
-    md = (tmp_path / "ev" / "eval.md").read_text()
+    md = (tmp_path / "ev" / "results.md").read_text()
     assert f"**The student has collapsed: {n}/{n} answers are whitespace only" in md

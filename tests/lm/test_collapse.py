@@ -79,7 +79,7 @@ def _quickstart_result(kd_reasons, ce_reasons, kd_rates=(160, 150, 155, 158, 152
                 "collapse": {"collapsed": bool(reasons), "reasons": reasons}}
 
     return {"layers": "last-half", "steps": 30, "tokens_per_student": 15360, "seconds": 210, "loss": "forward_kl",
-            "alpha": 0.5, "teacher_perplexity": 22.5, "start": {"perplexity": 50037, "kl": 7.93},
+            "ce_weight": 0.5, "teacher_perplexity": 22.5, "start": {"perplexity": 50037, "kl": 7.93},
             "kd": student(3.948, 820.4, kd_reasons, kd_rates), "ce": student(4.114, 861.5, ce_reasons, ce_rates),
             "prompt": "The with statement is used to", "samples": {"teacher": " wrap", "kd": "\n" * 24, "ce": "\n" * 24}}
 

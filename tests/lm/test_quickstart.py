@@ -27,7 +27,7 @@ def test_quickstart_on_a_tiny_teacher(tiny_teacher, tmp_path, capsys):
     assert res["kd"]["kl"] < res["start"]["kl"]  # distillation moved the student toward the teacher
     assert res["kd"]["kl"] < res["ce"]["kl"]  # and more than cross-entropy on the same text did
     assert set(res["samples"]) == {"teacher", "kd", "ce"}
-    assert res["alpha"] == 0.5 and res["loss"] == "forward_kl"  # the KD student also learns from the text
+    assert res["ce_weight"] == 0.5 and res["loss"] == "forward_kl"  # the KD student also learns from the text
     for name in ("kd", "ce"):  # the detector's numbers and the repeated timings reach the results JSON
         c = res[name]["collapse"]
         assert 0 < c["dominant_share"] <= 1 and c["positions"] == 4 * 31 and isinstance(c["reasons"], list)
@@ -37,8 +37,8 @@ def test_quickstart_on_a_tiny_teacher(tiny_teacher, tmp_path, capsys):
     assert verdict(res).split(";")[0] in markdown(res)  # a plain verdict on the students, collapsed or not
 
 
-def test_quickstart_alpha_must_leave_room_for_the_teacher():
+def test_quickstart_ce_weight_must_leave_room_for_the_teacher():
     from distill.lm.quickstart import QuickstartConfig
 
-    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\).*got 1\.0"):
-        QuickstartConfig(alpha=1.0)
+    with pytest.raises(ValueError, match=r"ce_weight must be in \[0, 1\).*got 1\.0"):
+        QuickstartConfig(ce_weight=1.0)

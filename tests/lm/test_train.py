@@ -93,11 +93,11 @@ def test_on_policy_steps_train_on_generated_tokens(setup, tiny_teacher, tmp_path
     assert all(int(r["tokens"]) == 4 * 14 for r in rows)
 
 
-def test_ce_baseline_and_alpha_mix(setup, tiny_teacher, tmp_path):
+def test_ce_baseline_and_ce_weight_mix(setup, tiny_teacher, tmp_path):
     res = run(_cfg(setup, tiny_teacher, tmp_path / "ce", loss="ce", steps=3))
     rows = list(csv.DictReader(open(tmp_path / "ce" / "metrics.csv")))
     assert res["completed"] and float(rows[0]["ce"]) > 0 and float(rows[0]["divergence"]) == 0
-    run(_cfg(setup, tiny_teacher, tmp_path / "mix", alpha=0.5, steps=2))
+    run(_cfg(setup, tiny_teacher, tmp_path / "mix", ce_weight=0.5, steps=2))
     r = list(csv.DictReader(open(tmp_path / "mix" / "metrics.csv")))[0]
     assert float(r["loss"]) == pytest.approx(0.5 * float(r["divergence"]) + 0.5 * float(r["ce"]), rel=1e-4)
 

@@ -3,7 +3,7 @@
 The same written-out loop as `distill lm train` (accelerate; full or LoRA; resume; metrics), fed with
 the data set's chat examples; the loss counts the assistant replies only. Black-box by default
 (cross-entropy on the teacher's text); where the teacher is a local model that shares the student's
-tokenizer, ``--loss forward_kl --alpha 0.5`` adds white-box KD on the same reply tokens.
+tokenizer, ``--loss forward_kl --ce-weight 0.5`` adds white-box KD on the same reply tokens.
 """
 
 from __future__ import annotations

@@ -9,13 +9,13 @@ alone; then both are evaluated against the teacher and continue the same prompt.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from distill.config import doc, settings
+from distill.files import write_results
 from distill.lm import collapse, speed
 from distill.lm.names import Divergence
 
@@ -30,9 +30,9 @@ class QuickstartConfig:
     layers: str = doc("student layers kept from the teacher (see `distill lm student`); last-half started and "
                       "ended best of the rules compared on SmolLM2 (benchmarks/lm_kd_vs_ce.py)", default="last-half")
     loss: Divergence = doc("divergence for the KD student", default="forward_kl")
-    alpha: float = doc("weight of cross-entropy on the text in the KD student's loss, (1 − α)·divergence + α·CE: "
-                       "the divergence pulls toward the teacher (KL), the text term toward the data (perplexity)",
-                       default=0.5, ge=0, lt=1)
+    ce_weight: float = doc("weight α of cross-entropy on the text in the KD student's loss, (1 − α)·divergence + "
+                           "α·CE: the divergence pulls toward the teacher (KL), the text term toward the data "
+                           "(perplexity)", default=0.5, ge=0, lt=1, was="alpha")
     steps: int = doc("optimizer steps for each student", default=30, ge=1)
     window: int = doc("tokens per window", default=128)
     batch_size: int = doc("windows per step", default=4)
@@ -94,12 +94,15 @@ def run(cfg: QuickstartConfig) -> dict:
         build_student(teacher, cfg.layers, out / "student")
     base = LMTrainConfig(teacher=teacher, student=str(out / "student"), data=str(train_txt), window=cfg.window,
                          batch_size=cfg.batch_size, steps=cfg.steps, lr=cfg.lr, warmup=max(1, cfg.steps // 10),
-                         checkpoint_every=max(1, cfg.steps // 3), out=str(out / "kd"), loss=cfg.loss, alpha=cfg.alpha)
+                         checkpoint_every=max(1, cfg.steps // 3), out=str(out / "kd"), loss=cfg.loss, ce_weight=cfg.ce_weight)
     runs = {"kd": base, "ce": replace(base, loss="ce", out=str(out / "ce"))}
-    res = {"teacher": teacher, "layers": cfg.layers, "steps": cfg.steps, "loss": cfg.loss, "alpha": cfg.alpha, "tokens_per_student": cfg.steps * cfg.batch_size * cfg.window}
+    res = {"teacher": teacher, "layers": cfg.layers, "steps": cfg.steps, "loss": cfg.loss, "ce_weight": cfg.ce_weight, "tokens_per_student": cfg.steps * cfg.batch_size * cfg.window}
     evals = {}
+    log.info("student: %s layers of %s in %s", cfg.layers, teacher, out / "student")
     for name, tcfg in runs.items():
+        log.info("%s: training %d steps", _LABELS[name], cfg.steps)
         train(tcfg)
+        log.info("%s: evaluating on %d held-out windows", _LABELS[name], cfg.eval_windows)
         evals[name] = evaluate(LMEvalConfig(teacher=teacher, student=str(Path(tcfg.out) / "model"), data=str(held_txt),
                                             window=cfg.window, max_windows=cfg.eval_windows, gen_tokens=16))
     start = evaluate(LMEvalConfig(teacher=teacher, student=str(out / "student"), data=str(held_txt), window=cfg.window,
@@ -117,7 +120,7 @@ def run(cfg: QuickstartConfig) -> dict:
     res["samples"] = {k: text for k, (text, _) in samples.items()}
     res["prompt"] = cfg.prompt
     res["seconds"] = round(time.time() - t0, 1)
-    (out / "results.json").write_text(json.dumps(res, indent=2))
+    write_results(out, res, markdown)
     return res
 
 
@@ -173,7 +176,7 @@ def markdown(res: dict) -> str:
         f"| teacher | {res['teacher_perplexity']:.1f} | 0 | 100% | 1.00× |",
         f"| student before training | {res['start']['perplexity']:,.0f} | {res['start']['kl']:.2f} | | |",
     ]
-    kd = f"KD student ({res.get('loss', 'forward_kl')}" + (f", α = {res['alpha']:g} CE" if res.get("alpha") else "") + ")"
+    kd = f"KD student ({res.get('loss', 'forward_kl')}" + (f", CE weight {res['ce_weight']:g}" if res.get("ce_weight") else "") + ")"
     fast = speedups(res)
     for name, label in (("kd", kd), ("ce", "CE-only student")):
         r = res[name]

@@ -8,7 +8,7 @@ three places:
     the student continues the first half of each window, the teacher scores the result,
     and the loss covers the generated tokens only.
 The loss is any divergence of ``distill.losses`` (chunked), optionally mixed with
-cross-entropy on the text: ``(1 − alpha) · D + alpha · CE``.
+cross-entropy on the text: ``(1 − ce_weight) · D + ce_weight · CE``.
 
 The same code runs on one CPU, one GPU, or several processes under ``accelerate launch``
 (each process draws its own slice of the global batch). Checkpoints (``accelerate``'s
@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.config import check, doc, settings, to_dict
+from distill.files import write_results
 from distill.lm.names import Loss
 from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
 from distill.progress import bar as progress_bar
@@ -56,7 +57,8 @@ class LMTrainConfig:
     beta: float = doc("jsd: β (0 forward KL … 1 reverse KL)", default=0.5, group="loss", ge=0, le=1)
     skew: float = doc("skew_kl / skew_rkl: α", default=0.1, group="loss", ge=0, lt=1)
     temperature: float = doc("temperature of both distributions in the divergence", default=1.0, group="loss", gt=0)
-    alpha: float = doc("weight of cross-entropy on the text, mixed with the divergence", default=0.0, group="loss", ge=0, le=1)
+    ce_weight: float = doc("weight of cross-entropy on the text, mixed with the divergence", default=0.0, group="loss",
+                           ge=0, le=1, was="alpha")
     lmbda: float = doc("on-policy fraction: probability that a step trains on the student's own samples",
                        default=0.0, group="on-policy (GKD)", ge=0, le=1)
     max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32, group="on-policy (GKD)", ge=1)
@@ -279,7 +281,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
         writer.writerow(METRICS)
     tb = _tensorboard(out, cfg.tensorboard, purge_step=step + 1) if acc.is_main_process else None
     bar = progress_bar(total=cfg.steps, initial=step, desc="lm train", unit="step", show=acc.is_main_process)
-    t_start = time.time()
+    t_start, start_step, stats = time.time(), step, {"loss": float("nan")}
     try:
         while step < cfg.steps:
             t0, c0 = time.time(), time.process_time()
@@ -325,6 +327,9 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
             tb.close()
     result = {"steps": step, "completed": step >= cfg.steps, "seconds": round(time.time() - t_start, 2),
               "out": str(out), "config": to_dict(cfg)}
+    if acc.is_main_process:  # the stage line: what a log keeps of the bar
+        log.info("lm train (%s): %d/%d steps, last loss %s, %.0f s", cfg.loss, step, cfg.steps,
+                 f"{stats['loss']:.4f}" if step > start_step else "(resumed at the end)", result["seconds"])
     if step >= cfg.steps and acc.is_main_process:
         model = acc.unwrap_model(student)
         if cfg.lora_r:
@@ -332,8 +337,23 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
         model.save_pretrained(out / "model", safe_serialization=True)
         s_tok.save_pretrained(out / "model")
         result["model"] = str(out / "model")
-        (out / "train.json").write_text(json.dumps(result, indent=2))
+        write_results(out, result, markdown)
     return result
+
+
+def markdown(res: dict) -> str:
+    """The run in a few lines: what was trained, how long, where the model and its metrics are."""
+    c = res["config"]
+    loss = c["loss"] + (f" + {c['ce_weight']:g} × CE on the text" if c.get("ce_weight") and c["loss"] != "ce" else "")
+    source = f"target store {c['targets']}" if c.get("targets") else f"teacher {c['teacher']}"
+    lines = [f"# distill lm train: {res['steps']} steps in {res['seconds']:.0f} s", "",
+             "| | |", "|---|---|", f"| student | {c['student']} |", f"| loss | {loss} |",
+             f"| targets | {'text only' if c['loss'] == 'ce' else source} |",
+             f"| on-policy fraction λ | {c['lmbda']:g} |",
+             f"| batch | {c['batch_size']} × {c['window']} tokens, {c['grad_accum']} micro-batch(es) |",
+             f"| trained model | {res.get('model', '(not finished)')} |",
+             f"| per-step metrics | {res['out']}/metrics.csv |"]
+    return "\n".join(lines) + "\n"
 
 
 def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, masks=None):
@@ -359,7 +379,7 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, 
                 targets = teacher(ids, use_cache=False).logits[..., :V].float()  # (b, L, V)
     logits = student(ids, use_cache=False).logits[..., :V]  # (b, L, V); no KV cache while training
     parts = {"tokens": int(ids.numel())}
-    ce = text_ce(logits, ids, mask) if (cfg.alpha > 0 or cfg.loss == "ce") else None
+    ce = text_ce(logits, ids, mask) if (cfg.ce_weight > 0 or cfg.loss == "ce") else None
     if cfg.loss == "ce":
         loss = ce
         div = torch.zeros(())
@@ -372,7 +392,7 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, 
             labels[:, :-1][~mask[:, 1:]] = -100
             labels[:, -1] = -100
         div = divergence(cfg, logits, targets, labels)
-        loss = div if ce is None else (1 - cfg.alpha) * div + cfg.alpha * ce
+        loss = div if ce is None else (1 - cfg.ce_weight) * div + cfg.ce_weight * ce
     parts.update(loss=loss.item(), divergence=div.item(), ce=0.0 if ce is None else ce.item())
     return loss, parts
 

@@ -120,11 +120,12 @@ class HFEngine:
         ids: list[int] = []
         text = ""
         past = None
+        key = _cache_keyword(self.model)
         x = torch.tensor([prompt_ids], device=self.device)
         with torch.inference_mode():
             for _ in range(max_tokens):
-                out = self.model(input_ids=x, past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                out = self.model(input_ids=x, **{key: past}, use_cache=True)
+                past = getattr(out, key)
                 logp = out.logits[0, -1].float().log_softmax(-1)  # (V,) natural-log probabilities
                 nxt = next_token(logp, temperature, gen)
                 if nxt in self.eos_ids:
@@ -210,3 +211,11 @@ class HFTeacher:
             model=self.name, finish_reason=out["finish_reason"], latency_s=secs,
             top_logprobs=out["top_logprobs"] if want else None,
             tokens=out["tokens"] if want else None, token_logprobs=out["token_logprobs"] if want else None)
+
+
+def _cache_keyword(model) -> str:
+    """The KV-cache argument (and output field) of ``model.forward``: ``cache`` in transformers ≥ 5.2x,
+    ``past_key_values`` before (now deprecated, with a warning on every call)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
