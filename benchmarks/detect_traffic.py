@@ -53,8 +53,8 @@ def one(spec: str, work: Path, memory_limit: str, reuse: bool = False) -> dict:
            "--memory-limit", memory_limit, "--relays", str(sim / "privacy_relays.txt"), "--json"]
     if meta:
         cmd += ["--accounts-meta", str(sim / "accounts_meta.parquet")]
-    if reuse and (out / "summary.json").exists():
-        summary = json.loads((out / "summary.json").read_text())
+    if reuse and (out / "results.json").exists():
+        summary = json.loads((out / "results.json").read_text())
         wall, peak = summary["seconds"], None
     else:
         t = time.perf_counter()
@@ -63,7 +63,7 @@ def one(spec: str, work: Path, memory_limit: str, reuse: bool = False) -> dict:
         wall, peak = time.perf_counter() - t, round(usage.ru_maxrss / 2**20, 2)
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"scan of {sim} failed")
-        summary = json.loads((out / "summary.json").read_text())
+        summary = json.loads((out / "results.json").read_text())
     res = {"records": records, "preset": preset, "ranges": ranges, "seed": seed, "metadata": meta,
            "wall_s": round(wall, 1), "peak_rss_gb": peak,
            "stage_seconds": summary["stage_seconds"], "accounts": summary["accounts"],

@@ -70,7 +70,7 @@ def test_hostile_records_are_counted_with_file_and_line_and_skipped(tmp_path):
     assert sk["examples"]["unreadable Parquet file"][0]["file"].endswith("broken.parquet")
     assert "byte-order mark on the first line (read past it)" in sk["notes"]
     assert any("repeat a request_id" in k for k in sk["notes"])
-    assert (tmp_path / "o" / "report.html").exists() and (tmp_path / "o" / "summary.json").exists()
+    assert (tmp_path / "o" / "report.html").exists() and (tmp_path / "o" / "results.json").exists()
 
 
 def test_only_unreadable_input_is_a_clear_error(tmp_path):

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from distill.config import check, doc, settings, to_dict
-from distill.files import atomic_text
+from distill.files import atomic_text, write_results
 from distill.progress import bar
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class TrafficConfig:
     """Settings of `distill detect traffic`."""
 
     logs: tuple[str, ...] = doc("log files or folders (.jsonl / .parquet)", flag="logs", default=())
-    out: str = doc("output folder: accounts.csv, clusters.json, report.html, summary.json, candidates.csv",
+    out: str = doc("output folder: accounts.csv, clusters.json, report.html, results.json, results.md, candidates.csv",
                    default="runs/detect")
     engine: Literal["duckdb", "spark"] = doc("SQL engine: embedded DuckDB, or Spark SQL (pip install pyspark)",
                                              default="duckdb")
@@ -366,7 +366,7 @@ def run(cfg: TrafficConfig) -> dict:
             "out": str(out), "config": to_dict(cfg),
         }
         summary |= _indicators(cfg, out, eng, acc, acc_out, members, allkeys, hits, comms)
-        atomic_text(out / "summary.json", json.dumps(summary, indent=2))  # before the report: never lost
+        write_results(out, summary, markdown)  # before the report: never lost
         try:
             write_report(out / "report.html", summary, acc_out, comms, cl_json, eng)
         except Exception as exc:  # the results above stand; say what failed
@@ -375,7 +375,7 @@ def run(cfg: TrafficConfig) -> dict:
         st.done("write")
         summary["stage_seconds"] = st.seconds
         summary["seconds"] = round(time.perf_counter() - t0, 1)
-        atomic_text(out / "summary.json", json.dumps(summary, indent=2))
+        write_results(out, summary, markdown)
         return summary
     finally:
         eng.close()
@@ -383,6 +383,18 @@ def run(cfg: TrafficConfig) -> dict:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
+
+
+def markdown(res: dict) -> str:
+    """The scan in a few lines: what was read, what was flagged, where the evidence is."""
+    lines = [f"# distill detect traffic: {res['records']:,} records, {res['accounts']:,} accounts", "",
+             "| | |", "|---|---|",
+             f"| records skipped | {res['skipped']['total']:,} {dict(sorted(res['skipped'].get('by_reason', {}).items()))} |",
+             f"| accounts flagged | {res['flagged_accounts']:,} in {res['clusters']} clusters |",
+             f"| seconds | {res.get('seconds', '')} |", "",
+             f"Flagged accounts and why: {res['out']}/accounts.csv, evidence.csv, clusters.json; the report: "
+             f"{res['out']}/report.html."]
+    return "\n".join(lines) + "\n"
 
 
 def _sql(name: str, **params) -> str:
