@@ -191,3 +191,46 @@ def test_the_old_alpha_name_still_works_with_a_warning():
     with pytest.warns(FutureWarning, match="now soft_weight"):
         old = DistilledClassifier(LogisticRegression(), LogisticRegression(), alpha=0.4, random_state=0).fit(X, y)
     np.testing.assert_array_equal(old.student_targets_, new.student_targets_)
+
+
+@pytest.mark.parametrize("make_student", [
+    lambda: __import__("sklearn.pipeline", fromlist=["make_pipeline"]).make_pipeline(
+        __import__("sklearn.preprocessing", fromlist=["StandardScaler"]).StandardScaler(), LogisticRegression()),
+    lambda: __import__("sklearn.model_selection", fromlist=["GridSearchCV"]).GridSearchCV(
+        LogisticRegression(), {"C": [0.1, 1.0]}, cv=3),
+    lambda: __import__("sklearn.calibration", fromlist=["CalibratedClassifierCV"]).CalibratedClassifierCV(
+        LogisticRegression(), cv=3),
+], ids=["pipeline", "grid_search", "calibrated"])
+def test_meta_estimator_students_learn_soft_labels_through_metadata_routing(make_student):
+    """The weights reach the inner classifier: with soft labels that disagree with y, the student follows
+    the teacher (as the same plain LogisticRegression does), not the hard labels."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] > 0).astype(int)
+
+    class Flipped(ClassifierMixin, BaseEstimator):  # a teacher that says the opposite of y
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict_proba(self, X):
+            p = 1 / (1 + np.exp(4 * X[:, 0]))
+            return np.c_[1 - p, p]
+
+    clf = DistilledClassifier(Flipped(), make_student(), cv=3, random_state=0).fit(X, y)
+    agree = (clf.predict(X) == y).mean()
+    assert agree < 0.1  # learned the teacher's (flipped) labels: routed weights, not duplicated hard labels
+
+
+def test_a_student_that_cannot_take_weights_is_named():
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), np.arange(60) % 2
+    with pytest.raises(ValueError, match=r"sample_weight=...\) to learn soft labels; KNeighborsClassifier does not"):
+        DistilledClassifier(LogisticRegression(), KNeighborsClassifier(), cv=3).fit(X, y)
+    with pytest.raises(ValueError, match=r"Pipeline \(of StandardScaler, KNeighborsClassifier\) does not"):
+        DistilledClassifier(LogisticRegression(), make_pipeline(StandardScaler(with_mean=False), KNeighborsClassifier()),
+                            cv=3).fit(X, y)

@@ -22,7 +22,13 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from distill.tabular.students import accepts_sample_weight, fit_soft, has_logits, scale_logits
+from distill.tabular.students import (
+    accepts_sample_weight,
+    describe,
+    fit_soft,
+    has_logits,
+    scale_logits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +237,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                              f"{type(self.student).__name__}; use LogisticRegression or MLPClassifier for T ≠ 1.")
         if not accepts_sample_weight(self.student):
             raise ValueError(f"student must accept fit(X, y, sample_weight=...) to learn soft labels; "
-                             f"{type(self.student).__name__} does not.")
+                             f"{describe(self.student)} does not.")
         X, y = self._validate_X(X, y)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)

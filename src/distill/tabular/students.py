@@ -94,11 +94,14 @@ def make(kind: str, name: str, seed: int = 0):
 
 
 def accepts_sample_weight(est) -> bool:
-    fit = getattr(est, "fit", None)
-    if fit is None:
+    """Can ``est`` learn from weighted rows? A plain estimator: its fit takes ``sample_weight``. A Pipeline,
+    search or calibrator: some classifier inside it does (metadata routing hands the weights there)."""
+    if getattr(est, "fit", None) is None:
         return False
-    params = inspect.signature(fit).parameters
-    return "sample_weight" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    inner = _inner_estimators(est)
+    if not inner:
+        return _takes_weights(est.fit)
+    return any(hasattr(e, "predict_proba") and not _inner_estimators(e) and _takes_weights(e.fit) for e in inner)
 
 
 def fit_soft(student, X, targets: np.ndarray, classes: np.ndarray):
@@ -118,8 +121,48 @@ def fit_soft(student, X, targets: np.ndarray, classes: np.ndarray):
     rows, labels, w = rows[keep], labels[keep], w[keep]
     Xd = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
     # The weights sum to n, as n hard-labelled rows would: regularization means what it means there.
-    student.fit(Xd, classes[labels], sample_weight=w)
+    if not accepts_sample_weight(student):
+        raise ValueError(f"student must accept fit(X, y, sample_weight=...) to learn soft labels; "
+                         f"{describe(student)} does not.")
+    if not _inner_estimators(student):
+        student.fit(Xd, classes[labels], sample_weight=w)
+        return student
+    import sklearn
+
+    # A Pipeline, a search or a calibrator: scikit-learn's metadata routing hands the weights to every inner
+    # estimator whose fit (and score) takes them, e.g. the scaler and the classifier of a Pipeline.
+    with sklearn.config_context(enable_metadata_routing=True):
+        _request_weights(student)
+        student.fit(Xd, classes[labels], sample_weight=w)
     return student
+
+
+def describe(est) -> str:
+    """A student's name for messages, with the estimators inside a meta-estimator."""
+    inner = _inner_estimators(est)
+    return type(est).__name__ + (f" (of {', '.join(type(e).__name__ for e in inner)})" if inner else "")
+
+
+def _takes_weights(method) -> bool:
+
+    return "sample_weight" in inspect.signature(method).parameters
+
+
+def _inner_estimators(est) -> list:
+    """The estimators inside a meta-estimator (Pipeline steps, a search's or calibrator's estimator), deep."""
+    return [v for v in est.get_params(deep=True).values() if hasattr(v, "fit") and hasattr(v, "get_params")]
+
+
+def _request_weights(est) -> list[str]:
+    """Ask every inner estimator that can take ``sample_weight`` in fit (and score) for it; their names."""
+    takers = []
+    for inner in _inner_estimators(est):
+        if hasattr(inner, "set_fit_request") and _takes_weights(inner.fit):
+            inner.set_fit_request(sample_weight=True)
+            takers.append(type(inner).__name__)
+        if hasattr(inner, "set_score_request") and hasattr(inner, "score") and _takes_weights(inner.score):
+            inner.set_score_request(sample_weight=True)
+    return takers
 
 
 def scale_logits(student, T: float) -> bool:
