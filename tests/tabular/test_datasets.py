@@ -112,3 +112,35 @@ def test_missing_file_and_unknown_set():
         load_csv("nope.csv", "y")
     with pytest.raises(ValueError, match="dataset must be one of"):
         load_dataset("nope")
+
+
+def _leaky_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 80
+    y = rng.integers(0, 2, n)
+    rows = [f"{i + 1},{1000 + 7 * i},{rng.normal():.3f},{y[i] * 30 + rng.integers(0, 5)},{'' if i == 3 else y[i] + 1}"
+            for i in range(n)]
+    return write(tmp_path, "rownames,patient,x,followup,status\n" + "\n".join(rows) + "\n")
+
+
+def test_id_like_and_leaking_columns_are_named_and_can_be_dropped(tmp_path, caplog):
+    path = _leaky_csv(tmp_path)
+    with caplog.at_level("WARNING"):
+        d = load_csv(path, "status", positive="2")  # status has a missing value: read as float, 2 matches 2.0
+    said = caplog.text
+    assert "'rownames' is named like a row id" in said and "--drop rownames" in said
+    assert "'followup' predicts the target almost alone (AUC 1.000)" in said
+    assert "'x'" not in said and "'patient'" not in said  # noise and a non-consecutive id-ish number: no warning
+    assert d.y.sum() > 0 and d.positive == "status == 2"
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        d = load_csv(path, "status", positive="2", drop=("rownames", "followup"))
+    assert list(d.X.columns) == ["patient", "x"] and "predicts the target" not in caplog.text
+    with pytest.raises(ValueError, match=r"--drop names column\(s\) \['nope'\] that data.csv does not have"):
+        load_csv(path, "status", positive="2", drop=("nope",))
+
+
+def test_messages_show_plain_values(tmp_path):
+    p = write(tmp_path, "a,grade\n" + "\n".join(f"{i},{i % 3}" for i in range(9)) + "\n")
+    with pytest.raises(ValueError, match=r"has 3 values \(0, 1, 2\); pass --positive"):
+        load_csv(p, "grade")

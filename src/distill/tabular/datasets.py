@@ -225,7 +225,8 @@ MOSTLY_NUMERIC = 0.9  # a column with at least this share of numbers is numeric;
 
 
 def load_csv(path: str | Path, target: str, sensitive: str | None = None, positive: str | None = None,
-             bad_rows: str = "error", na_values: tuple[str, ...] = (), bad_cells: str = "error") -> TabularData:
+             bad_rows: str = "error", na_values: tuple[str, ...] = (), bad_cells: str = "error",
+             drop: tuple[str, ...] = ()) -> TabularData:
     """Read a CSV with a header row; ``target`` is the label column.
 
     A two-valued target is used as is (the larger value, in sort order, is class 1, unless
@@ -236,6 +237,9 @@ def load_csv(path: str | Path, target: str, sensitive: str | None = None, positi
     cells (see ``MOSTLY_NUMERIC``; ±inf counts as bad too) is an error naming the column, its bad
     values and their lines, or with ``bad_cells == "coerce"`` those cells become missing values
     (with a warning naming them) — a column is never silently turned categorical by a few cells.
+    ``drop`` names columns to leave out (ids, follow-up times); columns that look like row ids or that
+    predict the target almost alone are warned about by name (``suspicious_columns``).
+    ``positive`` is compared as the target column's type: "2" matches 2 and 2.0 in a numeric column.
     """
     path = Path(path)
     if not path.is_file():
@@ -253,6 +257,13 @@ def load_csv(path: str | Path, target: str, sensitive: str | None = None, positi
         lines = list(range(2, len(df) + 2))
     if len(df) == 0:
         raise ValueError(f"{path} has a header but no data rows.")
+    unknown = [c for c in drop if c not in df.columns]
+    if unknown:
+        raise ValueError(f"--drop names column(s) {unknown} that {path.name} does not have; columns: "
+                         f"{list(df.columns)}.")
+    if target in drop:
+        raise ValueError(f"--drop names the target column {target!r}.")
+    df = df.drop(columns=list(drop))
     cells = _bad_cells(df, lines, {target})
     if cells:
         detail = "; ".join(f"column {c!r}: {d['count']} cell(s) like {d['values']} on line(s) {d['lines']}"
@@ -272,15 +283,72 @@ def load_csv(path: str | Path, target: str, sensitive: str | None = None, positi
     if target in df.columns and positive is None:
         values = sorted(df[target].dropna().unique(), key=str)
         if len(values) > 2:
-            raise ValueError(f"target column {target!r} has {len(values)} values ({values[:6]}...); "
+            shown = ", ".join(map(str, plain(values[:6]))) + (", …" if len(values) > 6 else "")
+            raise ValueError(f"target column {target!r} has {len(values)} values ({shown}); "
                              f"pass --positive VALUE to predict that value against the rest.")
-        positive = str(values[-1]) if values else "?"
+        positive = str(plain(values)[-1]) if values else "?"
     data = _split(df, target, sensitive, path.name, f"{target} == {positive}",
-                  lambda s: s.astype(str) == str(positive))
+                  lambda s: matches(s, positive))
+    for column, why in suspicious_columns(data.X, data.y).items():
+        log.warning("%s: column %r %s; if it should not be a feature, leave it out with --drop %s", path.name,
+                    column, why, column)
     if cells:
         data = TabularData(data.name, data.X, data.y, data.sensitive, data.positive,
                            {c: {k: v for k, v in d.items() if k != "rows"} for c, d in cells.items()})
     return data
+
+
+def plain(values) -> list:
+    """NumPy scalars as plain Python values, for messages (``[0, 1, 2]``, not ``[np.int64(0), …]``)."""
+    return [v.item() if hasattr(v, "item") else v for v in values]
+
+
+def matches(column: pd.Series, value: str) -> pd.Series:
+    """``column == value`` with ``value`` read as the column's type: "2" matches 2 and 2.0 in a numeric
+    column (a target with missing values is read as float), and is compared as text otherwise."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        try:
+            return column == float(value)
+        except ValueError:
+            pass
+    return column.astype(str) == str(value)
+
+
+# Column names that usually mean "row number" or "record id", not a property of the row.
+ID_NAMES = {"id", "rownames", "index", "unnamed: 0", "row", "rowid", "row_id", "record_id", "patient_id", "subject_id"}
+
+
+def suspicious_columns(X: pd.DataFrame, y: np.ndarray, leak_auc: float = 0.98) -> dict[str, str]:
+    """Columns a user probably did not mean as features, with why: row ids (an id-like name, or distinct
+    integers in every row) and columns that predict the target almost alone (single-column AUC ≥
+    ``leak_auc``, either direction — a follow-up time or an outcome recorded after the label).
+
+    Args:
+        X: (n, d) feature columns.
+        y: (n,) 0/1 labels.
+        leak_auc: the single-column AUC from which a column counts as leaking the target.
+
+    Returns:
+        column name → reason, in column order.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    found = {}
+    n = len(X)
+    for c in X.columns:
+        col = X[c]
+        numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        if str(c).strip().lower() in ID_NAMES:
+            found[c] = "is named like a row id"
+        elif (numeric and n >= 50 and col.notna().all() and (col % 1 == 0).all() and col.nunique() == n
+              and col.max() - col.min() == n - 1):
+            found[c] = "numbers the rows (each of a run of consecutive integers once), like a row id"
+        elif numeric and col.notna().sum() >= 20 and len(np.unique(y[col.notna().to_numpy()])) == 2:
+            keep = col.notna().to_numpy()
+            auc = roc_auc_score(y[keep], col.to_numpy()[keep])
+            if max(auc, 1 - auc) >= leak_auc:
+                found[c] = f"predicts the target almost alone (AUC {max(auc, 1 - auc):.3f})"
+    return found
 
 
 def make_encoder(X: pd.DataFrame, max_categories: int = 20):

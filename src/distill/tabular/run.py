@@ -33,6 +33,8 @@ class TabularRunConfig:
     bad_cells: Literal["error", "coerce"] = doc(
         "CSV cells that are not numbers in a column of numbers (and ±inf): error (naming column, values and "
         "lines) or coerce (read them as missing, with a warning)", default="error")
+    drop: tuple[str, ...] = doc("CSV columns to leave out of the features (row ids, follow-up times, anything "
+                                "recorded after the label)", default=())
     teacher: tuple[str, ...] = doc("teacher(s): rf, extra_trees, gbm, mlp; several = multi-teacher mode",
                                    default=("rf",))
     combine: Literal["mean", "weighted", "best"] = doc("how several teachers' labels are combined", default="mean")
@@ -56,6 +58,7 @@ class TabularRunConfig:
               "given, or --csv FILE with --target COLUMN, but not both")
         check(not self.dataset or self.dataset in DATASETS, "dataset", self.dataset, f"one of {sorted(DATASETS)}")
         check(not self.csv or bool(self.target), "target", self.target, "the label column of --csv (--target COLUMN)")
+        check(not self.drop or bool(self.csv), "drop", self.drop, "empty unless --csv is given")
         check(len(self.teacher) >= 1 and all(t in TEACHERS for t in self.teacher), "teacher", self.teacher,
               f"one or more of {sorted(TEACHERS)}")
         check(self.student in STUDENTS, "student", self.student, f"one of {sorted(STUDENTS)}")
@@ -69,7 +72,7 @@ def load_data(cfg: TabularRunConfig):
     sens = None if cfg.sensitive.lower() == "none" else (cfg.sensitive or None)
     if cfg.dataset:
         return load_dataset(cfg.dataset, sens if cfg.sensitive else "default")
-    return load_csv(cfg.csv, cfg.target, sens, cfg.positive or None, cfg.bad_rows, cfg.na_values, cfg.bad_cells)
+    return load_csv(cfg.csv, cfg.target, sens, cfg.positive or None, cfg.bad_rows, cfg.na_values, cfg.bad_cells, cfg.drop)
 
 
 def model_metrics(name: str, y, p, group, predict, Z, repeats: int, model) -> dict:
