@@ -259,3 +259,19 @@ def test_kill_while_checkpointing_leaves_the_previous_checkpoint(setup, tiny_tea
     b = load_file(tmp_path / "b" / "model" / "model.safetensors")
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=0, atol=0)
+
+
+def test_evaluation_during_training_and_gradient_clipping(setup, tiny_teacher, tmp_path):
+    res = run(_cfg(setup, tiny_teacher, tmp_path / "e", steps=4, eval_every=2, eval_data=str(setup / "corpus.txt"),
+                   eval_windows=4))
+    steps = [e["step"] for e in res["evaluations"]]
+    assert steps == [2, 4]
+    first, last = res["evaluations"]
+    assert last["eval_kl"] < first["eval_kl"] and last["eval_perplexity"] > 1  # KL to the live teacher falls
+    rows = list(csv.DictReader(open(tmp_path / "e" / "metrics.csv")))
+    assert all(float(r["grad_norm"]) > 0 for r in rows)  # the norm before clipping, logged each step
+    with pytest.raises(ValueError, match="eval_every needs a held-out corpus"):
+        run(_cfg(setup, tiny_teacher, tmp_path / "f", steps=2, eval_every=1))
+    clipped = run(_cfg(setup, tiny_teacher, tmp_path / "c", steps=2, max_grad_norm=1e-3, checkpoint_every=0))
+    free = run(_cfg(setup, tiny_teacher, tmp_path / "u", steps=2, max_grad_norm=0.0, checkpoint_every=0))
+    assert clipped["last_loss"] != free["last_loss"]  # a tiny clip changes the trajectory

@@ -61,7 +61,7 @@ def test_a_finished_run_resumed_logs_one_line_and_no_nan_loss(tmp_path, caplog):
     x, y = make_images(100, seed=0)
     caplog.set_level(logging.INFO, logger="distill")
     fit(_small(), x, y, CFG, run_dir=tmp_path, desc="student")
-    assert [r.getMessage().split(",")[0] for r in caplog.records] == ["student: 2 epochs"]
+    assert [r.getMessage().split(",")[0] for r in caplog.records] == ["student: 4/4 steps"]
     caplog.clear()
     r = fit(_small(), x, y, CFG, run_dir=tmp_path, desc="student")
     assert r.completed and r.steps == 4

@@ -20,8 +20,9 @@ class DocsTrainConfig(LMTrainConfig):
     """Settings of `distill docs train` (those of `distill lm train`, with defaults for Q&A fine-tuning)."""
 
     # lm train's settings that have no meaning here: the data are chat examples, not a corpus cut into
-    # windows or a target store, and training is off-policy on the teacher's replies.
-    NOT_OPTIONS = ("targets", "lmbda", "max_new_tokens", "max_windows")
+    # windows or a target store, training is off-policy on the teacher's replies, and held-out evaluation is
+    # `distill docs eval`.
+    NOT_OPTIONS = ("targets", "lmbda", "max_new_tokens", "max_windows", "eval_every", "eval_data", "eval_windows")
 
     dataset: str = doc("data set folder written by `distill docs generate` (WORKDIR/dataset)", default="",
                        flag="dataset")

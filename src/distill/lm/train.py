@@ -22,7 +22,6 @@ previous checkpoint, and a rerun on the same ``--out`` with other settings is re
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import time
@@ -36,9 +35,9 @@ from distill.config import check, doc, settings, to_dict
 from distill.files import write_results
 from distill.lm.names import Loss
 from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
-from distill.progress import bar as progress_bar
 from distill.targets.store import stack_targets
-from distill.train import checkpoint
+from distill.train import checkpoint, loop
+from distill.train.loop import LoopSpec
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,12 @@ class LMTrainConfig:
     lora_r: int = doc("LoRA rank (0: train all weights); needs peft", default=0, group="optimization", ge=0)
     mixed_precision: Literal["no", "bf16", "fp16"] = doc("autocast precision where the device supports it",
                                                           default="no", group="optimization")
+    max_grad_norm: float = doc("clip the global gradient norm to this (0: no clipping; 1.0 as TRL and HF Trainer)",
+                               default=1.0, ge=0, group="optimization")
+    eval_every: int = doc("evaluate on --eval-data every N steps and at the end: held-out CE, perplexity and KL to "
+                          "a live teacher (0: never)", default=0, ge=0, group="evaluation")
+    eval_data: str = doc("held-out corpus for --eval-every (never trained on)", default="", group="evaluation")
+    eval_windows: int = doc("held-out windows evaluated each time", default=16, ge=1, group="evaluation")
     seed: int = doc("seed of data order, sampling and initialization", default=0, group="optimization")
     checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: only at the end)", default=50, group="output")
     tensorboard: bool = doc("also write the metrics as TensorBoard events under OUT/tensorboard (skipped with a "
@@ -89,7 +94,7 @@ class LMTrainConfig:
 
 # metrics.csv columns; cpu_seconds is this process's CPU time for the step: on a shared machine it
 # measures the work done where wall-clock seconds also measure the neighbours.
-METRICS = ["step", "loss", "divergence", "ce", "on_policy", "lr", "tokens", "seconds", "cpu_seconds"]
+METRICS = ["step", "loss", "divergence", "ce", "on_policy", "lr", "tokens", "seconds", "cpu_seconds", "grad_norm"]
 
 
 def _tensorboard(out: Path, enabled: bool, purge_step: int):
@@ -161,7 +166,7 @@ def text_ce(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None =
 
 
 # Settings that only decide where, when or how visibly the run writes: they may change on resume.
-_RESUMABLE_FIELDS = ("out", "checkpoint_every", "tensorboard")
+_RESUMABLE_FIELDS = ("out", "checkpoint_every", "tensorboard", "eval_every", "eval_data", "eval_windows")
 
 
 def run_settings(cfg: LMTrainConfig, n_windows: int, vocab_size: int) -> dict:
@@ -258,18 +263,11 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     batches = _Batches(n_windows, cfg.batch_size, cfg.seed)
     local = global_micro // acc.num_processes
 
-    step = 0
     ckpt = out / "checkpoint"
     settings = run_settings(cfg, n_windows, V)
     found = checkpoint.find(ckpt)
-    if found is not None:
-        step = checkpoint.read_state(found, settings)  # refuses a checkpoint of other settings, naming them
-        acc.load_state(str(found))
-        log.info("resumed from %s at step %d", found, step)
-    elif (ckpt / "step.json").exists():  # written before checkpoints were settings-stamped
-        acc.load_state(str(ckpt))
-        step = json.loads((ckpt / "step.json").read_text())["step"]
-        log.info("resumed from %s (no stored settings) at step %d", ckpt, step)
+    # Where the loop will resume (it checks the settings again): metrics logged after it are dropped.
+    step = checkpoint.read_state(found, settings) if found is not None else 0
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.csv"
     new_file = not metrics_path.exists() or step == 0
@@ -280,56 +278,46 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     if writer and new_file:
         writer.writerow(METRICS)
     tb = _tensorboard(out, cfg.tensorboard, purge_step=step + 1) if acc.is_main_process else None
-    bar = progress_bar(total=cfg.steps, initial=step, desc="lm train", unit="step", show=acc.is_main_process)
-    t_start, start_step, stats = time.time(), step, {"loss": float("nan")}
+    recipe = _LMRecipe(cfg, acc, student, teacher, store, windows, masks, V, batches, global_micro, local)
+    clock = {"t": time.time(), "c": time.process_time()}
+
+    def on_step(step: int, stats: dict, lr: float) -> None:
+        row = [step, f"{stats['loss']:.6f}", f"{stats['divergence']:.6f}", f"{stats['ce']:.6f}",
+               int(recipe.on_policy), f"{lr:.3e}", int(stats["tokens"]), f"{time.time() - clock['t']:.3f}",
+               f"{time.process_time() - clock['c']:.3f}", f"{stats.get('grad_norm', float('nan')):.6g}"]
+        writer.writerow(row)
+        mfile.flush()
+        if tb is not None:  # the same numbers as the CSV row (as written, so the two agree exactly)
+            for name, value in zip(METRICS[1:], row[1:], strict=True):
+                tb.add_scalar(f"train/{name}", float(value), step)
+        clock.update(t=time.time(), c=time.process_time())
+
+    held_out = _held_out(cfg, s_tok) if cfg.eval_every else None
+
+    def evaluate(step: int) -> dict:
+        res = evaluate_windows(acc.unwrap_model(student), teacher, held_out, V, acc.device, cfg.batch_size)
+        if tb is not None:
+            for k, v in res.items():
+                tb.add_scalar(f"eval/{k}", v, step)
+        return res
+
+    spec = LoopSpec(steps=cfg.steps, desc="lm train", max_grad_norm=cfg.max_grad_norm,
+                    checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every)
+    t_start = time.time()
     try:
-        while step < cfg.steps:
-            t0, c0 = time.time(), time.process_time()
-            rows = batches(step)
-            on_policy = cfg.lmbda > 0 and torch.rand((), generator=torch.Generator().manual_seed(
-                cfg.seed * 7919 + step)).item() < cfg.lmbda
-            stats = {"loss": 0.0, "divergence": 0.0, "ce": 0.0, "tokens": 0}
-            for m in range(cfg.grad_accum):
-                micro = rows[m * global_micro : (m + 1) * global_micro]
-                micro = micro[acc.process_index * local : (acc.process_index + 1) * local]
-                with acc.accumulate(student):
-                    loss, parts = _micro_step(cfg, acc, student, teacher, store, windows, micro, V, on_policy,
-                                              masks)
-                    acc.backward(loss)  # accelerate divides by grad_accum itself
-                    opt.step()  # these three are no-ops until the last micro-batch of the step
-                    sched.step()
-                    opt.zero_grad(set_to_none=True)
-                for k in parts:
-                    stats[k] += parts[k] if k == "tokens" else parts[k] / cfg.grad_accum
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{stats['loss']:.4f}", refresh=False)
-            if writer:
-                row = [step, f"{stats['loss']:.6f}", f"{stats['divergence']:.6f}", f"{stats['ce']:.6f}",
-                       int(on_policy), f"{sched.get_last_lr()[0]:.3e}", stats["tokens"], f"{time.time() - t0:.3f}",
-                       f"{time.process_time() - c0:.3f}"]
-                writer.writerow(row)
-                mfile.flush()
-                if tb is not None:  # the same numbers as the CSV row (as written, so the two agree exactly)
-                    for name, value in zip(METRICS[1:], row[1:], strict=True):
-                        tb.add_scalar(f"train/{name}", float(value), step)
-            stop = stop_after_steps is not None and step >= stop_after_steps
-            if stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
-                # Atomic (tmp + rename) and settings-stamped, as classic training's checkpoints.
-                checkpoint.save(ckpt, lambda tmp: acc.save_state(str(tmp)), step, settings, acc)
-            if stop:
-                break
+        r = loop.run(recipe, model=student, optimizer=opt, scheduler=sched, accelerator=acc, spec=spec, ckpt=ckpt,
+                     settings=settings, on_step=on_step if writer else None,
+                     evaluate=evaluate if held_out is not None else None, stop_after_steps=stop_after_steps)
     finally:
-        bar.close()
         if mfile:
             mfile.close()
         if tb is not None:
             tb.close()
+    step = r.step
     result = {"steps": step, "completed": step >= cfg.steps, "seconds": round(time.time() - t_start, 2),
-              "out": str(out), "config": to_dict(cfg)}
-    if acc.is_main_process:  # the stage line: what a log keeps of the bar
-        log.info("lm train (%s): %d/%d steps, last loss %s, %.0f s", cfg.loss, step, cfg.steps,
-                 f"{stats['loss']:.4f}" if step > start_step else "(resumed at the end)", result["seconds"])
+              "last_loss": r.last.get("loss"), "out": str(out), "config": to_dict(cfg)}
+    if r.evaluations:
+        result["evaluations"] = r.evaluations
     if step >= cfg.steps and acc.is_main_process:
         model = acc.unwrap_model(student)
         if cfg.lora_r:
@@ -354,6 +342,82 @@ def markdown(res: dict) -> str:
              f"| trained model | {res.get('model', '(not finished)')} |",
              f"| per-step metrics | {res['out']}/metrics.csv |"]
     return "\n".join(lines) + "\n"
+
+
+class _LMRecipe:
+    """LM distillation on the loop: ``grad_accum`` micro-batches per step from a seeded permutation per
+    epoch, each process its shard; whether a step is on-policy is drawn from (seed, step)."""
+
+    def __init__(self, cfg, acc, student, teacher, store, windows, masks, V, batches, global_micro, local):
+        self.cfg, self.acc, self.student, self.teacher, self.store = cfg, acc, student, teacher, store
+        self.windows, self.masks, self.V, self.batches = windows, masks, V, batches
+        self.global_micro, self.local = global_micro, local
+        self.on_policy = False
+
+    def micro_batches(self, step: int) -> list:
+        cfg, acc = self.cfg, self.acc
+        rows = self.batches(step)
+        self.on_policy = cfg.lmbda > 0 and torch.rand((), generator=torch.Generator().manual_seed(
+            cfg.seed * 7919 + step)).item() < cfg.lmbda
+        micro = [rows[m * self.global_micro : (m + 1) * self.global_micro] for m in range(cfg.grad_accum)]
+        return [m[acc.process_index * self.local : (acc.process_index + 1) * self.local] for m in micro]
+
+    def loss(self, rows, step: int):
+        return _micro_step(self.cfg, self.acc, self.student, self.teacher, self.store, self.windows, rows, self.V,
+                           self.on_policy, self.masks)
+
+    def save(self, folder: Path) -> None:
+        self.acc.save_state(str(folder))
+
+    def load(self, folder: Path) -> None:
+        self.acc.load_state(str(folder))
+
+
+def _held_out(cfg, tokenizer) -> torch.Tensor:
+    """The windows evaluated every ``eval_every`` steps: ``eval_data``'s first ``eval_windows``."""
+    from distill.lm.corpus import pack_windows
+
+    if not cfg.eval_data:
+        raise ValueError("eval_every needs a held-out corpus: pass --eval-data PATH.")
+    windows = pack_windows(cfg.eval_data, tokenizer, cfg.window, cfg.eval_windows)
+    if len(windows) == 0:
+        raise ValueError(f"--eval-data {cfg.eval_data} holds no window of {cfg.window} tokens.")
+    return windows
+
+
+@torch.no_grad()
+def evaluate_windows(student, teacher, windows: torch.Tensor, V: int, device, batch_size: int) -> dict[str, float]:
+    """Held-out quality during training: the student's next-token cross-entropy and perplexity on
+    ``windows`` (n, L), and its forward KL to the teacher where there is one in memory.
+
+    Args:
+        student: the model being trained.
+        teacher: the live teacher, or None (a target store or CE-only run).
+        windows: (n, L) token ids.
+        V: the shared vocabulary size (logits beyond it are ignored).
+        device: where to run.
+        batch_size: windows per forward.
+
+    Returns:
+        {"eval_ce", "eval_perplexity"} and, with a teacher, "eval_kl".
+    """
+    from distill.losses import forward_kl
+
+    was = student.training
+    student.eval()
+    ce = kl = 0.0
+    n = 0
+    for b in range(0, len(windows), batch_size):
+        ids = windows[b : b + batch_size].to(device)
+        logits = student(ids, use_cache=False).logits[..., :V].float()
+        ce += text_ce(logits, ids).item() * len(ids)
+        if teacher is not None:
+            t = teacher(ids, use_cache=False).logits[..., :V].float()
+            kl += forward_kl(logits[:, :-1], t[:, :-1]).item() * len(ids)
+        n += len(ids)
+    student.train(was)
+    res = {"eval_ce": ce / n, "eval_perplexity": math.exp(min(ce / n, 50.0))}
+    return res | ({"eval_kl": kl / n} if teacher is not None else {})
 
 
 def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, masks=None):

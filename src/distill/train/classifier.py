@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -30,7 +29,8 @@ from torch import nn
 from distill.config import check, doc, settings
 from distill.losses import hinton_kd
 from distill.progress import bar as progress_bar
-from distill.train import checkpoint
+from distill.train import loop
+from distill.train.loop import LoopSpec
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class OptimConfig:
     jitter: int = doc("input augmentation: random shifts of up to this many pixels (0: none)", default=0, ge=0, le=8)
     seed: int = doc("seed for initialization, data order, jitter and dropout", default=0)
     checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: at epoch ends only)", default=0, ge=0)
+    # Off by default: the reproduced Hinton figures (SGD, lr 0.05, no clipping in the paper) were measured without.
+    max_grad_norm: float = doc("clip the global gradient norm to this (0: no clipping)", default=0.0, ge=0)
 
     def __post_init__(self):
         check(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "a finite number > 0")
@@ -182,7 +184,7 @@ def fit(
     if targets is not None and len(targets.logits) != len(images):
         raise ValueError(f"targets cover {len(targets.logits)} rows but the transfer set has {len(images)}.")
     accelerator = accelerator or Accelerator()
-    rank, world = accelerator.process_index, accelerator.num_processes
+    world = accelerator.num_processes
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes.")
     torch.manual_seed(cfg.seed)  # initialization of hint projections
@@ -205,64 +207,64 @@ def fit(
     taps = _HintTaps(raw_model, [s for s, _ in hints]) if hints else None
 
     ckpt = Path(run_dir) / "checkpoint" if run_dir else None
-    settings = run_settings(cfg, len(images), targets)
-    step = 0
-    found = _existing_checkpoint(ckpt) if ckpt is not None else None
-    if found is not None:
-        step = _load_checkpoint(found, raw_model, accelerator.unwrap_model(projections), optimizer, scheduler,
-                                settings)
-        log.info("%s: resumed from %s at step %d/%d", desc, ckpt, step, total_steps)
-    resumed_at = step
-
-    device = accelerator.device
-    local_batch = cfg.batch_size // world
-    last_loss = float("nan")
-    model.train()
-    started = time.perf_counter()
-    bar = progress_bar(total=total_steps, initial=step, desc=desc, unit="step",
-                       show=accelerator.is_main_process)
+    recipe = _ClassifierRecipe(model, raw_model, projections, taps, images, labels, targets, cfg, optimizer,
+                               scheduler, accelerator, steps_per_epoch)
+    spec = LoopSpec(steps=total_steps, desc=desc, max_grad_norm=cfg.max_grad_norm,
+                    checkpoint_every=cfg.checkpoint_every)
     try:
-        while step < total_steps:
-            epoch, in_epoch = divmod(step, steps_per_epoch)
-            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(_step_seed(cfg.seed, epoch)))
-            for i in range(in_epoch, steps_per_epoch):
-                batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-                batch = batch[rank * local_batch : (rank + 1) * local_batch]  # this process's shard
-                torch.manual_seed(_step_seed(cfg.seed, epoch, i, rank))  # dropout masks of this step
-                gen = torch.Generator().manual_seed(_step_seed(cfg.seed, epoch, i, rank, 1))
-                x = jitter_images(images[batch], cfg.jitter, gen).to(device)
-                y = labels[batch].to(device)
-                loss = _loss_step(model, projections, taps, x, y, batch, targets, device)
-                accelerator.backward(loss)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                if hasattr(raw_model, "apply_constraints"):
-                    raw_model.apply_constraints()
-                step += 1
-                last_loss = loss.item()
-                bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{last_loss:.4f}", refresh=False)
-                end_of_epoch = i == steps_per_epoch - 1
-                if end_of_epoch:  # the bar shows epochs; -vv logs them too
-                    log.debug("%s: epoch %d/%d done, loss %.4f", desc, epoch + 1, cfg.epochs, last_loss)
-                stop = stop_after_steps is not None and step >= stop_after_steps
-                if ckpt is not None and (end_of_epoch or stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
-                    _save_checkpoint(ckpt, raw_model, accelerator.unwrap_model(projections), optimizer, scheduler,
-                                     step, accelerator, settings)
-                if stop:
-                    return FitResult(step, last_loss, step >= total_steps, accelerator.unwrap_model(projections))
+        r = loop.run(recipe, model=model, optimizer=optimizer, scheduler=scheduler, accelerator=accelerator,
+                     spec=spec, ckpt=ckpt, settings=run_settings(cfg, len(images), targets), params=params,
+                     checkpoint_at=lambda step: step % steps_per_epoch == 0,
+                     after_step=(lambda step: raw_model.apply_constraints())
+                     if hasattr(raw_model, "apply_constraints") else None,
+                     stop_after_steps=stop_after_steps)
     finally:
-        bar.close()
         if taps is not None:
             taps.close()
-    model.eval()
-    # The stage line, what a log file keeps of the bar; a run already finished has said so above
-    # (a second line would report a loss of nan: no step ran).
-    if accelerator.is_main_process and step > resumed_at:
-        log.info("%s: %d epochs, %d steps, loss %.4f, %.0f s", desc, cfg.epochs, step, last_loss,
-                 time.perf_counter() - started)
-    return FitResult(step, last_loss, True, accelerator.unwrap_model(projections))
+    return FitResult(r.step, r.last.get("loss", float("nan")), r.completed, accelerator.unwrap_model(projections))
+
+
+class _ClassifierRecipe:
+    """Classifier training on the loop: a seeded permutation per epoch, one micro-batch per step (this
+    process's shard of it), jitter and dropout seeded from (seed, epoch, step, rank)."""
+
+    def __init__(self, model, raw_model, projections, taps, images, labels, targets, cfg, optimizer, scheduler,
+                 accelerator, steps_per_epoch):
+        self.model, self.raw_model, self.projections, self.taps = model, raw_model, projections, taps
+        self.images, self.labels, self.targets, self.cfg = images, labels, targets, cfg
+        self.optimizer, self.scheduler, self.acc = optimizer, scheduler, accelerator
+        self.steps_per_epoch = steps_per_epoch
+        self.local = cfg.batch_size // accelerator.num_processes
+        self._order: tuple[int, torch.Tensor] | None = None
+
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        if self._order is None or self._order[0] != epoch:  # one permutation per epoch, not per step
+            g = torch.Generator().manual_seed(_step_seed(self.cfg.seed, epoch))
+            self._order = (epoch, torch.randperm(len(self.images), generator=g))
+        return self._order[1]
+
+    def micro_batches(self, step: int) -> list:
+        cfg, rank = self.cfg, self.acc.process_index
+        epoch, i = divmod(step, self.steps_per_epoch)
+        batch = self._epoch_order(epoch)[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        batch = batch[rank * self.local : (rank + 1) * self.local]  # this process's shard
+        torch.manual_seed(_step_seed(cfg.seed, epoch, i, rank))  # dropout masks of this step
+        gen = torch.Generator().manual_seed(_step_seed(cfg.seed, epoch, i, rank, 1))
+        x = jitter_images(self.images[batch], cfg.jitter, gen).to(self.acc.device)
+        return [(x, self.labels[batch].to(self.acc.device), batch)]
+
+    def loss(self, micro, step: int):
+        x, y, batch = micro
+        loss = _loss_step(self.model, self.projections, self.taps, x, y, batch, self.targets, self.acc.device)
+        return loss, {"epoch": float(step // self.steps_per_epoch + 1)}
+
+    def save(self, folder: Path) -> None:
+        _write_checkpoint(folder, self.raw_model, self.acc.unwrap_model(self.projections), self.optimizer,
+                          self.scheduler, self.acc)
+
+    def load(self, folder: Path) -> None:
+        _read_checkpoint(folder, self.raw_model, self.acc.unwrap_model(self.projections), self.optimizer,
+                         self.scheduler)
 
 
 def _loss_step(model, projections, taps, x, y, batch, targets: Targets | None, device) -> torch.Tensor:
@@ -290,6 +292,8 @@ def run_settings(cfg: OptimConfig, rows: int, targets: Targets | None) -> dict:
     ``checkpoint_every`` only decides when checkpoints are written, so it is left out.
     """
     optim = {k: v for k, v in vars(cfg).items() if k != "checkpoint_every"}
+    if not optim["max_grad_norm"]:  # unclipped runs stamp what they stamped before clipping existed
+        del optim["max_grad_norm"]
     loss = None
     if targets is not None:
         loss = {"temperature": targets.temperature, "ce_weight": targets.ce_weight,
@@ -297,28 +301,18 @@ def run_settings(cfg: OptimConfig, rows: int, targets: Targets | None) -> dict:
     return json.loads(json.dumps({"optim": optim, "rows": rows, "loss": loss}))
 
 
-def _save_checkpoint(path: Path, model, projections, optimizer, scheduler, step: int, accelerator,
-                     settings: dict | None = None) -> None:
-    """Write the checkpoint atomically, settings-stamped (``distill.train.checkpoint``)."""
-
-    def write(tmp: Path) -> None:
-        if not accelerator.is_main_process:  # one copy: the weights are the same on every process
-            return
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
-        if len(projections):
-            save_file({k: v.detach().cpu().contiguous() for k, v in projections.state_dict().items()},
-                      tmp / "projections.safetensors")
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
-
-    checkpoint.save(path, write, step, settings, accelerator)
+def _write_checkpoint(tmp: Path, model, projections, optimizer, scheduler, accelerator) -> None:
+    """The loop's state into checkpoint folder ``tmp`` (the loop makes it atomic and settings-stamped)."""
+    if not accelerator.is_main_process:  # one copy: the weights are the same on every process
+        return
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+    if len(projections):
+        save_file({k: v.detach().cpu().contiguous() for k, v in projections.state_dict().items()},
+                  tmp / "projections.safetensors")
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
 
 
-def _existing_checkpoint(path: Path) -> Path | None:
-    return checkpoint.find(path)
-
-
-def _load_checkpoint(path: Path, model, projections, optimizer, scheduler, settings: dict | None = None) -> int:
-    step = checkpoint.read_state(path, settings)  # refuses other settings, naming them
+def _read_checkpoint(path: Path, model, projections, optimizer, scheduler) -> None:
     model.load_state_dict(load_file(path / "model.safetensors"))
     if (path / "projections.safetensors").exists():
         projections.load_state_dict(load_file(path / "projections.safetensors"))
@@ -326,7 +320,6 @@ def _load_checkpoint(path: Path, model, projections, optimizer, scheduler, setti
     opt_state = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
     optimizer.load_state_dict(opt_state["optimizer"])
     scheduler.load_state_dict(opt_state["scheduler"])
-    return step
 
 
 # ------------------------------------------------------------------- teacher outputs
