@@ -87,6 +87,19 @@ TEACHERS: dict[str, Callable[[int], object]] = {"rf": _rf, "extra_trees": _extra
 
 
 def make(kind: str, name: str, seed: int = 0):
+    """A new, unfitted estimator from the student or teacher registry.
+
+    Args:
+        kind: "student" (``STUDENTS``) or "teacher" (``TEACHERS``).
+        name: a key of that registry.
+        seed: the estimator's random state.
+
+    Returns:
+        The estimator.
+
+    Raises:
+        ValueError: ``name`` is not in the registry.
+    """
     reg = {"student": STUDENTS, "teacher": TEACHERS}[kind]
     if name not in reg:
         raise ValueError(f"{kind} must be one of {sorted(reg)}, got {name!r}.")
@@ -94,6 +107,14 @@ def make(kind: str, name: str, seed: int = 0):
 
 
 def accepts_sample_weight(est) -> bool:
+    """Whether ``est.fit`` takes ``sample_weight`` (by name, or through ``**kwargs``).
+
+    Args:
+        est: any object.
+
+    Returns:
+        False as well when ``est`` has no ``fit``.
+    """
     fit = getattr(est, "fit", None)
     if fit is None:
         return False
@@ -105,10 +126,13 @@ def fit_soft(student, X, targets: np.ndarray, classes: np.ndarray):
     """Fit ``student`` to soft targets by weighted duplicated rows (see the module docstring).
 
     Args:
+        student: an unfitted estimator whose ``fit`` takes ``sample_weight``; fitted in place.
         X: (n, d) features (array or DataFrame).
         targets: (n, K) target probabilities, rows summing to 1, columns in the order of ``classes``.
         classes: (K,) class labels.
-    Returns the fitted student.
+
+    Returns:
+        The fitted student (``student`` itself).
     """
     n, K = targets.shape
     rows = np.repeat(np.arange(n), K)  # (n·K,) row i repeated K times
@@ -127,7 +151,14 @@ def scale_logits(student, T: float) -> bool:
 
     Trained on targets softened at temperature T, the student's logits approximate
     log q / T; scaling them by T at the end is Hinton et al.'s (2015) "student at temperature T
-    during training, 1 at test time". Returns False for students without logits.
+    during training, 1 at test time".
+
+    Args:
+        student: a fitted estimator; linear models (``coef_``) and MLPs (``coefs_``) have logits.
+        T: the temperature the targets were softened at.
+
+    Returns:
+        True when the logits were scaled, False for students without logits (left unchanged).
     """
     if hasattr(student, "coef_") and hasattr(student, "intercept_"):
         student.coef_ = student.coef_ * T
@@ -141,6 +172,14 @@ def scale_logits(student, T: float) -> bool:
 
 
 def has_logits(student) -> bool:
+    """Whether the student has logits :func:`scale_logits` can scale (LogisticRegression, MLPClassifier).
+
+    Args:
+        student: an estimator.
+
+    Returns:
+        True for those two classes (and subclasses).
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
