@@ -60,7 +60,7 @@ class LSA:
         """Fit the SVD axes on baseline prompts (at most ``DIM``, fewer for a small baseline).
 
         Args:
-            texts: the baseline prompts (≥ 3).
+            texts: the baseline prompts (the SVD needs at least 2).
 
         Returns:
             ``self``, fitted; calling it on texts (n) then gives unit rows (n, dim) float32.

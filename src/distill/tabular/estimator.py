@@ -102,7 +102,8 @@ class TeacherEnsemble(ClassifierMixin, BaseEstimator):
 
     Args:
         estimators: the teachers (unfitted; cloned by ``fit``).
-        weights: one non-negative weight per teacher, summing to 1; None: equal weights.
+        weights: one non-negative weight per teacher, used as given (``DistilledClassifier`` passes
+            weights summing to 1); None: equal weights.
     """
 
     def __init__(self, estimators=(), weights=None):
