@@ -12,6 +12,14 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
 
     Unlike the normal approximation it stays inside [0, 1] and is not zero-width at k = 0 or k = n,
     which matters here: most cells have a few dozen answers and many have no claim at all.
+
+    Args:
+        k: number of successes, 0 ≤ k ≤ n.
+        n: number of trials, ≥ 0.
+        z: standard-normal quantile of the confidence level (default: 95 %, two-sided).
+
+    Returns:
+        (low, high), the interval's ends, both in [0, 1].
     """
     if n == 0:
         return 0.0, 1.0

@@ -25,7 +25,18 @@ INSTALL_HINT = "sudo apt-get install -y dataset-fashion-mnist"
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read one IDX file (``.gz`` or raw) into a numpy array of its stored shape."""
+    """Read one IDX file (``.gz`` or raw) into a numpy array of its stored shape.
+
+    Args:
+        path: an IDX file; read through gzip when its name ends in ``.gz``.
+
+    Returns:
+        The data, shaped as the header says (e.g. (N, 28, 28) images, (N,) labels), in the stored
+        dtype (big-endian for multi-byte types).
+
+    Raises:
+        ValueError: the magic number is not IDX, or the data size disagrees with the header.
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
@@ -46,7 +57,15 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
-    """Write ``array`` as an IDX file (gzipped when ``path`` ends in ``.gz``)."""
+    """Write ``array`` as an IDX file (gzipped when ``path`` ends in ``.gz``).
+
+    Args:
+        path: the file to write; gzipped when its name ends in ``.gz``.
+        array: any shape, dtype uint8, int8, int16, int32, float32 or float64.
+
+    Raises:
+        ValueError: ``array`` has a dtype IDX cannot store.
+    """
     codes = {np.dtype(v).str.lstrip("<>|"): k for k, v in _DTYPES.items()}
     arr = np.ascontiguousarray(array)
     key = arr.dtype.str.lstrip("<>|")
@@ -84,6 +103,18 @@ def load_idx_dataset(data_dir: str | Path | None = None) -> tuple[ImageSplit, Im
 
     ``data_dir=None`` uses Debian's Fashion-MNIST. Any folder with the four standard
     IDX files works the same, real MNIST included.
+
+    Args:
+        data_dir: a folder with ``train-``/``t10k-`` ``images-idx3-ubyte`` and ``labels-idx1-ubyte``
+            (each optionally ``.gz``); None: Debian's Fashion-MNIST folder.
+
+    Returns:
+        (train, test, name): the two splits, images float32 in [0, 1] of shape (N, H, W) and labels
+        int64 of shape (N,); name is "fashion-mnist" for the Debian folder, else the folder's name.
+
+    Raises:
+        FileNotFoundError: the folder (or one of its four files) is missing.
+        ValueError: a split's images are not (N, H, W) with N labels.
     """
     if data_dir is None:
         data_dir = FASHION_MNIST_DIR

@@ -27,6 +27,15 @@ DAY = 86_400
 
 
 def noisy_or(parts: dict, weights: dict = WEIGHTS) -> np.ndarray:
+    """Suspicion as the noisy-or of weighted strengths: 1 − Π_k (1 − w_k · clip(v_k, 0, 1)).
+
+    Args:
+        parts: strength name → per-account values (N,) in [0, 1].
+        weights: strength name → weight in [0, 1]; must cover every key of ``parts``.
+
+    Returns:
+        Suspicion per account (N,), in [0, 1].
+    """
     out = None
     for k, v in parts.items():
         term = 1 - weights[k] * np.clip(np.asarray(v, float), 0, 1)
@@ -35,20 +44,47 @@ def noisy_or(parts: dict, weights: dict = WEIGHTS) -> np.ndarray:
 
 
 def extract_strength(n_hit, n_seen, background: float) -> np.ndarray:
-    """Share of extraction prompts above ``background``, discounted when few prompts were read."""
+    """Share of extraction prompts above ``background``, discounted when few prompts were read.
+
+    Args:
+        n_hit: per account, prompts read that elicit reasoning or extract capabilities (N,).
+        n_seen: per account, prompts read (N,); full weight from 8 on.
+        background: the population's share of such prompts, in [0, 1].
+
+    Returns:
+        Strength per account (N,), in [0, 1].
+    """
     n_seen = np.asarray(n_seen, float)
     share = np.where(n_seen > 0, np.asarray(n_hit, float) / np.maximum(n_seen, 1), 0.0)
     return np.clip((share - 1.5 * background) / 0.25, 0, 1) * np.minimum(1, n_seen / 8)
 
 
 def rotation_strength(n_blocks_own, n_req_own) -> np.ndarray:
-    """Distinct own blocks per request beyond the first, discounted below ~9 requests."""
+    """Distinct own blocks per request beyond the first, discounted below ~9 requests.
+
+    Args:
+        n_blocks_own: per account, distinct IP blocks used, relays left out (N,).
+        n_req_own: per account, requests from those blocks (N,); below 3 the strength is 0.
+
+    Returns:
+        Strength per account (N,), in [0, 1].
+    """
     n = np.asarray(n_req_own, float)
     r = np.where(n >= 3, (np.asarray(n_blocks_own, float) - 1) / np.maximum(n - 1, 1), 0.0)
     return np.clip((r - 0.25) / 0.45, 0, 1) * np.minimum(1, (n - 1).clip(0) / 8)
 
 
 def volume_strength(n_req, n_days, n_hours) -> np.ndarray:
+    """Requests per active day (log scale, from 60/day), or activity in most hours of the day at ≥ 100 requests.
+
+    Args:
+        n_req: per account, requests (N,).
+        n_days: per account, active days (N,).
+        n_hours: per account, distinct hours of the day active, 0–24 (N,).
+
+    Returns:
+        Strength per account (N,), in [0, 1].
+    """
     per_day = np.asarray(n_req, float) / np.maximum(np.asarray(n_days, float), 1)
     busy = np.clip(np.log10(np.maximum(per_day, 1) / 60) / 1.2, 0, 1)
     flat = np.clip((np.asarray(n_hours, float) - 18) / 5, 0, 1) * (np.asarray(n_req) >= 100)
@@ -56,7 +92,17 @@ def volume_strength(n_req, n_days, n_hours) -> np.ndarray:
 
 
 def wave_strength(first_t, last_t, t0: float, t1: float) -> np.ndarray:
-    """First seen in an hour with many more new accounts than usual, and short-lived."""
+    """First seen in an hour with many more new accounts than usual, and short-lived.
+
+    Args:
+        first_t: per account, first request time, Unix seconds (N,).
+        last_t: per account, last request time, Unix seconds (N,).
+        t0: start of the logs, Unix seconds.
+        t1: end of the logs, Unix seconds.
+
+    Returns:
+        Strength per account (N,), in [0, 1].
+    """
     first_t = np.asarray(first_t, float)
     hour = np.floor(first_t / 3600)
     later = first_t >= t0 + DAY  # accounts present on the first day may simply predate the logs
@@ -71,7 +117,16 @@ def wave_strength(first_t, last_t, t0: float, t1: float) -> np.ndarray:
 
 
 def meta_strength(meta: pd.DataFrame, index: pd.Index) -> np.ndarray:
-    """From the optional account metadata: throwaway payment / email, credit programmes, signup waves."""
+    """From the optional account metadata: throwaway payment / email, credit programmes, signup waves.
+
+    Args:
+        meta: metadata indexed by account (columns ``payment_type``, ``program``, ``signup_ts``,
+            ``payment_bin``, each optional), or None.
+        index: the accounts, in output order.
+
+    Returns:
+        Strength per account (N,), in [0, 1]; zeros without metadata.
+    """
     if meta is None or meta.empty:
         return np.zeros(len(index))
     m = meta.reindex(index)
@@ -90,7 +145,19 @@ def meta_strength(meta: pd.DataFrame, index: pd.Index) -> np.ndarray:
 
 
 def evidence(acc: pd.DataFrame, background: float, t0: float, t1: float, meta=None) -> pd.DataFrame:
-    """The strengths of every account (columns e_*) and its suspicion ``s``."""
+    """The strengths of every account (columns e_*) and its suspicion ``s``.
+
+    Args:
+        acc: one row per account with columns n_hit, n_seen, n_blocks_own, n_req_own, n_req, n_days,
+            n_hours, first_t, last_t.
+        background: the population's share of extraction prompts, in [0, 1].
+        t0: start of the logs, Unix seconds.
+        t1: end of the logs, Unix seconds.
+        meta: optional account metadata (see :func:`meta_strength`).
+
+    Returns:
+        Columns e_extract, e_rotation, e_volume, e_wave, e_meta and s, on ``acc``'s index.
+    """
     parts = {
         "extract": extract_strength(acc["n_hit"], acc["n_seen"], background),
         "rotation": rotation_strength(acc["n_blocks_own"], acc["n_req_own"]),
@@ -104,6 +171,14 @@ def evidence(acc: pd.DataFrame, background: float, t0: float, t1: float, meta=No
 
 
 def human_share(acc: pd.DataFrame, t0: float) -> np.ndarray:
-    """Whether each account looks like an established person: there from the first day, human volume, few networks."""
+    """Whether each account looks like an established person: there from the first day, human volume, few networks.
+
+    Args:
+        acc: one row per account with columns n_req, n_days, first_t and e_rotation.
+        t0: start of the logs, Unix seconds.
+
+    Returns:
+        Boolean per account (N,).
+    """
     per_day = acc["n_req"] / acc["n_days"].clip(lower=1)
     return ((acc["first_t"] < t0 + DAY) & (per_day <= 40) & (acc["e_rotation"] < 0.2)).to_numpy()

@@ -19,10 +19,26 @@ NUM_PERM = 64
 
 
 def normalize(text: str) -> str:
+    """Lower case, every run of digits as "0", runs of whitespace as one space, stripped.
+
+    Args:
+        text: a prompt.
+
+    Returns:
+        The normalized text.
+    """
     return re.sub(r"\s+", " ", re.sub(r"\d+", "0", text.lower())).strip()
 
 
 def shingles(text: str) -> list[bytes]:
+    """The distinct character 5-grams of the normalized text's first 400 characters, sorted.
+
+    Args:
+        text: a prompt.
+
+    Returns:
+        The 5-grams as UTF-8 bytes; a text shorter than 5 characters is its own single shingle.
+    """
     t = normalize(text)[:400]  # the template shows in the first few hundred characters
     if len(t) < SHINGLE:
         return [t.encode("utf-8", "replace")]
@@ -35,6 +51,7 @@ def template_keys(prompts: pd.DataFrame, threshold: float = 0.5, seed: int = 1) 
     Args:
         prompts: columns account_id, rn, prompt (rn orders an account's prompts; ties impossible).
         threshold: Jaccard similarity of two prompts' 5-gram sets above which they are near-duplicates.
+        seed: seed of the MinHash permutations.
 
     Returns:
         DataFrame (account_id, ktype="template", k, n): n prompts of the account in cluster k.
@@ -69,7 +86,14 @@ def template_keys(prompts: pd.DataFrame, threshold: float = 0.5, seed: int = 1) 
 
 
 def fingerprint(text: str) -> str:
-    """The prompt's words in order (case, punctuation and spacing ignored; numbers kept)."""
+    """The prompt's words in order (case, punctuation and spacing ignored; numbers kept).
+
+    Args:
+        text: a prompt.
+
+    Returns:
+        Its lower-cased word characters, space-separated.
+    """
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
@@ -78,6 +102,12 @@ def repeated(prompts: pd.DataFrame) -> pd.Series:
 
     Campaigns pay for coverage: they do not send the same question from two accounts. A class
     working the same homework, a lab running one benchmark from several accounts do.
+
+    Args:
+        prompts: columns account_id and prompt.
+
+    Returns:
+        Boolean per prompt, on ``prompts``' index.
     """
     if prompts.empty:
         return pd.Series(dtype=bool)

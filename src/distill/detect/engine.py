@@ -29,7 +29,18 @@ VIEWS = {"valid"}  # not materialised: read again by the sample query only
 
 
 def sql_text(name: str, **params) -> str:
-    """The query of ``sql/<name>.sql`` with its ``{param}`` placeholders filled by numbers only."""
+    """The query of ``sql/<name>.sql`` with its ``{param}`` placeholders filled by numbers only.
+
+    Args:
+        name: the query's file stem under ``distill/detect/sql``.
+        **params: a number (int or float, not bool) for each ``{param}`` placeholder.
+
+    Returns:
+        The SQL text, ``--`` comment lines removed.
+
+    Raises:
+        TypeError: a parameter that is not a number.
+    """
     text = resources.files("distill.detect").joinpath(f"sql/{name}.sql").read_text(encoding="utf-8")
     text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
 
@@ -46,7 +57,17 @@ LOG_SUFFIXES = (".jsonl", ".json", ".parquet", ".ndjson")
 
 
 def log_files(paths) -> list[Path]:
-    """The .jsonl/.json/.parquet files named or inside the folders named, sorted (folders skipped)."""
+    """The .jsonl/.json/.parquet files named or inside the folders named, sorted (folders skipped).
+
+    Args:
+        paths: files and folders; folders are searched recursively.
+
+    Returns:
+        The log files: each named file, then each folder's matching files, sorted per folder.
+
+    Raises:
+        FileNotFoundError: a path that does not exist, or no log files at all.
+    """
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -61,13 +82,28 @@ def log_files(paths) -> list[Path]:
 
 
 def staged_name(src: Path) -> str:
-    """A staging file name unique to the source's full path: day1/logs.jsonl and day2/logs.jsonl differ."""
+    """A staging file name unique to the source's full path: day1/logs.jsonl and day2/logs.jsonl differ.
+
+    Args:
+        src: the source log file.
+
+    Returns:
+        ``<16 hex digits of SHA-256 of the resolved path>.parquet``.
+    """
     digest = hashlib.sha256(str(src.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{digest}.parquet"
 
 
 def readable_parquet(files, bad: BadRows) -> list[Path]:
-    """The Parquet files whose footer reads; the others are counted as skipped, with the file named."""
+    """The Parquet files whose footer reads; the others are counted as skipped, with the file named.
+
+    Args:
+        files: Parquet files.
+        bad: the run's bad-row tally; each unreadable file is added to it.
+
+    Returns:
+        The readable files with at least one row, in the order given.
+    """
     import pyarrow.parquet as pq
 
     ok = []
@@ -83,6 +119,13 @@ def readable_parquet(files, bad: BadRows) -> list[Path]:
 
 
 class DuckDBEngine:
+    """Embedded DuckDB on a fresh on-disk database in ``workdir`` (tables spill there, not into RAM).
+
+    Args:
+        workdir: working folder (created); an old ``scan.duckdb`` there is deleted.
+        memory_limit: DuckDB's memory limit, e.g. "4GB".
+        threads: DuckDB threads; 0 leaves DuckDB's default.
+    """
     def __init__(self, workdir: Path, memory_limit: str = "4GB", threads: int = 0):
         import duckdb
 
@@ -103,6 +146,16 @@ class DuckDBEngine:
         self.workdir = workdir
 
     def load(self, paths, bad: BadRows) -> None:
+        """Make the view ``raw`` (the schema's ``FIELDS`` plus ts_given, _file, _line) over the logs.
+
+        Args:
+            paths: log files and folders (.jsonl/.json/.ndjson are checked and staged as Parquet first).
+            bad: the run's bad-row tally; malformed lines and unreadable files are added to it.
+
+        Raises:
+            FileNotFoundError: see :func:`log_files`.
+            ValueError: no readable record in any file.
+        """
         from distill.detect.schema import jsonl_to_parquet
 
         parquet = []
@@ -142,18 +195,47 @@ class DuckDBEngine:
         return {r[0]: r[1].upper() for r in rows if r[0] not in ("filename", "file_row_number")}
 
     def table(self, name: str, **params) -> None:
+        """Run ``sql/<name>.sql`` into a table of that name (a view for names in ``VIEWS``).
+
+        Args:
+            name: the query's file stem.
+            **params: numbers for its placeholders (see :func:`sql_text`).
+        """
         kind = "VIEW" if name in VIEWS else "TABLE"
         self.con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql_text(name, **params)}")
 
     def frame(self, sql: str):
+        """Run a query and return its result.
+
+        Args:
+            sql: the query.
+
+        Returns:
+            The result as a pandas DataFrame.
+        """
         return self.con.execute(sql).df()
 
     def register(self, name: str, df) -> None:
+        """Copy a pandas frame into a table ``name``.
+
+        Args:
+            name: the table's name.
+            df: the frame.
+        """
         self.con.register(f"{name}_df", df)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
         self.con.unregister(f"{name}_df")
 
     def batches(self, sql: str, rows: int = 200_000):
+        """Stream a query's result.
+
+        Args:
+            sql: the query.
+            rows: rows per chunk (at most).
+
+        Yields:
+            pandas DataFrames of up to ``rows`` rows.
+        """
         reader = self.con.sql(sql).to_arrow_reader(rows)
         for batch in reader:
             yield batch.to_pandas()
@@ -166,6 +248,13 @@ class SparkEngine:
     """Spark SQL in local mode by default (``master``: any Spark master URL)."""
 
     def __init__(self, workdir: Path, master: str = "local[2]", memory: str = "2g"):
+        """Start (or reuse) a Spark session.
+
+        Args:
+            workdir: working folder; Spark's local dir is ``workdir/spark``.
+            master: a Spark master URL, e.g. "local[2]".
+            memory: driver memory, e.g. "2g".
+        """
         from pyspark.sql import SparkSession
 
         self.spark = (SparkSession.builder.master(master).appName("distill-detect")
@@ -177,6 +266,15 @@ class SparkEngine:
         self.workdir = workdir
 
     def load(self, paths, bad: BadRows) -> None:
+        """Make the temporary view ``raw`` (the schema's ``FIELDS`` plus ts_given, _file, _line) over the logs.
+
+        Args:
+            paths: log files and folders, or remote URLs (``s3a://``, ``hdfs://``) that Spark lists itself.
+            bad: the run's bad-row tally; malformed JSON lines are counted per file (no line numbers).
+
+        Raises:
+            FileNotFoundError: a local path that does not exist, or no log files (see :func:`log_files`).
+        """
         from pyspark.sql import functions as F
         from pyspark.sql.types import StringType, StructField, StructType
 
@@ -218,15 +316,35 @@ class SparkEngine:
         out.createOrReplaceTempView("raw")
 
     def table(self, name: str, **params) -> None:
+        """Run ``sql/<name>.sql`` into a cached temporary view of that name (not cached for ``VIEWS``).
+
+        Args:
+            name: the query's file stem.
+            **params: numbers for its placeholders (see :func:`sql_text`).
+        """
         df = self.spark.sql(sql_text(name, **params))
         if name not in VIEWS:
             df = df.cache()
         df.createOrReplaceTempView(name)
 
     def frame(self, sql: str):
+        """Run a query and collect its result.
+
+        Args:
+            sql: the query.
+
+        Returns:
+            The result as a pandas DataFrame.
+        """
         return self.spark.sql(sql).toPandas()
 
     def register(self, name: str, df) -> None:
+        """Make a pandas frame queryable as the temporary view ``name`` (NaN becomes NULL).
+
+        Args:
+            name: the view's name.
+            df: the frame; an empty one gets a schema from its dtypes.
+        """
         if len(df):
             self.spark.createDataFrame(df.replace({np.nan: None})).createOrReplaceTempView(name)
             return
@@ -236,6 +354,15 @@ class SparkEngine:
         self.spark.createDataFrame([], ddl).createOrReplaceTempView(name)
 
     def batches(self, sql: str, rows: int = 200_000):
+        """Stream a query's result through the driver.
+
+        Args:
+            sql: the query.
+            rows: rows per chunk (at most).
+
+        Yields:
+            pandas DataFrames of up to ``rows`` rows.
+        """
         import pandas as pd
 
         buf = []

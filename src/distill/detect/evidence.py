@@ -9,7 +9,15 @@ COMMUNITY_WEIGHTS = {"members": 0.8, "extract": 0.6, "links": 0.5, "sync": 0.4, 
 
 
 def wilson_lower(share, n) -> np.ndarray:
-    """Lower end of the Wilson 95% interval of each share observed in n trials (0 where n = 0)."""
+    """Lower end of the Wilson 95% interval of each share observed in n trials (0 where n = 0).
+
+    Args:
+        share: observed shares in [0, 1] (N,).
+        n: trials behind each share (N,).
+
+    Returns:
+        Lower bounds (N,), in [0, 1].
+    """
     from distill.stats import wilson
 
     return np.array([wilson(round(p * k), int(k))[0] if k > 0 else 0.0
@@ -28,10 +36,19 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None, b
 
     Args:
         acc: per-account features and strengths (index account_id; e_*, s, n_req, human).
-        members: account_id → comp.   e: graph edges (a, b, weight, kinds).
-        sync: comp → sync_share, burst_windows.   coact: comp → co-activity correlation.
+        members: account_id → comp.
+        e: graph edges (a, b, weight, kinds).
+        sync: comp → sync_share, burst_windows.
+        coact: comp → co-activity correlation (a Series on comp).
+        launches: unused here (launch-day counts come in ``acc``: n_launch_day, n_launch_day_new).
+        cfg: the run's settings; reads ``min_accounts`` and ``flag_score``.
         repeats: account_id, repeated (bool per extraction prompt read: sent word for word by another account).
         background: the population's share of extraction prompts (what an ordinary account shows).
+
+    Returns:
+        One row per community: comp, size, requests, the pooled strengths, e_* (weighted parts),
+        score, operational, flagged, and cluster ("op001", … for flagged ones, else ""); flagged
+        first, then by size. Columns comp, size, score, flagged, cluster only when ``members`` is empty.
     """
     cols = ["comp", "size", "score", "flagged", "cluster"]
     if members.empty:
@@ -124,7 +141,20 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None, b
 
 
 def describe(row, ids: list, acc, examples, e, keys) -> dict:
-    """The community as JSON: members, numbers, and the evidence in sentences."""
+    """The community as JSON: members, numbers, and the evidence in sentences.
+
+    Args:
+        row: the community's row of :func:`community_table`.
+        ids: its member account ids.
+        acc: per-account features (unused here).
+        examples: extraction prompts read, columns account_id, rn, prompt.
+        e: graph edges (unused here).
+        keys: shared keys, columns account_id, ktype, k.
+
+    Returns:
+        {"cluster", "score", "accounts", "requests", "evidence" (sentences), "example_prompts" (up to 3,
+        200 characters each), "strengths" (the e_* parts), "members" (sorted ids)}.
+    """
     idset = set(ids)
     ev = []
     if row["link_weight"] > 0:

@@ -89,6 +89,13 @@ def communities(nodes, e: pd.DataFrame, min_weight: float = 0.1, seed: int = 0,
     units: 0.5 is a payment id held by a few hundred accounts, or an IP block plus a template), so
     operators are kept apart by what they do not share, whatever else is in the graph.
 
+    Args:
+        nodes: the candidate account ids (duplicates ignored).
+        e: edges, columns a, b (account ids among ``nodes``), weight.
+        min_weight: edges lighter than this are dropped before clustering.
+        seed: seed of the Leiden search.
+        resolution: CPM resolution, in edge-weight units (see above).
+
     Returns:
         DataFrame (account_id, comp): every node; comp numbered by size (largest 0), ties by first member.
     """
@@ -118,6 +125,13 @@ def sync_share(buckets: pd.DataFrame, factor: float = 5.0) -> pd.DataFrame:
     ``buckets``: comp, bucket, active (distinct members active in that 5-minute window), n.
     A burst window has ≥ ``factor`` × the community's median number of active members (and ≥ 3):
     independent people drift through the day; orchestrated accounts fire together.
+
+    Args:
+        buckets: see above.
+        factor: how many times the median number of active members makes a burst.
+
+    Returns:
+        Columns comp, sync_share (in [0, 1]), burst_windows (count).
     """
     if buckets.empty:
         return pd.DataFrame(columns=["comp", "sync_share", "burst_windows"])
@@ -134,6 +148,14 @@ def coactivity(hourly: pd.DataFrame, members: pd.DataFrame) -> pd.Series:
 
     Accounts run by one operator start and stop together; independent people do not. In [−1, 1]
     (0 for communities of one account or without overlap).
+
+    Args:
+        hourly: columns account_id, h (hour), n (requests).
+        members: columns account_id, comp.
+
+    Returns:
+        Series "coactivity" on comp: each member's hourly volume is correlated with the rest of its
+        community's (total minus its own), averaged; at most 300 members (the first by id) are used.
     """
     if hourly.empty or members.empty:
         return pd.Series(dtype=float)

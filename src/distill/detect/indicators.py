@@ -30,7 +30,17 @@ _PATTERN = re.compile(r"x-distill-key:(\w+) = '([0-9a-f]{64})'")
 
 
 def secret(env: str) -> bytes:
-    """The shared HMAC key, from the environment variable named ``env``."""
+    """The shared HMAC key, from the environment variable named ``env``.
+
+    Args:
+        env: the environment variable's name.
+
+    Returns:
+        The key, UTF-8 encoded.
+
+    Raises:
+        ValueError: the variable is unset or shorter than 16 characters.
+    """
     value = os.environ.get(env, "")
     if len(value) < 16:
         raise ValueError(f"indicators need a shared secret of at least 16 characters in the environment variable "
@@ -39,13 +49,29 @@ def secret(env: str) -> bytes:
 
 
 def keyed(key: bytes, kind: str, values) -> np.ndarray:
-    """HMAC-SHA256 hex of ``kind:value`` for each value."""
+    """HMAC-SHA256 hex of ``kind:value`` for each value.
+
+    Args:
+        key: the shared HMAC key.
+        kind: the key kind (e.g. "ip_block"), prefixed to each value.
+        values: the values to fingerprint.
+
+    Returns:
+        Object array (N,) of 64-character hex digests.
+    """
     return np.array([hmac.new(key, f"{kind}:{v}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
                      for v in values], dtype=object)
 
 
 def template_bands(prompts: pd.DataFrame) -> pd.DataFrame:
-    """(account_id, k) band keys of the MinHash signatures of each account's prompts."""
+    """(account_id, k) band keys of the MinHash signatures of each account's prompts.
+
+    Args:
+        prompts: columns account_id, prompt.
+
+    Returns:
+        Distinct rows (account_id, k), k = "band:hash-hash-…", ``BANDS`` bands per prompt.
+    """
     from datasketch import MinHash
 
     from distill.detect.content import NUM_PERM, shingles
@@ -69,6 +95,14 @@ def bundle(campaigns: list[dict], key: bytes, provider: str) -> str:
     """The STIX 2.1 bundle (JSON text) of ``campaigns``: dicts with cluster, accounts, first_t, last_t, keys.
 
     ``keys``: DataFrame (account_id, ktype, k) of the campaign's members.
+
+    Args:
+        campaigns: the flagged campaigns; first_t/last_t are Unix seconds.
+        key: the shared HMAC key; only keyed fingerprints leave (at most ``MAX_PER_KIND`` per kind).
+        provider: this provider's name, for the STIX identity and campaign names.
+
+    Returns:
+        The bundle, pretty-printed JSON; campaigns without any key are left out.
     """
     import stix2
 
@@ -109,7 +143,17 @@ def bundle(campaigns: list[dict], key: bytes, provider: str) -> str:
 
 
 def read(path) -> dict[str, dict[str, set]]:
-    """A bundle's campaigns → {kind: set of fingerprints}. Refuses a file that is not STIX, naming it."""
+    """A bundle's campaigns → {kind: set of fingerprints}. Refuses a file that is not STIX, naming it.
+
+    Args:
+        path: the bundle file.
+
+    Returns:
+        Campaign name → {kind: set of hex fingerprints}, from its "indicates" relationships.
+
+    Raises:
+        ValueError: the file is not a STIX 2.1 bundle.
+    """
     import json
 
     import stix2
@@ -135,7 +179,9 @@ def match(foreign: dict[str, dict[str, set]], values: pd.DataFrame, key: bytes) 
     """Accounts of these logs holding keys of the foreign campaigns.
 
     Args:
+        foreign: campaign name → {kind: set of fingerprints}, as :func:`read` returns.
         values: (account_id, ktype, k) of every account here (kinds of ``KINDS``).
+        key: the shared HMAC key (:func:`secret`) the foreign provider used.
 
     Returns:
         DataFrame (campaign, account_id, kinds, matches) sorted by campaign, matches desc, account.

@@ -6,6 +6,18 @@ from pathlib import Path
 
 
 def score(out: str | Path, truth_dir: str | Path) -> dict:
+    """Compare a scan's ``accounts.csv`` with the simulator's ``truth.csv`` and ``kinds.csv``.
+
+    Args:
+        out: the scan's output folder (holding accounts.csv: account_id, flagged, cluster).
+        truth_dir: the simulator's folder (truth.csv: account_id, operator[, operator_kind];
+            kinds.csv: account_id, kind).
+
+    Returns:
+        {"precision", "recall", "operator_ari", "decoy_fpr", "decoy_fpr_by_kind",
+        "recall_by_operator_kind", "genuine_fpr", "true_positives", "false_positives",
+        "false_negatives", "campaign_accounts", "operators", "clusters_flagged"}; rates in [0, 1].
+    """
     import pandas as pd
     from sklearn.metrics import adjusted_rand_score
 

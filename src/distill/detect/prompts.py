@@ -44,7 +44,14 @@ def training_set() -> tuple[list[str], np.ndarray]:
 
 
 def read_corpus(text: str) -> tuple[list[str], np.ndarray]:
-    """Prompts and labels of a corpus file: ``label<TAB>category<TAB>lang<TAB>prompt`` (``\\n`` = newline)."""
+    """Prompts and labels of a corpus file: ``label<TAB>category<TAB>lang<TAB>prompt`` (``\\n`` = newline).
+
+    Args:
+        text: the file's contents; blank lines and ``#`` lines are skipped.
+
+    Returns:
+        (prompts, labels): the prompts (n), and labels (n,) int, 1 for extraction.
+    """
     rows = [line.split("\t", 3) for line in text.splitlines() if line and not line.startswith("#")]
     return [r[-1].replace("\\n", "\n") for r in rows], np.array([int(r[0]) for r in rows])
 
@@ -54,7 +61,14 @@ NGRAMS = (3, 4, 5, 6)  # bytes: about 1–6 Latin characters, 1–2 CJK characte
 
 
 def ngrams(texts) -> tuple[np.ndarray, np.ndarray]:
-    """Every hashed byte n-gram occurrence of the lower-cased texts: (text index, feature), both (m,)."""
+    """Every hashed byte n-gram occurrence of the lower-cased texts: (text index, feature), both (m,).
+
+    Args:
+        texts: the prompts (n).
+
+    Returns:
+        (text index, feature in [0, N_FEATURES)), both int64 (m,), one pair per n-gram occurrence.
+    """
     enc = [(" " + t.lower() + " ").encode("utf-8", "replace") for t in texts]
     lens = np.fromiter((len(e) for e in enc), np.int64, len(enc))
     buf = np.frombuffer(b"".join(enc), np.uint8).astype(np.uint32)
@@ -90,7 +104,15 @@ def model() -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def features(texts, idf: np.ndarray | None = None):
-    """The classifier's sparse features (n, N_FEATURES) of ``texts`` and the IDF used (fitted on them if None)."""
+    """The classifier's sparse features (n, N_FEATURES) of ``texts`` and the IDF used (fitted on them if None).
+
+    Args:
+        texts: the prompts (n); each is clipped to its head and tail first.
+        idf: IDF per feature (N_FEATURES,), or None to fit it on ``texts``.
+
+    Returns:
+        (X, idf): the CSR matrix (n, N_FEATURES) and the IDF (N_FEATURES,).
+    """
     import scipy.sparse as sp
 
     doc, feat = ngrams(_clip(texts))
@@ -102,14 +124,30 @@ def features(texts, idf: np.ndarray | None = None):
 
 
 def fit(X, y):
-    """The classifier's logistic regression (C = 10 and threshold 0.5 chosen by 5-fold CV on the training set)."""
+    """The classifier's logistic regression (C = 10 and threshold 0.5 chosen by 5-fold CV on the training set).
+
+    Args:
+        X: features (n, N_FEATURES), as :func:`features` gives.
+        y: labels (n,), 1 for extraction.
+
+    Returns:
+        The fitted scikit-learn ``LogisticRegression``.
+    """
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=10.0, class_weight="balanced", solver="liblinear", max_iter=1000).fit(X, y)
 
 
 def probability(texts, batch: int = 20_000) -> np.ndarray:
-    """Learned probability that each prompt elicits reasoning or extracts capabilities, (n,) float."""
+    """Learned probability that each prompt elicits reasoning or extracts capabilities, (n,) float.
+
+    Args:
+        texts: the prompts (n).
+        batch: prompts scored at once (bounds memory).
+
+    Returns:
+        Probabilities (n,) float in (0, 1).
+    """
     texts = _clip(texts)
     idf, w, b = model()
     out = []
@@ -128,12 +166,27 @@ def _hit(text: str) -> bool:
 
 
 def pattern_hit(texts) -> np.ndarray:
-    """Whether each prompt contains one of the multilingual stock phrases, (n,) bool."""
+    """Whether each prompt contains one of the multilingual stock phrases, (n,) bool.
+
+    Args:
+        texts: the prompts (n); each is clipped to its head and tail first.
+
+    Returns:
+        Booleans (n,).
+    """
     return np.fromiter((_hit(t) for t in _clip(texts)), bool, len(texts))
 
 
 def classify(texts, threshold: float = 0.5) -> np.ndarray:
-    """1 where the prompt elicits chain-of-thought / extracts capabilities (model or pattern), (n,) int8."""
+    """1 where the prompt elicits chain-of-thought / extracts capabilities (model or pattern), (n,) int8.
+
+    Args:
+        texts: the prompts (n).
+        threshold: the model's probability at or above which a prompt is extraction.
+
+    Returns:
+        0/1 per prompt (n,), int8.
+    """
     texts = list(texts)
     if not texts:
         return np.zeros(0, np.int8)

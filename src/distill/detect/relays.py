@@ -13,7 +13,17 @@ from pathlib import Path
 
 
 def read_ranges(path: str | Path) -> list:
-    """The networks listed in ``path``; a line that is not a CIDR is refused naming file and line."""
+    """The networks listed in ``path``; a line that is not a CIDR is refused naming file and line.
+
+    Args:
+        path: a text file, one CIDR per line; ``#`` starts a comment, blank lines are skipped.
+
+    Returns:
+        The ``ipaddress`` networks, in file order.
+
+    Raises:
+        ValueError: a line that is not a CIDR.
+    """
     nets = []
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         line = line.split("#", 1)[0].strip()
@@ -27,7 +37,14 @@ def read_ranges(path: str | Path) -> list:
 
 
 def block_network(block: str):
-    """The network of an IP block as events.sql writes it ('10.1.2' → 10.1.2.0/24, '2001:db8:1' → /48)."""
+    """The network of an IP block as events.sql writes it ('10.1.2' → 10.1.2.0/24, '2001:db8:1' → /48).
+
+    Args:
+        block: an IPv4 /24 block (three octets) or an IPv6 /48 block (three groups).
+
+    Returns:
+        The ``ipaddress`` network, or None if ``block`` is not one.
+    """
     try:
         if ":" in block:
             return ipaddress.ip_network(block + "::/48", strict=False)
@@ -37,7 +54,15 @@ def block_network(block: str):
 
 
 def relay_blocks(blocks, ranges) -> list[str]:
-    """The blocks (sorted) that overlap any of the relay ``ranges``."""
+    """The blocks (sorted) that overlap any of the relay ``ranges``.
+
+    Args:
+        blocks: IP blocks as :func:`block_network` reads them (duplicates ignored).
+        ranges: relay networks, as :func:`read_ranges` returns.
+
+    Returns:
+        The matching blocks, sorted; unparseable blocks never match.
+    """
     if not ranges:
         return []
     v4 = [r for r in ranges if r.version == 4]

@@ -25,7 +25,11 @@ def _figure(width: float, height: float):
 def shift_figure(r):
     """MMD of each (hour, model) window against its baseline, over time, with the threshold.
 
-    ``r``: the shift table (columns h, model, mmd2, threshold, shifted), one row per hour × model.
+    Args:
+        r: the shift table (columns h, model, mmd2, threshold, shifted), one row per hour × model.
+
+    Returns:
+        The matplotlib figure: MMD² / threshold per model over time, shifted windows marked.
     """
 
     from distill.plotting import legend_below
@@ -67,6 +71,14 @@ def _shift_plot(summary) -> list[str]:
 
 
 def score_figure(acc_out):
+    """Histogram of account scores (log count), flagged and not flagged stacked.
+
+    Args:
+        acc_out: the accounts table, columns score and flagged (bool).
+
+    Returns:
+        The matplotlib figure.
+    """
     fig, ax = _figure(6, 3)
     ax.hist([acc_out.loc[acc_out["flagged"] == 0, "score"], acc_out.loc[acc_out["flagged"] == 1, "score"]],
             bins=40, stacked=True, label=["not flagged", "flagged"], log=True)
@@ -76,7 +88,14 @@ def score_figure(acc_out):
 
 
 def evidence_figure(fl):
-    """Stacked evidence bars of (at most 20) flagged clusters, legend below."""
+    """Stacked evidence bars of (at most 20) flagged clusters, legend below.
+
+    Args:
+        fl: flagged clusters, column cluster and the e_* strengths, one row per cluster.
+
+    Returns:
+        The matplotlib figure.
+    """
     import pandas as pd
 
     from distill.plotting import legend_below
@@ -94,6 +113,14 @@ def evidence_figure(fl):
 
 
 def traffic_figure(hours):
+    """Requests per hour, flagged accounts against the rest.
+
+    Args:
+        hours: columns h (hours since the epoch), n (requests) and n_flagged (of them, by flagged accounts).
+
+    Returns:
+        The matplotlib figure.
+    """
     fig, ax = _figure(8, 3)
     x = _hours_as_dates(hours["h"])
     ax.plot(x, hours["n"] - hours["n_flagged"], lw=0.8, label="other accounts")
@@ -124,6 +151,17 @@ def _plots(acc_out, clusters, eng) -> list[str]:
 
 
 def write_report(path, summary: dict, acc_out, clusters, cl_json: list, eng) -> None:
+    """Write the scan's HTML report: summary, skipped records, plots and the flagged clusters' evidence.
+
+    Args:
+        path: the HTML file to write (a ``Path``).
+        summary: the scan's summary (records, accounts, flagged_accounts, clusters, candidate_clusters,
+            engine, skipped, and the shift results if any).
+        acc_out: the accounts table (index account_id; score, flagged, cluster).
+        clusters: the community table of :func:`distill.detect.evidence.community_table`.
+        cl_json: the flagged clusters as :func:`distill.detect.evidence.describe` gives them.
+        eng: the engine holding the ``events`` table (for the traffic plot).
+    """
     e = html.escape
     sk = summary["skipped"]
 

@@ -12,7 +12,11 @@ STRING_FIELDS = ("request_id", "account_id", "ip", "payment_id", "user_agent", "
 
 
 class BadRows:
-    """Counts of skipped records by reason, with the first few examples (file and line) of each."""
+    """Counts of skipped records by reason, with the first few examples (file and line) of each.
+
+    Args:
+        examples: examples kept per reason (and notes kept per kind in the summary).
+    """
 
     def __init__(self, examples: int = 3):
         self.counts: Counter = Counter()
@@ -21,16 +25,37 @@ class BadRows:
         self.keep = examples
 
     def add(self, reason: str, file: str, line: int | None, text: str = "") -> None:
+        """Count one skipped record.
+
+        Args:
+            reason: why it was skipped, e.g. "malformed JSON".
+            file: the file it came from.
+            line: its line number (1-based), or None where unknown.
+            text: the record's text; the first 200 characters are kept with the example.
+        """
         self.counts[reason] += 1
         ex = self.examples.setdefault(reason, [])
         if len(ex) < self.keep:
             ex.append({"file": str(file), "line": line, "text": text[:200]})
 
     def note(self, what: str, file, line: int | None) -> None:
-        """Something read anyway that the user should know about (not a skipped record)."""
+        """Something read anyway that the user should know about (not a skipped record).
+
+        Args:
+            what: what was noticed.
+            file: the file.
+            line: the line number (1-based), or None.
+        """
         self.notes.setdefault(what, []).append({"file": str(file), "line": line})
 
     def add_count(self, reason: str, n: int, file: str) -> None:
+        """Count ``n`` skipped records at once (where the reader gives counts, not lines: Spark).
+
+        Args:
+            reason: why they were skipped.
+            n: how many.
+            file: the file they came from.
+        """
         self.counts[reason] += n
         ex = self.examples.setdefault(reason, [])
         if len(ex) < self.keep:
@@ -54,6 +79,15 @@ def jsonl_to_parquet(src: Path, dst: Path, bad: BadRows, batch: int = 200_000) -
 
     Lines that are not JSON objects are counted and skipped here; field-level problems (missing
     fields, bad timestamps) are left to the SQL validation, which sees the same line numbers.
+
+    Args:
+        src: the JSON-lines file (read as UTF-8, bad bytes replaced; a leading BOM is noted).
+        dst: the Parquet file to write (its folder is created).
+        bad: the run's bad-row tally.
+        batch: rows buffered per Parquet write.
+
+    Returns:
+        ``dst``.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq

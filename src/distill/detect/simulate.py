@@ -113,6 +113,14 @@ def _block_ip(block: np.ndarray, host: np.ndarray) -> list[str]:
 
 
 def population(cfg: SimulateConfig) -> tuple[Population, dict]:
+    """Draw every account of the scenario once from the seed, and the world they act in.
+
+    Args:
+        cfg: the simulation's settings (scenario and seed are read here).
+
+    Returns:
+        (population, world): the accounts, and the scenario's settings with its drawn campaigns and labs.
+    """
     sc = SCENARIOS[cfg.scenario]
     rng = np.random.default_rng([cfg.seed, 1])
     scale = cfg.records / 1e6
@@ -272,7 +280,18 @@ def _prompts(rng, pop, acct, world) -> tuple[list[str], np.ndarray]:
 
 
 def chunk_table(cfg: SimulateConfig, pop: Population, world: dict, index: int, size: int):
-    """Records of chunk ``index`` as a pyarrow Table."""
+    """Records of chunk ``index`` as a pyarrow Table.
+
+    Args:
+        cfg: the simulation's settings.
+        pop: the accounts, from :func:`population`.
+        world: the world, from :func:`population`.
+        index: the chunk's number; with ``cfg.seed`` it seeds the chunk's draws.
+        size: records in the chunk.
+
+    Returns:
+        The pyarrow Table of ``size`` records.
+    """
     import pyarrow as pa
 
     rng = np.random.default_rng([cfg.seed, 2, index])
@@ -308,6 +327,13 @@ def chunk_table(cfg: SimulateConfig, pop: Population, world: dict, index: int, s
 
 
 def write_truth(out: Path, pop: Population, seen: np.ndarray) -> None:
+    """Write ``truth.csv`` (account_id, operator) and ``kinds.csv`` (account_id, kind) for the accounts seen.
+
+    Args:
+        out: the output folder.
+        pop: the accounts.
+        seen: boolean mask (accounts,) of the accounts with at least one record.
+    """
     with open(out / "truth.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["account_id", "operator"])
@@ -319,6 +345,15 @@ def write_truth(out: Path, pop: Population, seen: np.ndarray) -> None:
 
 
 def run(cfg: SimulateConfig) -> dict:
+    """Simulate the logs into ``cfg.out/logs`` (old parts deleted), with the truth files and ``simulation.json``.
+
+    Args:
+        cfg: the simulation's settings.
+
+    Returns:
+        The summary written to ``simulation.json`` (without scenario and seed): records, files, logs,
+        truth, accounts, campaign_accounts, decoy_accounts, new_model, launch.
+    """
     import pyarrow.parquet as pq
 
     out = Path(cfg.out)

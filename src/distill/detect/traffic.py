@@ -80,11 +80,21 @@ class Stages:
     """Times each stage; one progress bar over the stages."""
 
     def __init__(self, names):
+        """Start the clock and the progress bar.
+
+        Args:
+            names: the stages, in order (only their number is used).
+        """
         self.bar = bar(total=len(names), desc="scan", unit="stage")
         self.seconds: dict[str, float] = {}
         self._t = time.perf_counter()
 
     def done(self, name: str):
+        """Record stage ``name`` as finished: its seconds since the previous stage, and one bar step.
+
+        Args:
+            name: the stage just finished.
+        """
         now = time.perf_counter()
         self.seconds[name] = round(now - self._t, 2)
         self._t = now
@@ -102,7 +112,17 @@ def _engine(cfg: TrafficConfig, work: Path):
 
 
 def classify_prompts(eng, per_account: int, keep: int = 64):
-    """Per account: prompts read and extraction hits; the first ``keep`` hits (by rn) for templates."""
+    """Per account: prompts read and extraction hits; the first ``keep`` hits (by rn) for templates.
+
+    Args:
+        eng: the engine holding the sample query's inputs (:mod:`distill.detect.engine`).
+        per_account: prompts sampled per account (the sample query's cap).
+        keep: hits kept per account for template matching (those with rn ≤ ``keep``).
+
+    Returns:
+        (share, hits): per account (index account_id) n_seen, n_hit, n_dup; and the kept hits,
+        columns account_id, rn, prompt, sorted by account and rn.
+    """
     import pandas as pd
 
     from distill.detect import prompts as P
@@ -216,6 +236,20 @@ def _round(df, digits: int = 6):
 
 
 def run(cfg: TrafficConfig) -> dict:
+    """Scan the logs end to end and write the results into ``cfg.out``.
+
+    The results: accounts.csv, evidence.csv, candidates.csv, clusters.json, summary.json, report.html.
+
+    Args:
+        cfg: the scan's settings.
+
+    Returns:
+        The summary written to ``summary.json`` (records, accounts, skipped, flagged_accounts,
+        clusters, stage timings, config, …).
+
+    Raises:
+        ValueError: no valid record in the logs (also see :meth:`DuckDBEngine.load`).
+    """
     import pandas as pd
 
     from distill.detect import accounts as A
@@ -386,7 +420,14 @@ def run(cfg: TrafficConfig) -> dict:
 
 
 def markdown(res: dict) -> str:
-    """The scan in a few lines: what was read, what was flagged, where the evidence is."""
+    """The scan in a few lines: what was read, what was flagged, where the evidence is.
+
+    Args:
+        res: the scan's summary (what ``run`` returns).
+
+    Returns:
+        Markdown text (results.md).
+    """
     lines = [f"# distill detect traffic: {res['records']:,} records, {res['accounts']:,} accounts", "",
              "| | |", "|---|---|",
              f"| records skipped | {res['skipped']['total']:,} {dict(sorted(res['skipped'].get('by_reason', {}).items()))} |",

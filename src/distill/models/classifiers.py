@@ -48,6 +48,14 @@ class MLP(nn.Module):
         self.max_norm = max_norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a batch of images.
+
+        Args:
+            x: images (B, H, W) or (B, 1, H, W) with H·W = ``in_features``, float in [0, 1].
+
+        Returns:
+            Logits (B, C).
+        """
         h = self.input_dropout(x.flatten(1))  # (B, 784)
         for block in self.blocks:
             h = block(h)  # (B, hidden_i)
@@ -68,6 +76,12 @@ class SmallCNN(nn.Module):
 
     conv(1→c,3) ReLU conv(c→c,3) ReLU maxpool → conv(c→2c,3) ReLU conv(2c→2c,3) ReLU maxpool
     → dense(7·7·2c → hidden) ReLU dropout → logits.
+
+    Args:
+        num_classes: output size C.
+        channels: width c of the first conv block (the second has 2c).
+        hidden: size of the dense layer.
+        dropout: dropout after the dense layer.
     """
 
     def __init__(self, num_classes: int = 10, channels: int = 32, hidden: int = 256, dropout: float = 0.3):
@@ -86,6 +100,14 @@ class SmallCNN(nn.Module):
         self.out = nn.Linear(hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a batch of 28×28 images.
+
+        Args:
+            x: images (B, 28, 28) or (B, 1, 28, 28), float in [0, 1] (two 2× poolings must leave 7×7).
+
+        Returns:
+            Logits (B, C).
+        """
         if x.dim() == 3:
             x = x.unsqueeze(1)  # (B, 1, H, W)
         return self.out(self.hidden1(self.features2(self.features1(x))))
@@ -101,6 +123,9 @@ class Ensemble(nn.Module):
     predictive distribution, and dividing it by T gives the tempered ensemble targets
     only approximately, so distillation from an ensemble should use the members'
     logits through ``distill.losses.mix_teachers`` (exact at every temperature).
+
+    Args:
+        members: models with the same input and number of classes C.
     """
 
     def __init__(self, members: list[nn.Module]):
@@ -108,6 +133,14 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(members)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The ensemble's log-probabilities: log of the mean of the members' softmaxes.
+
+        Args:
+            x: images, as each member takes them.
+
+        Returns:
+            Log-probabilities (B, C), usable as logits.
+        """
         logp = torch.stack([m(x).log_softmax(-1) for m in self.members])  # (M, B, C)
         return torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(len(self.members))))
 
@@ -133,6 +166,17 @@ def build_classifier(name: str, num_classes: int = 10, *, seed: int | None = Non
     With ``seed``, the initial weights are a function of the seed alone: drawn from a generator
     seeded with it, leaving the global RNG as it was. Without one they depend on whatever used
     the global RNG before (imports included), so runs meant to be reproducible pass a seed.
+
+    Args:
+        name: an ``ARCHITECTURES`` key: "mlp-1200" (Hinton's teacher), "mlp-800" (student) or "cnn".
+        num_classes: output size C.
+        seed: seed for the initial weights; None uses the global RNG.
+
+    Returns:
+        The untrained model.
+
+    Raises:
+        ValueError: ``name`` is not a registered architecture.
     """
     if name not in ARCHITECTURES:
         raise ValueError(f"Unknown architecture {name!r}; choose one of {sorted(ARCHITECTURES)}.")

@@ -44,6 +44,14 @@ def _same(given: str, secret: str) -> bool:
 
 
 def csrf_token(token: str) -> str:
+    """The CSRF token of a session: HMAC-SHA256 of a fixed label keyed by the session token.
+
+    Args:
+        token: the session token.
+
+    Returns:
+        64 lowercase hex characters.
+    """
     return hmac.new(token.encode(), b"distill-review-csrf", hashlib.sha256).hexdigest()
 
 
@@ -51,7 +59,20 @@ def create_app(ds: Dataset, store: Store, *, token: str | None, out: str | Path,
                sampled: bool = False):
     """The app for reviewing ``ds`` with decisions in ``store``; ``token`` None disables the token check
     (loopback only, refused by :func:`distill.review.run.check_bind` elsewhere); ``order`` the item ids to
-    review (a spot-check sample), default all; ``out`` the folder the Export button writes."""
+    review (a spot-check sample), default all; ``out`` the folder the Export button writes.
+
+    Args:
+        ds: the data set under review.
+        store: where decisions are kept.
+        token: the session token, or None (see above).
+        out: the export folder.
+        order: item ids in review order; None: every item of ``ds``.
+        sampled: ``order`` is a spot-check sample: the page shows the population's size, and Export
+            keeps pending items.
+
+    Returns:
+        The FastAPI app.
+    """
     env = Environment(loader=PackageLoader("distill.review", "templates"), autoescape=select_autoescape(["html"]))
     static = files("distill.review") / "static"
     assets = {"review.js": ("application/javascript", (static / "review.js").read_bytes()),

@@ -87,7 +87,18 @@ def load(path: str | Path) -> Dataset:
     """Read ``train.jsonl``, ``eval.jsonl``, ``chunks.jsonl`` and ``dataset.json`` (the last optional).
 
     Malformed records are errors naming the file and line: not JSON, not an object, an item without a
-    string id (a form can only send strings back), fields of the wrong type, a chunk without an id."""
+    string id (a form can only send strings back), fields of the wrong type, a chunk without an id.
+
+    Args:
+        path: the data set folder ``distill docs generate`` wrote (WORKDIR/dataset).
+
+    Returns:
+        The items of both splits (in file order), the chunks by id, and the card ({} without one).
+
+    Raises:
+        FileNotFoundError: the folder, a split file or chunks.jsonl is missing.
+        ValueError: a malformed record, a duplicate item id, or a dataset.json that is not a JSON object.
+    """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"data set folder {path} not found: point at the folder `distill docs generate` "
@@ -126,7 +137,15 @@ def load(path: str | Path) -> Dataset:
 
 def support_parts(text: str, span) -> tuple[str, str, str] | None:
     """The chunk split at the supporting span: (before, span, after), raw text for the template to escape
-    part by part. None when there is no span or it does not fit the text."""
+    part by part. None when there is no span or it does not fit the text.
+
+    Args:
+        text: the chunk's text.
+        span: (start, end) character offsets, 0 ≤ start < end ≤ len(text).
+
+    Returns:
+        (before, span, after), or None.
+    """
     try:
         s, e = int(span[0]), int(span[1])
     except (TypeError, ValueError, IndexError, KeyError, OverflowError):  # 1e999 reads as inf: no span

@@ -43,6 +43,17 @@ class ExportConfig:
 
 
 def reviewed_record(item: dict, decision: dict, product: str) -> dict:
+    """The record an item becomes after review, with its decision in ``review``.
+
+    Args:
+        item: the item as generated.
+        decision: its decision: {"status", "edits", ...}; status one of approved, edited, rejected, pending.
+        product: the product name, for rebuilding an edited item's messages.
+
+    Returns:
+        A copy of ``item`` (status other than edited), or the edited item rebuilt as a record (its
+        generated system prompt kept; ``original_id`` when the id changed).
+    """
     if decision["status"] != "edited":
         return dict(item) | {"review": decision["status"]}
     edited = dict(item) | decision["edits"]
@@ -60,6 +71,17 @@ def reviewed_record(item: dict, decision: dict, product: str) -> dict:
 
 
 def summarize(ds: Dataset, decisions: dict[str, dict], sampled: list[str] | None = None) -> dict:
+    """Counts of the decisions: overall, by flag and by section, with the rejected ids.
+
+    Args:
+        ds: the data set.
+        decisions: item id → decision; items without one are pending.
+        sampled: the spot-check sample's item ids, or None.
+
+    Returns:
+        {"items", "reviewed", "status", "by_flag", "by_section", "rejected_ids"}, and "sample"
+        (size and the rejection-rate estimate) when ``sampled`` is given.
+    """
     status = {i: decisions.get(i, {"status": "pending"})["status"] for i in ds.by_id}
     counts = Counter(status.values())
     by_flag, by_section = {}, {}
@@ -84,6 +106,14 @@ def summarize(ds: Dataset, decisions: dict[str, dict], sampled: list[str] | None
 
 
 def markdown(summary: dict) -> str:
+    """The review summary as markdown: decisions, spot-check estimate, by flag, by section, where written.
+
+    Args:
+        summary: as :func:`summarize` (or :func:`export`) returns it.
+
+    Returns:
+        The markdown text.
+    """
     s = summary["status"]
     lines = ["# Review of the data set", "",
              f"{summary['reviewed']} of {summary['items']} items reviewed.", "",
@@ -102,7 +132,17 @@ def markdown(summary: dict) -> str:
 
 
 def export(ds: Dataset, store: Store, out: str | Path, *, keep_pending: bool = False) -> dict:
-    """Write the reviewed data set and the summary of the decisions to ``out``; returns the summary."""
+    """Write the reviewed data set and the summary of the decisions to ``out``; returns the summary.
+
+    Args:
+        ds: the data set.
+        store: the decisions.
+        out: the output folder (created); gets the items, dataset.json, review.json, review.md and README.md.
+        keep_pending: also write items not reviewed yet (a spot check reviews a sample only).
+
+    Returns:
+        The :func:`summarize` summary plus "out", "source", "kept" and "written".
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     decisions = store.all()
@@ -132,6 +172,17 @@ def export(ds: Dataset, store: Store, out: str | Path, *, keep_pending: bool = F
 
 
 def run(cfg: ExportConfig) -> dict:
+    """Export the reviewed data set the config names (``distill review export``).
+
+    Args:
+        cfg: the export's settings.
+
+    Returns:
+        The summary of :func:`export`.
+
+    Raises:
+        FileNotFoundError: the data set has no review database yet (or see :func:`distill.review.dataset.load`).
+    """
     ds = load(cfg.dataset)
     db = ds.path / DB_NAME
     if not db.exists():

@@ -35,6 +35,14 @@ class ReviewConfig:
 
 
 def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only: "localhost" or a loopback IP address.
+
+    Args:
+        host: a host name or IP address (IPv6 without brackets).
+
+    Returns:
+        False for any other name, even one that resolves to a loopback address.
+    """
     if host == "localhost":
         return True
     try:
@@ -44,7 +52,15 @@ def is_loopback(host: str) -> bool:
 
 
 def prepare(cfg: ReviewConfig) -> tuple[Dataset, Store, list[str]]:
-    """Load the data set, open its store and fix the review order (the spot-check sample, when asked)."""
+    """Load the data set, open its store and fix the review order (the spot-check sample, when asked).
+
+    Args:
+        cfg: the review's settings; ``sample`` in (0, 1) draws a spot-check sample (seeded by ``seed``)
+            and records it in the store.
+
+    Returns:
+        (dataset, store, order): the data set, its open store, and the item ids in review order.
+    """
     ds = load(cfg.dataset)
     store = Store(ds.path / DB_NAME, [it["id"] for it in ds.items])
     ids = [it["id"] for it in ds.items]
@@ -57,6 +73,15 @@ def prepare(cfg: ReviewConfig) -> tuple[Dataset, Store, list[str]]:
 
 
 def build(cfg: ReviewConfig, token: str | None):
+    """The review app for the config: data set, store and order from :func:`prepare`, export folder set.
+
+    Args:
+        cfg: the review's settings.
+        token: the session token, or None for no token check.
+
+    Returns:
+        The FastAPI app.
+    """
     from distill.review.app import create_app
 
     ds, store, order = prepare(cfg)
@@ -65,7 +90,14 @@ def build(cfg: ReviewConfig, token: str | None):
 
 
 def run(cfg: ReviewConfig) -> dict:
-    """Serve until interrupted (Ctrl-C); returns where it was served and the decisions' counts."""
+    """Serve until interrupted (Ctrl-C); returns where it was served and the decisions' counts.
+
+    Args:
+        cfg: the review's settings; ``token`` True makes a random session token (shown in the URL).
+
+    Returns:
+        {"dataset", "host", "port", "decisions"}: decisions counted by status.
+    """
     import uvicorn
 
     from distill.serve.server import bind

@@ -20,7 +20,16 @@ from distill.stats import wilson
 
 def sample_ids(ids: list[str], fraction: float, seed: int) -> list[str]:
     """ceil(fraction × N) ids drawn without replacement, in a random order fixed by ``seed`` (so a restart
-    shows the same sample). ``fraction`` 0 or 1: every id, in data set order."""
+    shows the same sample). ``fraction`` 0 or 1: every id, in data set order.
+
+    Args:
+        ids: every item id.
+        fraction: share of the items to sample, in [0, 1].
+        seed: seed of the draw.
+
+    Returns:
+        The sampled ids (at least one), or all of them.
+    """
     if fraction <= 0 or fraction >= 1:
         return list(ids)
     n = max(1, math.ceil(fraction * len(ids)))
@@ -29,7 +38,17 @@ def sample_ids(ids: list[str], fraction: float, seed: int) -> list[str]:
 
 def estimate(errors: int, reviewed: int, population: int) -> dict:
     """Rate of ``errors`` in ``reviewed`` sampled items, as an estimate for ``population`` items, with a 95%
-    Wilson interval under the finite-population correction."""
+    Wilson interval under the finite-population correction.
+
+    Args:
+        errors: rejected items among those reviewed.
+        reviewed: sampled items reviewed so far.
+        population: items in the whole data set.
+
+    Returns:
+        {"errors", "reviewed", "population", "rate" (None before any review), "lo", "hi", "fpc"};
+        with every item reviewed the interval is the rate itself (fpc 0).
+    """
     if reviewed == 0:
         return {"errors": 0, "reviewed": 0, "population": population, "rate": None, "lo": 0.0, "hi": 1.0,
                 "fpc": 1.0}
@@ -45,6 +64,14 @@ def estimate(errors: int, reviewed: int, population: int) -> dict:
 
 
 def describe(est: dict) -> str:
+    """The estimate in one sentence for the page and review.md.
+
+    Args:
+        est: as :func:`estimate` returns it.
+
+    Returns:
+        The sentence, without a final full stop.
+    """
     if est["rate"] is None:
         return "no sampled item reviewed yet"
     return (f"{est['errors']} of {est['reviewed']} reviewed sample items rejected: estimated error rate "

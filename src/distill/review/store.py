@@ -43,7 +43,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 class Conflict(Exception):
-    """The item changed since the page that sent this save was drawn."""
+    """The item changed since the page that sent this save was drawn.
+
+    Args:
+        item_id: the item's id.
+        current: its decision now: {"status", "edits", "version"}.
+    """
 
     def __init__(self, item_id: str, current: dict):
         self.item_id, self.current = item_id, current
@@ -52,6 +57,12 @@ class Conflict(Exception):
 
 
 class Store:
+    """Review decisions in SQLite (WAL, one connection shared by the server's threads), with their history.
+
+    Args:
+        path: the database file (created with the schema if new).
+        item_ids: ids to register as pending (already present ones are left alone); None: none.
+    """
     def __init__(self, path: str | Path, item_ids: list[str] | None = None):
         self.path = Path(path)
         # one connection shared by the server's threads, serialised by a lock; autocommit mode so that each
@@ -77,6 +88,14 @@ class Store:
         return {"status": row[0], "edits": json.loads(row[1]), "version": row[2]}
 
     def get(self, item_id: str) -> dict:
+        """The item's decision.
+
+        Args:
+            item_id: the item's id.
+
+        Returns:
+            {"status", "edits", "version"}; a pending decision at version 0 for an unknown id.
+        """
         with self._lock:
             row = self._db.execute("SELECT status, edits, version FROM decisions WHERE item_id = ?",
                                    (item_id,)).fetchone()
@@ -100,6 +119,15 @@ class Store:
 
     def decide(self, item_id: str, status: str, version: int, edits: dict | None = None) -> int:
         """Set the item's decision if it is still at ``version``; returns the new version.
+
+        Args:
+            item_id: the item's id.
+            status: one of ``STATUSES``.
+            version: the version the deciding page showed.
+            edits: edited fields (only ``EDITABLE`` ones) → new values; None: no edits.
+
+        Returns:
+            The new version (old + 1).
 
         Raises:
             ValueError: unknown status or edited field.
@@ -155,10 +183,25 @@ class Store:
             return item_id
 
     def set_meta(self, key: str, value) -> None:
+        """Store a JSON-able value under ``key`` (replacing any earlier one).
+
+        Args:
+            key: the name, e.g. "sample".
+            value: any JSON-able value.
+        """
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     def meta(self, key: str, default=None):
+        """The value stored under ``key``.
+
+        Args:
+            key: the name.
+            default: what to return when nothing is stored.
+
+        Returns:
+            The decoded value, or ``default``.
+        """
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default

@@ -37,6 +37,18 @@ async def engine_steps(engine: HFEngine, prompt_ids: list[int], *, max_tokens: i
     """The engine's tokens, produced in a worker thread under its lock, delivered as they come.
 
     Leaving the loop early (a stop string, a client that hung up) tells the thread to stop at the next token.
+
+    Args:
+        engine: the loaded engine.
+        prompt_ids: the prompt's token ids, non-empty.
+        max_tokens: most tokens to generate.
+        temperature: sampling temperature; 0 is greedy.
+        seed: seed of the per-request generator (None: a fresh random seed).
+        top_logprobs: if set, each step carries the k most likely tokens and their log-probs.
+
+    Yields:
+        One :class:`~distill.teachers.hf.Step` per generated token; an exception in the thread is
+        raised here.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
@@ -73,12 +85,24 @@ async def engine_steps(engine: HFEngine, prompt_ids: list[int], *, max_tokens: i
 
 class StopText:
     """Accumulates token deltas; ``add`` returns the text that is safe to show now (cut at a stop string,
-    holding back any tail that could still become one)."""
+    holding back any tail that could still become one).
+
+    Args:
+        stop: the stop strings (may be empty).
+    """
 
     def __init__(self, stop: list[str]):
         self.stop, self.text, self.sent, self.stopped = stop, "", 0, False
 
     def add(self, delta: str) -> str:
+        """Take the next token's text; return what may be sent now.
+
+        Args:
+            delta: the text the token adds.
+
+        Returns:
+            The new safe text (possibly ""); after a stop string, the rest up to it, and ``stopped`` is set.
+        """
         self.text += delta
         cut = find_stop(self.text, self.stop)
         if cut is not None:
@@ -112,7 +136,12 @@ CHARS_PER_TOKEN = 16  # a prompt longer than this many characters per allowed to
 
 class BodyLimit:
     """ASGI middleware: a request body over ``limit`` bytes is answered 413 without reading the rest, whether it
-    declares its length (Content-Length) or not (chunked)."""
+    declares its length (Content-Length) or not (chunked).
+
+    Args:
+        app: the ASGI app to wrap.
+        limit: largest body accepted, in bytes.
+    """
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -168,6 +197,16 @@ def create_app(engine: HFEngine, served_name: str, *, api_key: str | None = None
     Request bodies over ``max_body_bytes`` are answered 413; prompts over ``max_prompt_tokens`` (default: the
     model's context) 400, those over ``CHARS_PER_TOKEN`` characters per allowed token before any tokenizing.
     Templating, tokenizing and generating run in worker threads, so a large request never stalls the others.
+
+    Args:
+        engine: the loaded engine.
+        served_name: the model id clients ask for (and ``/v1/models`` lists).
+        api_key: the bearer key every ``/v1`` request must carry; None: no key.
+        max_body_bytes: largest request body, in bytes.
+        max_prompt_tokens: largest prompt, in tokens; None: the model's context.
+
+    Returns:
+        The FastAPI app.
     """
     app = FastAPI(title="distill serve", docs_url=None, redoc_url=None, openapi_url=None)
     created = int(time.time())
@@ -375,7 +414,17 @@ async def _completion_stream(steps, req, k, head, n_prompt, max_tokens):
 
 
 def read_api_key(env_name: str) -> str | None:
-    """The key from the environment variable named ``env_name`` (None when no name is given)."""
+    """The key from the environment variable named ``env_name`` (None when no name is given).
+
+    Args:
+        env_name: the environment variable's name; "" for no key.
+
+    Returns:
+        The key, or None.
+
+    Raises:
+        ValueError: the variable is named but unset or empty.
+    """
     if not env_name:
         return None
     key = os.environ.get(env_name)

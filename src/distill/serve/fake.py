@@ -26,7 +26,14 @@ FAULTS = ("garbage", "truncated", "html", "html502", "429", "429date", "500", "s
 
 
 def answer_text(messages: list[dict]) -> str:
-    """What the fake teacher says: deterministic, so a test knows the right answer."""
+    """What the fake teacher says: deterministic, so a test knows the right answer.
+
+    Args:
+        messages: the chat messages.
+
+    Returns:
+        "echo: " followed by the last user message's content ("" without one).
+    """
     user = [m.get("content", "") for m in messages if m.get("role") == "user"]
     return "echo: " + (user[-1] if user else "")
 
@@ -42,6 +49,7 @@ class FakeEndpoint:
         fault_sleep: how long a "sleep" fault sleeps (set it past the client's timeout).
         retry_after: the Retry-After seconds sent with "429".
         model: the model id listed at /v1/models.
+        api_key: if set, requests must carry ``Authorization: Bearer <api_key>``.
     """
 
     def __init__(self, latency: float = 0.0, capacity: int | None = None, faults: list[str | None] | None = None,
@@ -111,7 +119,11 @@ class FakeEndpoint:
         self.stop()
 
     def stall(self, after: int) -> None:
-        """Hold every chat request once ``after`` have been answered, until :meth:`release`."""
+        """Hold every chat request once ``after`` have been answered, until :meth:`release`.
+
+        Args:
+            after: answered requests after which new ones are held.
+        """
         self._stall_after = after
 
     def release(self) -> None:
@@ -237,7 +249,11 @@ class FakeEndpoint:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m distill.serve.fake --latency 0.5 --capacity 32``: serve until killed; prints ``PORT <n>``."""
+    """``python -m distill.serve.fake --latency 0.5 --capacity 32``: serve until killed; prints ``PORT <n>``.
+
+    Args:
+        argv: the command-line arguments (None: ``sys.argv[1:]``).
+    """
     import argparse
 
     ap = argparse.ArgumentParser(description=main.__doc__)

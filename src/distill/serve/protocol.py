@@ -12,6 +12,15 @@ class APIError(Exception):
 
     def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
                  type: str = "invalid_request_error"):
+        """An error to answer with.
+
+        Args:
+            status: the HTTP status, e.g. 400.
+            message: what went wrong, for the client.
+            param: the request field at fault, or None.
+            code: a machine-readable code (e.g. "context_length_exceeded"), or None.
+            type: the OpenAI error type, e.g. "invalid_request_error", "authentication_error".
+        """
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
 

@@ -34,11 +34,30 @@ class ServeConfig:
 
 
 def served_name(cfg: ServeConfig) -> str:
+    """The model id to serve under: ``served_name`` if set, else "smollm2" or the model folder's name.
+
+    Args:
+        cfg: the server's settings.
+
+    Returns:
+        The model id.
+    """
     return cfg.served_name or (cfg.model if cfg.model == "smollm2" else Path(cfg.model.rstrip("/")).name)
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket (bound here, so ``port=0`` gets a free port we can report)."""
+    """A listening socket (bound here, so ``port=0`` gets a free port we can report).
+
+    Args:
+        host: the address to listen on (IPv6 when it contains ":").
+        port: the port; 0 picks a free one.
+
+    Returns:
+        The listening socket.
+
+    Raises:
+        OSError: the address cannot be bound (the message suggests another port).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -51,6 +70,17 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def build_app(cfg: ServeConfig):
+    """Load the model the config names and build its app.
+
+    Args:
+        cfg: the server's settings.
+
+    Returns:
+        The FastAPI app of :func:`distill.serve.app.create_app`.
+
+    Raises:
+        ValueError: ``api_key_env`` names an unset variable.
+    """
     from distill.serve.app import create_app, read_api_key
     from distill.teachers.hf import HFEngine
 
@@ -64,6 +94,16 @@ class ServerThread:
     """A uvicorn server on a background thread (tests, benchmarks, notebooks): ``url``, ``stop()``."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        """Bind, start the server thread and wait (up to 10 s) until it serves.
+
+        Args:
+            app: the ASGI app.
+            host: the address to listen on.
+            port: the port; 0 picks a free one (see ``port``).
+
+        Raises:
+            RuntimeError: the server did not start within 10 s.
+        """
         import uvicorn
 
         self.sock = bind(host, port)
@@ -92,7 +132,14 @@ class ServerThread:
 
 
 def run(cfg: ServeConfig) -> dict:
-    """Serve until interrupted (Ctrl-C); returns what was served."""
+    """Serve until interrupted (Ctrl-C); returns what was served.
+
+    Args:
+        cfg: the server's settings.
+
+    Returns:
+        {"model", "host", "port"}.
+    """
     import uvicorn
 
     app = build_app(cfg)

@@ -113,7 +113,14 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def available(name: str) -> bool:
-    """Whether the package a bundled set is read from is installed."""
+    """Whether the package a bundled set is read from is installed.
+
+    Args:
+        name: a ``DATASETS`` key.
+
+    Returns:
+        True when the set needs no package or its package is importable.
+    """
     spec = DATASETS[name]
     if not spec.needs:
         return True
@@ -125,7 +132,18 @@ def available(name: str) -> bool:
 
 
 def load_dataset(name: str, sensitive: str | None = "default") -> TabularData:
-    """Load a bundled set by name (see ``DATASETS``); ``sensitive`` overrides its group column."""
+    """Load a bundled set by name (see ``DATASETS``); ``sensitive`` overrides its group column.
+
+    Args:
+        name: a ``DATASETS`` key.
+        sensitive: the column to report fairness gaps over; "default": the set's own; None: none.
+
+    Returns:
+        The features, the binary target and the sensitive column (if any).
+
+    Raises:
+        ValueError: ``name`` is not a bundled set.
+    """
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}.")
     spec = DATASETS[name]
@@ -240,6 +258,26 @@ def load_csv(path: str | Path, target: str, sensitive: str | None = None, positi
     ``drop`` names columns to leave out (ids, follow-up times); columns that look like row ids or that
     predict the target almost alone are warned about by name (``suspicious_columns``).
     ``positive`` is compared as the target column's type: "2" matches 2 and 2.0 in a numeric column.
+
+    Args:
+        path: the CSV file.
+        target: the label column.
+        sensitive: the column to report fairness gaps over, or None.
+        positive: the target value that is class 1 (as text, compared as the column's type); None: the
+            larger of two values.
+        bad_rows: "error" or "skip", for rows with the wrong number of fields.
+        na_values: extra strings read as missing values.
+        bad_cells: "error" or "coerce", for non-number cells in a mostly numeric column.
+        drop: columns left out of the features.
+
+    Returns:
+        The features, the binary target and the sensitive column (if any); ``coerced`` lists the
+        columns whose bad cells were read as missing.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: a bad row or bad cells (with "error"), no data rows, a target with no values, a
+            target with more than two values and no ``positive``, or ``drop`` naming a missing column.
     """
     path = Path(path)
     if not path.is_file():
@@ -299,13 +337,28 @@ def load_csv(path: str | Path, target: str, sensitive: str | None = None, positi
 
 
 def plain(values) -> list:
-    """NumPy scalars as plain Python values, for messages (``[0, 1, 2]``, not ``[np.int64(0), …]``)."""
+    """NumPy scalars as plain Python values, for messages (``[0, 1, 2]``, not ``[np.int64(0), …]``).
+
+    Args:
+        values: any iterable of values.
+
+    Returns:
+        A list of the same values, NumPy scalars converted with ``.item()``.
+    """
     return [v.item() if hasattr(v, "item") else v for v in values]
 
 
 def matches(column: pd.Series, value: str) -> pd.Series:
     """``column == value`` with ``value`` read as the column's type: "2" matches 2 and 2.0 in a numeric
-    column (a target with missing values is read as float), and is compared as text otherwise."""
+    column (a target with missing values is read as float), and is compared as text otherwise.
+
+    Args:
+        column: the values to compare.
+        value: the value as typed on the command line.
+
+    Returns:
+        A boolean Series, True where the column holds ``value``.
+    """
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         try:
             return column == float(value)
@@ -356,6 +409,16 @@ def make_encoder(X: pd.DataFrame, max_categories: int = 20):
     anything else → most-frequent-imputed and one-hot encoded (unseen categories → all zeros).
 
     Standardizing helps the gradient-trained students (logistic, MLP) and changes nothing for trees.
+
+    Args:
+        X: the training features; the column kinds are read from their dtypes.
+        max_categories: most one-hot columns per categorical feature (rarer values share one).
+
+    Returns:
+        The unfitted ``ColumnTransformer``.
+
+    Raises:
+        ValueError: a column with no values at all.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -380,7 +443,14 @@ def make_encoder(X: pd.DataFrame, max_categories: int = 20):
 
 
 def as_categories(X: pd.DataFrame) -> pd.DataFrame:
-    """Non-numeric columns as plain object strings with NaN for missing (one kind of missing value)."""
+    """Non-numeric columns as plain object strings with NaN for missing (one kind of missing value).
+
+    Args:
+        X: the features.
+
+    Returns:
+        A copy of ``X`` with non-numeric (and boolean) columns as object strings.
+    """
     X = X.copy()
     for c in X.columns:
         if not pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]):

@@ -34,14 +34,31 @@ log = logging.getLogger(__name__)
 
 
 def align_proba(proba: np.ndarray, est_classes, classes) -> np.ndarray:
-    """(n, len(est_classes)) probabilities → (n, len(classes)); classes the model never saw get 0."""
+    """(n, len(est_classes)) probabilities → (n, len(classes)); classes the model never saw get 0.
+
+    Args:
+        proba: a model's probabilities (n, len(est_classes)).
+        est_classes: the model's ``classes_``, all among ``classes``.
+        classes: all labels, sorted (K,).
+
+    Returns:
+        Probabilities (n, K).
+    """
     out = np.zeros((proba.shape[0], len(classes)))
     out[:, np.searchsorted(classes, est_classes)] = proba
     return out
 
 
 def log_loss(proba: np.ndarray, y_idx: np.ndarray) -> float:
-    """Mean −log p(true class), probabilities clipped at 1e−15. proba: (n, K); y_idx: (n,) ints."""
+    """Mean −log p(true class), probabilities clipped at 1e−15. proba: (n, K); y_idx: (n,) ints.
+
+    Args:
+        proba: probabilities (n, K).
+        y_idx: the true classes' column indices (n,).
+
+    Returns:
+        The mean log loss in nats.
+    """
     return float(-np.mean(np.log(np.clip(proba[np.arange(len(y_idx)), y_idx], 1e-15, 1.0))))
 
 
@@ -49,9 +66,15 @@ def out_of_fold_proba(teacher, X, y, classes, folds) -> np.ndarray:
     """Each row's teacher probabilities from a copy of ``teacher`` fitted without that row's fold.
 
     Args:
-        X: (n, d); y: (n,) labels; classes: (K,) sorted labels; folds: list of (train_idx, test_idx)
-            whose test parts cover every row exactly once.
-    Returns (n, K) probabilities.
+        teacher: an unfitted estimator with ``predict_proba``; cloned per fold.
+        X: features (n, d).
+        y: labels (n,).
+        classes: sorted labels (K,).
+        folds: list of (train_idx, test_idx) whose test parts cover every row exactly once.
+
+    Returns:
+        Probabilities (n, K), columns in the order of ``classes``. A fold whose training part holds
+        one class only predicts that class with probability 1.
     """
     out = np.full((len(y), len(classes)), np.nan)
     for train, test in folds:
@@ -81,23 +104,54 @@ def _simplex_weights(oofs: list[np.ndarray], y_idx: np.ndarray) -> np.ndarray:
 
 
 class TeacherEnsemble(ClassifierMixin, BaseEstimator):
-    """Fitted teachers combined by fixed weights (what multi-teacher mode refits on all rows)."""
+    """Fitted teachers combined by fixed weights (what multi-teacher mode refits on all rows).
+
+    Args:
+        estimators: the teachers (unfitted; cloned by ``fit``).
+        weights: one non-negative weight per teacher, used as given (``DistilledClassifier`` passes
+            weights summing to 1); None: equal weights.
+    """
 
     def __init__(self, estimators=(), weights=None):
         self.estimators = estimators
         self.weights = weights
 
     def fit(self, X, y):
+        """Fit a clone of each teacher on all rows.
+
+        Args:
+            X: features (n, d).
+            y: labels (n,).
+
+        Returns:
+            ``self``.
+        """
         self.classes_ = np.unique(y)
         self.estimators_ = [clone(e).fit(X, y) for e in self.estimators]
         return self
 
     def predict_proba(self, X):
+        """The weighted sum of the teachers' probabilities (teachers of weight 0 are skipped).
+
+        Args:
+            X: features (n, d).
+
+        Returns:
+            Probabilities (n, K), columns in the order of ``classes_``.
+        """
         w = np.full(len(self.estimators_), 1 / len(self.estimators_)) if self.weights is None else self.weights
         return sum(wj * align_proba(e.predict_proba(X), e.classes_, self.classes_)
                    for wj, e in zip(w, self.estimators_, strict=True) if wj > 0)
 
     def predict(self, X):
+        """The most probable class of each row.
+
+        Args:
+            X: features (n, d).
+
+        Returns:
+            Labels (n,).
+        """
         proba = self.predict_proba(X)  # first: it checks that the model is fitted
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -219,7 +273,6 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             w = _simplex_weights(oofs, y_idx)
         return w, losses
 
-    @_fit_context(prefer_skip_nested_validation=False)
     def _soft_weight(self) -> float:
         """``soft_weight``, or the deprecated ``alpha`` when one was given (scikit-learn's convention)."""
         if isinstance(self.alpha, str):  # "deprecated": not given
@@ -230,7 +283,22 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                       FutureWarning, stacklevel=3)
         return self.alpha
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
+        """Fit the teachers out of fold, fit the student to the soft targets, refit the teachers on all rows.
+
+        Args:
+            X: numeric features (n, d) (encode categorical columns first, e.g. with ``make_encoder``).
+            y: labels (n,), at least two classes.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ValueError: a temperature ≠ 1 with a student without logits, a student whose ``fit`` takes no
+                ``sample_weight``, one class only, non-numeric X, bad ``teacher_weights``, or a ``cv``
+                whose test folds do not cover each row exactly once.
+        """
         teachers = self._teachers()
         if self.temperature != 1 and not has_logits(self.student):
             raise ValueError(f"temperature must be 1 for a student without logits, got {self.temperature!r} with "
@@ -267,11 +335,26 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X):
-        """(n, K) student probabilities, columns in the order of ``classes_``."""
+        """(n, K) student probabilities, columns in the order of ``classes_``.
+
+        Args:
+            X: features (n, d), as in ``fit``.
+
+        Returns:
+            Probabilities (n, K).
+        """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return align_proba(self.student_.predict_proba(X), self.student_.classes_, self.classes_)
 
     def predict(self, X):
+        """The student's most probable class of each row.
+
+        Args:
+            X: features (n, d), as in ``fit``.
+
+        Returns:
+            Labels (n,).
+        """
         proba = self.predict_proba(X)  # first: it checks that the model is fitted
         return self.classes_[np.argmax(proba, axis=1)]

@@ -17,7 +17,15 @@ def _gap(m: dict, key: str) -> str:
 
 
 def markdown(res: dict) -> str:
-    """The results as a markdown table plus a few sentences."""
+    """The results as a markdown table plus a few sentences.
+
+    Args:
+        res: the results of :func:`distill.tabular.run.run` (models, config, rows, retention and
+            speed-ups; teachers and the hard-label comparison when present).
+
+    Returns:
+        The markdown text, linking ``reliability.png``.
+    """
     models = res["models"]
     cfg = res["config"]
     head = "| | " + " | ".join(LABELS[k] for k in models) + " |"
@@ -59,7 +67,14 @@ def markdown(res: dict) -> str:
 
 
 def reliability_figure(res: dict):
-    """Observed positive rate against mean predicted probability per bin, one line per model."""
+    """Observed positive rate against mean predicted probability per bin, one line per model.
+
+    Args:
+        res: the results of :func:`distill.tabular.run.run`; reads each model's ``reliability`` and ``ece``.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
     from matplotlib.figure import Figure
 
     from distill.plotting import legend_below, wrap
@@ -79,4 +94,10 @@ def reliability_figure(res: dict):
 
 
 def reliability_plot(res: dict, path: Path) -> None:
+    """Save :func:`reliability_figure` of ``res`` as a PNG (120 dpi).
+
+    Args:
+        res: the results of :func:`distill.tabular.run.run`.
+        path: the image file to write.
+    """
     reliability_figure(res).savefig(path, dpi=120)

@@ -67,6 +67,14 @@ class TabularRunConfig:
 
 
 def load_data(cfg: TabularRunConfig):
+    """The data set the config names: a bundled one (``dataset``) or a CSV file (``csv``).
+
+    Args:
+        cfg: the run's settings; ``sensitive`` "none" means no group column, empty means the set's own.
+
+    Returns:
+        The loaded :class:`~distill.tabular.datasets.TabularData`.
+    """
     from distill.tabular.datasets import load_csv, load_dataset
 
     sens = None if cfg.sensitive.lower() == "none" else (cfg.sensitive or None)
@@ -76,7 +84,22 @@ def load_data(cfg: TabularRunConfig):
 
 
 def model_metrics(name: str, y, p, group, predict, Z, repeats: int, model) -> dict:
-    """AUC, ECE, Brier, fairness gaps, latency per row at batch 1 and 1,024, and skops size of one model."""
+    """AUC, ECE, Brier, fairness gaps, latency per row at batch 1 and 1,024, and skops size of one model.
+
+    Args:
+        name: the model's label in the results.
+        y: held-out 0/1 labels (n,).
+        p: the model's probabilities of class 1 (n,).
+        group: the sensitive group of each row (n,), or None (no fairness gaps).
+        predict: the function whose latency is timed (called on rows of ``Z``).
+        Z: the encoded held-out rows.
+        repeats: timed calls at batch 1 (a fifth of them, at least 3, at batch 1,024).
+        model: the fitted model whose skops size is measured.
+
+    Returns:
+        {"model", "auc", "ece", "brier", "reliability", "latency_s_batch1", "latency_s_batch1024",
+        "size_bytes"} and "fairness" when ``group`` is given.
+    """
     from distill.tabular import metrics as M
 
     res = {"model": name, "auc": M.auc(y, p), "ece": M.ece(y, p), "brier": M.brier(y, p),
@@ -90,7 +113,15 @@ def model_metrics(name: str, y, p, group, predict, Z, repeats: int, model) -> di
 
 
 def run(cfg: TabularRunConfig) -> dict:
-    """Fit teacher and student on a stratified training split; compare them on the held-out rows."""
+    """Fit teacher and student on a stratified training split; compare them on the held-out rows.
+
+    Args:
+        cfg: the run's settings.
+
+    Returns:
+        The results, also written to ``cfg.out`` as results.json, with report.md, reliability.png and
+        student.skops (encoder + student).
+    """
     import skops.io as sio
     from sklearn.base import clone
     from sklearn.model_selection import train_test_split
@@ -227,6 +258,17 @@ def load_student(path: str | Path):
     The file's schema is read first, without building anything, and every type in it must be one
     of ``STUDENT_TYPES`` (built by one of ``STUDENT_LOADERS``); a file naming anything else (e.g.
     ``builtins.exec``) is refused with the types named, before skops constructs a single object.
+
+    Args:
+        path: the ``student.skops`` file.
+
+    Returns:
+        The scikit-learn Pipeline (encoder + student), taking raw rows.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: not a skops file, types or loaders outside the allowed sets, not an encoder +
+            student pipeline, or tree nodes pointing outside their tree or input.
     """
     import skops.io as sio
     from sklearn.pipeline import Pipeline

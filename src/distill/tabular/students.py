@@ -87,6 +87,19 @@ TEACHERS: dict[str, Callable[[int], object]] = {"rf": _rf, "extra_trees": _extra
 
 
 def make(kind: str, name: str, seed: int = 0):
+    """A new, unfitted estimator from the student or teacher registry.
+
+    Args:
+        kind: "student" (``STUDENTS``) or "teacher" (``TEACHERS``).
+        name: a key of that registry.
+        seed: the estimator's random state.
+
+    Returns:
+        The estimator.
+
+    Raises:
+        ValueError: ``name`` is not in the registry.
+    """
     reg = {"student": STUDENTS, "teacher": TEACHERS}[kind]
     if name not in reg:
         raise ValueError(f"{kind} must be one of {sorted(reg)}, got {name!r}.")
@@ -95,7 +108,14 @@ def make(kind: str, name: str, seed: int = 0):
 
 def accepts_sample_weight(est) -> bool:
     """Can ``est`` learn from weighted rows? A plain estimator: its fit takes ``sample_weight``. A Pipeline,
-    search or calibrator: some classifier inside it does (metadata routing hands the weights there)."""
+    search or calibrator: some classifier inside it does (metadata routing hands the weights there).
+
+    Args:
+        est: any object.
+
+    Returns:
+        False as well when ``est`` has no ``fit``.
+    """
     if getattr(est, "fit", None) is None:
         return False
     inner = _inner_estimators(est)
@@ -108,10 +128,13 @@ def fit_soft(student, X, targets: np.ndarray, classes: np.ndarray):
     """Fit ``student`` to soft targets by weighted duplicated rows (see the module docstring).
 
     Args:
+        student: an unfitted estimator whose ``fit`` takes ``sample_weight``; fitted in place.
         X: (n, d) features (array or DataFrame).
         targets: (n, K) target probabilities, rows summing to 1, columns in the order of ``classes``.
         classes: (K,) class labels.
-    Returns the fitted student.
+
+    Returns:
+        The fitted student (``student`` itself).
     """
     n, K = targets.shape
     rows = np.repeat(np.arange(n), K)  # (n·K,) row i repeated K times
@@ -138,7 +161,14 @@ def fit_soft(student, X, targets: np.ndarray, classes: np.ndarray):
 
 
 def describe(est) -> str:
-    """A student's name for messages, with the estimators inside a meta-estimator."""
+    """A student's name for messages, with the estimators inside a meta-estimator.
+
+    Args:
+        est: the student.
+
+    Returns:
+        e.g. "Pipeline (of StandardScaler, LogisticRegression)".
+    """
     inner = _inner_estimators(est)
     return type(est).__name__ + (f" (of {', '.join(type(e).__name__ for e in inner)})" if inner else "")
 
@@ -170,7 +200,14 @@ def scale_logits(student, T: float) -> bool:
 
     Trained on targets softened at temperature T, the student's logits approximate
     log q / T; scaling them by T at the end is Hinton et al.'s (2015) "student at temperature T
-    during training, 1 at test time". Returns False for students without logits.
+    during training, 1 at test time".
+
+    Args:
+        student: a fitted estimator; linear models (``coef_``) and MLPs (``coefs_``) have logits.
+        T: the temperature the targets were softened at.
+
+    Returns:
+        True when the logits were scaled, False for students without logits (left unchanged).
     """
     if hasattr(student, "coef_") and hasattr(student, "intercept_"):
         student.coef_ = student.coef_ * T
@@ -184,6 +221,14 @@ def scale_logits(student, T: float) -> bool:
 
 
 def has_logits(student) -> bool:
+    """Whether the student has logits :func:`scale_logits` can scale (LogisticRegression, MLPClassifier).
+
+    Args:
+        student: an estimator.
+
+    Returns:
+        True for those two classes (and subclasses).
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 

@@ -109,6 +109,11 @@ class Manifest:
         return sum(s["bytes"] for s in self.shards) / max(self.tokens, 1)
 
     def save(self, path: Path) -> None:
+        """Write the manifest as JSON atomically, shards sorted by index, with the derived totals.
+
+        Args:
+            path: the file to write (``manifest.json`` or a ``manifest.rank*.json`` part).
+        """
         data = asdict(self)
         data["shards"] = sorted(self.shards, key=lambda s: s["index"])
         data["tokens"] = self.tokens
@@ -117,6 +122,17 @@ class Manifest:
 
     @classmethod
     def load(cls, path: Path) -> "Manifest":
+        """Read a manifest written by ``save``.
+
+        Args:
+            path: the manifest file.
+
+        Returns:
+            The manifest (the derived ``tokens`` and ``bytes_per_token`` fields are dropped).
+
+        Raises:
+            StoreError: the store format is not one of ``READABLE``.
+        """
         data = json.loads(path.read_text())
         data.pop("tokens", None)
         data.pop("bytes_per_token", None)
@@ -127,11 +143,29 @@ class Manifest:
 
 
 def shard_name(index: int) -> str:
+    """File name of shard ``index`` inside a store folder.
+
+    Args:
+        index: the shard's index, ≥ 0.
+
+    Returns:
+        ``shard-NNNNN.safetensors`` (index zero-padded to 5 digits).
+    """
     return f"shard-{index:05d}.safetensors"
 
 
 def topk_of(logits: torch.Tensor, k: int, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Top-k of softmax(logits / T) over the last axis: ids (..., k), log-probs (..., k), log tail mass (...)."""
+    """Top-k of softmax(logits / T) over the last axis: ids (..., k), log-probs (..., k), log tail mass (...).
+
+    Args:
+        logits: teacher logits (..., V), any float dtype (computed in fp32).
+        k: number of tokens kept per position, ≤ V.
+        temperature: T > 0 dividing the logits before the softmax.
+
+    Returns:
+        (ids, logprobs, tail): ids int64 (..., k) in descending probability, their tempered
+        log-probabilities float32 (..., k), and the log of the remaining mass float32 (...).
+    """
     logp = (logits.float() / temperature).log_softmax(-1)
     values, ids = logp.topk(k, dim=-1)
     # log Σ_{v ∉ top-k} p_v, without the cancellation of log(1 − Σ top): mask the top k instead
@@ -159,6 +193,16 @@ def encode_compact(ids: torch.Tensor, logprobs: torch.Tensor, step: float, vocab
 
     ``presorted``: ids are already ascending along the last axis and their order must be kept
     (sampled targets, whose counts are stored in the same order).
+
+    Args:
+        ids: token ids (..., k), CPU.
+        logprobs: their log-probabilities (..., k), ≤ 0 (−inf for padding), CPU.
+        step: quantization step of the log-probabilities in nats; values clip at −255·step.
+        vocab_size: vocabulary size; ids deltas are stored as uint16 when ≤ 65535, else uint32.
+        presorted: see above.
+
+    Returns:
+        (ids_z, logprobs_z): zlib blobs of the delta-coded byte planes and the quantized log-probs.
     """
     id_dtype = np.uint16 if vocab_size <= 65535 else np.uint32
     order = torch.arange(ids.shape[-1]).expand_as(ids) if presorted else ids.argsort(-1)
@@ -170,7 +214,18 @@ def encode_compact(ids: torch.Tensor, logprobs: torch.Tensor, step: float, vocab
 
 
 def decode_compact(ids_z: bytes, lp_z: bytes, shape: tuple[int, ...], step: float, vocab_size: int):
-    """Inverse of ``encode_compact``: ids int64 (..., k) ascending, log-probs float32 (..., k)."""
+    """Inverse of ``encode_compact``: ids int64 (..., k) ascending, log-probs float32 (..., k).
+
+    Args:
+        ids_z: the ids blob from ``encode_compact``.
+        lp_z: the log-probs blob from ``encode_compact``.
+        shape: shape (..., k) of the encoded arrays.
+        step: the quantization step used to encode, in nats.
+        vocab_size: the vocabulary size used to encode.
+
+    Returns:
+        (ids, logprobs): int64 (..., k) and float32 (..., k) tensors.
+    """
     id_dtype = np.uint16 if vocab_size <= 65535 else np.uint32
     delta = _unplanes(zlib.decompress(ids_z), shape, id_dtype).astype(np.int64)
     ids = torch.from_numpy(np.cumsum(delta, axis=-1))
@@ -207,7 +262,26 @@ def _save(path: Path, tensors: dict, meta: dict) -> dict:
 def write_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids: torch.Tensor,
                 logprobs: torch.Tensor, tail: torch.Tensor, vocab_size: int, *, encoding: str = "raw",
                 logprob_step: float = 0.0625) -> dict:
-    """Write one top-k shard atomically; return its manifest entry."""
+    """Write one top-k shard atomically; return its manifest entry.
+
+    Args:
+        path: the shard file (named by ``shard_name``); written under ``path.tmp`` and renamed.
+        index: the shard's index.
+        start: index of the shard's first window in the store.
+        input_ids: token windows (S, L).
+        ids: top-k token ids (S, L, k).
+        logprobs: their log-probabilities (S, L, k).
+        tail: log of the mass outside the top k (S, L).
+        vocab_size: vocabulary size (chooses uint16 or wider ids).
+        encoding: "raw" or "compact" (see the module docstring).
+        logprob_step: quantization step of the compact encoding, in nats.
+
+    Returns:
+        The manifest entry: {"index", "file", "start", "end", "sha256", "bytes", "tokens"}.
+
+    Raises:
+        ValueError: ``encoding`` is neither "raw" nor "compact".
+    """
     tensors = {"input_ids": input_ids.to(torch.int32).contiguous(), "tail": tail.to(torch.float16).contiguous()}
     _encode(tensors, ids, logprobs, vocab_size, encoding, logprob_step)
     return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids)})
@@ -217,7 +291,27 @@ def write_sampled_shard(path: Path, index: int, start: int, input_ids: torch.Ten
                         counts: torch.Tensor, logprobs: torch.Tensor, vocab_size: int, *, encoding: str = "compact",
                         logprob_step: float = 0.0625) -> dict:
     """Write one shard of sampled targets atomically (ids ascending per position, padding at the end
-    with count 0); return its manifest entry."""
+    with count 0); return its manifest entry.
+
+    Args:
+        path: the shard file (named by ``shard_name``); written under ``path.tmp`` and renamed.
+        index: the shard's index.
+        start: index of the shard's first window in the store.
+        input_ids: token windows (S, L).
+        ids: distinct sampled ids (S, L, m), ascending per position.
+        counts: how often each was drawn (S, L, m); 0 marks padding.
+        logprobs: their log-probabilities (S, L, m).
+        vocab_size: vocabulary size (chooses uint16 or wider ids).
+        encoding: "compact" or "raw" (see the module docstring).
+        logprob_step: quantization step of the compact encoding, in nats.
+
+    Returns:
+        The manifest entry: {"index", "file", "start", "end", "sha256", "bytes", "tokens"}. The
+        shard stores only the widest position's number of distinct ids.
+
+    Raises:
+        ValueError: ``encoding`` is neither "raw" nor "compact".
+    """
     width = max(1, int((counts > 0).sum(-1).max()))  # padding is at the end: keep the widest position
     ids, counts, logprobs = ids[..., :width], counts[..., :width], logprobs[..., :width]
     one_byte = int(counts.max()) <= 255
@@ -248,6 +342,16 @@ class TargetStore:
     ``store.batches(batch_size, seed=...)`` yields (input_ids (B, L), targets (B, L, ·)),
     shard by shard (windows shuffled within a shard and shards shuffled), so that only one
     shard is mapped at a time.
+
+    Args:
+        path: the store folder (holding ``manifest.json``).
+        teacher_hash: if given, the store must have been captured from a teacher with this hash.
+        tokenizer_hash: if given, the store's tokenizer fingerprint must equal it.
+        verify: check each shard's SHA-256 the first time it is opened.
+
+    Raises:
+        StoreError: no manifest, another teacher or tokenizer, or missing shards; on reading, a
+            shard that is missing, misnamed in the manifest or fails its checksum.
     """
 
     def __init__(self, path: str | Path, *, teacher_hash: str | None = None, tokenizer_hash: str | None = None,
@@ -325,6 +429,17 @@ class TargetStore:
         return self._targets(self._open(shard), i - shard["start"])
 
     def batches(self, batch_size: int, *, seed: int | None = None, drop_last: bool = False):
+        """Iterate over the store in batches, one shard mapped at a time.
+
+        Args:
+            batch_size: windows per batch B; a shard's last batch may be smaller.
+            seed: with a seed, shards and windows within each shard are shuffled reproducibly; None
+                reads in store order.
+            drop_last: skip each shard's short last batch.
+
+        Yields:
+            (input_ids (B, L) int64, targets): ``TopKTargets`` (B, L, k) or ``SampledTargets`` (B, L, m).
+        """
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         order = torch.randperm(len(self.shards), generator=g).tolist() if g else range(len(self.shards))
         for j in order:
@@ -344,7 +459,17 @@ class TargetStore:
 
 
 def stack_targets(targets: list) -> TopKTargets | SampledTargets:
-    """Stack per-window targets (each (L, ·)) into a batch (B, L, ·), padding sampled widths with count 0."""
+    """Stack per-window targets (each (L, ·)) into a batch (B, L, ·), padding sampled widths with count 0.
+
+    Args:
+        targets: per-window ``TopKTargets`` or ``SampledTargets``, all of one kind, each (L, ·).
+
+    Returns:
+        The batch, (B, L, ·); sampled targets are padded to the widest (count 0, log-prob −inf).
+
+    Raises:
+        ValueError: top-k targets captured at different temperatures.
+    """
     if isinstance(targets[0], TopKTargets):
         if len({t.temperature for t in targets}) > 1:
             raise ValueError("stack_targets: the targets were captured at different temperatures "
@@ -362,7 +487,17 @@ def stack_targets(targets: list) -> TopKTargets | SampledTargets:
 
 
 def merge_manifests(store: Path) -> Manifest:
-    """Join the per-process manifest parts (manifest.rank*.json) into manifest.json."""
+    """Join the per-process manifest parts (manifest.rank*.json) into manifest.json.
+
+    Args:
+        store: the store folder.
+
+    Returns:
+        The merged manifest, also written to ``store/manifest.json``.
+
+    Raises:
+        StoreError: no parts, or parts that disagree on a ``CAPTURE_KEYS`` setting.
+    """
     parts = sorted(store.glob("manifest.rank*.json"))
     if not parts:
         raise StoreError(f"{store} has no manifest parts to merge.")

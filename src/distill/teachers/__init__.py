@@ -40,6 +40,18 @@ def load_teacher(spec: str, **options) -> Teacher:
     Options (each backend reads its own, ignores the rest): HTTP — ``model``, ``api_key_env``, ``timeout``,
     ``max_retries``, ``max_connections``, ``backoff_base``, ``backoff_cap``; transformers — ``device``,
     ``dtype``; llama.cpp — ``n_ctx``, ``n_threads``, ``n_gpu_layers``, ``logprobs``.
+
+    Args:
+        spec: the teacher: an embedded model name, an http(s) URL, a .gguf file or an HF model folder.
+        **options: backend options as listed above; None values are dropped.
+
+    Returns:
+        The teacher, loaded.
+
+    Raises:
+        TypeError: an option no backend knows.
+        FileNotFoundError: a .gguf ``spec`` that is not a file.
+        ValueError: ``spec`` matches none of the accepted forms.
     """
     unknown = sorted(set(options) - set().union(*_OPTIONS.values()))
     if unknown:

@@ -51,4 +51,16 @@ class Teacher(Protocol):
         temperature: float = 0.0,
         seed: int | None = None,
         top_logprobs: int | None = None,
-    ) -> Completion: ...
+    ) -> Completion:
+        """Answer one chat conversation.
+
+        Args:
+            messages: the conversation, OpenAI-style ``{"role", "content"}`` dicts.
+            max_tokens: most tokens to generate.
+            temperature: sampling temperature; 0 is greedy.
+            seed: seed of the sampling (None: unseeded).
+            top_logprobs: if set, also return the k most likely tokens and their log-probs per generated token.
+
+        Returns:
+            The answer, with token counts (and log-probabilities when asked for and supported).
+        """

@@ -47,7 +47,16 @@ def next_token(logp, temperature: float, generator) -> int:
     """The next token id from log-probabilities (V,): sampled at ``temperature``, greedy at (near) 0.
 
     Shifted so the top token's logit is 0, and greedy below ``GREEDY_BELOW``: a tiny temperature (1e-39,
-    or 1e-139, which is 0 in float32) gives the top token, never inf − inf = nan probabilities."""
+    or 1e-139, which is 0 in float32) gives the top token, never inf − inf = nan probabilities.
+
+    Args:
+        logp: log-probabilities (V,), float.
+        temperature: sampling temperature; below ``GREEDY_BELOW`` the argmax is taken.
+        generator: the torch.Generator to sample with.
+
+    Returns:
+        The chosen token id.
+    """
     import torch
 
     if temperature < GREEDY_BELOW:
@@ -57,6 +66,14 @@ def next_token(logp, temperature: float, generator) -> int:
 
 
 def pick_device(device: str | None = None) -> str:
+    """The device to run on: ``device`` if given, else "cuda" when available, else "cpu".
+
+    Args:
+        device: a torch device name, or None to choose.
+
+    Returns:
+        The device name.
+    """
     import torch
 
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -66,6 +83,13 @@ class HFEngine:
     """A causal LM and its tokenizer, loaded once, generating one sequence at a time under a lock."""
 
     def __init__(self, model: str = "smollm2", *, device: str | None = None, dtype: str | None = None):
+        """Load the model and tokenizer.
+
+        Args:
+            model: an HF folder or an embedded model name ("smollm2").
+            device: "cuda", "cpu", …; None: cuda when available.
+            dtype: "float32", "bfloat16", "float16", or None (the loader's default).
+        """
         import torch
 
         from distill.lm.models import load_model, load_tokenizer, resolve
@@ -88,6 +112,14 @@ class HFEngine:
 
     # ---- prompts ----
     def chat_prompt_ids(self, messages: list[Message]) -> list[int]:
+        """Token ids of ``messages`` through the chat template (a plain fallback without one), ready to answer.
+
+        Args:
+            messages: the conversation, OpenAI-style ``{"role", "content"}`` dicts.
+
+        Returns:
+            The prompt's token ids.
+        """
         tok = self.tokenizer
         template = None if getattr(tok, "chat_template", None) else FALLBACK_TEMPLATE
         text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, chat_template=template)
@@ -95,10 +127,29 @@ class HFEngine:
         return tok(text, add_special_tokens=False)["input_ids"]
 
     def text_prompt_ids(self, prompt: str) -> list[int]:
+        """Token ids of a plain-text prompt, special tokens added as the tokenizer does.
+
+        Args:
+            prompt: the text to continue.
+
+        Returns:
+            The prompt's token ids.
+        """
         return self.tokenizer(prompt)["input_ids"]
 
     def budget(self, n_prompt: int, max_tokens: int) -> int:
-        """``max_tokens`` cut to what fits in the model's context after an ``n_prompt``-token prompt."""
+        """``max_tokens`` cut to what fits in the model's context after an ``n_prompt``-token prompt.
+
+        Args:
+            n_prompt: the prompt's length in tokens.
+            max_tokens: tokens asked for.
+
+        Returns:
+            The number of tokens that may be generated.
+
+        Raises:
+            ValueError: the prompt alone fills the context.
+        """
         limit = self.max_context
         if limit and n_prompt >= limit:
             raise ValueError(f"the prompt has {n_prompt} tokens; the model's context is {limit} tokens.")
@@ -107,7 +158,21 @@ class HFEngine:
     # ---- decoding ----
     def steps(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
               top_logprobs: int | None = None) -> Iterator[Step]:
-        """Yield generated tokens until EOS or ``max_tokens`` (caller holds :attr:`lock`)."""
+        """Yield generated tokens until EOS or ``max_tokens`` (caller holds :attr:`lock`).
+
+        Args:
+            prompt_ids: the prompt's token ids, non-empty.
+            max_tokens: most tokens to generate.
+            temperature: sampling temperature; 0 is greedy.
+            seed: seed of the per-request generator (None: a fresh random seed).
+            top_logprobs: if set, each step carries the k most likely tokens and their log-probs.
+
+        Yields:
+            One :class:`Step` per generated token (EOS is not yielded).
+
+        Raises:
+            ValueError: ``prompt_ids`` is empty.
+        """
         import torch
 
         if not prompt_ids:
@@ -147,7 +212,22 @@ class HFEngine:
 
     def generate(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
                  top_logprobs: int | None = None, stop: list[str] | None = None) -> dict:
-        """The whole answer: text (cut at the first stop string), tokens, log-probs, finish reason, counts."""
+        """The whole answer: text (cut at the first stop string), tokens, log-probs, finish reason, counts.
+
+        Args:
+            prompt_ids: the prompt's token ids, non-empty.
+            max_tokens: most tokens to generate; cut to what fits in the context.
+            temperature: sampling temperature; 0 is greedy.
+            seed: seed of the per-request generator (None: a fresh random seed).
+            top_logprobs: if set, per-token top-k log-probs are collected.
+            stop: strings that end the answer (cut before the first one found).
+
+        Returns:
+            The dict of :func:`collect`.
+
+        Raises:
+            ValueError: an empty prompt, or one that fills the context.
+        """
         max_tokens = self.budget(len(prompt_ids), max_tokens)
         with self.lock:
             return collect(self.steps(prompt_ids, max_tokens=max_tokens, temperature=temperature, seed=seed,
@@ -155,6 +235,18 @@ class HFEngine:
 
 
 def collect(steps: Iterator[Step], max_tokens: int, stop: list[str] | None, prompt_tokens: int) -> dict:
+    """Run ``steps`` to the end (or to a stop string) and gather the answer.
+
+    Args:
+        steps: the generated tokens, e.g. :meth:`HFEngine.steps`.
+        max_tokens: the budget the steps ran under; reaching it makes the finish reason "length".
+        stop: strings that end the answer; the text is cut before the earliest.
+        prompt_tokens: the prompt's length, reported as is.
+
+    Returns:
+        {"text", "tokens", "token_logprobs", "top_logprobs", "finish_reason" ("stop" or "length"),
+        "prompt_tokens", "completion_tokens"}.
+    """
     text, tokens, lps, tops = "", [], [], []
     finish = "stop"
     for s in steps:
@@ -174,7 +266,15 @@ def collect(steps: Iterator[Step], max_tokens: int, stop: list[str] | None, prom
 
 
 def find_stop(text: str, stop: list[str] | None) -> int | None:
-    """Index of the earliest stop string in ``text``, or None."""
+    """Index of the earliest stop string in ``text``, or None.
+
+    Args:
+        text: the text generated so far.
+        stop: the stop strings (empty strings are ignored), or None.
+
+    Returns:
+        The index where the earliest stop string starts, or None.
+    """
     hits = [text.find(s) for s in stop or () if s and s in text]
     return min(hits) if hits else None
 
@@ -186,6 +286,8 @@ class HFTeacher:
         model: an HF folder, or 'smollm2' for the embedded SmolLM2-135M-Instruct.
         device: 'cuda', 'cpu', …; default cuda when available.
         dtype: 'float32' (default), 'bfloat16' or 'float16'.
+        engine: an already loaded :class:`HFEngine` to share (e.g. with the server); when given, the
+            other arguments are ignored.
     """
 
     def __init__(self, model: str = "smollm2", *, device: str | None = None, dtype: str | None = None,
@@ -198,6 +300,21 @@ class HFTeacher:
 
     async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
                    seed: int | None = None, top_logprobs: int | None = None) -> Completion:
+        """Answer one chat conversation in a worker thread (calls are serialized by the engine's lock).
+
+        Args:
+            messages: the conversation, OpenAI-style ``{"role", "content"}`` dicts.
+            max_tokens: most tokens to generate.
+            temperature: sampling temperature; 0 is greedy.
+            seed: seed of the sampling (None: unseeded).
+            top_logprobs: if set, also return the k most likely tokens and their log-probs per generated token.
+
+        Returns:
+            The answer, with token counts and latency; tokens and log-probs only when ``top_logprobs`` is set.
+
+        Raises:
+            ValueError: the prompt fills the model's context.
+        """
         def work():
             t0 = time.perf_counter()
             out = self.engine.generate(self.engine.chat_prompt_ids(messages), max_tokens=max_tokens,

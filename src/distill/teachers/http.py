@@ -68,7 +68,15 @@ class _Retry(Exception):
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: a number of seconds or an HTTP date; None if absent/bad."""
+    """Seconds to wait from a ``Retry-After`` header: a number of seconds or an HTTP date; None if absent/bad.
+
+    Args:
+        value: the header's value, or None.
+        now: the current Unix time for an HTTP date (None: ``time.time()``).
+
+    Returns:
+        Seconds to wait, ≥ 0, or None.
+    """
     if not value:
         return None
     value = value.strip()
@@ -86,12 +94,31 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter (uniform in [0, min(cap, base·2^attempt)]), attempt counted from 0."""
+    """Exponential backoff with full jitter (uniform in [0, min(cap, base·2^attempt)]), attempt counted from 0.
+
+    Args:
+        attempt: the failed attempt's number, from 0.
+        base: the bound for attempt 0, in seconds.
+        cap: the largest bound, in seconds.
+        rng: source of the jitter.
+
+    Returns:
+        Seconds to wait.
+    """
     return rng.uniform(0.0, min(cap, base * (2.0 ** attempt)))
 
 
 def parse_chat_response(data: dict, model: str, latency: float) -> Completion:
-    """An OpenAI chat-completion JSON body → :class:`Completion`; KeyError/TypeError/IndexError if malformed."""
+    """An OpenAI chat-completion JSON body → :class:`Completion`; KeyError/TypeError/IndexError if malformed.
+
+    Args:
+        data: the decoded JSON body.
+        model: the model id to report when the body names none.
+        latency: seconds the call took.
+
+    Returns:
+        The completion, with per-token log-probabilities when the body has them.
+    """
     choice = data["choices"][0]
     text = choice["message"]["content"] or ""
     if not isinstance(text, str):
@@ -120,8 +147,15 @@ class HTTPTeacher:
         api_key_env: NAME of the environment variable holding the API key (empty: no key sent).
         timeout: seconds per attempt (connect + read).
         max_retries: retries after the first attempt; then the call raises :class:`TeacherError`.
-        backoff_base, backoff_cap: exponential backoff with full jitter, in seconds.
+        backoff_base: first backoff bound in seconds; attempt a waits uniform in [0, min(cap, base·2^a)].
+        backoff_cap: largest backoff bound, in seconds.
+        max_retry_after: cap in seconds on a server's ``Retry-After`` wait.
         max_connections: connection-pool size (keep ≥ the caller's concurrency).
+        jitter_seed: seed of the backoff jitter (None: unseeded); for reproducible tests.
+
+    Raises:
+        ValueError: ``base_url`` is not http(s), ``timeout`` ≤ 0, ``max_retries`` < 0, or
+            ``api_key_env`` names an unset variable.
     """
 
     def __init__(self, base_url: str, *, model: str = "", api_key_env: str = "", timeout: float = 60.0,
@@ -271,6 +305,21 @@ class HTTPTeacher:
 
     async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
                    seed: int | None = None, top_logprobs: int | None = None) -> Completion:
+        """Answer one chat conversation through ``POST /chat/completions``, retrying as configured.
+
+        Args:
+            messages: the conversation, OpenAI-style ``{"role", "content"}`` dicts.
+            max_tokens: most tokens to generate.
+            temperature: sampling temperature; 0 is greedy.
+            seed: seed of the sampling (None: unseeded).
+            top_logprobs: if set, also return the k most likely tokens and their log-probs per generated token.
+
+        Returns:
+            The answer, with token counts and its latency in seconds.
+
+        Raises:
+            TeacherError: the endpoint refused the request, or every attempt failed.
+        """
         self.stats.requests += 1
         model = await self.resolve_model()
         body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}

@@ -33,7 +33,9 @@ class LlamaCppTeacher:
     Args:
         path: the .gguf file.
         model: the name to report (default: the file's stem).
-        n_ctx: context length; n_threads: CPU threads (default: llama.cpp's choice); n_gpu_layers: layers offloaded.
+        n_ctx: context length in tokens.
+        n_threads: CPU threads (None: llama.cpp's choice).
+        n_gpu_layers: layers offloaded to the GPU (0: none).
         logprobs: keep every position's logits so calls can ask for ``top_logprobs`` (llama.cpp needs this at
             load time; it costs n_ctx × vocabulary floats of memory, hence off by default).
     """
@@ -53,6 +55,21 @@ class LlamaCppTeacher:
 
     async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
                    seed: int | None = None, top_logprobs: int | None = None) -> Completion:
+        """Answer one chat conversation with llama.cpp, from an empty cache (same request, same answer).
+
+        Args:
+            messages: the conversation, OpenAI-style ``{"role", "content"}`` dicts.
+            max_tokens: most tokens to generate.
+            temperature: sampling temperature; 0 is greedy.
+            seed: seed of the sampling (None: unseeded).
+            top_logprobs: if set, also return the k most likely tokens and their log-probs per generated token.
+
+        Returns:
+            The answer, with token counts and, when asked, per-token log-probabilities.
+
+        Raises:
+            ValueError: ``top_logprobs`` asked of a model loaded without ``logprobs=True``.
+        """
         if top_logprobs and not self.logprobs:
             raise ValueError(f"{self.path.name}: top_logprobs needs the GGUF teacher loaded with logprobs=True "
                              f"(load_teacher(path, logprobs=True)).")

@@ -43,7 +43,17 @@ class ChatRequest:
 
 
 def as_request(r) -> ChatRequest:
-    """A :class:`ChatRequest`, a dict of its fields, or a bare list of messages."""
+    """A :class:`ChatRequest`, a dict of its fields, or a bare list of messages.
+
+    Args:
+        r: the request, in one of those three forms.
+
+    Returns:
+        The request as a :class:`ChatRequest`.
+
+    Raises:
+        TypeError: ``r`` is none of the three.
+    """
     if isinstance(r, ChatRequest):
         return r
     if isinstance(r, dict):
@@ -54,7 +64,14 @@ def as_request(r) -> ChatRequest:
 
 
 async def teacher_name(teacher) -> str:
-    """The model id, asking the endpoint first where the backend learns it lazily (HTTP without --teacher-model)."""
+    """The model id, asking the endpoint first where the backend learns it lazily (HTTP without --teacher-model).
+
+    Args:
+        teacher: any teacher; one with ``resolve_model`` is asked for it.
+
+    Returns:
+        The model id.
+    """
     resolve = getattr(teacher, "resolve_model", None)
     if resolve is not None:
         return await resolve()
@@ -62,7 +79,16 @@ async def teacher_name(teacher) -> str:
 
 
 def request_key(model: str, messages: list[Message], settings: dict) -> str:
-    """SHA-256 of the canonical JSON of a request (sorted keys, no whitespace, UTF-8)."""
+    """SHA-256 of the canonical JSON of a request (sorted keys, no whitespace, UTF-8).
+
+    Args:
+        model: the model id.
+        messages: the conversation.
+        settings: the sampling settings (max_tokens, temperature, seed, top_logprobs).
+
+    Returns:
+        The key, 64 lowercase hex characters.
+    """
     canon = json.dumps({"model": model, "messages": messages, **settings}, sort_keys=True, separators=(",", ":"),
                        ensure_ascii=False)
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
@@ -127,6 +153,18 @@ class RecordedTeacher:
     async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
                    seed: int | None = None, top_logprobs: int | None = None) -> Completion:
         # normalized types: temperature=0 and temperature=0.0 are the same request
+        """The stored answer to this request if there is one, else the backend's (then stored).
+
+        Args:
+            messages: the conversation, OpenAI-style ``{"role", "content"}`` dicts.
+            max_tokens: most tokens to generate.
+            temperature: sampling temperature; 0 is greedy.
+            seed: seed of the sampling (None: unseeded).
+            top_logprobs: if set, also return the k most likely tokens and their log-probs per generated token.
+
+        Returns:
+            The answer; ``cached`` is True when it came from the store or from an identical request in flight.
+        """
         settings = {"max_tokens": int(max_tokens), "temperature": float(temperature),
                     "seed": None if seed is None else int(seed),
                     "top_logprobs": None if top_logprobs is None else int(top_logprobs)}
@@ -172,9 +210,19 @@ async def arun_chats(teacher: Teacher, requests: Iterable, *, concurrency: int =
     """Ask ``teacher`` every request with at most ``concurrency`` in flight; answers in request order.
 
     Args:
+        teacher: the teacher to ask.
         requests: :class:`ChatRequest`, dicts of its fields, or lists of messages.
+        concurrency: most requests in flight at once, ≥ 1.
+        progress: show a progress bar.
         errors: "raise" (the first failure cancels the rest and is raised) or "return" (a failed request's
             slot holds its exception; the others complete).
+        desc: the progress bar's label.
+
+    Returns:
+        One answer per request, in request order (with ``errors="return"``, exceptions in failed slots).
+
+    Raises:
+        ValueError: ``concurrency`` < 1 or an unknown ``errors``.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be ≥ 1, got {concurrency!r}.")
@@ -210,7 +258,23 @@ async def arun_chats(teacher: Teacher, requests: Iterable, *, concurrency: int =
 
 def run_chats(teacher: Teacher, requests: Iterable, *, concurrency: int = 8, progress: bool = True,
               errors: str = "raise", desc: str = "teacher") -> list[Completion | BaseException]:
-    """Synchronous :func:`arun_chats` (runs its own event loop; from async code, await ``arun_chats``)."""
+    """Synchronous :func:`arun_chats` (runs its own event loop; from async code, await ``arun_chats``).
+
+    Args:
+        teacher: the teacher to ask; its HTTP client (if any) is closed afterwards.
+        requests: :class:`ChatRequest`, dicts of its fields, or lists of messages.
+        concurrency: most requests in flight at once, ≥ 1.
+        progress: show a progress bar.
+        errors: "raise" or "return", as in :func:`arun_chats`.
+        desc: the progress bar's label.
+
+    Returns:
+        One answer per request, in request order.
+
+    Raises:
+        RuntimeError: called inside a running event loop.
+        ValueError: ``concurrency`` < 1 or an unknown ``errors``.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:

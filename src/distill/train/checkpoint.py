@@ -68,7 +68,14 @@ def save(path: Path, write: Callable[[Path], None], step: int, settings: dict | 
 
 def find(path: Path) -> Path | None:
     """The complete checkpoint to resume from: ``path``, else ``path.old`` (a kill between the two
-    renames of ``save``), else None."""
+    renames of ``save``), else None.
+
+    Args:
+        path: the checkpoint folder as given to ``save``.
+
+    Returns:
+        The folder holding a ``state.json`` (``path`` first, then ``path.old``), or None.
+    """
     path = Path(path)
     for p in (path, path.with_name(path.name + ".old")):
         if (p / STATE).exists():
@@ -88,6 +95,13 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def read_state(path: Path, settings: dict | None) -> int:
     """The step stored in checkpoint ``path``, after checking it was written with ``settings``.
+
+    Args:
+        path: a complete checkpoint folder (one ``find`` returned).
+        settings: the current run's JSON-able settings; None skips the check.
+
+    Returns:
+        The stored global step.
 
     Raises:
         ValueError: the stored settings differ from ``settings``; the message names every
