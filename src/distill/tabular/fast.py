@@ -136,14 +136,15 @@ class FastStudent:
         for j, col in enumerate(cells):
             index, fill, unseen = cat.index[j], cat.fill[j], cat.unseen[j]
             for i, v in enumerate(col):
-                key = fill if _missing(v) else (v if isinstance(v, str) else str(v))
+                key = fill if missing_cell(v) else (v if isinstance(v, str) else str(v))
                 k = index.get(key, unseen)
                 if k >= 0:
                     out[i, k] = 1.0
         return out
 
 
-def _missing(v) -> bool:
+def missing_cell(v) -> bool:
+    """None, NaN, pd.NA, NaT: a missing cell in any column."""
     return v is None or (isinstance(v, float) and math.isnan(v)) or (not isinstance(v, str) and _isna(v))
 
 
@@ -157,7 +158,7 @@ def _isna(v) -> bool:
 
 
 def _number(v, column: str) -> float:
-    if _missing(v):
+    if missing_cell(v):
         return math.nan
     try:
         return float(v)
