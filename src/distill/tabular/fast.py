@@ -107,16 +107,21 @@ class FastStudent:
         ccols = self.categorical.columns if self.categorical else []
         if isinstance(rows, dict):
             rows = [rows]
-        if hasattr(rows, "columns"):  # a DataFrame
-            absent = [c for c in ncols + ccols if c not in rows.columns]
+        if hasattr(rows, "columns"):  # a DataFrame: one conversion to an object array, then columns by position
+            where = {c: i for i, c in enumerate(rows.columns)}
+            absent = [c for c in ncols + ccols if c not in where]
             if absent:
                 raise ValueError(f"rows lack the training column(s) {absent}.")
+            cells = rows.to_numpy(dtype=object)  # (n, columns)
             num = None
             if ncols:
-                import pandas as pd
-
-                num = rows[ncols].apply(pd.to_numeric).to_numpy(dtype=np.float64, na_value=np.nan)
-            return num, [rows[c].tolist() for c in ccols]
+                block = cells[:, [where[c] for c in ncols]]
+                try:
+                    num = block.astype(np.float64)
+                except (TypeError, ValueError):  # None, pd.NA or text in a numeric column
+                    num = np.array([[_number(v, c) for v, c in zip(r, ncols, strict=True)] for r in block],
+                                   dtype=np.float64)
+            return num, [cells[:, where[c]].tolist() for c in ccols]
         rows = list(rows)
         absent = sorted({c for r in rows for c in ncols + ccols if c not in r})
         if absent:
