@@ -60,6 +60,14 @@ def test_gbm_student_exports_where_fast_student_cannot(tmp_path):
     np.testing.assert_allclose(best.predict_proba(d.X), pipe.predict_proba(d.X), rtol=0, atol=1e-5)
 
 
+def test_fastest_falls_back_to_the_pipeline_when_the_graph_disagrees(caplog):
+    # A float32 graph moves some breast_cancer rows across the float64 splits of a boosting student.
+    d = load_dataset("breast_cancer")
+    pipe = fitted(d.X, d.y, "gbm")
+    assert fastest(pipe, d.X) is pipe
+    assert "differ" in caplog.text
+
+
 def test_fastest_prefers_the_numpy_student():
     d = load_dataset("breast_cancer")
     assert isinstance(fastest(fitted(d.X, d.y, "tree")), FastStudent)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 
 from distill.tabular.fast import FastStudent, NotTranslatable, missing_cell
 
+log = logging.getLogger(__name__)
 COLUMNS_KEY = "distill.columns"  # metadata: JSON list, the training column of each graph input, in order
 INFREQUENT_KEY = "distill.infrequent"  # metadata: JSON {column: [frequent categories, the stand-in]}
 TOLERANCE = 1e-5  # float32 graph vs float64 scikit-learn: the largest probability difference export accepts
@@ -258,20 +260,30 @@ def fastest(pipeline, X_sample=None, onnx_path: str | Path | None = None):
 
     FastStudent when it translates the pipeline; else, with skl2onnx and onnxruntime installed, the pipeline
     exported to ``onnx_path`` (a temporary file when None) and run as an OnnxStudent; else the pipeline.
-    Each has ``predict_proba(rows)``.
+    The ONNX graph is checked on ``X_sample`` (pass some rows: without them it is used unchecked); a graph
+    that fails the check or the conversion is logged and the pipeline returned. Float32 is the one limit
+    found: a HistGradientBoosting student splits float64 features, and on breast_cancer and framingham its
+    float32 graph moves some rows across a split. Each return value has ``predict_proba(rows)``.
     """
     try:
         return FastStudent.from_pipeline(pipeline)
-    except NotTranslatable:
-        pass
+    except NotTranslatable as e:
+        log.info("FastStudent: %s", e)
     try:
         import onnxruntime  # noqa: F401
         import skl2onnx  # noqa: F401
     except ImportError:
+        log.info("skl2onnx or onnxruntime is not installed; serving the scikit-learn pipeline")
         return pipeline
-    if onnx_path is None:
-        import tempfile
+    if X_sample is None:
+        log.warning("fastest: no X_sample, so the ONNX graph is not checked against the pipeline")
+    try:
+        if onnx_path is None:
+            import tempfile
 
-        with tempfile.TemporaryDirectory() as d:
-            return OnnxStudent(export_onnx(pipeline, X_sample, Path(d) / "student.onnx").read_bytes())
-    return OnnxStudent(export_onnx(pipeline, X_sample, onnx_path))
+            with tempfile.TemporaryDirectory() as d:
+                return OnnxStudent(export_onnx(pipeline, X_sample, Path(d) / "student.onnx").read_bytes())
+        return OnnxStudent(export_onnx(pipeline, X_sample, onnx_path))
+    except (NotTranslatable, ValueError, RuntimeError, NotImplementedError) as e:
+        log.warning("fastest: ONNX export not used (%s); serving the scikit-learn pipeline", e)
+        return pipeline
