@@ -84,3 +84,17 @@ def test_missing_column_is_named():
     del row["mean radius"]
     with pytest.raises(ValueError, match="mean radius"):
         fast.predict_proba(row)
+
+
+@pytest.mark.parametrize("student", ["logistic", "tree", "mlp"])
+def test_a_saved_and_loaded_student_translates(student, tmp_path):
+    """The file `distill tabular run` writes, read back with load_student, gives the same FastStudent."""
+    sio = pytest.importorskip("skops.io")
+    from distill.tabular.run import load_student
+
+    d = load_dataset("breast_cancer")
+    sio.dump(fitted(d.X, d.y, student), tmp_path / "student.skops")
+    pipe = load_student(tmp_path / "student.skops")
+    X = with_oddities(d.X)
+    np.testing.assert_allclose(FastStudent.from_pipeline(pipe).predict_proba(X), pipe.predict_proba(X),
+                               rtol=0, atol=1e-9)
