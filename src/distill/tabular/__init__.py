@@ -6,13 +6,18 @@
 
     clf = DistilledClassifier(RandomForestClassifier(500), LogisticRegression(), cv=5).fit(X, y)
     clf.predict_proba(X_new)  # the student; clf.teacher_ is the teacher refitted on all rows
+
+    from distill.tabular import fastest
+    from distill.tabular.run import load_student
+    fastest(load_student("OUT/student.skops"), X_sample).predict_proba({"age": 61, "sex": "F"})  # serving
 """
 
 import importlib
 
 # Imported on first use (PEP 562), so that `distill tabular run --help` reads without scikit-learn installed.
 _WHERE = {"DATASETS": "datasets", "load_csv": "datasets", "load_dataset": "datasets", "make_encoder": "datasets",
-          "DistilledClassifier": "estimator", "STUDENTS": "students", "TEACHERS": "students"}
+          "DistilledClassifier": "estimator", "STUDENTS": "students", "TEACHERS": "students",
+          "FastStudent": "fast", "OnnxStudent": "export", "export_onnx": "export", "fastest": "export"}
 
 __all__ = sorted(_WHERE)
 

