@@ -73,6 +73,10 @@ def test_run_on_a_csv_writes_report_and_a_loadable_student(csv_file, tmp_path):
     assert (f"Sizes: student model {s['size_bytes']:,} B; saved file student.skops (student + encoder, takes raw "
             f"rows) {res['student_file_bytes']:,} B.") in report
     assert "| AUC |" in report and "reliability.png" in report and "hard labels only" in report
+    # the deployed path: a NumPy translation of encoder + logistic student, exact, faster than the teacher
+    d = res["deployed"]
+    assert d["path"] == "FastStudent" and d["max_abs_diff"] < 1e-9 and d["speedup_end_to_end"] > 1
+    assert "Deployed (raw row → probability, batch 1, FastStudent)" in report
     assert (out / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "results.json").read_text())["auc_retention"] == pytest.approx(res["auc_retention"])
     # The saved student (encoder + model) reproduces the run's held-out AUC.

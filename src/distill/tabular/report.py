@@ -49,6 +49,11 @@ def markdown(res: dict) -> str:
               f"{_us(res['encoder_latency_s_batch1'])}, {res['speedup_batch1_with_encoding']:.1f}× including it) · "
               f"ECE change {res['ece_increase']:+.4f}. CPU latency: median of repeated calls on a machine that may "
               "be shared."]
+    if "deployed" in res:
+        d = res["deployed"]
+        lines.append(f"\nDeployed (raw row → probability, batch 1, {d['path']}): {_us(d['latency_s_batch1_raw_row'])} "
+                     f"per row, **{d['speedup_end_to_end']:.0f}×** the teacher end to end (largest difference from "
+                     f"the saved pipeline {d['max_abs_diff']:.0e}).")
     if "student_file_bytes" in res:
         lines.append(f"\nSizes: student model {models['student']['size_bytes']:,} B; saved file student.skops "
                      f"(student + encoder, takes raw rows) {res['student_file_bytes']:,} B.")
