@@ -28,19 +28,30 @@ def doc(help: str, flag: str | None = None, *, group: str | None = None, fixed: 
         **kw: Any) -> Any:
     """``dataclasses.field`` with its help text; ``default`` / ``default_factory`` as usual.
 
-    ``flag``: a command-line flag other than ``--field-name`` (a name without dashes makes it positional).
-    ``group``: the heading it is listed under in ``--help`` (fields without one go under "options").
-    ``choices``: the allowed values of a ``str`` field whose values come from a registry (a ``Literal``
-    type says the same for a fixed list); checked on the command line and in recipes alike.
-    ``ge`` / ``gt`` / ``le`` / ``lt``: the allowed range of a number (of each element of a tuple).
-    ``required``: the field has no useful default; an empty value is refused.
     Ranges, choices and ``required`` are checked by :func:`validate` for classes made with
     :func:`settings`, and shown in ``--help``.
-    ``was``: the field's previous name, still accepted (with a deprecation warning) as a recipe key and a
-    command-line flag for one release.
-    ``fixed``: for a nested settings class, its fields that the command sets itself: they are neither
-    options nor recipe keys of this command (``docs curve`` sets each run's data and output folder).
-    A help text that states its own default ("(default: …)") is printed as written."""
+
+    Args:
+        help: the field's help text. One that states its own default ("(default: …)") is printed
+            as written.
+        flag: a command-line flag other than ``--field-name`` (a name without dashes makes it positional).
+        group: the heading it is listed under in ``--help`` (fields without one go under "options").
+        fixed: for a nested settings class, its fields that the command sets itself: they are neither
+            options nor recipe keys of this command (``docs curve`` sets each run's data and output folder).
+        choices: the allowed values of a ``str`` field whose values come from a registry (a ``Literal``
+            type says the same for a fixed list); checked on the command line and in recipes alike.
+        ge: inclusive lower bound: a number (each element of a tuple) must be ≥ ``ge``.
+        gt: exclusive lower bound (> ``gt``).
+        le: inclusive upper bound (≤ ``le``).
+        lt: exclusive upper bound (< ``lt``).
+        required: the field has no useful default; an empty value is refused.
+        was: the field's previous name, still accepted (with a deprecation warning) as a recipe key and a
+            command-line flag for one release.
+        **kw: passed to ``dataclasses.field`` (``default``, ``default_factory``, ...).
+
+    Returns:
+        The ``dataclasses.Field``, with these settings in its ``metadata``.
+    """
     meta = {"help": help} | ({"flag": flag} if flag else {}) | ({"group": group} if group else {})
     meta |= ({"fixed": tuple(fixed)} if fixed else {}) | ({"choices": tuple(choices)} if choices else {})
     meta |= {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
@@ -65,6 +76,12 @@ def _renamed(cls, fields: dict, data: dict[str, Any], prefix: str) -> dict[str, 
 
 
 def warn_renamed(was: str, now: str) -> None:
+    """Say that a setting was renamed: a ``DeprecationWarning`` and a warning on the distill logger.
+
+    Args:
+        was: the old name, as the user gave it (a recipe key or a flag).
+        now: the current name.
+    """
     import warnings
 
     warnings.warn(f"the setting {was!r} is now called {now!r}; the old name is accepted until distill 0.3.",
@@ -77,7 +94,14 @@ _BOUNDS = {"ge": ("≥", lambda v, b: v >= b), "gt": ("> ", lambda v, b: v > b),
 
 
 def allowed_range(f: dataclasses.Field) -> str:
-    """A field's declared range as a reader writes it: ``≥ 1``, ``in [0, 1)``, ``> 0``."""
+    """A field's declared range as a reader writes it: ``≥ 1``, ``in [0, 1)``, ``> 0``.
+
+    Args:
+        f: a field made with :func:`doc`.
+
+    Returns:
+        The range, or "" when the field declares none.
+    """
     m = f.metadata
     lo = next((k for k in ("ge", "gt") if k in m), None)
     hi = next((k for k in ("le", "lt") if k in m), None)
@@ -91,7 +115,15 @@ def allowed_range(f: dataclasses.Field) -> str:
 
 def validate(obj: Any) -> None:
     """Check every declared rule of a settings object (ranges, choices, required); the message names
-    the field, the value, what is allowed and the class."""
+    the field, the value, what is allowed and the class.
+
+    Args:
+        obj: a dataclass instance whose fields were made with :func:`doc`.
+
+    Raises:
+        ValueError: a required field is empty, a value is not among its choices, or a number
+            (of a tuple, any element) is outside its range.
+    """
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         m = f.metadata
@@ -220,7 +252,23 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "", fixed: froze
               base: Any = None) -> C:
     """Build ``cls`` from a plain mapping, converting types; unknown keys are errors, and so are
     ``fixed`` ones (fields the command sets itself). With ``base`` (an instance of ``cls``: a nested
-    field's default), the mapping changes that instance's values instead of the class defaults."""
+    field's default), the mapping changes that instance's values instead of the class defaults.
+
+    Args:
+        cls: the dataclass to build.
+        data: setting name → value (nested dataclasses as mappings); old names are accepted with
+            a warning.
+        prefix: prepended to names in error messages (``"train."`` for a nested field).
+        fixed: fields the command sets itself; refused unless given with the value they have.
+        base: an instance of ``cls`` whose values the mapping changes (None: the class defaults).
+
+    Returns:
+        The ``cls`` instance.
+
+    Raises:
+        ValueError: an unknown or fixed key, a value that does not convert to its field's type,
+            a setting given under both its old and new name, or what ``cls``'s own checks refuse.
+    """
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     data = _renamed(cls, fields, data, prefix)
 
@@ -251,7 +299,14 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "", fixed: froze
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain, YAML/JSON-serializable mapping of a config (tuples become lists)."""
+    """Plain, YAML/JSON-serializable mapping of a config (tuples become lists).
+
+    Args:
+        cfg: a dataclass instance (nested ones become mappings, paths strings).
+
+    Returns:
+        Field name → plain value.
+    """
 
     def plain(v):
         if dataclasses.is_dataclass(v):
@@ -266,12 +321,33 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def load_config(cls: type[C], path: str | Path, command: str | None = None) -> C:
-    """Read a YAML recipe into ``cls``. Only plain YAML: no tags that import or run code."""
+    """Read a YAML recipe into ``cls``. Only plain YAML: no tags that import or run code.
+
+    Args:
+        cls: the settings dataclass.
+        path: the recipe file.
+        command: the command reading it (e.g. ``"lm train"``); a recipe for another is refused.
+
+    Returns:
+        The ``cls`` instance.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not a UTF-8 YAML mapping, names another command, or holds a
+            setting ``from_dict`` refuses.
+    """
     return from_dict(cls, read_recipe(cls, path, command))
 
 
 def recipe_command(path: str | Path) -> str | None:
-    """The command a recipe says it is for (its ``command:`` key, e.g. ``"lm train"``), if it says."""
+    """The command a recipe says it is for (its ``command:`` key, e.g. ``"lm train"``), if it says.
+
+    Args:
+        path: the recipe file.
+
+    Returns:
+        The ``command:`` value, or None when the recipe has none (or is not a mapping).
+    """
     data = yaml.safe_load(Path(path).read_text("utf-8")) or {}
     return data.get("command") if isinstance(data, dict) else None
 
@@ -280,7 +356,21 @@ def read_recipe(cls, path: str | Path, command: str | None = None) -> dict[str, 
     """A YAML recipe's settings, unchecked against ``cls`` (``from_dict`` checks them).
 
     A recipe names its command (``command: lm train``); read for another ``command`` it is refused,
-    since its keys would be read as another command's settings."""
+    since its keys would be read as another command's settings.
+
+    Args:
+        cls: the settings dataclass (its name goes into error messages).
+        path: the recipe file.
+        command: the command reading it; None accepts a recipe for any command.
+
+    Returns:
+        The recipe's mapping without its ``command:`` key.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not UTF-8, not valid YAML, nested too deeply, not a mapping, or
+            for another command.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"recipe {path} does not exist.")
@@ -310,6 +400,14 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", skip: 
     user actually typed and layer it over a recipe and the dataclass defaults. Fields in ``skip``
     or the class's ``NOT_OPTIONS`` are set by the command, not offered. ``defaults``: the instance whose
     values the help shows (a nested field's own default, which may differ from its class's).
+
+    Args:
+        parser: the command's parser.
+        cls: the settings dataclass.
+        prefix: the dotted path of a nested class (``"train."``), prepended to option names.
+        skip: fields not offered as options.
+        heading: the ``--help`` heading of fields without a ``group`` (None: "options").
+        defaults: an instance of ``cls`` whose values the help shows (None: the class defaults).
     """
     hints = _hints(cls)
     skip = skip | not_options(cls)
@@ -386,7 +484,22 @@ class _Renamed(argparse.Action):
 def config_from_args(cls: type[C], args: argparse.Namespace, recipe: str | Path | None = None,
                      command: str | None = None) -> C:
     """Defaults ← YAML recipe (if any; refused when it names another command) ← options given on the
-    command line."""
+    command line.
+
+    Args:
+        cls: the settings dataclass.
+        args: the parsed options (from a parser set up by ``add_arguments``); entries that are not
+            fields of ``cls`` are ignored.
+        recipe: the YAML recipe file, if any.
+        command: the command being run (e.g. ``"lm train"``), for ``read_recipe``'s check.
+
+    Returns:
+        The ``cls`` instance.
+
+    Raises:
+        FileNotFoundError: ``recipe`` does not exist.
+        ValueError: a bad recipe or a setting ``from_dict`` refuses.
+    """
     data: dict[str, Any] = {}
     if recipe:
         data = read_recipe(cls, recipe, command)
@@ -414,6 +527,16 @@ def _is_field_path(cls, parts: list[str]) -> bool:
 
 
 def check(condition: bool, name: str, value: Any, allowed: str) -> None:
-    """Raise ``ValueError("name must be <allowed>, got <value>.")`` unless ``condition``."""
+    """Raise ``ValueError("name must be <allowed>, got <value>.")`` unless ``condition``.
+
+    Args:
+        condition: the rule holds.
+        name: the setting's name.
+        value: its value.
+        allowed: what is allowed, as a phrase ("> 0", "one of ...").
+
+    Raises:
+        ValueError: ``condition`` is false.
+    """
     if not condition:
         raise ValueError(f"{name} must be {allowed}, got {value!r}.")

@@ -179,6 +179,15 @@ def sample_counts(logp: torch.Tensor, n: int, generator: torch.Generator | None 
 
     Ids come sorted ascending; a row with u < n distinct tokens is padded with count 0 and
     its largest sampled id (so the ids stay sorted, which the compact store encoding needs).
+
+    Args:
+        logp: (..., V) log-probabilities of each row's distribution (drawn in fp32).
+        n: draws per row, with replacement.
+        generator: optional ``torch.Generator`` for reproducible draws.
+
+    Returns:
+        (ids, counts), both (..., n) int64: the distinct sampled ids and how often each was
+        drawn (Σ counts = n per row; padding has count 0).
     """
     lead, V = logp.shape[:-1], logp.shape[-1]
     probs = logp.reshape(-1, V).float().exp()
@@ -195,7 +204,20 @@ def sample_counts(logp: torch.Tensor, n: int, generator: torch.Generator | None 
 
 def sampled_targets(teacher_logits: torch.Tensor, n: int, *, temperature: float = 1.0,
                     generator: torch.Generator | None = None) -> SampledTargets:
-    """Sampled targets from dense teacher logits (..., V): n draws per position from softmax(logits / t)."""
+    """Sampled targets from dense teacher logits (..., V): n draws per position from softmax(logits / t).
+
+    Args:
+        teacher_logits: (..., V) float teacher logits.
+        n: draws per position.
+        temperature: t > 0, the sampling temperature, carried by the targets.
+        generator: optional ``torch.Generator`` for reproducible draws.
+
+    Returns:
+        ``SampledTargets`` with (..., n) ids, counts and log p_t of each id.
+
+    Raises:
+        ValueError: ``temperature`` is not a finite number > 0.
+    """
     _check_temperature(temperature)
     logp = (teacher_logits.to(_compute_dtype(teacher_logits)) / temperature).log_softmax(-1)
     ids, counts = sample_counts(logp, n, generator)
@@ -208,6 +230,19 @@ def topk_targets(teacher_logits: torch.Tensor, k: int, *, keep_tail: bool = True
     of softmax(logits / temperature), which the targets carry as their capture temperature.
 
     ``keep_tail=False`` renormalizes over the top k (tail = 0), as some logit stores do.
+
+    Args:
+        teacher_logits: (..., V) float teacher logits.
+        k: tokens kept per position, 1 ≤ k ≤ V.
+        keep_tail: keep the mass outside the top k as the tail (True) or renormalize over
+            the top k with a zero tail (False).
+        temperature: t > 0, the capture temperature, carried by the targets.
+
+    Returns:
+        ``TopKTargets`` with (..., k) ids and log-probabilities, highest first.
+
+    Raises:
+        ValueError: ``temperature`` is not a finite number > 0.
     """
     _check_temperature(temperature)
     logp = (teacher_logits.to(_compute_dtype(teacher_logits)) / temperature).log_softmax(-1)
@@ -559,7 +594,18 @@ def auto_chunk_size(vocab_size: int, rows: int, *, device: torch.device | str = 
                     dtype: torch.dtype = torch.float32) -> int | None:
     """The chunk size that ``chunk_size="auto"`` (the default) picks: the most positions whose
     scratch buffers fit ``AUTO_CHUNK_BYTES`` of the device type, at least 1; None (one pass) when
-    all ``rows`` positions fit. E.g. fp32 on CPU: 56 positions at V = 49,152, 18 at V = 151,936."""
+    all ``rows`` positions fit. E.g. fp32 on CPU: 56 positions at V = 49,152, 18 at V = 151,936.
+
+    Args:
+        vocab_size: V, the length of each position's logits.
+        rows: the number of positions of the call.
+        device: where the loss runs; its type ("cpu", "cuda", ...) picks the budget (an
+            unknown type gets the CUDA one).
+        dtype: the student logits' dtype (fp64 scratch for fp64, fp32 otherwise).
+
+    Returns:
+        Positions per chunk (≥ 1), or None when all ``rows`` fit in one pass.
+    """
     kind = torch.device(device).type
     budget = AUTO_CHUNK_BYTES.get(kind, AUTO_CHUNK_BYTES["cuda"])
     itemsize = torch.finfo(_compute_dtype(torch.empty(0, dtype=dtype))).bits // 8
@@ -717,12 +763,12 @@ def _raise_on_bad_inputs(student, dense, sparse, rows=None) -> None:
 # Public losses
 # ---------------------------------------------------------------------------------------
 
-_SHARED_ARGS = """
-    Args:
+_SHARED_ARGS = """\
         student_logits: (..., V) float tensor (any float dtype), requires grad for training.
         teacher_logits: (..., V) float tensor of teacher logits, or ``TopKTargets`` with
             (..., k) ids and log-probs (see its docstring for how sparse targets and
-            temperature are handled). No gradient flows to the teacher.
+            temperature are handled). No gradient flows to the teacher. ``SampledTargets``
+            are taken by forward KL (and JSD at β = 0) only.
         temperature: T > 0; both distributions are softmax(logits / T). No T² factor.
         labels: optional (...) int64; positions equal to ``ignore_index`` are skipped.
         ignore_index: label value that marks padding (default -100).
@@ -734,7 +780,9 @@ _SHARED_ARGS = """
             of kept positions here: with gradient accumulation, pass the kept positions of the
             whole optimizer batch so that every token weighs the same whatever micro-batch it
             fell in (transformers' ``num_items_in_batch``).
+"""
 
+_SHARED_SECTIONS = """
     Returns:
         0-dim float32 tensor (float64 for float64 input): mean over kept positions of
         the per-position divergence summed over the vocabulary (or its sum over
@@ -833,8 +881,19 @@ def tvd(student_logits, teacher_logits, *, temperature=1.0, labels=None, ignore_
                 num_items_in_batch)
 
 
+def _add_shared_doc(fn) -> None:
+    """Put ``_SHARED_ARGS`` first in ``fn``'s own ``Args:`` section (or add the section), then
+    ``_SHARED_SECTIONS`` at the end."""
+    doc = fn.__doc__.rstrip() + "\n"
+    if "\n    Args:\n" in doc:
+        doc = doc.replace("\n    Args:\n", "\n    Args:\n" + _SHARED_ARGS, 1)
+    else:
+        doc += "\n    Args:\n" + _SHARED_ARGS
+    fn.__doc__ = doc + _SHARED_SECTIONS
+
+
 for _fn in (forward_kl, reverse_kl, generalized_jsd, skew_kl, tvd):
-    _fn.__doc__ += _SHARED_ARGS
+    _add_shared_doc(_fn)
 
 
 def hinton_kd(student_logits, teacher_logits, labels, *, temperature, ce_weight=None, ignore_index=-100,
@@ -854,11 +913,17 @@ def hinton_kd(student_logits, teacher_logits, labels, *, temperature, ce_weight=
             terms. May be None only when α = 0.
         temperature: T > 0.
         ce_weight: weight α of the hard-label cross-entropy, in [0, 1] (required).
+        ignore_index: label value that marks positions to skip (default -100).
         chunk_size: passed to the KL term ("auto", an int, or None).
         alpha: the old name of ``ce_weight`` (deprecated; accepted until distill 0.3).
 
     Returns:
         0-dim float32 tensor.
+
+    Raises:
+        TypeError: neither ``ce_weight`` nor ``alpha`` is given, or both are.
+        ValueError: ``temperature`` or ``ce_weight`` out of range, ``labels`` None while
+            ``ce_weight`` > 0, or what ``forward_kl`` refuses.
     """
     w = _renamed_arg("hinton_kd", "alpha", alpha, "ce_weight", ce_weight, default=None)
     if w is None:
@@ -901,6 +966,18 @@ def mix_teachers(teacher_logits: list[torch.Tensor], *, temperature: float, weig
     Returns ``T · log Σ_i w_i softmax(z_i / T)``, shape (..., C): passed as teacher logits
     at the same temperature T, it yields exactly the mixture (the multi-teacher soft
     target), at every T. Weights default to uniform and are normalized to sum to 1.
+
+    Args:
+        teacher_logits: the teachers' logits, each (..., C), all the same shape.
+        temperature: T > 0.
+        weights: one non-negative weight per teacher, with a positive sum (None: uniform).
+
+    Returns:
+        (..., C) float32 mixture logits.
+
+    Raises:
+        ValueError: no teachers, differing shapes, bad weights, or ``temperature`` not a
+            finite number > 0.
     """
     _check_temperature(temperature)
     if not teacher_logits:

@@ -27,7 +27,17 @@ _mode: Mode = "auto"
 
 
 def configure(verbose: int = 0, quiet: bool = False) -> Mode:
-    """Set the mode for this process from ``-v`` / ``--quiet``; set up logging; quiet the libraries."""
+    """Set the mode for this process from ``-v`` / ``--quiet``; set up logging; quiet the libraries.
+
+    Args:
+        verbose: how many ``-v``: 0 is mode "auto" with bare INFO lines; 1 is mode "on" with
+            timestamped INFO lines; 2 or more also logs DEBUG and leaves the libraries as they are.
+        quiet: ``--quiet``: mode "off", the distill loggers at WARNING (wins over ``verbose``
+            for the mode).
+
+    Returns:
+        The mode set: "auto", "on" or "off".
+    """
     global _mode
     _mode = "off" if quiet else ("on" if verbose else "auto")
     root = logging.getLogger()
@@ -62,7 +72,11 @@ def quiet_libraries(verbose: int = 0) -> None:
     """Silence progress bars and advisory logging that are not ours (HF hub, transformers, datasets).
 
     Environment variables reach libraries not yet imported; the calls reach those already imported.
-    ``-vv`` leaves them as they are."""
+    ``-vv`` leaves them as they are.
+
+    Args:
+        verbose: how many ``-v``; above 1 nothing is changed.
+    """
     if verbose > 1:
         return
     for var in ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
@@ -90,7 +104,14 @@ def mode() -> Mode:
 
 
 def enabled(show: bool = True) -> bool | None:
-    """tqdm's ``disable`` argument, negated: True shows, None leaves it to tqdm (terminal only)."""
+    """tqdm's ``disable`` argument, negated: True shows, None leaves it to tqdm (terminal only).
+
+    Args:
+        show: False hides the bar whatever the mode.
+
+    Returns:
+        False when ``show`` is False or the mode is "off", True in mode "on", None in mode "auto".
+    """
     if not show or _mode == "off":
         return False
     return True if _mode == "on" else None
@@ -101,7 +122,21 @@ def bar(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: 
     """A tqdm bar on stderr that follows the mode: ``for x in bar(xs, desc="eval")`` or ``bar(total=n)``.
 
     ``show=False`` hides it whatever the mode (a process other than the main one, a caller that asked for
-    none). Finished bars vanish (``leave=False``); the stage line logged after them stays."""
+    none). Finished bars vanish (``leave=False``); the stage line logged after them stays.
+
+    Args:
+        iterable: what to iterate over, or None for a bar updated by hand.
+        total: the expected number of iterations (default: ``len(iterable)`` where tqdm finds it).
+        desc: the bar's label.
+        unit: the name of one iteration.
+        initial: the count the bar starts at (a resumed run).
+        leave: keep the finished bar on screen.
+        show: False hides the bar whatever the mode.
+        **kw: further ``tqdm`` arguments; they override the defaults set here.
+
+    Returns:
+        The ``tqdm`` bar, writing to stderr.
+    """
     on = enabled(show)
     interactive = sys.stderr.isatty() if hasattr(sys.stderr, "isatty") else False
     extra = {} if interactive else {"mininterval": 10.0}  # a log file gets a line every 10 s, not a torrent

@@ -33,16 +33,39 @@ class Recipe(Protocol):
 
     def micro_batches(self, step: int) -> list[Any]:
         """This process's micro-batches of optimizer step ``step`` (``grad_accum`` of them); any
-        randomness of the step (data order, dropout masks, jitter, on-policy draws) seeded from ``step``."""
+        randomness of the step (data order, dropout masks, jitter, on-policy draws) seeded from ``step``.
+
+        Args:
+            step: the optimizer step, counted from 0.
+
+        Returns:
+            The micro-batches, each as ``loss`` takes it.
+        """
 
     def loss(self, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """(0-dim loss to minimize, metrics of the micro-batch, e.g. {"divergence": …, "tokens": …})."""
+        """The loss of one micro-batch and its metrics.
+
+        Args:
+            batch: one of the micro-batches ``micro_batches(step)`` returned.
+            step: the optimizer step, counted from 0.
+
+        Returns:
+            (0-dim loss to minimize, metrics of the micro-batch, e.g. {"divergence": …, "tokens": …}).
+        """
 
     def save(self, folder: Path) -> None:
-        """Write the state a resume needs (weights, optimizer, scheduler) into ``folder``."""
+        """Write the state a resume needs (weights, optimizer, scheduler) into ``folder``.
+
+        Args:
+            folder: an empty folder, renamed into the checkpoint once everything is written.
+        """
 
     def load(self, folder: Path) -> None:
-        """Read back what ``save`` wrote."""
+        """Read back what ``save`` wrote.
+
+        Args:
+            folder: the complete checkpoint the run resumes from.
+        """
 
 
 @dataclass(frozen=True)
