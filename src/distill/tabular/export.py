@@ -208,6 +208,12 @@ class OnnxStudent:
     """An exported student run with onnxruntime (one thread: batch-1 latency is what it is for)."""
 
     def __init__(self, model: str | Path | bytes, threads: int = 1):
+        """Open an exported graph in onnxruntime.
+
+        Args:
+            model: the .onnx file, or its bytes.
+            threads: intra-op threads (1: batch-1 serving is fastest without thread hand-offs).
+        """
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -226,7 +232,14 @@ class OnnxStudent:
         self.output = "probabilities" if "probabilities" in outputs else outputs[-1]
 
     def feed(self, rows) -> dict[str, np.ndarray]:
-        """Raw rows (a dict, a list of dicts, or a DataFrame) → one [N, 1] array per graph input."""
+        """The graph's inputs for raw rows.
+
+        Args:
+            rows: a dict, a list of dicts, or a DataFrame.
+
+        Returns:
+            One (N, 1) array per graph input, by input name.
+        """
         if isinstance(rows, dict):
             rows = [rows]
         if hasattr(rows, "columns"):
@@ -251,7 +264,14 @@ class OnnxStudent:
         return feed
 
     def predict_proba(self, rows) -> np.ndarray:
-        """(n, K) float32 probabilities, columns in the order of the student's ``classes_``."""
+        """Probabilities for raw rows.
+
+        Args:
+            rows: a dict, a list of dicts, or a DataFrame.
+
+        Returns:
+            (n, K) float32 probabilities, columns in the order of the student's ``classes_``.
+        """
         return self.session.run([self.output], self.feed(rows))[0]
 
 
@@ -264,6 +284,14 @@ def fastest(pipeline, X_sample=None, onnx_path: str | Path | None = None):
     that fails the check or the conversion is logged and the pipeline returned. Float32 is the one limit
     found: a HistGradientBoosting student splits float64 features, and on breast_cancer and framingham its
     float32 graph moves some rows across a split. Each return value has ``predict_proba(rows)``.
+
+    Args:
+        pipeline: the fitted student pipeline (encoder, student).
+        X_sample: raw rows the ONNX graph is checked on.
+        onnx_path: where the graph is written (None: a temporary file).
+
+    Returns:
+        A FastStudent, an OnnxStudent or ``pipeline``.
     """
     try:
         return FastStudent.from_pipeline(pipeline)

@@ -40,7 +40,14 @@ class _Numeric:
     scale: np.ndarray  # (k + f,) scaler scale
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        """x: (n, len(columns)) float with NaN for missing → (n, k + f) float64."""
+        """Impute, flag and scale the numeric cells.
+
+        Args:
+            x: (n, len(columns)) float with NaN for missing.
+
+        Returns:
+            (n, k + f) float64: the kept columns, then the missing-value flags, scaled.
+        """
         miss = np.isnan(x)
         v = x[:, self.keep]
         v = np.where(miss[:, self.keep], self.fill, v)
@@ -73,7 +80,17 @@ class FastStudent:
 
     @classmethod
     def from_pipeline(cls, pipeline) -> FastStudent:
-        """Read a fitted ``make_pipeline(make_encoder(...), student)``; ``NotTranslatable`` names what it cannot."""
+        """Read a fitted ``make_pipeline(make_encoder(...), student)`` into plain arrays.
+
+        Args:
+            pipeline: the fitted two-step pipeline (encoder, logistic / tree / MLP student).
+
+        Returns:
+            The FastStudent.
+
+        Raises:
+            NotTranslatable: a step it cannot translate, named.
+        """
         steps = getattr(pipeline, "steps", None)
         if not steps or len(steps) != 2:
             raise NotTranslatable(f"FastStudent reads a two-step pipeline (encoder, student), got "
@@ -88,7 +105,14 @@ class FastStudent:
         return (self.numeric.columns if self.numeric else []) + (self.categorical.columns if self.categorical else [])
 
     def encode(self, rows) -> np.ndarray:
-        """Raw rows (a dict, a list of dicts, or a DataFrame with the training columns) → (n, d) float64."""
+        """The encoder's output for raw rows.
+
+        Args:
+            rows: a dict, a list of dicts, or a DataFrame with the training columns.
+
+        Returns:
+            (n, d) float64, as the pipeline's encoder gives.
+        """
         num, cat = self._cells(rows)
         parts = []
         if self.numeric is not None:
@@ -98,7 +122,14 @@ class FastStudent:
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def predict_proba(self, rows) -> np.ndarray:
-        """(n, K) probabilities, columns in the order of ``classes`` (the pipeline's ``classes_``)."""
+        """Probabilities for raw rows.
+
+        Args:
+            rows: a dict, a list of dicts, or a DataFrame with the training columns.
+
+        Returns:
+            (n, K) probabilities, columns in the order of ``classes`` (the pipeline's ``classes_``).
+        """
         return self.head(self.encode(rows))
 
     def _cells(self, rows) -> tuple[np.ndarray | None, list[list] | None]:
@@ -149,7 +180,14 @@ class FastStudent:
 
 
 def missing_cell(v) -> bool:
-    """None, NaN, pd.NA, NaT: a missing cell in any column."""
+    """Whether a raw cell is missing: None, NaN, pd.NA, NaT.
+
+    Args:
+        v: the cell.
+
+    Returns:
+        True for a missing cell.
+    """
     return v is None or (isinstance(v, float) and math.isnan(v)) or (not isinstance(v, str) and _isna(v))
 
 
