@@ -171,6 +171,12 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Distill a tabular teacher into a small student (out-of-fold labels); AUC, calibration, fairness, speed.",
         "distill.tabular.run:TabularRunConfig", "distill.tabular.run:run", _read("results.md"),
         see="cat {out}/results.md; open {out}/reliability.png"),
+    ("tabular", "export"): Command(
+        "Export a tabular run's student (encoder included) as one ONNX graph, checked against the pipeline.",
+        "distill.tabular.export_run:TabularExportConfig", "distill.tabular.export_run:run",
+        lambda r: (f"ONNX graph {r['model']}: probabilities within {r['max_abs_diff']:.0e} of the saved pipeline "
+                   f"on {r['rows_checked']:,} rows"),
+        see="python -c \"import onnxruntime; print(onnxruntime.InferenceSession('{out}/student.onnx').get_inputs())\""),
     ("detect", "traffic"): Command(
         "Scan API logs for distillation campaigns: hydra account clusters, with evidence.",
         "distill.detect.traffic:TrafficConfig", "distill.detect.traffic:run",

@@ -82,3 +82,26 @@ def test_a_failed_check_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="differ"):
         export_onnx(pipe, d.X.iloc[:20], tmp_path / "student.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_exports_a_runs_student_checked_against_its_pipeline(tmp_path, capsys):
+    from distill.cli import main
+
+    if not available("pima"):
+        pytest.skip("pima not installed")
+    run = tmp_path / "run"
+    assert main(["tabular", "run", "--dataset", "pima", "--student", "logistic", "--cv", "3", "--latency-repeats",
+                 "3", "--no-hard-baseline", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["tabular", "export", str(run), "--json"]) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out)
+    assert res["model"] == str(run / "student.onnx") and res["max_abs_diff"] < 1e-5 and res["rows_checked"] > 500
+    d = load_dataset("pima")
+    from distill.tabular.run import load_student
+
+    np.testing.assert_allclose(OnnxStudent(run / "student.onnx").predict_proba(d.X.iloc[:20]),
+                               load_student(run / "student.skops").predict_proba(d.X.iloc[:20]), atol=1e-5)
+    assert main(["tabular", "export", str(tmp_path / "nothing")]) == 2
+    assert "pass the output folder of `distill tabular run`" in capsys.readouterr().err
