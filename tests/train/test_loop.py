@@ -50,7 +50,7 @@ def _run(tmp_path=None, *, steps=6, accum=1, clip=0.0, stop=None, eval_every=0, 
                  spec=LoopSpec(steps=steps, desc="toy", max_grad_norm=clip, eval_every=eval_every, summed=("rows",)),
                  ckpt=None if tmp_path is None else tmp_path / "ckpt", settings={"toy": 1},
                  on_step=(lambda s, m, lr: seen.append((s, m))) if seen is not None else None,
-                 evaluate=lambda s: {"w0": float(model.weight[0, 0])}, stop_after_steps=stop)
+                 evaluate=lambda s: {"w0": model.weight[0, 0].detach().item()}, stop_after_steps=stop)
     return model, r
 
 
