@@ -432,3 +432,10 @@ def test_every_registered_divergence_describes_itself_and_is_reachable_from_the_
         else:
             with pytest.raises(ValueError, match="SampledTargets"):
                 entry(zs, draws, **{p: 0.3 for p in entry.params})
+
+
+def test_the_mixture_of_one_teacher_is_that_teachers_logits_bit_for_bit():
+    from distill.losses import mix_teachers
+
+    z = torch.randn(4, 10)
+    assert mix_teachers([z], temperature=3.0) is z  # not T·log_softmax(z/T): the same softmax, other rounding

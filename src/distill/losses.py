@@ -989,6 +989,9 @@ def mix_teachers(teacher_logits: list[torch.Tensor], *, temperature: float, weig
     w = torch.full((n,), 1.0 / n) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
     if w.shape != (n,) or (w < 0).any() or float(w.sum()) <= 0:
         raise ValueError(f"weights must be {n} non-negative numbers with a positive sum, got {weights!r}.")
+    if n == 1:  # the mixture of one teacher is that teacher: its logits as they are, bit for bit (recomputing
+        # them as T·log_softmax(z/T) changes the rounding, which moves every figure trained from them)
+        return teacher_logits[0]
     w = (w / w.sum()).float().to(teacher_logits[0].device)
     logp = torch.stack([(z.float() / temperature).log_softmax(-1) for z in teacher_logits])  # (n, ..., C)
     log_w = w.log().view(n, *([1] * (logp.dim() - 1)))

@@ -265,7 +265,7 @@ def validation_split(n_images: int, n_held_out: int) -> tuple[torch.Tensor, torc
 
 
 def _combined(logits: list[torch.Tensor], T: float) -> torch.Tensor:
-    """The teachers' logits mixed at temperature T (one teacher: its own softmax at T, shifted logits)."""
+    """The teachers' logits mixed at temperature T (one teacher: its logits unchanged)."""
     return mix_teachers(logits, temperature=T)
 
 

@@ -145,7 +145,7 @@ def run(cfg: ClassicConfig) -> dict:
             logits, feats = teacher_outputs(cfg.teachers, train.images, t_layers,
                                             out / "targets.safetensors" if acc.is_main_process else None)
             weights = cfg.teacher_weights or None
-            # One teacher too: its mixture is itself (logits shifted by a per-row constant, same softmax).
+            # One teacher too: mix_teachers returns its logits unchanged.
             mixed = mix_teachers(list(logits), temperature=cfg.temperature, weights=weights)
             targets = Targets(mixed, cfg.temperature, cfg.ce_weight, feats, pairs, cfg.hint_weight)
             res["teacher_errors"] = [count_errors(predict(load_classifier(t)[0], test.images, desc="teacher"),
