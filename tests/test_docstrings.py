@@ -21,7 +21,10 @@ _FIXED = [
     "stats.py", "hashing.py", "targets/store.py", "models/classifiers.py", "data/idx.py",
     "train/checkpoint.py", "train/loop.py", "files.py", "progress.py", "config.py", "losses.py",
 ]
-_GLOBS = ["teachers/*.py", "detect/*.py", "tabular/*.py", "review/*.py", "serve/*.py"]
+_GLOBS = [
+    "teachers/*.py", "detect/*.py", "tabular/*.py", "review/*.py", "serve/*.py",
+    "lm/*.py",
+]
 
 
 def _module_name(path: Path) -> str:

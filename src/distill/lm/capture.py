@@ -59,7 +59,14 @@ class CaptureConfig:
 
 
 def weights_hash(model_path: str) -> str:
-    """SHA-256 over the weight files of a model folder (a hub id hashes its name: a weaker check)."""
+    """SHA-256 over the weight files of a model folder (a hub id hashes its name: a weaker check).
+
+    Args:
+        model_path: a model folder, or a hub id.
+
+    Returns:
+        Hex SHA-256 digest.
+    """
     p = Path(model_path)
     files = sorted(list(p.glob("*.safetensors")) + list(p.glob("*.bin"))) if p.is_dir() else []
     if not files:
@@ -68,7 +75,14 @@ def weights_hash(model_path: str) -> str:
 
 
 def corpus_fingerprint(windows: torch.Tensor) -> str:
-    """SHA-256 of the packed token windows: changes with the corpus text, the tokenizer, --window and --max-windows."""
+    """SHA-256 of the packed token windows: changes with the corpus text, the tokenizer, --window and --max-windows.
+
+    Args:
+        windows: packed token ids, (N, window).
+
+    Returns:
+        Hex SHA-256 digest.
+    """
     h = hashlib.sha256(f"{tuple(windows.shape)}".encode())
     h.update(windows.to(torch.int64).contiguous().numpy().tobytes())
     return h.hexdigest()
@@ -84,6 +98,19 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
 
     ``stop_after_shards`` stops after writing that many shards (how tests interrupt a capture).
     Returns this process's manifest; with several processes `run` merges the parts once all are done.
+
+    Args:
+        cfg: the capture settings (teacher, corpus, store folder ``out``, targets kind, sharding).
+        rank: this process's index among ``world``.
+        world: number of processes sharing the capture.
+        device: where the teacher runs (None: chosen by the loader).
+        stop_after_shards: stop after writing this many shards (None: capture all).
+
+    Returns:
+        This process's `Manifest`.
+
+    Raises:
+        StoreError: ``cfg.out`` holds a store captured with different settings or another corpus.
     """
     source = resolve(cfg.teacher)
     tok = load_tokenizer(source)
@@ -220,7 +247,15 @@ def _adoptable(path: Path, start: int, end: int, windows: torch.Tensor) -> dict 
 
 
 def run(cfg: CaptureConfig) -> dict:
-    """CLI entry: capture (in every process under `accelerate launch`), merge, and summarize."""
+    """CLI entry: capture (in every process under `accelerate launch`), merge, and summarize.
+
+    Args:
+        cfg: the capture settings.
+
+    Returns:
+        Summary dict: ``store``, ``windows``, ``tokens``, ``shards``, ``kind``, ``k``,
+        ``bytes_per_token``, ``dense_fp16_bytes_per_token``, ``complete``.
+    """
     from accelerate import PartialState
 
     state = PartialState()

@@ -30,7 +30,14 @@ REPEAT_SHARE = 0.5
 
 
 def dominant(preds: Sequence[int]) -> tuple[int, int, int]:
-    """(most frequent prediction, its count, number of predictions); (-1, 0, 0) when empty."""
+    """(most frequent prediction, its count, number of predictions); (-1, 0, 0) when empty.
+
+    Args:
+        preds: predicted token ids.
+
+    Returns:
+        (token, count, total).
+    """
     if not preds:
         return -1, 0, 0
     token, count = Counter(preds).most_common(1)[0]
@@ -40,12 +47,29 @@ def dominant(preds: Sequence[int]) -> tuple[int, int, int]:
 def repeated_share(tokens: Sequence, n: int = REPEAT_N) -> float:
     """Share of the n-grams of ``tokens`` that already occurred earlier in it (1 − distinct-n / n-grams).
 
-    0.0 when there are fewer than n tokens (nothing to repeat)."""
+    0.0 when there are fewer than n tokens (nothing to repeat).
+
+    Args:
+        tokens: token ids or words, in order.
+        n: n-gram length.
+
+    Returns:
+        Share in [0, 1).
+    """
     grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     return 1 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 def is_blank(text: str) -> bool:
+    """True when ``text`` is empty or whitespace only.
+
+
+    Args:
+        text: a decoded generation or answer.
+
+    Returns:
+        Whether it is blank.
+    """
     return not text.strip()
 
 
@@ -90,7 +114,15 @@ def detect_answers(texts: Sequence[str]) -> dict:
     """Collapse checks on free-text answers (no token predictions: an HTTP student, ``distill docs eval``).
 
     Words stand in for tokens. Collapsed when half the answers or more are blank, are one and the same
-    answer (of four or more), or repeat themselves (repeated-3-gram share ≥ ``REPEAT_SHARE``)."""
+    answer (of four or more), or repeat themselves (repeated-3-gram share ≥ ``REPEAT_SHARE``).
+
+    Args:
+        texts: the answers, one string each.
+
+    Returns:
+        JSON-able dict: ``collapsed`` (bool), ``reasons`` (sentences), ``answers`` and, when there are
+        any, ``blank``, ``same_answer`` (count of the most common answer) and ``repetitive``.
+    """
     n = len(texts)
     if not n:
         return {"collapsed": False, "reasons": [], "answers": 0}
@@ -109,5 +141,12 @@ def detect_answers(texts: Sequence[str]) -> dict:
 
 
 def verdict(reasons: Sequence[str]) -> str:
-    """``collapsed: predicts "\\n" at 255/256 positions; generates whitespace only`` ('' when healthy)."""
+    """``collapsed: predicts "\\n" at 255/256 positions; generates whitespace only`` ('' when healthy).
+
+    Args:
+        reasons: the ``reasons`` of `detect` or `detect_answers`.
+
+    Returns:
+        The verdict line, or '' when there are no reasons.
+    """
     return "collapsed: " + "; ".join(reasons) if reasons else ""

@@ -19,7 +19,14 @@ class IncompatibleTokenizers(ValueError):
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
-    """SHA-256 of the vocabulary (token → id, added tokens included) and the special tokens."""
+    """SHA-256 of the vocabulary (token → id, added tokens included) and the special tokens.
+
+    Args:
+        tokenizer: a Hugging Face tokenizer.
+
+    Returns:
+        Hex SHA-256 digest.
+    """
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
     special = sorted((k, str(v)) for k, v in tokenizer.special_tokens_map.items())
     blob = json.dumps({"vocab": vocab, "special": special}, ensure_ascii=False).encode()
@@ -31,9 +38,16 @@ def shared_vocab_size(teacher_tok, student_tok, teacher_rows: int, student_rows:
     """The number of logits to compare, after checking that the tokenizers are the same.
 
     Args:
-        teacher_tok, student_tok: the two tokenizers.
-        teacher_rows, student_rows: output rows of each model (``config.vocab_size``),
-            which may exceed the tokenizer's size (padding for efficient matmuls).
+        teacher_tok: the teacher's tokenizer.
+        student_tok: the student's tokenizer.
+        teacher_rows: output rows of the teacher (``config.vocab_size``), which may exceed the
+            tokenizer's size (padding for efficient matmuls).
+        student_rows: output rows of the student, likewise.
+        teacher_name: how messages name the teacher.
+        student_name: how messages name the student.
+
+    Returns:
+        V, the tokenizer's size: the logits ``[..., :V]`` of both models index the same tokens.
 
     Raises:
         IncompatibleTokenizers: vocabularies differ (names both and what to do instead).

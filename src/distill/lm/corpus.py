@@ -20,6 +20,20 @@ TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ".html", ".htm"}
 
 
 def iter_documents(path: str | Path) -> Iterator[str]:
+    """The documents of a corpus, in order.
+
+
+    Args:
+        path: a text/JSONL file, a folder of them (searched recursively), or a saved ``datasets``
+            folder with a ``text`` column.
+
+    Yields:
+        Each non-empty document's text.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: a datasets folder without a ``text`` column, or a JSONL record without ``text``.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"corpus {path} does not exist.")
@@ -47,7 +61,20 @@ def iter_documents(path: str | Path) -> Iterator[str]:
 
 
 def pack_windows(path: str | Path, tokenizer, window: int, max_windows: int | None = None) -> torch.Tensor:
-    """All windows of the corpus: int64 tensor (N, window)."""
+    """All windows of the corpus: int64 tensor (N, window).
+
+    Args:
+        path: the corpus (see `iter_documents`).
+        tokenizer: tokenizes each document; its EOS token (if any) ends each one.
+        window: tokens per window.
+        max_windows: keep at most this many windows (None: all).
+
+    Returns:
+        int64 tensor (N, window) of consecutive token ids.
+
+    Raises:
+        ValueError: ``window`` < 2, or the corpus is shorter than one window.
+    """
     if window < 2:
         raise ValueError(f"window must be ≥ 2 tokens, got {window}.")
     eos = tokenizer.eos_token_id
@@ -68,7 +95,14 @@ def pack_windows(path: str | Path, tokenizer, window: int, max_windows: int | No
 
 
 def is_chat_jsonl(path: str | Path) -> bool:
-    """True for a JSONL file whose records carry chat ``messages`` (e.g. a `distill docs` data set)."""
+    """True for a JSONL file whose records carry chat ``messages`` (e.g. a `distill docs` data set).
+
+    Args:
+        path: a file, or a folder holding ``train.jsonl``.
+
+    Returns:
+        Whether its first record has ``messages``.
+    """
     path = Path(path)
     if path.is_dir() and (path / "train.jsonl").exists():
         path = path / "train.jsonl"
@@ -86,6 +120,16 @@ def render_chat(tokenizer, messages: list[dict]) -> tuple[str, str]:
 
     With a chat template the prompt ends with the template's assistant header; without one (a bare
     tokenizer) a plain "Question: … Answer:" layout is used, so small test models work too.
+
+    Args:
+        tokenizer: supplies the chat template (if any) and the EOS token.
+        messages: chat messages (``role``, ``content``), the last one the assistant's.
+
+    Returns:
+        (prompt, completion) text.
+
+    Raises:
+        ValueError: the last message is not the assistant's.
     """
     *context, reply = messages
     if reply.get("role") != "assistant":
@@ -106,6 +150,17 @@ def chat_examples(path: str | Path, tokenizer, max_length: int) -> tuple[torch.T
     Training on replies only (the loss ignores the system prompt and the question) is what teaches a
     model to answer rather than to ask. Right padding needs no attention mask in a causal model: pad
     positions come after every counted token and are themselves never counted.
+
+    Args:
+        path: a chat JSONL file, or a folder holding ``train.jsonl``.
+        tokenizer: renders and tokenizes each chat.
+        max_length: longest kept sequence L (longer ones are cut; prompts that fill it are dropped).
+
+    Returns:
+        (ids, mask): int64 (N, L) and bool (N, L).
+
+    Raises:
+        ValueError: a record has no ``messages``, or no example fits.
     """
     path = Path(path)
     if path.is_dir():

@@ -101,6 +101,17 @@ def _generate(model, prompt: torch.Tensor, tokens: int, device, repeats: int) ->
 
 
 def evaluate(cfg: LMEvalConfig) -> dict:
+    """Compare a student with its teacher on held-out windows: quality, speed, size and collapse.
+
+
+    Args:
+        cfg: the evaluation settings (teacher, student, corpus, window, batch size, repeats).
+
+    Returns:
+        JSON-able dict: ``tokens``, ``kl_teacher_student``, ``top1_agreement``, ``forward_speedup``,
+        ``forward_speedup_claimed`` and per model (``teacher``, ``student``) perplexity, speeds,
+        parameters, bytes on disk and ``collapse``.
+    """
     from distill.lm.compat import shared_vocab_size
     from distill.lm.corpus import pack_windows
     from distill.lm.models import load_model, load_tokenizer, resolve
@@ -138,6 +149,15 @@ def evaluate(cfg: LMEvalConfig) -> dict:
 
 
 def markdown(res: dict) -> str:
+    """The Markdown report of an `evaluate` result.
+
+
+    Args:
+        res: the dict `evaluate` returns.
+
+    Returns:
+        Markdown text (a table, a summary line and any collapse warning).
+    """
     t, s = res["teacher"], res["student"]
     rows = [
         ("perplexity (held out)", f"{t['perplexity']:.2f}", f"{s['perplexity']:.2f}"),

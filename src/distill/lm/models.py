@@ -51,7 +51,17 @@ def cache_dir() -> Path:
 
 
 def embedded_gguf(name: str = "smollm2") -> Path:
-    """Path of the embedded model's GGUF file inside its package (the package is not imported)."""
+    """Path of the embedded model's GGUF file inside its package (the package is not imported).
+
+    Args:
+        name: a key of ``EMBEDDED``.
+
+    Returns:
+        Path of the GGUF file.
+
+    Raises:
+        FileNotFoundError: the model's package is not installed, or its file is missing.
+    """
     info = EMBEDDED[name]
     spec = importlib.util.find_spec(info["package"])
     if spec is None or not spec.submodule_search_locations:
@@ -82,7 +92,17 @@ def _gguf_bar_follows_mode():
 
 
 def embedded_model_path(name: str = "smollm2") -> Path:
-    """A transformers folder for the embedded model, converted from GGUF on first use."""
+    """A transformers folder for the embedded model, converted from GGUF on first use.
+
+    Args:
+        name: a key of ``EMBEDDED``.
+
+    Returns:
+        The converted model folder (in the cache).
+
+    Raises:
+        ValueError: ``name`` is not an embedded model.
+    """
     if name not in EMBEDDED:
         raise ValueError(f"unknown embedded model {name!r}; known: {sorted(EMBEDDED)}")
     out = cache_dir() / "models" / EMBEDDED[name]["folder"]
@@ -119,7 +139,17 @@ def embedded_model_path(name: str = "smollm2") -> Path:
 
 
 def resolve(name_or_path: str | None) -> str:
-    """'smollm2' or None → the embedded model's folder; an existing folder → itself; else a hub id."""
+    """'smollm2' or None → the embedded model's folder; an existing folder → itself; else a hub id.
+
+    Args:
+        name_or_path: an embedded model's name, None, a model folder, or a hub id (org/name).
+
+    Returns:
+        A folder path or hub id that ``from_pretrained`` accepts.
+
+    Raises:
+        FileNotFoundError: a folder without ``config.json``, or a name that is none of these.
+    """
     if name_or_path is None or name_or_path in EMBEDDED:
         return str(embedded_model_path(name_or_path or "smollm2"))
     p = Path(name_or_path)
@@ -133,13 +163,31 @@ def resolve(name_or_path: str | None) -> str:
 
 
 def load_tokenizer(name_or_path: str | None):
+    """The tokenizer of a model.
+
+
+    Args:
+        name_or_path: as for `resolve`.
+
+    Returns:
+        An ``AutoTokenizer``.
+    """
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve(name_or_path))
 
 
 def load_model(name_or_path: str | None, *, dtype=None, device=None):
-    """An ``AutoModelForCausalLM`` in eval mode (fp32 unless ``dtype`` says otherwise)."""
+    """An ``AutoModelForCausalLM`` in eval mode (fp32 unless ``dtype`` says otherwise).
+
+    Args:
+        name_or_path: as for `resolve`.
+        dtype: torch dtype of the weights (None: fp32).
+        device: where to move the model (None: left where loaded).
+
+    Returns:
+        The model, in eval mode.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 

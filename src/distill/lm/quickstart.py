@@ -44,7 +44,14 @@ class QuickstartConfig:
 
 
 def pydoc_corpus(out: Path) -> tuple[Path, Path]:
-    """Write pydoc_data's topics as train.txt (9 of every 10 topics) and heldout.txt (the rest)."""
+    """Write pydoc_data's topics as train.txt (9 of every 10 topics) and heldout.txt (the rest).
+
+    Args:
+        out: folder to write the two files into (created if needed).
+
+    Returns:
+        (train.txt path, heldout.txt path).
+    """
     from pydoc_data.topics import topics
 
     out.mkdir(parents=True, exist_ok=True)
@@ -80,6 +87,16 @@ def _with_sample(found: dict, text: str, ids: list[int]) -> dict:
 
 
 def run(cfg: QuickstartConfig) -> dict:
+    """`distill lm quickstart`: cut a student, train it with KD and with CE only, and compare both.
+
+
+    Args:
+        cfg: the quickstart settings (teacher, layers, steps, loss, output folder).
+
+    Returns:
+        JSON-able results (also written under ``cfg.out``): the settings, ``start``, ``teacher_perplexity``,
+        per student (``kd``, ``ce``) its metrics and collapse checks, ``samples``, ``prompt``, ``seconds``.
+    """
     from distill.lm.evaluate import LMEvalConfig, evaluate
     from distill.lm.models import resolve
     from distill.lm.student import build_student
@@ -132,7 +149,14 @@ def speedups(res: dict) -> dict[str, str]:
 
     '≈ 1×' where the student's timings overlap the teacher's. When the two students' timings overlap
     each other (same architecture: they should), both get one figure from their pooled timings, so
-    that noise is not shown as a difference between them."""
+    that noise is not shown as a difference between them.
+
+    Args:
+        res: a `run` result.
+
+    Returns:
+        {"kd": speed-up text, "ce": speed-up text}.
+    """
     kd, ce = res["kd"], res["ce"]
     if "forward_speed" not in kd:  # results written before speeds were repeated
         return {k: f"{res[k]['forward_speedup']:.2f}×" for k in ("kd", "ce")}
@@ -147,7 +171,15 @@ def speedups(res: dict) -> dict[str, str]:
 def verdict(res: dict, labels: dict[str, str] = _LABELS) -> str:
     """One plain sentence on the two students: which have collapsed, else which is ahead on what.
 
-    No ranking among collapsed students: their KL and perplexity compare two broken models."""
+    No ranking among collapsed students: their KL and perplexity compare two broken models.
+
+    Args:
+        res: a `run` result.
+        labels: how the sentence names each student.
+
+    Returns:
+        The sentence (Markdown).
+    """
     broken = {k: res[k]["collapse"]["reasons"] for k in ("kd", "ce") if res[k].get("collapse", {}).get("collapsed")}
     if len(broken) == 2:
         return ("**Both students have collapsed** (" + "; ".join(f"{labels[k]}: {'; '.join(r)}" for k, r in broken.items())
@@ -167,6 +199,15 @@ def verdict(res: dict, labels: dict[str, str] = _LABELS) -> str:
 
 
 def markdown(res: dict) -> str:
+    """The Markdown report of a `run` result.
+
+
+    Args:
+        res: a `run` result.
+
+    Returns:
+        Markdown text: the comparison table, the verdict and the sample continuations.
+    """
     lines = [
         f"Student: teacher layers `{res['layers']}`, {res['steps']} steps ({res['tokens_per_student']:,} tokens) each; "
         f"{res['seconds']:.0f} s in all",

@@ -29,7 +29,18 @@ _PER_LAYER_CONFIG = ("layer_types", "sliding_window_pattern_list", "no_rope_laye
 
 
 def select_layers(n_layers: int, rule: str) -> list[int]:
-    """Teacher layer indices (sorted, unique) kept by ``rule`` out of ``n_layers``."""
+    """Teacher layer indices (sorted, unique) kept by ``rule`` out of ``n_layers``.
+
+    Args:
+        n_layers: the teacher's number of layers.
+        rule: every-other, a count N (evenly spaced), first-N, last-N, last-half, or a list i,j,k.
+
+    Returns:
+        The kept layer indices.
+
+    Raises:
+        ValueError: an unknown rule, a count outside 1..n_layers, or indices outside the teacher.
+    """
     rule = rule.strip()
     if rule == "every-other":
         keep = list(range(0, n_layers, 2))
@@ -58,7 +69,15 @@ def select_layers(n_layers: int, rule: str) -> list[int]:
 
 
 def cut_state_dict(state: dict[str, torch.Tensor], keep: list[int]) -> dict[str, torch.Tensor]:
-    """Keep the decoder layers in ``keep`` (renumbered 0..len-1) and every non-layer weight."""
+    """Keep the decoder layers in ``keep`` (renumbered 0..len-1) and every non-layer weight.
+
+    Args:
+        state: the teacher's state dict.
+        keep: teacher layer indices to keep, sorted.
+
+    Returns:
+        The student's state dict.
+    """
     new_index = {old: new for new, old in enumerate(keep)}
     out = {}
     for key, value in state.items():
@@ -71,7 +90,20 @@ def cut_state_dict(state: dict[str, torch.Tensor], keep: list[int]) -> dict[str,
 
 
 def build_student(teacher: str | None, layers: str, out: str | Path) -> dict:
-    """Write a student HF folder (weights, config, the teacher's tokenizer) cut from ``teacher``."""
+    """Write a student HF folder (weights, config, the teacher's tokenizer) cut from ``teacher``.
+
+    Args:
+        teacher: the teacher (as for `resolve`).
+        layers: the layer rule (see `select_layers`).
+        out: the student folder to write.
+
+    Returns:
+        Info dict (also written as ``distill_student.json``): ``teacher``, ``rule``, ``kept_layers``,
+        ``teacher_layers``, ``teacher_parameters``, ``student_parameters``.
+
+    Raises:
+        RuntimeError: the cut weights do not line up with the student's layout.
+    """
     from transformers import AutoModelForCausalLM
 
     from distill.lm.models import load_model, load_tokenizer, resolve
@@ -120,5 +152,12 @@ class StudentConfig:
 
 
 def run(cfg: StudentConfig) -> dict:
-    """`distill lm student`: build the student ``cfg`` describes."""
+    """`distill lm student`: build the student ``cfg`` describes.
+
+    Args:
+        cfg: the student settings.
+
+    Returns:
+        The `build_student` info plus ``out``.
+    """
     return build_student(cfg.teacher, cfg.layers, cfg.out) | {"out": str(cfg.out)}

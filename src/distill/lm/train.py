@@ -150,6 +150,18 @@ def _drop_tied_aliases(models, weights, output_dir) -> None:
 
 
 def divergence(cfg: LMTrainConfig, student_logits, targets, labels=None) -> torch.Tensor:
+    """The divergence ``cfg.loss`` between student logits and teacher targets, with its settings from ``cfg``.
+
+
+    Args:
+        cfg: the training settings (loss name, temperature, chunk size, loss parameters).
+        student_logits: (B, L, V) student logits.
+        targets: the teacher's targets for the same positions (logits or stored top-k/sampled).
+        labels: (B, L) token ids for losses that use them (None: none).
+
+    Returns:
+        The scalar loss.
+    """
     entry = DIVERGENCES[cfg.loss]
     kw = {"temperature": cfg.temperature, "labels": labels, "chunk_size": cfg.chunk_size}
     kw |= {name: getattr(cfg, name) for name in entry.params}  # the registry says which settings it takes
@@ -157,7 +169,16 @@ def divergence(cfg: LMTrainConfig, student_logits, targets, labels=None) -> torc
 
 
 def text_ce(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Next-token cross-entropy: logits (B, L, V) at t predict ids at t + 1; mask (B, L) marks counted targets."""
+    """Next-token cross-entropy: logits (B, L, V) at t predict ids at t + 1; mask (B, L) marks counted targets.
+
+    Args:
+        logits: (B, L, V) logits.
+        ids: (B, L) token ids.
+        mask: (B, L) bool, True on counted tokens (None: all counted).
+
+    Returns:
+        The scalar mean cross-entropy.
+    """
     labels = ids[:, 1:].clone()
     if mask is not None:
         labels[~mask[:, 1:]] = -100
@@ -171,7 +192,16 @@ _RESUMABLE_FIELDS = ("out", "checkpoint_every", "tensorboard", "eval_every", "ev
 
 def run_settings(cfg: LMTrainConfig, n_windows: int, vocab_size: int) -> dict:
     """What a checkpoint must agree on to be resumed: every setting but ``_RESUMABLE_FIELDS``, and the
-    size of the data and vocabulary (another corpus behind the same path is another run)."""
+    size of the data and vocabulary (another corpus behind the same path is another run).
+
+    Args:
+        cfg: the training settings.
+        n_windows: number of training windows.
+        vocab_size: V, the shared vocabulary size.
+
+    Returns:
+        {"config", "windows", "vocab_size"}.
+    """
     stamped = {k: v for k, v in to_dict(cfg).items() if k not in _RESUMABLE_FIELDS}
     return {"config": stamped, "windows": n_windows, "vocab_size": vocab_size}
 
@@ -192,6 +222,21 @@ class _Batches:
 
 
 def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
+    """`distill lm train`: distill (or fine-tune with CE) a student LM; resumable from ``cfg.out``.
+
+
+    Args:
+        cfg: the training settings.
+        stop_after_steps: stop after this many steps (how tests interrupt a run; None: run to the end).
+
+    Returns:
+        JSON-able result: ``steps``, ``completed``, ``seconds``, ``last_loss``, ``out``, ``config``, and
+        ``evaluations`` / ``model`` when there are any.
+
+    Raises:
+        ValueError: settings that do not fit the data or targets (e.g. sampled targets with a loss
+            they cannot estimate, on-policy steps on chat data, a batch not divisible across processes).
+    """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -330,7 +375,14 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
 
 
 def markdown(res: dict) -> str:
-    """The run in a few lines: what was trained, how long, where the model and its metrics are."""
+    """The run in a few lines: what was trained, how long, where the model and its metrics are.
+
+    Args:
+        res: a `run` result.
+
+    Returns:
+        Markdown text.
+    """
     c = res["config"]
     loss = c["loss"] + (f" + {c['ce_weight']:g} × CE on the text" if c.get("ce_weight") and c["loss"] != "ce" else "")
     source = f"target store {c['targets']}" if c.get("targets") else f"teacher {c['teacher']}"
