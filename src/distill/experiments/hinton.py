@@ -109,7 +109,14 @@ class HintonConfig:
               self.select_ce_weights, "one or more values in [0, 1]")
 
     def resolved(self, dataset: str) -> "HintonConfig":
-        """Fill in 'auto' values and the quick-mode budget."""
+        """Fill in 'auto' values and the quick-mode budget.
+
+        Args:
+            dataset: the loaded data set's name ("mnist" or "fashion-mnist").
+
+        Returns:
+            A copy with ``teacher``, ``teacher_epochs`` and (quick mode) the budget filled in.
+        """
         cfg = self
         if cfg.teacher == "auto":
             cfg = replace(cfg, teacher="cnn" if dataset == "fashion-mnist" else "mlp")
@@ -132,10 +139,30 @@ class HintonConfig:
 
 def student_optim(cfg: HintonConfig, seed: int) -> OptimConfig:
     # Identical for the student alone and every distilled student: only the targets differ.
+    """Optimizer settings of every student (alone and distilled alike: only the targets differ).
+
+
+    Args:
+        cfg: the resolved experiment settings.
+        seed: the student's seed.
+
+    Returns:
+        The `OptimConfig`.
+    """
     return OptimConfig(epochs=cfg.student_epochs, batch_size=100, lr=cfg.lr, seed=seed)
 
 
 def teacher_optim(cfg: HintonConfig, seed: int) -> OptimConfig:
+    """Optimizer settings of a teacher (CNN: weight decay; MLP: Hinton's dropout and max-norm teacher).
+
+
+    Args:
+        cfg: the resolved experiment settings.
+        seed: the teacher's seed.
+
+    Returns:
+        The `OptimConfig`.
+    """
     if cfg.teacher == "cnn":
         return OptimConfig(epochs=cfg.teacher_epochs, lr=0.05, weight_decay=5e-4, jitter=2, seed=seed)
     # Hinton's MLP teacher: dropout + max-norm (in the model) and ±2 px jitter.
@@ -178,6 +205,17 @@ def get_teacher_logits(cfg: HintonConfig, seed: int, train, test, out: Path) -> 
 
     A loaded teacher's logits are the same for every seed: they are cached once in ``out``; trained
     teachers' per seed. Exporting the teacher needs the model itself, so it bypasses the cache.
+
+    Args:
+        cfg: the resolved experiment settings.
+        seed: the run's seed.
+        train: the transfer set (ImageSplit).
+        test: the test set (ImageSplit).
+        out: the results folder holding the cache.
+
+    Returns:
+        (train logits per teacher, each (N_train, 10); test logits per teacher, each (N_test, 10);
+        the teacher's label).
     """
     checkpoint, packaged = _checkpoint(cfg)
     cache = (out if checkpoint else out / f"seed{seed}") / "teacher_logits.safetensors"
@@ -214,12 +252,28 @@ def _teacher_logits(cfg, seed, train, test, out: Path, checkpoint: str | None, p
 
 
 def teacher_label(arch: str, checkpoint: str, packaged: bool) -> str:
-    """A legend-sized name of a loaded teacher: the folder's name, never its absolute path."""
+    """A legend-sized name of a loaded teacher: the folder's name, never its absolute path.
+
+    Args:
+        arch: the teacher's architecture.
+        checkpoint: its folder.
+        packaged: whether it is the packaged teacher.
+
+    Returns:
+        The label.
+    """
     return f"{arch.upper()}, packaged" if packaged else f"{arch.upper()}, from {Path(checkpoint).name}"
 
 
 def export_teacher(model, path: str, arch: str, seed: int) -> None:
-    """Save a teacher in fp16 (half the bytes; its logits change by < 1e-2) for quick runs."""
+    """Save a teacher in fp16 (half the bytes; its logits change by < 1e-2) for quick runs.
+
+    Args:
+        model: the trained teacher (converted back to fp32 after saving).
+        path: the folder to write.
+        arch: its architecture name.
+        seed: its seed (recorded).
+    """
     model = model.half()
     save_classifier(model, path, arch, 10, seed=seed, exported_by="distill experiment hinton --export-teacher")
     model.float()
@@ -235,7 +289,16 @@ def _student_errors(cfg, seed, train, test, targets: Targets | None, run: Path, 
 
 
 def choose_bias(train_logits: torch.Tensor, train_labels: torch.Tensor, cls: int) -> float:
-    """Bias added to class ``cls``'s logit that minimizes errors on the training data (grid 0..10, step 0.25)."""
+    """Bias added to class ``cls``'s logit that minimizes errors on the training data (grid 0..10, step 0.25).
+
+    Args:
+        train_logits: (N, C) logits.
+        train_labels: (N,) labels.
+        cls: the class whose logit is shifted.
+
+    Returns:
+        The best bias.
+    """
     best, best_err = 0.0, None
     for b in torch.arange(0, 10.001, 0.25).tolist():
         shifted = train_logits.clone()
@@ -247,7 +310,15 @@ def choose_bias(train_logits: torch.Tensor, train_labels: torch.Tensor, cls: int
 
 
 def class_balanced_subset(labels: torch.Tensor, n: int) -> torch.Tensor:
-    """Indices of the first n / C images of each of the C classes, in data-set order."""
+    """Indices of the first n / C images of each of the C classes, in data-set order.
+
+    Args:
+        labels: (N,) class labels 0..C-1.
+        n: the subset's size (n // C per class).
+
+    Returns:
+        (n,) sorted row indices (fewer where a class has fewer images).
+    """
     classes = int(labels.max()) + 1
     per = n // classes
     return torch.cat([(labels == c).nonzero().squeeze(1)[:per] for c in range(classes)]).sort().values
@@ -257,7 +328,18 @@ VALIDATION_SEED = 1234  # the held-out draw is the same for every seed and every
 
 
 def validation_split(n_images: int, n_held_out: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(fit rows, held-out rows) of a fixed random draw of ``n_held_out`` of ``n_images`` rows, each sorted."""
+    """(fit rows, held-out rows) of a fixed random draw of ``n_held_out`` of ``n_images`` rows, each sorted.
+
+    Args:
+        n_images: number of training rows.
+        n_held_out: rows to hold out.
+
+    Returns:
+        (fit rows, held-out rows).
+
+    Raises:
+        ValueError: ``n_held_out`` is not in 0 < N < ``n_images``.
+    """
     if not 0 < n_held_out < n_images:
         raise ValueError(f"validation holds out {n_held_out} of {n_images} training images; choose 0 < N < {n_images}.")
     perm = torch.randperm(n_images, generator=torch.Generator().manual_seed(VALIDATION_SEED))
@@ -281,6 +363,15 @@ def select_on_validation(cfg: HintonConfig, train: ImageSplit, out: Path) -> dic
     student. Students are trained as in the main
     experiment (same epochs, optimizer, ``train_subset``) on every (T in ``sweep``, α in
     ``select_ce_weights``); the lowest held-out error count wins, ties to the earlier pair.
+
+    Args:
+        cfg: the resolved experiment settings.
+        train: the full training split.
+        out: the results folder (runs go under ``out/validation``).
+
+    Returns:
+        JSON-able dict: ``images``, ``seed``, ``teacher_errors``, ``student_errors``, ``grid``
+        ({T: {α: errors}}), ``validation_errors`` and the chosen ``temperature`` and ``ce_weight``.
     """
     seed = cfg.seeds[0]
     fit_rows, val_rows = validation_split(len(train.labels), cfg.validation)
@@ -316,6 +407,22 @@ def select_on_validation(cfg: HintonConfig, train: ImageSplit, out: Path) -> dic
 
 
 def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dict | None = None) -> dict:
+    """Train one seed's teacher (or load it), student alone and distilled students; count test errors.
+
+
+    Args:
+        cfg: the resolved experiment settings.
+        seed: the seed.
+        train: the transfer set.
+        test: the test set.
+        out: the results folder.
+        selected: a `select_on_validation` result, to also train its (T, α) (None: none).
+
+    Returns:
+        JSON-able dict: ``seed``, ``teacher``, error counts of teacher, student alone and distilled
+        student, ``temperature_sweep``, ``gap_closed``, ``omitted_class``, ``seconds`` (and
+        ``selected_distilled_errors`` with ``selected``).
+    """
     t0 = time.time()
     y_test = test.labels
     tr_logits, te_logits, teacher_desc = get_teacher_logits(cfg, seed, train, test, out)
@@ -395,6 +502,17 @@ def aggregate(per_seed: list[dict], dataset: str, cfg: HintonConfig, seconds: fl
 
     With ``selection`` (from ``select_on_validation``), ``selected`` adds the distilled student
     at the validation-chosen (T, α) on the test set, with its own target check.
+
+    Args:
+        per_seed: the `run_seed` results.
+        dataset: the data set's name.
+        cfg: the resolved experiment settings.
+        seconds: the run's wall time.
+        selection: a `select_on_validation` result (None: none).
+
+    Returns:
+        JSON-able results: means and ``std``, ``gap_closed``, ``improvement``, ``temperature_sweep``,
+        ``omitted_class``, ``config``, ``per_seed`` and the ``target`` checks.
     """
     out = {"dataset": dataset, "teacher": per_seed[0]["teacher"], "mode": "quick" if cfg.quick else "full",
            "seeds": [r["seed"] for r in per_seed], "std": {}}
@@ -438,15 +556,41 @@ def aggregate(per_seed: list[dict], dataset: str, cfg: HintonConfig, seconds: fl
 
 
 def count(v: float, seeds: int = 1) -> str:
-    """An error count of one seed as a reader expects it, 587 not 587.0; a mean over seeds with one decimal."""
+    """An error count of one seed as a reader expects it, 587 not 587.0; a mean over seeds with one decimal.
+
+    Args:
+        v: the error count (or mean).
+        seeds: how many seeds it is over.
+
+    Returns:
+        The formatted count.
+    """
     return f"{v:.0f}" if seeds == 1 and float(v).is_integer() else f"{v:.1f}"
 
 
 def seeds_phrase(n: int) -> str:
+    """How many seeds a figure is over, in words.
+
+
+    Args:
+        n: the number of seeds.
+
+    Returns:
+        "1 seed" or "N seeds (mean ± std)".
+    """
     return "1 seed" if n == 1 else f"{n} seeds (mean ± std)"
 
 
 def markdown(res: dict) -> str:
+    """The Markdown report of the experiment, next to the paper's figures.
+
+
+    Args:
+        res: an `aggregate` result.
+
+    Returns:
+        Markdown text.
+    """
     n = len(res["seeds"])
 
     def f(key):
@@ -501,7 +645,14 @@ def markdown(res: dict) -> str:
 
 
 def figure(res: dict):
-    """The temperature sweep (and, with a validation choice, the (T, α) grid) as a matplotlib Figure."""
+    """The temperature sweep (and, with a validation choice, the (T, α) grid) as a matplotlib Figure.
+
+    Args:
+        res: an `aggregate` result.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+    """
     from matplotlib.figure import Figure
 
     from distill.plotting import legend_below
@@ -542,11 +693,25 @@ def figure(res: dict):
 
 
 def plot(res: dict, path: Path) -> None:
+    """Save `figure` of ``res`` to ``path``.
+
+
+    Args:
+        res: an `aggregate` result.
+        path: the image file to write.
+    """
     figure(res).savefig(path)
 
 
 def run(cfg: HintonConfig) -> dict:
-    """Run the experiment and write results.json, results.md and temperature.png to ``cfg.out``."""
+    """Run the experiment and write results.json, results.md and temperature.png to ``cfg.out``.
+
+    Args:
+        cfg: the experiment settings.
+
+    Returns:
+        The `aggregate` result.
+    """
     t0 = time.time()
     train, test, dataset = load_idx_dataset(cfg.data_dir)
     cfg = cfg.resolved(dataset)

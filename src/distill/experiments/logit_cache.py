@@ -23,7 +23,14 @@ Logits = tuple[list[torch.Tensor], list[torch.Tensor], str]  # train logits per 
 
 
 def data_digest(split) -> str:
-    """SHA-256 of an ImageSplit's images and labels, shapes included (a subset or a new draw changes it)."""
+    """SHA-256 of an ImageSplit's images and labels, shapes included (a subset or a new draw changes it).
+
+    Args:
+        split: an ImageSplit.
+
+    Returns:
+        Hex SHA-256 digest.
+    """
     h = hashlib.sha256()
     for t in (split.images, split.labels):
         h.update(repr((tuple(t.shape), str(t.dtype))).encode())
@@ -32,13 +39,30 @@ def data_digest(split) -> str:
 
 
 def stamp(train, test, teacher: dict) -> dict:
-    """What the logits depend on; ``teacher``: {"teacher checkpoint": digest} or {"teacher settings": …}."""
+    """What the logits depend on; ``teacher``: {"teacher checkpoint": digest} or {"teacher settings": …}.
+
+    Args:
+        train: the transfer set (ImageSplit).
+        test: the test set (ImageSplit).
+        teacher: what identifies the teacher.
+
+    Returns:
+        The JSON-normalized stamp.
+    """
     # Through JSON once, so that a stamp compares equal to itself read back (tuples become lists).
     return json.loads(json.dumps({"train data": data_digest(train), "test data": data_digest(test), **teacher}))
 
 
 def load(path: Path, expected: dict) -> Logits | None:
-    """The cached logits, or None (logged) when there are none, they are unreadable or their stamp differs."""
+    """The cached logits, or None (logged) when there are none, they are unreadable or their stamp differs.
+
+    Args:
+        path: the cache file.
+        expected: the `stamp` the logits must carry.
+
+    Returns:
+        (train logits per teacher, test logits per teacher, label), or None.
+    """
     if not path.exists():
         return None
     try:
@@ -60,7 +84,13 @@ def load(path: Path, expected: dict) -> Logits | None:
 
 
 def save(path: Path, stamped: dict, logits: Logits) -> None:
-    """Write to a temporary name, then rename: an interrupted write never leaves a cache that loads."""
+    """Write to a temporary name, then rename: an interrupted write never leaves a cache that loads.
+
+    Args:
+        path: the cache file.
+        stamped: the logits' `stamp`.
+        logits: (train logits per teacher, test logits per teacher, label).
+    """
     train, test, label = logits
     tensors = {f"train{i}": z.contiguous() for i, z in enumerate(train)} | {
         f"test{i}": z.contiguous() for i, z in enumerate(test)}
