@@ -37,10 +37,26 @@ class Chunk:
 
     @classmethod
     def from_json(cls, d: dict) -> Chunk:
+        """A chunk from its `to_json` record.
+
+        Args:
+            d: the record (``id``, ``source``, ``text`` and optionally ``titles``).
+
+        Returns:
+            The `Chunk`.
+        """
         return cls(d["id"], d["source"], tuple(d.get("titles", [])), d["text"])
 
 
 def chunk_id(text: str) -> str:
+    """A stable id of a chunk's text: its first 16 SHA-256 hex digits, surrounding whitespace ignored.
+
+    Args:
+        text: the chunk's text.
+
+    Returns:
+        The id.
+    """
     return hashlib.sha256(text.strip().encode()).hexdigest()[:16]
 
 
@@ -78,6 +94,15 @@ def _sections_from_levels(items: list[tuple[int | None, str]], title: str) -> li
 
 
 def parse_markdown(text: str, title: str = "") -> list[Section]:
+    """The sections of a Markdown document (ATX and underlined headings; fenced code kept as text).
+
+    Args:
+        text: the document.
+        title: the outermost heading path entry (e.g. the file's title; '' for none).
+
+    Returns:
+        The sections, in document order.
+    """
     items: list[tuple[int | None, str]] = []
     lines = text.splitlines()
     in_code = False
@@ -102,7 +127,15 @@ def parse_markdown(text: str, title: str = "") -> list[Section]:
 def parse_rst(text: str, title: str = "") -> list[Section]:
     """reStructuredText (and text rendered from it): a heading is a line underlined (optionally also
     overlined) by one punctuation character at least as long as the title; levels follow the order in
-    which adornment styles first appear, as in docutils."""
+    which adornment styles first appear, as in docutils.
+
+    Args:
+        text: the document.
+        title: the outermost heading path entry ('' for none).
+
+    Returns:
+        The sections, in document order.
+    """
     items: list[tuple[int | None, str]] = []
     styles: list[tuple[str, bool]] = []
     lines = text.splitlines()
@@ -184,6 +217,15 @@ class _HTMLSections(HTMLParser):
 
 
 def parse_html(text: str, title: str = "") -> list[Section]:
+    """The sections of an HTML page, split at its ``<h1>``–``<h6>`` headings.
+
+    Args:
+        text: the page's HTML.
+        title: the outermost heading path entry ('' for none).
+
+    Returns:
+        The sections, in document order.
+    """
     p = _HTMLSections()
     p.feed(text)
     p.close()
@@ -195,6 +237,15 @@ def parse_html(text: str, title: str = "") -> list[Section]:
 
 def parse_text(text: str, title: str = "") -> list[Section]:
     # Plain text often carries reST-style underlined headings (Python's pydoc topics do); harmless if not.
+    """The sections of plain text (parsed as reST: underlined headings are common in plain text).
+
+    Args:
+        text: the document.
+        title: the outermost heading path entry ('' for none).
+
+    Returns:
+        The sections, in document order.
+    """
     return parse_rst(text, title)
 
 
@@ -203,6 +254,14 @@ PARSERS = {".md": parse_markdown, ".markdown": parse_markdown, ".rst": parse_rst
 
 
 def parser_for(name: str):
+    """The parser for a file name, by its extension (the longest matching one).
+
+    Args:
+        name: the file name or path.
+
+    Returns:
+        One of ``PARSERS``' functions, or None for an unknown extension.
+    """
     low = name.lower()
     for ext in sorted(PARSERS, key=len, reverse=True):  # ".rst.txt" before ".txt"
         if low.endswith(ext):
@@ -242,6 +301,16 @@ def chunk_sections(sections: list[Section], source: str, *, target: int, maximum
 
     A section shorter than ``minimum`` is joined to the next one of the same file (its heading path is
     kept from the first) so that one-line sections do not become questions of their own.
+
+    Args:
+        sections: the parsed sections of one file.
+        source: the file they come from (recorded in each chunk).
+        target: the chunk size aimed at, in characters.
+        maximum: the largest chunk, in characters (longer paragraphs are cut at sentences).
+        minimum: sections shorter than this are joined to the next one.
+
+    Returns:
+        The chunks, in document order.
     """
     merged: list[Section] = []
     for s in sections:

@@ -48,6 +48,19 @@ class DocsCurveConfig:
 
 
 def curve(cfg: DocsCurveConfig, *, judge=None) -> dict:
+    """`distill docs curve`: train a student on growing subsets of the training set and evaluate each.
+
+    Args:
+        cfg: the curve settings (data set, sizes, epochs, train and eval settings).
+        judge: a judge to inject (tests; None: built from ``cfg.eval``).
+
+    Returns:
+        JSON-able results (also written to ``cfg.out``): ``dataset``, ``points`` (per size: ``examples``,
+        ``steps``, ``train_seconds`` and the student's scores) and ``config``.
+
+    Raises:
+        ValueError: the data set's train.jsonl is empty.
+    """
     ds = Path(cfg.dataset)
     items = read_items(ds, "train")
     if not items:
@@ -80,6 +93,14 @@ def curve(cfg: DocsCurveConfig, *, judge=None) -> dict:
 
 
 def markdown(res: dict) -> str:
+    """The Markdown table of a `curve` result.
+
+    Args:
+        res: a `curve` result.
+
+    Returns:
+        Markdown text.
+    """
     lines = ["| examples | steps | token F1 | judge | refuses unanswerable | false refusals |",
              "|---:|---:|---:|---:|---:|---:|"]
     for p in res["points"]:
@@ -89,7 +110,14 @@ def markdown(res: dict) -> str:
 
 
 def figure(points):
-    """Student quality (token F1, judge score, refusals of unanswerable questions) against training examples."""
+    """Student quality (token F1, judge score, refusals of unanswerable questions) against training examples.
+
+    Args:
+        points: the ``points`` of a `curve` result.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+    """
     from matplotlib.figure import Figure
 
     from distill.plotting import legend_below

@@ -40,6 +40,14 @@ _REFUSAL = re.compile(
 
 
 def is_refusal(text: str) -> bool:
+    """Whether an answer declines (says the documentation does not cover the question).
+
+    Args:
+        text: the answer (None counts as no refusal).
+
+    Returns:
+        True when it reads as a refusal.
+    """
     return bool(_REFUSAL.search(text or ""))
 
 
@@ -120,7 +128,22 @@ def _score(items, comps, judge, cfg, name, work: Path) -> dict:
 
 
 def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None) -> dict:
-    """Evaluate; ``teacher``/``student``/``judge`` may be injected (tests), else built from ``cfg``."""
+    """Evaluate; ``teacher``/``student``/``judge`` may be injected (tests), else built from ``cfg``.
+
+    Args:
+        cfg: the evaluation settings (data set, student, teacher, judge, prices).
+        teacher: an answering teacher to inject (None: built from ``cfg``).
+        student: an answering student to inject (None: built from ``cfg``).
+        judge: a judge to inject (None: built from ``cfg``).
+
+    Returns:
+        JSON-able results (also written to the output folder): ``dataset``, ``items``,
+        ``unanswerable_items``, the models, ``results`` (scores per system), ``dataset_build``
+        (teacher tokens, cost), ``prices``, ``seconds``, ``out``, ``config``.
+
+    Raises:
+        ValueError: the data set's eval.jsonl is empty.
+    """
     ds = Path(cfg.dataset)
     items = read_items(ds, "eval")
     if cfg.max_items:
@@ -197,6 +220,14 @@ ROWS = [("judge score (share of 2)", "judge_score"), ("token F1 vs reference", "
 
 
 def markdown(res: dict) -> str:
+    """The Markdown report of an `evaluate` result.
+
+    Args:
+        res: an `evaluate` result.
+
+    Returns:
+        Markdown text.
+    """
     systems = list(res["results"])
     lines = [f"## Documentation assistant: {res['items']} held-out questions "
              f"({res['unanswerable_items']} not answered by the docs)", "",
@@ -220,7 +251,14 @@ def markdown(res: dict) -> str:
 
 
 def figure(res: dict):
-    """Quality bars per system (judge, F1, refusals) beside seconds per answer."""
+    """Quality bars per system (judge, F1, refusals) beside seconds per answer.
+
+    Args:
+        res: an `evaluate` result.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+    """
     from matplotlib.figure import Figure
 
     from distill.plotting import legend_below

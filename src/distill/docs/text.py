@@ -14,17 +14,40 @@ just also only any all each some such into over under about after before because
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens (punctuation dropped; identifiers like ``os.path.join()`` kept whole)."""
+    """Lower-cased word tokens (punctuation dropped; identifiers like ``os.path.join()`` kept whole).
+
+    Args:
+        text: any text.
+
+    Returns:
+        The words, in order.
+    """
     return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w[0].isalnum() or w[:2] == "__"
             or (w[0] == "_" and len(w) > 1)]
 
 
 def content_words(text: str) -> list[str]:
+    """The `words` of ``text`` without stop words.
+
+    Args:
+        text: any text.
+
+    Returns:
+        The content words, in order.
+    """
     return [w for w in words(text) if w not in STOPWORDS]
 
 
 def token_f1(prediction: str, reference: str) -> float:
-    """SQuAD-style token F1 between two answers (bag of lower-cased words, stop words kept)."""
+    """SQuAD-style token F1 between two answers (bag of lower-cased words, stop words kept).
+
+    Args:
+        prediction: the answer to score.
+        reference: the reference answer.
+
+    Returns:
+        F1 in [0, 1] (1.0 when both are empty, 0.0 when only one is).
+    """
     p, r = words(prediction), words(reference)
     if not p or not r:
         return float(p == r)
@@ -39,7 +62,14 @@ _SENT_END = re.compile(r"(?<=[.!?:])\s+|\n\s*\n")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans (start, end) of the sentences of ``text`` (blank lines also end one)."""
+    """Character spans (start, end) of the sentences of ``text`` (blank lines also end one).
+
+    Args:
+        text: any text.
+
+    Returns:
+        The (start, end) spans, in order.
+    """
     spans, start = [], 0
     for m in _SENT_END.finditer(text):
         if text[start:m.start()].strip():
@@ -51,9 +81,27 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def shingles(text: str, n: int = 3) -> set[str]:
+    """The word n-grams of ``text`` (one shingle of all its words when it has fewer than n).
+
+    Args:
+        text: any text.
+        n: words per shingle.
+
+    Returns:
+        The shingles, as space-joined strings (empty for a text without words).
+    """
     w = words(text)
     return {" ".join(w[i:i + n]) for i in range(max(1, len(w) - n + 1))} if w else set()
 
 
 def jaccard(a: set, b: set) -> float:
+    """Jaccard similarity |a ∩ b| / |a ∪ b| (1.0 for two empty sets).
+
+    Args:
+        a: a set.
+        b: another.
+
+    Returns:
+        The similarity in [0, 1].
+    """
     return len(a & b) / len(a | b) if (a or b) else 1.0

@@ -47,6 +47,17 @@ class DocsTrainConfig(LMTrainConfig):
 
 
 def train(cfg: DocsTrainConfig) -> dict:
+    """`distill docs train`: fine-tune the student on a generated data set.
+
+    Args:
+        cfg: the training settings (``data``: the data set's train.jsonl).
+
+    Returns:
+        The `distill.lm.train.run` result.
+
+    Raises:
+        FileNotFoundError: ``cfg.data`` does not exist.
+    """
     if not Path(cfg.data).exists():
         raise FileNotFoundError(f"{cfg.data} not found: run `distill docs generate` first, or pass --data.")
     return run(cfg)

@@ -141,7 +141,6 @@ def student_optim(cfg: HintonConfig, seed: int) -> OptimConfig:
     # Identical for the student alone and every distilled student: only the targets differ.
     """Optimizer settings of every student (alone and distilled alike: only the targets differ).
 
-
     Args:
         cfg: the resolved experiment settings.
         seed: the student's seed.
@@ -154,7 +153,6 @@ def student_optim(cfg: HintonConfig, seed: int) -> OptimConfig:
 
 def teacher_optim(cfg: HintonConfig, seed: int) -> OptimConfig:
     """Optimizer settings of a teacher (CNN: weight decay; MLP: Hinton's dropout and max-norm teacher).
-
 
     Args:
         cfg: the resolved experiment settings.
@@ -409,7 +407,6 @@ def select_on_validation(cfg: HintonConfig, train: ImageSplit, out: Path) -> dic
 def run_seed(cfg: HintonConfig, seed: int, train, test, out: Path, selected: dict | None = None) -> dict:
     """Train one seed's teacher (or load it), student alone and distilled students; count test errors.
 
-
     Args:
         cfg: the resolved experiment settings.
         seed: the seed.
@@ -571,7 +568,6 @@ def count(v: float, seeds: int = 1) -> str:
 def seeds_phrase(n: int) -> str:
     """How many seeds a figure is over, in words.
 
-
     Args:
         n: the number of seeds.
 
@@ -583,7 +579,6 @@ def seeds_phrase(n: int) -> str:
 
 def markdown(res: dict) -> str:
     """The Markdown report of the experiment, next to the paper's figures.
-
 
     Args:
         res: an `aggregate` result.
@@ -694,7 +689,6 @@ def figure(res: dict):
 
 def plot(res: dict, path: Path) -> None:
     """Save `figure` of ``res`` to ``path``.
-
 
     Args:
         res: an `aggregate` result.

@@ -63,7 +63,6 @@ def repeated_share(tokens: Sequence, n: int = REPEAT_N) -> float:
 def is_blank(text: str) -> bool:
     """True when ``text`` is empty or whitespace only.
 
-
     Args:
         text: a decoded generation or answer.
 

@@ -22,7 +22,6 @@ TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ".html", ".htm"}
 def iter_documents(path: str | Path) -> Iterator[str]:
     """The documents of a corpus, in order.
 
-
     Args:
         path: a text/JSONL file, a folder of them (searched recursively), or a saved ``datasets``
             folder with a ``text`` column.

@@ -103,7 +103,6 @@ def _generate(model, prompt: torch.Tensor, tokens: int, device, repeats: int) ->
 def evaluate(cfg: LMEvalConfig) -> dict:
     """Compare a student with its teacher on held-out windows: quality, speed, size and collapse.
 
-
     Args:
         cfg: the evaluation settings (teacher, student, corpus, window, batch size, repeats).
 
@@ -150,7 +149,6 @@ def evaluate(cfg: LMEvalConfig) -> dict:
 
 def markdown(res: dict) -> str:
     """The Markdown report of an `evaluate` result.
-
 
     Args:
         res: the dict `evaluate` returns.

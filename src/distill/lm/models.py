@@ -165,7 +165,6 @@ def resolve(name_or_path: str | None) -> str:
 def load_tokenizer(name_or_path: str | None):
     """The tokenizer of a model.
 
-
     Args:
         name_or_path: as for `resolve`.
 

@@ -89,7 +89,6 @@ def _with_sample(found: dict, text: str, ids: list[int]) -> dict:
 def run(cfg: QuickstartConfig) -> dict:
     """`distill lm quickstart`: cut a student, train it with KD and with CE only, and compare both.
 
-
     Args:
         cfg: the quickstart settings (teacher, layers, steps, loss, output folder).
 
@@ -200,7 +199,6 @@ def verdict(res: dict, labels: dict[str, str] = _LABELS) -> str:
 
 def markdown(res: dict) -> str:
     """The Markdown report of a `run` result.
-
 
     Args:
         res: a `run` result.

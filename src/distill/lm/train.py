@@ -152,7 +152,6 @@ def _drop_tied_aliases(models, weights, output_dir) -> None:
 def divergence(cfg: LMTrainConfig, student_logits, targets, labels=None) -> torch.Tensor:
     """The divergence ``cfg.loss`` between student logits and teacher targets, with its settings from ``cfg``.
 
-
     Args:
         cfg: the training settings (loss name, temperature, chunk size, loss parameters).
         student_logits: (B, L, V) student logits.
@@ -223,7 +222,6 @@ class _Batches:
 
 def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     """`distill lm train`: distill (or fine-tune with CE) a student LM; resumable from ``cfg.out``.
-
 
     Args:
         cfg: the training settings.
