@@ -32,24 +32,54 @@ FORMAT_VERSION = 1
 
 
 def system_prompt(product: str) -> str:
+    """The system message of every training chat.
+
+    Args:
+        product: the documented product's name.
+
+    Returns:
+        The prompt text.
+    """
     return (f"You are the documentation assistant for {product}. Answer from its documentation. "
             "If the documentation does not cover the question, say that it does not say.")
 
 
 def assistant_text(item: dict) -> str:
-    """What the student learns to write: the reasoning (when there is one), then the answer."""
+    """What the student learns to write: the reasoning (when there is one), then the answer.
+
+    Args:
+        item: a data set item (``answer``, optionally ``reasoning``).
+
+    Returns:
+        The assistant's reply text.
+    """
     if item.get("reasoning"):
         return f"{item['reasoning'].strip()}\n\nAnswer: {item['answer'].strip()}"
     return item["answer"].strip()
 
 
 def final_answer(text: str) -> str:
-    """The answer part of a reply written in the :func:`assistant_text` form."""
+    """The answer part of a reply written in the :func:`assistant_text` form.
+
+    Args:
+        text: a reply, with or without a reasoning part.
+
+    Returns:
+        The text after "Answer:", or the whole reply (stripped) when it has none.
+    """
     head, sep, tail = text.rpartition("Answer:")
     return tail.strip() if sep else text.strip()
 
 
 def item_flags(item: dict) -> list[str]:
+    """Warnings a reviewer sees beside an item (unanswerable, reasoning, weak support, low similarity).
+
+    Args:
+        item: a kept data set item.
+
+    Returns:
+        The flags, as short phrases.
+    """
     flags = []
     if item.get("kind") == "unanswerable":
         flags.append("unanswerable")
@@ -65,6 +95,15 @@ def item_flags(item: dict) -> list[str]:
 
 
 def to_record(item: dict, product: str) -> dict:
+    """The exported record of an item: its fields, a stable id, its flags and its chat ``messages``.
+
+    Args:
+        item: a kept item (question, answer, chunk_id, split, …).
+        product: the documented product (named in the system prompt).
+
+    Returns:
+        The JSON-able record.
+    """
     rec = {
         "id": hashlib.sha256(f"{item['chunk_id']}\n{item['question']}".encode()).hexdigest()[:16],
         "split": item["split"], "kind": item.get("kind", "grounded"),
@@ -82,6 +121,18 @@ def to_record(item: dict, product: str) -> dict:
 
 
 def read_items(dataset: str | Path, split: str) -> list[dict]:
+    """The records of one split of an exported data set.
+
+    Args:
+        dataset: the data set folder.
+        split: "train" or "eval".
+
+    Returns:
+        The records, in file order.
+
+    Raises:
+        FileNotFoundError: the split's JSONL file is missing.
+    """
     p = Path(dataset) / f"{split}.jsonl"
     if not p.exists():
         raise FileNotFoundError(f"{p} not found: point at the dataset folder `distill docs generate` wrote "
@@ -90,7 +141,17 @@ def read_items(dataset: str | Path, split: str) -> list[dict]:
 
 
 def read_chunks(dataset: str | Path) -> dict[str, dict]:
-    """The data set's ``chunks.jsonl`` as {chunk id: chunk record}."""
+    """The data set's ``chunks.jsonl`` as {chunk id: chunk record}.
+
+    Args:
+        dataset: the data set folder.
+
+    Returns:
+        The chunk records by id.
+
+    Raises:
+        FileNotFoundError: ``chunks.jsonl`` is missing.
+    """
     p = Path(dataset) / "chunks.jsonl"
     if not p.exists():
         raise FileNotFoundError(f"{p} not found: every item is read beside the chunk it came from.")
@@ -99,7 +160,16 @@ def read_chunks(dataset: str | Path) -> dict[str, dict]:
 
 def write_items(out: Path, records: list[dict], chunks: list[dict]) -> dict[str, int]:
     """Write ``train.jsonl`` / ``eval.jsonl`` (each atomically) and the chunks the records cite;
-    returns the number of items per split."""
+    returns the number of items per split.
+
+    Args:
+        out: the data set folder.
+        records: the `to_record` records.
+        chunks: chunk records (`Chunk.to_json`); only those the records cite are written.
+
+    Returns:
+        {split: number of items}.
+    """
     counts = {}
     for split in ("train", "eval"):
         tmp = out / f"{split}.jsonl.tmp"
@@ -115,6 +185,19 @@ def write_items(out: Path, records: list[dict], chunks: list[dict]) -> dict[str,
 
 
 def export_dataset(out: Path, items: list[dict], chunks: list[Chunk], summary: dict, *, product: str) -> dict:
+    """Write the data set folder: the JSONL splits, the cited chunks, ``dataset.json``, README.md and
+    (with ``datasets`` installed) an ``hf/`` DatasetDict.
+
+    Args:
+        out: the data set folder (created if needed).
+        items: the kept items.
+        chunks: the chunks the items may cite.
+        summary: the generation summary (``teacher``, ``generated``, ``teacher_stats``, ``filters``).
+        product: the documented product's name.
+
+    Returns:
+        The card (``dataset.json``'s content) plus ``path`` and, when written, ``hf``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     records = [to_record(it, product) for it in items]
     write_items(out, records, [c.to_json() for c in chunks])
@@ -154,6 +237,15 @@ def export_dataset(out: Path, items: list[dict], chunks: list[Chunk], summary: d
 
 
 def dataset_card(card: dict, filters: dict) -> str:
+    """The data set's README.md.
+
+    Args:
+        card: the `export_dataset` card.
+        filters: the quality filters' report.
+
+    Returns:
+        Markdown text.
+    """
     lines = [f"# Documentation Q&A data set: {card['product']}", "",
              f"Written by the teacher `{card['teacher']}` from the product's documentation with `distill docs "
              f"generate`; every answer was checked against the chunk it came from. Format version "

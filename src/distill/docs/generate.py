@@ -63,6 +63,17 @@ class GenerateConfig(TeacherOptions):
 
 
 def read_template(name: str) -> str:
+    """A prompt template: a file, or a packaged one by name.
+
+    Args:
+        name: a template file's path, or json, simple, extractive, default (unanswerable) or judge.
+
+    Returns:
+        The template text.
+
+    Raises:
+        KeyError: ``name`` is neither a file nor a packaged template.
+    """
     if Path(name).is_file():
         return Path(name).read_text()
     file = {"json": "qa_json.txt", "simple": "qa_simple.txt", "extractive": "qa_extractive.txt",
@@ -72,6 +83,20 @@ def read_template(name: str) -> str:
 
 
 def render(template: str, chunk: Chunk, n: int, sentence: str = "") -> str:
+    """The prompt for one chunk.
+
+    Args:
+        template: a template with ``{chunk}``, ``{section}``, ``{n}`` (and ``{sentence}``) placeholders.
+        chunk: the chunk to ask about.
+        n: the number of questions asked for.
+        sentence: the answer sentence (extractive templates).
+
+    Returns:
+        The prompt text.
+
+    Raises:
+        ValueError: the template has an unknown placeholder.
+    """
     section = " > ".join(chunk.titles) or chunk.source
     try:
         return template.format(chunk=chunk.text, section=section, n=n, sentence=sentence)
@@ -83,7 +108,15 @@ def render(template: str, chunk: Chunk, n: int, sentence: str = "") -> str:
 
 def answer_sentences(chunk: Chunk, n: int) -> list[str]:
     """Up to ``n`` sentences of the chunk that can stand as answers: prose (not code or headings), of a
-    readable length, most content words first; returned in document order."""
+    readable length, most content words first; returned in document order.
+
+    Args:
+        chunk: the chunk.
+        n: the most sentences returned.
+
+    Returns:
+        The sentences.
+    """
     cands = []
     for s, e in sentence_spans(chunk.text):
         sent = " ".join(chunk.text[s:e].split())
@@ -99,7 +132,17 @@ _QUOTED_Q = re.compile(r"(?:^|[\s:])[\"“']([^\"“”']{8,}\?)(?:[\"”']|$)")
 
 def parse_question(text: str) -> list[dict]:
     """The extractive template's reply: one question (the first line that reads like one). Small models
-    wrap it ("The question is: \"…?\"", "Q: …"): the quoted or post-colon question is taken."""
+    wrap it ("The question is: \"…?\"", "Q: …"): the quoted or post-colon question is taken.
+
+    Args:
+        text: the teacher's reply.
+
+    Returns:
+        One item ``{"question", "reasoning": "", "answer": ""}`` in a list.
+
+    Raises:
+        Malformed: no one-line question ending in '?'.
+    """
     for line in (text or "").splitlines():
         line = line.strip()
         if not line.endswith(("?", '?"', "?”", "?'")):
@@ -113,7 +156,15 @@ def parse_question(text: str) -> list[dict]:
 
 
 def spread(chunks: list[Chunk], k: int) -> list[Chunk]:
-    """At most ``k`` chunks taken evenly across the corpus order (so every part of the docs is represented)."""
+    """At most ``k`` chunks taken evenly across the corpus order (so every part of the docs is represented).
+
+    Args:
+        chunks: the chunks, in corpus order.
+        k: the most chunks kept.
+
+    Returns:
+        The chosen chunks (all of them when there are at most ``k``).
+    """
     if not k or k >= len(chunks):
         return chunks
     return [chunks[int(i * len(chunks) / k)] for i in range(k)]
@@ -154,7 +205,20 @@ async def _ask_all(teacher, jobs: list[dict], cfg: GenerateConfig, parse, stats:
 
 
 def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> dict:
-    """Run generation and filtering; ``teacher``/``embed`` may be injected (tests), else built from ``cfg``."""
+    """Run generation and filtering; ``teacher``/``embed`` may be injected (tests), else built from ``cfg``.
+
+    Args:
+        cfg: the generation settings (workdir, teacher, templates, quality filters).
+        teacher: an answering teacher to inject (None: built from ``cfg``).
+        embed: an embedder to inject (None: MiniLM when grounding uses embeddings and it is installed).
+
+    Returns:
+        The summary (also written to ``generate.json``): counts, ``teacher_stats``, ``filters``,
+        ``seconds``, ``config`` and ``dataset`` (the `export_dataset` card).
+
+    Raises:
+        ValueError: the workdir's chunks.jsonl holds no chunks.
+    """
     work = Path(cfg.workdir)
     chunks_all = load_chunks(work)
     chunks = spread(chunks_all, cfg.max_chunks)

@@ -47,7 +47,16 @@ def _pdf_sections(path: Path, title: str) -> list[Section]:
 
 
 def read_sections(path: Path, rel: str, max_bytes: int) -> tuple[list[Section] | None, str | None]:
-    """(sections, None) for a readable document, (None, reason) for a skipped one."""
+    """(sections, None) for a readable document, (None, reason) for a skipped one.
+
+    Args:
+        path: the file.
+        rel: its path relative to the source root (the sections' title).
+        max_bytes: larger files are skipped.
+
+    Returns:
+        (sections, None) or (None, reason).
+    """
     size = path.stat().st_size
     if size == 0:
         return None, "empty file"
@@ -80,6 +89,19 @@ def read_sections(path: Path, rel: str, max_bytes: int) -> tuple[list[Section] |
 
 
 def ingest(cfg: IngestConfig) -> dict:
+    """`distill docs ingest`: parse every document under the source and write its chunks.
+
+    Args:
+        cfg: the ingest settings (``source``, ``out``, chunk sizes).
+
+    Returns:
+        The report (also written to ``ingest.json``): files seen/read/skipped and why, chunk counts,
+        sections, chunk sizes, ``chunks_file``, ``config``.
+
+    Raises:
+        FileNotFoundError: the source does not exist.
+        ValueError: the source holds no files, or no text.
+    """
     root = Path(cfg.source)
     if not root.exists():
         raise FileNotFoundError(f"documentation source {root} does not exist")
@@ -133,6 +155,17 @@ def ingest(cfg: IngestConfig) -> dict:
 
 
 def load_chunks(path: str | Path) -> list[Chunk]:
+    """The chunks an ingest wrote.
+
+    Args:
+        path: ``chunks.jsonl`` or the folder holding it.
+
+    Returns:
+        The chunks, in file order.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+    """
     p = Path(path)
     if p.is_dir():
         p = p / "chunks.jsonl"

@@ -86,7 +86,17 @@ def _labelled(text: str) -> list[dict]:
 
 
 def parse_items(text: str) -> list[dict]:
-    """Items from one generation reply: ``[{"question", "reasoning", "answer"}, ...]``."""
+    """Items from one generation reply: ``[{"question", "reasoning", "answer"}, ...]``.
+
+    Args:
+        text: the teacher's reply (JSON, or "Question: … Answer: …" blocks).
+
+    Returns:
+        The items.
+
+    Raises:
+        Malformed: the reply is empty or holds no valid question/answer.
+    """
     if not text or not text.strip():
         raise Malformed("empty reply")
     for cand in _json_candidates(text):
@@ -109,7 +119,18 @@ def parse_items(text: str) -> list[dict]:
 
 
 def parse_questions(text: str, limit: int) -> list[str]:
-    """One question per line (numbering and bullets stripped) — the unanswerable-question template."""
+    """One question per line (numbering and bullets stripped) — the unanswerable-question template.
+
+    Args:
+        text: the teacher's reply.
+        limit: the most questions returned.
+
+    Returns:
+        The questions.
+
+    Raises:
+        Malformed: no line ends in '?'.
+    """
     out = []
     for line in text.splitlines():
         line = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip().strip('"')
@@ -121,7 +142,17 @@ def parse_questions(text: str, limit: int) -> list[str]:
 
 
 def parse_judge(text: str) -> tuple[int, str]:
-    """(score 0–2, reason) from a judge reply; JSON preferred, a leading digit accepted."""
+    """(score 0–2, reason) from a judge reply; JSON preferred, a leading digit accepted.
+
+    Args:
+        text: the judge's reply.
+
+    Returns:
+        (score, reason).
+
+    Raises:
+        Malformed: no score 0, 1 or 2 found.
+    """
     for cand in _json_candidates(text or ""):
         try:
             d = _load(cand)

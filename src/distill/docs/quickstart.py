@@ -25,7 +25,14 @@ from distill.teachers import TeacherOptions
 
 
 def write_pydoc_topics(dest: Path) -> int:
-    """Python's pydoc topics as one text file each (they carry reST-style headings)."""
+    """Python's pydoc topics as one text file each (they carry reST-style headings).
+
+    Args:
+        dest: the folder to write into (created if needed).
+
+    Returns:
+        The number of files written.
+    """
     from pydoc_data.topics import topics
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -57,6 +64,18 @@ class DocsQuickstartConfig(TeacherOptions):
 
 
 def run(cfg: DocsQuickstartConfig) -> dict:
+    """`distill docs quickstart`: ingest, generate, train and evaluate in one go.
+
+    Args:
+        cfg: the quickstart settings (docs, teacher, student, budget).
+
+    Returns:
+        JSON-able results (also written to ``cfg.out``): ``ingest``, ``dataset``, ``generation``,
+        ``train``, ``eval``, ``timings_s``, ``config``.
+
+    Raises:
+        ValueError: no training item survived the filters.
+    """
     t0 = time.time()
     out = Path(cfg.out)
     docs = Path(cfg.docs) if cfg.docs else out / "source"
@@ -96,6 +115,14 @@ def run(cfg: DocsQuickstartConfig) -> dict:
 
 
 def markdown(res: dict) -> str:
+    """The Markdown report of a `run` result.
+
+    Args:
+        res: a `run` result.
+
+    Returns:
+        Markdown text.
+    """
     d, g, tm = res["dataset"], res["generation"], res["timings_s"]
     lines = [f"# distill docs quickstart ({tm['total']:.0f} s)", "",
              f"- ingest: {res['ingest']['files_read']} files → {res['ingest']['chunks']} chunks "
