@@ -236,7 +236,6 @@ def parse_html(text: str, title: str = "") -> list[Section]:
 
 
 def parse_text(text: str, title: str = "") -> list[Section]:
-    # Plain text often carries reST-style underlined headings (Python's pydoc topics do); harmless if not.
     """The sections of plain text (parsed as reST: underlined headings are common in plain text).
 
     Args:

@@ -138,7 +138,6 @@ class HintonConfig:
 
 
 def student_optim(cfg: HintonConfig, seed: int) -> OptimConfig:
-    # Identical for the student alone and every distilled student: only the targets differ.
     """Optimizer settings of every student (alone and distilled alike: only the targets differ).
 
     Args:
