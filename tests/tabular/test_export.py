@@ -8,10 +8,10 @@ pytest.importorskip("sklearn")
 pytest.importorskip("skl2onnx")
 pytest.importorskip("onnxruntime")
 pd = pytest.importorskip("pandas")
-from distill.tabular.datasets import DATASETS, as_categories, available, load_dataset  # noqa: E402
+from distill.tabular.datasets import DATASETS, available, load_dataset  # noqa: E402
 from distill.tabular.export import OnnxStudent, export_onnx, fastest  # noqa: E402
 from distill.tabular.fast import FastStudent  # noqa: E402
-from tests.tabular.test_fast import fitted, with_oddities  # noqa: E402
+from tests.tabular.test_fast import fitted, rare_categories, with_oddities  # noqa: E402
 
 
 @pytest.mark.parametrize("student", ["logistic", "tree", "mlp"])
@@ -33,15 +33,7 @@ def test_onnx_equals_the_pipeline(name, student, tmp_path):
 
 
 def test_infrequent_and_unseen_categories(tmp_path):
-    rng = np.random.default_rng(0)
-    n = 400
-    city = rng.choice([f"c{i}" for i in range(30)], n, p=np.r_[np.full(10, 0.07), np.full(20, 0.3 / 20)])
-    X = as_categories(pd.DataFrame({"age": rng.normal(50, 10, n), "city": city,
-                                    "sex": rng.choice(["F", "M", None], n)}))
-    X.loc[::7, "age"] = np.nan
-    y = (X["age"].fillna(50) > 50).to_numpy().astype(int) ^ (X["city"] == "c1").to_numpy()
-    pipe = fitted(X, y, "logistic")
-    assert pipe[0].named_transformers_["cat"][-1].infrequent_categories_[0] is not None  # the case is tested
+    X, pipe = rare_categories()
     T = X.iloc[:30].copy()
     T.loc[T.index[:5], "city"] = "nowhere"  # unseen → scikit-learn's infrequent column
     T.loc[T.index[5:8], "sex"] = "unknown"  # unseen in a column without infrequent categories → zeros

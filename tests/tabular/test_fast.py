@@ -50,7 +50,9 @@ def test_fast_student_equals_the_pipeline(name, student):
     np.testing.assert_allclose(fast.predict_proba(rows[3]), want[3:4], rtol=0, atol=1e-9)
 
 
-def test_infrequent_and_unseen_categories_and_none():
+def rare_categories():
+    """Rows with a 30-valued column whose 20 rare values the encoder pools as "infrequent", None cells in
+    another and missing numbers; the fitted logistic pipeline on them."""
     rng = np.random.default_rng(0)
     n = 400
     city = rng.choice([f"c{i}" for i in range(30)], n, p=np.r_[np.full(10, 0.07), np.full(20, 0.3 / 20)])
@@ -60,6 +62,11 @@ def test_infrequent_and_unseen_categories_and_none():
     y = (X["age"].fillna(50) > 50).to_numpy().astype(int) ^ (X["city"] == "c1").to_numpy()
     pipe = fitted(X, y, "logistic")
     assert pipe[0].named_transformers_["cat"][-1].infrequent_categories_[0] is not None  # the case is tested
+    return X, pipe
+
+
+def test_infrequent_and_unseen_categories_and_none():
+    X, pipe = rare_categories()
     fast = FastStudent.from_pipeline(pipe)
     T = X.iloc[:30].copy()
     T.loc[T.index[:5], "city"] = "nowhere"  # unseen → the infrequent column

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_bytes
+
+from distill.files import atomic_bytes
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,5 @@ def save(path: Path, stamped: dict, logits: Logits) -> None:
     train, test, label = logits
     tensors = {f"train{i}": z.contiguous() for i, z in enumerate(train)} | {
         f"test{i}": z.contiguous() for i, z in enumerate(test)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata={"stamp": json.dumps(stamped), "teachers": str(len(train)), "label": label})
-    os.replace(tmp, path)
+    meta = {"stamp": json.dumps(stamped), "teachers": str(len(train)), "label": label}
+    atomic_bytes(path, save_bytes(tensors, metadata=meta))

@@ -10,18 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from distill.files import atomic_text
+
 LOG_SCHEMA_FIELDS = ("ts", "request_id", "account_id", "ip", "payment_id", "user_agent", "model", "system_prompt",
                      "prompt", "prompt_tokens", "completion_tokens")
-
-
-def atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def atomic_text(path: Path, text: str) -> None:
-    atomic_bytes(path, text.encode("utf-8"))
 
 
 def atomic_csv(path: Path, header: list[str], rows) -> None:
