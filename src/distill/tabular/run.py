@@ -39,9 +39,11 @@ class TabularRunConfig:
                                    default=("rf",))
     combine: Literal["mean", "weighted", "best"] = doc("how several teachers' labels are combined", default="mean")
     student: str = doc("student family: logistic, tree, mlp, gbm", default="logistic")
-    soft_weight: float = doc("weight of the teacher's soft labels (1 − soft_weight on the hard labels)", default=1.0,
-                             ge=0, le=1, was="alpha")
-    temperature: float = doc("softening temperature (logistic and mlp students only)", default=1.0, gt=0)
+    soft_weight: str = doc("weight of the teacher's soft labels (1 − soft_weight on the hard labels), a number in "
+                           "[0, 1], or auto: chosen with the temperature by inner cross-validation on the training "
+                           "rows (0, hard labels only, is among the choices)", default="auto", was="alpha")
+    temperature: str = doc("softening temperature > 0 (logistic and mlp students only), or auto (with "
+                           "--soft-weight auto: chosen too; 1 for tree and gbm)", default="auto")
     cv: int = doc("stratified folds for the out-of-fold teacher labels", default=5, ge=2)
     test_size: float = doc("share of rows held out for evaluation (stratified)", default=0.25, gt=0, lt=1)
     seed: int = doc("random seed (split, folds, models)", default=0)
@@ -62,8 +64,26 @@ class TabularRunConfig:
         check(len(self.teacher) >= 1 and all(t in TEACHERS for t in self.teacher), "teacher", self.teacher,
               f"one or more of {sorted(TEACHERS)}")
         check(self.student in STUDENTS, "student", self.student, f"one of {sorted(STUDENTS)}")
-        check(self.temperature == 1 or self.student in ("logistic", "mlp"), "temperature", self.temperature,
-              "1 for students without logits (tree, gbm)")
+        check(self.soft_weight == "auto" or _number(self.soft_weight, 0, 1), "soft_weight", self.soft_weight,
+              "auto or a number in [0, 1]")
+        check(self.temperature == "auto" or _number(self.temperature, 0, None), "temperature", self.temperature,
+              "auto or a number > 0")
+        check(self.temperature == "auto" or float(self.temperature) == 1 or self.student in ("logistic", "mlp"),
+              "temperature", self.temperature, "1 or auto for students without logits (tree, gbm)")
+
+
+def _number(text: str, lo: float, hi: float | None) -> bool:
+    """Whether ``text`` reads as a number in [lo, hi] (hi None: > lo)."""
+    try:
+        x = float(text)
+    except ValueError:
+        return False
+    return lo <= x <= hi if hi is not None else x > lo
+
+
+def _auto_or_float(text: str):
+    """ "auto" as is, a number as a float."""
+    return text if text == "auto" else float(text)
 
 
 def load_data(cfg: TabularRunConfig):
@@ -148,8 +168,8 @@ def run(cfg: TabularRunConfig) -> dict:
     student = make("student", cfg.student, cfg.seed)
     log.info("%s: %d train / %d test rows, %d encoded features; fitting %s → %s", data.name, len(y_tr), len(y_te),
              Z_tr.shape[1], cfg.teacher, cfg.student)
-    clf = DistilledClassifier(teachers if len(teachers) > 1 else teachers[0], student, cv=cfg.cv, soft_weight=cfg.soft_weight,
-                              temperature=cfg.temperature, combine=cfg.combine, random_state=cfg.seed)
+    clf = DistilledClassifier(teachers if len(teachers) > 1 else teachers[0], student, cv=cfg.cv,
+                              soft_weight=_auto_or_float(cfg.soft_weight), temperature=_auto_or_float(cfg.temperature), combine=cfg.combine, random_state=cfg.seed)
     t_fit = time.time()
     clf.fit(Z_tr, y_tr)
     log.info("teacher %s: %d-fold out-of-fold labels, refitted on all %d rows; student %s trained (%.0f s)",
@@ -170,6 +190,8 @@ def run(cfg: TabularRunConfig) -> dict:
         "rows": {"train": len(y_tr), "test": len(y_te), "features": int(data.X.shape[1]),
                  "encoded_features": int(Z_tr.shape[1]), "positive_rate": float(data.y.mean())},
         "models": rows,
+        "soft_weight_chosen": clf.soft_weight_, "temperature_chosen": clf.temperature_,
+        "auto_table": clf.auto_table_,
         "auc_retention": s["auc"] / t["auc"],
         "speedup_batch1": t["latency_s_batch1"] / s["latency_s_batch1"],
         "speedup_batch1024": t["latency_s_batch1024"] / s["latency_s_batch1024"],
