@@ -45,7 +45,7 @@ def run(cfg: TabularExportConfig) -> dict:
     for name in ("student.skops", "results.json"):
         if not (folder / name).exists():
             raise FileNotFoundError(f"{folder / name} not found: pass the output folder of `distill tabular run`.")
-    pipeline = load_student(folder / "student.skops")
+    pipeline = load_student(folder / "student.skops", fast=False)
     run_cfg = from_dict(TabularRunConfig, json.loads((folder / "results.json").read_text())["config"])
     X = load_data(run_cfg).X
     out = Path(cfg.out) if cfg.out else folder / "student.onnx"

@@ -310,8 +310,8 @@ def _schema_types(path: Path) -> tuple[set[str], set[str]]:
     return types, loaders
 
 
-def load_student(path: str | Path):
-    """Load a student saved by `distill tabular run`.
+def load_student(path: str | Path, *, fast: bool = True, X_sample=None):
+    """Load a student saved by `distill tabular run`, ready to serve raw rows.
 
     The file's schema is read first, without building anything, and every type in it must be one
     of ``STUDENT_TYPES`` (built by one of ``STUDENT_LOADERS``); a file naming anything else (e.g.
@@ -319,9 +319,15 @@ def load_student(path: str | Path):
 
     Args:
         path: the ``student.skops`` file.
+        fast: True: wrap the pipeline in :class:`~distill.tabular.export.Deployed`, whose
+            ``predict_proba(raw_row)`` runs the fastest exact path (``FastStudent`` for logistic, tree
+            and MLP students; with ``X_sample``, a checked ONNX graph for the others; else the pipeline).
+            False: the pipeline itself.
+        X_sample: raw rows to check an ONNX graph on (see ``export.fastest``); None: no ONNX.
 
     Returns:
-        The scikit-learn Pipeline (encoder + student), taking raw rows.
+        A ``Deployed`` (``.pipeline`` holds the scikit-learn Pipeline), or with ``fast=False`` the
+        Pipeline (encoder + student); both take raw rows.
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
@@ -350,7 +356,11 @@ def load_student(path: str | Path):
         raise ValueError(f"{path} holds a {type(model).__name__}, not the encoder + student pipeline "
                          "`distill tabular run` saves; not using it.")
     _check_trees(model[-1], path)
-    return model
+    if not fast:
+        return model
+    from distill.tabular.export import Deployed
+
+    return Deployed(model, X_sample)
 
 
 def _check_trees(est, path: Path) -> None:
