@@ -177,6 +177,10 @@ COMMANDS: dict[tuple[str, str], Command] = {
         lambda r: (f"ONNX graph {r['model']}: probabilities within {r['max_abs_diff']:.0e} of the saved pipeline "
                    f"on {r['rows_checked']:,} rows"),
         see="python -c \"import onnxruntime; print(onnxruntime.InferenceSession('{out}/student.onnx').get_inputs())\""),
+    ("private", "run"): Command(
+        "PATE: teachers on disjoint partitions of private data, noisy votes (GNMax), a student; accuracy vs ε.",
+        "distill.private.run:PrivateRunConfig", "distill.private.run:run", _read("results.md"),
+        see="cat {out}/results.md"),
     ("detect", "traffic"): Command(
         "Scan API logs for distillation campaigns: hydra account clusters, with evidence.",
         "distill.detect.traffic:TrafficConfig", "distill.detect.traffic:run",
@@ -205,6 +209,7 @@ GROUP_HELP = {
     "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes.",
     "review": "Human review of generated training data (`distill review DATASET` starts the page).",
     "tabular": "Tabular distillation: small fast students from strong teachers on structured data.",
+    "private": "Private training by PATE (Papernot et al.): teachers on private data, a student on noisy votes.",
 }
 
 # `distill GROUP ARGS…` where ARGS does not begin with one of GROUP's subcommands runs this one (and the
