@@ -209,6 +209,8 @@ class PrivateClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, ensure_min_samples=2)
         check_classification_targets(y)
         self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y has 1 class only ({self.classes_[0]!r}); a classifier needs at least two.")
         seed = self._seed()
         rng = np.random.default_rng([seed, 0])
         if X_public is None:

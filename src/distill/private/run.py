@@ -171,9 +171,11 @@ def run(cfg: PrivateRunConfig) -> dict:
             clf.set_params(epsilon=eps, sigma=None, aggregator=cfg.aggregator)
         clf.fit_student(Xq)
         ans = clf.answered_
-        rows.append({"epsilon_target": eps, "sigma": clf.sigma_, "sigma1": clf.sigma1_, "answered": int(ans.sum()),
+        rows.append({"epsilon_target": _finite(eps), "sigma": clf.sigma_, "sigma1": clf.sigma1_,
+                     "answered": int(ans.sum()),
                      "label_accuracy": float((clf.query_labels_[ans] == yq_idx[ans]).mean()) if ans.any() else None,
-                     "epsilon_independent": clf.epsilon_, "epsilon_dependent": clf.epsilon_data_dependent_,
+                     "epsilon_independent": _finite(clf.epsilon_),
+                     "epsilon_dependent": _finite(clf.epsilon_data_dependent_),
                      **_scores(clf, d["X_test"], d["y_test"], d["binary"])})
         log.info("ε target %s: %d answered, test accuracy %.3f", eps, ans.sum(), rows[-1]["accuracy"])
     baseline = MODELS[cfg.student](cfg.seed).fit(d["X_private"], d["y_private"])
@@ -188,6 +190,11 @@ def run(cfg: PrivateRunConfig) -> dict:
            "seconds": round(time.time() - t0, 1)}
     write_results(Path(cfg.out), res, markdown)
     return res
+
+
+def _finite(x: float) -> float | None:
+    """``x``, or None for ∞ (JSON has no infinity; None reads as "no privacy")."""
+    return None if math.isinf(x) else float(x)
 
 
 def _eps(x) -> str:
@@ -215,7 +222,7 @@ def markdown(res: dict) -> str:
              "|---|---|---|---|---|---|---|" + ("---|" if auc else "")]
     for row in res["curve"]:
         la = "–" if row["label_accuracy"] is None else f"{row['label_accuracy']:.3f}"
-        target = "∞ (plain vote)" if math.isinf(row["epsilon_target"]) else f"{row['epsilon_target']:g}"
+        target = "∞ (plain vote)" if row["epsilon_target"] is None else f"{row['epsilon_target']:g}"
         lines.append(f"| {target} | {row['sigma']:.2f} | {row['answered']} | {la} | "
                      f"{_eps(row['epsilon_independent'])} | {_eps(row['epsilon_dependent'])} | {row['accuracy']:.3f} |"
                      + (f" {row['auc']:.3f} |" if auc else ""))
