@@ -16,15 +16,9 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "distill"
 
-# Modules covered; globs are expanded from the source tree so a new file is covered the day it lands.
-_FIXED = [
-    "stats.py", "hashing.py", "targets/store.py", "models/classifiers.py", "data/idx.py",
-    "train/checkpoint.py", "train/loop.py", "files.py", "progress.py", "config.py", "losses.py",
-]
-_GLOBS = [
-    "teachers/*.py", "detect/*.py", "tabular/*.py", "review/*.py", "serve/*.py",
-    "lm/*.py", "docs/*.py", "experiments/*.py",
-]
+# Modules covered: every module of the package, so a new file is covered the day it lands.
+_FIXED: list[str] = []
+_GLOBS = ["*.py", "*/*.py", "*/*/*.py"]  # the whole package
 
 
 def _module_name(path: Path) -> str:
@@ -37,7 +31,15 @@ def _modules() -> list[str]:
     return [_module_name(p) for p in paths]
 
 
-MODULES = _modules()
+# Modules still being documented (this list only shrinks).
+_PENDING = {
+    "distill.__main__", "distill.cli", "distill.plotting", "distill.train.classic", "distill.train.classifier",
+    *(f"distill.detect.identity.{m}" for m in ("claims", "plain", "probes", "report", "run", "stats")),
+    *(f"distill.detect.scenarios.{m}" for m in ("accounts", "dist", "extraction_text", "honest", "honest_text",
+                                                 "network", "operators", "output", "people", "population", "records",
+                                                 "run", "sample", "timing")),
+}
+MODULES = [m for m in _modules() if m not in _PENDING]
 
 _PARAM = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:")
 

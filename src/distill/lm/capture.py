@@ -14,10 +14,13 @@ from distill.hashing import sha256_file, sha256_files
 from distill.lm.compat import tokenizer_fingerprint
 from distill.lm.corpus import pack_windows
 from distill.lm.models import load_model, load_tokenizer, resolve
+from distill.lm.options import CORPUS_HELP, CorpusOptions, TeacherModelOptions
 from distill.losses import sample_counts
 from distill.progress import bar as progress_bar
+from distill.results import Result
 from distill.targets.store import (
     CAPTURE_KEYS,
+    TARGET_KINDS,
     Manifest,
     StoreError,
     _entry,
@@ -32,25 +35,23 @@ log = logging.getLogger(__name__)
 
 
 @settings
-class CaptureConfig:
-    """Settings of `distill lm capture`."""
+class CaptureConfig(CorpusOptions, TeacherModelOptions):
+    """Settings of `distill lm capture`: teacher and corpus (:mod:`distill.lm.options`), what is stored, where."""
 
-    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
-    data: str = doc("corpus: text file, JSONL with a 'text' field, a folder of them, or a datasets folder",
-                    default="", required=True)
-    targets_kind: Literal["topk", "sampled"] = doc(
+    data: str = doc(CORPUS_HELP, default="", group="models and data", required=True)
+    targets_kind: str = doc(
         "topk: the k most likely tokens and the tail mass; sampled: --samples draws from the teacher with their "
-        "counts (Sparse Logit Sampling: an unbiased estimate of the forward-KL gradient)", default="topk")
+        "counts (Sparse Logit Sampling: an unbiased estimate of the forward-KL gradient); `distill list targets`",
+        default="topk", choices=TARGET_KINDS.names())
     top_k: int = doc("topk: teacher tokens kept per position", default=64, ge=1)
     samples: int = doc("sampled: draws per position (the distinct ones are stored with their counts)", default=64, ge=1, le=65535)
     seed: int = doc("sampled: seed of the draws (the same seed gives the same store)", default=0)
     temperature: float = doc("capture temperature (1: the teacher's own distribution; tempering at train "
                              "time is exact inside the top k; sampled targets train without bias at this "
                              "temperature)", default=1.0, gt=0)
-    window: int = doc("tokens per window (sequence length)", default=256, ge=2)
+    window: int = doc("tokens per window (sequence length)", default=256, group="models and data", ge=2)
     batch_size: int = doc("windows per teacher forward", default=4, ge=1)
     shard_windows: int = doc("windows per shard file", default=256, ge=1)
-    max_windows: int = doc("capture at most this many windows (0: the whole corpus)", default=0, ge=0)
     encoding: Literal["compact", "raw"] = doc(
         "compact: sorted, delta-coded ids and 1/16-nat log-probs, zlib (~2 bytes per kept token); "
         "raw: uint16 ids + fp16 log-probs (4 bytes)", default="compact")
@@ -246,7 +247,27 @@ def _adoptable(path: Path, start: int, end: int, windows: torch.Tensor) -> dict 
         return None
 
 
-def run(cfg: CaptureConfig) -> dict:
+class CaptureResult(Result):
+    """What `distill lm capture` returns: the store's size and kind (its ``manifest.json`` holds the rest)."""
+
+    store: str
+    windows: int
+    tokens: int
+    shards: int
+    kind: str
+    k: int
+    bytes_per_token: float
+    dense_fp16_bytes_per_token: int
+    complete: bool
+
+    def summary(self) -> str:
+        kind = "top-" if self["kind"] == "topk" else "sampled, draws: "
+        return (f"store {self['store']}: {self['windows']} windows, {self['tokens']:,} tokens in {self['shards']} "
+                f"shards, {kind}{self['k']}: {self['bytes_per_token']} bytes/token (dense fp16: "
+                f"{self['dense_fp16_bytes_per_token']:,})")
+
+
+def run(cfg: CaptureConfig) -> CaptureResult:
     """CLI entry: capture (in every process under `accelerate launch`), merge, and summarize.
 
     Args:
@@ -266,6 +287,6 @@ def run(cfg: CaptureConfig) -> dict:
             m = merge_manifests(Path(cfg.out))
         state.wait_for_everyone()
         m = Manifest.load(Path(cfg.out) / "manifest.json")
-    return {"store": cfg.out, "windows": m.windows_total, "tokens": m.tokens, "shards": len(m.shards),
-            "kind": m.kind, "k": m.k, "bytes_per_token": round(m.bytes_per_token(), 2),
-            "dense_fp16_bytes_per_token": 2 * m.vocab_size, "complete": m.complete}
+    return CaptureResult(store=cfg.out, windows=m.windows_total, tokens=m.tokens, shards=len(m.shards), kind=m.kind,
+                         k=m.k, bytes_per_token=round(m.bytes_per_token(), 2),
+                         dense_fp16_bytes_per_token=2 * m.vocab_size, complete=m.complete)

@@ -57,8 +57,16 @@ from safetensors.torch import save_file
 from distill.files import atomic_bytes
 from distill.hashing import sha256_file
 from distill.losses import SampledTargets, TopKTargets
+from distill.registry import Registry, registry
 
 log = logging.getLogger(__name__)
+
+# The kinds of teacher targets a store holds (`distill lm capture --targets-kind`, `distill list targets`).
+TARGET_KINDS: Registry[type] = registry(
+    "target kind", where=("lm capture --targets-kind",),
+    topk=(TopKTargets, "the k most likely teacher tokens with their log-probabilities, and the tail mass"),
+    sampled=(SampledTargets, "draws from the teacher with their counts (Sparse Logit Sampling: an unbiased "
+                             "estimate of the forward-KL gradient)"))
 
 FORMAT = 2  # 2 added ``kind`` (sampled targets); format 1 (top-k only) is still read
 READABLE = (1, 2)

@@ -32,6 +32,7 @@ from distill.data.idx import load_idx_dataset
 from distill.files import write_results
 from distill.losses import mix_teachers
 from distill.models import ARCHITECTURES, build_classifier
+from distill.results import Result
 from distill.train.classifier import (
     OptimConfig,
     Targets,
@@ -123,7 +124,21 @@ def teacher_outputs(teachers: tuple[str, ...], images: torch.Tensor, features: t
     return logits, feats
 
 
-def run(cfg: ClassicConfig) -> dict:
+class ClassicResult(Result):
+    """What `distill classic train` returns (``results.json``)."""
+
+    mode: str
+    student_errors: int
+    test_size: int
+    config: dict
+
+    def summary(self) -> str:
+        teachers = f"; teacher(s) {self['teacher_errors']}" if "teacher_errors" in self else ""
+        return (f"{self['mode']}: student test errors {self['student_errors']} of {self['test_size']}{teachers}; "
+                f"results in {self['config']['out']}/results.json")
+
+
+def run(cfg: ClassicConfig) -> ClassicResult:
     """Train as ``cfg`` says; write the final model and results.json to ``cfg.out``; return the results."""
     t0 = time.time()
     train, test, dataset = load_idx_dataset(cfg.data_dir)
@@ -157,8 +172,9 @@ def run(cfg: ClassicConfig) -> dict:
         res["student_errors"] = count_errors(predict(model, test.images, desc="eval"), test.labels)
     res["test_size"] = len(test.labels)
     res["seconds"] = round(time.time() - t0, 1)
+    res = ClassicResult(res, report=markdown(res))
     if acc.is_main_process:
-        write_results(out, res, markdown)
+        write_results(out, res)
     return res
 
 

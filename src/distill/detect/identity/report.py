@@ -161,6 +161,14 @@ def plot(res: dict, table: AliasTable, path: Path) -> None:
 
 
 def write_reports(res: dict, records: list[dict], table: AliasTable, out: Path) -> None:
+    """``results.json`` + ``results.md`` and the claim-rate plot under ``out``.
+
+    Args:
+        res: the summary (a result carrying its report writes that report as ``results.md``).
+        records: every answer, classified.
+        table: the alias table the answers were classified with.
+        out: the output folder.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    write_results(out, res, markdown(res, records, table))
+    write_results(out, res, getattr(res, "report", "") or markdown(res, records, table))
     plot(res, table, out / "claim_rates.png")

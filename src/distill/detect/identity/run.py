@@ -17,6 +17,7 @@ from distill.config import check, doc, settings, to_dict
 from distill.detect.identity.claims import AliasTable
 from distill.detect.identity.plain import PlainTextTeacher, can_continue_text, is_base_model
 from distill.detect.identity.probes import CONDITIONS, Probe, build_probes, load_probe_set
+from distill.results import Result
 from distill.teachers import (
     SPEC_FORMS,
     ChatRequest,
@@ -103,8 +104,15 @@ def ask(teacher, spec: str, probes: list[Probe], cfg: IdentityConfig, table: Ali
     return records, "plain" if plain else "chat"
 
 
-def run(cfg: IdentityConfig) -> dict:
-    from distill.detect.identity.report import summarize, write_reports
+class IdentityResult(Result):
+    """What `distill detect identity` returns (``results.json``); its summary is ``results.md``."""
+
+    answers: int
+    config: dict
+
+
+def run(cfg: IdentityConfig) -> IdentityResult:
+    from distill.detect.identity.report import markdown, summarize, write_reports
 
     t0 = time.time()
     table = AliasTable.load(cfg.aliases or None)
@@ -138,5 +146,6 @@ def run(cfg: IdentityConfig) -> dict:
     res = summarize(records, table, own, specs)
     res |= {"config": to_dict(cfg), "prompt_format": formats, "answers": len(records),
             "probes_per_model": len(probes), "seconds": round(time.time() - t0, 1)}
+    res = IdentityResult(res, report=markdown(res, records, table))
     write_reports(res, records, table, out)
     return res

@@ -23,6 +23,7 @@ from distill.detect.scenarios.population import World, build
 from distill.detect.scenarios.presets import PRESETS
 from distill.detect.scenarios.records import BLOCK, block
 from distill.detect.scenarios.sample import RANGE_SETS, sample
+from distill.results import Result
 
 Preset = Literal[tuple(PRESETS)]  # the CLI's choices come from the registries
 RangeSet = Literal[tuple(RANGE_SETS)]
@@ -76,7 +77,24 @@ class Blocks:
         return cols, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
 
 
-def run(cfg: ScenarioConfig) -> dict:
+class ScenarioResult(Result):
+    """What `distill detect simulate` returns (also ``OUT/simulation.json``, without paths)."""
+
+    records: int
+    accounts: int
+    accounts_by_kind: dict
+    operators: dict
+    logs: str
+    truth: str
+    config: dict
+
+    def summary(self) -> str:
+        return (f"{self['records']:,} records from {self['accounts']:,} accounts "
+                f"({self['accounts_by_kind']['campaign']:,} campaign accounts of {len(self['operators'])} operators) "
+                f"→ {self['logs']}; truth in {self['truth']}")
+
+
+def run(cfg: ScenarioConfig) -> ScenarioResult:
     from distill.progress import bar as progress_bar
 
     sc = sample(cfg.records, cfg.seed, cfg.preset, cfg.ranges, cfg.set)
@@ -113,7 +131,7 @@ def run(cfg: ScenarioConfig) -> dict:
     O.write_meta(out / "accounts_meta.parquet", acc, rows)
     O.atomic_text(out / "privacy_relays.txt", "".join(cidr(int(b)) + "\n" for b in sorted(world.net.relays.tolist())))
     O.atomic_text(out / "scenario.json", json.dumps(sc.to_dict(), indent=2) + "\n")
-    res = summary(cfg, world, seen, per_account, filler_by_op, len(parts))
+    res = ScenarioResult(summary(cfg, world, seen, per_account, filler_by_op, len(parts)))
     counts = {k: v for k, v in res.items() if k not in ("logs", "truth")}  # no paths: same world, same bytes
     counts["config"] = {k: v for k, v in res["config"].items() if k != "out"}
     O.atomic_text(out / "simulation.json", json.dumps(counts, indent=2) + "\n")
