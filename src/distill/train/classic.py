@@ -28,7 +28,7 @@ from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
 from distill.config import check, doc, settings, to_dict
-from distill.data.idx import load_idx_dataset
+from distill.data.idx import ImageSplit, load_idx_dataset
 from distill.files import write_results
 from distill.losses import mix_teachers
 from distill.models import ARCHITECTURES, build_classifier
@@ -63,6 +63,8 @@ class ClassicConfig:
     hint_weight: float = doc("feature: weight of the hint MSE terms", default=1.0)
     generations: int = doc("self: number of distilled generations after generation 0", default=2, ge=1)
     data_dir: str | None = doc("MNIST-style IDX folder (default: Debian's Fashion-MNIST)", default=None)
+    validation: int = doc("training images held out (a seeded draw; never trained on, hidden from the teachers' "
+                          "soft targets too) and scored every --train.eval-every steps", default=0, ge=0)
     out: str = doc("output folder (checkpoints, final model, results.json)", default="runs/classic")
     train: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "optimization settings"})
 
@@ -124,6 +126,29 @@ def teacher_outputs(teachers: tuple[str, ...], images: torch.Tensor, features: t
     return logits, feats
 
 
+def split_validation(train: ImageSplit, n: int, seed: int) -> tuple[ImageSplit, tuple[torch.Tensor, torch.Tensor] | None]:
+    """Hold ``n`` training images out: a draw seeded by ``seed`` (the same ``n`` and seed, the same images).
+
+    Args:
+        train: the training split.
+        n: images to hold out (0: none).
+        seed: seed of the draw.
+
+    Returns:
+        The training split without them, and (images (n, H, W), labels (n,)) or None when ``n`` is 0.
+
+    Raises:
+        ValueError: ``n`` leaves fewer than one image to train on.
+    """
+    if n == 0:
+        return train, None
+    if n >= len(train.labels):
+        raise ValueError(f"validation must be below the {len(train.labels):,} training images, got {n:,}.")
+    order = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(seed))
+    keep, out = order[n:].sort().values, order[:n].sort().values
+    return ImageSplit(train.images[keep], train.labels[keep]), (train.images[out], train.labels[out])
+
+
 class ClassicResult(Result):
     """What `distill classic train` returns (``results.json``)."""
 
@@ -142,6 +167,7 @@ def run(cfg: ClassicConfig) -> ClassicResult:
     """Train as ``cfg`` says; write the final model and results.json to ``cfg.out``; return the results."""
     t0 = time.time()
     train, test, dataset = load_idx_dataset(cfg.data_dir)
+    train, held_out = split_validation(train, cfg.validation, cfg.train.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     # One Accelerator for the run: under `accelerate launch` every process trains its shard,
@@ -166,7 +192,10 @@ def run(cfg: ClassicConfig) -> ClassicResult:
             res["teacher_errors"] = [count_errors(predict(load_classifier(t)[0], test.images, desc="teacher"),
                                                   test.labels) for t in cfg.teachers]
         model = build_classifier(cfg.student, seed=cfg.train.seed)
-        fit(model, train.images, train.labels, cfg.train, targets, run_dir=out, desc=cfg.mode, accelerator=acc)
+        fitted = fit(model, train.images, train.labels, cfg.train, targets, run_dir=out, desc=cfg.mode,
+                     accelerator=acc, held_out=held_out)
+        if fitted.evaluations:
+            res["evaluations"] = fitted.evaluations
         if acc.is_main_process:
             save_classifier(model, out / "final", cfg.student, 10, mode=cfg.mode)
         res["student_errors"] = count_errors(predict(model, test.images, desc="eval"), test.labels)
@@ -188,6 +217,11 @@ def markdown(res: dict) -> str:
     for g in res.get("generations", [])[:-1]:
         lines.append(f"| generation {g['generation']} | {g['errors']} |")
     lines.append(f"| student ({res['student']}) | {res['student_errors']} |")
+    if res.get("evaluations"):
+        held = res["config"]["validation"]
+        lines += ["", f"Held-out training images ({held:,}, never trained on) during training:", "",
+                  "| step | errors | cross-entropy |", "|---|---|---|"]
+        lines += [f"| {e['step']:,} | {e['errors']} | {e['ce']:.4f} |" for e in res["evaluations"]]
     return "\n".join(lines) + "\n"
 
 

@@ -50,6 +50,8 @@ class OptimConfig:
     jitter: int = doc("input augmentation: random shifts of up to this many pixels (0: none)", default=0, ge=0, le=8)
     seed: int = doc("seed for initialization, data order, jitter and dropout", default=0)
     checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: at epoch ends only)", default=0, ge=0)
+    eval_every: int = doc("evaluate on the held-out split every N steps and at the end: errors and cross-entropy "
+                          "(0: never; `classic train` holds out --validation training images)", default=0, ge=0)
     # Off by default: the reproduced Hinton figures (SGD, lr 0.05, no clipping in the paper) were measured without.
     max_grad_norm: float = doc("clip the global gradient norm to this (0: no clipping)", default=0.0, ge=0)
 
@@ -85,6 +87,7 @@ class FitResult:
     final_loss: float
     completed: bool  # False when stopped early by ``stop_after_steps``
     projections: nn.ModuleDict | None = None  # feature mode: the learned student → teacher maps
+    evaluations: list = field(default_factory=list)  # held-out metrics: {"step", "errors", "error_rate", "ce"}
 
 
 def jitter_images(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -171,6 +174,7 @@ def fit(
     stop_after_steps: int | None = None,
     desc: str = "train",
     accelerator: Accelerator | None = None,
+    held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``model`` in place on (images (N, H, W), labels (N,)), on hard labels or on ``targets``.
 
@@ -210,18 +214,26 @@ def fit(
     recipe = _ClassifierRecipe(model, raw_model, projections, taps, images, labels, targets, cfg, optimizer,
                                scheduler, accelerator, steps_per_epoch)
     spec = LoopSpec(steps=total_steps, desc=desc, max_grad_norm=cfg.max_grad_norm,
-                    checkpoint_every=cfg.checkpoint_every)
+                    checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every if held_out is not None else 0)
+
+    def evaluate(step: int) -> dict[str, float]:  # every process scores the whole split: same numbers everywhere
+        x, y = held_out
+        logits = predict(raw_model, x, desc=f"{desc}: held-out", device=accelerator.device).cpu()
+        errors = int((logits.argmax(-1) != y).sum())
+        return {"errors": errors, "error_rate": errors / len(y), "ce": float(F.cross_entropy(logits.float(), y))}
+
     try:
         r = loop.run(recipe, model=model, optimizer=optimizer, scheduler=scheduler, accelerator=accelerator,
                      spec=spec, ckpt=ckpt, settings=run_settings(cfg, len(images), targets), params=params,
                      checkpoint_at=lambda step: step % steps_per_epoch == 0,
                      after_step=(lambda step: raw_model.apply_constraints())
                      if hasattr(raw_model, "apply_constraints") else None,
-                     stop_after_steps=stop_after_steps)
+                     evaluate=evaluate if held_out is not None else None, stop_after_steps=stop_after_steps)
     finally:
         if taps is not None:
             taps.close()
-    return FitResult(r.step, r.last.get("loss", float("nan")), r.completed, accelerator.unwrap_model(projections))
+    return FitResult(r.step, r.last.get("loss", float("nan")), r.completed, accelerator.unwrap_model(projections),
+                     r.evaluations)
 
 
 class _ClassifierRecipe:
@@ -289,9 +301,10 @@ def run_settings(cfg: OptimConfig, rows: int, targets: Targets | None) -> dict:
 
     Stored in the checkpoint so that a run folder reused with other settings (another CE weight, T,
     epoch count...) is refused instead of silently continuing a different run.
-    ``checkpoint_every`` only decides when checkpoints are written, so it is left out.
+    ``checkpoint_every`` and ``eval_every`` only decide when checkpoints are written and the held-out split
+    scored, so they are left out.
     """
-    optim = {k: v for k, v in vars(cfg).items() if k != "checkpoint_every"}
+    optim = {k: v for k, v in vars(cfg).items() if k not in ("checkpoint_every", "eval_every")}
     if not optim["max_grad_norm"]:  # unclipped runs stamp what they stamped before clipping existed
         del optim["max_grad_norm"]
     loss = None
