@@ -50,7 +50,16 @@ class Command:
 
 
 def output_folder(cfg, res: dict) -> Path | None:
-    """Where a command wrote its results: the folder its result names, else its ``out`` / ``workdir``."""
+    """Where a command wrote its results: the folder its result names, else its ``out`` / ``workdir``.
+
+    Args:
+        cfg: the command's config (any object); its ``out`` and ``workdir`` attributes are read when present.
+        res: the command's result mapping; its ``"out"`` entry, when a string, is tried first.
+
+    Returns:
+        The first of those that names an existing folder, or None when none does (a command that
+        writes nothing, such as `distill list`).
+    """
     for value in (res.get("out") if isinstance(res, dict) else None, getattr(cfg, "out", None),
                   getattr(cfg, "workdir", None)):
         if isinstance(value, str) and value and Path(value).is_dir():
@@ -60,7 +69,20 @@ def output_folder(cfg, res: dict) -> Path | None:
 
 def wrote(folder: Path, since: float, see: str = "", limit: int = 12) -> str:
     """The files and folders under ``folder`` written since ``since`` (a folder: how many files in it),
-    one path per line so that each can be copied, then what to look at."""
+    one path per line so that each can be copied, then what to look at.
+
+    Args:
+        folder: the command's output folder; only its direct entries are listed (a sub-folder as one
+            line with the count of fresh files anywhere under it).
+        since: a Unix time in seconds (``time.time()`` when the command started); entries modified
+            up to 1 s before it count as fresh, for file systems with 1 s mtime resolution.
+        see: what to look at next, printed last as ``see: …``; "" prints no such line.
+        limit: the most entries listed; the rest are counted in one ``… and N more`` line.
+
+    Returns:
+        The report, several lines without a trailing newline; a single "nothing new written" line
+        (plus ``see:``) when nothing under ``folder`` is fresh.
+    """
     fresh = lambda p: p.stat().st_mtime >= since - 1  # file systems keep mtimes at ≥ 1 s resolution
     lines = []
     for entry in sorted(folder.iterdir()):
@@ -183,6 +205,16 @@ DEFAULT_SUBCOMMAND = {"review": ("serve", "DATASET [OPTIONS]")}
 
 
 def with_default_subcommand(argv: list[str]) -> list[str]:
+    """Insert a group's default subcommand when the arguments do not name one (see ``DEFAULT_SUBCOMMAND``).
+
+    Args:
+        argv: the command-line arguments without the program name, e.g. ``["review", "data/"]``.
+
+    Returns:
+        ``argv`` with the default subcommand inserted after the group (``["review", "serve", "data/"]``),
+        or ``argv`` itself when the group has no default, the second word is already one of its
+        subcommands, or it asks for help.
+    """
     if len(argv) >= 2 and argv[0] in DEFAULT_SUBCOMMAND and argv[1] not in ("-h", "--help"):
         if argv[1] not in {name for group, name in COMMANDS if group == argv[0]}:
             return [argv[0], DEFAULT_SUBCOMMAND[argv[0]][0], *argv[1:]]
@@ -192,7 +224,19 @@ def with_default_subcommand(argv: list[str]) -> list[str]:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser. With ``argv``, only the command it names gets its options (importing its config
     module, which may import torch); the others stay names and help lines, so `distill docs ingest …`
-    does not pay for importing every other part."""
+    does not pay for importing every other part.
+
+    Args:
+        argv: the arguments to be parsed (without the program name), used only to pick the command
+            whose options are added; None adds the options of every command (imports them all).
+
+    Returns:
+        The ``distill`` parser. Each (sub)command sets defaults ``handler`` (its :class:`Command`) and
+        ``command_name`` (e.g. ``"lm train"``).
+
+    Raises:
+        ModuleNotFoundError: a chosen command's config module needs an optional extra that is not installed.
+    """
     parser = argparse.ArgumentParser(
         prog="distill", description="Knowledge distillation: teachers, students, and detection of distillation."
     )
@@ -231,7 +275,16 @@ _DISTRIBUTION_OF = {"sklearn": "scikit-learn", "llama_cpp": "llama-cpp-python", 
 def extra_for(module: str, group: str = "") -> str:
     """The extra of this package's metadata that installs ``module``: the one named after the command
     group when it lists it (``tabular`` for scikit-learn under `distill tabular`), else the first; "all"
-    when none does."""
+    when none does.
+
+    Args:
+        module: the import name that was missing, dotted or not (``"sklearn.linear_model"``); its top
+            level is mapped to a distribution name (``sklearn`` → ``scikit-learn``).
+        group: the command group that was run (``"tabular"``), preferred when several extras list it; "".
+
+    Returns:
+        The extra's name, for ``pip install 'distill[EXTRA]'``; "all" also when the package is not installed.
+    """
     import re
     from importlib.metadata import PackageNotFoundError, requires
 
@@ -260,6 +313,16 @@ def _missing_package(e: ModuleNotFoundError, group: str = "") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``distill`` command line: parse, run the chosen command, print its result.
+
+    Args:
+        argv: the arguments without the program name; None reads ``sys.argv[1:]``.
+
+    Returns:
+        The process exit status: 0 on success, 2 when an optional package is missing or the command
+        failed with a ``ValueError`` / ``OSError`` (the message is printed on stderr, with no traceback).
+        Bad options exit through argparse (``SystemExit(2)``) instead.
+    """
     argv = with_default_subcommand(sys.argv[1:] if argv is None else list(argv))
     try:
         args = build_parser(argv).parse_args(argv)  # imports the chosen command's config module

@@ -92,7 +92,25 @@ def _fingerprint(teachers: tuple[str, ...], features: tuple[str, ...], n: int) -
 
 
 def teacher_outputs(teachers: tuple[str, ...], images: torch.Tensor, features: tuple[str, ...], cache: Path | None):
-    """Logits (T, N, C) of each teacher and the first teacher's named features, cached in ``cache``."""
+    """Logits (T, N, C) of each teacher and the first teacher's named features, cached in ``cache``.
+
+    The cache is keyed by a fingerprint of the teachers' weight files, ``features`` and N; a cache that
+    does not load or does not match is recomputed and overwritten (written aside and renamed).
+
+    Args:
+        teachers: folders of classifiers saved by ``save_classifier``, T of them, in mixing order.
+        images: (N, H, W) float transfer-set images, as the teachers were trained on.
+        features: names of the first teacher's layers whose outputs to keep (feature mode); () for none.
+        cache: the ``.safetensors`` file to reuse or write; None computes without caching (non-main processes).
+
+    Returns:
+        ``(logits, features)``: float32 logits (T, N, C) on the CPU, and a dict layer name → (N, d)
+        activations of the first teacher (empty when ``features`` is).
+
+    Raises:
+        FileNotFoundError: a teacher folder is not a saved classifier.
+        ValueError: a name in ``features`` is not a layer of the first teacher.
+    """
     key = _fingerprint(teachers, features, len(images))
     if cache is not None and cache.exists():
         try:
@@ -164,7 +182,21 @@ class ClassicResult(Result):
 
 
 def run(cfg: ClassicConfig) -> ClassicResult:
-    """Train as ``cfg`` says; write the final model and results.json to ``cfg.out``; return the results."""
+    """Train as ``cfg`` says; write the final model and results.json to ``cfg.out``; return the results.
+
+    Args:
+        cfg: the run's settings (mode, student architecture, teachers, temperature, optimization).
+
+    Returns:
+        The results: mode, student architecture, test errors of the student (``student_errors``) out
+        of ``test_size``, the teachers' test errors (``teacher_errors``, distillation modes) or each
+        generation's (``generations``, mode self), wall seconds and the config; the same as
+        ``cfg.out/results.json``, with ``markdown(res)`` as its report.
+
+    Raises:
+        FileNotFoundError: the data folder or a teacher folder is missing.
+        ValueError: the transfer set is smaller than one batch, or a hint names no layer.
+    """
     t0 = time.time()
     train, test, dataset = load_idx_dataset(cfg.data_dir)
     train, held_out = split_validation(train, cfg.validation, cfg.train.seed)
@@ -208,7 +240,15 @@ def run(cfg: ClassicConfig) -> ClassicResult:
 
 
 def markdown(res: dict) -> str:
-    """The run as a table: test errors of the student (and its teachers, or each generation)."""
+    """The run as a table: test errors of the student (and its teachers, or each generation).
+
+    Args:
+        res: the results dict ``run`` builds: needs ``mode``, ``dataset``, ``seconds``, ``test_size``,
+            ``student`` and ``student_errors``; reads ``teacher_errors`` and ``generations`` when present.
+
+    Returns:
+        A Markdown document (title line and a model / test-errors table), ending in a newline.
+    """
     n = res["test_size"]
     lines = [f"# distill classic train: {res['mode']} ({res['dataset']}, {res['seconds']:.0f} s)", "",
              f"| model | test errors (of {n:,}) |", "|---|---|"]
