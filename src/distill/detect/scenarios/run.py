@@ -51,22 +51,52 @@ class ScenarioConfig:
 
 
 def chunks(records: int, chunk: int) -> list[tuple[int, int]]:
-    """[start, end) of each file."""
+    """[start, end) of each file.
+
+    Args:
+        records: the total number of records.
+        chunk: the records per file (the last file may hold fewer).
+
+    Returns:
+        The record ranges, in order, covering [0, records) without overlap; [] when records is 0.
+    """
     return [(s, min(s + chunk, records)) for s in range(0, records, chunk)]
 
 
 class Blocks:
-    """Records [start, end) assembled from the blocks that cover them (keeping the last block)."""
+    """Records [start, end) assembled from the blocks that cover them (keeping the last block).
+
+    Args:
+        world: the scenario's world, whose records are drawn block by block.
+    """
 
     def __init__(self, world: World):
         self.world, self.cached = world, (-1, None)
 
     def get(self, i: int):
+        """Block ``i``, drawn (or reused when it was the last one asked for).
+
+        Args:
+            i: the block number.
+
+        Returns:
+            ``(cols, acct, filler)`` as :func:`~distill.detect.scenarios.records.block` gives them.
+        """
         if self.cached[0] != i:
             self.cached = (i, block(self.world, i))
         return self.cached[1]
 
     def range(self, start: int, end: int):
+        """Records [start, end), cut from the blocks that cover them and joined.
+
+        Args:
+            start: the first record's index, ≥ 0.
+            end: one past the last record's index, start < end ≤ the scenario's record count.
+
+        Returns:
+            ``(cols, acct, filler)`` for those ``end − start`` records: the log columns (numpy arrays, or
+            lists for the columns a block gives as lists), each record's account row, and its filler flag.
+        """
         parts = []
         for b in range(start // BLOCK, (end - 1) // BLOCK + 1):
             cols, acct, filler = self.get(b)
@@ -95,6 +125,22 @@ class ScenarioResult(Result):
 
 
 def run(cfg: ScenarioConfig) -> ScenarioResult:
+    """Sample the scenario, draw its world, and write its logs and truth under ``cfg.out``.
+
+    Writes ``logs/part-NNNNN.{parquet,jsonl}`` (``cfg.chunk`` records each; old parts are removed first),
+    ``truth.csv`` (campaign accounts and their operator), ``kinds.csv`` (every account's kind),
+    ``accounts_meta.parquet``, ``privacy_relays.txt`` (relay CIDRs), ``scenario.json`` (the knobs) and
+    ``simulation.json`` (the counts, without paths). The same config writes byte-identical files.
+
+    Args:
+        cfg: the run's settings.
+
+    Returns:
+        The counts of :func:`summary`, with the paths of the logs and the truth.
+
+    Raises:
+        ValueError: a preset, range set, ``--set`` key or knob value is not allowed (the message names it).
+    """
     from distill.progress import bar as progress_bar
 
     sc = sample(cfg.records, cfg.seed, cfg.preset, cfg.ranges, cfg.set)
@@ -139,6 +185,22 @@ def run(cfg: ScenarioConfig) -> ScenarioResult:
 
 
 def summary(cfg: ScenarioConfig, world: World, seen, per_account, filler_by_op, files: int) -> dict:
+    """The counts of a written simulation.
+
+    Args:
+        cfg: the run's settings.
+        world: the scenario's world.
+        seen: (accounts,) bool, True for accounts that sent at least one record.
+        per_account: (accounts,) int64 records sent by each account.
+        filler_by_op: operator index → number of its filler records.
+        files: the number of log files written.
+
+    Returns:
+        A JSON-plain dict: ``config``, ``records``, ``files``, ``logs`` and ``truth`` paths, ``accounts``
+        (those seen), ``accounts_by_kind`` and ``records_by_kind``, per operator (by name) its kind,
+        accounts, records, filler share, proxy type and pool size, ``volume_scale``, ``new_model``,
+        ``launch_day`` and ``privacy_relay_ranges``.
+    """
     acc = world.acc
     ops = {}
     for i, r in enumerate(world.ops):
