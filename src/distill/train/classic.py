@@ -190,12 +190,14 @@ def run(cfg: ClassicConfig) -> ClassicResult:
     Returns:
         The results: mode, student architecture, test errors of the student (``student_errors``) out
         of ``test_size``, the teachers' test errors (``teacher_errors``, distillation modes) or each
-        generation's (``generations``, mode self), wall seconds and the config; the same as
+        generation's (``generations``, mode self), the held-out scores during training (``evaluations``,
+        with ``cfg.validation`` and ``cfg.train.eval_every``), wall seconds and the config; the same as
         ``cfg.out/results.json``, with ``markdown(res)`` as its report.
 
     Raises:
         FileNotFoundError: the data folder or a teacher folder is missing.
-        ValueError: the transfer set is smaller than one batch, or a hint names no layer.
+        ValueError: the transfer set is smaller than one batch, ``cfg.validation`` leaves no training
+            image, or a hint names no layer.
     """
     t0 = time.time()
     train, test, dataset = load_idx_dataset(cfg.data_dir)
@@ -244,7 +246,8 @@ def markdown(res: dict) -> str:
 
     Args:
         res: the results dict ``run`` builds: needs ``mode``, ``dataset``, ``seconds``, ``test_size``,
-            ``student`` and ``student_errors``; reads ``teacher_errors`` and ``generations`` when present.
+            ``student`` and ``student_errors``; reads ``teacher_errors``, ``generations`` and
+            ``evaluations`` (with ``config["validation"]``) when present.
 
     Returns:
         A Markdown document (title line and a model / test-errors table), ending in a newline.

@@ -203,10 +203,13 @@ def fit(
         stop_after_steps: stop at this global step (a checkpoint is written first); None runs to the end.
         desc: the progress bar's label.
         accelerator: the ``Accelerator`` to train on; None makes one (single process unless launched).
+        held_out: ``(images (M, H, W), labels (M,))`` scored every ``cfg.eval_every`` steps and at the end
+            (every process scores all of it); None, or ``cfg.eval_every`` 0: no evaluation.
 
     Returns:
-        The steps taken, the last step's loss, whether the run completed, and (feature mode) the learned
-        student → teacher projections.
+        The steps taken, the last step's loss, whether the run completed, (feature mode) the learned
+        student → teacher projections, and the held-out scores: one ``{"step", "errors", "error_rate",
+        "ce"}`` dict per evaluation (cross-entropy in nats).
 
     Raises:
         ValueError: images, labels and targets differ in length; the set is smaller than one batch;
