@@ -16,8 +16,8 @@ def rate(k: int, n: int) -> dict:
         n: answers in the cell, ≥ 0.
 
     Returns:
-        ``{"k", "n", "rate", "lo", "hi"}``: the counts, k / n (0.0 when n = 0) and the interval's ends,
-        all in [0, 1].
+        ``{"k", "n", "rate", "lo", "hi"}``: the counts, k / n (0.0 when n = 0) and the interval's ends
+        (the last three in [0, 1]; the interval is (0, 1) when n = 0).
     """
     lo, hi = wilson(k, n)
     return {"k": k, "n": n, "rate": k / n if n else 0.0, "lo": lo, "hi": hi}

@@ -182,8 +182,8 @@ def classes(b: Builder, rng, net: Network, h: Honest, days: int) -> list[dict]:
         days: the scenario's length in days.
 
     Returns:
-        Per class, ``{"writer": ClassWriter, "deadlines": (weeks + 1,) float seconds from the window
-        start}``: the weekly deadlines, some of them outside the window.
+        Per class, ``{"writer": ClassWriter, "deadlines": float seconds from the window start}``: one
+        deadline a week, ``days // 7 + 2`` of them, the last ones past the window's end.
     """
     out = []
     weeks = days // 7 + 1

@@ -150,7 +150,8 @@ class Network:
             size: the pool's intended number of blocks (at least 1 of its own is drawn).
 
         Returns:
-            The pool's distinct int64 block addresses, sorted (at most ``size``, fewer when draws repeat).
+            The pool's distinct int64 block addresses, sorted: about ``size`` of them (fewer when draws
+            repeat or ``ordinary`` has few blocks to share).
 
         Raises:
             KeyError: ``proxy`` is not one of the four types.

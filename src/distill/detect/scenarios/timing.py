@@ -108,8 +108,9 @@ class Clock:
         """Which model each request goes to.
 
         Before launch day everyone uses ``MODELS`` (75% the first; batch jobs the mini one); afterwards a
-        share moves to ``NEW_MODEL``: people gradually (up to 35% after five days), labs heavily for two
-        days, retargeting operators within hours (``retarget_share`` of their traffic), batch jobs never.
+        share moves to ``NEW_MODEL``: labs heavily for two days (70%, then 30%), retargeting operators
+        within about six hours (``retarget_share`` of their traffic), batch jobs never, everyone else
+        (other operators included) gradually, up to 35% after five days.
 
         Args:
             acct: (n,) account row indices, one per request.
