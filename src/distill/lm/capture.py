@@ -20,13 +20,17 @@ from distill.progress import bar as progress_bar
 from distill.results import Result
 from distill.targets.store import (
     CAPTURE_KEYS,
+    FORMAT,
+    HYBRID_FORMAT,
     TARGET_KINDS,
     Manifest,
     StoreError,
     _entry,
+    hybrid_of,
     merge_manifests,
     shard_name,
     topk_of,
+    write_hybrid_shard,
     write_sampled_shard,
     write_shard,
 )
@@ -41,11 +45,13 @@ class CaptureConfig(CorpusOptions, TeacherModelOptions):
     data: str = doc(CORPUS_HELP, default="", group="models and data", required=True)
     targets_kind: str = doc(
         "topk: the k most likely tokens and the tail mass; sampled: --samples draws from the teacher with their "
-        "counts (Sparse Logit Sampling: an unbiased estimate of the forward-KL gradient); `distill list targets`",
+        "counts (Sparse Logit Sampling: an unbiased estimate of the forward-KL gradient); hybrid: the top k "
+        "exactly plus --samples draws from the rest (unbiased, no noise on the head); `distill list targets`",
         default="topk", choices=TARGET_KINDS.names())
-    top_k: int = doc("topk: teacher tokens kept per position", default=64, ge=1)
-    samples: int = doc("sampled: draws per position (the distinct ones are stored with their counts)", default=64, ge=1, le=65535)
-    seed: int = doc("sampled: seed of the draws (the same seed gives the same store)", default=0)
+    top_k: int = doc("topk, hybrid: teacher tokens kept exactly per position", default=64, ge=1)
+    samples: int = doc("sampled: draws per position; hybrid: draws from outside the top k (the distinct ones are "
+                       "stored with their counts)", default=64, ge=1, le=65535)
+    seed: int = doc("sampled, hybrid: seed of the draws (the same seed gives the same store)", default=0)
     temperature: float = doc("capture temperature (1: the teacher's own distribution; tempering at train "
                              "time is exact inside the top k; sampled targets train without bias at this "
                              "temperature)", default=1.0, gt=0)
@@ -118,13 +124,15 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
     windows = pack_windows(cfg.data, tok, cfg.window, cfg.max_windows or None)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    sampled = cfg.targets_kind == "sampled"
+    sampled, hybrid = cfg.targets_kind == "sampled", cfg.targets_kind == "hybrid"
+    draws = sampled or hybrid
     want = Manifest(teacher=source, teacher_hash=weights_hash(source), tokenizer_hash=tokenizer_fingerprint(tok),
                     vocab_size=len(tok), k=cfg.samples if sampled else cfg.top_k, temperature=cfg.temperature,
                     window=cfg.window, windows_total=len(windows), shard_windows=cfg.shard_windows,
                     encoding=cfg.encoding, logprob_step=cfg.logprob_step, kind=cfg.targets_kind,
-                    samples=cfg.samples if sampled else 0, seed=cfg.seed if sampled else 0,
-                    corpus_hash=corpus_fingerprint(windows), corpus=str(cfg.data))
+                    samples=cfg.samples if draws else 0, seed=cfg.seed if draws else 0,
+                    corpus_hash=corpus_fingerprint(windows), corpus=str(cfg.data),
+                    format=HYBRID_FORMAT if hybrid else FORMAT)
     part = out / ("manifest.json" if world == 1 else f"manifest.rank{rank}.json")
     manifest = _resume(out, part, want)
     owned = [j for j in range(want.n_shards) if j % world == rank]  # each process touches only its own files
@@ -151,8 +159,9 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
         if model is None:
             model = load_model(source, device=device)
         ids, logp, extra = [], [], []  # extra: log tail mass (topk) or counts (sampled)
-        # Sampled: one generator per shard, seeded by (seed, shard), so a resumed capture draws the same tokens.
-        gen = torch.Generator(device=model.device).manual_seed(cfg.seed * 1_000_003 + j) if sampled else None
+        drawn = []  # hybrid: (ids, counts, log-probs) drawn from outside the top k
+        # Draws: one generator per shard, seeded by (seed, shard), so a resumed capture draws the same tokens.
+        gen = torch.Generator(device=model.device).manual_seed(cfg.seed * 1_000_003 + j) if draws else None
         with torch.no_grad():
             for b in range(start, end, cfg.batch_size):
                 x = windows[b : min(b + cfg.batch_size, end)]
@@ -161,13 +170,21 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
                     full = (logits.float() / cfg.temperature).log_softmax(-1)  # (b, L, V)
                     i, c = sample_counts(full, cfg.samples, gen)  # (b, L, samples) each
                     lp, t = full.gather(-1, i), c
+                elif hybrid:
+                    i, lp, t, *rest = hybrid_of(logits, cfg.top_k, cfg.samples, cfg.temperature, gen)
+                    drawn.append([x.cpu() for x in rest])
                 else:
                     i, lp, t = topk_of(logits, cfg.top_k, cfg.temperature)
                 ids.append(i.cpu())
                 logp.append(lp.cpu())
                 extra.append(t.cpu())
                 bar.update(len(x))
-        if sampled:
+        if hybrid:
+            t_ids, t_counts, t_lp = (torch.cat(parts) for parts in zip(*drawn, strict=True))
+            entry = write_hybrid_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(logp),
+                                       torch.cat(extra), t_ids, t_counts, t_lp, want.vocab_size,
+                                       encoding=cfg.encoding, logprob_step=cfg.logprob_step)
+        elif sampled:
             entry = write_sampled_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(extra),
                                         torch.cat(logp), want.vocab_size, encoding=cfg.encoding,
                                         logprob_step=cfg.logprob_step)

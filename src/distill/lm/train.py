@@ -259,10 +259,11 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     masks = None
     if cfg.targets:
         store = TargetStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
-        if store.manifest.kind == "sampled" and not (cfg.loss == "forward_kl" or (cfg.loss == "jsd" and cfg.beta == 0)):
-            raise ValueError(f"--targets {cfg.targets} holds sampled targets, which estimate the forward-KL gradient "
-                             f"without bias and nothing else; use --loss forward_kl (got --loss {cfg.loss}), or a "
-                             "top-k store.")
+        takes_draws = cfg.loss != "ce" and (DIVERGENCES[cfg.loss].sampled_targets or (cfg.loss == "jsd" and cfg.beta == 0))
+        if store.manifest.kind in ("sampled", "hybrid") and not takes_draws:
+            raise ValueError(f"--targets {cfg.targets} holds {store.manifest.kind} targets, which estimate the forward-KL "
+                             f"gradient without bias and nothing else; use --loss forward_kl (got --loss {cfg.loss}), "
+                             "or a top-k store.")
         V = store.manifest.vocab_size
         if store.manifest.kind == "topk" and store.manifest.temperature != cfg.temperature and store.manifest.k < V:
             # Inside the top k re-tempering from the capture temperature is exact; the tail's tempered
