@@ -90,7 +90,7 @@ def _with_sample(found: dict, text: str, ids: list[int]) -> dict:
 class QuickstartResult(Result):
     """What `distill lm quickstart` returns (``results.json``); its summary is ``results.md``."""
 
-    teacher: dict
+    teacher: str
     layers: str
     steps: int
     seconds: float
