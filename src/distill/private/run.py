@@ -12,6 +12,8 @@ import numpy as np
 
 from distill.config import check, doc, settings, to_dict
 from distill.files import write_results
+from distill.registry import Described, Registry
+from distill.results import Result
 
 log = logging.getLogger(__name__)
 IMAGE_SETS = ("digits", "fashion-mnist", "idx")
@@ -36,7 +38,11 @@ def _rf(seed: int):
 
 
 # The one list of teacher and student models of `distill private run` (--teacher, --student).
-MODELS: dict[str, Callable[[int], object]] = {"logistic": _logistic, "mlp": _mlp, "rf": _rf}
+MODELS: Registry[Callable[[int], object]] = Registry("PATE model", {
+    "logistic": Described(_logistic, "logistic regression (C = 1)"),
+    "mlp": Described(_mlp, "MLP, 128 hidden units, early stopping"),
+    "rf": Described(_rf, "random forest, 100 trees"),
+}, where=("private run --teacher", "private run --student"))
 
 
 @settings
@@ -48,8 +54,8 @@ class PrivateRunConfig:
     data_dir: str = doc("folder of the four MNIST-format IDX files (with --dataset idx)", default="")
     private_rows: int = doc("use only this many private rows (0: all; a reduced run on a slow machine)",
                             default=0, ge=0)
-    teacher: str = doc("teacher model: logistic, mlp, rf", default="logistic")
-    student: str = doc("student model: logistic, mlp, rf", default="logistic")
+    teacher: str = doc("teacher model (`distill list private-models`)", default="logistic", choices=MODELS.names())
+    student: str = doc("student model (`distill list private-models`)", default="logistic", choices=MODELS.names())
     teachers: int = doc("teachers (disjoint partitions of the private rows)", default=20, ge=1)
     aggregator: Literal["gnmax", "confident"] = doc("noisy aggregation: gnmax or confident (Confident-GNMax)",
                                                     default="confident")
@@ -71,8 +77,6 @@ class PrivateRunConfig:
         check(self.dataset in IMAGE_SETS or self.dataset in DATASETS, "dataset", self.dataset,
               f"one of {list(IMAGE_SETS) + sorted(DATASETS)}")
         check(self.dataset != "idx" or bool(self.data_dir), "data_dir", self.data_dir, "a folder, with --dataset idx")
-        check(self.teacher in MODELS, "teacher", self.teacher, f"one of {sorted(MODELS)}")
-        check(self.student in MODELS, "student", self.student, f"one of {sorted(MODELS)}")
         check(len(self.epsilon) >= 1 and all(e > 0 for e in self.epsilon), "epsilon", self.epsilon,
               "one or more numbers > 0")
 
@@ -139,7 +143,17 @@ def _scores(model, X, y, binary: bool) -> dict:
     return out
 
 
-def run(cfg: PrivateRunConfig) -> dict:
+class PrivateResult(Result):
+    """What `distill private run` returns (``results.json``); its summary is ``results.md``."""
+
+    dataset: str
+    curve: list
+    non_private_student: dict
+    seconds: float
+    config: dict
+
+
+def run(cfg: PrivateRunConfig) -> PrivateResult:
     """Fit PATE teachers once, then a student per ε; compare with a non-private student and the plain vote.
 
     Args:
@@ -188,7 +202,8 @@ def run(cfg: PrivateRunConfig) -> dict:
            "curve": rows,
            "non_private_student": _scores(baseline, d["X_test"], d["y_test"], d["binary"]),
            "seconds": round(time.time() - t0, 1)}
-    write_results(Path(cfg.out), res, markdown)
+    res = PrivateResult(res, report=markdown(res))
+    write_results(Path(cfg.out), res)
     return res
 
 
