@@ -1,0 +1,101 @@
+"""Tokens/s of ``run_chats`` on the embedded SmolLM2 teacher (transformers), one request at a time vs 16 in flight.
+
+At concurrency 16 the in-process teacher decodes the requests in flight as one batch
+(distill.teachers.batching); at concurrency 1 each request decodes alone. Both runs ask the same greedy
+requests (distinct short questions, ``--max-tokens`` tokens each), and the benchmark counts how many
+batched answers equal the sequential ones token for token. Each setting is timed ``--repeats`` times.
+Writes benchmarks/results/teacher_batching.json and .md.
+
+    python benchmarks/teacher_batching.py --requests 32 --max-tokens 32 --repeats 3 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TOPICS = ["a Python list", "a dictionary", "a generator", "a decorator", "the GIL", "a context manager",
+          "asyncio", "a virtual environment", "pip", "a tuple", "a set", "f-strings", "type hints", "a lambda",
+          "list comprehensions", "the `with` statement", "exceptions", "a module", "a package", "pathlib",
+          "dataclasses", "the `yield` keyword", "recursion", "a class", "inheritance", "unit tests",
+          "logging", "JSON", "regular expressions", "threads", "sorting", "slicing"]
+
+
+def requests(n: int, max_tokens: int) -> list[dict]:
+    return [{"messages": [{"role": "user", "content": f"In one sentence, what is {TOPICS[i % len(TOPICS)]}?"
+                           + (f" (variant {i // len(TOPICS)})" if i >= len(TOPICS) else "")}],
+             "max_tokens": max_tokens} for i in range(n)]
+
+
+def timed(teacher, reqs, concurrency: int) -> tuple[float, int, list]:
+    from distill.teachers import run_chats
+
+    t0 = time.perf_counter()
+    res = run_chats(teacher, reqs, concurrency=concurrency, progress=False)
+    secs = time.perf_counter() - t0
+    return secs, sum(c.completion_tokens for c in res), res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=32)
+    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sequential-repeats", type=int, default=2, help="repeats of the slow sequential run")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "teacher_batching"))
+    args = ap.parse_args()
+
+    import torch
+
+    from distill.teachers import load_teacher
+
+    torch.set_num_threads(args.threads)
+    teacher = load_teacher("smollm2", device=args.device, backend="transformers")
+    reqs = requests(args.requests, args.max_tokens)
+    timed(teacher, reqs[:2], 1)  # warm up
+    runs: dict[str, list[dict]] = {"sequential": [], "batched": []}
+    answers: dict[str, list] = {}
+    for name, conc, reps in (("sequential", 1, args.sequential_repeats), ("batched", args.concurrency, args.repeats)):
+        for r in range(reps):
+            teacher.batcher.sizes.clear()
+            secs, toks, res = timed(teacher, reqs, conc)
+            runs[name].append({"seconds": round(secs, 2), "tokens": toks, "tokens_per_s": round(toks / secs, 2),
+                               "batch_sizes": sorted(set(teacher.batcher.sizes))})
+            answers.setdefault(name, res)
+            print(f"{name:10s} run {r + 1}: {toks} tokens in {secs:.1f} s = {toks / secs:.1f} tokens/s", flush=True)
+    med = {k: statistics.median(x["tokens_per_s"] for x in v) for k, v in runs.items()}
+    same = sum(a.text == b.text for a, b in zip(answers["sequential"], answers["batched"], strict=True))
+    out = {"model": "smollm2 (SmolLM2-135M-Instruct, float32, transformers)", "device": args.device,
+           "torch_threads": args.threads, "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+           "requests": args.requests, "max_tokens": args.max_tokens, "concurrency": args.concurrency,
+           "runs": runs, "median_tokens_per_s": med, "speedup": round(med["batched"] / med["sequential"], 2),
+           "greedy_same_as_sequential": same,
+           "command": f"python benchmarks/teacher_batching.py --requests {args.requests} --max-tokens "
+                      f"{args.max_tokens} --repeats {args.repeats} --threads {args.threads}"}
+    lines = [f"# Embedded teacher: run_chats tokens/s, concurrency 1 vs {args.concurrency}", "",
+             f"{args.requests} greedy requests × ≤ {args.max_tokens} tokens, SmolLM2-135M-Instruct (float32, "
+             f"transformers) on {args.device}, torch threads {args.threads}. `{out['command']}`", "",
+             "| setting | runs | tokens/s (each run) | median tokens/s |", "|---|---:|---|---:|"]
+    for k, v in runs.items():
+        lines.append(f"| {k} (concurrency {1 if k == 'sequential' else args.concurrency}) | {len(v)} | "
+                     f"{', '.join(str(x['tokens_per_s']) for x in v)} | {med[k]:.1f} |")
+    lines += ["", f"Speed-up (medians): **{out['speedup']}×**. Batched greedy answers identical to sequential: "
+                  f"{same}/{args.requests}."]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out + ".json").write_text(json.dumps(out, indent=2) + "\n")
+    Path(args.out + ".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
