@@ -108,3 +108,16 @@ def test_refusals_name_the_problem(tiny, tmp_path):
         pre_tokenizer_name({"model": {"type": "Unigram"}})
     with pytest.raises(ValueError, match="Metaspace"):
         pre_tokenizer_name({"model": {"type": "BPE"}, "pre_tokenizer": {"type": "Metaspace"}})
+
+
+def test_cli_export_writes_and_checks_the_file(tiny, tmp_path, capsys):
+    from distill.cli import main
+
+    out = tmp_path / "student.gguf"
+    assert main(["export", "gguf", str(tiny), "--out", str(out), "--quantize", "f16", "--json"]) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out)
+    assert res["file"] == str(out) and out.stat().st_size == res["bytes"] and res["quantize"] == "f16"
+    assert res["greedy_agreement"] == 1.0 and res["max_abs_logit_diff"] < 0.05
+    assert res["tensors"] == 21
