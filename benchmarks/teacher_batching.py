@@ -34,13 +34,14 @@ def requests(n: int, max_tokens: int) -> list[dict]:
              "max_tokens": max_tokens} for i in range(n)]
 
 
-def timed(teacher, reqs, concurrency: int) -> tuple[float, int, list]:
+def timed(teacher, reqs, concurrency: int) -> tuple[float, float, int, list]:
+    """Wall seconds, CPU seconds of this process (all threads), tokens generated, answers."""
     from distill.teachers import run_chats
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = run_chats(teacher, reqs, concurrency=concurrency, progress=False)
-    secs = time.perf_counter() - t0
-    return secs, sum(c.completion_tokens for c in res), res
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return secs, cpu, sum(c.completion_tokens for c in res), res
 
 
 def main() -> None:
@@ -68,29 +69,37 @@ def main() -> None:
     for name, conc, reps in (("sequential", 1, args.sequential_repeats), ("batched", args.concurrency, args.repeats)):
         for r in range(reps):
             teacher.batcher.sizes.clear()
-            secs, toks, res = timed(teacher, reqs, conc)
-            runs[name].append({"seconds": round(secs, 2), "tokens": toks, "tokens_per_s": round(toks / secs, 2),
-                               "batch_sizes": sorted(set(teacher.batcher.sizes))})
+            secs, cpu, toks, res = timed(teacher, reqs, conc)
+            runs[name].append({"seconds": round(secs, 2), "cpu_seconds": round(cpu, 2), "tokens": toks,
+                               "tokens_per_s": round(toks / secs, 2), "tokens_per_cpu_s": round(toks / cpu, 2),
+                               "batch_sizes": sorted(set(teacher.batcher.sizes)), "load_avg_1m": os.getloadavg()[0]})
             answers.setdefault(name, res)
-            print(f"{name:10s} run {r + 1}: {toks} tokens in {secs:.1f} s = {toks / secs:.1f} tokens/s", flush=True)
+            print(f"{name:10s} run {r + 1}: {toks} tokens in {secs:.1f} s = {toks / secs:.1f} tokens/s "
+                  f"({toks / cpu:.1f} per CPU-second; load {os.getloadavg()[0]:.1f})", flush=True)
     med = {k: statistics.median(x["tokens_per_s"] for x in v) for k, v in runs.items()}
+    med_cpu = {k: statistics.median(x["tokens_per_cpu_s"] for x in v) for k, v in runs.items()}
     same = sum(a.text == b.text for a, b in zip(answers["sequential"], answers["batched"], strict=True))
     out = {"model": "smollm2 (SmolLM2-135M-Instruct, float32, transformers)", "device": args.device,
            "torch_threads": args.threads, "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
            "requests": args.requests, "max_tokens": args.max_tokens, "concurrency": args.concurrency,
            "runs": runs, "median_tokens_per_s": med, "speedup": round(med["batched"] / med["sequential"], 2),
+           "median_tokens_per_cpu_s": med_cpu, "speedup_per_cpu_s": round(med_cpu["batched"] / med_cpu["sequential"], 2),
            "greedy_same_as_sequential": same,
            "command": f"python benchmarks/teacher_batching.py --requests {args.requests} --max-tokens "
                       f"{args.max_tokens} --repeats {args.repeats} --threads {args.threads}"}
     lines = [f"# Embedded teacher: run_chats tokens/s, concurrency 1 vs {args.concurrency}", "",
              f"{args.requests} greedy requests × ≤ {args.max_tokens} tokens, SmolLM2-135M-Instruct (float32, "
              f"transformers) on {args.device}, torch threads {args.threads}. `{out['command']}`", "",
-             "| setting | runs | tokens/s (each run) | median tokens/s |", "|---|---:|---|---:|"]
+             "The machine is shared (load average at each run in the JSON): wall-clock tokens/s depend on the "
+             "share of the CPU the run got, so tokens per CPU-second of the process are given beside them.", "",
+             "| setting | runs | tokens/s (each run) | median tokens/s | tokens per CPU-s (each run) | median |",
+             "|---|---:|---|---:|---|---:|"]
     for k, v in runs.items():
         lines.append(f"| {k} (concurrency {1 if k == 'sequential' else args.concurrency}) | {len(v)} | "
-                     f"{', '.join(str(x['tokens_per_s']) for x in v)} | {med[k]:.1f} |")
-    lines += ["", f"Speed-up (medians): **{out['speedup']}×**. Batched greedy answers identical to sequential: "
-                  f"{same}/{args.requests}."]
+                     f"{', '.join(str(x['tokens_per_s']) for x in v)} | {med[k]:.1f} | "
+                     f"{', '.join(str(x['tokens_per_cpu_s']) for x in v)} | {med_cpu[k]:.1f} |")
+    lines += ["", f"Speed-up (medians): **{out['speedup']}×** wall-clock, **{out['speedup_per_cpu_s']}×** per "
+                  f"CPU-second. Batched greedy answers identical to sequential: {same}/{args.requests}."]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps(out, indent=2) + "\n")
     Path(args.out + ".md").write_text("\n".join(lines) + "\n")

@@ -13,11 +13,10 @@ Commands that talk to a teacher subclass :class:`TeacherOptions`, so ``--teacher
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
-
-import logging
 
 from distill.config import check, doc, settings
 from distill.registry import Registry, registry
