@@ -173,6 +173,10 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Export a tabular run's student (encoder included) as one ONNX graph, checked against the pipeline.",
         "distill.tabular.export_run:TabularExportConfig", "distill.tabular.export_run:run",
         see="python -c \"import onnxruntime; print(onnxruntime.InferenceSession('{out}/student.onnx').get_inputs())\""),
+    ("export", "gguf"): Command(
+        "Write a llama-architecture model folder as one GGUF file (f16, q8_0 or f32) for llama.cpp; checked on read-back.",
+        "distill.lm.export_run:GGUFExportConfig", "distill.lm.export_run:run",
+        see="distill serve --help (a .gguf teacher: --teacher FILE.gguf with the llamacpp extra)"),
     ("detect", "traffic"): Command(
         "Scan API logs for distillation campaigns: hydra account clusters, with evidence.",
         "distill.detect.traffic:TrafficConfig", "distill.detect.traffic:run",
@@ -196,6 +200,7 @@ GROUP_HELP = {
     "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes.",
     "review": "Human review of generated training data (`distill review DATASET` starts the page).",
     "tabular": "Tabular distillation: small fast students from strong teachers on structured data.",
+    "export": "Ship a model as a single file: GGUF for llama.cpp.",
 }
 
 # `distill GROUP ARGS…` where ARGS does not begin with one of GROUP's subcommands runs this one (and the
