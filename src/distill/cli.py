@@ -177,6 +177,10 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "PATE: teachers on disjoint partitions of private data, noisy votes (GNMax), a student; accuracy vs ε.",
         "distill.private.run:PrivateRunConfig", "distill.private.run:run",
         see="cat {out}/results.md"),
+    ("export", "gguf"): Command(
+        "Write a llama-architecture model folder as one GGUF file (f16, q8_0 or f32) for llama.cpp; checked on read-back.",
+        "distill.lm.export_run:GGUFExportConfig", "distill.lm.export_run:run",
+        see="distill serve --help (a .gguf teacher: --teacher FILE.gguf with the llamacpp extra)"),
     ("detect", "traffic"): Command(
         "Scan API logs for distillation campaigns: hydra account clusters, with evidence.",
         "distill.detect.traffic:TrafficConfig", "distill.detect.traffic:run",
@@ -201,6 +205,7 @@ GROUP_HELP = {
     "review": "Human review of generated training data (`distill review DATASET` starts the page).",
     "tabular": "Tabular distillation: small fast students from strong teachers on structured data.",
     "private": "Private training by PATE (Papernot et al.): teachers on private data, a student on noisy votes.",
+    "export": "Ship a model as a single file: GGUF for llama.cpp.",
 }
 
 # `distill GROUP ARGS…` where ARGS does not begin with one of GROUP's subcommands runs this one (and the
