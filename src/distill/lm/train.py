@@ -8,7 +8,9 @@ three places:
     the student continues the first half of each window, the teacher scores the result,
     and the loss covers the generated tokens only.
 The loss is any divergence of ``distill.losses`` (chunked), optionally mixed with
-cross-entropy on the text: ``(1 − ce_weight) · D + ce_weight · CE``.
+cross-entropy on the text: ``(1 − ce_weight) · D + ce_weight · CE``. By default it is computed
+fused (``distill.losses.fused_linear_loss``): from the student's last hidden states and output
+layer (and the live teacher's), chunk by chunk, so no B × L × V logits tensor or gradient exists.
 
 The same code runs on one CPU, one GPU, or several processes under ``accelerate launch``
 (each process draws its own slice of the global batch). Checkpoints (``accelerate``'s
@@ -34,7 +36,7 @@ import torch.nn.functional as F
 from distill.config import check, doc, settings, to_dict
 from distill.files import write_results
 from distill.lm.names import Loss
-from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
+from distill.losses import DIVERGENCES, LinearLogits, SampledTargets, TopKTargets, fused_linear_loss
 from distill.targets.store import stack_targets
 from distill.train import checkpoint, loop
 from distill.train.loop import LoopSpec
@@ -71,6 +73,10 @@ class LMTrainConfig:
     warmup: int = doc("warm-up steps", default=10, group="optimization")
     weight_decay: float = doc("AdamW weight decay", default=0.0, group="optimization")
     chunk_size: int = doc("positions per loss chunk (bounds the loss's memory)", default=256, group="loss", ge=1)
+    fused_loss: bool = doc("compute the loss from the last hidden states and the output layer chunk by chunk, so the "
+                           "B×L×V logits and their gradient never exist (used when the model exposes its output "
+                           "layer and its logits are exactly that layer's output; --no-fused-loss: from the logits)",
+                           default=True, group="loss")
     lora_r: int = doc("LoRA rank (0: train all weights); needs peft", default=0, group="optimization", ge=0)
     mixed_precision: Literal["no", "bf16", "fp16"] = doc("autocast precision where the device supports it",
                                                           default="no", group="optimization")
@@ -165,6 +171,69 @@ def divergence(cfg: LMTrainConfig, student_logits, targets, labels=None) -> torc
     kw = {"temperature": cfg.temperature, "labels": labels, "chunk_size": cfg.chunk_size}
     kw |= {name: getattr(cfg, name) for name in entry.params}  # the registry says which settings it takes
     return entry(student_logits, targets, **kw)
+
+
+def output_layer(model, probe: torch.Tensor | None = None, V: int | None = None):
+    """The model's output layer if the fused loss can use it, else None.
+
+    Usable means: ``get_output_embeddings()`` returns a layer with a (V, H) ``weight`` (and optional bias), and,
+    when a ``probe`` batch is given, the model's logits on it equal that layer applied to the last hidden
+    states (``output_hidden_states``). The check catches what a fused loss would silently get wrong: logit
+    soft-capping, logit scaling, or an output layer wrapped by an adapter.
+
+    Args:
+        model: a causal LM (unwrapped).
+        probe: optional (b, l) token ids to check the logits on.
+        V: compare the first V logits only (None: all).
+
+    Returns:
+        The layer (an ``nn.Module`` with ``weight`` and ``bias``), or None.
+    """
+    get = getattr(model, "get_output_embeddings", None)
+    layer = get() if callable(get) else None
+    weight = getattr(layer, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        return None
+    if probe is not None:
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                out = model(probe, use_cache=False, output_hidden_states=True)
+                hidden = out.hidden_states[-1]
+                mine = _head_logits(layer, hidden, V)
+                ok = torch.allclose(out.logits[..., :V].float(), mine.float(), rtol=1e-4, atol=1e-4)
+        except (TypeError, AttributeError):  # no output_hidden_states: not an HF causal LM we can fuse
+            ok = False
+        finally:
+            model.train(was)
+        if not ok:
+            return None
+    return layer
+
+
+def _head_logits(layer, hidden, V):
+    bias = getattr(layer, "bias", None)
+    return F.linear(hidden, layer.weight[:V], None if bias is None else bias[:V])
+
+
+def linear_logits(model, layer, ids: torch.Tensor, V: int) -> LinearLogits:
+    """The model's last hidden states on ``ids`` with its output layer, sliced to the first V tokens;
+    only one position's logits are made (``logits_to_keep=1``) and none of them is used.
+
+    Args:
+        model: the (possibly wrapped) model to call: gradients and distributed hooks go through it.
+        layer: its output layer (from ``output_layer``).
+        ids: (b, L) token ids.
+        V: the shared vocabulary size.
+
+    Returns:
+        ``LinearLogits`` with hidden (b, L, H) and weight (V, H) (a view of the layer's own weight, so its
+        gradient lands on the parameter; tied embeddings included).
+    """
+    out = model(ids, use_cache=False, output_hidden_states=True, logits_to_keep=1)
+    bias = getattr(layer, "bias", None)
+    return LinearLogits(out.hidden_states[-1], layer.weight[:V], None if bias is None else bias[:V])
 
 
 def text_ce(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -305,6 +374,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
                          f"({cfg.grad_accum} × {acc.num_processes}).")
     batches = _Batches(n_windows, cfg.batch_size, cfg.seed)
     local = global_micro // acc.num_processes
+    heads = _fused_heads(cfg, acc, student, teacher, store, windows, V)
 
     ckpt = out / "checkpoint"
     settings = run_settings(cfg, n_windows, V)
@@ -321,7 +391,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     if writer and new_file:
         writer.writerow(METRICS)
     tb = _tensorboard(out, cfg.tensorboard, purge_step=step + 1) if acc.is_main_process else None
-    recipe = _LMRecipe(cfg, acc, student, teacher, store, windows, masks, V, batches, global_micro, local)
+    recipe = _LMRecipe(cfg, acc, student, teacher, store, windows, masks, V, batches, global_micro, local, heads)
     clock = {"t": time.time(), "c": time.process_time()}
 
     def on_step(step: int, stats: dict, lr: float) -> None:
@@ -358,7 +428,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
             tb.close()
     step = r.step
     result = {"steps": step, "completed": step >= cfg.steps, "seconds": round(time.time() - t_start, 2),
-              "last_loss": r.last.get("loss"), "out": str(out), "config": to_dict(cfg)}
+              "last_loss": r.last.get("loss"), "loss_path": "fused" if heads else "logits", "out": str(out),
+              "config": to_dict(cfg)}
     if r.evaluations:
         result["evaluations"] = r.evaluations
     if step >= cfg.steps and acc.is_main_process:
@@ -394,12 +465,33 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _fused_heads(cfg, acc, student, teacher, store, windows, V):
+    """(student layer, teacher layer or None) when the loss runs fused, else None (and why, logged)."""
+    if not cfg.fused_loss or cfg.loss == "ce":
+        return None
+    if store is not None:
+        probe = store[0][0][None, :8].to(acc.device)
+    else:
+        probe = windows[:1, :8].to(acc.device)
+    s_layer = output_layer(acc.unwrap_model(student), probe, V)
+    if s_layer is None:
+        log.info("fused loss off: the student's logits are not its output layer applied to its last hidden "
+                 "states (soft-capping, scaling or an adapter on the output layer); computing from the logits")
+        return None
+    t_layer = output_layer(teacher, probe, V) if teacher is not None else None
+    log.info("fused loss: from the student's hidden states and output layer%s, %d positions per chunk",
+             " and the teacher's" if t_layer is not None else "", cfg.chunk_size)
+    return s_layer, t_layer
+
+
 class _LMRecipe:
     """LM distillation on the loop: ``grad_accum`` micro-batches per step from a seeded permutation per
     epoch, each process its shard; whether a step is on-policy is drawn from (seed, step)."""
 
-    def __init__(self, cfg, acc, student, teacher, store, windows, masks, V, batches, global_micro, local):
+    def __init__(self, cfg, acc, student, teacher, store, windows, masks, V, batches, global_micro, local,
+                 heads=None):
         self.cfg, self.acc, self.student, self.teacher, self.store = cfg, acc, student, teacher, store
+        self.heads = heads
         self.windows, self.masks, self.V, self.batches = windows, masks, V, batches
         self.global_micro, self.local = global_micro, local
         self.on_policy = False
@@ -414,7 +506,7 @@ class _LMRecipe:
 
     def loss(self, rows, step: int):
         return _micro_step(self.cfg, self.acc, self.student, self.teacher, self.store, self.windows, rows, self.V,
-                           self.on_policy, self.masks)
+                           self.on_policy, self.masks, self.heads)
 
     def save(self, folder: Path) -> None:
         self.acc.save_state(str(folder))
@@ -470,10 +562,11 @@ def evaluate_windows(student, teacher, windows: torch.Tensor, V: int, device, ba
     return res | ({"eval_kl": kl / n} if teacher is not None else {})
 
 
-def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, masks=None):
+def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, masks=None, heads=None):
     """Loss of one micro-batch and its parts (floats) for the metrics.
 
     ``masks`` (chat data): True on the tokens whose prediction counts (the replies), per window.
+    ``heads``: (student output layer, teacher output layer or None) for the fused loss, or None.
     """
     device = acc.device
     mask = None
@@ -490,7 +583,12 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, 
         targets = None
         if teacher is not None:
             with torch.no_grad():
-                targets = teacher(ids, use_cache=False).logits[..., :V].float()  # (b, L, V)
+                if heads is not None and heads[1] is not None:  # the teacher's logits, chunk by chunk
+                    targets = linear_logits(teacher, heads[1], ids, V)
+                else:
+                    targets = teacher(ids, use_cache=False).logits[..., :V].float()  # (b, L, V)
+    if heads is not None:
+        return _fused_step(cfg, student, heads[0], ids, targets, mask, V)
     logits = student(ids, use_cache=False).logits[..., :V]  # (b, L, V); no KV cache while training
     parts = {"tokens": int(ids.numel())}
     ce = text_ce(logits, ids, mask) if (cfg.ce_weight > 0 or cfg.loss == "ce") else None
@@ -500,15 +598,39 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, 
     else:
         # Positions t predict token t + 1; on-policy (or chat data), only positions whose next token was
         # generated (is part of a reply) count.
-        labels = None
-        if mask is not None:
-            labels = torch.zeros_like(ids)
-            labels[:, :-1][~mask[:, 1:]] = -100
-            labels[:, -1] = -100
+        labels, _ = _labels(ids, mask)
         div = divergence(cfg, logits, targets, labels)
         loss = div if ce is None else (1 - cfg.ce_weight) * div + cfg.ce_weight * ce
     parts.update(loss=loss.item(), divergence=div.item(), ce=0.0 if ce is None else ce.item())
     return loss, parts
+
+
+def _labels(ids: torch.Tensor, mask: torch.Tensor | None):
+    """(divergence labels or None, CE labels), each (b, L): position t predicts token t + 1; −100 marks
+    positions that do not count (no next token; with a mask, a next token that is not generated / a reply)."""
+    labels = None
+    if mask is not None:
+        labels = torch.zeros_like(ids)
+        labels[:, :-1][~mask[:, 1:]] = -100
+        labels[:, -1] = -100
+    ce = torch.full_like(ids, -100)
+    ce[:, :-1] = ids[:, 1:]
+    if mask is not None:
+        ce[:, :-1][~mask[:, 1:]] = -100
+    return labels, ce
+
+
+def _fused_step(cfg, student, layer, ids, targets, mask, V):
+    """``_micro_step``'s loss on the fused path: divergence and CE in one chunked pass over hidden states."""
+    labels, ce_labels = _labels(ids, mask)
+    entry = DIVERGENCES[cfg.loss]
+    res = fused_linear_loss(cfg.loss, linear_logits(student, layer, ids, V), targets, temperature=cfg.temperature,
+                            labels=labels, chunk_size=cfg.chunk_size,
+                            ce_labels=ce_labels if cfg.ce_weight > 0 else None, ce_weight=cfg.ce_weight,
+                            **{name: getattr(cfg, name) for name in entry.params})
+    parts = {"tokens": int(ids.numel()), "loss": res.loss.item(), "divergence": res.divergence.item(),
+             "ce": res.ce.item()}
+    return res.loss, parts
 
 
 def _to(targets, device):
