@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from distill.config import check, doc, settings, to_dict
 from distill.files import write_results
+from distill.lm.multi import TeacherSet
 from distill.lm.names import Loss
 from distill.losses import DIVERGENCES, LinearLogits, SampledTargets, TopKTargets, fused_linear_loss
 from distill.targets.store import stack_targets
@@ -51,6 +52,12 @@ class LMTrainConfig:
     teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2", group="models and data")
     student: str = doc("student HF folder (e.g. from `distill lm student`)", default="", group="models and data", required=True)
     data: str = doc("corpus (text, JSONL, folder, or datasets folder); not needed with --targets", default="", group="models and data")
+    teachers: tuple[str, ...] = doc("several live teachers (each as --teacher takes it), replacing --teacher: routed "
+                                    "per example by a 'teacher' field of the chat JSONL (an index or an entry of "
+                                    "this list), or mixed with --teacher-weights", default=(), group="models and data")
+    teacher_weights: tuple[float, ...] = doc("mix --teachers position by position with these weights (mix_teachers, "
+                                             "exact at every temperature) instead of routing per example",
+                                             default=(), group="models and data", ge=0)
     targets: str | None = doc("target store from `distill lm capture` (top-k or sampled; off-policy, no live "
                               "teacher)", default=None, group="models and data")
     loss: Loss = doc(
@@ -96,6 +103,12 @@ class LMTrainConfig:
         check(bool(self.data) or bool(self.targets), "data", self.data, "a corpus path unless --targets is given")
         check(self.lmbda == 0 or not self.targets, "lmbda", self.lmbda,
               "0 with --targets (on-policy training needs a live teacher)")
+        check(not self.teacher_weights or len(self.teacher_weights) == len(self.teachers), "teacher_weights",
+              self.teacher_weights, f"one weight per --teachers entry ({len(self.teachers)})")
+        check(not self.teacher_weights or sum(self.teacher_weights) > 0, "teacher_weights", self.teacher_weights,
+              "weights with a positive sum")
+        check(not (self.teachers and self.targets), "teachers", self.teachers, "empty with --targets (stores "
+              "hold one teacher's targets)")
 
 
 # metrics.csv columns; cpu_seconds is this process's CPU time for the step: on a shared machine it
@@ -319,7 +332,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     s_tok = load_tokenizer(cfg.student)
     student = load_model(cfg.student)
     use_teacher = cfg.loss != "ce" and not cfg.targets
-    teacher = None
+    teacher = teachers = routes = None
     masks = None
     if cfg.targets:
         store = TargetStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
@@ -340,13 +353,28 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     else:
         store = None
         if use_teacher:
-            t_path = resolve(cfg.teacher)
-            teacher = load_model(t_path, device=acc.device)
-            V = shared_vocab_size(load_tokenizer(t_path), s_tok, teacher.config.vocab_size,
-                                  student.config.vocab_size)
+            specs = list(cfg.teachers) or [cfg.teacher]
+            models, sizes = [], []
+            for spec in specs:
+                t_path = resolve(spec)
+                models.append(load_model(t_path, device=acc.device))
+                sizes.append(shared_vocab_size(load_tokenizer(t_path), s_tok, models[-1].config.vocab_size,
+                                               student.config.vocab_size))
+            V = min(sizes)
+            teacher = models[0]  # evaluation's KL, and the fused teacher path of a one-teacher run
+            teachers = TeacherSet(models, specs, cfg.teacher_weights, cfg.temperature)
         else:  # cross-entropy on text only (the baseline, black-box data): no teacher, any tokenizer
             V = student.config.vocab_size
-        if is_chat_jsonl(cfg.data):  # chat data (e.g. a docs data set): loss on the replies only
+        if teachers is not None and teachers.routed:
+            if not is_chat_jsonl(cfg.data):
+                raise ValueError(f"--teachers without --teacher-weights routes each example to the teacher its "
+                                 f"'teacher' field names, which needs chat JSONL records; {cfg.data} is a text "
+                                 "corpus (give --teacher-weights to mix the teachers instead).")
+            windows, masks, values, where = chat_examples(cfg.data, s_tok, cfg.window, field="teacher")
+            routes = torch.tensor([teachers.route_of(v, w) for v, w in zip(values, where, strict=True)])
+            if cfg.lmbda > 0:
+                raise ValueError("lmbda must be 0 with chat data (on-policy sampling continues plain text windows).")
+        elif is_chat_jsonl(cfg.data):  # chat data (e.g. a docs data set): loss on the replies only
             windows, masks = chat_examples(cfg.data, s_tok, cfg.window)
             if cfg.lmbda > 0:
                 raise ValueError("lmbda must be 0 with chat data (on-policy sampling continues plain text windows).")
@@ -374,7 +402,9 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
                          f"({cfg.grad_accum} × {acc.num_processes}).")
     batches = _Batches(n_windows, cfg.batch_size, cfg.seed)
     local = global_micro // acc.num_processes
-    heads = _fused_heads(cfg, acc, student, teacher, store, windows, V)
+    # the teacher's hidden states feed the fused loss only for one teacher (a mixture or a route needs logits)
+    one = teachers is None or len(teachers.models) == 1
+    heads = _fused_heads(cfg, acc, student, teacher if one else None, store, windows, V)
 
     ckpt = out / "checkpoint"
     settings = run_settings(cfg, n_windows, V)
@@ -391,7 +421,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     if writer and new_file:
         writer.writerow(METRICS)
     tb = _tensorboard(out, cfg.tensorboard, purge_step=step + 1) if acc.is_main_process else None
-    recipe = _LMRecipe(cfg, acc, student, teacher, store, windows, masks, V, batches, global_micro, local, heads)
+    recipe = _LMRecipe(cfg, acc, student, teachers, store, windows, masks, V, batches, global_micro, local, heads,
+                       routes)
     clock = {"t": time.time(), "c": time.process_time()}
 
     def on_step(step: int, stats: dict, lr: float) -> None:
@@ -455,6 +486,9 @@ def markdown(res: dict) -> str:
     c = res["config"]
     loss = c["loss"] + (f" + {c['ce_weight']:g} × CE on the text" if c.get("ce_weight") and c["loss"] != "ce" else "")
     source = f"target store {c['targets']}" if c.get("targets") else f"teacher {c['teacher']}"
+    if c.get("teachers") and not c.get("targets"):
+        how = f"mixed with weights {c['teacher_weights']}" if c.get("teacher_weights") else "routed per example"
+        source = f"teachers {', '.join(c['teachers'])} ({how})"
     lines = [f"# distill lm train: {res['steps']} steps in {res['seconds']:.0f} s", "",
              "| | |", "|---|---|", f"| student | {c['student']} |", f"| loss | {loss} |",
              f"| targets | {'text only' if c['loss'] == 'ce' else source} |",
@@ -488,10 +522,10 @@ class _LMRecipe:
     """LM distillation on the loop: ``grad_accum`` micro-batches per step from a seeded permutation per
     epoch, each process its shard; whether a step is on-policy is drawn from (seed, step)."""
 
-    def __init__(self, cfg, acc, student, teacher, store, windows, masks, V, batches, global_micro, local,
-                 heads=None):
-        self.cfg, self.acc, self.student, self.teacher, self.store = cfg, acc, student, teacher, store
-        self.heads = heads
+    def __init__(self, cfg, acc, student, teachers, store, windows, masks, V, batches, global_micro, local,
+                 heads=None, routes=None):
+        self.cfg, self.acc, self.student, self.teachers, self.store = cfg, acc, student, teachers, store
+        self.heads, self.routes = heads, routes
         self.windows, self.masks, self.V, self.batches = windows, masks, V, batches
         self.global_micro, self.local = global_micro, local
         self.on_policy = False
@@ -505,8 +539,8 @@ class _LMRecipe:
         return [m[acc.process_index * self.local : (acc.process_index + 1) * self.local] for m in micro]
 
     def loss(self, rows, step: int):
-        return _micro_step(self.cfg, self.acc, self.student, self.teacher, self.store, self.windows, rows, self.V,
-                           self.on_policy, self.masks, self.heads)
+        return _micro_step(self.cfg, self.acc, self.student, self.teachers, self.store, self.windows, rows, self.V,
+                           self.on_policy, self.masks, self.heads, None if self.routes is None else self.routes[rows])
 
     def save(self, folder: Path) -> None:
         self.acc.save_state(str(folder))
@@ -562,11 +596,14 @@ def evaluate_windows(student, teacher, windows: torch.Tensor, V: int, device, ba
     return res | ({"eval_kl": kl / n} if teacher is not None else {})
 
 
-def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, masks=None, heads=None):
+def _micro_step(cfg, acc, student, teachers, store, windows, rows, V, on_policy, masks=None, heads=None,
+                routes=None):
     """Loss of one micro-batch and its parts (floats) for the metrics.
 
+    ``teachers``: the run's ``TeacherSet`` (None without a live teacher).
     ``masks`` (chat data): True on the tokens whose prediction counts (the replies), per window.
     ``heads``: (student output layer, teacher output layer or None) for the fused loss, or None.
+    ``routes``: (b,) teacher index per example of a routed multi-teacher run, or None.
     """
     device = acc.device
     mask = None
@@ -581,12 +618,12 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, 
         if on_policy:
             ids, mask = _sample(cfg, acc.unwrap_model(student), ids)
         targets = None
-        if teacher is not None:
+        if teachers is not None:
             with torch.no_grad():
                 if heads is not None and heads[1] is not None:  # the teacher's logits, chunk by chunk
-                    targets = linear_logits(teacher, heads[1], ids, V)
+                    targets = linear_logits(teachers.models[0], heads[1], ids, V)
                 else:
-                    targets = teacher(ids, use_cache=False).logits[..., :V].float()  # (b, L, V)
+                    targets = teachers.targets(ids, V, None if routes is None else routes.to(ids.device))
     if heads is not None:
         return _fused_step(cfg, student, heads[0], ids, targets, mask, V)
     logits = student(ids, use_cache=False).logits[..., :V]  # (b, L, V); no KV cache while training
