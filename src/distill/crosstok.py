@@ -107,7 +107,7 @@ def align_spans(offsets_a, offsets_b) -> list[tuple[int, int, int, int]]:
     ends_a = [int(e) for _, e in offsets_a]
     ends_b = [int(e) for _, e in offsets_b]
     for name, ends in (("offsets_a", ends_a), ("offsets_b", ends_b)):
-        if any(y < x for x, y in zip(ends, ends[1:])):
+        if any(y < x for x, y in zip(ends, ends[1:], strict=False)):
             raise ValueError(f"{name}: end offsets must not decrease (tokens in text order).")
     if offsets_a and offsets_b and int(offsets_a[0][0]) != int(offsets_b[0][0]):
         raise ValueError(f"the tokenizations start at characters {int(offsets_a[0][0])} and "

@@ -18,15 +18,16 @@ from distill.losses import mix_teachers
 
 
 class TeacherSet:
-    """The live teachers of a run and how an example's targets are made from them."""
+    """The live teachers of a run and how an example's targets are made from them.
+
+    Args:
+        models: the teacher models (callables returning ``.logits``), in ``--teachers`` order.
+        names: their specs as given (what a ``teacher`` field may name).
+        weights: one mixing weight per teacher (mixed), or () (routed; one teacher: that teacher).
+        temperature: the loss temperature, at which a mixture is exact.
+    """
 
     def __init__(self, models: list, names: list[str], weights: tuple[float, ...] = (), temperature: float = 1.0):
-        """Args:
-            models: the teacher models (callables returning ``.logits``), in ``--teachers`` order.
-            names: their specs as given (what a ``teacher`` field may name).
-            weights: one mixing weight per teacher (mixed), or () (routed; one teacher: that teacher).
-            temperature: the loss temperature, at which a mixture is exact.
-        """
         if weights and len(weights) != len(models):
             raise ValueError(f"--teacher-weights has {len(weights)} weights for {len(models)} teachers; give one "
                              "per teacher.")

@@ -80,6 +80,10 @@ class LMTrainConfig:
     warmup: int = doc("warm-up steps", default=10, group="optimization")
     weight_decay: float = doc("AdamW weight decay", default=0.0, group="optimization")
     chunk_size: int = doc("positions per loss chunk (bounds the loss's memory)", default=256, group="loss", ge=1)
+    cross_tokenizer: Literal["none", "uld", "hybrid"] = doc(
+        "a teacher with another tokenizer: 'uld' (Wasserstein-1 of the sorted distributions, position by position) "
+        "or 'hybrid' (spans aligned by character offsets, exact KL on shared tokens, ULD on the rest); 'none' "
+        "refuses such a teacher", default="none", group="loss")
     fused_loss: bool = doc("compute the loss from the last hidden states and the output layer chunk by chunk, so the "
                            "B×L×V logits and their gradient never exist (used when the model exposes its output "
                            "layer and its logits are exactly that layer's output; --no-fused-loss: from the logits)",
@@ -320,7 +324,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from distill.lm.compat import shared_vocab_size, tokenizer_fingerprint
+    from distill.lm.compat import IncompatibleTokenizers, shared_vocab_size, tokenizer_fingerprint
     from distill.lm.corpus import chat_examples, is_chat_jsonl, pack_windows
     from distill.lm.models import load_model, load_tokenizer, resolve
     from distill.targets.store import TargetStore
@@ -332,7 +336,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     s_tok = load_tokenizer(cfg.student)
     student = load_model(cfg.student)
     use_teacher = cfg.loss != "ce" and not cfg.targets
-    teacher = teachers = routes = None
+    teacher = teachers = routes = cross = None
     masks = None
     if cfg.targets:
         store = TargetStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
@@ -358,14 +362,24 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
             for spec in specs:
                 t_path = resolve(spec)
                 models.append(load_model(t_path, device=acc.device))
-                sizes.append(shared_vocab_size(load_tokenizer(t_path), s_tok, models[-1].config.vocab_size,
-                                               student.config.vocab_size))
+                try:
+                    sizes.append(shared_vocab_size(load_tokenizer(t_path), s_tok, models[-1].config.vocab_size,
+                                                   student.config.vocab_size))
+                except IncompatibleTokenizers:
+                    if cfg.cross_tokenizer == "none" or len(specs) > 1:
+                        raise
+                    cross = _cross_setup(cfg, s_tok, load_tokenizer(t_path))
+                    sizes.append(len(s_tok))
             V = min(sizes)
             teacher = models[0]  # evaluation's KL, and the fused teacher path of a one-teacher run
             teachers = TeacherSet(models, specs, cfg.teacher_weights, cfg.temperature)
         else:  # cross-entropy on text only (the baseline, black-box data): no teacher, any tokenizer
             V = student.config.vocab_size
-        if teachers is not None and teachers.routed:
+        if cross is not None:
+            from distill.lm.crosstrain import cross_windows
+
+            windows = cross_windows(cfg.data, s_tok, cross["t_tok"], cfg.window, cfg.max_windows or None)
+        elif teachers is not None and teachers.routed:
             if not is_chat_jsonl(cfg.data):
                 raise ValueError(f"--teachers without --teacher-weights routes each example to the teacher its "
                                  f"'teacher' field names, which needs chat JSONL records; {cfg.data} is a text "
@@ -404,7 +418,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     local = global_micro // acc.num_processes
     # the teacher's hidden states feed the fused loss only for one teacher (a mixture or a route needs logits)
     one = teachers is None or len(teachers.models) == 1
-    heads = _fused_heads(cfg, acc, student, teacher if one else None, store, windows, V)
+    heads = None if cross else _fused_heads(cfg, acc, student, teacher if one else None, store, windows, V)
 
     ckpt = out / "checkpoint"
     settings = run_settings(cfg, n_windows, V)
@@ -422,7 +436,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
         writer.writerow(METRICS)
     tb = _tensorboard(out, cfg.tensorboard, purge_step=step + 1) if acc.is_main_process else None
     recipe = _LMRecipe(cfg, acc, student, teachers, store, windows, masks, V, batches, global_micro, local, heads,
-                       routes)
+                       routes, cross)
     clock = {"t": time.time(), "c": time.process_time()}
 
     def on_step(step: int, stats: dict, lr: float) -> None:
@@ -439,7 +453,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     held_out = _held_out(cfg, s_tok) if cfg.eval_every else None
 
     def evaluate(step: int) -> dict:
-        res = evaluate_windows(acc.unwrap_model(student), teacher, held_out, V, acc.device, cfg.batch_size)
+        res = evaluate_windows(acc.unwrap_model(student), None if cross else teacher, held_out, V, acc.device,
+                               cfg.batch_size)  # a cross-tokenizer teacher's logits index other tokens: no KL
         if tb is not None:
             for k, v in res.items():
                 tb.add_scalar(f"eval/{k}", v, step)
@@ -499,6 +514,38 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cross_setup(cfg, s_tok, t_tok) -> dict:
+    """What a cross-tokenizer run needs from the two tokenizers (and the settings it refuses)."""
+    from distill.lm.corpus import is_chat_jsonl
+    from distill.lm.crosstrain import vocab_pairs
+
+    check(cfg.lmbda == 0, "lmbda", cfg.lmbda, "0 with --cross-tokenizer (on-policy samples are the student's tokens)")
+    check(not is_chat_jsonl(cfg.data), "data", cfg.data, "a text corpus with --cross-tokenizer (not chat JSONL)")
+    pad = t_tok.pad_token_id if t_tok.pad_token_id is not None else (t_tok.eos_token_id or 0)
+    vocab = vocab_pairs(s_tok, t_tok) if cfg.cross_tokenizer == "hybrid" else None
+    if vocab is not None:
+        log.info("cross-tokenizer (hybrid): %d token strings shared by the student (%d) and teacher (%d) vocabularies",
+                 len(vocab[0]), len(s_tok), len(t_tok))
+    return {"t_tok": t_tok, "pad": pad, "vocab": vocab, "t_vocab": len(t_tok)}
+
+
+def _cross_step(cfg, acc, student, teacher, windows, rows, V, cross):
+    """Loss of one micro-batch with a teacher of another tokenizer (``distill.lm.crosstrain``)."""
+    from distill.lm.crosstrain import batch, cross_loss
+
+    items = [windows[int(i)] for i in rows]
+    s_ids, t_ids = (x.to(acc.device) for x in batch(items, cross["pad"]))
+    with torch.no_grad():
+        t_logits = teacher(t_ids, use_cache=False).logits[..., : cross["t_vocab"]].float()
+    logits = student(s_ids, use_cache=False).logits[..., :V]
+    div = cross_loss(cfg.cross_tokenizer, logits, t_logits, items, cross["vocab"], cfg.temperature)
+    ce = text_ce(logits, s_ids) if cfg.ce_weight > 0 else None
+    loss = div if ce is None else (1 - cfg.ce_weight) * div + cfg.ce_weight * ce
+    parts = {"tokens": int(s_ids.numel()), "loss": loss.item(), "divergence": div.item(),
+             "ce": 0.0 if ce is None else ce.item()}
+    return loss, parts
+
+
 def _fused_heads(cfg, acc, student, teacher, store, windows, V):
     """(student layer, teacher layer or None) when the loss runs fused, else None (and why, logged)."""
     if not cfg.fused_loss or cfg.loss == "ce":
@@ -523,9 +570,9 @@ class _LMRecipe:
     epoch, each process its shard; whether a step is on-policy is drawn from (seed, step)."""
 
     def __init__(self, cfg, acc, student, teachers, store, windows, masks, V, batches, global_micro, local,
-                 heads=None, routes=None):
+                 heads=None, routes=None, cross=None):
         self.cfg, self.acc, self.student, self.teachers, self.store = cfg, acc, student, teachers, store
-        self.heads, self.routes = heads, routes
+        self.heads, self.routes, self.cross = heads, routes, cross
         self.windows, self.masks, self.V, self.batches = windows, masks, V, batches
         self.global_micro, self.local = global_micro, local
         self.on_policy = False
@@ -539,6 +586,9 @@ class _LMRecipe:
         return [m[acc.process_index * self.local : (acc.process_index + 1) * self.local] for m in micro]
 
     def loss(self, rows, step: int):
+        if self.cross is not None:
+            return _cross_step(self.cfg, self.acc, self.student, self.teachers.models[0], self.windows, rows, self.V,
+                               self.cross)
         return _micro_step(self.cfg, self.acc, self.student, self.teachers, self.store, self.windows, rows, self.V,
                            self.on_policy, self.masks, self.heads, None if self.routes is None else self.routes[rows])
 
