@@ -23,6 +23,12 @@ gradient buffer plus a few chunk-sized scratch buffers instead of a dozen B×L×
 The default ``chunk_size="auto"`` picks the chunk from V and a scratch budget
 (``auto_chunk_size``); ``chunk_size=None`` runs the same code on all rows at once, so chunked
 and plain results agree to float rounding. Teacher targets are constants: no gradient flows to them.
+
+Fused linear path: pass ``LinearLogits(hidden, weight)`` (an LM's last hidden states and output layer)
+instead of logits, to any divergence or to ``fused_linear_loss`` (which also mixes in hard-label CE).
+The same loop and chunk functions run, but each chunk's logits are made from the hidden states and its
+logit gradient goes straight into the gradients for the hidden states and the weight, so neither the
+B×L×V logits nor their gradient exist; the teacher may be ``LinearLogits`` too.
 """
 
 from __future__ import annotations
