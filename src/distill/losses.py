@@ -41,6 +41,8 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from distill.registry import Described, Registry
+
 __all__ = [
     "TopKTargets",
     "SampledTargets",
@@ -1343,7 +1345,7 @@ class DivergenceEntry:
         return self.kernel(**{k: v for k, v in params.items() if k in self.params}, **self.fixed)
 
 
-DIVERGENCES: dict[str, DivergenceEntry] = {
+_DIVERGENCES = {
     "forward_kl": DivergenceEntry(forward_kl, "KL(p ‖ q): mean-seeking, the classic KD loss",
                                   lambda: _forward_kl_kernel, sampled_targets=True),
     "reverse_kl": DivergenceEntry(reverse_kl, "KL(q ‖ p): mode-seeking (MiniLLM)", lambda: _reverse_kl_kernel),
@@ -1355,3 +1357,9 @@ DIVERGENCES: dict[str, DivergenceEntry] = {
                                 params=("skew",), fixed={"reverse": True}),
     "tvd": DivergenceEntry(tvd, "total variation distance, in [0, 1]", lambda: _tvd_kernel),
 }
+
+# The one list of divergences: `distill lm train --loss`, the `Divergence` Literal (lm/names.py, kept in step by
+# a test), `distill list divergences` and the README table all read it.
+DIVERGENCES: Registry[DivergenceEntry] = Registry(
+    "divergence", {name: Described(e, e.summary) for name, e in _DIVERGENCES.items()},
+    where=("lm train --loss", "lm quickstart --loss", "docs train --loss"))

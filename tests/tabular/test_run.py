@@ -19,8 +19,8 @@ def small_teacher(monkeypatch):
 
     from distill.tabular.students import TEACHERS
 
-    monkeypatch.setitem(TEACHERS, "gbm", lambda seed: HistGradientBoostingClassifier(max_iter=20, random_state=seed))
-    monkeypatch.setitem(TEACHERS, "mlp", lambda seed: LogisticRegression())
+    monkeypatch.setitem(TEACHERS._items, "gbm", lambda seed: HistGradientBoostingClassifier(max_iter=20, random_state=seed))
+    monkeypatch.setitem(TEACHERS._items, "mlp", lambda seed: LogisticRegression())
 
 
 @pytest.fixture

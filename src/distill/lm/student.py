@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from distill.config import doc, settings
+from distill.results import Result
 
 _LAYER_KEY = re.compile(r"^(.*\.layers\.)(\d+)(\..*)$")
 _PER_LAYER_CONFIG = ("layer_types", "sliding_window_pattern_list", "no_rope_layers")
@@ -151,7 +152,21 @@ class StudentConfig:
             raise ValueError("layers must be a rule such as every-other, got ''.")
 
 
-def run(cfg: StudentConfig) -> dict:
+class StudentResult(Result):
+    """What `distill lm student` returns: the student's layers and size (also ``OUT/distill_student.json``)."""
+
+    kept_layers: list
+    teacher_layers: int
+    student_parameters: int
+    teacher_parameters: int
+    out: str
+
+    def summary(self) -> str:
+        return (f"student: layers {self['kept_layers']} of {self['teacher_layers']}, {self['student_parameters']:,} "
+                f"of {self['teacher_parameters']:,} parameters → {self['out']}")
+
+
+def run(cfg: StudentConfig) -> StudentResult:
     """`distill lm student`: build the student ``cfg`` describes.
 
     Args:
@@ -160,4 +175,4 @@ def run(cfg: StudentConfig) -> dict:
     Returns:
         The `build_student` info plus ``out``.
     """
-    return build_student(cfg.teacher, cfg.layers, cfg.out) | {"out": str(cfg.out)}
+    return StudentResult(build_student(cfg.teacher, cfg.layers, cfg.out), out=str(cfg.out))
