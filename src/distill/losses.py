@@ -23,6 +23,12 @@ gradient buffer plus a few chunk-sized scratch buffers instead of a dozen B×L×
 The default ``chunk_size="auto"`` picks the chunk from V and a scratch budget
 (``auto_chunk_size``); ``chunk_size=None`` runs the same code on all rows at once, so chunked
 and plain results agree to float rounding. Teacher targets are constants: no gradient flows to them.
+
+Fused linear path: pass ``LinearLogits(hidden, weight)`` (an LM's last hidden states and output layer)
+instead of logits, to any divergence or to ``fused_linear_loss`` (which also mixes in hard-label CE).
+The same loop and chunk functions run, but each chunk's logits are made from the hidden states and its
+logit gradient goes straight into the gradients for the hidden states and the weight, so neither the
+B×L×V logits nor their gradient exist; the teacher may be ``LinearLogits`` too.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ from distill.registry import Described, Registry
 __all__ = [
     "TopKTargets",
     "SampledTargets",
+    "LinearLogits",
+    "FusedLoss",
+    "fused_linear_loss",
     "sampled_targets",
     "forward_kl",
     "reverse_kl",
@@ -174,6 +183,47 @@ class SampledTargets:
     @property
     def k(self) -> int:
         return self.indices.shape[-1]
+
+
+@dataclass(frozen=True)
+class LinearLogits:
+    """Logits that are never built: ``hidden @ weight.T (+ bias)``, an LM's last hidden states and output layer.
+
+    Pass it as ``student_logits`` to any divergence (or to ``fused_linear_loss``) and the loss is computed
+    chunk by chunk over positions, with the gradients for ``hidden``, ``weight`` and ``bias`` accumulated per
+    chunk during the forward: neither the (..., V) logits nor their gradient ever exist. Pass it as the
+    teacher and the teacher's logits are made chunk by chunk too (no gradient flows to them).
+
+    Attributes:
+        hidden: (..., H) float hidden states (the input of the output layer, after the final norm).
+        weight: (V, H) float output weight (for tied embeddings, the embedding matrix itself: its
+            gradient then sums this use and the embedding lookup's, as autograd does for any shared tensor).
+        bias: optional (V,) float output bias.
+    """
+
+    hidden: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        h, w = self.hidden, self.weight
+        if not (isinstance(h, torch.Tensor) and isinstance(w, torch.Tensor) and h.is_floating_point()
+                and w.is_floating_point()):
+            raise ValueError("LinearLogits needs floating-point tensors hidden (..., H) and weight (V, H).")
+        if h.dim() < 1 or w.dim() != 2 or h.shape[-1] != w.shape[1]:
+            raise ValueError(f"LinearLogits: hidden {tuple(h.shape)} must be (..., H) and weight {tuple(w.shape)} "
+                             "(V, H) with the same H.")
+        if self.bias is not None and tuple(self.bias.shape) != (w.shape[0],):
+            raise ValueError(f"LinearLogits.bias has shape {tuple(self.bias.shape)}; expected ({w.shape[0]},).")
+
+    @property
+    def vocab_size(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def shape(self) -> torch.Size:
+        """The shape the logits would have: (..., V)."""
+        return torch.Size((*self.hidden.shape[:-1], self.vocab_size))
 
 
 def sample_counts(logp: torch.Tensor, n: int, generator: torch.Generator | None = None):
@@ -354,6 +404,22 @@ def _skew_reverse_kernel(alpha: float) -> Kernel:
     return kernel
 
 
+def _gjsd_kernel(beta: float = 0.5) -> Kernel:
+    """The kernel of ``generalized_jsd`` at β (TRL's end points: β = 0 forward KL, β = 1 reverse KL)."""
+    _check_unit("beta", beta)
+    if beta == 0:
+        return _forward_kl_kernel
+    if beta == 1:
+        return _reverse_kl_kernel
+    return _jsd_kernel(float(beta))
+
+
+def _skew_kernel(skew: float = 0.1, reverse: bool = False) -> Kernel:
+    """The kernel of ``skew_kl``: SKL_α, or SRKL_α with ``reverse``."""
+    _check_unit("skew", skew, open_high=True)
+    return _skew_reverse_kernel(float(skew)) if reverse else _skew_forward_kernel(float(skew))
+
+
 def _tvd_kernel(s, t, q, ws):
     # TVD = ½ Σ |q − p|;  ∂/∂s = ½ sign(q − p) q   (sign(0) = 0: a subgradient)
     diff = t.exp_().sub_(q).neg_()  # q − p
@@ -438,16 +504,25 @@ def _prepare_sampled(teacher: SampledTargets, lead, V: int, T: float):
 
 def _prepare(student_logits, teacher, labels, ignore_index, T: float = 1.0) -> _Prepared:
     global _warned_teacher_grad
-    if not isinstance(student_logits, torch.Tensor) or not student_logits.is_floating_point():
-        raise ValueError("student_logits must be a floating-point tensor of shape (..., V).")
-    if student_logits.dim() < 1 or student_logits.shape[-1] < 1:
-        raise ValueError(f"student_logits must have shape (..., V), got {tuple(student_logits.shape)}.")
-    V = student_logits.shape[-1]
-    lead = student_logits.shape[:-1]
-    student = student_logits.reshape(-1, V)
+    if isinstance(student_logits, LinearLogits):
+        V, lead = student_logits.vocab_size, student_logits.hidden.shape[:-1]
+        student = _Linear(student_logits, detach=False)
+    else:
+        if not isinstance(student_logits, torch.Tensor) or not student_logits.is_floating_point():
+            raise ValueError("student_logits must be a floating-point tensor of shape (..., V).")
+        if student_logits.dim() < 1 or student_logits.shape[-1] < 1:
+            raise ValueError(f"student_logits must have shape (..., V), got {tuple(student_logits.shape)}.")
+        V = student_logits.shape[-1]
+        lead = student_logits.shape[:-1]
+        student = student_logits.reshape(-1, V)
     dense = sparse = sampled = None
     power = 1.0
-    if isinstance(teacher, SampledTargets):
+    if isinstance(teacher, LinearLogits):
+        if teacher.vocab_size != V or teacher.hidden.shape[:-1] != lead:
+            raise ValueError(f"the teacher's LinearLogits give logits {tuple(teacher.shape)} but the student's are "
+                             f"{(*lead, V)}; they must match (slice both weights to the shared vocabulary).")
+        dense = _Linear(teacher, detach=True)
+    elif isinstance(teacher, SampledTargets):
         sampled = _prepare_sampled(teacher, lead, V, T)
     elif isinstance(teacher, TopKTargets):
         if teacher.indices.shape[:-1] != lead:
@@ -628,7 +703,9 @@ def _run(
     _check_temperature(temperature)
     if num_items_in_batch is not None and (isinstance(num_items_in_batch, bool) or int(num_items_in_batch) < 1):
         raise ValueError(f"num_items_in_batch must be a positive count of positions, got {num_items_in_batch!r}.")
-    if isinstance(chunk_size, str) and chunk_size == "auto":
+    if isinstance(chunk_size, str) and chunk_size == "auto" and isinstance(student_logits, LinearLogits):
+        pass  # the fused path picks its own (it also holds the chunk's logits)
+    elif isinstance(chunk_size, str) and chunk_size == "auto":
         rows = student_logits.numel() // max(student_logits.shape[-1], 1) if student_logits.dim() else 1
         chunk_size = auto_chunk_size(student_logits.shape[-1] if student_logits.dim() else 1, rows,
                                      device=student_logits.device, dtype=student_logits.dtype)
@@ -637,6 +714,9 @@ def _run(
     if isinstance(teacher, SampledTargets) and kernel is not _forward_kl_kernel:
         raise ValueError("SampledTargets estimate the forward KL / cross-entropy gradient without bias, and no other "
                          "divergence; use forward_kl (or jsd with beta=0), or top-k or dense targets.")
+    if isinstance(student_logits, LinearLogits):
+        return _fused(student_logits, teacher, kernel, labels=labels, ignore_index=ignore_index,
+                      temperature=temperature, chunk_size=chunk_size, num_items_in_batch=num_items_in_batch).loss
     prep = _prepare(student_logits, teacher, labels, ignore_index, float(temperature))
     denominator = None if num_items_in_batch is None else int(num_items_in_batch)
     return _Divergence.apply(student_logits, prep, kernel, float(temperature), chunk_size, denominator)
@@ -689,10 +769,11 @@ class _Divergence(torch.autograd.Function):
         return grad * grad_output.to(grad.dtype), None, None, None, None, None
 
 
-def _evaluate(prep: _Prepared, kernel: Kernel, T: float, chunk_size: int | None, grad: torch.Tensor | None,
-              exact_inf: bool, denominator: int | None = None) -> torch.Tensor:
-    """Sum over kept rows of the per-row divergence (0-dim, compute dtype); writes scale · ∂/∂logits
-    into ``grad`` ((N, V) or None) for the kept rows. ``exact_inf``: see ``_Workspace``."""
+def _evaluate(prep: _Prepared, kernel: Kernel, T: float, chunk_size: int | None, grad,
+              exact_inf: bool, denominator: int | None = None, weight: float = 1.0) -> torch.Tensor:
+    """Sum over kept rows of the per-row divergence (0-dim, compute dtype); writes weight · scale · ∂/∂logits
+    into ``grad`` ((N, V) or None) for the kept rows, or hands each chunk's gradient to it when it is a
+    ``_LinearSink`` (the fused path: no (N, V) buffer). ``exact_inf``: see ``_Workspace``."""
     student, dense, sparse, rows, sampled, power = prep
     N, V = student.shape
     dtype = _compute_dtype(student)
@@ -702,10 +783,11 @@ def _evaluate(prep: _Prepared, kernel: Kernel, T: float, chunk_size: int | None,
     ws = _Workspace(dtype, student.device, exact_inf)
     # The masked mean and its all-masked guard, in one place: mean = total · scale,
     # and with no kept rows total = 0, so the loss is 0 (never 0/0) with a zero gradient.
-    scale = 1.0 / max(n_rows if denominator is None else denominator, 1)
+    scale = weight / max(n_rows if denominator is None else denominator, 1)
+    sink = grad if isinstance(grad, _LinearSink) else None
     # Write each chunk's gradient straight into the output when rows are contiguous and
     # the dtypes agree; otherwise through a scratch buffer.
-    direct = rows is None and grad is not None and grad.dtype == dtype
+    direct = sink is None and rows is None and grad is not None and grad.dtype == dtype
     with torch.no_grad():
         for start in range(0, n_rows, step):
             sel = slice(start, min(start + step, n_rows))
@@ -723,7 +805,9 @@ def _evaluate(prep: _Prepared, kernel: Kernel, T: float, chunk_size: int | None,
                 ids, logp, tail = (pick(x) for x in sparse)
                 loss = _sparse_chunk(z_s, ids, logp, tail, kernel, T, ws, scale, dst, power)
             total += loss.sum()
-            if grad is not None and not direct:
+            if sink is not None:
+                sink.write(z_s, sel if r is None else r, dst, ws)
+            elif grad is not None and not direct:
                 if r is None:
                     grad[sel] = dst
                 else:
@@ -759,6 +843,255 @@ def _raise_on_bad_inputs(student, dense, sparse, rows=None) -> None:
                              "labels=ignore_index.")
     # Otherwise the inputs are valid: the caller handles −inf exactly, and an infinite divergence
     # (e.g. reverse KL against top-k targets with zero tail mass) is returned as it is.
+
+
+# ---------------------------------------------------------------------------------------
+# Fused linear path: logits made chunk by chunk from hidden states and the output weight.
+# The same ``_evaluate`` loop and chunk functions as above; only where a chunk's logits come
+# from (``_Linear``) and where its gradient goes (``_LinearSink``) differ.
+# ---------------------------------------------------------------------------------------
+
+# Scratch the fused path's "auto" chunk aims for: the ~6 buffers of the chunk functions plus the
+# chunk's student and teacher logits. Larger chunks make the matrix products cheaper per row (each
+# chunk reads the weight and reads and writes its gradient, V × H each), so the budget is larger than
+# the logits path's: on CPU, 106 positions at V = 49,152 (measured at 4 × 512 × 49,152, H = 576: 61
+# positions cost 1.5× the CPU time of 128, and 128 cost 0.09 GiB more peak memory).
+FUSED_CHUNK_BYTES = {"cpu": 160 << 20, "cuda": 1 << 30}
+_FUSED_CHUNK_BUFFERS = 8
+
+
+class _Linear:
+    """(N, V) logits that exist one chunk at a time: ``x[rows]`` returns hidden[rows] @ weight.T (+ bias)
+    in a buffer reused by every chunk (the caller is done with a chunk before asking for the next)."""
+
+    def __init__(self, lin: LinearLogits, detach: bool):
+        # Detached always: the teacher is a constant, and the student's gradients are made by hand
+        # (``_LinearSink``) and handed to autograd by ``_FusedLinear``, whose inputs are the originals.
+        h = lin.hidden.detach().reshape(-1, lin.hidden.shape[-1])
+        w, b = lin.weight.detach(), None if lin.bias is None else lin.bias.detach()
+        self.hidden, self.weight, self.bias = h, w, b
+        # the product runs in the wider of the two dtypes (bf16 hidden states from autocast against fp32
+        # weights run in fp32); the weight is cast once per call, not per chunk
+        self.mm_dtype = torch.promote_types(h.dtype, w.dtype)
+        self.w_mm = w.to(self.mm_dtype)
+        self.b_mm = None if b is None else b.to(self.mm_dtype)
+        self.shape = torch.Size((h.shape[0], w.shape[0]))
+        self.dtype, self.device = self.mm_dtype, h.device
+        self._buf = None
+
+    def rows(self, idx) -> torch.Tensor:
+        """hidden[idx] in the product's dtype, (n, H)."""
+        return self.hidden[idx].to(self.mm_dtype)
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        h = self.rows(idx)
+        n, V = h.shape[0], self.shape[1]
+        if self._buf is None or self._buf.numel() < n * V:
+            self._buf = torch.empty(n * V, dtype=self.mm_dtype, device=self.device)
+        out = self._buf[: n * V].view(n, V)
+        if self.b_mm is None:
+            return torch.mm(h, self.w_mm.t(), out=out)  # (n, V)
+        return torch.addmm(self.b_mm, h, self.w_mm.t(), out=out)
+
+
+class _LinearSink:
+    """Where the fused path's per-chunk logit gradient goes: into ∂/∂hidden (N, H), ∂/∂weight (V, H) and
+    ∂/∂bias (V,), and, with hard labels, the chunk's cross-entropy term first (value and gradient)."""
+
+    def __init__(self, student: _Linear, need_grad: bool, ce_labels: torch.Tensor | None, ce_scale: float,
+                 ignore_index: int):
+        self.student, self.need_grad = student, need_grad
+        self.ce_labels, self.ce_scale, self.ignore_index = ce_labels, ce_scale, ignore_index
+        self.ce_total = torch.zeros((), dtype=torch.float64, device=student.device)
+        self.grad_hidden = self.grad_weight = self.grad_bias = None
+        if need_grad:
+            h, w = student.hidden, student.weight
+            self.grad_hidden = torch.zeros(h.shape, dtype=h.dtype, device=h.device)
+            # accumulated over chunks in at least fp32 (a bf16 sum over many chunks would lose the small ones)
+            acc = torch.promote_types(w.dtype, torch.float32)
+            self.grad_weight = torch.zeros(w.shape, dtype=acc, device=w.device)
+            if student.bias is not None:
+                self.grad_bias = torch.zeros(w.shape[0], dtype=acc, device=w.device)
+
+    def write(self, z_s: torch.Tensor, idx, dst: torch.Tensor, ws: _Workspace) -> None:
+        """Add the chunk's CE (if any) to ``dst`` (n, V), then push dst through the linear layer."""
+        if self.ce_labels is not None:
+            self._ce(z_s, self.ce_labels[idx], dst, ws)
+        if not self.need_grad:
+            return
+        g = dst.to(self.student.mm_dtype)  # (n, V)
+        h = self.student.rows(idx)  # (n, H)
+        gh = torch.mm(g, self.student.w_mm)  # (n, H)
+        if isinstance(idx, slice):
+            self.grad_hidden[idx] = gh
+        else:
+            self.grad_hidden.index_copy_(0, idx, gh.to(self.grad_hidden.dtype))
+        self.grad_weight.addmm_(g.t().to(self.grad_weight.dtype), h.to(self.grad_weight.dtype))  # (V, H)
+        if self.grad_bias is not None:
+            self.grad_bias.add_(g.sum(0).to(self.grad_bias.dtype))
+
+    def _ce(self, z_s, y, dst, ws) -> None:
+        """Hard-label CE −log softmax(z)_y of the rows with y ≠ ignore_index: the sum into ``ce_total``,
+        ce_scale · (softmax(z) − onehot(y)) into ``dst``."""
+        keep = y != self.ignore_index  # (n,)
+        if not bool(keep.any()):
+            return
+        z = ws("ce", z_s.shape).copy_(z_s)  # (n, V) in the compute dtype
+        lse = torch.logsumexp(z, -1, keepdim=True)  # (n, 1)
+        yk = y.clamp_min(0).unsqueeze(-1)  # (n, 1); masked rows weigh 0 below
+        w = keep.to(z.dtype).unsqueeze(-1)  # (n, 1)
+        self.ce_total += ((lse - z.gather(-1, yk)) * w).sum().to(self.ce_total.dtype)
+        p = z.sub_(lse).exp_().mul_(w * self.ce_scale)  # softmax rows, scaled; 0 on masked rows
+        dst.add_(p.scatter_add_(-1, yk, -w * self.ce_scale))
+
+
+class FusedLoss(NamedTuple):
+    """What ``fused_linear_loss`` returns: the loss to minimize and its two parts (detached, for logging)."""
+
+    loss: torch.Tensor  # 0-dim: (1 − ce_weight) · divergence + ce_weight · ce, differentiable
+    divergence: torch.Tensor  # 0-dim, no gradient
+    ce: torch.Tensor  # 0-dim, no gradient (0 when ce_weight = 0 and no ce_labels were given)
+
+
+class _FusedLinear(torch.autograd.Function):
+    """The divergence (plus optional CE) from hidden states and the output weight; the gradients for both
+    are computed chunk by chunk in the forward (``_LinearSink``), so backward only scales them."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, prep: _Prepared, kernel, T, chunk_size, denominator, div_weight,
+                ce_labels, ce_weight, ce_count, ignore_index):
+        need_grad = any(x is not None and x.requires_grad for x in (hidden, weight, bias))
+        ce_scale = ce_weight / max(ce_count, 1)
+        sink = _LinearSink(prep.student, need_grad, ce_labels, ce_scale, ignore_index)
+        # −inf teacher logits (a masked vocabulary) need 0 · log 0 = 0; matmul logits are finite
+        exact_inf = isinstance(prep.dense, torch.Tensor) and bool(torch.isneginf(prep.dense).any())
+        with torch.autocast(hidden.device.type, enabled=False):
+            total = _evaluate(prep, kernel, T, chunk_size, sink, exact_inf, denominator, weight=div_weight)
+        if torch.isnan(total) or torch.isnan(sink.ce_total):
+            raise ValueError("the fused divergence is NaN: check the hidden states, weights and targets for NaN "
+                             "or +inf (fp16 overflow?).")
+        n_rows = prep.student.shape[0] if prep.rows is None else prep.rows.numel()
+        div = total * (1.0 / max(n_rows if denominator is None else denominator, 1))
+        ce = (sink.ce_total / max(ce_count, 1)).to(div.dtype)
+        loss = div_weight * div + ce_weight * ce if ce_weight else div.clone()
+        empty = torch.empty(0, device=hidden.device)
+        ctx.save_for_backward(*(x if x is not None else empty
+                                for x in (sink.grad_hidden, sink.grad_weight, sink.grad_bias)))
+        ctx.has = (sink.grad_hidden is not None, sink.grad_bias is not None)
+        ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        ctx.hidden_shape = hidden.shape
+        ctx.mark_non_differentiable(div, ce)
+        return loss, div, ce
+
+    @staticmethod
+    def backward(ctx, grad_loss, _grad_div, _grad_ce):
+        nones = (None,) * 10
+        if not ctx.has[0]:
+            return None, None, None, *nones
+        gh, gw, gb = ctx.saved_tensors
+        one = grad_loss.numel() == 1 and float(grad_loss) == 1.0  # skip the multiplies for loss.backward()
+        scale = (lambda x, dt: x.to(dt)) if one else (lambda x, dt: (x * grad_loss.to(x.dtype)).to(dt))
+        dh, dw, db = ctx.dtypes
+        return (scale(gh, dh).view(ctx.hidden_shape), scale(gw, dw),
+                scale(gb, db) if ctx.has[1] else None, *nones)
+
+
+def _fused_chunk_size(V: int, rows: int, device, dtype) -> int | None:
+    kind = torch.device(device).type
+    budget = FUSED_CHUNK_BYTES.get(kind, FUSED_CHUNK_BYTES["cuda"])
+    itemsize = torch.finfo(_compute_dtype(torch.empty(0, dtype=dtype))).bits // 8
+    chunk = max(1, budget // (_FUSED_CHUNK_BUFFERS * itemsize * max(V, 1)))
+    return None if chunk >= rows else int(chunk)
+
+
+def _fused(student: LinearLogits, teacher, kernel: Kernel, *, labels, ignore_index, temperature, chunk_size,
+           num_items_in_batch, ce_labels=None, ce_weight: float = 0.0) -> FusedLoss:
+    """The fused path of every divergence (see ``fused_linear_loss``)."""
+    _check_temperature(temperature)
+    _check_unit("ce_weight", ce_weight)
+    if num_items_in_batch is not None and (isinstance(num_items_in_batch, bool) or int(num_items_in_batch) < 1):
+        raise ValueError(f"num_items_in_batch must be a positive count of positions, got {num_items_in_batch!r}.")
+    if isinstance(teacher, SampledTargets) and kernel is not _forward_kl_kernel:
+        raise ValueError("SampledTargets estimate the forward KL / cross-entropy gradient without bias, and no other "
+                         "divergence; use forward_kl (or jsd with beta=0), or top-k or dense targets.")
+    prep = _prepare(student, teacher, labels, ignore_index, float(temperature))
+    N, V = prep.student.shape
+    n_rows = N if prep.rows is None else prep.rows.numel()
+    if isinstance(chunk_size, str) and chunk_size == "auto":
+        chunk_size = _fused_chunk_size(V, n_rows, student.hidden.device, prep.student.mm_dtype)
+    elif chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int, 'auto' or None, got {chunk_size!r}.")
+    y, ce_count = None, 0
+    if ce_labels is not None:
+        if ce_labels.shape != student.hidden.shape[:-1]:
+            raise ValueError(f"ce_labels must have shape {tuple(student.hidden.shape[:-1])}, got "
+                             f"{tuple(ce_labels.shape)}.")
+        y = ce_labels.reshape(-1).long()
+        kept = y != ignore_index
+        if bool(((y < 0) | (y >= V))[kept].any()):
+            raise ValueError(f"ce_labels must lie in [0, {V}) or equal ignore_index={ignore_index}.")
+        if prep.rows is not None and bool(kept[labels.reshape(-1) == ignore_index].any()):
+            raise ValueError("ce_labels count a position that labels mask: the fused loss evaluates the divergence's "
+                             "positions only; mask it in both.")
+        ce_count = int(kept.sum())
+    elif ce_weight:
+        raise ValueError(f"ce_weight={ce_weight} needs ce_labels (the next-token ids, ignore_index where not counted).")
+    denominator = None if num_items_in_batch is None else int(num_items_in_batch)
+    loss, div, ce = _FusedLinear.apply(student.hidden, student.weight, student.bias, prep, kernel,
+                                       float(temperature), chunk_size, denominator, 1.0 - ce_weight, y,
+                                       float(ce_weight), ce_count, ignore_index)
+    return FusedLoss(loss, div, ce)
+
+
+def fused_linear_loss(divergence: str, student: LinearLogits, teacher, *, temperature: float = 1.0, labels=None,
+                      ignore_index: int = -100, chunk_size: int | str | None = "auto", num_items_in_batch=None,
+                      ce_labels=None, ce_weight: float = 0.0, **params) -> FusedLoss:
+    """A divergence of ``DIVERGENCES`` (optionally mixed with hard-label CE) from hidden states and the
+    output weight, without ever building the (..., V) logits or their gradient.
+
+        loss = (1 − ce_weight) · D(teacher ‖ student) + ce_weight · CE(student, ce_labels)
+
+    The positions are processed chunk by chunk: each chunk's logits are ``hidden @ weight.T``, the
+    divergence's chunk function (the same code as the logits path) gives the loss and its logit gradient,
+    and that gradient goes straight into the gradients for hidden, weight and bias. Peak memory is the
+    chunk's scratch plus those gradients (which training holds anyway); values and gradients equal the
+    logits path's (``DIVERGENCES[divergence](hidden @ weight.T, teacher, ...)``) to float rounding.
+    Memory note: hard labels use the same chunk (no second pass), as Liger's fused losses do.
+
+    Args:
+        divergence: a name of ``DIVERGENCES`` ("forward_kl", "jsd", ...).
+        student: ``LinearLogits`` of the student: hidden (..., H), weight (V, H), optional bias (V,).
+        teacher: dense teacher logits (..., V), ``LinearLogits`` of the teacher (its logits are made chunk
+            by chunk as well), ``TopKTargets`` or ``SampledTargets``. No gradient flows to the teacher.
+        temperature: T > 0 of the divergence (the CE term is at temperature 1). No T² factor.
+        labels: optional (...) int64; positions equal to ``ignore_index`` are skipped by both terms.
+        ignore_index: label value that marks skipped positions (default -100).
+        chunk_size: positions per chunk; "auto" picks it from V and ``FUSED_CHUNK_BYTES``; None: one pass.
+        num_items_in_batch: divide the summed divergence by this count instead of the kept positions.
+        ce_labels: optional (...) int64 next-token ids for the CE term (``ignore_index`` where not counted;
+            only positions the divergence keeps may be counted). The CE is their mean.
+        ce_weight: weight of the CE term, in [0, 1]; > 0 needs ``ce_labels``.
+        **params: the divergence's settings (``beta``, ``skew``; see the registry entry's ``params``).
+
+    Returns:
+        ``FusedLoss(loss, divergence, ce)``: 0-dim float32 tensors; only ``loss`` carries a gradient.
+
+    Raises:
+        ValueError: an unknown divergence or parameter, shapes that do not fit, a parameter out of range,
+            or a NaN result.
+    """
+    entry = DIVERGENCES.get(divergence)
+    if entry is None:
+        raise ValueError(f"unknown divergence {divergence!r}; choose one of {sorted(DIVERGENCES)}.")
+    unknown = set(params) - set(entry.params)
+    if unknown:
+        raise ValueError(f"{divergence} takes the settings {list(entry.params)}, got {sorted(unknown)}.")
+    if not isinstance(student, LinearLogits):
+        raise ValueError(f"fused_linear_loss needs the student as LinearLogits(hidden, weight), got "
+                         f"{type(student).__name__}; for logits call DIVERGENCES[{divergence!r}] directly.")
+    return _fused(student, teacher, entry.make_kernel(**params), labels=labels, ignore_index=ignore_index,
+                  temperature=temperature, chunk_size=chunk_size, num_items_in_batch=num_items_in_batch,
+                  ce_labels=ce_labels, ce_weight=ce_weight)
 
 
 # ---------------------------------------------------------------------------------------
@@ -832,14 +1165,7 @@ def generalized_jsd(
     Args:
         beta: in [0, 1].
     """
-    _check_unit("beta", beta)
-    if beta == 0:
-        kernel = _forward_kl_kernel
-    elif beta == 1:
-        kernel = _reverse_kl_kernel
-    else:
-        kernel = _jsd_kernel(float(beta))
-    return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size,
+    return _run(student_logits, teacher_logits, labels, ignore_index, _gjsd_kernel(beta), temperature, chunk_size,
                 num_items_in_batch)
 
 
@@ -869,8 +1195,7 @@ def skew_kl(
         alpha: the old name of ``skew`` (deprecated; accepted until distill 0.3).
     """
     skew = _renamed_arg("skew_kl", "alpha", alpha, "skew", skew, default=0.1)
-    _check_unit("skew", skew, open_high=True)
-    kernel = _skew_reverse_kernel(float(skew)) if reverse else _skew_forward_kernel(float(skew))
+    kernel = _skew_kernel(skew, reverse)
     return _run(student_logits, teacher_logits, labels, ignore_index, kernel, temperature, chunk_size,
                 num_items_in_batch)
 
@@ -1007,6 +1332,7 @@ class DivergenceEntry:
 
     fn: Callable[..., torch.Tensor]
     summary: str
+    kernel: Callable[..., Kernel]  # params (and fixed) → the per-chunk kernel ``fn`` runs; the fused path uses it
     params: tuple[str, ...] = ()
     sampled_targets: bool = False  # SampledTargets estimate the forward-KL gradient only
     fixed: dict = field(default_factory=dict)  # keywords the entry always passes (skew_rkl: reverse=True)
@@ -1014,16 +1340,22 @@ class DivergenceEntry:
     def __call__(self, student_logits, teacher_logits, **kw) -> torch.Tensor:
         return self.fn(student_logits, teacher_logits, **self.fixed, **kw)
 
+    def make_kernel(self, **params) -> Kernel:
+        """The kernel at these settings (only the entry's own ``params`` are read; others are ignored)."""
+        return self.kernel(**{k: v for k, v in params.items() if k in self.params}, **self.fixed)
+
 
 _DIVERGENCES = {
-    "forward_kl": DivergenceEntry(forward_kl, "KL(p ‖ q): mean-seeking, the classic KD loss", sampled_targets=True),
-    "reverse_kl": DivergenceEntry(reverse_kl, "KL(q ‖ p): mode-seeking (MiniLLM)"),
+    "forward_kl": DivergenceEntry(forward_kl, "KL(p ‖ q): mean-seeking, the classic KD loss",
+                                  lambda: _forward_kl_kernel, sampled_targets=True),
+    "reverse_kl": DivergenceEntry(reverse_kl, "KL(q ‖ p): mode-seeking (MiniLLM)", lambda: _reverse_kl_kernel),
     "jsd": DivergenceEntry(generalized_jsd, "generalized JSD of GKD, β from forward (0) to reverse (1) KL",
-                           params=("beta",)),
-    "skew_kl": DivergenceEntry(skew_kl, "DistiLLM's skew KL, KL(p ‖ α p + (1 − α) q), α = skew", params=("skew",)),
-    "skew_rkl": DivergenceEntry(skew_kl, "DistiLLM's skew reverse KL, KL(q ‖ α q + (1 − α) p)", params=("skew",),
-                                fixed={"reverse": True}),
-    "tvd": DivergenceEntry(tvd, "total variation distance, in [0, 1]"),
+                           _gjsd_kernel, params=("beta",)),
+    "skew_kl": DivergenceEntry(skew_kl, "DistiLLM's skew KL, KL(p ‖ α p + (1 − α) q), α = skew", _skew_kernel,
+                               params=("skew",)),
+    "skew_rkl": DivergenceEntry(skew_kl, "DistiLLM's skew reverse KL, KL(q ‖ α q + (1 − α) p)", _skew_kernel,
+                                params=("skew",), fixed={"reverse": True}),
+    "tvd": DivergenceEntry(tvd, "total variation distance, in [0, 1]", lambda: _tvd_kernel),
 }
 
 # The one list of divergences: `distill lm train --loss`, the `Divergence` Literal (lm/names.py, kept in step by

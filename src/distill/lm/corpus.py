@@ -143,7 +143,7 @@ def render_chat(tokenizer, messages: list[dict]) -> tuple[str, str]:
     return f"{system}Question: {user}\nAnswer: ", reply["content"] + (tokenizer.eos_token or "")
 
 
-def chat_examples(path: str | Path, tokenizer, max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+def chat_examples(path: str | Path, tokenizer, max_length: int, field: str | None = None):
     """Chat JSONL → (ids (N, L) right-padded, mask (N, L) True on the reply's tokens only).
 
     Training on replies only (the loss ignores the system prompt and the question) is what teaches a
@@ -154,9 +154,11 @@ def chat_examples(path: str | Path, tokenizer, max_length: int) -> tuple[torch.T
         path: a chat JSONL file, or a folder holding ``train.jsonl``.
         tokenizer: renders and tokenizes each chat.
         max_length: longest kept sequence L (longer ones are cut; prompts that fill it are dropped).
+        field: also return this field of each kept record (e.g. "teacher"); None if a record lacks it.
 
     Returns:
-        (ids, mask): int64 (N, L) and bool (N, L).
+        (ids, mask): int64 (N, L) and bool (N, L); with ``field``, (ids, mask, values) where values[j]
+        is example j's field and ``where``-strings "file:line" follow as a fourth element.
 
     Raises:
         ValueError: a record has no ``messages``, or no example fits.
@@ -165,6 +167,7 @@ def chat_examples(path: str | Path, tokenizer, max_length: int) -> tuple[torch.T
     if path.is_dir():
         path = path / "train.jsonl"
     rows: list[tuple[list[int], int]] = []
+    values, where = [], []
     too_long = 0
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -179,6 +182,9 @@ def chat_examples(path: str | Path, tokenizer, max_length: int) -> tuple[torch.T
             too_long += 1
             continue
         rows.append(((p + r)[:max_length], len(p)))
+        if field is not None:
+            values.append(rec.get(field))
+            where.append(f"{path}:{i}")
     if not rows:
         raise ValueError(f"{path} holds no usable chat examples ({too_long} longer than --window {max_length}).")
     L = max(len(ids) for ids, _ in rows)
@@ -188,4 +194,4 @@ def chat_examples(path: str | Path, tokenizer, max_length: int) -> tuple[torch.T
     for j, (seq, n_prompt) in enumerate(rows):
         ids[j, : len(seq)] = torch.tensor(seq)
         mask[j, n_prompt : len(seq)] = True
-    return ids, mask
+    return (ids, mask) if field is None else (ids, mask, values, where)

@@ -8,7 +8,9 @@ three places:
     the student continues the first half of each window, the teacher scores the result,
     and the loss covers the generated tokens only.
 The loss is any divergence of ``distill.losses`` (chunked), optionally mixed with
-cross-entropy on the text: ``(1 − ce_weight) · D + ce_weight · CE``.
+cross-entropy on the text: ``(1 − ce_weight) · D + ce_weight · CE``. By default it is computed
+fused (``distill.losses.fused_linear_loss``): from the student's last hidden states and output
+layer (and the live teacher's), chunk by chunk, so no B × L × V logits tensor or gradient exists.
 
 The same code runs on one CPU, one GPU, or several processes under ``accelerate launch``
 (each process draws its own slice of the global batch). Checkpoints (``accelerate``'s
@@ -26,12 +28,14 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 from distill.config import check, doc, settings, to_dict
 from distill.files import write_results
+from distill.lm.multi import TeacherSet
 from distill.lm.names import Loss
 from distill.lm.options import (
     CORPUS_HELP,
@@ -41,7 +45,7 @@ from distill.lm.options import (
     LMOptimOptions,
     TeacherModelOptions,
 )
-from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
+from distill.losses import DIVERGENCES, LinearLogits, SampledTargets, TopKTargets, fused_linear_loss
 from distill.results import Result
 from distill.targets.store import stack_targets
 from distill.train import checkpoint, loop
@@ -58,6 +62,12 @@ class LMTrainConfig(CheckpointOptions, EvalOptions, LMOptimOptions, CorpusOption
     student: str = doc("student HF folder (e.g. from `distill lm student`)", default="", group="models and data",
                        required=True)
     data: str = doc(f"{CORPUS_HELP}; not needed with --targets", default="", group="models and data")
+    teachers: tuple[str, ...] = doc("several live teachers (each as --teacher takes it), replacing --teacher: routed "
+                                    "per example by a 'teacher' field of the chat JSONL (an index or an entry of "
+                                    "this list), or mixed with --teacher-weights", default=(), group="models and data")
+    teacher_weights: tuple[float, ...] = doc("mix --teachers position by position with these weights (mix_teachers, "
+                                             "exact at every temperature) instead of routing per example",
+                                             default=(), group="models and data", ge=0)
     targets: str | None = doc("target store from `distill lm capture` (top-k or sampled; off-policy, no live "
                               "teacher)", default=None, group="models and data")
     loss: Loss = doc(
@@ -75,6 +85,14 @@ class LMTrainConfig(CheckpointOptions, EvalOptions, LMOptimOptions, CorpusOption
                               group="on-policy (GKD)", ge=1)
     window: int = doc("tokens per training window (with --targets: the store's window)", default=256,
                       group="models and data", ge=1)
+    cross_tokenizer: Literal["none", "uld", "hybrid"] = doc(
+        "a teacher with another tokenizer: 'uld' (Wasserstein-1 of the sorted distributions, position by position) "
+        "or 'hybrid' (spans aligned by character offsets, exact KL on shared tokens, ULD on the rest); 'none' "
+        "refuses such a teacher", default="none", group="loss")
+    fused_loss: bool = doc("compute the loss from the last hidden states and the output layer chunk by chunk, so the "
+                           "B×L×V logits and their gradient never exist (used when the model exposes its output "
+                           "layer and its logits are exactly that layer's output; --no-fused-loss: from the logits)",
+                           default=True, group="loss")
     out: str = doc("output folder: the trained student (HF folder), metrics.csv, checkpoint/", default="runs/lm",
                    group="output")
 
@@ -82,6 +100,12 @@ class LMTrainConfig(CheckpointOptions, EvalOptions, LMOptimOptions, CorpusOption
         check(bool(self.data) or bool(self.targets), "data", self.data, "a corpus path unless --targets is given")
         check(self.lmbda == 0 or not self.targets, "lmbda", self.lmbda,
               "0 with --targets (on-policy training needs a live teacher)")
+        check(not self.teacher_weights or len(self.teacher_weights) == len(self.teachers), "teacher_weights",
+              self.teacher_weights, f"one weight per --teachers entry ({len(self.teachers)})")
+        check(not self.teacher_weights or sum(self.teacher_weights) > 0, "teacher_weights", self.teacher_weights,
+              "weights with a positive sum")
+        check(not (self.teachers and self.targets), "teachers", self.teachers, "empty with --targets (stores "
+              "hold one teacher's targets)")
 
 
 # metrics.csv columns; cpu_seconds is this process's CPU time for the step: on a shared machine it
@@ -157,6 +181,69 @@ def divergence(cfg: LMTrainConfig, student_logits, targets, labels=None) -> torc
     kw = {"temperature": cfg.temperature, "labels": labels, "chunk_size": cfg.chunk_size}
     kw |= {name: getattr(cfg, name) for name in entry.params}  # the registry says which settings it takes
     return entry(student_logits, targets, **kw)
+
+
+def output_layer(model, probe: torch.Tensor | None = None, V: int | None = None):
+    """The model's output layer if the fused loss can use it, else None.
+
+    Usable means: ``get_output_embeddings()`` returns a layer with a (V, H) ``weight`` (and optional bias), and,
+    when a ``probe`` batch is given, the model's logits on it equal that layer applied to the last hidden
+    states (``output_hidden_states``). The check catches what a fused loss would silently get wrong: logit
+    soft-capping, logit scaling, or an output layer wrapped by an adapter.
+
+    Args:
+        model: a causal LM (unwrapped).
+        probe: optional (b, l) token ids to check the logits on.
+        V: compare the first V logits only (None: all).
+
+    Returns:
+        The layer (an ``nn.Module`` with ``weight`` and ``bias``), or None.
+    """
+    get = getattr(model, "get_output_embeddings", None)
+    layer = get() if callable(get) else None
+    weight = getattr(layer, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        return None
+    if probe is not None:
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                out = model(probe, use_cache=False, output_hidden_states=True)
+                hidden = out.hidden_states[-1]
+                mine = _head_logits(layer, hidden, V)
+                ok = torch.allclose(out.logits[..., :V].float(), mine.float(), rtol=1e-4, atol=1e-4)
+        except (TypeError, AttributeError):  # no output_hidden_states: not an HF causal LM we can fuse
+            ok = False
+        finally:
+            model.train(was)
+        if not ok:
+            return None
+    return layer
+
+
+def _head_logits(layer, hidden, V):
+    bias = getattr(layer, "bias", None)
+    return F.linear(hidden, layer.weight[:V], None if bias is None else bias[:V])
+
+
+def linear_logits(model, layer, ids: torch.Tensor, V: int) -> LinearLogits:
+    """The model's last hidden states on ``ids`` with its output layer, sliced to the first V tokens;
+    only one position's logits are made (``logits_to_keep=1``) and none of them is used.
+
+    Args:
+        model: the (possibly wrapped) model to call: gradients and distributed hooks go through it.
+        layer: its output layer (from ``output_layer``).
+        ids: (b, L) token ids.
+        V: the shared vocabulary size.
+
+    Returns:
+        ``LinearLogits`` with hidden (b, L, H) and weight (V, H) (a view of the layer's own weight, so its
+        gradient lands on the parameter; tied embeddings included).
+    """
+    out = model(ids, use_cache=False, output_hidden_states=True, logits_to_keep=1)
+    bias = getattr(layer, "bias", None)
+    return LinearLogits(out.hidden_states[-1], layer.weight[:V], None if bias is None else bias[:V])
 
 
 def text_ce(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -243,7 +330,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from distill.lm.compat import shared_vocab_size, tokenizer_fingerprint
+    from distill.lm.compat import IncompatibleTokenizers, shared_vocab_size, tokenizer_fingerprint
     from distill.lm.corpus import chat_examples, is_chat_jsonl, pack_windows
     from distill.lm.models import load_model, load_tokenizer, resolve
     from distill.targets.store import TargetStore
@@ -255,7 +342,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     s_tok = load_tokenizer(cfg.student)
     student = load_model(cfg.student)
     use_teacher = cfg.loss != "ce" and not cfg.targets
-    teacher = None
+    teacher = teachers = routes = cross = None
     masks = None
     if cfg.targets:
         store = TargetStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
@@ -277,13 +364,38 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     else:
         store = None
         if use_teacher:
-            t_path = resolve(cfg.teacher)
-            teacher = load_model(t_path, device=acc.device)
-            V = shared_vocab_size(load_tokenizer(t_path), s_tok, teacher.config.vocab_size,
-                                  student.config.vocab_size)
+            specs = list(cfg.teachers) or [cfg.teacher]
+            models, sizes = [], []
+            for spec in specs:
+                t_path = resolve(spec)
+                models.append(load_model(t_path, device=acc.device))
+                try:
+                    sizes.append(shared_vocab_size(load_tokenizer(t_path), s_tok, models[-1].config.vocab_size,
+                                                   student.config.vocab_size))
+                except IncompatibleTokenizers:
+                    if cfg.cross_tokenizer == "none" or len(specs) > 1:
+                        raise
+                    cross = _cross_setup(cfg, s_tok, load_tokenizer(t_path))
+                    sizes.append(len(s_tok))
+            V = min(sizes)
+            teacher = models[0]  # evaluation's KL, and the fused teacher path of a one-teacher run
+            teachers = TeacherSet(models, specs, cfg.teacher_weights, cfg.temperature)
         else:  # cross-entropy on text only (the baseline, black-box data): no teacher, any tokenizer
             V = student.config.vocab_size
-        if is_chat_jsonl(cfg.data):  # chat data (e.g. a docs data set): loss on the replies only
+        if cross is not None:
+            from distill.lm.crosstrain import cross_windows
+
+            windows = cross_windows(cfg.data, s_tok, cross["t_tok"], cfg.window, cfg.max_windows or None)
+        elif teachers is not None and teachers.routed:
+            if not is_chat_jsonl(cfg.data):
+                raise ValueError(f"--teachers without --teacher-weights routes each example to the teacher its "
+                                 f"'teacher' field names, which needs chat JSONL records; {cfg.data} is a text "
+                                 "corpus (give --teacher-weights to mix the teachers instead).")
+            windows, masks, values, where = chat_examples(cfg.data, s_tok, cfg.window, field="teacher")
+            routes = torch.tensor([teachers.route_of(v, w) for v, w in zip(values, where, strict=True)])
+            if cfg.lmbda > 0:
+                raise ValueError("lmbda must be 0 with chat data (on-policy sampling continues plain text windows).")
+        elif is_chat_jsonl(cfg.data):  # chat data (e.g. a docs data set): loss on the replies only
             windows, masks = chat_examples(cfg.data, s_tok, cfg.window)
             if cfg.lmbda > 0:
                 raise ValueError("lmbda must be 0 with chat data (on-policy sampling continues plain text windows).")
@@ -311,6 +423,9 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
                          f"({cfg.grad_accum} × {acc.num_processes}).")
     batches = _Batches(n_windows, cfg.batch_size, cfg.seed)
     local = global_micro // acc.num_processes
+    # the teacher's hidden states feed the fused loss only for one teacher (a mixture or a route needs logits)
+    one = teachers is None or len(teachers.models) == 1
+    heads = None if cross else _fused_heads(cfg, acc, student, teacher if one else None, store, windows, V)
 
     ckpt = out / "checkpoint"
     settings = run_settings(cfg, n_windows, V)
@@ -327,7 +442,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     if writer and new_file:
         writer.writerow(METRICS)
     tb = _tensorboard(out, cfg.tensorboard, purge_step=step + 1) if acc.is_main_process else None
-    recipe = _LMRecipe(cfg, acc, student, teacher, store, windows, masks, V, batches, global_micro, local)
+    recipe = _LMRecipe(cfg, acc, student, teachers, store, windows, masks, V, batches, global_micro, local, heads,
+                       routes, cross)
     clock = {"t": time.time(), "c": time.process_time()}
 
     def on_step(step: int, stats: dict, lr: float) -> None:
@@ -344,7 +460,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     held_out = _held_out(cfg, s_tok) if cfg.eval_every else None
 
     def evaluate(step: int) -> dict:
-        res = evaluate_windows(acc.unwrap_model(student), teacher, held_out, V, acc.device, cfg.batch_size)
+        res = evaluate_windows(acc.unwrap_model(student), None if cross else teacher, held_out, V, acc.device,
+                               cfg.batch_size)  # a cross-tokenizer teacher's logits index other tokens: no KL
         if tb is not None:
             for k, v in res.items():
                 tb.add_scalar(f"eval/{k}", v, step)
@@ -364,7 +481,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
             tb.close()
     step = r.step
     result = TrainResult(steps=step, completed=step >= cfg.steps, seconds=round(time.time() - t_start, 2),
-                         last_loss=r.last.get("loss"), out=str(out), config=to_dict(cfg))
+                         last_loss=r.last.get("loss"), loss_path="fused" if heads else "logits", out=str(out),
+                         config=to_dict(cfg))
     if r.evaluations:
         result["evaluations"] = r.evaluations
     if step >= cfg.steps and acc.is_main_process:
@@ -391,6 +509,9 @@ def markdown(res: dict) -> str:
     c = res["config"]
     loss = c["loss"] + (f" + {c['ce_weight']:g} × CE on the text" if c.get("ce_weight") and c["loss"] != "ce" else "")
     source = f"target store {c['targets']}" if c.get("targets") else f"teacher {c['teacher']}"
+    if c.get("teachers") and not c.get("targets"):
+        how = f"mixed with weights {c['teacher_weights']}" if c.get("teacher_weights") else "routed per example"
+        source = f"teachers {', '.join(c['teachers'])} ({how})"
     lines = [f"# distill lm train: {res['steps']} steps in {res['seconds']:.0f} s", "",
              "| | |", "|---|---|", f"| student | {c['student']} |", f"| loss | {loss} |",
              f"| targets | {'text only' if c['loss'] == 'ce' else source} |",
@@ -401,12 +522,65 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cross_setup(cfg, s_tok, t_tok) -> dict:
+    """What a cross-tokenizer run needs from the two tokenizers (and the settings it refuses)."""
+    from distill.lm.corpus import is_chat_jsonl
+    from distill.lm.crosstrain import vocab_pairs
+
+    check(cfg.lmbda == 0, "lmbda", cfg.lmbda, "0 with --cross-tokenizer (on-policy samples are the student's tokens)")
+    check(not is_chat_jsonl(cfg.data), "data", cfg.data, "a text corpus with --cross-tokenizer (not chat JSONL)")
+    pad = t_tok.pad_token_id if t_tok.pad_token_id is not None else (t_tok.eos_token_id or 0)
+    vocab = vocab_pairs(s_tok, t_tok) if cfg.cross_tokenizer == "hybrid" else None
+    if vocab is not None:
+        log.info("cross-tokenizer (hybrid): %d token strings shared by the student (%d) and teacher (%d) vocabularies",
+                 len(vocab[0]), len(s_tok), len(t_tok))
+    return {"t_tok": t_tok, "pad": pad, "vocab": vocab, "t_vocab": len(t_tok)}
+
+
+def _cross_step(cfg, acc, student, teacher, windows, rows, V, cross):
+    """Loss of one micro-batch with a teacher of another tokenizer (``distill.lm.crosstrain``)."""
+    from distill.lm.crosstrain import batch, cross_loss
+
+    items = [windows[int(i)] for i in rows]
+    s_ids, t_ids = (x.to(acc.device) for x in batch(items, cross["pad"]))
+    with torch.no_grad():
+        t_logits = teacher(t_ids, use_cache=False).logits[..., : cross["t_vocab"]].float()
+    logits = student(s_ids, use_cache=False).logits[..., :V]
+    div = cross_loss(cfg.cross_tokenizer, logits, t_logits, items, cross["vocab"], cfg.temperature)
+    ce = text_ce(logits, s_ids) if cfg.ce_weight > 0 else None
+    loss = div if ce is None else (1 - cfg.ce_weight) * div + cfg.ce_weight * ce
+    parts = {"tokens": int(s_ids.numel()), "loss": loss.item(), "divergence": div.item(),
+             "ce": 0.0 if ce is None else ce.item()}
+    return loss, parts
+
+
+def _fused_heads(cfg, acc, student, teacher, store, windows, V):
+    """(student layer, teacher layer or None) when the loss runs fused, else None (and why, logged)."""
+    if not cfg.fused_loss or cfg.loss == "ce":
+        return None
+    if store is not None:
+        probe = store[0][0][None, :8].to(acc.device)
+    else:
+        probe = windows[:1, :8].to(acc.device)
+    s_layer = output_layer(acc.unwrap_model(student), probe, V)
+    if s_layer is None:
+        log.info("fused loss off: the student's logits are not its output layer applied to its last hidden "
+                 "states (soft-capping, scaling or an adapter on the output layer); computing from the logits")
+        return None
+    t_layer = output_layer(teacher, probe, V) if teacher is not None else None
+    log.info("fused loss: from the student's hidden states and output layer%s, %d positions per chunk",
+             " and the teacher's" if t_layer is not None else "", cfg.chunk_size)
+    return s_layer, t_layer
+
+
 class _LMRecipe:
     """LM distillation on the loop: ``grad_accum`` micro-batches per step from a seeded permutation per
     epoch, each process its shard; whether a step is on-policy is drawn from (seed, step)."""
 
-    def __init__(self, cfg, acc, student, teacher, store, windows, masks, V, batches, global_micro, local):
-        self.cfg, self.acc, self.student, self.teacher, self.store = cfg, acc, student, teacher, store
+    def __init__(self, cfg, acc, student, teachers, store, windows, masks, V, batches, global_micro, local,
+                 heads=None, routes=None, cross=None):
+        self.cfg, self.acc, self.student, self.teachers, self.store = cfg, acc, student, teachers, store
+        self.heads, self.routes, self.cross = heads, routes, cross
         self.windows, self.masks, self.V, self.batches = windows, masks, V, batches
         self.global_micro, self.local = global_micro, local
         self.on_policy = False
@@ -420,8 +594,11 @@ class _LMRecipe:
         return [m[acc.process_index * self.local : (acc.process_index + 1) * self.local] for m in micro]
 
     def loss(self, rows, step: int):
-        return _micro_step(self.cfg, self.acc, self.student, self.teacher, self.store, self.windows, rows, self.V,
-                           self.on_policy, self.masks)
+        if self.cross is not None:
+            return _cross_step(self.cfg, self.acc, self.student, self.teachers.models[0], self.windows, rows, self.V,
+                               self.cross)
+        return _micro_step(self.cfg, self.acc, self.student, self.teachers, self.store, self.windows, rows, self.V,
+                           self.on_policy, self.masks, self.heads, None if self.routes is None else self.routes[rows])
 
     def save(self, folder: Path) -> None:
         self.acc.save_state(str(folder))
@@ -477,10 +654,14 @@ def evaluate_windows(student, teacher, windows: torch.Tensor, V: int, device, ba
     return res | ({"eval_kl": kl / n} if teacher is not None else {})
 
 
-def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, masks=None):
+def _micro_step(cfg, acc, student, teachers, store, windows, rows, V, on_policy, masks=None, heads=None,
+                routes=None):
     """Loss of one micro-batch and its parts (floats) for the metrics.
 
+    ``teachers``: the run's ``TeacherSet`` (None without a live teacher).
     ``masks`` (chat data): True on the tokens whose prediction counts (the replies), per window.
+    ``heads``: (student output layer, teacher output layer or None) for the fused loss, or None.
+    ``routes``: (b,) teacher index per example of a routed multi-teacher run, or None.
     """
     device = acc.device
     mask = None
@@ -495,9 +676,14 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, 
         if on_policy:
             ids, mask = _sample(cfg, acc.unwrap_model(student), ids)
         targets = None
-        if teacher is not None:
+        if teachers is not None:
             with torch.no_grad():
-                targets = teacher(ids, use_cache=False).logits[..., :V].float()  # (b, L, V)
+                if heads is not None and heads[1] is not None:  # the teacher's logits, chunk by chunk
+                    targets = linear_logits(teachers.models[0], heads[1], ids, V)
+                else:
+                    targets = teachers.targets(ids, V, None if routes is None else routes.to(ids.device))
+    if heads is not None:
+        return _fused_step(cfg, student, heads[0], ids, targets, mask, V)
     logits = student(ids, use_cache=False).logits[..., :V]  # (b, L, V); no KV cache while training
     parts = {"tokens": int(ids.numel())}
     ce = text_ce(logits, ids, mask) if (cfg.ce_weight > 0 or cfg.loss == "ce") else None
@@ -507,15 +693,39 @@ def _micro_step(cfg, acc, student, teacher, store, windows, rows, V, on_policy, 
     else:
         # Positions t predict token t + 1; on-policy (or chat data), only positions whose next token was
         # generated (is part of a reply) count.
-        labels = None
-        if mask is not None:
-            labels = torch.zeros_like(ids)
-            labels[:, :-1][~mask[:, 1:]] = -100
-            labels[:, -1] = -100
+        labels, _ = _labels(ids, mask)
         div = divergence(cfg, logits, targets, labels)
         loss = div if ce is None else (1 - cfg.ce_weight) * div + cfg.ce_weight * ce
     parts.update(loss=loss.item(), divergence=div.item(), ce=0.0 if ce is None else ce.item())
     return loss, parts
+
+
+def _labels(ids: torch.Tensor, mask: torch.Tensor | None):
+    """(divergence labels or None, CE labels), each (b, L): position t predicts token t + 1; −100 marks
+    positions that do not count (no next token; with a mask, a next token that is not generated / a reply)."""
+    labels = None
+    if mask is not None:
+        labels = torch.zeros_like(ids)
+        labels[:, :-1][~mask[:, 1:]] = -100
+        labels[:, -1] = -100
+    ce = torch.full_like(ids, -100)
+    ce[:, :-1] = ids[:, 1:]
+    if mask is not None:
+        ce[:, :-1][~mask[:, 1:]] = -100
+    return labels, ce
+
+
+def _fused_step(cfg, student, layer, ids, targets, mask, V):
+    """``_micro_step``'s loss on the fused path: divergence and CE in one chunked pass over hidden states."""
+    labels, ce_labels = _labels(ids, mask)
+    entry = DIVERGENCES[cfg.loss]
+    res = fused_linear_loss(cfg.loss, linear_logits(student, layer, ids, V), targets, temperature=cfg.temperature,
+                            labels=labels, chunk_size=cfg.chunk_size,
+                            ce_labels=ce_labels if cfg.ce_weight > 0 else None, ce_weight=cfg.ce_weight,
+                            **{name: getattr(cfg, name) for name in entry.params})
+    parts = {"tokens": int(ids.numel()), "loss": res.loss.item(), "divergence": res.divergence.item(),
+             "ce": res.ce.item()}
+    return res.loss, parts
 
 
 def _to(targets, device):
