@@ -102,7 +102,7 @@ COMMANDS: dict[tuple[str, str], Command] = {
                    + f"; results in {r['config']['out']}/results.json"),
         see="cat {out}/results.md; the trained model: {out}/final/"),
     ("lm", "student"): Command(
-        "Build a student by keeping a subset of the teacher's decoder layers (weights copied).",
+        "Build a student from the teacher: keep a subset of its layers, or prune by importance (--prune).",
         "distill.lm.student:StudentConfig", "distill.lm.student:run",
         lambda r: (f"student: layers {r['kept_layers']} of {r['teacher_layers']}, {r['student_parameters']:,} of "
                    f"{r['teacher_parameters']:,} parameters → {r['out']}"),
