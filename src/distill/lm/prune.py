@@ -21,7 +21,6 @@ At 0 % pruned the student reproduces the teacher's logits exactly.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -342,7 +341,6 @@ def build_pruned(teacher: str | None, out: str | Path, *, mlp: float = 0.0, head
         ``kept_layers``, ``teacher_layers``, ``teacher_parameters``, ``student_parameters``, ``sizes``,
         ``layer_importance``, ``calibration_tokens``.
     """
-    from distill.files import atomic_json
     from distill.lm.models import load_model, load_tokenizer, resolve
 
     source = resolve(teacher)
@@ -353,13 +351,35 @@ def build_pruned(teacher: str | None, out: str | Path, *, mlp: float = 0.0, head
     imp = estimate_importance(t_model, x)
     log.info("importance estimated on %d calibration tokens", x.numel())
     pmap = plan(imp, t_model.config, mlp=mlp, heads=heads, hidden=hidden, layers=layers)
+    rule = f"prune mlp {mlp:g}, heads {heads:g}, hidden {hidden:g}, layers {layers}"
+    return write_pruned(t_model, tok, imp, pmap, out, teacher=source, rule=rule, calibration_tokens=x.numel())
+
+
+def write_pruned(t_model, tokenizer, imp: Importance, pmap: dict, out: str | Path, *, teacher: str, rule: str,
+                 calibration_tokens: int) -> dict:
+    """Prune ``t_model`` by ``pmap`` and write the student folder (weights, config, tokenizer, info with the map).
+
+    Args:
+        t_model: the teacher model.
+        tokenizer: the teacher's tokenizer (saved with the student).
+        imp: the importance scores the map came from (layer scores are recorded).
+        pmap: a `plan` result.
+        out: the student folder to write.
+        teacher: the teacher's path or id, recorded.
+        rule: a description of the pruning, recorded.
+        calibration_tokens: how many tokens the importance was estimated on, recorded.
+
+    Returns:
+        The info dict `build_pruned` describes.
+    """
+    from distill.files import atomic_json
+
     student = prune_model(t_model, pmap)
     out = Path(out)
     student.save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
+    tokenizer.save_pretrained(out)
     c = student.config
-    rule = f"prune mlp {mlp:g}, heads {heads:g}, hidden {hidden:g}, layers {layers}"
-    info = {"teacher": source, "rule": rule, "kept_layers": pmap["layers"],
+    info = {"teacher": teacher, "rule": rule, "kept_layers": pmap["layers"],
             "teacher_layers": t_model.config.num_hidden_layers,
             "teacher_parameters": sum(p.numel() for p in t_model.parameters()),
             "student_parameters": sum(p.numel() for p in student.parameters()),
@@ -367,6 +387,6 @@ def build_pruned(teacher: str | None, out: str | Path, *, mlp: float = 0.0, head
                       "num_attention_heads": c.num_attention_heads, "num_key_value_heads": c.num_key_value_heads,
                       "num_hidden_layers": c.num_hidden_layers, "head_dim": c.head_dim},
             "layer_importance": [round(v, 6) for v in imp.layers.tolist()],
-            "calibration_tokens": x.numel()}
+            "calibration_tokens": calibration_tokens}
     atomic_json(out / "distill_student.json", info | {"map": pmap})
     return info
