@@ -5,7 +5,10 @@ same steps on the same windows of Python's pydoc_data topics (the training split
 forward KL at T = 1 against:
   * dense   the live teacher's full distribution (49,152 logits per token);
   * top-k   a compact top-64 store (`distill lm capture --top-k 64`);
-  * sampled a Sparse Logit Sampling store (`--targets-kind sampled --samples 64`).
+  * sampled a Sparse Logit Sampling store (`--targets-kind sampled --samples 64`);
+  * hybrid  the top 8 exactly plus 32 draws from the rest (`--targets-kind hybrid --top-k 8 --samples 32`).
+`--kinds` picks the sparse variants (dense always runs: every ratio is paired with it); a run of other
+kinds than topk + sampled writes lm_sparse_quality_<kinds>.*.
 Each student is then evaluated on the held-out topics: mean per-token KL(teacher ‖ student)
 and perplexity. Target (issue 3): held-out KL within 2% of dense.
 
@@ -48,6 +51,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--top-k", type=int, default=64)
     ap.add_argument("--samples", type=int, default=64)
+    ap.add_argument("--hybrid-top-k", type=int, default=8)
+    ap.add_argument("--hybrid-samples", type=int, default=32)
+    ap.add_argument("--kinds", nargs="+", default=["topk", "sampled"], choices=["topk", "sampled", "hybrid"])
     ap.add_argument("--eval-windows", type=int, default=16)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--alpha", type=float, default=0.0, help="weight of cross-entropy on the text, the same in every "
@@ -62,18 +68,20 @@ def main() -> None:
 
     n = args.steps * args.batch_size * len(args.seeds)  # each seed sees steps × batch of them, once each
     stores = {}
-    for kind in ("topk", "sampled"):
+    kinds = tuple(args.kinds)
+    for kind in kinds:
         t0 = time.time()
-        m = capture(CaptureConfig(teacher=teacher, data=str(train_txt), targets_kind=kind, top_k=args.top_k,
-                                  samples=args.samples, window=args.window, max_windows=n, shard_windows=n,
-                                  out=str(tmp / kind)))
+        hybrid = kind == "hybrid"
+        m = capture(CaptureConfig(teacher=teacher, data=str(train_txt), targets_kind=kind,
+                                  top_k=args.hybrid_top_k if hybrid else args.top_k,
+                                  samples=args.hybrid_samples if hybrid else args.samples, window=args.window,
+                                  max_windows=n, shard_windows=n, out=str(tmp / kind)))
         stores[kind] = {"bytes_per_token": round(m.bytes_per_token(), 1), "capture_seconds": round(time.time() - t0, 1)}
     base = LMTrainConfig(teacher=teacher, student=str(tmp / "student"), data=str(train_txt), window=args.window,
                          max_windows=n, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
                          warmup=max(1, args.steps // 10), checkpoint_every=0, loss="forward_kl", ce_weight=args.alpha,
                          tensorboard=False)
-    variants = {"dense": {}, "topk": {"targets": str(tmp / "topk"), "data": ""},
-                "sampled": {"targets": str(tmp / "sampled"), "data": ""}}
+    variants = {"dense": {}} | {kind: {"targets": str(tmp / kind), "data": ""} for kind in kinds}
     ev = dict(teacher=teacher, data=str(held_txt), window=args.window, max_windows=args.eval_windows, gen_tokens=0)
     start = evaluate(LMEvalConfig(student=str(tmp / "student"), **ev))
     rows = {"start": {"kl": start["kl_teacher_student"], "perplexity": start["student"]["perplexity"]}}
@@ -88,7 +96,7 @@ def main() -> None:
                                     "top1_agreement": e["top1_agreement"], "train_seconds": res["seconds"]}
             print(f"seed {seed} {name}: held-out KL {e['kl_teacher_student']:.4f}, "
                   f"perplexity {e['student']['perplexity']:.1f}", flush=True)
-        for name in ("topk", "sampled"):
+        for name in kinds:
             per_seed[seed][name]["kl_vs_dense"] = per_seed[seed][name]["kl"] / per_seed[seed]["dense"]["kl"] - 1
 
     def mean_std(values):
@@ -99,7 +107,7 @@ def main() -> None:
         rows[name] = {k: statistics.fmean(r[k] for r in runs) for k in ("kl", "perplexity", "top1_agreement",
                                                                        "train_seconds")}
         rows[name]["kl_std"] = mean_std([r["kl"] for r in runs])[1]
-    for name in ("topk", "sampled"):
+    for name in kinds:
         rows[name]["kl_vs_dense"], rows[name]["kl_vs_dense_std"] = mean_std(
             [per_seed[s][name]["kl_vs_dense"] for s in args.seeds])
         rows[name]["within_2pct"] = rows[name]["kl_vs_dense"] <= 0.02
@@ -109,13 +117,15 @@ def main() -> None:
         "budget": {"steps": args.steps, "batch_size": args.batch_size, "window": args.window,
                    "tokens_per_student": args.steps * args.batch_size * args.window, "lr": args.lr,
                    "loss": "forward_kl, T = 1" + (f", + {args.alpha:g} × CE on the text" if args.alpha else "")},
-        "top_k": args.top_k, "samples": args.samples, "eval_tokens": start["tokens"],
+        "top_k": args.top_k, "samples": args.samples, "hybrid_top_k": args.hybrid_top_k,
+        "hybrid_samples": args.hybrid_samples, "kinds": list(kinds), "eval_tokens": start["tokens"],
         "target": "held-out KL within 2% of dense", "rows": rows, "seeds": args.seeds,
         "per_seed": {str(k): v for k, v in per_seed.items()},
         "load_average": os.getloadavg(), "seconds": round(time.time() - t_all, 1),
     }
     RESULTS.mkdir(exist_ok=True)
-    name = "lm_sparse_quality" + (f"_alpha{args.alpha:g}" if args.alpha else "")
+    name = "lm_sparse_quality" + (f"_alpha{args.alpha:g}" if args.alpha else "") + (
+        "" if kinds == ("topk", "sampled") else "_" + "_".join(kinds))
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown(result))
     print(markdown(result))
@@ -133,8 +143,10 @@ def markdown(r: dict) -> str:
              "| targets | store bytes/token | held-out KL | vs dense | perplexity | top-1 agreement |",
              "|---|---|---|---|---|---|",
              f"| (before training) | | {r['rows']['start']['kl']:.4f} | | {r['rows']['start']['perplexity']:,.0f} | |"]
-    for name, label in (("dense", "dense (live teacher)"), ("topk", f"top-{r['top_k']}"),
-                        ("sampled", f"sampled ({r['samples']} draws)")):
+    kinds = tuple(r.get("kinds", ("topk", "sampled")))
+    labels = {"dense": "dense (live teacher)", "topk": f"top-{r['top_k']}", "sampled": f"sampled ({r['samples']} draws)",
+              "hybrid": f"hybrid (top-{r.get('hybrid_top_k')} + {r.get('hybrid_samples')} draws)"}
+    for name, label in ((k, labels[k]) for k in ("dense", *kinds)):
         x = r["rows"][name]
         vs = "" if name == "dense" else f"{x['kl_vs_dense']:+.2%}" + (
             f" ± {x['kl_vs_dense_std']:.2%}" if x.get("kl_vs_dense_std") else "")
@@ -142,10 +154,11 @@ def markdown(r: dict) -> str:
         kl = f"{x['kl']:.4f}" + (f" ± {x['kl_std']:.4f}" if x.get("kl_std") else "")
         lines.append(f"| {label} | {size} | {kl} | {vs} | {x['perplexity']:,.1f} | {x['top1_agreement']:.1%} |")
     if n > 1:
-        lines += ["", "| seed | dense KL | top-k KL (vs dense) | sampled KL (vs dense) |", "|---|---|---|---|"]
+        lines += ["", "| seed | dense KL | " + " | ".join(f"{labels[k]} KL (vs dense)" for k in kinds) + " |",
+                  "|---|---|" + "---|" * len(kinds)]
         for s_, x in r["per_seed"].items():
-            lines.append(f"| {s_} | {x['dense']['kl']:.4f} | {x['topk']['kl']:.4f} ({x['topk']['kl_vs_dense']:+.2%}) | "
-                         f"{x['sampled']['kl']:.4f} ({x['sampled']['kl_vs_dense']:+.2%}) |")
+            lines.append(f"| {s_} | {x['dense']['kl']:.4f} | " + " | ".join(
+                f"{x[k]['kl']:.4f} ({x[k]['kl_vs_dense']:+.2%})" for k in kinds) + " |")
     lines.append(f"\nTarget: {r['target']}. Load average {r['load_average'][0]:.1f}; {r['seconds']:.0f} s in all.")
     return "\n".join(lines) + "\n"
 

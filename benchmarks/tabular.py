@@ -51,7 +51,10 @@ def one_split(name: str, seed: int, multi: bool) -> dict:
     # The first family goes through DistilledClassifier; the others reuse its out-of-fold targets
     # (the same soft-label fit, without recomputing the teacher's five folds per family).
     first = next(iter(STUDENTS))
-    clf = DistilledClassifier(make("teacher", "rf", seed), make("student", first, seed), cv=5, random_state=seed)
+    # soft_weight=1, T=1 (the default before "auto"): its targets are reused by every family below, so they
+    # must not be one family's auto choice. benchmarks/tabular_auto.py measures "auto".
+    clf = DistilledClassifier(make("teacher", "rf", seed), make("student", first, seed), cv=5, soft_weight=1.0,
+                              temperature=1.0, random_state=seed)
     clf.fit(Z_tr, y_tr)
     teacher = clf.teacher_
     p_t = teacher.predict_proba(Z_te)[:, 1]

@@ -1,11 +1,15 @@
+import argparse
+import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from distill import __version__
 from distill.cli import COMMANDS, main
+from distill.registry import REGISTRIES
 
 
 def test_version():
@@ -177,19 +181,78 @@ def test_the_extra_to_install_comes_from_the_package_metadata():
     assert extra_for("no_such_package") == "all"
 
 
-def test_every_registry_entry_is_reachable_from_the_cli():
-    """What the registries hold is what the command line offers: no entry only Python can reach."""
+def _option(argv: list[str], flag: str):
     from distill.cli import build_parser
-    from distill.losses import DIVERGENCES
-    from distill.models.classifiers import ARCHITECTURES
 
-    def choices(argv, flag):
-        parser = build_parser(argv)
-        for group in argv:
-            parser = parser._subparsers._group_actions[0].choices[group]
-        return set(parser._option_string_actions[flag].choices)
+    parser = build_parser(argv)
+    for group in argv:
+        parser = parser._subparsers._group_actions[0].choices[group]
+    return parser._option_string_actions[flag]
 
-    assert choices(["classic", "train"], "--student") == set(ARCHITECTURES)
-    assert choices(["lm", "train"], "--loss") == set(DIVERGENCES) | {"ce"}
-    assert choices(["docs", "train"], "--loss") == set(DIVERGENCES) | {"ce"}
-    assert choices(["lm", "quickstart"], "--loss") == set(DIVERGENCES)
+
+@pytest.mark.parametrize("name", sorted(REGISTRIES))
+def test_every_registry_entry_is_reachable_from_the_cli(name, tmp_path, monkeypatch):
+    """What a registry holds is what the command line offers: every entry is accepted by every option the
+    registry says takes its names (a choice of it, or — for free-form values such as --teacher — a value
+    the command's config accepts), and `distill list` shows it. No entry only Python can reach."""
+    from distill.config import config_from_args
+    from distill.registry import load
+
+    reg = load(name)
+    assert len(reg) >= 2 and reg.where, name
+    monkeypatch.chdir(tmp_path)
+    for where in reg.where:
+        command, flag = where.rsplit(" ", 1)
+        argv = command.split()
+        action = _option(argv, flag)
+        if action.choices is not None:
+            assert set(reg) <= set(action.choices), (where, sorted(set(reg) - set(action.choices)))
+            continue
+        cmd = COMMANDS[tuple(argv) if len(argv) == 2 else (argv[0], "")]
+        for entry in reg:
+            value = getattr(reg[entry], "example", entry)  # teacher forms: a spec of that form
+            if entry == "folder":
+                Path(value).mkdir(parents=True, exist_ok=True)
+            required = {f.name: "x" for f in dataclasses.fields(cmd.config_class())
+                        if f.metadata.get("required") or f.name == "data"}  # lm train: data or targets
+            ns = argparse.Namespace(**required | {action.dest: value})
+            cfg = config_from_args(cmd.config_class(), ns)
+            assert getattr(cfg, action.dest) == value, where
+    listed = main_output(["list", name])
+    for entry in reg:
+        assert f"  {entry} " in listed and reg.summary(entry) in listed
+
+
+def test_teacher_forms_resolve_their_examples(tmp_path):
+    from distill.teachers import TEACHER_FORMS, teacher_form
+
+    (tmp_path / "model").mkdir()
+    for name, form in TEACHER_FORMS.items():
+        spec = str(tmp_path / "model") if name == "folder" else form.example
+        assert teacher_form(spec) == name
+    assert teacher_form("no-such-thing") is None
+
+
+def main_output(argv: list[str]) -> str:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(argv) == 0
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("key", sorted(COMMANDS), ids=lambda k: " ".join(k).strip())
+def test_every_command_returns_a_typed_result(key):
+    """Each command's run says which Result it returns; that class declares the keys it always has."""
+    import importlib
+    import typing
+
+    from distill.results import Result
+
+    module, name = COMMANDS[key].run.split(":")
+    fn = getattr(importlib.import_module(module), name)
+    returned = typing.get_type_hints(fn)["return"]
+    assert isinstance(returned, type) and issubclass(returned, Result) and returned is not Result, key
+    assert returned.declared() or returned.summary is not Result.summary, key  # says what it holds or how to read it

@@ -10,7 +10,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from distill import __version__, progress
 from distill.config import add_arguments, config_from_args
@@ -18,28 +17,18 @@ from distill.config import add_arguments, config_from_args
 log = logging.getLogger("distill")
 
 
-def _read(*parts: str) -> Callable[[dict], str]:
-    """Summary that prints a report file the command wrote under its ``out`` folder."""
-    return lambda res: (Path(res["config"]["out"]).joinpath(*parts)).read_text("utf-8")
-
-
-def _markdown(module: str) -> Callable[[dict], str]:
-    """Summary made by ``module.markdown(result)``."""
-    return lambda res: importlib.import_module(module).markdown(res)
-
-
 @dataclass(frozen=True)
 class Command:
-    """One subcommand: its help, its config class and run function ("module:name"), and what it prints.
+    """One subcommand: its help, its config class and run function ("module:name"), and what to look at next.
 
-    The options come from the config dataclass; ``run(config) -> dict`` does the work and its dict is what
-    ``--json`` prints; ``summary(result)`` is the human-readable report (on stderr under ``--json``).
+    The options come from the config dataclass; ``run(config)`` does the work and returns a
+    :class:`distill.results.Result`: the mapping ``--json`` prints, whose ``summary()`` is the human-readable
+    report (on stderr under ``--json``).
     """
 
     help: str
     config: str
     run: str
-    summary: Callable[[dict], str] | None = None
     see: str = ""  # what to look at next, "{out}" standing for the output folder
 
     def config_class(self):
@@ -52,8 +41,8 @@ class Command:
         started = time.time()
         res = getattr(importlib.import_module(module), name)(cfg)
         stream = sys.stderr if args.json else sys.stdout
-        if self.summary is not None:
-            print(self.summary(res), file=stream)
+        if res.summary():
+            print(res.summary(), file=stream)
         out = output_folder(cfg, res)
         if out is not None:
             print(wrote(out, started, self.see.format(out=out)), file=stream)
@@ -61,7 +50,16 @@ class Command:
 
 
 def output_folder(cfg, res: dict) -> Path | None:
-    """Where a command wrote its results: the folder its result names, else its ``out`` / ``workdir``."""
+    """Where a command wrote its results: the folder its result names, else its ``out`` / ``workdir``.
+
+    Args:
+        cfg: the command's config (any object); its ``out`` and ``workdir`` attributes are read when present.
+        res: the command's result mapping; its ``"out"`` entry, when a string, is tried first.
+
+    Returns:
+        The first of those that names an existing folder, or None when none does (a command that
+        writes nothing, such as `distill list`).
+    """
     for value in (res.get("out") if isinstance(res, dict) else None, getattr(cfg, "out", None),
                   getattr(cfg, "workdir", None)):
         if isinstance(value, str) and value and Path(value).is_dir():
@@ -71,7 +69,20 @@ def output_folder(cfg, res: dict) -> Path | None:
 
 def wrote(folder: Path, since: float, see: str = "", limit: int = 12) -> str:
     """The files and folders under ``folder`` written since ``since`` (a folder: how many files in it),
-    one path per line so that each can be copied, then what to look at."""
+    one path per line so that each can be copied, then what to look at.
+
+    Args:
+        folder: the command's output folder; only its direct entries are listed (a sub-folder as one
+            line with the count of fresh files anywhere under it).
+        since: a Unix time in seconds (``time.time()`` when the command started); entries modified
+            up to 1 s before it count as fresh, for file systems with 1 s mtime resolution.
+        see: what to look at next, printed last as ``see: …``; "" prints no such line.
+        limit: the most entries listed; the rest are counted in one ``… and N more`` line.
+
+    Returns:
+        The report, several lines without a trailing newline; a single "nothing new written" line
+        (plus ``see:``) when nothing under ``folder`` is fresh.
+    """
     fresh = lambda p: p.stat().st_mtime >= since - 1  # file systems keep mtimes at ≥ 1 s resolution
     lines = []
     for entry in sorted(folder.iterdir()):
@@ -92,107 +103,95 @@ def wrote(folder: Path, since: float, see: str = "", limit: int = 12) -> str:
 COMMANDS: dict[tuple[str, str], Command] = {
     ("experiment", "hinton"): Command(
         "Reproduce Hinton et al. (2015): teacher, student alone, distilled student, T sweep, omitted class.",
-        "distill.experiments.hinton:HintonConfig", "distill.experiments.hinton:run", _read("results.md"),
+        "distill.experiments.hinton:HintonConfig", "distill.experiments.hinton:run",
         see="cat {out}/results.md; open {out}/temperature.png"),
     ("classic", "train"): Command(
         "Classifier distillation: labels | response | feature | multi | self (born-again).",
         "distill.train.classic:ClassicConfig", "distill.train.classic:run",
-        lambda r: (f"{r['mode']}: student test errors {r['student_errors']} of {r['test_size']}"
-                   + (f"; teacher(s) {r['teacher_errors']}" if "teacher_errors" in r else "")
-                   + f"; results in {r['config']['out']}/results.json"),
         see="cat {out}/results.md; the trained model: {out}/final/"),
     ("lm", "student"): Command(
         "Build a student from the teacher: keep a subset of its layers, or prune by importance (--prune).",
         "distill.lm.student:StudentConfig", "distill.lm.student:run",
-        lambda r: (f"student: layers {r['kept_layers']} of {r['teacher_layers']}, {r['student_parameters']:,} of "
-                   f"{r['teacher_parameters']:,} parameters → {r['out']}"),
         see="distill lm train --student {out} --data CORPUS"),
     ("lm", "capture"): Command(
         "Run the teacher over a corpus once; store its top-k or sampled targets in resumable shards.",
         "distill.lm.capture:CaptureConfig", "distill.lm.capture:run",
-        lambda r: (f"store {r['store']}: {r['windows']} windows, {r['tokens']:,} tokens in {r['shards']} shards, "
-                   f"{'top-' if r['kind'] == 'topk' else 'sampled, draws: '}{r['k']}: {r['bytes_per_token']} "
-                   f"bytes/token (dense fp16: {r['dense_fp16_bytes_per_token']:,})"),
         see="distill lm train --targets {out} --student STUDENT"),
     ("lm", "train"): Command(
         "Distill a causal LM: off-policy from a target store or a live teacher, or on-policy (GKD λ).",
         "distill.lm.train:LMTrainConfig", "distill.lm.train:run",
-        lambda r: f"trained {r['steps']} steps in {r['seconds']} s → {r.get('model', r['out'])}",
         see="cat {out}/results.md; tensorboard --logdir {out}/tensorboard; distill lm eval --student {out}/model --data CORPUS"),
     ("lm", "eval"): Command(
         "Compare student and teacher: perplexity, KL, top-1 agreement, speed, size.",
-        "distill.lm.evaluate:LMEvalConfig", "distill.lm.evaluate:evaluate", _markdown("distill.lm.evaluate")),
+        "distill.lm.evaluate:LMEvalConfig", "distill.lm.evaluate:evaluate"),
     ("lm", "quickstart"): Command(
         "Demo: teacher → half-depth student on Python's docs, KD vs CE-only side by side.",
-        "distill.lm.quickstart:QuickstartConfig", "distill.lm.quickstart:run", _markdown("distill.lm.quickstart"),
+        "distill.lm.quickstart:QuickstartConfig", "distill.lm.quickstart:run",
         see="cat {out}/results.md; the students: {out}/kd/model, {out}/ce/model"),
     ("docs", "ingest"): Command(
         "Chunk a documentation folder (Markdown, reST, HTML, text, PDF) along its section headings.",
         "distill.docs.ingest:IngestConfig", "distill.docs.ingest:ingest",
-        lambda r: (f"{r['files_read']} files → {r['chunks']} chunks in {r['sections']} sections "
-                   f"({r['files_skipped']} skipped: {r['skipped_by_reason']}) → {r['chunks_file']}"),
         see="distill docs generate {out}"),
     ("docs", "generate"): Command(
         "Have the teacher write grounded question/reasoning/answer triples; filter; export the data set.",
         "distill.docs.generate:GenerateConfig", "distill.docs.generate:generate",
-        lambda r: (f"{r['generated']} triples from {r['chunks_used']} chunks → {r['dataset']['items']} kept "
-                   f"({r['dataset']['train']} train / {r['dataset']['eval']} eval); removed by step "
-                   f"{r['filters']['rejected_by_step']}; data set card: {r['dataset']['path']}/README.md"),
         see="distill review {out}/dataset (check the data); distill docs train {out}/dataset"),
     ("docs", "train"): Command(
         "Fine-tune the student on the data set (loss on the answers only; full or LoRA).",
         "distill.docs.train:DocsTrainConfig", "distill.docs.train:train",
-        lambda r: f"trained {r['steps']} steps in {r['seconds']} s → {r.get('model', r['out'])}",
         see="distill docs eval DATASET --student {out}/model; tensorboard --logdir {out}/tensorboard"),
     ("docs", "eval"): Command(
         "Student vs teacher on held-out questions: judge, F1, refusals, latency, cost per 1,000 answers.",
-        "distill.docs.evaluate:DocsEvalConfig", "distill.docs.evaluate:evaluate", _markdown("distill.docs.evaluate"),
+        "distill.docs.evaluate:DocsEvalConfig", "distill.docs.evaluate:evaluate",
         see="cat {out}/results.md; open {out}/eval.png"),
     ("docs", "curve"): Command(
         "Train on growing subsets and plot quality against the number of examples.",
-        "distill.docs.curve:DocsCurveConfig", "distill.docs.curve:curve", _markdown("distill.docs.curve"),
+        "distill.docs.curve:DocsCurveConfig", "distill.docs.curve:curve",
         see="cat {out}/results.md; open {out}/curve.png"),
     ("docs", "quickstart"): Command(
         "Demo: Python's docs → teacher-written Q&A → fine-tuned student → evaluated against the teacher.",
         "distill.docs.quickstart:DocsQuickstartConfig", "distill.docs.quickstart:run",
-        _markdown("distill.docs.quickstart"),
         see="cat {out}/results.md"),
     ("review", "serve"): Command(
         "Review generated data in a local web page (also `distill review DATASET`): approve, edit, reject.",
         "distill.review.run:ReviewConfig", "distill.review.run:run"),
     ("review", "export"): Command(
         "Write the reviewed data set (approved and edited items) and a summary of the decisions.",
-        "distill.review.export:ExportConfig", "distill.review.export:run", _markdown("distill.review.export"),
+        "distill.review.export:ExportConfig", "distill.review.export:run",
         see="distill docs train {out}"),
+    ("list", ""): Command(
+        "List what each registry holds: divergences, target kinds, teacher forms, students, architectures.",
+        "distill.catalog:ListConfig", "distill.catalog:run"),
     ("serve", ""): Command(
         "Serve a local model (HF folder or 'smollm2') over an OpenAI-compatible HTTP API.",
         "distill.serve.server:ServeConfig", "distill.serve.server:run"),
     ("tabular", "run"): Command(
         "Distill a tabular teacher into a small student (out-of-fold labels); AUC, calibration, fairness, speed.",
-        "distill.tabular.run:TabularRunConfig", "distill.tabular.run:run", _read("results.md"),
+        "distill.tabular.run:TabularRunConfig", "distill.tabular.run:run",
         see="cat {out}/results.md; open {out}/reliability.png"),
     ("tabular", "export"): Command(
         "Export a tabular run's student (encoder included) as one ONNX graph, checked against the pipeline.",
         "distill.tabular.export_run:TabularExportConfig", "distill.tabular.export_run:run",
-        lambda r: (f"ONNX graph {r['model']}: probabilities within {r['max_abs_diff']:.0e} of the saved pipeline "
-                   f"on {r['rows_checked']:,} rows"),
         see="python -c \"import onnxruntime; print(onnxruntime.InferenceSession('{out}/student.onnx').get_inputs())\""),
+    ("private", "run"): Command(
+        "PATE: teachers on disjoint partitions of private data, noisy votes (GNMax), a student; accuracy vs ε.",
+        "distill.private.run:PrivateRunConfig", "distill.private.run:run",
+        see="cat {out}/results.md"),
+    ("export", "gguf"): Command(
+        "Write a llama-architecture model folder as one GGUF file (f16, q8_0 or f32) for llama.cpp; checked on read-back.",
+        "distill.lm.export_run:GGUFExportConfig", "distill.lm.export_run:run",
+        see="distill serve --help (a .gguf teacher: --teacher FILE.gguf with the llamacpp extra)"),
     ("detect", "traffic"): Command(
         "Scan API logs for distillation campaigns: hydra account clusters, with evidence.",
         "distill.detect.traffic:TrafficConfig", "distill.detect.traffic:run",
-        lambda r: (f"{r['records']:,} records, {r['accounts']:,} accounts ({r['skipped']['total']:,} records "
-                   f"skipped): {r['flagged_accounts']:,} accounts flagged in {r['clusters']} clusters in "
-                   f"{r['seconds']} s → {r['out']}/report.html"),
         see="open {out}/report.html"),
     ("detect", "simulate"): Command(
         "Write API logs of a sampled scenario (operators, proxies, evasions, honest crowds) and their truth.",
         "distill.detect.scenarios.run:ScenarioConfig", "distill.detect.scenarios.run:run",
-        lambda r: (f"{r['records']:,} records from {r['accounts']:,} accounts ({r['accounts_by_kind']['campaign']:,} "
-                   f"campaign accounts of {len(r['operators'])} operators) → {r['logs']}; truth in {r['truth']}"),
         see="distill detect traffic {out}/logs --out {out}/scan"),
     ("detect", "identity"): Command(
         "Ask a model who it is in several languages; rates of claimed identities (--compare: two models).",
-        "distill.detect.identity.run:IdentityConfig", "distill.detect.identity.run:run", _read("results.md"),
+        "distill.detect.identity.run:IdentityConfig", "distill.detect.identity.run:run",
         see="cat {out}/results.md; open {out}/claim_rates.png"),
 }
 
@@ -205,6 +204,8 @@ GROUP_HELP = {
     "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes.",
     "review": "Human review of generated training data (`distill review DATASET` starts the page).",
     "tabular": "Tabular distillation: small fast students from strong teachers on structured data.",
+    "private": "Private training by PATE (Papernot et al.): teachers on private data, a student on noisy votes.",
+    "export": "Ship a model as a single file: GGUF for llama.cpp.",
 }
 
 # `distill GROUP ARGS…` where ARGS does not begin with one of GROUP's subcommands runs this one (and the
@@ -214,6 +215,16 @@ DEFAULT_SUBCOMMAND = {"review": ("serve", "DATASET [OPTIONS]")}
 
 
 def with_default_subcommand(argv: list[str]) -> list[str]:
+    """Insert a group's default subcommand when the arguments do not name one (see ``DEFAULT_SUBCOMMAND``).
+
+    Args:
+        argv: the command-line arguments without the program name, e.g. ``["review", "data/"]``.
+
+    Returns:
+        ``argv`` with the default subcommand inserted after the group (``["review", "serve", "data/"]``),
+        or ``argv`` itself when the group has no default, the second word is already one of its
+        subcommands, or it asks for help.
+    """
     if len(argv) >= 2 and argv[0] in DEFAULT_SUBCOMMAND and argv[1] not in ("-h", "--help"):
         if argv[1] not in {name for group, name in COMMANDS if group == argv[0]}:
             return [argv[0], DEFAULT_SUBCOMMAND[argv[0]][0], *argv[1:]]
@@ -223,7 +234,19 @@ def with_default_subcommand(argv: list[str]) -> list[str]:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser. With ``argv``, only the command it names gets its options (importing its config
     module, which may import torch); the others stay names and help lines, so `distill docs ingest …`
-    does not pay for importing every other part."""
+    does not pay for importing every other part.
+
+    Args:
+        argv: the arguments to be parsed (without the program name), used only to pick the command
+            whose options are added; None adds the options of every command (imports them all).
+
+    Returns:
+        The ``distill`` parser. Each (sub)command sets defaults ``handler`` (its :class:`Command`) and
+        ``command_name`` (e.g. ``"lm train"``).
+
+    Raises:
+        ModuleNotFoundError: a chosen command's config module needs an optional extra that is not installed.
+    """
     parser = argparse.ArgumentParser(
         prog="distill", description="Knowledge distillation: teachers, students, and detection of distillation."
     )
@@ -262,7 +285,16 @@ _DISTRIBUTION_OF = {"sklearn": "scikit-learn", "llama_cpp": "llama-cpp-python", 
 def extra_for(module: str, group: str = "") -> str:
     """The extra of this package's metadata that installs ``module``: the one named after the command
     group when it lists it (``tabular`` for scikit-learn under `distill tabular`), else the first; "all"
-    when none does."""
+    when none does.
+
+    Args:
+        module: the import name that was missing, dotted or not (``"sklearn.linear_model"``); its top
+            level is mapped to a distribution name (``sklearn`` → ``scikit-learn``).
+        group: the command group that was run (``"tabular"``), preferred when several extras list it; "".
+
+    Returns:
+        The extra's name, for ``pip install 'distill[EXTRA]'``; "all" also when the package is not installed.
+    """
     import re
     from importlib.metadata import PackageNotFoundError, requires
 
@@ -291,6 +323,16 @@ def _missing_package(e: ModuleNotFoundError, group: str = "") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``distill`` command line: parse, run the chosen command, print its result.
+
+    Args:
+        argv: the arguments without the program name; None reads ``sys.argv[1:]``.
+
+    Returns:
+        The process exit status: 0 on success, 2 when an optional package is missing or the command
+        failed with a ``ValueError`` / ``OSError`` (the message is printed on stderr, with no traceback).
+        Bad options exit through argparse (``SystemExit(2)``) instead.
+    """
     argv = with_default_subcommand(sys.argv[1:] if argv is None else list(argv))
     try:
         args = build_parser(argv).parse_args(argv)  # imports the chosen command's config module

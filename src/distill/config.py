@@ -130,8 +130,11 @@ def validate(obj: Any) -> None:
         where = f"({type(obj).__name__}.{f.name})"
         if m.get("required") and v in ("", (), None):
             raise ValueError(f"{f.name} is required {where}: {m.get('help', '')}.")
-        if m.get("choices") and v not in m["choices"] and v not in ("", None):
-            raise ValueError(f"{f.name} must be one of {list(m['choices'])}, got {v!r} {where}.")
+        if m.get("choices") and v not in ("", None):
+            bad = [x for x in v if x not in m["choices"]] if isinstance(v, tuple) else [v] * (v not in m["choices"])
+            if bad:
+                each = "each" if isinstance(v, tuple) else "one"
+                raise ValueError(f"{f.name} must be {each} of {list(m['choices'])}, got {v!r} {where}.")
         bounds = [k for k in _BOUNDS if k in m]
         if not bounds or v is None:
             continue
@@ -452,13 +455,13 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", skip: 
             continue
         if tp is bool:
             target.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-        elif typing.get_origin(tp) is Literal or f.metadata.get("choices"):
-            target.add_argument(flag, choices=f.metadata.get("choices") or typing.get_args(tp), **kw)
         elif typing.get_origin(tp) is tuple:  # `--x a b --x c` gives (a, b, c), not the last group alone
             elem = (typing.get_args(tp) or (str,))[0]
-            if typing.get_origin(elem) is Literal:
-                kw["choices"] = typing.get_args(elem)
+            if typing.get_origin(elem) is Literal or f.metadata.get("choices"):
+                kw["choices"] = f.metadata.get("choices") or typing.get_args(elem)
             target.add_argument(flag, nargs="*", action="extend", metavar=metavar.rstrip("S") or metavar, **kw)
+        elif typing.get_origin(tp) is Literal or f.metadata.get("choices"):
+            target.add_argument(flag, choices=f.metadata.get("choices") or typing.get_args(tp), **kw)
         else:
             target.add_argument(flag, metavar=metavar, **kw)
         if f.metadata.get("was") and flag.startswith("-"):  # the old flag, hidden, warns and sets the same value

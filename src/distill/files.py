@@ -56,7 +56,8 @@ def write_results(out: str | Path, result: dict, markdown: Callable[[dict], str]
     Args:
         out: the command's output folder.
         result: the command's result dict (what ``--json`` prints).
-        markdown: the report, or a function making it from ``result``; None writes the JSON only.
+        markdown: the report, or a function making it from ``result``; None: the result's own report
+            (a :class:`distill.results.Result` made with one), else the JSON only.
 
     Returns:
         The paths written.
@@ -64,6 +65,8 @@ def write_results(out: str | Path, result: dict, markdown: Callable[[dict], str]
     out = Path(out)
     atomic_json(out / "results.json", result)
     written = [out / "results.json"]
+    if markdown is None:
+        markdown = getattr(result, "report", None) or None
     if markdown is not None:
         text = markdown(result) if callable(markdown) else markdown
         atomic_text(out / "results.md", text if text.endswith("\n") else text + "\n")

@@ -35,6 +35,8 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from distill.registry import Described, Registry
+
 __all__ = [
     "TopKTargets",
     "SampledTargets",
@@ -1013,7 +1015,7 @@ class DivergenceEntry:
         return self.fn(student_logits, teacher_logits, **self.fixed, **kw)
 
 
-DIVERGENCES: dict[str, DivergenceEntry] = {
+_DIVERGENCES = {
     "forward_kl": DivergenceEntry(forward_kl, "KL(p ‖ q): mean-seeking, the classic KD loss", sampled_targets=True),
     "reverse_kl": DivergenceEntry(reverse_kl, "KL(q ‖ p): mode-seeking (MiniLLM)"),
     "jsd": DivergenceEntry(generalized_jsd, "generalized JSD of GKD, β from forward (0) to reverse (1) KL",
@@ -1023,3 +1025,9 @@ DIVERGENCES: dict[str, DivergenceEntry] = {
                                 fixed={"reverse": True}),
     "tvd": DivergenceEntry(tvd, "total variation distance, in [0, 1]"),
 }
+
+# The one list of divergences: `distill lm train --loss`, the `Divergence` Literal (lm/names.py, kept in step by
+# a test), `distill list divergences` and the README table all read it.
+DIVERGENCES: Registry[DivergenceEntry] = Registry(
+    "divergence", {name: Described(e, e.summary) for name, e in _DIVERGENCES.items()},
+    where=("lm train --loss", "lm quickstart --loss", "docs train --loss"))

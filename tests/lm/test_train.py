@@ -275,3 +275,15 @@ def test_evaluation_during_training_and_gradient_clipping(setup, tiny_teacher, t
     clipped = run(_cfg(setup, tiny_teacher, tmp_path / "c", steps=2, max_grad_norm=1e-3, checkpoint_every=0))
     free = run(_cfg(setup, tiny_teacher, tmp_path / "u", steps=2, max_grad_norm=0.0, checkpoint_every=0))
     assert clipped["last_loss"] != free["last_loss"]  # a tiny clip changes the trajectory
+
+
+def test_hybrid_store_trains_and_refuses_other_divergences(setup, tiny_teacher, tmp_path):
+    store = tmp_path / "store"
+    capture(CaptureConfig(teacher=str(tiny_teacher), data=str(setup / "corpus.txt"), targets_kind="hybrid",
+                          top_k=4, samples=16, window=16, shard_windows=4, out=str(store)))
+    res = run(_cfg(setup, tiny_teacher, tmp_path / "o", targets=str(store), data="", steps=12))
+    w = _windows(setup)
+    assert res["completed"] and _kl_to_teacher(tiny_teacher, tmp_path / "o" / "model", w) < 0.8 * _kl_to_teacher(
+        tiny_teacher, setup / "student", w)
+    with pytest.raises(ValueError, match="holds hybrid targets"):
+        run(_cfg(setup, tiny_teacher, tmp_path / "r", targets=str(store), data="", loss="reverse_kl", steps=1))

@@ -51,7 +51,7 @@ def assert_no_leak(clf, X, y):
 
 def test_out_of_fold_targets_never_come_from_a_teacher_that_saw_the_row():
     X, y = data()
-    assert_no_leak(DistilledClassifier(Memorizer(), LogisticRegression(), cv=5, random_state=0), X, y)
+    assert_no_leak(DistilledClassifier(Memorizer(), LogisticRegression(), cv=5, soft_weight=1.0, temperature=1.0, random_state=0), X, y)
 
 
 def test_leak_check_catches_in_fold_labels(monkeypatch):
@@ -64,13 +64,13 @@ def test_leak_check_catches_in_fold_labels(monkeypatch):
     monkeypatch.setattr(E, "out_of_fold_proba", leaky)
     X, y = data()
     with pytest.raises(AssertionError, match="120 of 120 rows"):
-        assert_no_leak(DistilledClassifier(Memorizer(), LogisticRegression(), cv=5, random_state=0), X, y)
+        assert_no_leak(DistilledClassifier(Memorizer(), LogisticRegression(), cv=5, soft_weight=1.0, temperature=1.0, random_state=0), X, y)
 
 
 def test_student_targets_equal_out_of_fold_predictions_of_1nn():
     # A 1-NN teacher is perfect on its own training rows; out of fold it errs on noisy data.
     X, y = data()
-    clf = DistilledClassifier(KNeighborsClassifier(1), LogisticRegression(), cv=4, random_state=3).fit(X, y)
+    clf = DistilledClassifier(KNeighborsClassifier(1), LogisticRegression(), cv=4, soft_weight=1.0, temperature=1.0, random_state=3).fit(X, y)
     expected = np.zeros((len(y), 2))
     for tr, te in StratifiedKFold(4, shuffle=True, random_state=3).split(X, y):
         expected[te] = KNeighborsClassifier(1).fit(X[tr], y[tr]).predict_proba(X[te])
@@ -119,8 +119,8 @@ def test_soft_label_logistic_recovers_the_teacher_logit():
 
 def test_temperature_softens_targets_and_rescales_the_student_logits():
     X, y = data()
-    c1 = DistilledClassifier(KNeighborsClassifier(7), LogisticRegression(C=1e4), random_state=0).fit(X, y)
-    c2 = DistilledClassifier(KNeighborsClassifier(7), LogisticRegression(C=1e4), temperature=2.0,
+    c1 = DistilledClassifier(KNeighborsClassifier(7), LogisticRegression(C=1e4), soft_weight=1.0, temperature=1.0, random_state=0).fit(X, y)
+    c2 = DistilledClassifier(KNeighborsClassifier(7), LogisticRegression(C=1e4), soft_weight=1.0, temperature=2.0,
                              random_state=0).fit(X, y)
     soft = np.sqrt(np.clip(c1.oof_proba_, 1e-12, 1))
     np.testing.assert_allclose(c2.student_targets_, soft / soft.sum(1, keepdims=True))
@@ -133,15 +133,15 @@ def test_temperature_softens_targets_and_rescales_the_student_logits():
 def test_multi_teacher_combinations():
     X, y = data(200)
     teachers = [DummyClassifier(strategy="prior"), LogisticRegression()]
-    best = DistilledClassifier(teachers, LogisticRegression(), combine="best", random_state=0).fit(X, y)
+    best = DistilledClassifier(teachers, LogisticRegression(), combine="best", soft_weight=1.0, temperature=1.0, random_state=0).fit(X, y)
     assert [r["weight"] for r in best.teachers_report_] == [0.0, 1.0]
     assert best.teachers_report_[1]["oof_log_loss"] < best.teachers_report_[0]["oof_log_loss"]
-    mean = DistilledClassifier(teachers, LogisticRegression(), combine="mean", random_state=0).fit(X, y)
+    mean = DistilledClassifier(teachers, LogisticRegression(), combine="mean", soft_weight=1.0, temperature=1.0, random_state=0).fit(X, y)
     assert [r["weight"] for r in mean.teachers_report_] == [0.5, 0.5]
     fixed = DistilledClassifier(teachers, LogisticRegression(), combine="weighted", teacher_weights=[3, 1],
                                 random_state=0).fit(X, y)
     assert [r["weight"] for r in fixed.teachers_report_] == [0.75, 0.25]
-    fitted = DistilledClassifier(teachers, LogisticRegression(), combine="weighted", random_state=0).fit(X, y)
+    fitted = DistilledClassifier(teachers, LogisticRegression(), combine="weighted", soft_weight=1.0, temperature=1.0, random_state=0).fit(X, y)
     assert fitted.teachers_report_[1]["weight"] > 0.9  # the prior teacher adds nothing the optimizer wants
     assert isinstance(fixed.teacher_, TeacherEnsemble)
     parts = [e.predict_proba(X) for e in fixed.teacher_.estimators_]
@@ -217,7 +217,7 @@ def test_meta_estimator_students_learn_soft_labels_through_metadata_routing(make
             p = 1 / (1 + np.exp(4 * X[:, 0]))
             return np.c_[1 - p, p]
 
-    clf = DistilledClassifier(Flipped(), make_student(), cv=3, random_state=0).fit(X, y)
+    clf = DistilledClassifier(Flipped(), make_student(), cv=3, soft_weight=1.0, temperature=1.0, random_state=0).fit(X, y)
     agree = (clf.predict(X) == y).mean()
     assert agree < 0.1  # learned the teacher's (flipped) labels: routed weights, not duplicated hard labels
 

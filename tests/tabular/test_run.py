@@ -19,8 +19,8 @@ def small_teacher(monkeypatch):
 
     from distill.tabular.students import TEACHERS
 
-    monkeypatch.setitem(TEACHERS, "gbm", lambda seed: HistGradientBoostingClassifier(max_iter=20, random_state=seed))
-    monkeypatch.setitem(TEACHERS, "mlp", lambda seed: LogisticRegression())
+    monkeypatch.setitem(TEACHERS._items, "gbm", lambda seed: HistGradientBoostingClassifier(max_iter=20, random_state=seed))
+    monkeypatch.setitem(TEACHERS._items, "mlp", lambda seed: LogisticRegression())
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def test_load_student_refuses_tree_nodes_pointing_out_of_bounds(csv_file, tmp_pa
     out = tmp_path / student
     run(TabularRunConfig(csv=str(csv_file), target="event", teacher=("gbm",), student=student, cv=3,
                          latency_repeats=1, hard_baseline=False, out=str(out)))
-    model = load_student(out / "student.skops")
+    model = load_student(out / "student.skops", fast=False)
     est = model[-1]
     if student == "tree":
         state = est.tree_.__getstate__()

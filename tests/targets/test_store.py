@@ -29,8 +29,8 @@ def _reference_hashes(teacher, corpus, tmp_path) -> list[str]:
 
 
 def _cfg(teacher, corpus, out, **kw):
-    return CaptureConfig(teacher=str(teacher), data=str(corpus), top_k=8, window=16, batch_size=3,
-                         shard_windows=5, out=str(out), **kw)
+    return CaptureConfig(**{"teacher": str(teacher), "data": str(corpus), "top_k": 8, "window": 16, "batch_size": 3,
+                            "shard_windows": 5, "out": str(out)} | kw)
 
 
 def test_topk_of_keeps_the_tail_mass():
@@ -276,3 +276,78 @@ def test_capture_rebuilds_missing_and_corrupt_listed_shards(tiny_teacher, corpus
     m = capture(_cfg(tiny_teacher, corpus, out))
     assert m.complete and victim.read_text() == "mine"
     assert json.loads((out / "manifest.json").read_text())["shards"][0]["file"] == "shard-00000.safetensors"
+
+
+def test_hybrid_of_keeps_the_head_exactly_and_draws_only_from_the_rest():
+    from distill.targets.store import hybrid_of
+
+    logits = torch.randn(4, 7, 50) * 3
+    ids, lp, tail, t_ids, t_counts, t_lp = hybrid_of(logits, 5, 12, generator=torch.Generator().manual_seed(0))
+    ref_ids, ref_lp, ref_tail = topk_of(logits, 5)
+    assert torch.equal(ids, ref_ids) and torch.equal(lp, ref_lp) and torch.allclose(tail, ref_tail)
+    assert torch.equal(t_counts.sum(-1), torch.full((4, 7), 12))
+    drawn = t_counts > 0
+    inside = (t_ids.unsqueeze(-1) == ids.unsqueeze(-2)).any(-1)  # a draw that is one of the top 5
+    assert not (inside & drawn).any()
+    torch.testing.assert_close(t_lp, logits.log_softmax(-1).gather(-1, t_ids))
+    again = hybrid_of(logits, 5, 12, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again[3], t_ids) and torch.equal(again[4], t_counts)  # same seed, same draws
+    with pytest.raises(ValueError, match="1 ≤ k < V"):
+        hybrid_of(logits, 50, 4)
+
+
+def test_hybrid_targets_are_unbiased_for_every_token():
+    """E[weight_v] = p_v: exactly p_v for the head, r · E[c_v] / N = r · p_v / r for the rest. The mean over
+    4,000 captures lands within 4 standard errors of p at every token (derived from the multinomial variance)."""
+    from distill.targets.store import hybrid_of, hybrid_targets
+
+    torch.manual_seed(1)
+    logits = torch.randn(1, 30) * 2
+    p = logits.softmax(-1)[0]
+    n, draws = 4000, 6
+    gen = torch.Generator().manual_seed(2)
+    total = torch.zeros(30, dtype=torch.float64)
+    for _ in range(n):
+        t = hybrid_targets(*hybrid_of(logits, 4, draws, generator=gen))
+        total.index_add_(0, t.indices[0], t.counts[0].double())
+    mean = total / n
+    head = logits.topk(4).indices[0]
+    torch.testing.assert_close(mean[head], p[head].double(), rtol=1e-6, atol=1e-9)  # no noise on the head
+    r = 1 - p[head].sum()
+    rest = torch.ones(30, dtype=torch.bool)
+    rest[head] = False
+    se = (r * torch.sqrt((p[rest] / r) * (1 - p[rest] / r) / (draws * n))).double()
+    assert ((mean[rest] - p[rest].double()).abs() <= 4 * se + 1e-12).all()
+
+
+@pytest.mark.parametrize("encoding", ["raw", "compact"])
+def test_hybrid_store_round_trip(tiny_teacher, corpus, tmp_path, encoding):
+    from transformers import AutoModelForCausalLM
+
+    from distill.losses import SampledTargets
+
+    cfg = _cfg(tiny_teacher, corpus, tmp_path / "h", encoding=encoding, targets_kind="hybrid", top_k=4, samples=8,
+               seed=5)
+    m = capture(cfg)
+    assert m.complete and m.kind == "hybrid" and m.k == 4 and m.samples == 8 and m.format == 3
+    store = TargetStore(tmp_path / "h", tokenizer_hash=m.tokenizer_hash)
+    x, tgt = store[6]
+    assert isinstance(tgt, SampledTargets)
+    model = AutoModelForCausalLM.from_pretrained(tiny_teacher).eval()
+    with torch.no_grad():
+        logp = model(x[None]).logits[0].log_softmax(-1)  # (16, V)
+    top = logp.topk(4, -1)
+    assert torch.equal(tgt.indices[:, :4].sort(-1).values, top.indices.sort(-1).values)
+    tol = 1 / 32 + 1e-6 if encoding == "compact" else 4e-3
+    real = tgt.counts > 0
+    assert (tgt.logprobs[real] - logp.gather(-1, tgt.indices)[real]).abs().max() <= tol
+    # the weights: the head's probabilities, then r · c / 8 for the draws; Σ ≈ 1
+    head_p = logp.exp().gather(-1, tgt.indices[:, :4])
+    assert (tgt.counts[:, :4] - head_p).abs().max() <= (0.035 if encoding == "compact" else 4e-3)
+    assert (tgt.counts.sum(-1) - 1).abs().max() < (0.1 if encoding == "compact" else 1e-2)
+    cut = tmp_path / "cut"  # resumable and deterministic like the other kinds
+    capture(replace_out(cfg, cut), stop_after_shards=1)
+    capture(replace_out(cfg, cut))
+    ref = json.loads((tmp_path / "h" / "manifest.json").read_text())
+    got = json.loads((cut / "manifest.json").read_text())
+    assert [s["sha256"] for s in got["shards"]] == [s["sha256"] for s in ref["shards"]]

@@ -197,3 +197,43 @@ def test_two_cpu_processes_match_one(tmp_path):
     for k in outs[1]:
         torch.testing.assert_close(outs[2][k], outs[1][k], rtol=1e-4, atol=1e-5)
     assert any(not torch.equal(outs[1][k], torch.zeros_like(outs[1][k])) for k in outs[1])
+
+
+def test_held_out_evaluation_every_n_steps_matches_a_direct_score():
+    """`eval_every` scores the held-out split during training (steps 10, 20 and the last, 24 here); the last
+    evaluation equals scoring the trained model directly, and evaluating does not change the training."""
+    from dataclasses import replace
+
+    import torch.nn.functional as F
+
+    x, y = make_images(600, 1)
+    hx, hy = make_images(100, 7)
+    torch.manual_seed(0)
+    model = _small()
+    cfg = replace(CFG, epochs=2, eval_every=10)  # 12 steps per epoch
+    r = fit(model, x, y, cfg, held_out=(hx, hy))
+    assert [e["step"] for e in r.evaluations] == [10, 20, 24]
+    logits = predict(model, hx)
+    assert r.evaluations[-1]["errors"] == count_errors(logits, hy)
+    assert r.evaluations[-1]["ce"] == pytest.approx(float(F.cross_entropy(logits, hy)), rel=1e-6)
+    assert r.evaluations[0]["ce"] > r.evaluations[-1]["ce"]  # it learned
+    torch.manual_seed(0)
+    plain = _small()
+    fit(plain, x, y, replace(CFG, epochs=2))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), plain.state_dict().values(), strict=True))
+
+
+def test_classic_train_holds_out_validation_images(idx_dir, tmp_path):
+    from distill.data.idx import load_idx_dataset
+    from distill.train.classic import split_validation
+
+    train, _, _ = load_idx_dataset(idx_dir)
+    kept, (hx, hy) = split_validation(train, 100, seed=0)
+    assert len(kept.labels) == 500 and len(hy) == 100
+    again, (hx2, _) = split_validation(train, 100, seed=0)
+    assert torch.equal(hx, hx2) and torch.equal(kept.images, again.images)
+    # every held-out image is gone from the kept ones (the fixture's images are all distinct)
+    flat = {tuple(row.tolist()) for row in kept.images.flatten(1)[:, ::7]}
+    assert not any(tuple(row.tolist()) in flat for row in hx.flatten(1)[:, ::7])
+    with pytest.raises(ValueError, match="validation must be below the 600"):
+        split_validation(train, 600, seed=0)

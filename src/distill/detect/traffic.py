@@ -24,6 +24,7 @@ import numpy as np
 from distill.config import check, doc, settings, to_dict
 from distill.files import atomic_text, write_results
 from distill.progress import bar
+from distill.results import Result
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,24 @@ def _round(df, digits: int = 6):
     return df.assign(**{c: df[c].round(digits) for c in num})
 
 
-def run(cfg: TrafficConfig) -> dict:
+class TrafficResult(Result):
+    """What `distill detect traffic` returns (``results.json``): counts, flagged accounts, clusters, timings."""
+
+    records: int
+    accounts: int
+    skipped: dict
+    flagged_accounts: int
+    clusters: int
+    seconds: float
+    out: str
+
+    def summary(self) -> str:
+        return (f"{self['records']:,} records, {self['accounts']:,} accounts ({self['skipped']['total']:,} records "
+                f"skipped): {self['flagged_accounts']:,} accounts flagged in {self['clusters']} clusters in "
+                f"{self['seconds']} s → {self['out']}/report.html")
+
+
+def run(cfg: TrafficConfig) -> TrafficResult:
     """Scan the logs end to end and write the results into ``cfg.out``.
 
     The results: accounts.csv, evidence.csv, candidates.csv, clusters.json, summary.json, report.html.
@@ -410,7 +428,7 @@ def run(cfg: TrafficConfig) -> dict:
         summary["stage_seconds"] = st.seconds
         summary["seconds"] = round(time.perf_counter() - t0, 1)
         write_results(out, summary, markdown)
-        return summary
+        return TrafficResult(summary)
     finally:
         eng.close()
         if not cfg.keep_work:

@@ -19,6 +19,7 @@ from distill.docs.evaluate import DocsEvalConfig, evaluate
 from distill.docs.export import read_items
 from distill.docs.train import DocsTrainConfig, train
 from distill.files import write_results
+from distill.results import Result
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,18 @@ class DocsCurveConfig:
         check(all(s >= 1 for s in self.sizes), "sizes", self.sizes, "positive integers")
 
 
-def curve(cfg: DocsCurveConfig, *, judge=None) -> dict:
+class CurveResult(Result):
+    """What `distill docs curve` returns: one point per training-set size."""
+
+    dataset: str
+    points: list
+    config: dict
+
+    def summary(self) -> str:
+        return markdown(self)
+
+
+def curve(cfg: DocsCurveConfig, *, judge=None) -> CurveResult:
     """`distill docs curve`: train a student on growing subsets of the training set and evaluate each.
 
     Args:
@@ -85,7 +97,7 @@ def curve(cfg: DocsCurveConfig, *, judge=None) -> dict:
         points.append({"examples": n, "steps": steps, "train_seconds": t["seconds"]}
                       | {k: r[k] for k in ("token_f1", "judge_score", "refusal_rate_unanswerable",
                                            "false_refusal_rate")})
-    res = {"dataset": str(ds), "points": points, "config": to_dict(cfg)}
+    res = CurveResult(dataset=str(ds), points=points, config=to_dict(cfg))
     out.mkdir(parents=True, exist_ok=True)
     write_results(out, res, markdown)
     _plot(points, out / "curve.png")

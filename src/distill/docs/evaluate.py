@@ -29,6 +29,7 @@ from distill.docs.parse import Malformed, parse_judge
 from distill.docs.text import token_f1
 from distill.files import write_results
 from distill.lm import collapse
+from distill.results import Result
 from distill.teachers import ChatRequest, RecordedTeacher, TeacherOptions, load_teacher, run_chats
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,18 @@ def _score(items, comps, judge, cfg, name, work: Path) -> dict:
     return res
 
 
-def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None) -> dict:
+class DocsEvalResult(Result):
+    """What `distill docs eval` returns (``results.json``); its summary is ``results.md``."""
+
+    seconds: float
+    out: str
+    config: dict
+
+    def summary(self) -> str:
+        return markdown(self)
+
+
+def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None) -> DocsEvalResult:
     """Evaluate; ``teacher``/``student``/``judge`` may be injected (tests), else built from ``cfg``.
 
     Args:
@@ -207,6 +219,7 @@ def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None) -> 
                    "student_hourly": cfg.student_hourly},
         "seconds": round(time.time() - t0, 1), "out": str(work), "config": to_dict(cfg),
     }
+    res = DocsEvalResult(res)
     write_results(work, res, markdown)
     _plot(res, work / "eval.png")
     return res

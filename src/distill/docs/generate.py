@@ -24,6 +24,8 @@ from distill.docs.ingest import load_chunks
 from distill.docs.parse import Malformed, parse_items, parse_questions
 from distill.docs.quality import QualityConfig, filter_items, load_embedder
 from distill.docs.text import content_words, sentence_spans
+from distill.files import atomic_json
+from distill.results import Result
 from distill.teachers import ChatRequest, RecordedTeacher, TeacherOptions, arun_chats
 
 log = logging.getLogger(__name__)
@@ -204,7 +206,23 @@ async def _ask_all(teacher, jobs: list[dict], cfg: GenerateConfig, parse, stats:
     stats["malformed_gave_up"] += len(pending)
 
 
-def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> dict:
+class GenerateResult(Result):
+    """What `distill docs generate` returns (also ``WORKDIR/generate.json``)."""
+
+    generated: int
+    chunks_used: int
+    filters: dict
+    dataset: dict
+    teacher_stats: dict
+
+    def summary(self) -> str:
+        d = self["dataset"]
+        return (f"{self['generated']} triples from {self['chunks_used']} chunks → {d['items']} kept "
+                f"({d['train']} train / {d['eval']} eval); removed by step {self['filters']['rejected_by_step']}; "
+                f"data set card: {d['path']}/README.md")
+
+
+def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> GenerateResult:
     """Run generation and filtering; ``teacher``/``embed`` may be injected (tests), else built from ``cfg``.
 
     Args:
@@ -307,5 +325,6 @@ def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> dict:
         "filters": report, "seconds": round(time.time() - t0, 1), "config": to_dict(cfg),
     }
     summary["dataset"] = export_dataset(work / "dataset", kept, chunks, summary, product=product)
-    (work / "generate.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    summary = GenerateResult(summary)
+    atomic_json(work / "generate.json", summary)  # a stage record beside ingest.json in the shared work folder
     return summary

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from distill.config import check, doc, settings, to_dict
 from distill.docs.chunking import Chunk, Section, chunk_sections, parse_text, parser_for
+from distill.files import atomic_json
 from distill.progress import bar
+from distill.results import Result
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,22 @@ def read_sections(path: Path, rel: str, max_bytes: int) -> tuple[list[Section] |
     return parse(text, title), None
 
 
-def ingest(cfg: IngestConfig) -> dict:
+class IngestResult(Result):
+    """What `distill docs ingest` returns (also ``OUT/ingest.json``)."""
+
+    files_read: int
+    files_skipped: int
+    skipped_by_reason: dict
+    chunks: int
+    sections: int
+    chunks_file: str
+
+    def summary(self) -> str:
+        return (f"{self['files_read']} files → {self['chunks']} chunks in {self['sections']} sections "
+                f"({self['files_skipped']} skipped: {self['skipped_by_reason']}) → {self['chunks_file']}")
+
+
+def ingest(cfg: IngestConfig) -> IngestResult:
     """`distill docs ingest`: parse every document under the source and write its chunks.
 
     Args:
@@ -150,7 +167,8 @@ def ingest(cfg: IngestConfig) -> dict:
         "chars": {"total": sum(sizes), "min": sizes[0], "median": sizes[len(sizes) // 2], "max": sizes[-1]},
         "chunks_file": str(out / "chunks.jsonl"), "config": to_dict(cfg),
     }
-    (out / "ingest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    report = IngestResult(report)
+    atomic_json(out / "ingest.json", report)  # a stage record beside chunks.jsonl in the shared work folder
     return report
 
 

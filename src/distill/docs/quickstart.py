@@ -21,6 +21,7 @@ from distill.docs.ingest import IngestConfig, ingest
 from distill.docs.quality import QualityConfig
 from distill.docs.train import DocsTrainConfig, train
 from distill.files import write_results
+from distill.results import Result
 from distill.teachers import TeacherOptions
 
 
@@ -63,7 +64,20 @@ class DocsQuickstartConfig(TeacherOptions):
                                                                        unanswerable_fraction=0.15))
 
 
-def run(cfg: DocsQuickstartConfig) -> dict:
+class DocsQuickstartResult(Result):
+    """What `distill docs quickstart` returns: each stage's figures; its summary is ``results.md``."""
+
+    ingest: dict
+    dataset: dict
+    train: dict
+    eval: dict
+    timings_s: dict
+
+    def summary(self) -> str:
+        return markdown(self)
+
+
+def run(cfg: DocsQuickstartConfig) -> DocsQuickstartResult:
     """`distill docs quickstart`: ingest, generate, train and evaluate in one go.
 
     Args:
@@ -105,11 +119,11 @@ def run(cfg: DocsQuickstartConfig) -> dict:
                                  price_in=cfg.price_in, price_out=cfg.price_out, max_tokens=120,
                                  out=str(out / "eval")))
     timings["eval"] = round(time.time() - t, 1)
-    res = {"ingest": {k: ing[k] for k in ("files_read", "chunks", "sections")},
+    res = DocsQuickstartResult({"ingest": {k: ing[k] for k in ("files_read", "chunks", "sections")},
            "dataset": gen["dataset"], "generation": {"teacher_stats": gen["teacher_stats"],
                                                       "rejected_by_step": gen["filters"]["rejected_by_step"]},
            "train": {k: tr[k] for k in ("steps", "seconds", "model")}, "eval": ev,
-           "timings_s": timings | {"total": round(time.time() - t0, 1)}, "config": to_dict(cfg)}
+           "timings_s": timings | {"total": round(time.time() - t0, 1)}, "config": to_dict(cfg)})
     write_results(out, res, markdown)
     return res
 

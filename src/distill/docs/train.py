@@ -12,7 +12,7 @@ from pathlib import Path
 
 from distill.config import check, doc, settings
 from distill.lm.names import Loss
-from distill.lm.train import LMTrainConfig, run
+from distill.lm.train import LMTrainConfig, TrainResult, run
 
 
 @settings
@@ -46,7 +46,7 @@ class DocsTrainConfig(LMTrainConfig):
         super().__post_init__()
 
 
-def train(cfg: DocsTrainConfig) -> dict:
+def train(cfg: DocsTrainConfig) -> TrainResult:
     """`distill docs train`: fine-tune the student on a generated data set.
 
     Args:

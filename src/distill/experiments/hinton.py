@@ -36,6 +36,7 @@ from distill.files import atomic_json, write_results
 from distill.hashing import sha256_files
 from distill.losses import mix_teachers
 from distill.models import build_classifier
+from distill.results import Result
 from distill.train.classifier import (
     OptimConfig,
     Targets,
@@ -696,7 +697,19 @@ def plot(res: dict, path: Path) -> None:
     figure(res).savefig(path)
 
 
-def run(cfg: HintonConfig) -> dict:
+class HintonResult(Result):
+    """What `distill experiment hinton` returns (``results.json``); its summary is ``results.md``."""
+
+    dataset: str
+    seeds: list
+    teacher_errors: float
+    student_errors: float
+    distilled_errors: float
+    temperature_sweep: dict
+    omitted_class: dict
+    config: dict
+
+def run(cfg: HintonConfig) -> HintonResult:
     """Run the experiment and write results.json, results.md and temperature.png to ``cfg.out``.
 
     Args:
@@ -719,6 +732,7 @@ def run(cfg: HintonConfig) -> dict:
         per_seed.append(run_seed(cfg, seed, train, test, out, selection))
         atomic_json(out / f"seed{seed}.json", per_seed[-1])
     res = aggregate(per_seed, dataset, cfg, time.time() - t0, selection)
-    write_results(out, res, markdown)
+    res = HintonResult(res, report=markdown(res))
+    write_results(out, res)
     plot(res, out / "temperature.png")
     return res

@@ -14,16 +14,23 @@ from distill.hashing import sha256_file, sha256_files
 from distill.lm.compat import tokenizer_fingerprint
 from distill.lm.corpus import pack_windows
 from distill.lm.models import load_model, load_tokenizer, resolve
+from distill.lm.options import CORPUS_HELP, CorpusOptions, TeacherModelOptions
 from distill.losses import sample_counts
 from distill.progress import bar as progress_bar
+from distill.results import Result
 from distill.targets.store import (
     CAPTURE_KEYS,
+    FORMAT,
+    HYBRID_FORMAT,
+    TARGET_KINDS,
     Manifest,
     StoreError,
     _entry,
+    hybrid_of,
     merge_manifests,
     shard_name,
     topk_of,
+    write_hybrid_shard,
     write_sampled_shard,
     write_shard,
 )
@@ -32,25 +39,25 @@ log = logging.getLogger(__name__)
 
 
 @settings
-class CaptureConfig:
-    """Settings of `distill lm capture`."""
+class CaptureConfig(CorpusOptions, TeacherModelOptions):
+    """Settings of `distill lm capture`: teacher and corpus (:mod:`distill.lm.options`), what is stored, where."""
 
-    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
-    data: str = doc("corpus: text file, JSONL with a 'text' field, a folder of them, or a datasets folder",
-                    default="", required=True)
-    targets_kind: Literal["topk", "sampled"] = doc(
+    data: str = doc(CORPUS_HELP, default="", group="models and data", required=True)
+    targets_kind: str = doc(
         "topk: the k most likely tokens and the tail mass; sampled: --samples draws from the teacher with their "
-        "counts (Sparse Logit Sampling: an unbiased estimate of the forward-KL gradient)", default="topk")
-    top_k: int = doc("topk: teacher tokens kept per position", default=64, ge=1)
-    samples: int = doc("sampled: draws per position (the distinct ones are stored with their counts)", default=64, ge=1, le=65535)
-    seed: int = doc("sampled: seed of the draws (the same seed gives the same store)", default=0)
+        "counts (Sparse Logit Sampling: an unbiased estimate of the forward-KL gradient); hybrid: the top k "
+        "exactly plus --samples draws from the rest (unbiased, no noise on the head); `distill list targets`",
+        default="topk", choices=TARGET_KINDS.names())
+    top_k: int = doc("topk, hybrid: teacher tokens kept exactly per position", default=64, ge=1)
+    samples: int = doc("sampled: draws per position; hybrid: draws from outside the top k (the distinct ones are "
+                       "stored with their counts)", default=64, ge=1, le=65535)
+    seed: int = doc("sampled, hybrid: seed of the draws (the same seed gives the same store)", default=0)
     temperature: float = doc("capture temperature (1: the teacher's own distribution; tempering at train "
                              "time is exact inside the top k; sampled targets train without bias at this "
                              "temperature)", default=1.0, gt=0)
-    window: int = doc("tokens per window (sequence length)", default=256, ge=2)
+    window: int = doc("tokens per window (sequence length)", default=256, group="models and data", ge=2)
     batch_size: int = doc("windows per teacher forward", default=4, ge=1)
     shard_windows: int = doc("windows per shard file", default=256, ge=1)
-    max_windows: int = doc("capture at most this many windows (0: the whole corpus)", default=0, ge=0)
     encoding: Literal["compact", "raw"] = doc(
         "compact: sorted, delta-coded ids and 1/16-nat log-probs, zlib (~2 bytes per kept token); "
         "raw: uint16 ids + fp16 log-probs (4 bytes)", default="compact")
@@ -117,13 +124,15 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
     windows = pack_windows(cfg.data, tok, cfg.window, cfg.max_windows or None)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    sampled = cfg.targets_kind == "sampled"
+    sampled, hybrid = cfg.targets_kind == "sampled", cfg.targets_kind == "hybrid"
+    draws = sampled or hybrid
     want = Manifest(teacher=source, teacher_hash=weights_hash(source), tokenizer_hash=tokenizer_fingerprint(tok),
                     vocab_size=len(tok), k=cfg.samples if sampled else cfg.top_k, temperature=cfg.temperature,
                     window=cfg.window, windows_total=len(windows), shard_windows=cfg.shard_windows,
                     encoding=cfg.encoding, logprob_step=cfg.logprob_step, kind=cfg.targets_kind,
-                    samples=cfg.samples if sampled else 0, seed=cfg.seed if sampled else 0,
-                    corpus_hash=corpus_fingerprint(windows), corpus=str(cfg.data))
+                    samples=cfg.samples if draws else 0, seed=cfg.seed if draws else 0,
+                    corpus_hash=corpus_fingerprint(windows), corpus=str(cfg.data),
+                    format=HYBRID_FORMAT if hybrid else FORMAT)
     part = out / ("manifest.json" if world == 1 else f"manifest.rank{rank}.json")
     manifest = _resume(out, part, want)
     owned = [j for j in range(want.n_shards) if j % world == rank]  # each process touches only its own files
@@ -150,8 +159,9 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
         if model is None:
             model = load_model(source, device=device)
         ids, logp, extra = [], [], []  # extra: log tail mass (topk) or counts (sampled)
-        # Sampled: one generator per shard, seeded by (seed, shard), so a resumed capture draws the same tokens.
-        gen = torch.Generator(device=model.device).manual_seed(cfg.seed * 1_000_003 + j) if sampled else None
+        drawn = []  # hybrid: (ids, counts, log-probs) drawn from outside the top k
+        # Draws: one generator per shard, seeded by (seed, shard), so a resumed capture draws the same tokens.
+        gen = torch.Generator(device=model.device).manual_seed(cfg.seed * 1_000_003 + j) if draws else None
         with torch.no_grad():
             for b in range(start, end, cfg.batch_size):
                 x = windows[b : min(b + cfg.batch_size, end)]
@@ -160,13 +170,21 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
                     full = (logits.float() / cfg.temperature).log_softmax(-1)  # (b, L, V)
                     i, c = sample_counts(full, cfg.samples, gen)  # (b, L, samples) each
                     lp, t = full.gather(-1, i), c
+                elif hybrid:
+                    i, lp, t, *rest = hybrid_of(logits, cfg.top_k, cfg.samples, cfg.temperature, gen)
+                    drawn.append([x.cpu() for x in rest])
                 else:
                     i, lp, t = topk_of(logits, cfg.top_k, cfg.temperature)
                 ids.append(i.cpu())
                 logp.append(lp.cpu())
                 extra.append(t.cpu())
                 bar.update(len(x))
-        if sampled:
+        if hybrid:
+            t_ids, t_counts, t_lp = (torch.cat(parts) for parts in zip(*drawn, strict=True))
+            entry = write_hybrid_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(logp),
+                                       torch.cat(extra), t_ids, t_counts, t_lp, want.vocab_size,
+                                       encoding=cfg.encoding, logprob_step=cfg.logprob_step)
+        elif sampled:
             entry = write_sampled_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(extra),
                                         torch.cat(logp), want.vocab_size, encoding=cfg.encoding,
                                         logprob_step=cfg.logprob_step)
@@ -246,7 +264,27 @@ def _adoptable(path: Path, start: int, end: int, windows: torch.Tensor) -> dict 
         return None
 
 
-def run(cfg: CaptureConfig) -> dict:
+class CaptureResult(Result):
+    """What `distill lm capture` returns: the store's size and kind (its ``manifest.json`` holds the rest)."""
+
+    store: str
+    windows: int
+    tokens: int
+    shards: int
+    kind: str
+    k: int
+    bytes_per_token: float
+    dense_fp16_bytes_per_token: int
+    complete: bool
+
+    def summary(self) -> str:
+        kind = "top-" if self["kind"] == "topk" else "sampled, draws: "
+        return (f"store {self['store']}: {self['windows']} windows, {self['tokens']:,} tokens in {self['shards']} "
+                f"shards, {kind}{self['k']}: {self['bytes_per_token']} bytes/token (dense fp16: "
+                f"{self['dense_fp16_bytes_per_token']:,})")
+
+
+def run(cfg: CaptureConfig) -> CaptureResult:
     """CLI entry: capture (in every process under `accelerate launch`), merge, and summarize.
 
     Args:
@@ -266,6 +304,6 @@ def run(cfg: CaptureConfig) -> dict:
             m = merge_manifests(Path(cfg.out))
         state.wait_for_everyone()
         m = Manifest.load(Path(cfg.out) / "manifest.json")
-    return {"store": cfg.out, "windows": m.windows_total, "tokens": m.tokens, "shards": len(m.shards),
-            "kind": m.kind, "k": m.k, "bytes_per_token": round(m.bytes_per_token(), 2),
-            "dense_fp16_bytes_per_token": 2 * m.vocab_size, "complete": m.complete}
+    return CaptureResult(store=cfg.out, windows=m.windows_total, tokens=m.tokens, shards=len(m.shards), kind=m.kind,
+                         k=m.k, bytes_per_token=round(m.bytes_per_token(), 2),
+                         dense_fp16_bytes_per_token=2 * m.vocab_size, complete=m.complete)

@@ -12,21 +12,21 @@ import torch
 
 from distill.config import doc, settings
 from distill.lm import collapse, speed
+from distill.lm.options import CORPUS_HELP, CorpusOptions, TeacherModelOptions
 from distill.losses import forward_kl
 from distill.progress import bar
+from distill.results import Result
 
 log = logging.getLogger(__name__)
 
 
 @settings
-class LMEvalConfig:
-    """Settings of `distill lm eval`."""
+class LMEvalConfig(CorpusOptions, TeacherModelOptions):
+    """Settings of `distill lm eval`: teacher and corpus (:mod:`distill.lm.options`), the student, timing."""
 
-    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2")
-    student: str = doc("student HF folder", default="", required=True)
-    data: str = doc("held-out corpus", default="", required=True)
-    window: int = doc("tokens per evaluation window", default=256, ge=1)
-    max_windows: int = doc("evaluate at most this many windows", default=32, ge=1)
+    student: str = doc("student HF folder", default="", group="models and data", required=True)
+    data: str = doc(f"held-out {CORPUS_HELP}", default="", group="models and data", required=True)
+    max_windows: int = doc("evaluate at most this many windows", default=32, group="models and data", ge=1)
     batch_size: int = doc("windows per forward", default=4, ge=1)
     gen_tokens: int = doc("tokens generated to time generation speed and check for collapse (0: skip)", default=32,
                           ge=0)
@@ -100,7 +100,20 @@ def _generate(model, prompt: torch.Tensor, tokens: int, device, repeats: int) ->
     return out[0, prompt.shape[1]:].tolist(), speed.spread(rates)
 
 
-def evaluate(cfg: LMEvalConfig) -> dict:
+class EvalResult(Result):
+    """What `distill lm eval` returns: quality, speed and size of teacher and student."""
+
+    tokens: int
+    kl_teacher_student: float
+    top1_agreement: float
+    teacher: dict
+    student: dict
+
+    def summary(self) -> str:
+        return markdown(self)
+
+
+def evaluate(cfg: LMEvalConfig) -> EvalResult:
     """Compare a student with its teacher on held-out windows: quality, speed, size and collapse.
 
     Args:
@@ -144,7 +157,7 @@ def evaluate(cfg: LMEvalConfig) -> dict:
                                         name=lambda t, tok=tok: json.dumps(tok.decode([t]), ensure_ascii=False))
     res["forward_speedup"] = fwd["student"]["median"] / fwd["teacher"]["median"]
     res["forward_speedup_claimed"] = speed.ratio(fwd["student"], fwd["teacher"]) is not None
-    return res
+    return EvalResult(res)
 
 
 def markdown(res: dict) -> str:

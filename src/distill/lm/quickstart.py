@@ -18,6 +18,7 @@ from distill.config import doc, settings
 from distill.files import write_results
 from distill.lm import collapse, speed
 from distill.lm.names import Divergence
+from distill.results import Result
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,19 @@ def _with_sample(found: dict, text: str, ids: list[int]) -> dict:
                     "sample_blank": bool(extra["blank"])}
 
 
-def run(cfg: QuickstartConfig) -> dict:
+class QuickstartResult(Result):
+    """What `distill lm quickstart` returns (``results.json``); its summary is ``results.md``."""
+
+    teacher: str
+    layers: str
+    steps: int
+    seconds: float
+
+    def summary(self) -> str:
+        return markdown(self)
+
+
+def run(cfg: QuickstartConfig) -> QuickstartResult:
     """`distill lm quickstart`: cut a student, train it with KD and with CE only, and compare both.
 
     Args:
@@ -136,6 +149,7 @@ def run(cfg: QuickstartConfig) -> dict:
     res["samples"] = {k: text for k, (text, _) in samples.items()}
     res["prompt"] = cfg.prompt
     res["seconds"] = round(time.time() - t0, 1)
+    res = QuickstartResult(res)
     write_results(out, res, markdown)
     return res
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from distill.config import doc, settings
+from distill.results import Result
 
 _LAYER_KEY = re.compile(r"^(.*\.layers\.)(\d+)(\..*)$")
 _PER_LAYER_CONFIG = ("layer_types", "sliding_window_pattern_list", "no_rope_layers")
@@ -173,7 +174,21 @@ class StudentConfig:
                              "(without it the student keeps --layers).")
 
 
-def run(cfg: StudentConfig) -> dict:
+class StudentResult(Result):
+    """What `distill lm student` returns: the student's layers and size (also ``OUT/distill_student.json``)."""
+
+    kept_layers: list
+    teacher_layers: int
+    student_parameters: int
+    teacher_parameters: int
+    out: str
+
+    def summary(self) -> str:
+        return (f"student: layers {self['kept_layers']} of {self['teacher_layers']}, {self['student_parameters']:,} "
+                f"of {self['teacher_parameters']:,} parameters → {self['out']}")
+
+
+def run(cfg: StudentConfig) -> StudentResult:
     """`distill lm student`: build the student ``cfg`` describes (a layer cut, or pruned by importance).
 
     Args:
@@ -188,5 +203,5 @@ def run(cfg: StudentConfig) -> dict:
         info = build_pruned(cfg.teacher, cfg.out, mlp=cfg.prune_mlp, heads=cfg.prune_heads, hidden=cfg.prune_hidden,
                             layers=cfg.prune_layers, calibration=cfg.calibration or None,
                             window=cfg.calibration_window, windows=cfg.calibration_windows)
-        return info | {"out": str(cfg.out)}
-    return build_student(cfg.teacher, cfg.layers, cfg.out) | {"out": str(cfg.out)}
+        return StudentResult(info, out=str(cfg.out))
+    return StudentResult(build_student(cfg.teacher, cfg.layers, cfg.out), out=str(cfg.out))

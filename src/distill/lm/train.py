@@ -26,7 +26,6 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +33,16 @@ import torch.nn.functional as F
 from distill.config import check, doc, settings, to_dict
 from distill.files import write_results
 from distill.lm.names import Loss
+from distill.lm.options import (
+    CORPUS_HELP,
+    CheckpointOptions,
+    CorpusOptions,
+    EvalOptions,
+    LMOptimOptions,
+    TeacherModelOptions,
+)
 from distill.losses import DIVERGENCES, SampledTargets, TopKTargets
+from distill.results import Result
 from distill.targets.store import stack_targets
 from distill.train import checkpoint, loop
 from distill.train.loop import LoopSpec
@@ -43,48 +51,32 @@ log = logging.getLogger(__name__)
 
 
 @settings
-class LMTrainConfig:
-    """Settings of `distill lm train`."""
+class LMTrainConfig(CheckpointOptions, EvalOptions, LMOptimOptions, CorpusOptions, TeacherModelOptions):
+    """Settings of `distill lm train`: the shared option groups of :mod:`distill.lm.options` (teacher, corpus,
+    optimization, evaluation, checkpoints) and the loss."""
 
-    teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", default="smollm2", group="models and data")
-    student: str = doc("student HF folder (e.g. from `distill lm student`)", default="", group="models and data", required=True)
-    data: str = doc("corpus (text, JSONL, folder, or datasets folder); not needed with --targets", default="", group="models and data")
+    student: str = doc("student HF folder (e.g. from `distill lm student`)", default="", group="models and data",
+                       required=True)
+    data: str = doc(f"{CORPUS_HELP}; not needed with --targets", default="", group="models and data")
     targets: str | None = doc("target store from `distill lm capture` (top-k or sampled; off-policy, no live "
                               "teacher)", default=None, group="models and data")
     loss: Loss = doc(
-        "divergence to the teacher ('ce': cross-entropy on the text only, the baseline)", default="forward_kl", group="loss")
+        "divergence to the teacher ('ce': cross-entropy on the text only, the baseline; `distill list divergences`)",
+        default="forward_kl", group="loss")
     beta: float = doc("jsd: β (0 forward KL … 1 reverse KL)", default=0.5, group="loss", ge=0, le=1)
     skew: float = doc("skew_kl / skew_rkl: α", default=0.1, group="loss", ge=0, lt=1)
     temperature: float = doc("temperature of both distributions in the divergence", default=1.0, group="loss", gt=0)
     ce_weight: float = doc("weight of cross-entropy on the text, mixed with the divergence", default=0.0, group="loss",
                            ge=0, le=1, was="alpha")
+    chunk_size: int = doc("positions per loss chunk (bounds the loss's memory)", default=256, group="loss", ge=1)
     lmbda: float = doc("on-policy fraction: probability that a step trains on the student's own samples",
                        default=0.0, group="on-policy (GKD)", ge=0, le=1)
-    max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32, group="on-policy (GKD)", ge=1)
-    window: int = doc("tokens per training window (with --targets: the store's window)", default=256, group="models and data", ge=1)
-    max_windows: int = doc("train on the corpus's first N windows only (0: all; the same N as `lm capture "
-                           "--max-windows` gives the same windows)", default=0, group="models and data", ge=0)
-    batch_size: int = doc("windows per optimizer step (global, split across processes)", default=4, group="optimization", ge=1)
-    grad_accum: int = doc("micro-batches per optimizer step", default=1, group="optimization", ge=1)
-    steps: int = doc("optimizer steps", default=100, group="optimization", ge=1)
-    lr: float = doc("peak learning rate (AdamW, linear warm-up, cosine decay)", default=1e-4, group="optimization", gt=0)
-    warmup: int = doc("warm-up steps", default=10, group="optimization")
-    weight_decay: float = doc("AdamW weight decay", default=0.0, group="optimization")
-    chunk_size: int = doc("positions per loss chunk (bounds the loss's memory)", default=256, group="loss", ge=1)
-    lora_r: int = doc("LoRA rank (0: train all weights); needs peft", default=0, group="optimization", ge=0)
-    mixed_precision: Literal["no", "bf16", "fp16"] = doc("autocast precision where the device supports it",
-                                                          default="no", group="optimization")
-    max_grad_norm: float = doc("clip the global gradient norm to this (0: no clipping; 1.0 as TRL and HF Trainer)",
-                               default=1.0, ge=0, group="optimization")
-    eval_every: int = doc("evaluate on --eval-data every N steps and at the end: held-out CE, perplexity and KL to "
-                          "a live teacher (0: never)", default=0, ge=0, group="evaluation")
-    eval_data: str = doc("held-out corpus for --eval-every (never trained on)", default="", group="evaluation")
-    eval_windows: int = doc("held-out windows evaluated each time", default=16, ge=1, group="evaluation")
-    seed: int = doc("seed of data order, sampling and initialization", default=0, group="optimization")
-    checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: only at the end)", default=50, group="output")
-    tensorboard: bool = doc("also write the metrics as TensorBoard events under OUT/tensorboard (skipped with a "
-                            "note when the tensorboard package is missing)", default=True, group="output")
-    out: str = doc("output folder: the trained student (HF folder), metrics.csv, checkpoint/", default="runs/lm", group="output")
+    max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32,
+                              group="on-policy (GKD)", ge=1)
+    window: int = doc("tokens per training window (with --targets: the store's window)", default=256,
+                      group="models and data", ge=1)
+    out: str = doc("output folder: the trained student (HF folder), metrics.csv, checkpoint/", default="runs/lm",
+                   group="output")
 
     def __post_init__(self):
         check(bool(self.data) or bool(self.targets), "data", self.data, "a corpus path unless --targets is given")
@@ -220,7 +212,20 @@ class _Batches:
         return order[i * self.batch : (i + 1) * self.batch]
 
 
-def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
+class TrainResult(Result):
+    """What `distill lm train` (and `distill docs train`, which runs on it) returns (``results.json``)."""
+
+    steps: int
+    completed: bool
+    seconds: float
+    out: str
+    config: dict
+
+    def summary(self) -> str:
+        return f"trained {self['steps']} steps in {self['seconds']} s → {self.get('model', self['out'])}"
+
+
+def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResult:
     """`distill lm train`: distill (or fine-tune with CE) a student LM; resumable from ``cfg.out``.
 
     Args:
@@ -254,10 +259,11 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
     masks = None
     if cfg.targets:
         store = TargetStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
-        if store.manifest.kind == "sampled" and not (cfg.loss == "forward_kl" or (cfg.loss == "jsd" and cfg.beta == 0)):
-            raise ValueError(f"--targets {cfg.targets} holds sampled targets, which estimate the forward-KL gradient "
-                             f"without bias and nothing else; use --loss forward_kl (got --loss {cfg.loss}), or a "
-                             "top-k store.")
+        takes_draws = cfg.loss != "ce" and (DIVERGENCES[cfg.loss].sampled_targets or (cfg.loss == "jsd" and cfg.beta == 0))
+        if store.manifest.kind in ("sampled", "hybrid") and not takes_draws:
+            raise ValueError(f"--targets {cfg.targets} holds {store.manifest.kind} targets, which estimate the forward-KL "
+                             f"gradient without bias and nothing else; use --loss forward_kl (got --loss {cfg.loss}), "
+                             "or a top-k store.")
         V = store.manifest.vocab_size
         if store.manifest.kind == "topk" and store.manifest.temperature != cfg.temperature and store.manifest.k < V:
             # Inside the top k re-tempering from the capture temperature is exact; the tail's tempered
@@ -357,8 +363,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
         if tb is not None:
             tb.close()
     step = r.step
-    result = {"steps": step, "completed": step >= cfg.steps, "seconds": round(time.time() - t_start, 2),
-              "last_loss": r.last.get("loss"), "out": str(out), "config": to_dict(cfg)}
+    result = TrainResult(steps=step, completed=step >= cfg.steps, seconds=round(time.time() - t_start, 2),
+                         last_loss=r.last.get("loss"), out=str(out), config=to_dict(cfg))
     if r.evaluations:
         result["evaluations"] = r.evaluations
     if step >= cfg.steps and acc.is_main_process:
@@ -368,7 +374,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> dict:
         model.save_pretrained(out / "model", safe_serialization=True)
         s_tok.save_pretrained(out / "model")
         result["model"] = str(out / "model")
-        write_results(out, result, markdown)
+        result.report = markdown(result)
+        write_results(out, result)
     return result
 
 

@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from distill.registry import Registry, registry
+
 
 class MLP(nn.Module):
     """Fully connected ReLU net, e.g. Hinton's 784-1200-1200-10 teacher or 784-800-800-10 student.
@@ -153,11 +155,12 @@ def _hinton_student(num_classes: int = 10) -> MLP:
     return MLP(784, (800, 800), num_classes)
 
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "mlp-1200": _hinton_teacher,
-    "mlp-800": _hinton_student,
-    "cnn": SmallCNN,
-}
+# The one list of classifier architectures (`distill classic train --student`, `distill list architectures`).
+ARCHITECTURES: Registry[Callable[..., nn.Module]] = registry(
+    "classifier architecture", where=("classic train --student",),
+    **{"mlp-1200": (_hinton_teacher, "784-1200-1200-C ReLU MLP with dropout: Hinton et al.'s teacher"),
+       "mlp-800": (_hinton_student, "784-800-800-C ReLU MLP, no regularization: Hinton et al.'s student"),
+       "cnn": (SmallCNN, "four conv layers, two max-pools and a dense layer with dropout (a stronger teacher)")})
 
 
 def build_classifier(name: str, num_classes: int = 10, *, seed: int | None = None) -> nn.Module:

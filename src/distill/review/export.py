@@ -16,6 +16,7 @@ from pathlib import Path
 
 from distill.config import check, doc, settings
 from distill.docs.export import to_record, write_items
+from distill.results import Result
 from distill.review import sample
 from distill.review.dataset import Dataset, load
 from distill.review.store import Store
@@ -171,7 +172,16 @@ def export(ds: Dataset, store: Store, out: str | Path, *, keep_pending: bool = F
     return summary
 
 
-def run(cfg: ExportConfig) -> dict:
+class ExportResult(Result):
+    """What `distill review export` returns: the decisions and what was written."""
+
+
+
+    def summary(self) -> str:
+        return markdown(self)
+
+
+def run(cfg: ExportConfig) -> ExportResult:
     """Export the reviewed data set the config names (``distill review export``).
 
     Args:
@@ -189,6 +199,6 @@ def run(cfg: ExportConfig) -> dict:
         raise FileNotFoundError(f"{db} not found: review the data set first (distill review {cfg.dataset}).")
     store = Store(db)
     try:
-        return export(ds, store, cfg.out or cfg.default_out, keep_pending=cfg.keep_pending)
+        return ExportResult(export(ds, store, cfg.out or cfg.default_out, keep_pending=cfg.keep_pending))
     finally:
         store.close()

@@ -7,6 +7,7 @@ import secrets
 import sys
 
 from distill.config import check, doc, settings
+from distill.results import Result
 from distill.review import sample
 from distill.review.dataset import Dataset, load
 from distill.review.export import DB_NAME, ExportConfig
@@ -89,7 +90,19 @@ def build(cfg: ReviewConfig, token: str | None):
     return create_app(ds, store, token=token, out=out, order=order, sampled=0 < cfg.sample < 1)
 
 
-def run(cfg: ReviewConfig) -> dict:
+class ReviewResult(Result):
+    """What `distill review` returns when the page is closed: where it ran and the decisions so far."""
+
+    dataset: str
+    host: str
+    port: int
+    decisions: dict
+
+    def summary(self) -> str:
+        return f"review of {self['dataset']} closed; decisions so far: {self['decisions']}"
+
+
+def run(cfg: ReviewConfig) -> ReviewResult:
     """Serve until interrupted (Ctrl-C); returns where it was served and the decisions' counts.
 
     Args:
@@ -116,4 +129,4 @@ def run(cfg: ReviewConfig) -> dict:
     for d in app.state.store.all().values():
         counts[d["status"]] = counts.get(d["status"], 0) + 1
     app.state.store.close()
-    return {"dataset": str(app.state.dataset.path), "host": cfg.host, "port": port, "decisions": counts}
+    return ReviewResult(dataset=str(app.state.dataset.path), host=cfg.host, port=port, decisions=counts)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from distill.config import doc, settings
+from distill.results import Result
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,18 @@ class ServerThread:
         self.stop()
 
 
-def run(cfg: ServeConfig) -> dict:
+class ServeResult(Result):
+    """What `distill serve` returns when it stops: what it served, and where."""
+
+    model: str
+    host: str
+    port: int
+
+    def summary(self) -> str:
+        return f"served {self['model']} on http://{self['host']}:{self['port']}/v1 (stopped)"
+
+
+def run(cfg: ServeConfig) -> ServeResult:
     """Serve until interrupted (Ctrl-C); returns what was served.
 
     Args:
@@ -150,4 +162,4 @@ def run(cfg: ServeConfig) -> dict:
     print(f"serving {name!r} ({app.state.engine.device}) at http://{cfg.host}:{port}/v1 — Ctrl-C stops",
           file=sys.stderr, flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
-    return {"model": name, "host": cfg.host, "port": port}
+    return ServeResult(model=name, host=cfg.host, port=port)

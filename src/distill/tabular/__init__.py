@@ -7,9 +7,8 @@
     clf = DistilledClassifier(RandomForestClassifier(500), LogisticRegression(), cv=5).fit(X, y)
     clf.predict_proba(X_new)  # the student; clf.teacher_ is the teacher refitted on all rows
 
-    from distill.tabular import fastest
     from distill.tabular.run import load_student
-    fastest(load_student("OUT/student.skops"), X_sample).predict_proba({"age": 61, "sex": "F"})  # serving
+    load_student("OUT/student.skops").predict_proba({"age": 61, "sex": "F"})  # serving: NumPy fast path
 """
 
 import importlib

@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from distill.tabular.auto import choose, mix
 from distill.tabular.students import (
     accepts_sample_weight,
     describe,
@@ -165,15 +166,23 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         cv: number of stratified folds for the out-of-fold teacher labels, or a CV splitter.
         soft_weight: weight of the teacher's soft labels in the student's targets; 1 − soft_weight
             goes to the hard labels (0: the student learns from the labels only, the baseline).
+            "auto" (the default): chosen by inner cross-validation of the student on the training
+            rows (``distill.tabular.auto``), hard labels included, so the student falls back to
+            its hard-label fit where the teacher's labels do not help.
         alpha: the old name of ``soft_weight`` (deprecated; accepted until distill 0.3).
         temperature: soften the teacher's probabilities (q ∝ q^(1/T)) for students with logits
-            (logistic regression, MLP), whose logits are multiplied by T after training.
+            (logistic regression, MLP), whose logits are multiplied by T after training. "auto"
+            (the default): chosen with the soft weight (1 for students without logits).
+        auto_cv: inner folds of the "auto" choice.
         combine: multi-teacher mode: "mean", "weighted" (``teacher_weights``, or convex weights
             minimizing the out-of-fold log loss), or "best" (lowest out-of-fold log loss).
         teacher_weights: fixed weights for ``combine="weighted"``.
-        random_state: seeds the fold shuffle.
+        random_state: seeds the fold shuffle (and the inner folds of "auto").
 
     Attributes:
+        soft_weight_: the soft-label weight used (the chosen one with "auto").
+        temperature_: the temperature used.
+        auto_table_: the inner-CV scores of each (soft_weight, temperature) tried by "auto" ([] otherwise).
         teacher_: the teacher (or weighted teacher ensemble) refitted on all rows.
         student_: the fitted student.
         classes_: the class labels.
@@ -186,16 +195,17 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "teacher": [HasMethods(["fit", "predict_proba"]), list, tuple],
         "student": [HasMethods(["fit", "predict_proba"])],
         "cv": [Interval(numbers.Integral, 2, None, closed="left"), HasMethods(["split"])],
-        "soft_weight": [Interval(numbers.Real, 0, 1, closed="both")],
+        "soft_weight": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "alpha": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"deprecated"})],
-        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "auto_cv": [Interval(numbers.Integral, 2, None, closed="left")],
         "combine": [StrOptions({"mean", "weighted", "best"})],
         "teacher_weights": [list, tuple, np.ndarray, None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, teacher, student, *, cv=5, soft_weight=1.0, temperature=1.0, combine="mean",
-                 teacher_weights=None, random_state=None, alpha="deprecated"):
+    def __init__(self, teacher, student, *, cv=5, soft_weight="auto", temperature="auto", combine="mean",
+                 teacher_weights=None, random_state=None, auto_cv=3, alpha="deprecated"):
         self.teacher = teacher
         self.student = student
         self.cv = cv
@@ -205,6 +215,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.combine = combine
         self.teacher_weights = teacher_weights
         self.random_state = random_state
+        self.auto_cv = auto_cv
 
     def _teachers(self) -> list:
         ts = list(self.teacher) if isinstance(self.teacher, (list, tuple)) else [self.teacher]
@@ -300,7 +311,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
                 whose test folds do not cover each row exactly once.
         """
         teachers = self._teachers()
-        if self.temperature != 1 and not has_logits(self.student):
+        if self.temperature not in (1, "auto") and not has_logits(self.student):
             raise ValueError(f"temperature must be 1 for a student without logits, got {self.temperature!r} with "
                              f"{type(self.student).__name__}; use LogisticRegression or MLPClassifier for T ≠ 1.")
         if not accepts_sample_weight(self.student):
@@ -317,15 +328,19 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.oof_proba_ = np.tensordot(w, np.stack(oofs), axes=1)  # (n, K)
         self.teachers_report_ = [{"teacher": type(t).__name__, "oof_log_loss": lo, "weight": float(wj)}
                                  for t, lo, wj in zip(teachers, losses, w, strict=True)]
-        soft = self.oof_proba_
-        if self.temperature != 1:
-            soft = np.clip(soft, 1e-12, 1) ** (1 / self.temperature)
-            soft = soft / soft.sum(1, keepdims=True)
-        sw = self._soft_weight()
-        self.student_targets_ = sw * soft + (1 - sw) * np.eye(len(self.classes_))[y_idx]
+        sw, T = self._soft_weight(), self.temperature
+        self.auto_table_ = []
+        if "auto" in (sw, T):
+            c = choose(self.student, X, y_idx, self.oof_proba_, self.classes_, cv=self.auto_cv,
+                       random_state=self.random_state, soft_weights=None if sw == "auto" else (sw,),
+                       temperatures=None if T == "auto" else (T,))
+            sw, T, self.auto_table_ = c["soft_weight"], c["temperature"], c["table"]
+            log.info("soft_weight=auto: chose soft weight %g, temperature %g (%d-fold inner CV)", sw, T, c["cv"])
+        self.soft_weight_, self.temperature_ = float(sw), float(T)
+        self.student_targets_ = mix(self.oof_proba_, y_idx, sw, T)
         self.student_ = fit_soft(clone(self.student), X, self.student_targets_, self.classes_)
-        if self.temperature != 1:
-            scale_logits(self.student_, self.temperature)
+        if T != 1:
+            scale_logits(self.student_, T)
         if len(teachers) == 1:
             self.teacher_ = clone(teachers[0]).fit(X, y)
         else:

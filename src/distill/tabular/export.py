@@ -315,3 +315,61 @@ def fastest(pipeline, X_sample=None, onnx_path: str | Path | None = None):
     except (NotTranslatable, ValueError, RuntimeError, NotImplementedError) as e:
         log.warning("fastest: ONNX export not used (%s); serving the scikit-learn pipeline", e)
         return pipeline
+
+
+class Deployed:
+    """A loaded student for serving: ``predict_proba`` runs the fastest exact translation of the pipeline.
+
+    Args:
+        pipeline: the fitted student pipeline (encoder, student).
+        X_sample: raw rows an ONNX graph would be checked on; None: FastStudent or the pipeline only
+            (an unchecked float32 graph is not exact, so it is never used unasked).
+
+    Attributes:
+        pipeline: the scikit-learn pipeline (the reference; use it for ``export_onnx`` and refits).
+        fast: what ``predict_proba`` calls: a FastStudent, an OnnxStudent or the pipeline.
+        path: that object's class name, e.g. "FastStudent".
+        classes_: the class labels.
+    """
+
+    def __init__(self, pipeline, X_sample=None):
+        self.pipeline = pipeline
+        if X_sample is None:
+            try:
+                self.fast = FastStudent.from_pipeline(pipeline)
+            except NotTranslatable as e:
+                log.info("FastStudent: %s; serving the scikit-learn pipeline", e)
+                self.fast = pipeline
+        else:
+            self.fast = fastest(pipeline, X_sample)
+        self.path = type(self.fast).__name__
+        self.classes_ = np.asarray(pipeline.classes_)
+
+    def predict_proba(self, rows) -> np.ndarray:
+        """Probabilities for raw rows (the pipeline's, to floating-point rounding).
+
+        Args:
+            rows: a dict (one row), a list of dicts, or a DataFrame with the training columns.
+
+        Returns:
+            (n, K) probabilities, columns in the order of ``classes_``.
+        """
+        if self.fast is self.pipeline and not hasattr(rows, "columns"):
+            import pandas as pd
+
+            rows = pd.DataFrame([rows] if isinstance(rows, dict) else list(rows))
+        return np.asarray(self.fast.predict_proba(rows))
+
+    def predict(self, rows) -> np.ndarray:
+        """The most probable class of each raw row.
+
+        Args:
+            rows: as for ``predict_proba``.
+
+        Returns:
+            Labels (n,).
+        """
+        return self.classes_[np.argmax(self.predict_proba(rows), axis=1)]
+
+    def __repr__(self) -> str:
+        return f"Deployed({self.path}, classes={self.classes_.tolist()})"

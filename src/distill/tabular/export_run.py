@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from distill.config import doc, from_dict, settings
+from distill.results import Result
 
 
 @settings
@@ -24,7 +25,20 @@ class TabularExportConfig:
     out: str = doc("where to write the graph (default: RUN/student.onnx)", default="")
 
 
-def run(cfg: TabularExportConfig) -> dict:
+class OnnxExportResult(Result):
+    """What `distill tabular export` returns: the graph written and how closely it matches the pipeline."""
+
+    model: str
+    rows_checked: int
+    max_abs_diff: float
+    out: str
+
+    def summary(self) -> str:
+        return (f"ONNX graph {self['model']}: probabilities within {self['max_abs_diff']:.0e} of the saved pipeline "
+                f"on {self['rows_checked']:,} rows")
+
+
+def run(cfg: TabularExportConfig) -> OnnxExportResult:
     """Export the run's student; returns where it went and how far its probabilities are from the pipeline's.
 
     Args:
@@ -45,10 +59,10 @@ def run(cfg: TabularExportConfig) -> dict:
     for name in ("student.skops", "results.json"):
         if not (folder / name).exists():
             raise FileNotFoundError(f"{folder / name} not found: pass the output folder of `distill tabular run`.")
-    pipeline = load_student(folder / "student.skops")
+    pipeline = load_student(folder / "student.skops", fast=False)
     run_cfg = from_dict(TabularRunConfig, json.loads((folder / "results.json").read_text())["config"])
     X = load_data(run_cfg).X
     out = Path(cfg.out) if cfg.out else folder / "student.onnx"
     export_onnx(pipeline, X, out)
     diff = float(np.abs(OnnxStudent(out).predict_proba(X) - pipeline.predict_proba(X)).max())
-    return {"model": str(out), "rows_checked": len(X), "max_abs_diff": diff, "out": str(out.parent)}
+    return OnnxExportResult(model=str(out), rows_checked=len(X), max_abs_diff=diff, out=str(out.parent))

@@ -16,6 +16,15 @@ def _gap(m: dict, key: str) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
+def _chosen(res: dict, key: str) -> str:
+    """The value a run used: "0.5 (auto)" when it was chosen by inner cross-validation, else the setting."""
+    given = res["config"][key]
+    used = res.get(f"{key}_chosen")
+    if used is None:
+        return str(given)
+    return f"{used:g} (auto)" if given == "auto" else f"{used:g}"
+
+
 def markdown(res: dict) -> str:
     """The results as a markdown table plus a few sentences.
 
@@ -32,7 +41,7 @@ def markdown(res: dict) -> str:
     lines = [f"# Tabular distillation: {res['dataset']}", "",
              f"Target: {res['positive']} · {res['rows']['train']} training / {res['rows']['test']} held-out rows · "
              f"{res['rows']['features']} columns ({res['rows']['encoded_features']} after encoding) · teacher "
-             f"{'+'.join(cfg['teacher'])} · student {cfg['student']} (soft-label weight {cfg['soft_weight']}, T {cfg['temperature']}) "
+             f"{'+'.join(cfg['teacher'])} · student {cfg['student']} (soft-label weight {_chosen(res, 'soft_weight')}, T {_chosen(res, 'temperature')}) "
              f"· {cfg['cv']}-fold out-of-fold teacher labels · seed {cfg['seed']}", "",
              head, "|---|" + "---|" * len(models)]
     rows = [("AUC", lambda m: f"{m['auc']:.4f}"), ("ECE", lambda m: f"{m['ece']:.4f}"),

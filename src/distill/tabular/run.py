@@ -12,6 +12,8 @@ import numpy as np
 
 from distill.config import check, doc, settings, to_dict
 from distill.files import write_results
+from distill.results import Result
+from distill.tabular.students import STUDENTS, TEACHERS
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +37,15 @@ class TabularRunConfig:
         "lines) or coerce (read them as missing, with a warning)", default="error")
     drop: tuple[str, ...] = doc("CSV columns to leave out of the features (row ids, follow-up times, anything "
                                 "recorded after the label)", default=())
-    teacher: tuple[str, ...] = doc("teacher(s): rf, extra_trees, gbm, mlp; several = multi-teacher mode",
-                                   default=("rf",))
+    teacher: tuple[str, ...] = doc("teacher(s) (`distill list tabular-teachers`); several = multi-teacher mode",
+                                   default=("rf",), choices=TEACHERS.names())
     combine: Literal["mean", "weighted", "best"] = doc("how several teachers' labels are combined", default="mean")
-    student: str = doc("student family: logistic, tree, mlp, gbm", default="logistic")
-    soft_weight: float = doc("weight of the teacher's soft labels (1 − soft_weight on the hard labels)", default=1.0,
-                             ge=0, le=1, was="alpha")
-    temperature: float = doc("softening temperature (logistic and mlp students only)", default=1.0, gt=0)
+    student: str = doc("student family (`distill list tabular-students`)", default="logistic", choices=STUDENTS.names())
+    soft_weight: str = doc("weight of the teacher's soft labels (1 − soft_weight on the hard labels), a number in "
+                           "[0, 1], or auto: chosen with the temperature by inner cross-validation on the training "
+                           "rows (0, hard labels only, is among the choices)", default="auto", was="alpha")
+    temperature: str = doc("softening temperature > 0 (logistic and mlp students only), or auto (with "
+                           "--soft-weight auto: chosen too; 1 for tree and gbm)", default="auto")
     cv: int = doc("stratified folds for the out-of-fold teacher labels", default=5, ge=2)
     test_size: float = doc("share of rows held out for evaluation (stratified)", default=0.25, gt=0, lt=1)
     seed: int = doc("random seed (split, folds, models)", default=0)
@@ -52,18 +56,32 @@ class TabularRunConfig:
 
     def __post_init__(self):
         from distill.tabular.datasets import DATASETS
-        from distill.tabular.students import STUDENTS, TEACHERS
-
         check(bool(self.dataset) != bool(self.csv), "dataset", self.dataset or self.csv,
               "given, or --csv FILE with --target COLUMN, but not both")
         check(not self.dataset or self.dataset in DATASETS, "dataset", self.dataset, f"one of {sorted(DATASETS)}")
         check(not self.csv or bool(self.target), "target", self.target, "the label column of --csv (--target COLUMN)")
         check(not self.drop or bool(self.csv), "drop", self.drop, "empty unless --csv is given")
-        check(len(self.teacher) >= 1 and all(t in TEACHERS for t in self.teacher), "teacher", self.teacher,
-              f"one or more of {sorted(TEACHERS)}")
-        check(self.student in STUDENTS, "student", self.student, f"one of {sorted(STUDENTS)}")
-        check(self.temperature == 1 or self.student in ("logistic", "mlp"), "temperature", self.temperature,
-              "1 for students without logits (tree, gbm)")
+        check(len(self.teacher) >= 1, "teacher", self.teacher, f"one or more of {list(TEACHERS)}")
+        check(self.soft_weight == "auto" or _number(self.soft_weight, 0, 1), "soft_weight", self.soft_weight,
+              "auto or a number in [0, 1]")
+        check(self.temperature == "auto" or _number(self.temperature, 0, None), "temperature", self.temperature,
+              "auto or a number > 0")
+        check(self.temperature == "auto" or float(self.temperature) == 1 or self.student in ("logistic", "mlp"),
+              "temperature", self.temperature, "1 or auto for students without logits (tree, gbm)")
+
+
+def _number(text: str, lo: float, hi: float | None) -> bool:
+    """Whether ``text`` reads as a number in [lo, hi] (hi None: > lo)."""
+    try:
+        x = float(text)
+    except ValueError:
+        return False
+    return lo <= x <= hi if hi is not None else x > lo
+
+
+def _auto_or_float(text: str):
+    """ "auto" as is, a number as a float."""
+    return text if text == "auto" else float(text)
 
 
 def load_data(cfg: TabularRunConfig):
@@ -112,7 +130,15 @@ def model_metrics(name: str, y, p, group, predict, Z, repeats: int, model) -> di
     return res
 
 
-def run(cfg: TabularRunConfig) -> dict:
+class TabularResult(Result):
+    """What `distill tabular run` returns (``results.json``); its summary is ``results.md``."""
+
+    models: dict
+    seconds: float
+    config: dict
+
+
+def run(cfg: TabularRunConfig) -> TabularResult:
     """Fit teacher and student on a stratified training split; compare them on the held-out rows.
 
     Args:
@@ -148,8 +174,8 @@ def run(cfg: TabularRunConfig) -> dict:
     student = make("student", cfg.student, cfg.seed)
     log.info("%s: %d train / %d test rows, %d encoded features; fitting %s → %s", data.name, len(y_tr), len(y_te),
              Z_tr.shape[1], cfg.teacher, cfg.student)
-    clf = DistilledClassifier(teachers if len(teachers) > 1 else teachers[0], student, cv=cfg.cv, soft_weight=cfg.soft_weight,
-                              temperature=cfg.temperature, combine=cfg.combine, random_state=cfg.seed)
+    clf = DistilledClassifier(teachers if len(teachers) > 1 else teachers[0], student, cv=cfg.cv,
+                              soft_weight=_auto_or_float(cfg.soft_weight), temperature=_auto_or_float(cfg.temperature), combine=cfg.combine, random_state=cfg.seed)
     t_fit = time.time()
     clf.fit(Z_tr, y_tr)
     log.info("teacher %s: %d-fold out-of-fold labels, refitted on all %d rows; student %s trained (%.0f s)",
@@ -170,6 +196,8 @@ def run(cfg: TabularRunConfig) -> dict:
         "rows": {"train": len(y_tr), "test": len(y_te), "features": int(data.X.shape[1]),
                  "encoded_features": int(Z_tr.shape[1]), "positive_rate": float(data.y.mean())},
         "models": rows,
+        "soft_weight_chosen": clf.soft_weight_, "temperature_chosen": clf.temperature_,
+        "auto_table": clf.auto_table_,
         "auc_retention": s["auc"] / t["auc"],
         "speedup_batch1": t["latency_s_batch1"] / s["latency_s_batch1"],
         "speedup_batch1024": t["latency_s_batch1024"] / s["latency_s_batch1024"],
@@ -197,7 +225,8 @@ def run(cfg: TabularRunConfig) -> dict:
              res["deployed"]["latency_s_batch1_raw_row"] * 1e6, res["deployed"]["speedup_end_to_end"])
     res["seconds"] = round(time.time() - t_start, 1)
     reliability_plot(res, out / "reliability.png")
-    write_results(out, res, markdown)
+    res = TabularResult(res, report=markdown(res))
+    write_results(out, res)
     return res
 
 
@@ -288,8 +317,8 @@ def _schema_types(path: Path) -> tuple[set[str], set[str]]:
     return types, loaders
 
 
-def load_student(path: str | Path):
-    """Load a student saved by `distill tabular run`.
+def load_student(path: str | Path, *, fast: bool = True, X_sample=None):
+    """Load a student saved by `distill tabular run`, ready to serve raw rows.
 
     The file's schema is read first, without building anything, and every type in it must be one
     of ``STUDENT_TYPES`` (built by one of ``STUDENT_LOADERS``); a file naming anything else (e.g.
@@ -297,9 +326,15 @@ def load_student(path: str | Path):
 
     Args:
         path: the ``student.skops`` file.
+        fast: True: wrap the pipeline in :class:`~distill.tabular.export.Deployed`, whose
+            ``predict_proba(raw_row)`` runs the fastest exact path (``FastStudent`` for logistic, tree
+            and MLP students; with ``X_sample``, a checked ONNX graph for the others; else the pipeline).
+            False: the pipeline itself.
+        X_sample: raw rows to check an ONNX graph on (see ``export.fastest``); None: no ONNX.
 
     Returns:
-        The scikit-learn Pipeline (encoder + student), taking raw rows.
+        A ``Deployed`` (``.pipeline`` holds the scikit-learn Pipeline), or with ``fast=False`` the
+        Pipeline (encoder + student); both take raw rows.
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
@@ -328,7 +363,11 @@ def load_student(path: str | Path):
         raise ValueError(f"{path} holds a {type(model).__name__}, not the encoder + student pipeline "
                          "`distill tabular run` saves; not using it.")
     _check_trees(model[-1], path)
-    return model
+    if not fast:
+        return model
+    from distill.tabular.export import Deployed
+
+    return Deployed(model, X_sample)
 
 
 def _check_trees(est, path: Path) -> None:

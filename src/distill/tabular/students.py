@@ -23,6 +23,8 @@ from typing import Callable
 
 import numpy as np
 
+from distill.registry import Registry, registry
+
 
 def _logistic(seed: int):
     from sklearn.linear_model import LogisticRegression
@@ -51,8 +53,13 @@ def _gbm(seed: int):
                                           random_state=seed)
 
 
-# The one list of student families (the CLI's --student choices).
-STUDENTS: dict[str, Callable[[int], object]] = {"logistic": _logistic, "tree": _tree, "mlp": _mlp, "gbm": _gbm}
+# The one list of student families (`distill tabular run --student`, `distill list tabular-students`).
+STUDENTS: Registry[Callable[[int], object]] = registry(
+    "tabular student", where=("tabular run --student",),
+    logistic=(_logistic, "logistic regression (C = 1)"),
+    tree=(_tree, "decision tree, depth ≤ 4, leaves ≥ 2% of the weight"),
+    mlp=(_mlp, "MLP with one hidden layer of 16 units (L2 1e-2)"),
+    gbm=(_gbm, "histogram gradient boosting, 50 trees of depth ≤ 3"))
 
 
 def _rf(seed: int):
@@ -81,9 +88,13 @@ def _mlp_teacher(seed: int):
                          random_state=seed)
 
 
-# The one list of named teachers (--teacher choices); any estimator with predict_proba works in Python.
-TEACHERS: dict[str, Callable[[int], object]] = {"rf": _rf, "extra_trees": _extra_trees, "gbm": _gbm_teacher,
-                                                "mlp": _mlp_teacher}
+# The one list of named teachers (`distill tabular run --teacher`); any estimator with predict_proba works in Python.
+TEACHERS: Registry[Callable[[int], object]] = registry(
+    "tabular teacher", where=("tabular run --teacher",),
+    rf=(_rf, "random forest, 500 trees, leaves ≥ 2 rows"),
+    extra_trees=(_extra_trees, "extremely randomized trees, 500 trees, leaves ≥ 2 rows"),
+    gbm=(_gbm_teacher, "histogram gradient boosting, 300 trees of ≤ 15 leaves, learning rate 0.05"),
+    mlp=(_mlp_teacher, "MLP 128-64 with early stopping"))
 
 
 def make(kind: str, name: str, seed: int = 0):

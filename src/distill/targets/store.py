@@ -25,6 +25,13 @@ Two kinds of targets (``Manifest.kind``; format-1 stores, which predate the fiel
            and log-probabilities (``ids`` / ``logprobs`` as above, padded with count 0; a
            shard's width is its largest number of distinct tokens, in its metadata), no tail.
            Read back as ``distill.losses.SampledTargets``.
+  hybrid   (format 3) the top ``k`` tokens exactly (``ids`` / ``logprobs`` / ``tail`` as for top-k) plus
+           ``samples`` draws from the rest of the distribution renormalized (``tail_ids`` /
+           ``tail_logprobs`` / ``tail_counts``, stored like sampled targets). Read back as
+           ``SampledTargets`` with weights p_v for the top tokens and r·c_v/samples for the drawn ones
+           (r the tail mass): every token's expected weight is its probability, so the forward-KL
+           gradient stays unbiased, while the head of the distribution — most of its mass — carries no
+           sampling noise at all.
 
 Writing is crash-safe: a shard is written to a temporary name and renamed into place, and
 the manifest, rewritten the same way, lists a shard only after its file is complete. A
@@ -56,12 +63,23 @@ from safetensors.torch import save_file
 
 from distill.files import atomic_bytes
 from distill.hashing import sha256_file
-from distill.losses import SampledTargets, TopKTargets
+from distill.losses import SampledTargets, TopKTargets, sample_counts
+from distill.registry import Registry, registry
 
 log = logging.getLogger(__name__)
 
+# The kinds of teacher targets a store holds (`distill lm capture --targets-kind`, `distill list targets`).
+TARGET_KINDS: Registry[type] = registry(
+    "target kind", where=("lm capture --targets-kind",),
+    topk=(TopKTargets, "the k most likely teacher tokens with their log-probabilities, and the tail mass"),
+    sampled=(SampledTargets, "draws from the teacher with their counts (Sparse Logit Sampling: an unbiased "
+                             "estimate of the forward-KL gradient)"),
+    hybrid=(SampledTargets, "the top k tokens exactly plus draws from the renormalized rest (unbiased at the "
+                            "capture temperature, no sampling noise on the head)"))
+
 FORMAT = 2  # 2 added ``kind`` (sampled targets); format 1 (top-k only) is still read
-READABLE = (1, 2)
+HYBRID_FORMAT = 3  # hybrid stores: readers of format 2 cannot read them, so they say 3
+READABLE = (1, 2, 3)
 CAPTURE_KEYS = ("corpus_hash", "teacher_hash", "tokenizer_hash", "k", "temperature", "window", "windows_total",
                 "shard_windows", "encoding", "logprob_step", "kind", "samples", "seed")  # what must agree to resume or merge
 
@@ -85,8 +103,8 @@ class Manifest:
     shard_windows: int
     encoding: str = "raw"  # "raw" or "compact" (see the module docstring)
     logprob_step: float = 0.0625  # compact: quantization step of the log-probabilities, in nats
-    kind: str = "topk"  # "topk" or "sampled"
-    samples: int = 0  # sampled: draws per position
+    kind: str = "topk"  # a TARGET_KINDS name: "topk", "sampled" or "hybrid"
+    samples: int = 0  # sampled, hybrid: draws per position
     seed: int = 0  # sampled: seed of the draws (shard j uses seed · 1,000,003 + j)
     corpus_hash: str = ""  # SHA-256 of the token windows (corpus × tokenizer × window × max windows); "" before
     corpus: str = ""  # the --data path it was captured from (information only; the hash is what is compared)
@@ -173,6 +191,61 @@ def topk_of(logits: torch.Tensor, k: int, temperature: float = 1.0) -> tuple[tor
     return ids, values, tail
 
 
+def hybrid_of(logits: torch.Tensor, k: int, samples: int, temperature: float = 1.0,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+    """The top k of softmax(logits / T) exactly, plus ``samples`` draws from the rest renormalized.
+
+    Args:
+        logits: teacher logits (..., V), any float dtype (computed in fp32).
+        k: tokens kept exactly per position, < V.
+        samples: draws per position from the distribution outside the top k.
+        temperature: T > 0 dividing the logits before the softmax.
+        generator: optional ``torch.Generator`` for reproducible draws.
+
+    Returns:
+        (ids, logprobs, tail, tail_ids, tail_counts, tail_logprobs): the top-k part as :func:`topk_of`
+        returns it, then the distinct drawn ids (..., samples) ascending, their counts (Σ = samples,
+        padding 0) and their tempered log-probabilities under the full distribution.
+
+    Raises:
+        ValueError: ``k`` leaves no token outside the top k.
+    """
+    V = logits.shape[-1]
+    if not 1 <= k < V:
+        raise ValueError(f"hybrid targets keep 1 ≤ k < V tokens exactly (V = {V}), got k = {k}.")
+    logp = (logits.float() / temperature).log_softmax(-1)
+    values, ids = logp.topk(k, dim=-1)
+    rest = logp.scatter(-1, ids, float("-inf"))  # log p_v outside the top k, −inf inside
+    tail = rest.logsumexp(-1)  # log r
+    t_ids, t_counts = sample_counts(rest - tail.unsqueeze(-1), samples, generator)  # draws from p_v / r
+    return ids, values, tail, t_ids, t_counts, logp.gather(-1, t_ids)
+
+
+def hybrid_targets(ids: torch.Tensor, logprobs: torch.Tensor, tail: torch.Tensor, tail_ids: torch.Tensor,
+                   tail_counts: torch.Tensor, tail_logprobs: torch.Tensor, temperature: float = 1.0) -> SampledTargets:
+    """Hybrid targets as the losses read them: ``SampledTargets`` whose weights are p_v for the top tokens
+    and r·c_v / N for the N draws from the rest (r = exp(tail)), so that E[weight_v] = p_v for every token.
+
+    Args:
+        ids: top-k token ids (..., k).
+        logprobs: their log-probabilities (..., k) at the capture temperature.
+        tail: log of the mass outside the top k (...).
+        tail_ids: drawn ids (..., m); padding has count 0.
+        tail_counts: their draw counts (..., m), Σ = N per position.
+        tail_logprobs: their log-probabilities (..., m) under the full distribution.
+        temperature: the capture temperature.
+
+    Returns:
+        ``SampledTargets`` (..., k + m) with float weights (the losses normalize them per position).
+    """
+    c = tail_counts.float()
+    n = c.sum(-1, keepdim=True).clamp_min(1)
+    r = tail.float().exp().unsqueeze(-1)  # (..., 1) the mass outside the top k
+    weights = torch.cat([logprobs.float().exp(), r * c / n], -1)  # Σ = 1 up to the head's quantization
+    return SampledTargets(torch.cat([ids.long(), tail_ids.long()], -1), weights,
+                          torch.cat([logprobs.float(), tail_logprobs.float()], -1), temperature)
+
+
 def _planes(a: np.ndarray) -> bytes:
     """Bytes of an unsigned array, most significant byte plane first (high planes are mostly
     zeros for small deltas and compress well)."""
@@ -234,15 +307,15 @@ def decode_compact(ids_z: bytes, lp_z: bytes, shape: tuple[int, ...], step: floa
 
 
 def _encode(tensors: dict, ids: torch.Tensor, logprobs: torch.Tensor, vocab_size: int, encoding: str, step: float,
-            presorted: bool = False) -> None:
-    """Put the (..., k) ids and log-probs into ``tensors`` in the chosen encoding."""
+            presorted: bool = False, prefix: str = "") -> None:
+    """Put the (..., k) ids and log-probs into ``tensors`` in the chosen encoding (keys after ``prefix``)."""
     if encoding == "compact":
         ids_z, lp_z = encode_compact(ids.cpu(), logprobs.cpu(), step, vocab_size, presorted=presorted)
-        tensors["ids_z"] = torch.frombuffer(bytearray(ids_z), dtype=torch.uint8)
-        tensors["logprobs_z"] = torch.frombuffer(bytearray(lp_z), dtype=torch.uint8)
+        tensors[prefix + "ids_z"] = torch.frombuffer(bytearray(ids_z), dtype=torch.uint8)
+        tensors[prefix + "logprobs_z"] = torch.frombuffer(bytearray(lp_z), dtype=torch.uint8)
     elif encoding == "raw":
-        tensors["ids"] = ids.to(torch.uint16 if vocab_size <= 65535 else torch.int32).contiguous()
-        tensors["logprobs"] = logprobs.to(torch.float16).contiguous()
+        tensors[prefix + "ids"] = ids.to(torch.uint16 if vocab_size <= 65535 else torch.int32).contiguous()
+        tensors[prefix + "logprobs"] = logprobs.to(torch.float16).contiguous()
     else:
         raise ValueError(f"encoding must be 'raw' or 'compact', got {encoding!r}.")
 
@@ -312,18 +385,59 @@ def write_sampled_shard(path: Path, index: int, start: int, input_ids: torch.Ten
     Raises:
         ValueError: ``encoding`` is neither "raw" nor "compact".
     """
+    tensors = {"input_ids": input_ids.to(torch.int32).contiguous()}
+    meta = _encode_draws(tensors, ids, counts, logprobs, vocab_size, encoding, logprob_step)
+    return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids)} | meta)
+
+
+def _encode_draws(tensors: dict, ids: torch.Tensor, counts: torch.Tensor, logprobs: torch.Tensor, vocab_size: int,
+                  encoding: str, step: float, prefix: str = "") -> dict:
+    """Put drawn (ids, counts, log-probs) (..., m) into ``tensors``; return the shard metadata they need
+    (``width``: the widest position's number of distinct ids; ``count_bytes``)."""
     width = max(1, int((counts > 0).sum(-1).max()))  # padding is at the end: keep the widest position
     ids, counts, logprobs = ids[..., :width], counts[..., :width], logprobs[..., :width]
     one_byte = int(counts.max()) <= 255
-    tensors = {"input_ids": input_ids.to(torch.int32).contiguous()}
-    _encode(tensors, ids, logprobs, vocab_size, encoding, logprob_step, presorted=True)
+    _encode(tensors, ids, logprobs, vocab_size, encoding, step, presorted=True, prefix=prefix)
     if encoding == "compact":
         c = counts.cpu().numpy().astype(np.uint8 if one_byte else np.uint32)
-        tensors["counts_z"] = torch.frombuffer(bytearray(zlib.compress(_planes(c), 6)), dtype=torch.uint8)
+        tensors[prefix + "counts_z"] = torch.frombuffer(bytearray(zlib.compress(_planes(c), 6)), dtype=torch.uint8)
     else:
-        tensors["counts"] = counts.to(torch.uint8 if one_byte else torch.int32).contiguous()
-    return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids), "width": width,
-                                 "count_bytes": 1 if one_byte else 4})
+        tensors[prefix + "counts"] = counts.to(torch.uint8 if one_byte else torch.int32).contiguous()
+    return {prefix + "width": width, prefix + "count_bytes": 1 if one_byte else 4}
+
+
+def write_hybrid_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids: torch.Tensor,
+                       logprobs: torch.Tensor, tail: torch.Tensor, tail_ids: torch.Tensor, tail_counts: torch.Tensor,
+                       tail_logprobs: torch.Tensor, vocab_size: int, *, encoding: str = "compact",
+                       logprob_step: float = 0.0625) -> dict:
+    """Write one shard of hybrid targets atomically (a top-k part and a sampled part); return its manifest entry.
+
+    Args:
+        path: the shard file (named by ``shard_name``); written under ``path.tmp`` and renamed.
+        index: the shard's index.
+        start: index of the shard's first window in the store.
+        input_ids: token windows (S, L).
+        ids: top-k token ids (S, L, k).
+        logprobs: their log-probabilities (S, L, k).
+        tail: log of the mass outside the top k (S, L).
+        tail_ids: distinct ids drawn from the rest (S, L, m), ascending per position, padding at the end.
+        tail_counts: how often each was drawn (S, L, m); 0 marks padding.
+        tail_logprobs: their log-probabilities (S, L, m).
+        vocab_size: vocabulary size (chooses uint16 or wider ids).
+        encoding: "compact" or "raw" (see the module docstring).
+        logprob_step: quantization step of the compact encoding, in nats.
+
+    Returns:
+        The manifest entry: {"index", "file", "start", "end", "sha256", "bytes", "tokens"}.
+
+    Raises:
+        ValueError: ``encoding`` is neither "raw" nor "compact".
+    """
+    tensors = {"input_ids": input_ids.to(torch.int32).contiguous(), "tail": tail.to(torch.float16).contiguous()}
+    _encode(tensors, ids, logprobs, vocab_size, encoding, logprob_step)
+    meta = _encode_draws(tensors, tail_ids, tail_counts, tail_logprobs, vocab_size, encoding, logprob_step,
+                         prefix="tail_")
+    return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids)} | meta)
 
 
 def _entry(path: Path) -> dict:
@@ -398,22 +512,29 @@ class TargetStore:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
             meta = json.loads(f.metadata()["distill"])
         m = self.manifest
-        width = meta.get("width", m.k)  # sampled shards: the most distinct tokens at any position
-        if "ids_z" in tensors:
-            shape = (*tensors["input_ids"].shape, width)
-            tensors["ids"], tensors["logprobs"] = decode_compact(
-                tensors.pop("ids_z").numpy().tobytes(), tensors.pop("logprobs_z").numpy().tobytes(), shape,
-                m.logprob_step, m.vocab_size)
-        if "counts_z" in tensors:
-            c_dtype = np.uint8 if meta.get("count_bytes", 1) == 1 else np.uint32
-            tensors["counts"] = torch.from_numpy(_unplanes(zlib.decompress(tensors.pop("counts_z").numpy().tobytes()),
-                                                           (*tensors["input_ids"].shape, width), c_dtype).astype(np.int64))
+        for prefix in ("", "tail_"):
+            # sampled shards: the most distinct tokens at any position; top-k shards: k
+            width = meta.get(prefix + "width", m.k)
+            if prefix + "ids_z" in tensors:
+                shape = (*tensors["input_ids"].shape, width)
+                tensors[prefix + "ids"], tensors[prefix + "logprobs"] = decode_compact(
+                    tensors.pop(prefix + "ids_z").numpy().tobytes(), tensors.pop(prefix + "logprobs_z").numpy().tobytes(),
+                    shape, m.logprob_step, m.vocab_size)
+            if prefix + "counts_z" in tensors:
+                c_dtype = np.uint8 if meta.get(prefix + "count_bytes", 1) == 1 else np.uint32
+                raw = zlib.decompress(tensors.pop(prefix + "counts_z").numpy().tobytes())
+                tensors[prefix + "counts"] = torch.from_numpy(
+                    _unplanes(raw, (*tensors["input_ids"].shape, width), c_dtype).astype(np.int64))
         if len(self._cache) >= 2:
             self._cache.pop(next(iter(self._cache)))
         self._cache[shard["index"]] = tensors
         return tensors
 
     def _targets(self, t: dict[str, torch.Tensor], rows) -> tuple[torch.Tensor, TopKTargets | SampledTargets]:
+        if self.manifest.kind == "hybrid":
+            return (t["input_ids"][rows].long(),
+                    hybrid_targets(t["ids"][rows], t["logprobs"][rows], t["tail"][rows].float(), t["tail_ids"][rows],
+                                   t["tail_counts"][rows], t["tail_logprobs"][rows], self.manifest.temperature))
         if self.manifest.kind == "sampled":
             return (t["input_ids"][rows].long(),
                     SampledTargets(t["ids"][rows].long(), t["counts"][rows].long(), t["logprobs"][rows].float(),

@@ -4,9 +4,10 @@ that `distill serve` shares with it.
 Decoding is a short loop written out (prefill, then one token at a time on the KV cache) rather than
 ``model.generate``: one loop then gives streaming, per-token log-probabilities from the raw logits,
 stop strings and a per-request seeded generator (no global RNG), identically for the teacher and the
-server. Calls are serialized with a lock and run in a worker thread so the event loop stays free;
-concurrent requests are *not* batched (one model, one sequence at a time) — on CPU batching would help
-throughput, but its padding changes greedy answers slightly, and recorded runs must be reproducible.
+server. Calls are serialized with a lock. :class:`HFTeacher` batches concurrent requests dynamically
+(:mod:`distill.teachers.batching`: requests that arrive while a batch forms share one left-padded decoding
+loop on one KV cache, each with its own max_tokens, stop strings, temperature and seed); a request alone
+takes the one-sequence loop below, exactly as before.
 """
 
 from __future__ import annotations
@@ -195,20 +196,36 @@ class HFEngine:
                 nxt = next_token(logp, temperature, gen)
                 if nxt in self.eos_ids:
                     return
-                top = None
-                if top_logprobs:
-                    v, i = logp.topk(top_logprobs)
-                    top = {}
-                    for lp, tid in zip(v.tolist(), i.tolist(), strict=True):
-                        top.setdefault(self.tokenizer.decode([tid]), lp)  # distinct ids can decode alike
-                ids.append(nxt)
-                new_text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                # a multi-byte character split across tokens decodes to U+FFFD until complete: hold it back
-                delta = "" if new_text.endswith("\ufffd") else new_text[len(text):]
-                if delta:
-                    text = new_text
-                yield Step(nxt, self.tokenizer.decode([nxt]), delta, float(logp[nxt]), top)
+                step, text = self.make_step(ids, text, nxt, logp, top_logprobs)
+                yield step
                 x = torch.tensor([[nxt]], device=self.device)
+
+    def make_step(self, ids: list[int], text: str, nxt: int, logp, top_logprobs: int | None) -> tuple[Step, str]:
+        """Append token ``nxt`` to ``ids`` and describe it: its text delta, log-prob and top-k.
+
+        Args:
+            ids: the tokens generated so far (``nxt`` is appended in place).
+            text: the decoded text so far.
+            nxt: the chosen token id.
+            logp: log-probabilities (V,) the token was chosen from.
+            top_logprobs: if set, the step carries the k most likely tokens and their log-probs.
+
+        Returns:
+            The :class:`Step` and the decoded text after it.
+        """
+        top = None
+        if top_logprobs:
+            v, i = logp.topk(top_logprobs)
+            top = {}
+            for lp, tid in zip(v.tolist(), i.tolist(), strict=True):
+                top.setdefault(self.tokenizer.decode([tid]), lp)  # distinct ids can decode alike
+        ids.append(nxt)
+        new_text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        # a multi-byte character split across tokens decodes to U+FFFD until complete: hold it back
+        delta = "" if new_text.endswith("\ufffd") else new_text[len(text):]
+        if delta:
+            text = new_text
+        return Step(nxt, self.tokenizer.decode([nxt]), delta, float(logp[nxt]), top), text
 
     def generate(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
                  top_logprobs: int | None = None, stop: list[str] | None = None) -> dict:
@@ -234,6 +251,54 @@ class HFEngine:
                                       top_logprobs=top_logprobs), max_tokens, stop, len(prompt_ids))
 
 
+class Answer:
+    """One answer as its tokens arrive: text cut at the first stop string, tokens, log-probs, finish reason.
+
+    Args:
+        max_tokens: the budget the steps run under; reaching it makes the finish reason "length".
+        stop: strings that end the answer; the text is cut before the earliest.
+        prompt_tokens: the prompt's length, reported as is.
+    """
+
+    def __init__(self, max_tokens: int, stop: list[str] | None, prompt_tokens: int):
+        self.max_tokens, self.stop, self.prompt_tokens = max_tokens, stop, prompt_tokens
+        self.text, self.tokens, self.lps, self.tops = "", [], [], []
+        self.finish = "stop" if max_tokens > 0 else "length"
+        self.done = max_tokens <= 0
+
+    def add(self, s: Step) -> bool:
+        """Take one generated token.
+
+        Args:
+            s: the token.
+
+        Returns:
+            True when the answer is complete (a stop string appeared, or the budget is spent).
+        """
+        self.text += s.delta
+        self.tokens.append(s.token)
+        self.lps.append(s.logprob)
+        self.tops.append(s.top)
+        cut = find_stop(self.text, self.stop)
+        if cut is not None:
+            self.text = self.text[:cut]
+            self.done = True
+        elif len(self.tokens) >= self.max_tokens:
+            self.finish, self.done = "length", True
+        return self.done
+
+    def result(self) -> dict:
+        """The answer as a dict.
+
+        Returns:
+            {"text", "tokens", "token_logprobs", "top_logprobs", "finish_reason" ("stop" or "length"),
+            "prompt_tokens", "completion_tokens"}.
+        """
+        return {"text": self.text, "tokens": self.tokens, "token_logprobs": self.lps, "top_logprobs": self.tops,
+                "finish_reason": self.finish, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": len(self.tokens)}
+
+
 def collect(steps: Iterator[Step], max_tokens: int, stop: list[str] | None, prompt_tokens: int) -> dict:
     """Run ``steps`` to the end (or to a stop string) and gather the answer.
 
@@ -244,25 +309,13 @@ def collect(steps: Iterator[Step], max_tokens: int, stop: list[str] | None, prom
         prompt_tokens: the prompt's length, reported as is.
 
     Returns:
-        {"text", "tokens", "token_logprobs", "top_logprobs", "finish_reason" ("stop" or "length"),
-        "prompt_tokens", "completion_tokens"}.
+        The dict of :meth:`Answer.result`.
     """
-    text, tokens, lps, tops = "", [], [], []
-    finish = "stop"
+    answer = Answer(max_tokens, stop, prompt_tokens)
     for s in steps:
-        text += s.delta
-        tokens.append(s.token)
-        lps.append(s.logprob)
-        tops.append(s.top)
-        cut = find_stop(text, stop)
-        if cut is not None:
-            text = text[:cut]
+        if answer.add(s):
             break
-    else:
-        if len(tokens) >= max_tokens:
-            finish = "length"
-    return {"text": text, "tokens": tokens, "token_logprobs": lps, "top_logprobs": tops,
-            "finish_reason": finish, "prompt_tokens": prompt_tokens, "completion_tokens": len(tokens)}
+    return answer.result()
 
 
 def find_stop(text: str, stop: list[str] | None) -> int | None:
@@ -280,7 +333,7 @@ def find_stop(text: str, stop: list[str] | None) -> int | None:
 
 
 class HFTeacher:
-    """A local transformers model as a :class:`~distill.teachers.base.Teacher`.
+    """A local transformers model as a :class:`~distill.teachers.base.Teacher`, batching concurrent requests.
 
     Args:
         model: an HF folder, or 'smollm2' for the embedded SmolLM2-135M-Instruct.
@@ -288,19 +341,24 @@ class HFTeacher:
         dtype: 'float32' (default), 'bfloat16' or 'float16'.
         engine: an already loaded :class:`HFEngine` to share (e.g. with the server); when given, the
             other arguments are ignored.
+        max_batch: most concurrent requests decoded together (:mod:`distill.teachers.batching`); 1: none.
     """
 
     def __init__(self, model: str = "smollm2", *, device: str | None = None, dtype: str | None = None,
-                 engine: HFEngine | None = None):
+                 engine: HFEngine | None = None, max_batch: int = 64):
+        from distill.teachers.batching import Batcher
+
         self.engine = engine or HFEngine(model, device=device, dtype=dtype)
         self.name = self.engine.name
+        self.batcher = Batcher(self.engine, max_batch=max_batch)
 
     def __repr__(self) -> str:
         return f"HFTeacher({self.name!r}, device={self.engine.device!r})"
 
     async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-                   seed: int | None = None, top_logprobs: int | None = None) -> Completion:
-        """Answer one chat conversation in a worker thread (calls are serialized by the engine's lock).
+                   seed: int | None = None, top_logprobs: int | None = None, stop: list[str] | None = None
+                   ) -> Completion:
+        """Answer one chat conversation; requests in flight together are decoded as one batch (off the loop).
 
         Args:
             messages: the conversation, OpenAI-style ``{"role", "content"}`` dicts.
@@ -308,20 +366,24 @@ class HFTeacher:
             temperature: sampling temperature; 0 is greedy.
             seed: seed of the sampling (None: unseeded).
             top_logprobs: if set, also return the k most likely tokens and their log-probs per generated token.
+            stop: strings that end the answer (cut before the first one found).
 
         Returns:
-            The answer, with token counts and latency; tokens and log-probs only when ``top_logprobs`` is set.
+            The answer, with token counts and latency (queueing included); tokens and log-probs only when
+            ``top_logprobs`` is set.
 
         Raises:
-            ValueError: the prompt fills the model's context.
+            ValueError: the prompt is empty or fills the model's context.
         """
-        def work():
-            t0 = time.perf_counter()
-            out = self.engine.generate(self.engine.chat_prompt_ids(messages), max_tokens=max_tokens,
-                                       temperature=temperature, seed=seed, top_logprobs=top_logprobs)
-            return out, time.perf_counter() - t0
+        from distill.teachers.batching import Job
 
-        out, secs = await asyncio.to_thread(work)
+        t0 = time.perf_counter()
+        ids = self.engine.chat_prompt_ids(messages)
+        if not ids:
+            raise ValueError("the prompt is empty: nothing to continue from.")
+        job = Job(ids, self.engine.budget(len(ids), max_tokens), temperature, seed, top_logprobs, stop)
+        out = await asyncio.wrap_future(self.batcher.submit(job))
+        secs = time.perf_counter() - t0
         want = bool(top_logprobs)
         return Completion(
             text=out["text"], prompt_tokens=out["prompt_tokens"], completion_tokens=out["completion_tokens"],

@@ -28,10 +28,11 @@ from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
 from distill.config import check, doc, settings, to_dict
-from distill.data.idx import load_idx_dataset
+from distill.data.idx import ImageSplit, load_idx_dataset
 from distill.files import write_results
 from distill.losses import mix_teachers
 from distill.models import ARCHITECTURES, build_classifier
+from distill.results import Result
 from distill.train.classifier import (
     OptimConfig,
     Targets,
@@ -62,6 +63,8 @@ class ClassicConfig:
     hint_weight: float = doc("feature: weight of the hint MSE terms", default=1.0)
     generations: int = doc("self: number of distilled generations after generation 0", default=2, ge=1)
     data_dir: str | None = doc("MNIST-style IDX folder (default: Debian's Fashion-MNIST)", default=None)
+    validation: int = doc("training images held out (a seeded draw; never trained on, hidden from the teachers' "
+                          "soft targets too) and scored every --train.eval-every steps", default=0, ge=0)
     out: str = doc("output folder (checkpoints, final model, results.json)", default="runs/classic")
     train: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "optimization settings"})
 
@@ -89,7 +92,25 @@ def _fingerprint(teachers: tuple[str, ...], features: tuple[str, ...], n: int) -
 
 
 def teacher_outputs(teachers: tuple[str, ...], images: torch.Tensor, features: tuple[str, ...], cache: Path | None):
-    """Logits (T, N, C) of each teacher and the first teacher's named features, cached in ``cache``."""
+    """Logits (T, N, C) of each teacher and the first teacher's named features, cached in ``cache``.
+
+    The cache is keyed by a fingerprint of the teachers' weight files, ``features`` and N; a cache that
+    does not load or does not match is recomputed and overwritten (written aside and renamed).
+
+    Args:
+        teachers: folders of classifiers saved by ``save_classifier``, T of them, in mixing order.
+        images: (N, H, W) float transfer-set images, as the teachers were trained on.
+        features: names of the first teacher's layers whose outputs to keep (feature mode); () for none.
+        cache: the ``.safetensors`` file to reuse or write; None computes without caching (non-main processes).
+
+    Returns:
+        ``(logits, features)``: float32 logits (T, N, C) on the CPU, and a dict layer name → (N, d)
+        activations of the first teacher (empty when ``features`` is).
+
+    Raises:
+        FileNotFoundError: a teacher folder is not a saved classifier.
+        ValueError: a name in ``features`` is not a layer of the first teacher.
+    """
     key = _fingerprint(teachers, features, len(images))
     if cache is not None and cache.exists():
         try:
@@ -123,10 +144,64 @@ def teacher_outputs(teachers: tuple[str, ...], images: torch.Tensor, features: t
     return logits, feats
 
 
-def run(cfg: ClassicConfig) -> dict:
-    """Train as ``cfg`` says; write the final model and results.json to ``cfg.out``; return the results."""
+def split_validation(train: ImageSplit, n: int, seed: int) -> tuple[ImageSplit, tuple[torch.Tensor, torch.Tensor] | None]:
+    """Hold ``n`` training images out: a draw seeded by ``seed`` (the same ``n`` and seed, the same images).
+
+    Args:
+        train: the training split.
+        n: images to hold out (0: none).
+        seed: seed of the draw.
+
+    Returns:
+        The training split without them, and (images (n, H, W), labels (n,)) or None when ``n`` is 0.
+
+    Raises:
+        ValueError: ``n`` leaves fewer than one image to train on.
+    """
+    if n == 0:
+        return train, None
+    if n >= len(train.labels):
+        raise ValueError(f"validation must be below the {len(train.labels):,} training images, got {n:,}.")
+    order = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(seed))
+    keep, out = order[n:].sort().values, order[:n].sort().values
+    return ImageSplit(train.images[keep], train.labels[keep]), (train.images[out], train.labels[out])
+
+
+class ClassicResult(Result):
+    """What `distill classic train` returns (``results.json``)."""
+
+    mode: str
+    student_errors: int
+    test_size: int
+    config: dict
+
+    def summary(self) -> str:
+        teachers = f"; teacher(s) {self['teacher_errors']}" if "teacher_errors" in self else ""
+        return (f"{self['mode']}: student test errors {self['student_errors']} of {self['test_size']}{teachers}; "
+                f"results in {self['config']['out']}/results.json")
+
+
+def run(cfg: ClassicConfig) -> ClassicResult:
+    """Train as ``cfg`` says; write the final model and results.json to ``cfg.out``; return the results.
+
+    Args:
+        cfg: the run's settings (mode, student architecture, teachers, temperature, optimization).
+
+    Returns:
+        The results: mode, student architecture, test errors of the student (``student_errors``) out
+        of ``test_size``, the teachers' test errors (``teacher_errors``, distillation modes) or each
+        generation's (``generations``, mode self), the held-out scores during training (``evaluations``,
+        with ``cfg.validation`` and ``cfg.train.eval_every``), wall seconds and the config; the same as
+        ``cfg.out/results.json``, with ``markdown(res)`` as its report.
+
+    Raises:
+        FileNotFoundError: the data folder or a teacher folder is missing.
+        ValueError: the transfer set is smaller than one batch, ``cfg.validation`` leaves no training
+            image, or a hint names no layer.
+    """
     t0 = time.time()
     train, test, dataset = load_idx_dataset(cfg.data_dir)
+    train, held_out = split_validation(train, cfg.validation, cfg.train.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     # One Accelerator for the run: under `accelerate launch` every process trains its shard,
@@ -151,19 +226,32 @@ def run(cfg: ClassicConfig) -> dict:
             res["teacher_errors"] = [count_errors(predict(load_classifier(t)[0], test.images, desc="teacher"),
                                                   test.labels) for t in cfg.teachers]
         model = build_classifier(cfg.student, seed=cfg.train.seed)
-        fit(model, train.images, train.labels, cfg.train, targets, run_dir=out, desc=cfg.mode, accelerator=acc)
+        fitted = fit(model, train.images, train.labels, cfg.train, targets, run_dir=out, desc=cfg.mode,
+                     accelerator=acc, held_out=held_out)
+        if fitted.evaluations:
+            res["evaluations"] = fitted.evaluations
         if acc.is_main_process:
             save_classifier(model, out / "final", cfg.student, 10, mode=cfg.mode)
         res["student_errors"] = count_errors(predict(model, test.images, desc="eval"), test.labels)
     res["test_size"] = len(test.labels)
     res["seconds"] = round(time.time() - t0, 1)
+    res = ClassicResult(res, report=markdown(res))
     if acc.is_main_process:
-        write_results(out, res, markdown)
+        write_results(out, res)
     return res
 
 
 def markdown(res: dict) -> str:
-    """The run as a table: test errors of the student (and its teachers, or each generation)."""
+    """The run as a table: test errors of the student (and its teachers, or each generation).
+
+    Args:
+        res: the results dict ``run`` builds: needs ``mode``, ``dataset``, ``seconds``, ``test_size``,
+            ``student`` and ``student_errors``; reads ``teacher_errors``, ``generations`` and
+            ``evaluations`` (with ``config["validation"]``) when present.
+
+    Returns:
+        A Markdown document (title line and a model / test-errors table), ending in a newline.
+    """
     n = res["test_size"]
     lines = [f"# distill classic train: {res['mode']} ({res['dataset']}, {res['seconds']:.0f} s)", "",
              f"| model | test errors (of {n:,}) |", "|---|---|"]
@@ -172,6 +260,11 @@ def markdown(res: dict) -> str:
     for g in res.get("generations", [])[:-1]:
         lines.append(f"| generation {g['generation']} | {g['errors']} |")
     lines.append(f"| student ({res['student']}) | {res['student_errors']} |")
+    if res.get("evaluations"):
+        held = res["config"]["validation"]
+        lines += ["", f"Held-out training images ({held:,}, never trained on) during training:", "",
+                  "| step | errors | cross-entropy |", "|---|---|---|"]
+        lines += [f"| {e['step']:,} | {e['errors']} | {e['ce']:.4f} |" for e in res["evaluations"]]
     return "\n".join(lines) + "\n"
 
 

@@ -50,6 +50,8 @@ class OptimConfig:
     jitter: int = doc("input augmentation: random shifts of up to this many pixels (0: none)", default=0, ge=0, le=8)
     seed: int = doc("seed for initialization, data order, jitter and dropout", default=0)
     checkpoint_every: int = doc("save a resumable checkpoint every N steps (0: at epoch ends only)", default=0, ge=0)
+    eval_every: int = doc("evaluate on the held-out split every N steps and at the end: errors and cross-entropy "
+                          "(0: never; `classic train` holds out --validation training images)", default=0, ge=0)
     # Off by default: the reproduced Hinton figures (SGD, lr 0.05, no clipping in the paper) were measured without.
     max_grad_norm: float = doc("clip the global gradient norm to this (0: no clipping)", default=0.0, ge=0)
 
@@ -85,10 +87,21 @@ class FitResult:
     final_loss: float
     completed: bool  # False when stopped early by ``stop_after_steps``
     projections: nn.ModuleDict | None = None  # feature mode: the learned student → teacher maps
+    evaluations: list = field(default_factory=list)  # held-out metrics: {"step", "errors", "error_rate", "ce"}
 
 
 def jitter_images(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Shift each image (B, H, W) by a random integer in [−s, s] along both axes, zero-filled."""
+    """Shift each image (B, H, W) by a random integer in [−s, s] along both axes, zero-filled.
+
+    Args:
+        x: (B, H, W) images, any float dtype and device.
+        max_shift: s, the largest shift in pixels; 0 returns ``x`` itself.
+        generator: the CPU generator the shifts are drawn from (seeded per step for exact resume);
+            None uses torch's global generator.
+
+    Returns:
+        (B, H, W) shifted images, same dtype and device as ``x``; pixels shifted in from outside are 0.
+    """
     if max_shift == 0:
         return x
     B, H, W = x.shape
@@ -171,6 +184,7 @@ def fit(
     stop_after_steps: int | None = None,
     desc: str = "train",
     accelerator: Accelerator | None = None,
+    held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``model`` in place on (images (N, H, W), labels (N,)), on hard labels or on ``targets``.
 
@@ -178,6 +192,29 @@ def fit(
     ``cfg.checkpoint_every`` steps), and a run started on a folder that holds one resumes
     from it. ``stop_after_steps`` stops (after checkpointing) at that global step, which is
     how tests and time-boxed jobs interrupt a run.
+
+    Args:
+        model: the classifier to train (updated in place), mapping (B, H, W) images to (B, C) logits.
+        images: (N, H, W) float transfer-set images.
+        labels: (N,) int64 class labels.
+        cfg: the optimization settings (epochs, global batch size, lr and schedule, jitter, seed).
+        targets: the teacher's cached outputs, row-aligned with ``images``; None trains on labels only.
+        run_dir: the run folder whose ``checkpoint/`` is written and resumed from; None: no checkpoints.
+        stop_after_steps: stop at this global step (a checkpoint is written first); None runs to the end.
+        desc: the progress bar's label.
+        accelerator: the ``Accelerator`` to train on; None makes one (single process unless launched).
+        held_out: ``(images (M, H, W), labels (M,))`` scored every ``cfg.eval_every`` steps and at the end
+            (every process scores all of it); None, or ``cfg.eval_every`` 0: no evaluation.
+
+    Returns:
+        The steps taken, the last step's loss, whether the run completed, (feature mode) the learned
+        student → teacher projections, and the held-out scores: one ``{"step", "errors", "error_rate",
+        "ce"}`` dict per evaluation (cross-entropy in nats).
+
+    Raises:
+        ValueError: images, labels and targets differ in length; the set is smaller than one batch;
+            the batch size does not divide by the number of processes; a hint names no student layer;
+            or the checkpoint in ``run_dir`` was made with other settings.
     """
     if len(images) != len(labels):
         raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length.")
@@ -210,18 +247,26 @@ def fit(
     recipe = _ClassifierRecipe(model, raw_model, projections, taps, images, labels, targets, cfg, optimizer,
                                scheduler, accelerator, steps_per_epoch)
     spec = LoopSpec(steps=total_steps, desc=desc, max_grad_norm=cfg.max_grad_norm,
-                    checkpoint_every=cfg.checkpoint_every)
+                    checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every if held_out is not None else 0)
+
+    def evaluate(step: int) -> dict[str, float]:  # every process scores the whole split: same numbers everywhere
+        x, y = held_out
+        logits = predict(raw_model, x, desc=f"{desc}: held-out", device=accelerator.device).cpu()
+        errors = int((logits.argmax(-1) != y).sum())
+        return {"errors": errors, "error_rate": errors / len(y), "ce": float(F.cross_entropy(logits.float(), y))}
+
     try:
         r = loop.run(recipe, model=model, optimizer=optimizer, scheduler=scheduler, accelerator=accelerator,
                      spec=spec, ckpt=ckpt, settings=run_settings(cfg, len(images), targets), params=params,
                      checkpoint_at=lambda step: step % steps_per_epoch == 0,
                      after_step=(lambda step: raw_model.apply_constraints())
                      if hasattr(raw_model, "apply_constraints") else None,
-                     stop_after_steps=stop_after_steps)
+                     evaluate=evaluate if held_out is not None else None, stop_after_steps=stop_after_steps)
     finally:
         if taps is not None:
             taps.close()
-    return FitResult(r.step, r.last.get("loss", float("nan")), r.completed, accelerator.unwrap_model(projections))
+    return FitResult(r.step, r.last.get("loss", float("nan")), r.completed, accelerator.unwrap_model(projections),
+                     r.evaluations)
 
 
 class _ClassifierRecipe:
@@ -289,9 +334,19 @@ def run_settings(cfg: OptimConfig, rows: int, targets: Targets | None) -> dict:
 
     Stored in the checkpoint so that a run folder reused with other settings (another CE weight, T,
     epoch count...) is refused instead of silently continuing a different run.
-    ``checkpoint_every`` only decides when checkpoints are written, so it is left out.
+    ``checkpoint_every`` and ``eval_every`` only decide when checkpoints are written and the held-out split
+    scored, so they are left out.
+
+    Args:
+        cfg: the optimization settings.
+        rows: the number of transfer-set rows N.
+        targets: the soft targets trained on; None for hard labels.
+
+    Returns:
+        A JSON-plain dict ``{"optim": {...}, "rows": N, "loss": {...} | None}`` (tuples become lists),
+        so it compares equal to the copy read back from the checkpoint.
     """
-    optim = {k: v for k, v in vars(cfg).items() if k != "checkpoint_every"}
+    optim = {k: v for k, v in vars(cfg).items() if k not in ("checkpoint_every", "eval_every")}
     if not optim["max_grad_norm"]:  # unclipped runs stamp what they stamped before clipping existed
         del optim["max_grad_norm"]
     loss = None
@@ -331,6 +386,20 @@ def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1000, f
     """Logits (N, C) of ``model`` on ``images`` in eval mode, and the named layers' outputs (N, d).
 
     Returns ``logits`` alone when ``features`` is empty, else ``(logits, {name: (N, d)})``.
+
+    Args:
+        model: the classifier; its train/eval mode is restored afterwards.
+        images: (N, H, W) float images, on any device (moved batch by batch).
+        batch_size: the rows per forward pass.
+        features: names of layers (as in ``model.named_modules()``) whose outputs to keep, flattened to (N, d).
+        desc: the progress bar's label.
+        device: where to run; None uses the device of the model's first parameter.
+
+    Returns:
+        float32 logits (N, C) on the CPU, or ``(logits, {name: (N, d) float32 CPU tensor})`` with ``features``.
+
+    Raises:
+        ValueError: a name in ``features`` is not a layer of ``model``.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
@@ -353,7 +422,15 @@ def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1000, f
 
 
 def count_errors(logits: torch.Tensor, labels: torch.Tensor) -> int:
-    """Number of rows whose argmax differs from the label."""
+    """Number of rows whose argmax differs from the label.
+
+    Args:
+        logits: (N, C) scores (logits or probabilities; only the argmax matters; ties go to the lowest class).
+        labels: (N,) integer class labels, on the same device as ``logits``.
+
+    Returns:
+        The error count, 0 to N.
+    """
     return int((logits.argmax(-1) != labels).sum())
 
 
@@ -361,7 +438,18 @@ def count_errors(logits: torch.Tensor, labels: torch.Tensor) -> int:
 
 
 def save_classifier(model: nn.Module, path: str | Path, arch: str, num_classes: int, **meta) -> Path:
-    """Save weights (safetensors) and the architecture name (JSON) to a folder."""
+    """Save weights (safetensors) and the architecture name (JSON) to a folder.
+
+    Args:
+        model: the classifier; a wrapped one (``.module``, e.g. DDP) is saved unwrapped.
+        path: the folder, created when missing; ``model.safetensors`` and ``config.json`` are overwritten.
+        arch: the architecture name in ``distill.models.ARCHITECTURES`` that rebuilds ``model``.
+        num_classes: the number of output classes C.
+        **meta: further JSON-serializable entries for ``config.json`` (e.g. ``mode="response"``).
+
+    Returns:
+        ``path``, as a ``Path``.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     model = model.module if hasattr(model, "module") else model
@@ -371,7 +459,18 @@ def save_classifier(model: nn.Module, path: str | Path, arch: str, num_classes: 
 
 
 def load_classifier(path: str | Path) -> tuple[nn.Module, dict]:
-    """Load a classifier saved by ``save_classifier`` (safetensors only, no pickle)."""
+    """Load a classifier saved by ``save_classifier`` (safetensors only, no pickle).
+
+    Args:
+        path: the folder holding ``config.json`` and ``model.safetensors``.
+
+    Returns:
+        ``(model, meta)``: the rebuilt model with its weights, in eval mode on the CPU, and the
+        ``config.json`` contents (``arch``, ``num_classes`` and any extra entries).
+
+    Raises:
+        FileNotFoundError: either file is missing from ``path``.
+    """
     from distill.models import build_classifier
 
     path = Path(path)

@@ -68,7 +68,17 @@ def _substrings(words: list[str]) -> re.Pattern | None:
 
 
 class AliasTable:
-    """Names → identities, with the negation rules; built from YAML mappings (see ``data/aliases.yaml``)."""
+    """Names → identities, with the negation rules; built from YAML mappings (see ``data/aliases.yaml``).
+
+    Args:
+        data: the parsed YAML: ``identities`` maps an id to ``{label, lab, aliases, exact}`` (``aliases``
+            match case-insensitively, ``exact`` case-sensitively, for names that are also ordinary words);
+            ``negation`` (optional) holds the cue lists ``before``, ``before_cjk``, ``after_cjk``,
+            ``breaks`` and ``joiners``.
+
+    Raises:
+        ValueError: ``identities`` is missing or empty, or an identity has neither ``aliases`` nor ``exact``.
+    """
 
     def __init__(self, data: dict):
         ids = data.get("identities") or {}
@@ -102,7 +112,19 @@ class AliasTable:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> AliasTable:
-        """The packaged table, extended (ids replaced, negation lists appended) by a user's YAML file."""
+        """The packaged table, extended (ids replaced, negation lists appended) by a user's YAML file.
+
+        Args:
+            path: a YAML file with ``identities`` (added, or replacing packaged ids of the same name) and
+                optionally ``negation`` (appended to the packaged cue lists); None or "": the packaged table alone.
+
+        Returns:
+            The alias table.
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            ValueError: the file is not a YAML mapping, or an identity in it is malformed.
+        """
         data = yaml.safe_load(files("distill.detect.identity").joinpath("data/aliases.yaml").read_text("utf-8"))
         if path:
             path = Path(path)
@@ -117,7 +139,16 @@ class AliasTable:
         return cls(data)
 
     def find(self, text: str) -> list[Match]:
-        """Every name in ``text`` (longest first where names overlap), in order, with its negation."""
+        """Every name in ``text`` (longest first where names overlap), in order, with its negation.
+
+        Args:
+            text: an answer, in any of the table's languages.
+
+        Returns:
+            The matches in order of position, none overlapping ("ChatGPT" wins over the "GPT" inside it);
+            a name is negated when a cue precedes it in its clause ("I am not ChatGPT"), follows it (CJK),
+            or it continues a negated list ("not ChatGPT, Claude or Gemini").
+        """
         raw = sorted(((m.start(), -(m.end() - m.start()), ident, m) for ident, pat in self._patterns
                       for m in pat.finditer(text)), key=lambda t: t[:3])  # never compare Match objects
         kept: list[tuple[str, re.Match]] = []
@@ -152,7 +183,14 @@ class AliasTable:
         return bool(self._after_cjk and self._after_cjk.match(text[end:end + 12].lstrip("的公司 ")))
 
     def claims(self, text: str) -> list[str]:
-        """The identities ``text`` claims (negated names left out), in order of first mention; [] for none."""
+        """The identities ``text`` claims (negated names left out), in order of first mention; [] for none.
+
+        Args:
+            text: an answer.
+
+        Returns:
+            Identity ids (keys of ``labels``), each once.
+        """
         seen: list[str] = []
         for m in self.find(text):
             if not m.negated and m.identity not in seen:
@@ -160,7 +198,15 @@ class AliasTable:
         return seen
 
     def identity_of(self, spec: str) -> str | None:
-        """Best guess at a teacher's own identity from its name or path ('smollm2' → 'smollm')."""
+        """Best guess at a teacher's own identity from its name or path ('smollm2' → 'smollm').
+
+        Args:
+            spec: a model spec: an embedded name, a folder path (its last part is read) or a model id;
+                "_" and "-" count as spaces.
+
+        Returns:
+            The identity id of the first name found in it, or None when it names none.
+        """
         name = Path(spec).name.replace("_", " ").replace("-", " ")
         found = [m.identity for m in self.find(name)]
         return found[0] if found else None

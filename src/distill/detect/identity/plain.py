@@ -15,7 +15,15 @@ from distill.teachers.base import Completion, Message
 
 
 def is_base_model(teacher) -> bool:
-    """True when the backend says it has no chat template (an in-process base model); False when unknown."""
+    """True when the backend says it has no chat template (an in-process base model); False when unknown.
+
+    Args:
+        teacher: a teacher backend; its ``has_chat_template`` attribute, else its ``engine.tokenizer``'s
+            ``chat_template``, is read.
+
+    Returns:
+        Whether the model should be asked in plain text rather than in chat messages.
+    """
     if hasattr(teacher, "has_chat_template"):
         return not teacher.has_chat_template
     engine = getattr(teacher, "engine", None)
@@ -24,6 +32,15 @@ def is_base_model(teacher) -> bool:
 
 
 def can_continue_text(teacher) -> bool:
+    """Whether ``teacher`` can continue a raw text prompt, as :class:`PlainTextTeacher` needs.
+
+    Args:
+        teacher: a teacher backend.
+
+    Returns:
+        True when it has ``complete(prompt, ...)``, or an ``engine`` with ``text_prompt_ids`` and
+        ``generate`` (an in-process transformers model); False for chat-only backends such as HTTP endpoints.
+    """
     engine = getattr(teacher, "engine", None)
     return hasattr(teacher, "complete") or (hasattr(engine, "text_prompt_ids") and hasattr(engine, "generate"))
 
@@ -45,6 +62,19 @@ class PlainTextTeacher:
 
     async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
                    seed: int | None = None, top_logprobs: int | None = None) -> Completion:
+        """Continue the messages' contents, joined by blank lines, as one raw text prompt.
+
+        Args:
+            messages: the chat messages; only their ``content`` is used (roles and any template are dropped).
+            max_tokens: the most tokens generated.
+            temperature: the sampling temperature (0: greedy).
+            seed: the sampling seed, for reproducible samples; None: unseeded.
+            top_logprobs: accepted for the :class:`~distill.teachers.base.Teacher` interface; not asked for.
+
+        Returns:
+            The continuation; with an in-process engine it is cut before the first ``stop`` string, and its
+            ``latency_s`` is the wall time of the generation.
+        """
         prompt = "\n\n".join(m["content"] for m in messages)
         if hasattr(self.teacher, "complete"):
             return await self.teacher.complete(prompt, max_tokens=max_tokens, temperature=temperature, seed=seed)

@@ -40,7 +40,15 @@ class Probe:
         return f"{head}{self.question_label} {self.text}\n{self.answer_label}"
 
     def cut(self, answer: str) -> str:
-        """A base model goes on writing the next "Question: …"; keep only the answer to ours."""
+        """A base model goes on writing the next "Question: …"; keep only the answer to ours.
+
+        Args:
+            answer: the raw continuation of :meth:`plain`'s prompt.
+
+        Returns:
+            ``answer`` cut before the first question or answer label (this language's or English's) or
+            triple line break that is not at its very start, stripped of surrounding whitespace.
+        """
         for stop in (self.question_label, self.answer_label, "Question:", "\n\n\n"):
             i = answer.find(stop)
             if i > 0:
@@ -49,7 +57,19 @@ class Probe:
 
 
 def load_probe_set(path: str | Path | None = None) -> dict:
-    """The packaged probe set, or a user's YAML file with the same layout."""
+    """The packaged probe set, or a user's YAML file with the same layout.
+
+    Args:
+        path: a YAML file whose ``languages`` maps a language code to ``{name, anchor, question_label,
+            answer_label, questions}`` (``questions``: question id → text); None or "": the packaged ``probes.yaml``.
+
+    Returns:
+        The parsed YAML mapping, checked to have languages, each with an anchor and questions.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``languages`` is missing or empty, or a language lacks ``anchor`` or ``questions``.
+    """
     if path:
         path = Path(path)
         if not path.exists():
@@ -74,6 +94,22 @@ def build_probes(data: dict, *, languages: tuple[str, ...] = (), questions: int 
 
     ``questions`` > 0 keeps the first that many questions of each language; sample ``s`` of every
     question uses seed ``seed * 1000 + s``, so reruns ask exactly the same thing.
+
+    Args:
+        data: a probe set from :func:`load_probe_set`.
+        languages: language codes to ask in, in this order; (): every language of the set, in its order.
+        questions: the first that many questions per language; 0: all.
+        samples: samples per question and condition, numbered 0 … samples − 1.
+        conditions: a subset of ``CONDITIONS``: "no_system" (no system prompt) and/or "anchor" (the
+            language's fictional-identity system prompt).
+        seed: the base seed.
+
+    Returns:
+        The probes, ordered by language, question, condition, then sample:
+        ``len(languages) × questions × len(conditions) × samples`` of them.
+
+    Raises:
+        ValueError: a code in ``languages`` is not in the probe set.
     """
     langs = data["languages"]
     unknown = [code for code in languages if code not in langs]

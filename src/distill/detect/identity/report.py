@@ -24,7 +24,20 @@ def _kinds(claims: list[str], own_lab: str | None, labs: dict[str, str]) -> dict
 
 
 def summarize(records: list[dict], table: AliasTable, own: dict[str, str | None], specs: list[str]) -> dict:
-    """Rates per model × condition (pooled and per language), and the cross-model asymmetry."""
+    """Rates per model × condition (pooled and per language), and the cross-model asymmetry.
+
+    Args:
+        records: the classified answers (``teacher``, ``lang``, ``condition``, ``claims``), of every model.
+        table: the alias table the answers were classified with (its labels and labs).
+        own: model label → its own identity id, or None when unknown (then nothing counts as "own").
+        specs: the model labels, in the order given (one, or two for a comparison).
+
+    Returns:
+        ``{"models": {label: {identity, lab, answers, summary, other_identities}}, "caveat": CAVEAT,
+        "rates": claim_rates(...)}``, where ``summary[lang][condition]`` rates the kinds of claim
+        (own, anchor, other, no claim) with ``lang`` also "all"; with two models also ``"asymmetry"``:
+        rows of how often each model claims the other's lab, per condition.
+    """
     labs = table.labs
     res: dict = {"models": {}, "caveat": CAVEAT,
                  "rates": claim_rates(records, list(table.labels), labs)}
@@ -68,6 +81,19 @@ def _pct(cell: dict) -> str:
 
 
 def markdown(res: dict, records: list[dict], table: AliasTable) -> str:
+    """The report: caveat, setup, summary, who claims to be whom, per-language rates, example answers.
+
+    Args:
+        res: the summary from :func:`summarize`, with ``config``, ``answers``, ``probes_per_model`` and
+            ``prompt_format`` (label → "chat" | "plain") added as :func:`distill.detect.identity.run.run` does.
+        records: the classified answers (with ``answer`` text), for the examples (at most 12, claims of
+            other identities first).
+        table: the alias table, for the identities' labels.
+
+    Returns:
+        The Markdown document (``results.md``), ending in a newline; rates as percentages with their
+        95% Wilson intervals.
+    """
     cfg = res["config"]
     lines = ["# Identity probes", "", f"> {res['caveat']}", "",
              f"{res['answers']} answers ({res['probes_per_model']} per model): languages "
@@ -126,7 +152,17 @@ def markdown(res: dict, records: list[dict], table: AliasTable) -> str:
 
 
 def figure(res: dict, table: AliasTable):
-    """Heatmap per model: rows language · condition, columns identities claimed (and no claim)."""
+    """Heatmap per model: rows language · condition, columns identities claimed (and no claim).
+
+    Args:
+        res: the summary from :func:`summarize` (its ``rates`` and ``models``).
+        table: the alias table; its identity order is the column order (the models' own identities and
+            those claimed at least once are shown).
+
+    Returns:
+        A matplotlib ``Figure`` (no pyplot state), one panel per model in the order given, each cell the
+        percentage of answers claiming that identity.
+    """
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -157,10 +193,25 @@ def figure(res: dict, table: AliasTable):
 
 
 def plot(res: dict, table: AliasTable, path: Path) -> None:
+    """Save :func:`figure` to a file, at 120 dpi.
+
+    Args:
+        res: the summary from :func:`summarize`.
+        table: the alias table.
+        path: the image file; its suffix picks the format (``.png``).
+    """
     figure(res, table).savefig(path, dpi=120)
 
 
 def write_reports(res: dict, records: list[dict], table: AliasTable, out: Path) -> None:
+    """``results.json`` + ``results.md`` and the claim-rate plot under ``out``.
+
+    Args:
+        res: the summary (a result carrying its report writes that report as ``results.md``).
+        records: every answer, classified.
+        table: the alias table the answers were classified with.
+        out: the output folder.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    write_results(out, res, markdown(res, records, table))
+    write_results(out, res, getattr(res, "report", "") or markdown(res, records, table))
     plot(res, table, out / "claim_rates.png")

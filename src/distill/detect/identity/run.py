@@ -17,6 +17,7 @@ from distill.config import check, doc, settings, to_dict
 from distill.detect.identity.claims import AliasTable
 from distill.detect.identity.plain import PlainTextTeacher, can_continue_text, is_base_model
 from distill.detect.identity.probes import CONDITIONS, Probe, build_probes, load_probe_set
+from distill.results import Result
 from distill.teachers import (
     SPEC_FORMS,
     ChatRequest,
@@ -80,7 +81,25 @@ def _plain(teacher, prompt_format: str) -> bool:
 def ask(teacher, spec: str, probes: list[Probe], cfg: IdentityConfig, table: AliasTable, out: Path,
         stop: list[str]) -> tuple[list[dict], str]:
     """Every probe's answer and claims; answers are recorded in ``out/calls.sqlite`` as they arrive,
-    so a rerun (after a kill, or with more samples) asks only what is not there yet."""
+    so a rerun (after a kill, or with more samples) asks only what is not there yet.
+
+    Args:
+        teacher: the loaded model backend (from ``load_teacher``).
+        spec: the model's label in the records and the report (its model id at an endpoint, else its spec).
+        probes: the requests, from :func:`build_probes`.
+        cfg: the run's settings (prompt format, temperature, max tokens, concurrency).
+        table: the alias table answers are classified with.
+        out: the output folder holding ``calls.sqlite``.
+        stop: strings that end a plain-text answer (the probe set's question and answer labels).
+
+    Returns:
+        ``(records, format)``: one dict per probe, in probe order (``teacher``, ``lang``, ``question``,
+        ``condition``, ``sample``, ``seed``, ``format``, ``prompt``, ``system``, ``answer``, ``claims``,
+        ``completion_tokens``, ``mentions``), and "plain" or "chat", how the model was asked.
+
+    Raises:
+        ValueError: plain text was asked for but the backend cannot continue raw text.
+    """
     plain = _plain(teacher, cfg.prompt_format)
     backend = PlainTextTeacher(teacher, stop=stop) if plain else teacher
     recorded = RecordedTeacher(backend, out / "calls.sqlite")
@@ -103,8 +122,30 @@ def ask(teacher, spec: str, probes: list[Probe], cfg: IdentityConfig, table: Ali
     return records, "plain" if plain else "chat"
 
 
-def run(cfg: IdentityConfig) -> dict:
-    from distill.detect.identity.report import summarize, write_reports
+class IdentityResult(Result):
+    """What `distill detect identity` returns (``results.json``); its summary is ``results.md``."""
+
+    answers: int
+    config: dict
+
+
+def run(cfg: IdentityConfig) -> IdentityResult:
+    """Probe the model (and the ``--compare`` model), classify the answers, write the reports.
+
+    Args:
+        cfg: the run's settings.
+
+    Returns:
+        The summary of :func:`distill.detect.identity.report.summarize` with the config, prompt formats,
+        answer counts and seconds; also written to ``cfg.out`` (``results.json``, ``results.md``,
+        ``answers.jsonl``, ``claim_rates.png``).
+
+    Raises:
+        ValueError: both models have the same label, a given own identity is not in the alias table, or a
+            probe or alias file is malformed.
+        FileNotFoundError: a probe or alias file does not exist.
+    """
+    from distill.detect.identity.report import markdown, summarize, write_reports
 
     t0 = time.time()
     table = AliasTable.load(cfg.aliases or None)
@@ -138,5 +179,6 @@ def run(cfg: IdentityConfig) -> dict:
     res = summarize(records, table, own, specs)
     res |= {"config": to_dict(cfg), "prompt_format": formats, "answers": len(records),
             "probes_per_model": len(probes), "seconds": round(time.time() - t0, 1)}
+    res = IdentityResult(res, report=markdown(res, records, table))
     write_reports(res, records, table, out)
     return res

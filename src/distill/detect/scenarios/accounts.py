@@ -34,7 +34,11 @@ class Accounts:
 
 
 class Builder:
-    """Collects groups of accounts; :meth:`freeze` gives the :class:`Accounts`."""
+    """Collects groups of accounts; :meth:`freeze` gives the :class:`Accounts`.
+
+    Args:
+        days: the scenario's length in days: the width of every activity mask.
+    """
 
     def __init__(self, days: int):
         self.days = days
@@ -42,7 +46,24 @@ class Builder:
         self.masks: list[np.ndarray] = []
 
     def add(self, n: int, kind: str, active: np.ndarray, **cols) -> slice:
-        """Add ``n`` accounts; scalar columns are broadcast. Returns their rows (before freezing)."""
+        """Add ``n`` accounts; scalar columns are broadcast. Returns their rows (before freezing).
+
+        Args:
+            n: the number of accounts in the group.
+            kind: the account kind, one of ``ACCOUNT_KINDS``.
+            active: the group's activity mask, reshapeable to (n, days) bool; a row with no active day
+                gets day 0.
+            **cols: values of ``COLUMNS`` (a scalar for the whole group or n values); ``weight`` (expected
+                records per account), ``home``, ``signup`` and ``ua`` have no default and must be given,
+                the others default to "none"/empty/-1 values.
+
+        Returns:
+            The group's rows in the frozen table, ``slice(start, start + n)``.
+
+        Raises:
+            ValueError: a column has a number of values other than n.
+            KeyError: ``kind`` is not an account kind, or a column without default is missing.
+        """
         start = sum(len(m) for m in self.masks)
         row = {"kind": KIND[kind], "group": -1, "tz": 0, "lang": "en", "persona": 0, "alt": -1, "param": 0.0, "topic": 0,
                "operator": "", "op_kind": "", "program": "none", "pay": None, "payment_type": "none",
@@ -66,7 +87,14 @@ class Builder:
         return slice(start, start + n)
 
     def weight(self, rows: slice) -> float:
-        """Sum of the expected records of ``rows``."""
+        """Sum of the expected records of ``rows``.
+
+        Args:
+            rows: rows as :meth:`add` returned them (a slice with step 1; may span several groups).
+
+        Returns:
+            The sum of the ``weight`` column over those rows.
+        """
         out, start = 0.0, 0
         for p in self.parts:
             n = len(p["kind"])
@@ -80,6 +108,15 @@ class Builder:
         return float(sum(np.sum(p["weight"]) for p in self.parts))
 
     def freeze(self, rng: np.random.Generator) -> Accounts:
+        """Concatenate the groups into the account table and give every account a random id.
+
+        Args:
+            rng: the scenario's generator, for the ids (``acct_`` + 10 hex digits, all distinct, independent
+                of kind and group).
+
+        Returns:
+            The table: columns in the order rows were added, the (accounts, days) activity mask, the ids.
+        """
         cols = {c: np.concatenate([p[c] for p in self.parts]) for c in COLUMNS}
         for c in OBJECT_COLUMNS:
             cols[c] = cols[c].astype(object)
@@ -93,14 +130,35 @@ class Builder:
 
 
 def random_days(rng: np.random.Generator, n: int, days: int, k: np.ndarray) -> np.ndarray:
-    """(n, days) mask with ``k[i]`` random active days in row i."""
+    """(n, days) mask with ``k[i]`` random active days in row i.
+
+    Args:
+        rng: the generator the days are drawn from.
+        n: the number of rows (accounts).
+        days: the number of columns (days).
+        k: (n,) active days per row, clipped to [1, days].
+
+    Returns:
+        (n, days) bool mask, row i with exactly ``clip(k[i], 1, days)`` True entries, uniformly placed.
+    """
     ranks = rng.random((n, days)).argsort(1).argsort(1)
     return ranks < np.clip(k, 1, days)[:, None]
 
 
 def span_days(rng: np.random.Generator, start: np.ndarray, end: np.ndarray, days: int, p: float | np.ndarray
               ) -> np.ndarray:
-    """(n, days) mask: each day in [start, end) (in days) active with probability ``p``; at least one."""
+    """(n, days) mask: each day in [start, end) (in days) active with probability ``p``; at least one.
+
+    Args:
+        rng: the generator the days are drawn from.
+        start: (n,) first day of each account's span, in (fractional) days; floored.
+        end: (n,) end of each span, in days, exclusive; rounded up.
+        days: the number of columns (days).
+        p: the probability that a day inside the span is active: one for all, or (n,) per account.
+
+    Returns:
+        (n, days) bool mask; a row that drew no day gets its span's first day (clipped into range).
+    """
     d = np.arange(days)[None, :]
     inside = (d >= np.floor(start)[:, None]) & (d < np.ceil(end)[:, None])
     mask = inside & (rng.random(inside.shape) < np.asarray(p).reshape(-1, 1))

@@ -134,7 +134,12 @@ LANG_NAMES = ("French", "Japanese", "Swahili", "Finnish", "Tagalog", "Hungarian"
 
 
 class Slots:
-    """Slot values of one request, read off its random integers ``r``."""
+    """Slot values of one request, read off its random integers ``r``.
+
+    Args:
+        r: the request's random non-negative integers (at least 8; bits of each pick different slots).
+        topics: the operator's topics; ``r[1]`` picks the request's subject among them.
+    """
 
     def __init__(self, r: list[int], topics: tuple[str, ...]):
         self.r = r
@@ -174,7 +179,18 @@ def _join(*parts: str) -> str:
 
 
 def english(kind: str, choice: tuple[int, ...], v: dict) -> str:
-    """One English prompt of ``kind``; ``choice`` picks the frame, body, instruction and format."""
+    """One English prompt of ``kind``; ``choice`` picks the frame, body, instruction and format.
+
+    Args:
+        kind: the operator kind: "reasoning", "sweep", "agentic", "coding"; any other kind writes a probe.
+        choice: four non-negative integers (opener, frame or body, instruction, format), each taken modulo
+            the length of its list.
+        v: the slot values from :meth:`Slots.values`; "reasoning" and "coding" add ``problem`` (and
+            "coding" ``task``) to it in place.
+
+    Returns:
+        The prompt text.
+    """
     c0, c1, c2, c3 = choice
     if kind == "reasoning":
         v["problem"] = PROBLEMS[c1 % len(PROBLEMS)].format(**v)
@@ -195,7 +211,15 @@ def english(kind: str, choice: tuple[int, ...], v: dict) -> str:
 
 
 def subject(kind: str, v: dict) -> str:
-    """What a non-English prompt is about (the {t} slot of :data:`~.languages.LANGS`)."""
+    """What a non-English prompt is about (the {t} slot of :data:`~.languages.LANGS`).
+
+    Args:
+        kind: the operator kind.
+        v: the slot values from :meth:`Slots.values`.
+
+    Returns:
+        A problem statement (reasoning), the agent task (agentic), a coding task (coding), or the topic.
+    """
     if kind == "reasoning":
         return PROBLEMS[v["a"] % len(PROBLEMS)].format(**v)
     if kind == "agentic":
@@ -206,7 +230,15 @@ def subject(kind: str, v: dict) -> str:
 
 
 class OperatorWriter:
-    """The extraction prompts of one operator."""
+    """The extraction prompts of one operator.
+
+    Reasoning, agentic and coding operators keep a random 3 to half of the topic fields; sweeps and probes
+    cover them all. The operator's fixed templates are drawn here too.
+
+    Args:
+        op: the operator's knobs (kind, languages, English share, paraphrasing, template count).
+        rng: the scenario's seeded generator (used only here; :meth:`write` draws nothing).
+    """
 
     def __init__(self, op: Operator, rng: np.random.Generator):
         self.op = op
@@ -220,7 +252,17 @@ class OperatorWriter:
         self.lang_p = _language_weights(op)
 
     def write(self, r: list[int], share: int = 0) -> str:
-        """One prompt; ``share`` is the account's slice of a sweep (accounts split the taxonomy between them)."""
+        """One prompt; ``share`` is the account's slice of a sweep (accounts split the taxonomy between them).
+
+        Args:
+            r: the record's random non-negative integers (at least 8), drawn by the caller; the same ``r``
+                always gives the same prompt.
+            share: for sweep operators, the account's offset into the topic list; ignored by other kinds.
+
+        Returns:
+            The prompt: a fixed template in the operator's first language with new slot values, or (when
+            paraphrasing) freshly drawn parts in one of its languages with small surface noise.
+        """
         if self.op.kind == "sweep":
             r = [r[0], share % len(self.topics) + r[1] % 6, *r[2:]]
         v = Slots(r, self.topics).values()

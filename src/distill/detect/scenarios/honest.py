@@ -54,7 +54,23 @@ def _card_meta(rng, n: int, lang: np.ndarray, has_card: np.ndarray, tag: str) ->
 
 
 def ordinary(b: Builder, rng, net: Network, h: Honest, n: int, days: int) -> slice:
-    """Ordinary users: home broadband (a few on cloud/VPN addresses), own card or free tier."""
+    """Ordinary users: home broadband (a few on cloud/VPN addresses), own card or free tier.
+
+    Volumes are heavy-tailed (lognormal, mean ``h.benign_volume`` requests over the window); personas are
+    0 everyday user (the rest), 1 developer (12%, SDK user agent), 2 agent developer (``h.benign_agent_devs``,
+    SDK user agent), 3 student (8%, browser); about 72% have a card, 4% sign up during the window.
+
+    Args:
+        b: the account table being built; the accounts are appended to it.
+        rng: the scenario's seeded generator.
+        net: the scenario's address space.
+        h: the sizes of the honest populations.
+        n: the number of ordinary users.
+        days: the scenario's length in days.
+
+    Returns:
+        Their rows in the account table.
+    """
     lang = P.langs(rng, n)
     vol = _volumes(rng, n, h.benign_volume)
     u = rng.random(n)
@@ -73,7 +89,18 @@ def ordinary(b: Builder, rng, net: Network, h: Honest, n: int, days: int) -> sli
 
 
 def cgnat(b: Builder, rng, net: Network, h: Honest, days: int) -> None:
-    """Phone users behind each carrier's NAT: many users on a few public addresses."""
+    """Phone users behind each carrier's NAT: many users on a few public addresses.
+
+    Adds ``h.cgnat_users`` accounts for each of the first ``h.cgnats`` carriers (their ``group``), with
+    app or mobile-browser user agents and 60% of the ordinary volume.
+
+    Args:
+        b: the account table being built; the accounts are appended to it.
+        rng: the scenario's seeded generator.
+        net: the scenario's address space.
+        h: the sizes of the honest populations.
+        days: the scenario's length in days.
+    """
     for k, blocks in enumerate(net.carriers[: h.cgnats]):
         n = h.cgnat_users
         lang = P.langs(rng, n)
@@ -86,7 +113,18 @@ def cgnat(b: Builder, rng, net: Network, h: Honest, days: int) -> None:
 
 
 def relay_users(b: Builder, rng, net: Network, h: Honest, days: int) -> None:
-    """Privacy-relay users: every request from another relay exit."""
+    """Privacy-relay users: every request from another relay exit.
+
+    Adds ``h.relay_users`` accounts (Safari or app user agents, mostly icloud.com mail); the exits are
+    drawn per request when records are written.
+
+    Args:
+        b: the account table being built; the accounts are appended to it.
+        rng: the scenario's seeded generator.
+        net: the scenario's address space.
+        h: the sizes of the honest populations.
+        days: the scenario's length in days.
+    """
     n = h.relay_users
     lang = P.langs(rng, n)
     vol = _volumes(rng, n, h.benign_volume)
@@ -99,7 +137,19 @@ def relay_users(b: Builder, rng, net: Network, h: Honest, days: int) -> None:
 
 
 def companies(b: Builder, rng, net: Network, h: Honest, days: int) -> list[str]:
-    """Staff behind each company's gateway: one invoice, a shared system prompt, weekday hours."""
+    """Staff behind each company's gateway: one invoice, a shared system prompt, weekday hours.
+
+    Args:
+        b: the account table being built; the accounts are appended to it.
+        rng: the scenario's seeded generator.
+        net: the scenario's address space.
+        h: the sizes of the honest populations.
+            One company per entry of ``h.company_size`` (its staff count), in order (the ``group``).
+        days: the scenario's length in days.
+
+    Returns:
+        Each company's system prompt, indexed by group.
+    """
     systems = []
     for k, n in enumerate(h.company_size):
         name = COMPANIES[k % len(COMPANIES)] + ("" if k < len(COMPANIES) else f" {k}")
@@ -121,7 +171,20 @@ def companies(b: Builder, rng, net: Network, h: Honest, days: int) -> list[str]:
 
 def classes(b: Builder, rng, net: Network, h: Honest, days: int) -> list[dict]:
     """University classes behind the campus NAT: weekly homework, deadline rushes, a TA system prompt,
-    roommates sharing a card and a home address, campus / home / phone addresses."""
+    roommates sharing a card and a home address, campus / home / phone addresses.
+
+    Args:
+        b: the account table being built; the accounts are appended to it.
+        rng: the scenario's seeded generator.
+        net: the scenario's address space.
+        h: the sizes of the honest populations.
+            One class per entry of ``h.class_size`` (its student count), in order (the ``group``).
+        days: the scenario's length in days.
+
+    Returns:
+        Per class, ``{"writer": ClassWriter, "deadlines": float seconds from the window start}``: one
+        deadline a week, ``days // 7 + 2`` of them, the last ones past the window's end.
+    """
     out = []
     weeks = days // 7 + 1
     campus = v4_blocks(rng, max(1, h.classes), (128, 129, 130, 131, 132, 134, 137, 141, 155))
@@ -159,7 +222,20 @@ def classes(b: Builder, rng, net: Network, h: Honest, days: int) -> list[dict]:
 
 
 def batch(b: Builder, rng, net: Network, h: Honest, days: int, records: int) -> list[BatchWriter]:
-    """Heavy batch accounts: one job template, clockwork timing, a cloud address, huge volume."""
+    """Heavy batch accounts: one job template, clockwork timing, a cloud address, huge volume.
+
+    Args:
+        b: the account table being built; the accounts are appended to it.
+        rng: the scenario's seeded generator.
+        net: the scenario's address space.
+        h: the sizes of the honest populations.
+            ``h.batch`` accounts share ``h.batch_share`` of the records (Dirichlet-split).
+        days: the scenario's length in days.
+        records: the scenario's record count.
+
+    Returns:
+        One prompt writer per batch account, indexed by group; [] when ``h.batch`` ≤ 0.
+    """
     if h.batch <= 0:
         return []
     share = rng.dirichlet(np.ones(h.batch)) * h.batch_share * records
@@ -173,7 +249,22 @@ def batch(b: Builder, rng, net: Network, h: Honest, days: int, records: int) -> 
 
 
 def labs(b: Builder, rng, net: Network, h: Honest, days: int, launch: float, records: int) -> list[dict]:
-    """Benchmark labs: a few accounts each, evaluation runs of a fixed item bank, one on launch day."""
+    """Benchmark labs: a few accounts each, evaluation runs of a fixed item bank, one on launch day.
+
+    Args:
+        b: the account table being built; the accounts are appended to it.
+        rng: the scenario's seeded generator.
+        net: the scenario's address space.
+        h: the sizes of the honest populations.
+            ``h.labs`` labs of 1 to ``h.lab_accounts`` accounts each.
+        days: the scenario's length in days.
+        launch: the new model's launch day (days from the window start, fractional).
+        records: the scenario's record count; a lab's volume scales with it (runs are sampled).
+
+    Returns:
+        Per lab, ``{"writer": LabWriter, "runs": sorted float run start times, seconds from the window
+        start}``: about one run per four days plus one within 8 h of the launch.
+    """
     out = []
     for k in range(h.labs):
         n = int(rng.integers(1, h.lab_accounts + 1))

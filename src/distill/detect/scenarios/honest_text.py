@@ -103,7 +103,18 @@ def _casual(text: str, r: int, v: dict) -> str:
 
 
 def everyday(r: list[int], topic: str, lang: str = "en", persona: int = 0) -> str:
-    """One ordinary request; ``persona`` 1 = developer, 2 = agent developer, 3 = student."""
+    """One ordinary request; ``persona`` 1 = developer, 2 = agent developer, 3 = student.
+
+    Args:
+        r: the record's random non-negative integers (at least 8), drawn by the caller.
+        topic: the subject for templates that take one (the user's favourite topics).
+        lang: the user's language code; outside English, three requests in four are written in it.
+        persona: 0 everyday user; 1 developer (mostly coding help); 2 agent developer (mostly tool-use
+            prompts); 3 student (half homework, asking for steps).
+
+    Returns:
+        The prompt, casually wrapped (greetings, constraints, lower case) when in English.
+    """
     v = _values(r, topic)
     if lang != "en" and r[0] % 4:
         phrases = LANGS[lang]["everyday" if persona != 3 or r[1] % 2 else "homework"]
@@ -120,6 +131,15 @@ def everyday(r: list[int], topic: str, lang: str = "en", persona: int = 0) -> st
 
 
 def work(r: list[int], topic: str) -> str:
+    """One request of a company's staff: work tasks, or (three in ten) an everyday English request.
+
+    Args:
+        r: the record's random non-negative integers (at least 8), drawn by the caller.
+        topic: the subject for templates that take one.
+
+    Returns:
+        The prompt.
+    """
     if r[0] % 10 >= 7:
         return everyday(r, topic)
     v = _values(r, topic)
@@ -137,7 +157,13 @@ ASKS = ("can you help with this: {p}", "{p} explain step by step please", "I'm s
 
 
 class ClassWriter:
-    """A course's weekly problem sets: every student asks about the same few problems each week."""
+    """A course's weekly problem sets: every student asks about the same few problems each week.
+
+    Args:
+        index: the class number; picks one of ``COURSES`` (repeated courses get a ``-index`` suffix).
+        rng: the scenario's seeded generator, for the problems' numbers (4-8 problems a week).
+        weeks: weeks in the window; ``weeks + 1`` problem sets are made.
+    """
 
     def __init__(self, index: int, rng: np.random.Generator, weeks: int):
         code, title, topics = COURSES[index % len(COURSES)]
@@ -153,6 +179,15 @@ class ClassWriter:
                 for q in range(int(rng.integers(4, 9)))])
 
     def write(self, r: list[int], week: int) -> str:
+        """A student's question about one problem of a week's set.
+
+        Args:
+            r: the record's random non-negative integers (at least 8), drawn by the caller.
+            week: the number of deadlines already passed (0-based); past the last set, the last set is used.
+
+        Returns:
+            The prompt, e.g. "hw 3 q2: Problem 2 (pKa): …".
+        """
         ps = self.sets[min(week, len(self.sets) - 1)]
         q = r[1] % len(ps)
         return ASKS[r[2] % len(ASKS)].format(p=ps[q], x=r[3] % 50, w=week + 1, q=q + 1)
@@ -169,7 +204,11 @@ _PROBLEM = ("Find the eigenvalues of [[{a}, {c}], [{c}, {b}]] and one eigenvecto
 
 
 class BatchWriter:
-    """One batch account's job: a single template with rows from its data."""
+    """One batch account's job: a single template with rows from its data.
+
+    Args:
+        index: the batch account's number; picks one of ``JOBS`` (cycling).
+    """
 
     JOBS = ("Classify the sentiment of this review as positive, negative or neutral. Review: \"{p} arrived {adj}, "
             "order {n}\"", "Extract name, price and sku from this listing as JSON: {p} - ${n}.99 - SKU {h}",
@@ -182,12 +221,26 @@ class BatchWriter:
         self.job = self.JOBS[index % len(self.JOBS)]
 
     def write(self, r: list[int]) -> str:
+        """One row of the job.
+
+        Args:
+            r: the record's random non-negative integers (at least 8), drawn by the caller.
+
+        Returns:
+            The job's template filled with a product, adjective, numbers and a hex code.
+        """
         return self.job.format(p=V.PRODUCTS[r[1] % len(V.PRODUCTS)], adj=self.ADJ[r[2] % len(self.ADJ)],
                                n=r[3] % 100000, h=f"{r[4] % 0xffffff:06X}", d=1 + r[5] % 9)
 
 
 class LabWriter:
-    """A research lab's evaluation items: a fixed bank, repeated run after run (and on the new model)."""
+    """A research lab's evaluation items: a fixed bank, repeated run after run (and on the new model).
+
+    Args:
+        index: the lab's number (unused: banks differ through ``rng``).
+        rng: the scenario's seeded generator; draws 150-599 items (multiple choice, arithmetic word
+            problems, code stubs), 60% of labs ending the first two forms with "Let's think step by step.".
+    """
 
     def __init__(self, index: int, rng: np.random.Generator):
         n = int(rng.integers(150, 600))
@@ -210,4 +263,12 @@ class LabWriter:
             self.items.append(q + (" Let's think step by step." if cot and form < 2 else ""))
 
     def write(self, r: list[int]) -> str:
+        """One item of the bank.
+
+        Args:
+            r: the record's random non-negative integers (at least 8), drawn by the caller.
+
+        Returns:
+            The item text, ``items[r[1] % len(items)]``.
+        """
         return self.items[r[1] % len(self.items)]

@@ -35,6 +35,23 @@ class OperatorRun:
 
 
 def operator(b: Builder, rng: np.random.Generator, op: Operator, index: int, days: int) -> OperatorRun:
+    """Add one operator's campaign accounts to the table: signed up in waves, short-lived, paid, scripted.
+
+    Accounts are made in ``op.waves`` waves (from 15% of the window before it to 90% into it), used from
+    the day after signup for a lifetime drawn in ``op.lifetime``, and active on ``op.active_share`` of those
+    days; cards are shared ``op.accounts_per_card`` to a card unless ``op.card_mode`` is "own".
+
+    Args:
+        b: the account table being built.
+        rng: the scenario's seeded generator.
+        op: the operator's knobs.
+        index: the operator's number, stored as the accounts' ``group``.
+        days: the scenario's length in days.
+
+    Returns:
+        What the record writer needs: the knobs, the accounts' rows, the operator's own system prompt,
+        and its daily bursts (days, k, 2) of start (s into the day, UTC) and length (s); ``pool`` is unset.
+    """
     n = op.accounts
     waves = np.sort(rng.uniform(-0.15 * days, 0.9 * days, op.waves))
     signup = (waves[rng.integers(0, op.waves, n)] + rng.uniform(0, 0.5, n)) * DAY
@@ -79,5 +96,13 @@ POOL_SIZE = {"residential": (3.0, 60), "datacenter": (0.05, 4), "mobile": (0.2, 
 
 
 def pool_size(op: Operator) -> int:
+    """How many proxy blocks an operator's pool holds: a per-account share with a floor (``POOL_SIZE``).
+
+    Args:
+        op: the operator's knobs (its ``proxy`` type and ``accounts``).
+
+    Returns:
+        The number of blocks, ≥ the proxy type's floor (residential: 3 per account, at least 60).
+    """
     per_account, floor = POOL_SIZE[op.proxy]
     return int(max(floor, per_account * op.accounts))

@@ -17,6 +17,13 @@ LOG_SCHEMA_FIELDS = ("ts", "request_id", "account_id", "ip", "payment_id", "user
 
 
 def atomic_csv(path: Path, header: list[str], rows) -> None:
+    """Write a CSV file atomically (``\\n`` line ends, csv-module quoting).
+
+    Args:
+        path: the file, replaced when it exists.
+        header: the column names, the first line.
+        rows: an iterable of row sequences, each in ``header``'s order.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -25,6 +32,16 @@ def atomic_csv(path: Path, header: list[str], rows) -> None:
 
 
 def arrow_table(cols: dict):
+    """The log records as an Arrow table with the log schema's columns and types.
+
+    Args:
+        cols: column name → values for every field of ``LOG_SCHEMA_FIELDS``, all of one length n: numpy
+            arrays or lists; ``ts`` as ``datetime64``, the token counts as integers, the rest as strings.
+
+    Returns:
+        A ``pyarrow.Table`` of the ``LOG_SCHEMA_FIELDS`` in order: ``ts`` timestamp[us, UTC], the two token
+        counts int64, every other column string.
+    """
     import pyarrow as pa
 
     types = {"ts": pa.timestamp("us", tz="UTC"), "prompt_tokens": pa.int64(), "completion_tokens": pa.int64()}
@@ -33,6 +50,13 @@ def arrow_table(cols: dict):
 
 
 def write_parquet(path: Path, cols: dict) -> None:
+    """Write log records as a zstd-compressed Parquet file, atomically.
+
+    Args:
+        path: the ``.parquet`` file, replaced when it exists.
+        cols: column name → values for every field of ``LOG_SCHEMA_FIELDS``, all of one length n: numpy
+            arrays or lists; ``ts`` as ``datetime64``, the token counts as integers, the rest as strings.
+    """
     import pyarrow.parquet as pq
 
     tmp = path.with_name(f".{path.name}.tmp")
@@ -41,6 +65,14 @@ def write_parquet(path: Path, cols: dict) -> None:
 
 
 def write_jsonl(path: Path, cols: dict) -> None:
+    """Write log records as JSON lines, atomically: one object per record, fields in schema order.
+
+    Args:
+        path: the ``.jsonl`` file, replaced when it exists.
+        cols: column name → values for every field of ``LOG_SCHEMA_FIELDS``, all of one length n: numpy
+            arrays or lists; ``ts`` as ``datetime64``, the token counts as integers, the rest as strings.
+            ``ts`` is written as ``"YYYY-MM-DDTHH:MM:SSZ"`` (whole seconds, UTC).
+    """
     ts = np.datetime_as_string(cols["ts"].astype("datetime64[s]"), unit="s")
     names = [c for c in LOG_SCHEMA_FIELDS if c != "ts"]
     values = [cols[c].tolist() if isinstance(cols[c], np.ndarray) else cols[c] for c in names]
@@ -53,7 +85,14 @@ def write_jsonl(path: Path, cols: dict) -> None:
 
 
 def write_meta(path: Path, acc, rows: np.ndarray) -> None:
-    """accounts_meta.parquet: account_id, signup_ts, payment_type, payment_bin, payment_country, email_domain, program."""
+    """accounts_meta.parquet: account_id, signup_ts, payment_type, payment_bin, payment_country, email_domain, program.
+
+    Args:
+        path: the Parquet file, replaced atomically.
+        acc: the scenario's :class:`~distill.detect.scenarios.accounts.Accounts` (``signup`` in seconds from
+            the scenario's ``START``).
+        rows: indices (or a mask) of the accounts to write, e.g. those that sent at least one record.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 

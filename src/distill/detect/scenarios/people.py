@@ -46,27 +46,78 @@ PREPAID_BINS = ("535456", "404038", "428837", "489514")  # prepaid and virtual-c
 
 
 def langs(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Languages of ``n`` ordinary users, drawn from ``LANG_MIX`` (55% English).
+
+    Args:
+        rng: the scenario's seeded generator.
+        n: the number of users.
+
+    Returns:
+        (n,) object array of language codes (keys of ``LANG_MIX``).
+    """
     keys = list(LANG_MIX)
     p = np.array([LANG_MIX[k] for k in keys])
     return np.array(keys, dtype=object)[rng.choice(len(keys), n, p=p / p.sum())]
 
 
 def pick(rng: np.random.Generator, options_by_lang: dict, lang: np.ndarray) -> np.ndarray:
+    """For each user, one of the options of their language (e.g. a country from ``COUNTRY``).
+
+    Args:
+        rng: the scenario's seeded generator.
+        options_by_lang: language code → tuple of options; repeats in a tuple weight an option.
+        lang: (n,) language codes, each a key of ``options_by_lang``.
+
+    Returns:
+        (n,) object array, entry i uniformly one of ``options_by_lang[lang[i]]``.
+
+    Raises:
+        KeyError: a language has no options.
+    """
     u = rng.integers(0, 1 << 20, len(lang))
     return np.array([options_by_lang[x][i % len(options_by_lang[x])] for x, i in zip(lang, u.tolist(), strict=True)],
                     dtype=object)
 
 
 def mails(rng: np.random.Generator, lang: np.ndarray) -> np.ndarray:
+    """Mail domains: a third of the users of a language with a local provider (``LOCAL_MAIL``) use it,
+    the others a global one (``MAIL``: mostly gmail.com).
+
+    Args:
+        rng: the scenario's seeded generator.
+        lang: (n,) language codes.
+
+    Returns:
+        (n,) object array of mail domains.
+    """
     u = rng.integers(0, 1 << 20, len(lang))
     return np.array([LOCAL_MAIL[x] if x in LOCAL_MAIL and i % 3 == 0 else MAIL[i % len(MAIL)]
                      for x, i in zip(lang, u.tolist(), strict=True)], dtype=object)
 
 
 def cards(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` payment-instrument fingerprints: opaque, the same format for everybody."""
+    """``n`` payment-instrument fingerprints: opaque, the same format for everybody.
+
+    Args:
+        rng: the scenario's seeded generator.
+        n: the number of cards.
+
+    Returns:
+        (n,) object array of ``"pm_"`` + 14 hex digits (56 random bits; collisions are improbable, not excluded).
+    """
     return np.array([f"pm_{x:014x}" for x in rng.integers(0, 1 << 56, n).tolist()], dtype=object)
 
 
 def choose(rng: np.random.Generator, options: tuple, n: int, p: np.ndarray | None = None) -> np.ndarray:
+    """``n`` independent draws from ``options``.
+
+    Args:
+        rng: the scenario's seeded generator.
+        options: the values to draw from.
+        n: the number of draws.
+        p: the probability of each option, summing to 1; None: uniform.
+
+    Returns:
+        (n,) object array of options.
+    """
     return np.array(options, dtype=object)[rng.choice(len(options), n, p=p)]

@@ -33,6 +33,19 @@ class World:
 
 
 def build(sc: Scenario) -> World:
+    """Draw the scenario's world from its seed: the network, every honest population, the operators'
+    accounts and proxy pools, and the prompt writers.
+
+    Ordinary users fill whatever the other populations leave of ``sc.records``, and send at least
+    ``MIN_BENIGN`` of the expected records; when the knobs ask for more than ``sc.records``,
+    ``volume_scale`` (records / expected records) is < 1 and every population's rate is scaled down by it.
+
+    Args:
+        sc: a sampled scenario, with its ``honest`` populations set.
+
+    Returns:
+        The world; the same ``sc`` (seed included) always gives the same world.
+    """
     assert sc.honest is not None
     h, days = sc.honest, sc.days
     rng = np.random.default_rng([sc.seed, 1])

@@ -113,7 +113,20 @@ def _prompts(world: World, acct: np.ndarray, t: np.ndarray, R: list[list[int]], 
 
 
 def block(world: World, index: int):
-    """Records ``index * BLOCK`` … of the logs, as a dict of columns, plus a filler mask."""
+    """Records ``index * BLOCK`` … of the logs, as a dict of columns, plus a filler mask.
+
+    Block ``index`` draws from its own generator, seeded with ``(seed, 2, index)``, so a block is the
+    same however the logs are split into files.
+
+    Args:
+        world: the scenario's world (from :func:`~distill.detect.scenarios.population.build`).
+        index: the block number, 0 ≤ index < ceil(records / BLOCK); the last block may be short.
+
+    Returns:
+        ``(cols, acct, filler)``: the log columns (``LOG_SCHEMA_FIELDS``: ``ts`` datetime64[us] from
+        ``START``, strings, int64 token counts), each of the block's length m; (m,) the account row of each
+        record; (m,) bool, True for a campaign request that is ordinary-looking filler.
+    """
     sc = world.sc
     size = min(BLOCK, sc.records - index * BLOCK)
     rng = np.random.default_rng([sc.seed, 2, index])

@@ -23,6 +23,7 @@ from distill.detect.scenarios.population import World, build
 from distill.detect.scenarios.presets import PRESETS
 from distill.detect.scenarios.records import BLOCK, block
 from distill.detect.scenarios.sample import RANGE_SETS, sample
+from distill.results import Result
 
 Preset = Literal[tuple(PRESETS)]  # the CLI's choices come from the registries
 RangeSet = Literal[tuple(RANGE_SETS)]
@@ -50,22 +51,52 @@ class ScenarioConfig:
 
 
 def chunks(records: int, chunk: int) -> list[tuple[int, int]]:
-    """[start, end) of each file."""
+    """[start, end) of each file.
+
+    Args:
+        records: the total number of records.
+        chunk: the records per file (the last file may hold fewer).
+
+    Returns:
+        The record ranges, in order, covering [0, records) without overlap; [] when records is 0.
+    """
     return [(s, min(s + chunk, records)) for s in range(0, records, chunk)]
 
 
 class Blocks:
-    """Records [start, end) assembled from the blocks that cover them (keeping the last block)."""
+    """Records [start, end) assembled from the blocks that cover them (keeping the last block).
+
+    Args:
+        world: the scenario's world, whose records are drawn block by block.
+    """
 
     def __init__(self, world: World):
         self.world, self.cached = world, (-1, None)
 
     def get(self, i: int):
+        """Block ``i``, drawn (or reused when it was the last one asked for).
+
+        Args:
+            i: the block number.
+
+        Returns:
+            ``(cols, acct, filler)`` as :func:`~distill.detect.scenarios.records.block` gives them.
+        """
         if self.cached[0] != i:
             self.cached = (i, block(self.world, i))
         return self.cached[1]
 
     def range(self, start: int, end: int):
+        """Records [start, end), cut from the blocks that cover them and joined.
+
+        Args:
+            start: the first record's index, ≥ 0.
+            end: one past the last record's index, start < end ≤ the scenario's record count.
+
+        Returns:
+            ``(cols, acct, filler)`` for those ``end − start`` records: the log columns (numpy arrays, or
+            lists for the columns a block gives as lists), each record's account row, and its filler flag.
+        """
         parts = []
         for b in range(start // BLOCK, (end - 1) // BLOCK + 1):
             cols, acct, filler = self.get(b)
@@ -76,7 +107,40 @@ class Blocks:
         return cols, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
 
 
-def run(cfg: ScenarioConfig) -> dict:
+class ScenarioResult(Result):
+    """What `distill detect simulate` returns (also ``OUT/simulation.json``, without paths)."""
+
+    records: int
+    accounts: int
+    accounts_by_kind: dict
+    operators: dict
+    logs: str
+    truth: str
+    config: dict
+
+    def summary(self) -> str:
+        return (f"{self['records']:,} records from {self['accounts']:,} accounts "
+                f"({self['accounts_by_kind']['campaign']:,} campaign accounts of {len(self['operators'])} operators) "
+                f"→ {self['logs']}; truth in {self['truth']}")
+
+
+def run(cfg: ScenarioConfig) -> ScenarioResult:
+    """Sample the scenario, draw its world, and write its logs and truth under ``cfg.out``.
+
+    Writes ``logs/part-NNNNN.{parquet,jsonl}`` (``cfg.chunk`` records each; old parts are removed first),
+    ``truth.csv`` (campaign accounts and their operator), ``kinds.csv`` (every account's kind),
+    ``accounts_meta.parquet``, ``privacy_relays.txt`` (relay CIDRs), ``scenario.json`` (the knobs) and
+    ``simulation.json`` (the counts, without paths). The same config writes byte-identical files.
+
+    Args:
+        cfg: the run's settings.
+
+    Returns:
+        The counts of :func:`summary`, with the paths of the logs and the truth.
+
+    Raises:
+        ValueError: a preset, range set, ``--set`` key or knob value is not allowed (the message names it).
+    """
     from distill.progress import bar as progress_bar
 
     sc = sample(cfg.records, cfg.seed, cfg.preset, cfg.ranges, cfg.set)
@@ -113,7 +177,7 @@ def run(cfg: ScenarioConfig) -> dict:
     O.write_meta(out / "accounts_meta.parquet", acc, rows)
     O.atomic_text(out / "privacy_relays.txt", "".join(cidr(int(b)) + "\n" for b in sorted(world.net.relays.tolist())))
     O.atomic_text(out / "scenario.json", json.dumps(sc.to_dict(), indent=2) + "\n")
-    res = summary(cfg, world, seen, per_account, filler_by_op, len(parts))
+    res = ScenarioResult(summary(cfg, world, seen, per_account, filler_by_op, len(parts)))
     counts = {k: v for k, v in res.items() if k not in ("logs", "truth")}  # no paths: same world, same bytes
     counts["config"] = {k: v for k, v in res["config"].items() if k != "out"}
     O.atomic_text(out / "simulation.json", json.dumps(counts, indent=2) + "\n")
@@ -121,6 +185,22 @@ def run(cfg: ScenarioConfig) -> dict:
 
 
 def summary(cfg: ScenarioConfig, world: World, seen, per_account, filler_by_op, files: int) -> dict:
+    """The counts of a written simulation.
+
+    Args:
+        cfg: the run's settings.
+        world: the scenario's world.
+        seen: (accounts,) bool, True for accounts that sent at least one record.
+        per_account: (accounts,) int64 records sent by each account.
+        filler_by_op: operator index → number of its filler records.
+        files: the number of log files written.
+
+    Returns:
+        A JSON-plain dict: ``config``, ``records``, ``files``, ``logs`` and ``truth`` paths, ``accounts``
+        (those seen), ``accounts_by_kind`` and ``records_by_kind``, per operator (by name) its kind,
+        accounts, records, filler share, proxy type and pool size, ``volume_scale``, ``new_model``,
+        ``launch_day`` and ``privacy_relay_ranges``.
+    """
     acc = world.acc
     ops = {}
     for i, r in enumerate(world.ops):

@@ -28,12 +28,32 @@ EXTRA_KEYS = {"kinds", "operators", "rate"}  # set-able keys that are not range 
 
 
 def range_set(name: str) -> dict:
+    """The knob ranges of a named range set.
+
+    Args:
+        name: "dev" (for development and tuning) or "heldout" (for evaluation only).
+
+    Returns:
+        Knob name → value or spec (see :func:`~distill.detect.scenarios.dist.as_spec`).
+
+    Raises:
+        ValueError: ``name`` is not a range set.
+    """
     check(name in RANGE_SETS, "ranges", name, f"one of {sorted(RANGE_SETS)}")
     return importlib.import_module(RANGE_SETS[name]).RANGES
 
 
 def parse_value(text: str) -> Any:
-    """``--set`` value: true/false, a number, ``lo:hi`` (a range), ``a,b,c`` (a tuple) or text."""
+    """``--set`` value: true/false, a number, ``lo:hi`` (a range), ``a,b,c`` (a tuple) or text.
+
+    Args:
+        text: the part after ``=``; surrounding whitespace is ignored.
+
+    Returns:
+        A bool (case-insensitive true/false); :class:`~.dist.I` for two integers ``lo:hi``, :class:`~.dist.U`
+        for other numeric ranges; a tuple of parsed values (empty items dropped); an int or float; else
+        the stripped text (a ``:`` between non-numbers stays text).
+    """
     t = text.strip()
     if t.lower() in ("true", "false"):
         return t.lower() == "true"
@@ -52,7 +72,20 @@ def parse_value(text: str) -> Any:
 
 
 def parse_sets(items: tuple[str, ...] | list[str], ranges: dict) -> dict[str, Any]:
-    """``("filler=0.85", "op2.proxy=relay")`` → ``{"filler": 0.85, "op2.proxy": "relay"}``, keys checked."""
+    """``("filler=0.85", "op2.proxy=relay")`` → ``{"filler": 0.85, "op2.proxy": "relay"}``, keys checked.
+
+    Args:
+        items: ``KEY=VALUE`` strings; ``opN.KEY`` sets a knob of operator N (1-based) only. An item without
+            ``=`` is joined to the previous one with a comma (a ``kinds=a,b`` split by a YAML reader).
+        ranges: the range set, whose names (with ``EXTRA_KEYS`` and the honest-population fields) are the
+            allowed keys.
+
+    Returns:
+        Key → value parsed by :func:`parse_value`, in the order given (a repeated key: the last wins).
+
+    Raises:
+        ValueError: an item has no ``=``, or its key is not a knob name.
+    """
     known = set(ranges) | EXTRA_KEYS | HONEST_FIELDS
     joined: list[str] = []
     for item in items:  # "kinds=a,b" may arrive split at its commas (a YAML string read as a tuple)
@@ -144,7 +177,24 @@ def _honest(d: _Draw, scale: float) -> Honest:
 
 def sample(records: int, seed: int, preset: str = "default", ranges: str = "dev",
            sets: tuple[str, ...] | list[str] = ()) -> Scenario:
-    """The scenario of (records, seed, preset, ranges, sets): the same arguments give the same scenario."""
+    """The scenario of (records, seed, preset, ranges, sets): the same arguments give the same scenario.
+
+    Knobs are drawn in a fixed order, ``--set`` over the preset over the range set; population sizes
+    given per million records are scaled to ``records`` (sizes given by ``--set`` are used as they are).
+
+    Args:
+        records: the number of log records the scenario is for.
+        seed: the random seed.
+        preset: a name in ``PRESETS`` (e.g. "default", "no_campaign", "random").
+        ranges: a name in ``RANGE_SETS``.
+        sets: ``KEY=VALUE`` overrides, as for :func:`parse_sets`.
+
+    Returns:
+        The scenario, checked by :func:`validate`.
+
+    Raises:
+        ValueError: the preset, range set or a ``--set`` key is unknown, or a drawn knob is out of range.
+    """
     check(preset in PRESETS, "preset", preset, f"one of {sorted(PRESETS)}")
     spec = range_set(ranges)
     d = _Draw(spec, PRESETS[preset], parse_sets(sets, spec), np.random.default_rng([seed, 0]))
@@ -161,7 +211,15 @@ def sample(records: int, seed: int, preset: str = "default", ranges: str = "dev"
 
 
 def validate(sc: Scenario) -> None:
-    """Every knob in its allowed set, naming the knob and the value otherwise."""
+    """Every knob in its allowed set, naming the knob and the value otherwise.
+
+    Args:
+        sc: the scenario, with its honest populations set.
+
+    Raises:
+        ValueError: a knob is out of range; the message names it (``op2.filler`` for an operator's) and
+            its value.
+    """
     check(1 <= sc.days <= 120, "days", sc.days, "an integer in [1, 120]")
     check(0 < sc.launch_day < sc.days, "launch_day", sc.launch_day, f"inside the window (0, {sc.days})")
     check(0 <= len(sc.operators) <= 50, "operators", len(sc.operators), "in [0, 50]")

@@ -18,7 +18,12 @@ NEW_MODEL = "atlas-2"
 
 
 class Clock:
-    """Per-account lookups for drawing request times."""
+    """Per-account lookups for drawing request times.
+
+    Args:
+        world: the scenario's :class:`~distill.detect.scenarios.population.World` (accounts and their
+            activity masks, operators, classes, labs).
+    """
 
     def __init__(self, world):
         acc = world.acc
@@ -29,10 +34,33 @@ class Clock:
         self.office_cdf = np.cumsum(OFFICE / OFFICE.sum())
 
     def day(self, acct: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """One of each account's active days, picked by a uniform number.
+
+        Args:
+            acct: (n,) account row indices.
+            u: (n,) uniform numbers in [0, 1); ``u`` picks among the account's active days in day order.
+
+        Returns:
+            (n,) int64 day numbers (0-based from the window start), each an active day of its account.
+        """
         k = np.minimum((u * self.n_active[acct]).astype(int), self.n_active[acct] - 1)
         return self.day_order[acct, k].astype(np.int64)
 
     def times(self, acct: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """When each request is sent, by its account's kind.
+
+        People follow the ``HUMAN`` (office NAT users: ``OFFICE``) hourly profile in their time zone;
+        operators fire in bursts or run around the clock; students rush before deadlines; batch jobs run
+        in a nightly window on a fixed cadence; labs send during their evaluation runs.
+
+        Args:
+            acct: (n,) account row indices, one per request.
+            rng: the chunk's seeded generator.
+
+        Returns:
+            (n,) float seconds from the window start, in [0, days × 86400 − 1], never before the
+            account's signup.
+        """
         w, acc = self.world, self.world.acc
         n = len(acct)
         kind = acc.kind[acct]
@@ -77,6 +105,21 @@ class Clock:
         return np.minimum(t, w.sc.days * DAY - 1)
 
     def models(self, acct: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Which model each request goes to.
+
+        Before launch day everyone uses ``MODELS`` (75% the first; batch jobs the mini one); afterwards a
+        share moves to ``NEW_MODEL``: labs heavily for two days (70%, then 30%), retargeting operators
+        within about six hours (``retarget_share`` of their traffic), batch jobs never, everyone else
+        (other operators included) gradually, up to 35% after five days.
+
+        Args:
+            acct: (n,) account row indices, one per request.
+            t: (n,) request times, seconds from the window start.
+            rng: the chunk's seeded generator.
+
+        Returns:
+            (n,) object array of model names.
+        """
         w, acc = self.world, self.world.acc
         kind = acc.kind[acct]
         model = np.where(rng.random(len(acct)) < 0.75, MODELS[0], MODELS[1]).astype(object)
