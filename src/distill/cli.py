@@ -110,7 +110,7 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "distill.train.classic:ClassicConfig", "distill.train.classic:run",
         see="cat {out}/results.md; the trained model: {out}/final/"),
     ("lm", "student"): Command(
-        "Build a student by keeping a subset of the teacher's decoder layers (weights copied).",
+        "Build a student from the teacher: keep a subset of its layers, or prune by importance (--prune).",
         "distill.lm.student:StudentConfig", "distill.lm.student:run",
         see="distill lm train --student {out} --data CORPUS"),
     ("lm", "capture"): Command(

@@ -12,6 +12,9 @@ Rules (``layers`` argument):
   last-half     the last ⌈n/2⌉ layers (on SmolLM2 the best starting point of the rules measured:
                 benchmarks/results/lm_kd_vs_ce.md)
   i,j,k         an explicit list of teacher layer indices
+
+With ``--prune`` the student is pruned by importance instead (MLP channels, KV groups,
+hidden channels and whole layers scored on a calibration corpus): `distill.lm.prune`.
 """
 
 from __future__ import annotations
@@ -144,12 +147,31 @@ class StudentConfig:
     teacher: str = doc("teacher: HF folder, hub id, or 'smollm2' (the embedded default)", flag="--from",
                        default="smollm2")
     layers: str = doc("which teacher layers to keep: every-other, N (a count, evenly spaced), first-N, last-N, "
-                      "last-half, or a list i,j,k", default="every-other")
+                      "last-half, or a list i,j,k (ignored with --prune)", default="every-other")
+    prune: bool = doc("prune by importance on a calibration corpus (Minitron) instead of keeping --layers: "
+                      "MLP channels, KV groups with their heads, hidden channels, whole layers", default=False,
+                      group="pruning")
+    prune_mlp: float = doc("--prune: share of MLP channels removed in every layer", default=0.0, ge=0, lt=1,
+                           group="pruning")
+    prune_heads: float = doc("--prune: share of KV groups (with their query heads) removed in every layer",
+                             default=0.0, ge=0, lt=1, group="pruning")
+    prune_hidden: float = doc("--prune: share of hidden (embedding) channels removed", default=0.0, ge=0, lt=1,
+                              group="pruning")
+    prune_layers: int = doc("--prune: number of layers removed (lowest block importance: 1 − cos of the hidden "
+                            "state across the block)", default=0, ge=0, group="pruning")
+    calibration: str = doc("--prune: calibration corpus for importance (default: Python's docs topics, the "
+                           "quickstart's training split)", default="", group="pruning")
+    calibration_windows: int = doc("--prune: calibration windows", default=32, ge=1, group="pruning")
+    calibration_window: int = doc("--prune: tokens per calibration window", default=256, ge=2, group="pruning")
     out: str = doc("output folder for the student (a normal HF model folder)", default="runs/student")
 
     def __post_init__(self):
         if not self.layers:
             raise ValueError("layers must be a rule such as every-other, got ''.")
+        pruned = self.prune_mlp or self.prune_heads or self.prune_hidden or self.prune_layers or self.calibration
+        if pruned and not self.prune:
+            raise ValueError("prune_mlp, prune_heads, prune_hidden, prune_layers and calibration need --prune "
+                             "(without it the student keeps --layers).")
 
 
 class StudentResult(Result):
@@ -167,12 +189,19 @@ class StudentResult(Result):
 
 
 def run(cfg: StudentConfig) -> StudentResult:
-    """`distill lm student`: build the student ``cfg`` describes.
+    """`distill lm student`: build the student ``cfg`` describes (a layer cut, or pruned by importance).
 
     Args:
         cfg: the student settings.
 
     Returns:
-        The `build_student` info plus ``out``.
+        The `build_student` (or `distill.lm.prune.build_pruned`) info plus ``out``.
     """
+    if cfg.prune:
+        from distill.lm.prune import build_pruned
+
+        info = build_pruned(cfg.teacher, cfg.out, mlp=cfg.prune_mlp, heads=cfg.prune_heads, hidden=cfg.prune_hidden,
+                            layers=cfg.prune_layers, calibration=cfg.calibration or None,
+                            window=cfg.calibration_window, windows=cfg.calibration_windows)
+        return StudentResult(info, out=str(cfg.out))
     return StudentResult(build_student(cfg.teacher, cfg.layers, cfg.out), out=str(cfg.out))
