@@ -17,6 +17,8 @@ from provenance_gen import Batched, collect  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "runs" / "provenance"
 GROUPS = 8  # prompt groups × 4 languages = 32 prompts per source
+LINEAGE_GROUPS = 4  # the suspects answer the first 4 of those groups (16 prompts): the CPU allowed no more
+SAFETY_LANGUAGES = ("en",)  # 24 probes per model, for the same reason
 MAX_TOKENS = 32
 # label → (system prompt, temperature, seed); all SmolLM2-135M-Instruct
 SOURCES = {
@@ -42,13 +44,15 @@ def main(stages: list[str]) -> None:
         if stage == "safety":
             from distill.evaluate.safety import load_probes
 
-            probes = load_probes()
+            probes = load_probes(languages=SAFETY_LANGUAGES)
             for label, (system, temp, seed) in SAFETY.items():
                 collect(engine, RUN / "safety.jsonl", label, probes, system=system, temperature=temp, seed=seed,
                         max_tokens=MAX_TOKENS)
             continue
+        groups = sorted({p.group for p in prompts})[:LINEAGE_GROUPS] if stage == "lineage" else None
         for label, (system, temp, seed) in plan[stage].items():
-            collect(engine, RUN / "answers.jsonl", label, prompts, system=system, temperature=temp, seed=seed,
+            asked = [p for p in prompts if groups is None or p.group in groups]
+            collect(engine, RUN / "answers.jsonl", label, asked, system=system, temperature=temp, seed=seed,
                     max_tokens=MAX_TOKENS)
 
 

@@ -224,7 +224,7 @@ GROUP_HELP = {
     "lm": "White-box distillation of causal language models.",
     "docs": "The documentation assistant: docs → teacher-written Q&A → fine-tuned student.",
     "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes, provenance.",
-    "eval": "Evaluations beyond task quality: did the teacher's safety behaviour transfer?",
+    "eval": "Evaluations beyond task quality: whether the teacher's safety behaviour transferred.",
     "review": "Human review of generated training data (`distill review DATASET` starts the page).",
     "tabular": "Tabular distillation: small fast students from strong teachers on structured data.",
 }
