@@ -25,8 +25,7 @@ SOURCES = {
     "plain": (None, 0.7, 0),
     "terse": ("Answer in one short sentence.", 0.7, 0),
     "teacher": ("You are a cheerful teacher. Start every answer with a greeting and use a simple example.", 0.7, 0),
-    "formal": ("You are a formal academic writer. Use precise, formal vocabulary.", 0.7, 0),
-}
+}  # a 4th persona ("formal academic writer") was planned; the shared CPU allowed 3
 HELD_OUT = {"poet": ("You are a poet. Answer in a poetic, lyrical style.", 0.7, 0)}
 SUSPECTS = {"plain-resampled": (None, 0.7, 1),
             "teacher-resampled": (SOURCES["teacher"][0], 0.7, 1)}

@@ -28,7 +28,14 @@ from pathlib import Path
 from distill.config import check, doc, settings, to_dict
 from distill.files import atomic_text, write_results
 from distill.stats import wilson
-from distill.teachers import SPEC_FORMS, ChatRequest, RecordedTeacher, TeacherOptions, load_teacher, run_chats
+from distill.teachers import (
+    SPEC_FORMS,
+    ChatRequest,
+    RecordedTeacher,
+    TeacherOptions,
+    load_teacher,
+    run_chats,
+)
 
 log = logging.getLogger(__name__)
 
