@@ -7,11 +7,12 @@ benchmarks/provenance_collect.py (slow: ~20 s per answer on the shared CPU), thi
     OMP_NUM_THREADS=2 PYTHONPATH=src nice python benchmarks/provenance_collect.py   # once, ~1.5 h here
     OMP_NUM_THREADS=2 PYTHONPATH=src nice python benchmarks/provenance.py
 
-- attribution: 4 in-set personas × 32 prompts (8 prompt groups × en, fr, de, es), out of fold over prompt
-  groups (GroupKFold, 4 folds); a 5th persona (poet) is held out for the open-set rule.
+- attribution: 3 in-set personas (plain: no system prompt; terse; teacher) × 32 prompts (8 prompt groups × en, fr, de, es), out of fold over prompt
+  groups (GroupKFold, 4 folds); a 4th persona (poet) is held out for the open-set rule.
 - lineage: two suspects are the same persona resampled with another seed (plain, teacher) — the "true
   teacher" is the persona itself, a planted relation far stronger than distillation; for each suspect, every
-  persona is a candidate tested against 3 personas unrelated to the suspect; Holm over a suspect's candidates.
+  persona is a candidate tested against the other personas unrelated to the suspect (2 or 3 of them); Holm
+  over a suspect's candidates.
 - safety: SmolLM2 without a system prompt vs with the terse persona, greedy, on the 24 English probes.
 
 Writes benchmarks/results/provenance.json, provenance.md and provenance_confusion.png.
@@ -40,7 +41,8 @@ def attribution() -> dict:
 
     res = train(AttributionTrainConfig(answers=(str(RUN / "answers.jsonl"),), out=str(RUN / "model"), folds=4,
                                        held_out_sources=tuple(HELD_OUT) + tuple(SUSPECTS)))
-    # the suspects are resampled in-set personas, not outsiders: report the open-set rate on the poet only
+    # the suspects (resampled in-set personas) are kept out of training too, for lineage; the open-set rate is
+    # reported on the poet only
     res.pop("config")
     return res
 
@@ -79,7 +81,7 @@ def lineage() -> dict:
     return {"suspects": out, "true_pairs": len(true), "true_at_p_holm_below_0.01": sum(t["p_holm"] < 0.01 for t in true),
             "null_pairs": len(null), "null_at_p_below_0.05": sum(t["p_value"] < 0.05 for t in null),
             "null_p_values": [round(t["p_value"], 4) for t in null],
-            "note": "raw p per pair; Holm over the 5 candidates of a suspect", "min_p": 1 / (PERMUTATIONS + 1),
+            "note": "raw p per pair; Holm over the candidates of a suspect", "min_p": 1 / (PERMUTATIONS + 1),
             "mean_null_p": round(float(np.mean([t["p_value"] for t in null])), 3) if null else None}
 
 
@@ -113,9 +115,9 @@ def markdown(res: dict) -> str:
     a = res["attribution"]
     lines = ["# Provenance on SmolLM2 personas (not the issue's model zoo)", "",
              f"{len(a['sources'])} in-set sources ({', '.join(a['sources'])}) × {a['in_set'] // len(a['sources'])} "
-             f"answers of 32 tokens; {a['prompt_groups']} prompt groups (en, fr, de, es); out of fold over prompt "
+             f"answers of 32 tokens (the suspects and the poet never trained on); {a['prompt_groups']} prompt groups (en, fr, de, es); out of fold over prompt "
              "groups; 95% Wilson intervals. Every source is SmolLM2-135M-Instruct with another system prompt.", "",
-             "| classifier | 4-way accuracy | en | fr | de | es | poet texts forced onto a source | in-set accuracy with 'none of these' |",
+             f"| classifier | {len(a['sources'])}-way accuracy | en | fr | de | es | poet texts forced onto a source | in-set accuracy with 'none of these' |",
              "|---|---|---|---|---|---|---|---|"]
     for kind, r in a["classifiers"].items():
         lang = [pct(r["per_language"].get(g)) for g in ("en", "fr", "de", "es")]
@@ -124,8 +126,10 @@ def markdown(res: dict) -> str:
     for kind, why in a["skipped"].items():
         lines.append(f"\n{kind} skipped: {why}")
     L = res["lineage"]
+    personas = next(iter(L["suspects"].values()))["candidates"]
     lines += ["", "## Lineage (suspect = a persona resampled with another seed)", "",
-              "| suspect | candidate | true teacher | sim. to candidate | sim. to references | p | p (Holm, 5 candidates) |",
+              f"| suspect | candidate | true teacher | sim. to candidate | sim. to references | p | p (Holm, {len(personas)} "
+              "candidates) |",
               "|---|---|---|---|---|---|---|"]
     for s, v in L["suspects"].items():
         for t in v["candidates"]:
