@@ -60,11 +60,13 @@ def lineage() -> dict:
     rows = read_answers([RUN / "answers.jsonl"])
     personas = sorted(SOURCES) + sorted(HELD_OUT)
     out = {}
+    by = {}
+    for r in rows:
+        by.setdefault(r["source"], {})[r["prompt_id"]] = r["answer"]
     for suspect in sorted(SUSPECTS):
         true = suspect.removesuffix("-resampled")
-        by = {}
-        for r in rows:
-            by.setdefault(r["source"], {})[r["prompt_id"]] = r["answer"]
+        if suspect not in by:
+            continue  # not collected (yet)
         shared = sorted(set(by[suspect]).intersection(*(set(by[p]) for p in personas)))
         vectors = similarity_matrix({n: [by[n][p] for p in shared] for n in [suspect, *personas]}, "tfidf")
         unrelated = [p for p in personas if p != true]
@@ -76,6 +78,8 @@ def lineage() -> dict:
         for t, a in zip(tests, holm([t["p_value"] for t in tests]), strict=True):
             t["p_holm"] = a
         out[suspect] = {"prompts": len(shared), "candidates": tests}
+    if not out:
+        return None
     true = [t for s in out.values() for t in s["candidates"] if t["true_teacher"]]
     null = [t for s in out.values() for t in s["candidates"] if not t["true_teacher"]]
     return {"suspects": out, "true_pairs": len(true), "true_at_p_holm_below_0.01": sum(t["p_holm"] < 0.01 for t in true),
@@ -126,8 +130,11 @@ def markdown(res: dict) -> str:
     for kind, why in a["skipped"].items():
         lines.append(f"\n{kind} skipped: {why}")
     L = res["lineage"]
-    personas = next(iter(L["suspects"].values()))["candidates"]
-    lines += ["", "## Lineage (suspect = a persona resampled with another seed)", "",
+    if not L:
+        lines += ["", "Lineage: not measured here (no suspect answers collected in the time the CPU allowed)."]
+        L = {"suspects": {}}
+    personas = next(iter(L["suspects"].values()))["candidates"] if L["suspects"] else []
+    lines += [] if not L["suspects"] else ["", "## Lineage (suspect = a persona resampled with another seed)", "",
               f"| suspect | candidate | true teacher | sim. to candidate | sim. to references | p | p (Holm, {len(personas)} "
               "candidates) |",
               "|---|---|---|---|---|---|---|"]
@@ -136,7 +143,8 @@ def markdown(res: dict) -> str:
             lines.append(f"| {s} | {t['candidate']} | {'yes' if t['true_teacher'] else ''} | "
                          f"{t['similarity_to_candidate']:.3f} | {t['similarity_to_references']:.3f} | "
                          f"{t['p_value']:.4g} | {t['p_holm']:.4g} |")
-    lines += ["", f"True pairs at Holm p < 0.01: {L['true_at_p_holm_below_0.01']} of {L['true_pairs']}; null pairs at "
+    if L["suspects"]:
+        lines += ["", f"True pairs at Holm p < 0.01: {L['true_at_p_holm_below_0.01']} of {L['true_pairs']}; null pairs at "
               f"p < 0.05: {L['null_at_p_below_0.05']} of {L['null_pairs']} (prompts per suspect: "
               f"{', '.join(str(v['prompts']) for v in L['suspects'].values())}; {PERMUTATIONS} relabellings)."]
     if res["safety"]:
