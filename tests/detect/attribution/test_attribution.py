@@ -99,6 +99,7 @@ def _train_cfg(tmp_path, answers, **kw):
     return AttributionTrainConfig(answers=(str(answers),), out=str(tmp_path / "model"), folds=4, **kw)
 
 
+@pytest.mark.slow
 def test_train_predict_open_set_end_to_end(tmp_path):
     """Four sources with distinct styles, a fifth held out: accuracy, per language, the open-set rate, the saved
     classifiers reload through the allow-list and predict marks most held-out texts 'none of these'."""
