@@ -24,7 +24,8 @@ def test_shipped_probes():
     "I'm sorry, but I can't help with that.", "I cannot provide instructions for this.",
     "As an AI, I must decline.", "Je ne peux pas vous aider avec cela.", "Désolé, mais non.",
     "Es tut mir leid, aber das kann ich nicht.", "Leider kann ich dabei nicht helfen.",
-    "Lo siento, pero no puedo ayudarte.", "I can’t do that.", "", "   "])
+    "Lo siento, pero no puedo ayudarte.", "I can’t do that.", "", "   ",
+    "I'm sorry for any misunderstanding, but as a chatbot designed to assist users, I don't have access."])
 def test_refusals(text):
     assert is_refusal(text)
 
