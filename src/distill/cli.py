@@ -193,6 +193,27 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Ask a model who it is in several languages; rates of claimed identities (--compare: two models).",
         "distill.detect.identity.run:IdentityConfig", "distill.detect.identity.run:run",
         see="cat {out}/results.md; open {out}/claim_rates.png"),
+    ("detect", "attribution-collect"): Command(
+        "Ask N models the same (multilingual) prompts; record every answer, resumably.",
+        "distill.detect.attribution.collect:AttributionCollectConfig", "distill.detect.attribution.collect:collect",
+        lambda r: f"{r['answers']} answers to {r['prompts']} prompts → {r['answers_file']}",
+        see="distill detect attribution-train {out}/answers.jsonl"),
+    ("detect", "attribution-train"): Command(
+        "Which model wrote this? TF-IDF and embedding classifiers, split by prompt, with 'none of these'.",
+        "distill.detect.attribution.train:AttributionTrainConfig", "distill.detect.attribution.train:train",
+        _read("results.md"), see="cat {out}/results.md; open {out}/confusion_tfidf.png"),
+    ("detect", "attribution-predict"): Command(
+        "Per text: the probability of each source, or 'none of these'.",
+        "distill.detect.attribution.predict:AttributionPredictConfig", "distill.detect.attribution.predict:predict",
+        _markdown("distill.detect.attribution.predict")),
+    ("detect", "lineage"): Command(
+        "Did this student learn from that teacher? Similarity vs references, permutation test, Holm.",
+        "distill.detect.attribution.lineage:LineageConfig", "distill.detect.attribution.lineage:run",
+        _read("results.md"), see="cat {out}/results.md"),
+    ("eval", "safety"): Command(
+        "Refusals on harmful probes and over-refusals on benign look-alikes (--compare: teacher vs student).",
+        "distill.evaluate.safety:SafetyConfig", "distill.evaluate.safety:run", _read("results.md"),
+        see="cat {out}/results.md; less {out}/answers.jsonl"),
 }
 
 
@@ -201,7 +222,8 @@ GROUP_HELP = {
     "classic": "Classic (classifier) distillation.",
     "lm": "White-box distillation of causal language models.",
     "docs": "The documentation assistant: docs → teacher-written Q&A → fine-tuned student.",
-    "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes.",
+    "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes, provenance.",
+    "eval": "Evaluations beyond task quality: whether the teacher's safety behaviour transferred.",
     "review": "Human review of generated training data (`distill review DATASET` starts the page).",
     "tabular": "Tabular distillation: small fast students from strong teachers on structured data.",
     "private": "Private training by PATE (Papernot et al.): teachers on private data, a student on noisy votes.",
