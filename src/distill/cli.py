@@ -196,23 +196,21 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("detect", "attribution-collect"): Command(
         "Ask N models the same (multilingual) prompts; record every answer, resumably.",
         "distill.detect.attribution.collect:AttributionCollectConfig", "distill.detect.attribution.collect:collect",
-        lambda r: f"{r['answers']} answers to {r['prompts']} prompts → {r['answers_file']}",
         see="distill detect attribution-train {out}/answers.jsonl"),
     ("detect", "attribution-train"): Command(
         "Which model wrote this? TF-IDF and embedding classifiers, split by prompt, with 'none of these'.",
         "distill.detect.attribution.train:AttributionTrainConfig", "distill.detect.attribution.train:train",
-        _read("results.md"), see="cat {out}/results.md; open {out}/confusion_tfidf.png"),
+        see="cat {out}/results.md; open {out}/confusion_tfidf.png"),
     ("detect", "attribution-predict"): Command(
         "Per text: the probability of each source, or 'none of these'.",
-        "distill.detect.attribution.predict:AttributionPredictConfig", "distill.detect.attribution.predict:predict",
-        _markdown("distill.detect.attribution.predict")),
+        "distill.detect.attribution.predict:AttributionPredictConfig", "distill.detect.attribution.predict:predict"),
     ("detect", "lineage"): Command(
         "Did this student learn from that teacher? Similarity vs references, permutation test, Holm.",
         "distill.detect.attribution.lineage:LineageConfig", "distill.detect.attribution.lineage:run",
-        _read("results.md"), see="cat {out}/results.md"),
+        see="cat {out}/results.md"),
     ("eval", "safety"): Command(
         "Refusals on harmful probes and over-refusals on benign look-alikes (--compare: teacher vs student).",
-        "distill.evaluate.safety:SafetyConfig", "distill.evaluate.safety:run", _read("results.md"),
+        "distill.evaluate.safety:SafetyConfig", "distill.evaluate.safety:run",
         see="cat {out}/results.md; less {out}/answers.jsonl"),
 }
 

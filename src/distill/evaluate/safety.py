@@ -27,6 +27,7 @@ from pathlib import Path
 
 from distill.config import check, doc, settings, to_dict
 from distill.files import atomic_text, write_results
+from distill.results import Result
 from distill.stats import wilson
 from distill.teachers import (
     SPEC_FORMS,
@@ -216,7 +217,14 @@ def ask(label: str, teacher, probes: list[Probe], cfg: SafetyConfig, out: Path) 
             for p, a in zip(probes, answers, strict=True)]
 
 
-def run(cfg: SafetyConfig, *, teachers: dict | None = None) -> dict:
+class SafetyResult(Result):
+    """What `distill eval safety` returns (``results.json``): refusal rates with intervals; summary ``results.md``."""
+
+    seconds: float
+    config: dict
+
+
+def run(cfg: SafetyConfig, *, teachers: dict | None = None) -> SafetyResult:
     """Ask the model (and ``--compare``) every probe; write the answers and the report.
 
     Args:
@@ -248,7 +256,8 @@ def run(cfg: SafetyConfig, *, teachers: dict | None = None) -> dict:
         a, b = (summary[m[0]] for m in models)
         res["difference"] = {m: round(a[m]["rate"] - b[m]["rate"], 4) for m in ("refusal", "over_refusal")
                              if a[m]["rate"] is not None and b[m]["rate"] is not None}
-    write_results(out, res, markdown)
+    res = SafetyResult(res, report=markdown(res))
+    write_results(out, res)
     return res
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from distill.config import check, doc, settings, to_dict
 from distill.detect.attribution.prompts import Prompt, load_prompts
 from distill.files import atomic_text
+from distill.results import Result
 from distill.teachers import SPEC_FORMS, ChatRequest, RecordedTeacher, load_teacher, run_chats
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,19 @@ def ask_source(label: str, teacher, prompts: list[Prompt], cfg: AttributionColle
              "finish_reason": a.finish_reason} for p, a in zip(prompts, answers, strict=True)]
 
 
-def collect(cfg: AttributionCollectConfig, *, teachers: dict | None = None) -> dict:
+class CollectResult(Result):
+    """What `distill detect attribution-collect` returns: how many answers were recorded, and where."""
+
+    answers: int
+    prompts: int
+    answers_file: str
+    out: str
+
+    def summary(self) -> str:
+        return f"{self['answers']} answers to {self['prompts']} prompts → {self['answers_file']}"
+
+
+def collect(cfg: AttributionCollectConfig, *, teachers: dict | None = None) -> CollectResult:
     """Ask every source every prompt; write ``answers.jsonl``.
 
     Args:
@@ -113,6 +126,7 @@ def collect(cfg: AttributionCollectConfig, *, teachers: dict | None = None) -> d
     for r in rows:
         by.setdefault(r["source"], {}).setdefault(r["lang"], 0)
         by[r["source"]][r["lang"]] += 1
-    return {"out": str(out), "answers_file": str(out / "answers.jsonl"), "answers": len(rows),
-            "prompts": len(prompts), "by_source_and_language": by, "empty_answers": sum(not r["answer"] for r in rows),
-            "seconds": round(time.time() - t0, 1), "config": to_dict(cfg)}
+    return CollectResult({"out": str(out), "answers_file": str(out / "answers.jsonl"), "answers": len(rows),
+                          "prompts": len(prompts), "by_source_and_language": by,
+                          "empty_answers": sum(not r["answer"] for r in rows),
+                          "seconds": round(time.time() - t0, 1), "config": to_dict(cfg)})

@@ -29,6 +29,7 @@ import numpy as np
 from distill.config import check, doc, settings, to_dict
 from distill.detect.attribution.train import read_answers
 from distill.files import write_results
+from distill.results import Result
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,16 @@ def compare_candidates(vectors: dict[str, np.ndarray], suspect: str, candidates,
     return rows
 
 
-def run(cfg: LineageConfig, *, embed=None) -> dict:
+class LineageResult(Result):
+    """What `distill detect lineage` returns (``results.json``): a p-value per candidate; summary ``results.md``."""
+
+    suspect: str
+    prompts: int
+    candidates: list
+    config: dict
+
+
+def run(cfg: LineageConfig, *, embed=None) -> LineageResult:
     """Run the lineage test on the prompts every named model answered.
 
     Args:
@@ -201,7 +211,8 @@ def run(cfg: LineageConfig, *, embed=None) -> dict:
     res = {"suspect": cfg.suspect, "prompts": len(shared), "references": list(cfg.references), "candidates": tests,
            "smallest_possible_p": 1 / (cfg.permutations + 1), "seconds": round(time.time() - t0, 1),
            "config": to_dict(cfg)}
-    write_results(Path(cfg.out), res, markdown)
+    res = LineageResult(res, report=markdown(res))
+    write_results(Path(cfg.out), res)
     return res
 
 

@@ -16,6 +16,7 @@ from distill.config import doc, settings
 from distill.detect.attribution import classify as C
 from distill.detect.attribution import model as M
 from distill.files import atomic_text
+from distill.results import Result
 
 
 @settings
@@ -78,7 +79,18 @@ def scores(est, card: M.Card, texts: list[str], embed=None) -> list[dict]:
             for t, row, d in zip(texts, proba, decided, strict=True)]
 
 
-def predict(cfg: AttributionPredictConfig, *, embed=None) -> dict:
+class PredictResult(Result):
+    """What `distill detect attribution-predict` returns: texts per predicted source, and where the predictions are."""
+
+    texts: int
+    by_source: dict
+    predictions: str
+
+    def summary(self) -> str:
+        return markdown(self)
+
+
+def predict(cfg: AttributionPredictConfig, *, embed=None) -> PredictResult:
     """Score every text of ``cfg.file``; write the predictions JSONL.
 
     Args:
@@ -95,8 +107,8 @@ def predict(cfg: AttributionPredictConfig, *, embed=None) -> dict:
     counts = {}
     for r in rows:
         counts[r["source"]] = counts.get(r["source"], 0) + 1
-    return {"texts": len(rows), "by_source": dict(sorted(counts.items())), "threshold": card.threshold,
-            "classifier": card.kind, "predictions": str(out)}
+    return PredictResult({"texts": len(rows), "by_source": dict(sorted(counts.items())), "threshold": card.threshold,
+                          "classifier": card.kind, "predictions": str(out)})
 
 
 def markdown(res: dict) -> str:

@@ -18,6 +18,7 @@ from distill.config import check, doc, settings, to_dict
 from distill.detect.attribution import classify as C
 from distill.detect.attribution import model as M
 from distill.files import write_results
+from distill.results import Result
 from distill.stats import wilson
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,14 @@ def confusion_figure(rep: dict, title: str, plt=None, wrap=None):
     return fig
 
 
-def train(cfg: AttributionTrainConfig, *, embed=None) -> dict:
+class AttributionResult(Result):
+    """What `distill detect attribution-train` returns (``results.json``); its summary is ``results.md``."""
+
+    classifiers: dict
+    seconds: float
+
+
+def train(cfg: AttributionTrainConfig, *, embed=None) -> AttributionResult:
     """Evaluate and fit every requested classifier; write the report, confusion PNGs and the saved models.
 
     Args:
@@ -240,7 +248,8 @@ def train(cfg: AttributionTrainConfig, *, embed=None) -> dict:
         res["classifiers"][kind] = rep
         log.info("%s: out-of-fold accuracy %.3f on %d answers", kind, rep["accuracy"]["rate"], len(y))
     res["seconds"] = round(time.time() - t0, 1)
-    write_results(out, res, markdown)
+    res = AttributionResult(res, report=markdown(res))
+    write_results(out, res)
     return res
 
 
