@@ -328,7 +328,7 @@ def run(cfg: TrafficConfig) -> dict:
         cohort["n"] = 1
         allkeys = pd.concat([ck, tk, wave, cohort], ignore_index=True)
         e = graph.edges(allkeys, n_total=len(acc))
-        members = graph.communities(cand, e, seed=cfg.seed)
+        members = graph.communities(cand, e, seed=cfg.seed, groups=graph.strong_groups(allkeys, n_total=len(acc)))
         st.done("graph")
         eng.register("candidates", members)
         sync = graph.sync_share(eng.frame("SELECT * FROM (" + _sql("sync") + ") s ORDER BY comp, bucket"))
