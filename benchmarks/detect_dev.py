@@ -20,12 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def simulate(records: int, preset: str, seed: int, work: Path) -> Path:
-    sim = work / f"sim_{preset}_dev_{records}_{seed}"
+def simulate(records: int, preset: str, seed: int, work: Path, sets: tuple = (), name: str = "") -> Path:
+    sim = work / f"sim_{preset}{name}_dev_{records}_{seed}"
     if not (sim / "kinds.csv").exists():
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
         subprocess.run([sys.executable, "-m", "distill", "detect", "simulate", "--records", str(records), "--seed",
-                        str(seed), "--preset", preset, "--ranges", "dev", "--out", str(sim)], env=env, check=True,
+                        str(seed), "--preset", preset, "--ranges", "dev", "--out", str(sim)] + (["--set", *sets] if sets else []),
+                       env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return sim
 
@@ -73,6 +74,8 @@ def main() -> None:
     ap.add_argument("--tag", default="scan")
     ap.add_argument("--meta", action="store_true")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--set", nargs="*", default=[], help="knob overrides passed to simulate (wider dev knobs)")
+    ap.add_argument("--name", default="", help="suffix of the simulation folders made with --set")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from distill.detect.metrics import score
@@ -81,8 +84,8 @@ def main() -> None:
     summary = []
     for preset in args.presets:
         for seed in args.seeds:
-            sim = simulate(args.records, preset, seed, work)
-            out = work / f"{args.tag}_{preset}_{args.records}_{seed}"
+            sim = simulate(args.records, preset, seed, work, tuple(args.set), args.name)
+            out = work / f"{args.tag}_{preset}{args.name}_{args.records}_{seed}"
             wall = scan(sim, out, args.meta)
             s = score(out, sim)
             row = {"preset": preset, "seed": seed, "wall": round(wall, 1),

@@ -113,3 +113,38 @@ def test_two_large_operators_sharing_a_common_proxy_block_stay_apart():
     comp = members.set_index("account_id")["comp"]
     assert comp[comp.index.str.startswith("x")].nunique() == 1 and comp[comp.index.str.startswith("y")].nunique() == 1
     assert comp["x000"] != comp["y000"]
+
+
+def test_a_common_key_does_not_multiply_a_rare_one():
+    # 200 candidates share a common system prompt (sampled: mass 199/40); two of them also share a rare one.
+    # The pair's system-prompt weight is 0.4 · (1 − (1 − r_rare)(1 − r_common)) at the rare key's mass (1), not ×5
+    rows = [(f"a{i:03d}", "system_prompt", "common", 5000) for i in range(200)]
+    rows += [("a000", "system_prompt", "rare", 2), ("a001", "system_prompt", "rare", 2)]
+    e = graph.edges(_keys(rows), n_total=10_000).set_index(["a", "b"])
+    r_rare, r_common = graph.rarity([2, 5000], 10_000)
+    # (whether the sample of the common key drew this pair too decides whether r_common adds in)
+    assert e.loc[("a000", "a001"), "weight"] in (pytest.approx(0.4 * (1 - (1 - r_rare) * (1 - r_common))),
+                                                 pytest.approx(0.4 * r_rare))
+    others = e.drop(index=("a000", "a001"), errors="ignore")["weight"]
+    assert others.to_numpy() == pytest.approx(0.4 * r_common * 199 / graph.CLIQUE)
+
+
+def test_strong_groups_come_from_identity_keys_only():
+    rows = [(f"a{i}", "payment", "card", 3) for i in range(3)] + [(f"b{i}", "payment", "card2", 2) for i in range(2)]
+    rows += [(f"a{i}", "rotation_day", "d1", 5) for i in range(3)] + [(f"b{i}", "rotation_day", "d1", 5) for i in range(2)]
+    rows += [("c0", "payment", "shared-by-many", 5000), ("c1", "payment", "shared-by-many", 5000)]
+    g = graph.strong_groups(_keys(rows), n_total=10_000).set_index("account_id")["group"]
+    # the cards make two groups; the common first day (a coincidence key) does not join them; a card
+    # held by half of all accounts is too common (1.0 · ln 2 / ln 1e4 < 0.5) to hold anybody
+    assert g.to_dict() == {"a0": "a0", "a1": "a0", "a2": "a0", "b0": "b0", "b1": "b0"}
+
+
+def test_expand_candidates_brings_in_holders_of_a_key_mostly_held_by_candidates():
+    rows = [(f"op{i}", "payment", "card-op", 10) for i in range(10)]  # 8 of its 10 holders are candidates
+    rows += [(f"co{i}", "payment", "company-card", 90) for i in range(90)]  # 5 of 90 are candidates
+    rows += [(f"u{i}", "user_agent", "ua-op", 4) for i in range(4)]  # not a kind that brings anybody in
+    keys = _keys(rows)
+    cand = [f"op{i}" for i in range(8)] + [f"co{i}" for i in range(5)] + ["u0", "u1", "u2"]
+    assert graph.expand_candidates(keys, cand, n_total=10_000) == ["op8", "op9"]
+    # a key held by half of all accounts is not rare, however many of its holders are candidates
+    assert graph.expand_candidates(keys, cand, n_total=20) == []

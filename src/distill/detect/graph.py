@@ -26,6 +26,9 @@ KIND_WEIGHT = {"payment": 1.0, "template": 0.8, "rotation_day": 0.8, "ip_block":
                "wave": 0.4, "user_agent": 0.2}
 CLIQUE = 40  # a key held by more candidates links each to ~CLIQUE others (a bounded, seeded sample)
 RINGS = 4  # independent seeded orders the sample is drawn from
+# keys that name one owner (a card, a prompt template); the others (first-seen hour or day, a proxy
+# block, a user agent) are coincidences that many unrelated accounts can share
+IDENTITY_KINDS = ("payment", "template")
 
 
 def _order(ids: np.ndarray, salt: str) -> np.ndarray:
@@ -85,7 +88,9 @@ def edges(keys: pd.DataFrame, n_total: int) -> pd.DataFrame:
     e = pd.concat(rows, ignore_index=True)
     e = e[e["a"] != e["b"]]
     e["miss"] = np.log1p(-np.minimum(e["weight"].to_numpy(float), 1 - 1e-12))  # log Π (1 − rarity) per kind
-    per_kind = e.groupby(["a", "b", "kind"], sort=True).agg(miss=("miss", "sum"), mass=("mass", "max")).reset_index()
+    # the mass is that of the pair's rarest key of the kind: a common key's sample must not multiply rare evidence
+    e = e.sort_values(["a", "b", "kind", "weight", "mass"], kind="stable")
+    per_kind = e.groupby(["a", "b", "kind"], sort=True).agg(miss=("miss", "sum"), mass=("mass", "last")).reset_index()
     per_kind["weight"] = per_kind["kind"].map(KIND_WEIGHT) * -np.expm1(per_kind["miss"]) * per_kind["mass"]
     return (per_kind.groupby(["a", "b"], sort=True)
             .agg(weight=("weight", "sum"), kinds=("kind", lambda s: "+".join(sorted(set(s)))))
@@ -106,8 +111,46 @@ def rarity(n_holders, n_total: int) -> np.ndarray:
     return np.clip(np.log(n / np.maximum(np.asarray(n_holders, float), 1)) / np.log(n), 0, 1)
 
 
+def expand_candidates(keys: pd.DataFrame, cand, kinds=("payment", "system_prompt"), share: float = 0.5,
+                      min_candidates: int = 2, n_total: int = 0, min_rarity: float = 0.5) -> list:
+    """Accounts that hold a rare key which is mostly held by candidates: one hop out from the candidates.
+
+    An account with a handful of requests has little evidence of its own, but a card or a system
+    prompt used by twenty accounts of which fifteen are suspicious names the same owner. Only rare
+    keys (rarity ≥ ``min_rarity``) count, and only where most of their holders are candidates, so a
+    company card or a course's system prompt, held mostly by people who are not suspicious, brings
+    nobody in.
+
+    Args:
+        keys: account_id, ktype, k, n_accounts (holders among all accounts), for all accounts.
+        cand: the candidate account ids.
+        kinds: key kinds that can bring an account in.
+        share: least share of a key's holders that are candidates.
+        min_candidates: least candidates holding the key.
+        n_total: accounts in the logs (N of the rarity).
+        min_rarity: least rarity of the key.
+
+    Returns:
+        The accounts brought in (not already candidates), sorted.
+    """
+    cset = set(cand)
+    k = keys[keys["ktype"].isin(kinds)]
+    if k.empty:
+        return []
+    k = k.assign(c=k["account_id"].isin(cset))
+    per = k.groupby(["ktype", "k"], sort=True).agg(n=("account_id", "size"), c=("c", "sum"))
+    per = per[(per["c"] >= min_candidates) & (per["c"] >= share * per["n"])
+              & (rarity(per["n"].to_numpy(), n_total) >= min_rarity)]
+    if per.empty:
+        return []
+    held = k.join(per[[]].assign(keep=True), on=["ktype", "k"])
+    return sorted(set(held.loc[held["keep"].fillna(False).astype(bool) & ~held["c"], "account_id"]))
+
+
 def strong_groups(keys: pd.DataFrame, n_total: int, resolution: float = 0.5) -> pd.DataFrame:
-    """Holders of a key strong enough on its own to hold them together, joined where they overlap.
+    """Holders of an identity key (payment, template) strong enough on its own to hold them together.
+
+    Groups overlap-joined: an account holding two such keys joins their groups.
 
     A key whose weight (kind weight × rarity) reaches the CPM resolution makes its holders a
     community by the CPM's own standard, had every pair been an edge. Large keys are sampled
@@ -129,7 +172,7 @@ def strong_groups(keys: pd.DataFrame, n_total: int, resolution: float = 0.5) -> 
     cols = ["account_id", "group"]
     if keys.empty:
         return pd.DataFrame(columns=cols)
-    k = keys[keys["ktype"].isin(KIND_WEIGHT.keys())]
+    k = keys[keys["ktype"].isin(IDENTITY_KINDS)]
     w = k["ktype"].map(KIND_WEIGHT).to_numpy(float) * rarity(np.maximum(k["n_accounts"].to_numpy(float), 2), n_total)
     k = k[w >= resolution]
     k = k[k.groupby(["ktype", "k"])["account_id"].transform("size") >= 2]
