@@ -26,9 +26,10 @@ KIND_WEIGHT = {"payment": 1.0, "template": 0.8, "rotation_day": 0.8, "ip_block":
                "wave": 0.4, "user_agent": 0.2}
 CLIQUE = 40  # a key held by more candidates links each to ~CLIQUE others (a bounded, seeded sample)
 RINGS = 4  # independent seeded orders the sample is drawn from
-# keys that name one owner (a card, a prompt template); the others (first-seen hour or day, a proxy
-# block, a user agent) are coincidences that many unrelated accounts can share
-IDENTITY_KINDS = ("payment", "template")
+# keys that name one owner (a payment instrument); the others (first-seen hour or day, a proxy block,
+# a user agent) are coincidences that unrelated accounts share, and prompt-template clusters (connected
+# components of near-duplicate pairs) can chain two operators' similar templates into one
+IDENTITY_KINDS = ("payment",)
 
 
 def _order(ids: np.ndarray, salt: str) -> np.ndarray:
@@ -148,7 +149,7 @@ def expand_candidates(keys: pd.DataFrame, cand, kinds=("payment", "system_prompt
 
 
 def strong_groups(keys: pd.DataFrame, n_total: int, resolution: float = 0.5) -> pd.DataFrame:
-    """Holders of an identity key (payment, template) strong enough on its own to hold them together.
+    """Holders of an identity key (a payment id) strong enough on its own to hold them together.
 
     Groups overlap-joined: an account holding two such keys joins their groups.
 

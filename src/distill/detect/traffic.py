@@ -332,10 +332,6 @@ def run(cfg: TrafficConfig) -> dict:
         allkeys = pd.concat([ck, tk, wave, cohort], ignore_index=True)
         e = graph.edges(allkeys, n_total=len(acc))
         members = graph.communities(cand, e, seed=cfg.seed, groups=graph.strong_groups(allkeys, n_total=len(acc)))
-        import os  # DEBUG-DET: remove
-        if os.environ.get("DET_DEBUG"):
-            allkeys.to_parquet(out / "debug_keys.parquet")
-            e.to_parquet(out / "debug_edges.parquet")
         st.done("graph")
         eng.register("candidates", members)
         sync = graph.sync_share(eng.frame("SELECT * FROM (" + _sql("sync") + ") s ORDER BY comp, bucket"))
