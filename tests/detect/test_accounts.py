@@ -34,8 +34,18 @@ def test_wave_strength_marks_accounts_born_together():
 
 def test_evidence_combines_by_noisy_or():
     acc = pd.DataFrame({"n_hit": [50], "n_seen": [100], "n_blocks_own": [100], "n_req_own": [100], "n_req": [100],
-                        "n_days": [10], "n_hours": [8], "first_t": [0.0], "last_t": [10 * A.DAY]},
+                        "n_days": [10], "n_hour_slots": [30], "first_t": [0.0], "last_t": [10 * A.DAY]},
                        index=pd.Index(["a"], name="account_id"))
     ev = A.evidence(acc, background=0.02, t0=0.0, t1=14 * A.DAY)
     assert ev.loc["a", "e_extract"] == 1 and ev.loc["a", "e_rotation"] == 1
     assert ev.loc["a", "s"] == pytest.approx(1 - (1 - 0.6) * (1 - 0.55), abs=1e-6)
+
+
+def test_volume_counts_round_the_clock_per_active_day():
+    # a person on 20 days, 3 hours a day, covers most hours of the day over the window but only 3 per day;
+    # a script active 16 hours on each of its 5 days is flat; 250 requests a day is busy on its own
+    v = A.volume_strength(n_req=[120, 160, 1250], n_days=[20, 5, 5], n_hour_slots=[60, 80, 10])
+    assert v[0] == 0.0
+    assert v[1] == pytest.approx(1.0)
+    assert v[2] == pytest.approx(np.log10(250 / 60) / 1.2)
+    assert A.volume_strength([20], [2], [20])[0] == 0.0  # too few requests to say

@@ -74,20 +74,28 @@ def rotation_strength(n_blocks_own, n_req_own) -> np.ndarray:
     return np.clip((r - 0.25) / 0.45, 0, 1) * np.minimum(1, (n - 1).clip(0) / 8)
 
 
-def volume_strength(n_req, n_days, n_hours) -> np.ndarray:
-    """Requests per active day (log scale, from 60/day), or activity in most hours of the day at ≥ 100 requests.
+def volume_strength(n_req, n_days, n_hour_slots) -> np.ndarray:
+    """Requests per active day (log scale, from 60/day), or active in many hours of each active day.
+
+    "Round the clock" is counted per active day (distinct clock hours with a request, divided by
+    active days), not as distinct hours of the day over the whole window: a person active on 20
+    days covers 19 of the 24 hours of the day by chance, but is active 2–5 hours on a day; a
+    script keeps going for 8 or more.
 
     Args:
         n_req: per account, requests (N,).
         n_days: per account, active days (N,).
-        n_hours: per account, distinct hours of the day active, 0–24 (N,).
+        n_hour_slots: per account, distinct clock hours (Unix hour numbers) with a request (N,).
 
     Returns:
-        Strength per account (N,), in [0, 1].
+        Strength per account (N,), in [0, 1]: full at ≥ 250 requests per day or ≥ 14 active hours
+        per active day (the latter from 30 requests on).
     """
-    per_day = np.asarray(n_req, float) / np.maximum(np.asarray(n_days, float), 1)
+    n_days = np.maximum(np.asarray(n_days, float), 1)
+    per_day = np.asarray(n_req, float) / n_days
     busy = np.clip(np.log10(np.maximum(per_day, 1) / 60) / 1.2, 0, 1)
-    flat = np.clip((np.asarray(n_hours, float) - 18) / 5, 0, 1) * (np.asarray(n_req) >= 100)
+    hours_per_day = np.asarray(n_hour_slots, float) / n_days
+    flat = np.clip((hours_per_day - 6) / 8, 0, 1) * (np.asarray(n_req) >= 30)
     return np.maximum(busy, flat)
 
 
@@ -149,7 +157,7 @@ def evidence(acc: pd.DataFrame, background: float, t0: float, t1: float, meta=No
 
     Args:
         acc: one row per account with columns n_hit, n_seen, n_blocks_own, n_req_own, n_req, n_days,
-            n_hours, first_t, last_t.
+            n_hour_slots, first_t, last_t.
         background: the population's share of extraction prompts, in [0, 1].
         t0: start of the logs, Unix seconds.
         t1: end of the logs, Unix seconds.
@@ -161,7 +169,7 @@ def evidence(acc: pd.DataFrame, background: float, t0: float, t1: float, meta=No
     parts = {
         "extract": extract_strength(acc["n_hit"], acc["n_seen"], background),
         "rotation": rotation_strength(acc["n_blocks_own"], acc["n_req_own"]),
-        "volume": volume_strength(acc["n_req"], acc["n_days"], acc["n_hours"]),
+        "volume": volume_strength(acc["n_req"], acc["n_days"], acc["n_hour_slots"]),
         "wave": wave_strength(acc["first_t"], acc["last_t"], t0, t1),
         "meta": meta_strength(meta, acc.index),
     }

@@ -324,6 +324,9 @@ def run(cfg: TrafficConfig) -> TrafficResult:
         acc["human"] = A.human_share(acc, t_lo)
         st.done("prompts")
         cand = acc.index[acc["s"] >= cfg.suspicious]
+        # one hop out: accounts holding a rare card or system prompt that is mostly the candidates'
+        more = graph.expand_candidates(keys, cand, n_total=len(acc))
+        cand = pd.Index(sorted(set(cand) | set(more)), name=acc.index.name)
         cset = set(cand)
         ck = keys[keys["account_id"].isin(cset)]
         tk = template_keys(hits[hits["rn"].isin(range(1, 9)) & hits["account_id"].isin(cset)]
@@ -346,7 +349,7 @@ def run(cfg: TrafficConfig) -> TrafficResult:
         cohort["n"] = 1
         allkeys = pd.concat([ck, tk, wave, cohort], ignore_index=True)
         e = graph.edges(allkeys, n_total=len(acc))
-        members = graph.communities(cand, e, seed=cfg.seed)
+        members = graph.communities(cand, e, seed=cfg.seed, groups=graph.strong_groups(allkeys, n_total=len(acc)))
         st.done("graph")
         eng.register("candidates", members)
         sync = graph.sync_share(eng.frame("SELECT * FROM (" + _sql("sync") + ") s ORDER BY comp, bucket"))

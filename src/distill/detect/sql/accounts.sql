@@ -14,6 +14,7 @@ SELECT
   count(DISTINCT e.model) AS n_models,
   count(DISTINCT floor(e.t / 86400)) AS n_days,
   count(DISTINCT pmod(floor(e.t / 3600), 24)) AS n_hours,
+  count(DISTINCT floor(e.t / 3600)) AS n_hour_slots,
   avg(CAST(e.prompt_tokens AS DOUBLE)) AS avg_prompt_tokens,
   avg(CAST(e.completion_tokens AS DOUBLE)) AS avg_completion_tokens
 FROM events e LEFT JOIN relay_blocks r ON e.ip_block = r.ip_block
