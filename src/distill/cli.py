@@ -194,6 +194,13 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Ask a model who it is in several languages; rates of claimed identities (--compare: two models).",
         "distill.detect.identity.run:IdentityConfig", "distill.detect.identity.run:run", _read("results.md"),
         see="cat {out}/results.md; open {out}/claim_rates.png"),
+    ("detect", "watermark"): Command(
+        "Test texts for our green-list watermark: z-score and p-value per text (key from the environment).",
+        "distill.watermark.detect:DetectWatermarkConfig", "distill.watermark.detect:run", _read("results.md")),
+    ("detect", "radioactivity"): Command(
+        "Was a suspect model trained on our watermarked text? Open (weights) or closed (outputs) mode, a p-value.",
+        "distill.watermark.radioactivity:RadioactivityConfig", "distill.watermark.radioactivity:run",
+        _read("results.md")),
 }
 
 
@@ -202,7 +209,7 @@ GROUP_HELP = {
     "classic": "Classic (classifier) distillation.",
     "lm": "White-box distillation of causal language models.",
     "docs": "The documentation assistant: docs → teacher-written Q&A → fine-tuned student.",
-    "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes.",
+    "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes, watermarks.",
     "review": "Human review of generated training data (`distill review DATASET` starts the page).",
     "tabular": "Tabular distillation: small fast students from strong teachers on structured data.",
 }

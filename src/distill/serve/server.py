@@ -31,6 +31,36 @@ class ServeConfig:
     max_prompt_tokens: int = doc("longest prompt accepted, in tokens (400 beyond it; 0: the model's context); "
                                  "a prompt of more than 16 characters per token is refused before tokenizing",
                                  default=0, ge=0)
+    watermark_key_env: str = doc("NAME of an environment variable holding a watermark key: answers carry a "
+                                 "green-list watermark (Kirchenbauer et al. 2023) that `distill detect watermark` "
+                                 "finds (the key is never logged; empty: no watermark)", default="",
+                                 group="watermark")
+    watermark_delta: float = doc("bias δ added to green logits", default=2.0, ge=0, group="watermark")
+    watermark_gamma: float = doc("green share γ of the vocabulary", default=0.25, gt=0, lt=1, group="watermark")
+    watermark_context: int = doc("previous tokens that seed the green list (h)", default=1, ge=1, group="watermark")
+
+
+def watermark_processor(cfg: ServeConfig):
+    """The watermark the settings ask for, or None.
+
+    Args:
+        cfg: the server's settings.
+
+    Returns:
+        A :class:`~distill.watermark.greenlist.WatermarkProcessor`, or None without ``watermark_key_env``.
+
+    Raises:
+        ValueError: the variable is named but unset or empty.
+    """
+    if not cfg.watermark_key_env:
+        return None
+    from distill.watermark.greenlist import GreenList, WatermarkProcessor
+    from distill.watermark.keys import read_key
+
+    green = GreenList(read_key(cfg.watermark_key_env), cfg.watermark_gamma, cfg.watermark_context)
+    log.info("watermark on: γ = %s, δ = %s, h = %d, key from $%s", cfg.watermark_gamma, cfg.watermark_delta,
+             cfg.watermark_context, cfg.watermark_key_env)
+    return WatermarkProcessor(green, cfg.watermark_delta)
 
 
 def served_name(cfg: ServeConfig) -> str:
@@ -85,7 +115,7 @@ def build_app(cfg: ServeConfig):
     from distill.teachers.hf import HFEngine
 
     key = read_api_key(cfg.api_key_env)
-    engine = HFEngine(cfg.model, device=cfg.device or None, dtype=cfg.dtype)
+    engine = HFEngine(cfg.model, device=cfg.device or None, dtype=cfg.dtype, logits_processor=watermark_processor(cfg))
     return create_app(engine, served_name(cfg), api_key=key, max_body_bytes=cfg.max_body_bytes,
                       max_prompt_tokens=cfg.max_prompt_tokens or None)
 

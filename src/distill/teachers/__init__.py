@@ -29,7 +29,7 @@ SPEC_FORMS = ("'smollm2' (the embedded model), an existing Hugging Face model fo
 _OPTIONS = {
     "http": {"model", "api_key_env", "timeout", "max_retries", "max_connections", "backoff_base", "backoff_cap",
              "max_retry_after", "jitter_seed"},
-    "hf": {"device", "dtype"},
+    "hf": {"device", "dtype", "logits_processor"},
     "gguf": {"n_ctx", "n_threads", "n_gpu_layers", "model", "logprobs"},
 }
 
@@ -39,7 +39,7 @@ def load_teacher(spec: str, **options) -> Teacher:
 
     Options (each backend reads its own, ignores the rest): HTTP — ``model``, ``api_key_env``, ``timeout``,
     ``max_retries``, ``max_connections``, ``backoff_base``, ``backoff_cap``; transformers — ``device``,
-    ``dtype``; llama.cpp — ``n_ctx``, ``n_threads``, ``n_gpu_layers``, ``logprobs``.
+    ``dtype``, ``logits_processor`` (e.g. a watermark, :class:`~distill.watermark.greenlist.WatermarkProcessor`); llama.cpp — ``n_ctx``, ``n_threads``, ``n_gpu_layers``, ``logprobs``.
 
     Args:
         spec: the teacher: an embedded model name, an http(s) URL, a .gguf file or an HF model folder.
