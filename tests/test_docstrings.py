@@ -23,7 +23,7 @@ _FIXED = [
 ]
 _GLOBS = [
     "teachers/*.py", "detect/*.py", "tabular/*.py", "review/*.py", "serve/*.py",
-    "lm/*.py", "docs/*.py", "experiments/*.py",
+    "lm/*.py", "docs/*.py", "experiments/*.py", "watermark/*.py",
 ]
 
 
