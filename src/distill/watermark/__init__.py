@@ -4,5 +4,6 @@ radioactivity test of whether a suspect model was trained on watermarked text (S
 - :mod:`~distill.watermark.keys`: the secret key, read from an environment variable, never logged;
 - :mod:`~distill.watermark.greenlist`: the keyed green-list split and the transformers logits processor;
 - :mod:`~distill.watermark.detect`: z-scores and p-values of texts, `distill detect watermark`;
-- :mod:`~distill.watermark.radioactivity`: `distill detect radioactivity` (open and closed mode).
+- :mod:`~distill.watermark.radioactivity`: `distill detect radioactivity` (open and closed mode);
+- :mod:`~distill.watermark.antidistill`: antidistillation sampling (Savani et al. 2025), `distill serve --antidistill`.
 """
