@@ -37,6 +37,7 @@ def test_lambda_zero_is_the_teachers_log_probs(wm_model):
     assert torch.allclose(out, scores.log_softmax(-1) + 0.5 * lam.delta(torch.tensor([[1, 2]])), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_serve_flags_build_both_processors(wm_model, key_env, tmp_path):
     from distill.serve.server import ServeConfig, build_app
 

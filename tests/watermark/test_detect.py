@@ -96,6 +96,7 @@ def test_read_texts(tmp_path):
         read_texts(tmp_path / "c.jsonl")
 
 
+@pytest.mark.slow
 def test_cli_detect_watermark_never_writes_the_key(wm_word_model, key_env, tmp_path, capsys, caplog):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -100,6 +100,7 @@ def test_closed_mode_scores_generated_tokens_only():
     assert res["green"] == res["scored"] > 20 and res["p_value_exact"] < 1e-10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["open", "closed"])
 def test_cli_radioactivity_tiny_model(wm_word_model, key_env, tmp_path, capsys, mode):
     from transformers import AutoTokenizer

@@ -13,6 +13,7 @@ from distill.watermark.greenlist import GreenList, WatermarkProcessor  # noqa: E
 from distill.watermark.keys import read_key  # noqa: E402
 
 
+@pytest.mark.slow
 def test_served_answers_are_watermarked(wm_word_model, key_env, caplog):
     name, key = key_env
     caplog.set_level(logging.DEBUG)
