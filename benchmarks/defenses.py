@@ -232,10 +232,22 @@ def radioactivity_part(args, teacher, base_state, vocab, train_ids, held, greenl
 
     true_key_null = [r["open_fresh"]["p_value_exact"] for r in runs if r["share"] == 0]
     true_key_null += [r["closed"]["p_value_exact"] for r in runs if r["share"] == 0]
-    return {"runs": runs, "null": {"p_values": len(null_p), "ks_uniform_p": float(sps.kstest(null_p, "uniform").pvalue),
+    return {"runs": runs, "null": null_summary(runs) | {
+                                   "p_values": len(null_p), "ks_uniform_p": float(sps.kstest(null_p, "uniform").pvalue),
                                    "share_below_0.05": float(np.mean(np.array(null_p) < 0.05)),
                                    "share_below_0.01": float(np.mean(np.array(null_p) < 0.01)),
                                    "true_key_share0": true_key_null}}
+
+
+def null_summary(runs: list[dict]) -> dict:
+    """KS test of each student's p-values under the 20 keys it never saw. (The same keys serve every student and
+    the students score nearly the same tuples, so p-values pooled over students are not independent: a KS over the
+    pool would be invalid.)"""
+    from scipy import stats as sps
+
+    ks = [float(sps.kstest(r["null_open_fresh_other_keys"], "uniform").pvalue) for r in runs]
+    return {"ks_per_student": [round(k, 3) for k in ks], "ks_per_student_min": round(min(ks), 3),
+            "ks_per_student_above_0.05": sum(k > 0.05 for k in ks), "students": len(ks)}
 
 
 def summarize(radio: dict, shares, seeds: int) -> list[dict]:
@@ -287,10 +299,12 @@ def markdown(res: dict) -> str:
         lines.append(f"| {r['share']:.0%} | {fmt(r['log10_p_open_fresh'])} | {fmt(r['log10_p_open_train'])} | "
                      f"{fmt(r['log10_p_closed'])} | {r['green_share_open_fresh']} | {r['scored_open_fresh']} |")
     n = res["radioactivity"]["null"]
-    lines += ["", f"Null: {n['p_values']} p-values of students tested with keys they never saw (open and closed): "
-              f"KS test against uniform p = {n['ks_uniform_p']:.3f}; {n['share_below_0.05']:.1%} below 0.05, "
-              f"{n['share_below_0.01']:.1%} below 0.01. ρ = 0 students with the real key: "
-              + ", ".join(f"{p:.2f}" for p in n["true_key_share0"]) + "."]
+    lines += ["", f"Null, per student (open mode, fresh texts, {len(res['radioactivity']['runs'][0]['null_open_fresh_other_keys'])} "
+              f"keys it never saw): KS p > 0.05 for {n['ks_per_student_above_0.05']} of {n['students']} students "
+              f"(smallest KS p = {n['ks_per_student_min']}). Pooled over students (not independent: same keys, nearly "
+              f"the same tuples) {n['p_values']} p-values give KS p = {n['ks_uniform_p']:.3f} with "
+              f"{n['share_below_0.05']:.1%} below 0.05 — conservative, not anti-conservative. ρ = 0 students with "
+              "the real key (open, closed): " + ", ".join(f"{p:.2f}" for p in n["true_key_share0"]) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -351,10 +365,14 @@ def main() -> None:
                      "command": "OMP_NUM_THREADS=2 python benchmarks/defenses.py" + (" --quick" if args.quick else "")},
            "detection": detection, "radioactivity": radio,
            "radioactivity_summary": summarize(radio, args.shares, args.seeds)}
+    write(res, args.out)
+
+
+def write(res: dict, out: str) -> None:
     md = markdown(res)
     print(md)
-    atomic_json(args.out + ".json", res)
-    atomic_text(args.out + ".md", md)
+    atomic_json(out + ".json", res)
+    atomic_text(out + ".md", md)
 
 
 if __name__ == "__main__":
