@@ -212,6 +212,13 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Refusals on harmful probes and over-refusals on benign look-alikes (--compare: teacher vs student).",
         "distill.evaluate.safety:SafetyConfig", "distill.evaluate.safety:run",
         see="cat {out}/results.md; less {out}/answers.jsonl"),
+    ("detect", "watermark"): Command(
+        "Test texts for our green-list watermark: z-score and p-value per text (key from the environment).",
+        "distill.watermark.detect:DetectWatermarkConfig", "distill.watermark.detect:run", see="cat {out}/results.md"),
+    ("detect", "radioactivity"): Command(
+        "Was a suspect model trained on our watermarked text? Open (weights) or closed (outputs) mode, a p-value.",
+        "distill.watermark.radioactivity:RadioactivityConfig", "distill.watermark.radioactivity:run",
+        see="cat {out}/results.md"),
 }
 
 
@@ -220,7 +227,7 @@ GROUP_HELP = {
     "classic": "Classic (classifier) distillation.",
     "lm": "White-box distillation of causal language models.",
     "docs": "The documentation assistant: docs → teacher-written Q&A → fine-tuned student.",
-    "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes, provenance.",
+    "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes, provenance, watermarks.",
     "eval": "Evaluations beyond task quality: whether the teacher's safety behaviour transferred.",
     "review": "Human review of generated training data (`distill review DATASET` starts the page).",
     "tabular": "Tabular distillation: small fast students from strong teachers on structured data.",

@@ -93,3 +93,26 @@ def test_a_failing_batch_fails_each_caller(teacher):
     for f in futs:
         with pytest.raises(ValueError, match="empty"):
             f.result(timeout=30)
+
+
+def test_a_logits_processor_applies_to_every_batched_row(tiny_chat_model, teacher):
+    """A watermark (any logits processor) must not be skipped by the batched decoder: each row's processor
+    sees that row's own prompt and tokens, and the answers equal one-at-a-time decoding with it."""
+    seen = []
+
+    def favour_last_plus_one(input_ids, scores):  # deterministic and context-dependent
+        seen.append(tuple(input_ids.shape))
+        out = scores.clone()
+        out[0, (int(input_ids[0, -1]) + 1) % scores.shape[-1]] += 50.0
+        return out
+
+    eng = HFTeacher(str(tiny_chat_model), device="cpu", logits_processor=favour_last_plus_one).engine
+    jobs = [Job(eng.chat_prompt_ids(chat(q)), max_tokens=5) for q in QUESTIONS[:4]]
+    with eng.lock:
+        batched = generate_batch(eng, jobs)
+    assert len(seen) >= 4 and all(s[0] == 1 for s in seen)  # every live row at every step, one row at a time
+    assert {s[1] for s in seen[:4]} == {len(j.prompt_ids) for j in jobs}  # its own prompt, not the padded batch
+    plain = teacher.engine
+    for j, b in zip(jobs, batched, strict=True):
+        assert b["tokens"] == alone(eng, j)["tokens"]  # batched = sequential, processor included
+        assert b["tokens"] != alone(plain, j)["tokens"]  # and the processor changed the answer

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Literal
 
-from distill.config import doc, settings
+from distill.config import check, doc, settings
 from distill.results import Result
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,74 @@ class ServeConfig:
     max_prompt_tokens: int = doc("longest prompt accepted, in tokens (400 beyond it; 0: the model's context); "
                                  "a prompt of more than 16 characters per token is refused before tokenizing",
                                  default=0, ge=0)
+    watermark_key_env: str = doc("NAME of an environment variable holding a watermark key: answers carry a "
+                                 "green-list watermark (Kirchenbauer et al. 2023) that `distill detect watermark` "
+                                 "finds (the key is never logged; empty: no watermark)", default="",
+                                 group="watermark")
+    watermark_delta: float = doc("bias δ added to green logits", default=2.0, ge=0, group="watermark")
+    watermark_gamma: float = doc("green share γ of the vocabulary", default=0.25, gt=0, lt=1, group="watermark")
+    watermark_context: int = doc("previous tokens that seed the green list (h)", default=1, ge=1, group="watermark")
+    antidistill: float = doc("λ of antidistillation sampling (Savani et al. 2025; 0: off): favour tokens that would "
+                             "raise a proxy student's loss on --antidistill-data", default=0.0, ge=0,
+                             group="antidistillation")
+    proxy_student: str = doc("the proxy student (HF folder, same tokenizer as the model)", default="",
+                             group="antidistillation")
+    antidistill_data: str = doc("downstream texts the proxy's loss is measured on (.jsonl or text file)", default="",
+                                group="antidistillation")
+    antidistill_eps: float = doc("finite-difference step along the proxy's loss gradient", default=1e-2, gt=0,
+                                 group="antidistillation")
+
+    def __post_init__(self):
+        if self.antidistill:
+            check(bool(self.proxy_student and self.antidistill_data), "proxy_student", self.proxy_student,
+                  "a proxy student folder and --antidistill-data when --antidistill is set")
+
+
+def watermark_processor(cfg: ServeConfig):
+    """The watermark the settings ask for, or None.
+
+    Args:
+        cfg: the server's settings.
+
+    Returns:
+        A :class:`~distill.watermark.greenlist.WatermarkProcessor`, or None without ``watermark_key_env``.
+
+    Raises:
+        ValueError: the variable is named but unset or empty.
+    """
+    if not cfg.watermark_key_env:
+        return None
+    from distill.watermark.greenlist import GreenList, WatermarkProcessor
+    from distill.watermark.keys import read_key
+
+    green = GreenList(read_key(cfg.watermark_key_env), cfg.watermark_gamma, cfg.watermark_context)
+    log.info("watermark on: γ = %s, δ = %s, h = %d, key from $%s", cfg.watermark_gamma, cfg.watermark_delta,
+             cfg.watermark_context, cfg.watermark_key_env)
+    return WatermarkProcessor(green, cfg.watermark_delta)
+
+
+def antidistill_processor(cfg: ServeConfig, tokenizer, device: str):
+    """The antidistillation processor the settings ask for, or None when λ = 0.
+
+    Args:
+        cfg: the server's settings.
+        tokenizer: the served model's tokenizer (the proxy must share it).
+        device: where the proxy runs.
+
+    Returns:
+        A :class:`~distill.watermark.antidistill.AntidistillProcessor`, or None.
+    """
+    if not cfg.antidistill:
+        return None
+    from distill.lm.models import load_model
+    from distill.watermark.antidistill import AntidistillProcessor, downstream_direction
+    from distill.watermark.detect import read_texts
+
+    proxy = load_model(cfg.proxy_student, device=device)
+    texts = [tokenizer(t)["input_ids"][:512] for t in read_texts(cfg.antidistill_data)]
+    log.info("antidistillation on: λ = %s, proxy %s, %d downstream texts", cfg.antidistill, cfg.proxy_student,
+             len(texts))
+    return AntidistillProcessor(proxy, downstream_direction(proxy, texts), cfg.antidistill, cfg.antidistill_eps)
 
 
 def served_name(cfg: ServeConfig) -> str:
@@ -86,7 +154,13 @@ def build_app(cfg: ServeConfig):
     from distill.teachers.hf import HFEngine
 
     key = read_api_key(cfg.api_key_env)
+    watermark = watermark_processor(cfg)  # an unset key fails before the model loads
     engine = HFEngine(cfg.model, device=cfg.device or None, dtype=cfg.dtype)
+    procs = [p for p in (antidistill_processor(cfg, engine.tokenizer, engine.device), watermark) if p]
+    if procs:
+        from transformers import LogitsProcessorList
+
+        engine.logits_processor = procs[0] if len(procs) == 1 else LogitsProcessorList(procs)
     return create_app(engine, served_name(cfg), api_key=key, max_body_bytes=cfg.max_body_bytes,
                       max_prompt_tokens=cfg.max_prompt_tokens or None)
 

@@ -56,7 +56,11 @@ def _load_embedded(spec: str, *, backend: str = "auto", **options) -> Teacher:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
     installed = importlib.util.find_spec("llama_cpp") is not None
     on_gpu = str(options.get("device") or "").startswith("cuda")
-    if backend == "llamacpp" or (backend == "auto" and installed and not on_gpu):
+    processor = options.get("logits_processor") is not None
+    if backend == "llamacpp" and processor:
+        raise ValueError(f"teacher {spec}: a logits processor (e.g. a watermark) runs in transformers only; "
+                         "use --teacher-backend transformers (or auto).")
+    if backend == "llamacpp" or (backend == "auto" and installed and not on_gpu and not processor):
         from distill.teachers.llamacpp import LlamaCppTeacher
 
         gguf = embedded_gguf(spec)
@@ -64,6 +68,7 @@ def _load_embedded(spec: str, *, backend: str = "auto", **options) -> Teacher:
                  "to use transformers)", spec, gguf.name)
         return LlamaCppTeacher(str(gguf), model=f"{spec}@llama.cpp")
     why = ("asked for" if backend == "transformers" else "a GPU device was asked for" if on_gpu
+           else "a logits processor (watermark) applies in transformers only" if processor
            else "llama-cpp-python is not installed")
     log.info("teacher %s: transformers with dynamic batching (%s)", spec, why)
     return _load_hf(spec, **options)
@@ -97,7 +102,8 @@ class TeacherForm:
 # load_teacher options and ignores the others, so one TeacherOptions fits all.
 TEACHER_FORMS: Registry[TeacherForm] = registry(
     "teacher form", where=("docs generate --teacher", "docs eval --teacher", "detect identity --model"),
-    embedded=(TeacherForm(_embedded, _load_embedded, frozenset({"device", "dtype", "max_batch", "backend"}),
+    embedded=(TeacherForm(_embedded, _load_embedded,
+                          frozenset({"device", "dtype", "max_batch", "backend", "logits_processor"}),
                           "smollm2"),
               "a model shipped in a package ('smollm2', 'gemma3-270m'), in process"),
     http=(TeacherForm(lambda s: s.startswith(("http://", "https://")), _load_http,
@@ -107,7 +113,8 @@ TEACHER_FORMS: Registry[TeacherForm] = registry(
     gguf=(TeacherForm(lambda s: s.lower().endswith(".gguf"), _load_gguf,
                       frozenset({"n_ctx", "n_threads", "n_gpu_layers", "model", "logprobs"}), "model.gguf"),
           "a local GGUF file through llama.cpp (the llamacpp extra)"),
-    folder=(TeacherForm(lambda s: bool(s) and Path(s).is_dir(), _load_hf, frozenset({"device", "dtype", "max_batch"}),
+    folder=(TeacherForm(lambda s: bool(s) and Path(s).is_dir(), _load_hf,
+                        frozenset({"device", "dtype", "max_batch", "logits_processor"}),
                         "runs/student/model"),
             "an existing Hugging Face model folder, in process"),
 )
@@ -134,7 +141,8 @@ def load_teacher(spec: str, **options) -> Teacher:
 
     Options (each backend reads its own, ignores the rest): HTTP — ``model``, ``api_key_env``, ``timeout``,
     ``max_retries``, ``max_connections``, ``backoff_base``, ``backoff_cap``; transformers — ``device``,
-    ``dtype``, ``max_batch``; the embedded model — ``backend`` ("auto": llama.cpp when llama-cpp-python is
+    ``dtype``, ``max_batch``, ``logits_processor`` (e.g. a watermark, :class:`~distill.watermark.greenlist.WatermarkProcessor`;
+    it forces the transformers backend); the embedded model — ``backend`` ("auto": llama.cpp when llama-cpp-python is
     installed and no GPU was asked for, else transformers; "transformers"; "llamacpp"); llama.cpp — ``n_ctx``, ``n_threads``, ``n_gpu_layers``, ``logprobs``.
 
     Args:

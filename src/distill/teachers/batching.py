@@ -84,7 +84,12 @@ def generate_batch(engine, jobs: list[Job]) -> list[dict]:
             out = engine.model(input_ids=x, attention_mask=mask, position_ids=pos, **{key: past}, use_cache=True,
                                logits_to_keep=1)
             past = getattr(out, key)
-            logp = out.logits[:, -1].float().log_softmax(-1)  # (b, V) natural-log probabilities
+            logits = out.logits[:, -1].float()  # (b, V)
+            if engine.logits_processor is not None:  # e.g. a watermark: each row sees its own prompt and tokens
+                logits = torch.cat([engine.logits_processor(
+                    torch.tensor([jobs[i].prompt_ids + ids[i]], device=dev), logits[row : row + 1])
+                    for row, i in enumerate(live)])
+            logp = logits.log_softmax(-1)  # (b, V) natural-log probabilities
             keep, nxt_ids = [], []
             for row, i in enumerate(live):
                 j = jobs[i]

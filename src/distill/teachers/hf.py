@@ -83,13 +83,18 @@ def pick_device(device: str | None = None) -> str:
 class HFEngine:
     """A causal LM and its tokenizer, loaded once, generating one sequence at a time under a lock."""
 
-    def __init__(self, model: str = "smollm2", *, device: str | None = None, dtype: str | None = None):
+    def __init__(self, model: str = "smollm2", *, device: str | None = None, dtype: str | None = None,
+                 logits_processor=None):
         """Load the model and tokenizer.
 
         Args:
             model: an HF folder or an embedded model name ("smollm2").
             device: "cuda", "cpu", …; None: cuda when available.
             dtype: "float32", "bfloat16", "float16", or None (the loader's default).
+            logits_processor: a transformers-style ``LogitsProcessor`` (``(input_ids (1, L), scores (1, V))
+                → scores``) applied at every step before sampling, e.g.
+                :class:`~distill.watermark.greenlist.WatermarkProcessor`; log-probabilities are then those of
+                the processed logits.
         """
         import torch
 
@@ -108,6 +113,7 @@ class HFEngine:
             eos.append(self.tokenizer.eos_token_id)
         self.eos_ids = set(eos)
         self.lock = threading.Lock()
+        self.logits_processor = logits_processor
         if not getattr(self.tokenizer, "chat_template", None):
             log.warning("%s has no chat template; using plain 'role: content' turns", model)
 
@@ -192,7 +198,10 @@ class HFEngine:
             for _ in range(max_tokens):
                 out = self.model(input_ids=x, **{key: past}, use_cache=True)
                 past = getattr(out, key)
-                logp = out.logits[0, -1].float().log_softmax(-1)  # (V,) natural-log probabilities
+                logits = out.logits[:, -1].float()  # (1, V)
+                if self.logits_processor is not None:
+                    logits = self.logits_processor(torch.tensor([list(prompt_ids) + ids], device=self.device), logits)
+                logp = logits[0].log_softmax(-1)  # (V,) natural-log probabilities
                 nxt = next_token(logp, temperature, gen)
                 if nxt in self.eos_ids:
                     return
@@ -342,13 +351,15 @@ class HFTeacher:
         engine: an already loaded :class:`HFEngine` to share (e.g. with the server); when given, the
             other arguments are ignored.
         max_batch: most concurrent requests decoded together (:mod:`distill.teachers.batching`); 1: none.
+        logits_processor: applied to the logits at every step, batched or not (e.g. a watermark:
+            :class:`~distill.watermark.greenlist.WatermarkProcessor`); see :class:`HFEngine`.
     """
 
     def __init__(self, model: str = "smollm2", *, device: str | None = None, dtype: str | None = None,
-                 engine: HFEngine | None = None, max_batch: int = 64):
+                 engine: HFEngine | None = None, max_batch: int = 64, logits_processor=None):
         from distill.teachers.batching import Batcher
 
-        self.engine = engine or HFEngine(model, device=device, dtype=dtype)
+        self.engine = engine or HFEngine(model, device=device, dtype=dtype, logits_processor=logits_processor)
         self.name = self.engine.name
         self.batcher = Batcher(self.engine, max_batch=max_batch)
 
