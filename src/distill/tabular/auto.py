@@ -101,7 +101,8 @@ def _score(proba: np.ndarray, y_idx: np.ndarray) -> tuple[float, float]:
 
 
 def choose(student, X, y_idx: np.ndarray, oof: np.ndarray, classes: np.ndarray, *, cv: int = 3,
-           random_state=None, soft_weights=None, temperatures=None, tol: float = TOLERANCE) -> dict:
+           random_state=None, soft_weights=None, temperatures=None, tol: float = TOLERANCE,
+           rule: str = "tolerance") -> dict:
     """Pick (soft_weight, T) for ``student`` by inner cross-validation on the training rows.
 
     Args:
@@ -115,6 +116,9 @@ def choose(student, X, y_idx: np.ndarray, oof: np.ndarray, classes: np.ndarray, 
         soft_weights: the soft weights to search (None: ``SOFT_WEIGHTS``).
         temperatures: the temperatures to search (None: ``TEMPERATURES``, or 1 without logits).
         tol: a candidate wins only by more than this much inner AUC over every simpler one.
+        rule: "tolerance" (the default: within ``tol`` of the best counts as a tie) or "one_se" (Breiman's
+            one-standard-error rule, paired: within the larger of ``tol`` and the standard error of the
+            per-fold difference to the best candidate).
 
     Returns:
         {"soft_weight", "temperature", "cv", "table"}: the choice, the folds used, and one row per
@@ -139,10 +143,16 @@ def choose(student, X, y_idx: np.ndarray, oof: np.ndarray, classes: np.ndarray, 
                 p = np.zeros((len(va), len(classes)))
                 p[:, np.searchsorted(classes, s.classes_)] = s.predict_proba(Xva)
                 scores[c, f] = _score(p, y_idx[va])
+    if rule not in ("tolerance", "one_se"):
+        raise ValueError(f"rule must be 'tolerance' or 'one_se', got {rule!r}.")
     mean = scores.mean(1)  # (candidates, 2): AUC, log loss
-    best = mean[:, 0].max()
-    # Among the candidates within tol of the best AUC, the simplest (they are in preference order).
-    pick = int(np.flatnonzero(mean[:, 0] >= best - tol)[0])
+    b = int(mean[:, 0].argmax())
+    margin = np.full(len(cands), tol)
+    if rule == "one_se" and len(folds) > 1:  # paired over folds: the noise of each candidate's gap to the best
+        diff = scores[b, :, 0][None, :] - scores[:, :, 0]  # (candidates, folds)
+        margin = np.maximum(tol, diff.std(1, ddof=1) / np.sqrt(len(folds)))
+    # Among the candidates tied with the best AUC, the simplest (they are in preference order).
+    pick = int(np.flatnonzero(mean[:, 0] >= mean[b, 0] - margin)[0])
     table = [{"soft_weight": sw, "temperature": T, "auc": float(a), "log_loss": float(ll)}
              for (sw, T), (a, ll) in zip(cands, mean, strict=True)]
     return {"soft_weight": cands[pick][0], "temperature": cands[pick][1], "cv": n_splits, "table": table}
