@@ -39,15 +39,8 @@ RESULTS = Path(__file__).parent / "results" / "losses_fused.json"
 IMPLS = ("fused", "chunked", "liger")
 
 
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from losses import _reset_peak, _status_kb  # noqa: E402  the loss benchmark's peak-memory probes
 
 
 def _inputs(shape, hidden: int, seed=0):

@@ -41,8 +41,9 @@ class Command:
         started = time.time()
         res = getattr(importlib.import_module(module), name)(cfg)
         stream = sys.stderr if args.json else sys.stdout
-        if res.summary():
-            print(res.summary(), file=stream)
+        summary = res.summary()  # may build a whole report: once
+        if summary:
+            print(summary, file=stream)
         out = output_folder(cfg, res)
         if out is not None:
             print(wrote(out, started, self.see.format(out=out)), file=stream)

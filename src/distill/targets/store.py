@@ -332,6 +332,13 @@ def _save(path: Path, tensors: dict, meta: dict) -> dict:
     return _entry(path)
 
 
+def _topk_tensors(input_ids, ids, logprobs, tail, vocab_size: int, encoding: str, step: float) -> dict:
+    """A shard's windows and top-k part (ids, log-probs, log tail mass) as tensors in ``encoding``."""
+    tensors = {"input_ids": input_ids.to(torch.int32).contiguous(), "tail": tail.to(torch.float16).contiguous()}
+    _encode(tensors, ids, logprobs, vocab_size, encoding, step)
+    return tensors
+
+
 def write_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids: torch.Tensor,
                 logprobs: torch.Tensor, tail: torch.Tensor, vocab_size: int, *, encoding: str = "raw",
                 logprob_step: float = 0.0625) -> dict:
@@ -355,8 +362,7 @@ def write_shard(path: Path, index: int, start: int, input_ids: torch.Tensor, ids
     Raises:
         ValueError: ``encoding`` is neither "raw" nor "compact".
     """
-    tensors = {"input_ids": input_ids.to(torch.int32).contiguous(), "tail": tail.to(torch.float16).contiguous()}
-    _encode(tensors, ids, logprobs, vocab_size, encoding, logprob_step)
+    tensors = _topk_tensors(input_ids, ids, logprobs, tail, vocab_size, encoding, logprob_step)
     return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids)})
 
 
@@ -433,8 +439,7 @@ def write_hybrid_shard(path: Path, index: int, start: int, input_ids: torch.Tens
     Raises:
         ValueError: ``encoding`` is neither "raw" nor "compact".
     """
-    tensors = {"input_ids": input_ids.to(torch.int32).contiguous(), "tail": tail.to(torch.float16).contiguous()}
-    _encode(tensors, ids, logprobs, vocab_size, encoding, logprob_step)
+    tensors = _topk_tensors(input_ids, ids, logprobs, tail, vocab_size, encoding, logprob_step)
     meta = _encode_draws(tensors, tail_ids, tail_counts, tail_logprobs, vocab_size, encoding, logprob_step,
                          prefix="tail_")
     return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids)} | meta)
