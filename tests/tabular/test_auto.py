@@ -151,3 +151,46 @@ def test_the_one_standard_error_rule_is_never_less_conservative_and_is_refused_w
         "soft_weight"] == 0
     with pytest.raises(ValueError, match="rule must be"):
         choose(DecisionTreeClassifier(max_depth=3), X, y, oof, classes, rule="one-se")
+
+
+def test_repeats_auto_spends_one_fit_budget_and_one_repeat_is_the_plain_split():
+    """repeats="auto": 45 inner fits → 3 repeats of 3 folds for a tree's 5 candidates, 1 for the 9 of a student
+    with logits (whose choice is therefore exactly the single-split one); the first repeat's folds are
+    StratifiedKFold's own, and the table is the mean over every fold of every repeat."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from distill.tabular.auto import inner_folds, repeat_count
+
+    assert repeat_count("auto", 5, 3) == 3 and repeat_count("auto", 9, 3) == 1 and repeat_count("auto", 50, 3) == 1
+    assert repeat_count(2, 9, 3) == 2
+    for bad in (0, -1, 1.5, True, "three"):
+        with pytest.raises(ValueError, match="repeats must be"):
+            repeat_count(bad, 5, 3)
+    X, y = data(200)
+    plain = list(StratifiedKFold(3, shuffle=True, random_state=7).split(X, y))
+    folds = inner_folds(X, y, 3, 3, 7)
+    assert len(folds) == 9
+    for (a, b), (c, d) in zip(plain, folds[:3], strict=True):
+        np.testing.assert_array_equal(a, c) and np.testing.assert_array_equal(b, d)
+    assert not np.array_equal(folds[3][1], folds[0][1])  # later repeats are reshuffled
+    for r in range(3):  # each repeat is a partition of the rows
+        assert sorted(np.concatenate([v for _, v in folds[3 * r:3 * r + 3]]).tolist()) == list(range(200))
+    assert [f[1].tolist() for f in inner_folds(X, y, 3, 3, 7)] == [f[1].tolist() for f in folds]  # seeded
+
+    classes = np.array([0, 1])
+    rng = np.random.default_rng(1)
+    p = np.clip((X[:, 0] > 0.5) * 0.6 + rng.uniform(0, 0.4, len(y)), 0, 1)
+    oof = np.c_[1 - p, p]
+    lr = LogisticRegression()
+    assert choose(lr, X, y, oof, classes, random_state=3) == choose(lr, X, y, oof, classes, random_state=3, repeats=1)
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0)
+    three = choose(tree, X, y, oof, classes, random_state=3)
+    assert three["repeats"] == 3 and three["cv"] == 3
+    # Reference: the mean AUC of hard labels over the nine folds, computed here by hand.
+    from sklearn.metrics import roc_auc_score
+
+    aucs = []
+    for tr, va in inner_folds(X, y, 3, 3, 3):
+        s = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X[tr], y[tr])
+        aucs.append(roc_auc_score(y[va], s.predict_proba(X[va])[:, 1]))
+    assert three["table"][0]["auc"] == pytest.approx(np.mean(aucs), abs=1e-12)

@@ -174,6 +174,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             (logistic regression, MLP), whose logits are multiplied by T after training. "auto"
             (the default): chosen with the soft weight (1 for students without logits).
         auto_cv: inner folds of the "auto" choice.
+        auto_repeats: how many times those folds are reshuffled and refitted; "auto" (the default): as many
+            as fit in a fixed budget of inner fits (``distill.tabular.auto.repeat_count``: 3 for trees,
+            whose grid is small and whose inner scores are noisy; 1 for students with logits).
         combine: multi-teacher mode: "mean", "weighted" (``teacher_weights``, or convex weights
             minimizing the out-of-fold log loss), or "best" (lowest out-of-fold log loss).
         teacher_weights: fixed weights for ``combine="weighted"``.
@@ -199,13 +202,14 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "alpha": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"deprecated"})],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "auto_cv": [Interval(numbers.Integral, 2, None, closed="left")],
+        "auto_repeats": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "combine": [StrOptions({"mean", "weighted", "best"})],
         "teacher_weights": [list, tuple, np.ndarray, None],
         "random_state": ["random_state"],
     }
 
     def __init__(self, teacher, student, *, cv=5, soft_weight="auto", temperature="auto", combine="mean",
-                 teacher_weights=None, random_state=None, auto_cv=3, alpha="deprecated"):
+                 teacher_weights=None, random_state=None, auto_cv=3, auto_repeats="auto", alpha="deprecated"):
         self.teacher = teacher
         self.student = student
         self.cv = cv
@@ -216,6 +220,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.teacher_weights = teacher_weights
         self.random_state = random_state
         self.auto_cv = auto_cv
+        self.auto_repeats = auto_repeats
 
     def _teachers(self) -> list:
         ts = list(self.teacher) if isinstance(self.teacher, (list, tuple)) else [self.teacher]
@@ -332,10 +337,12 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.auto_table_ = []
         if "auto" in (sw, T):
             c = choose(self.student, X, y_idx, self.oof_proba_, self.classes_, cv=self.auto_cv,
-                       random_state=self.random_state, soft_weights=None if sw == "auto" else (sw,),
+                       random_state=self.random_state, repeats=self.auto_repeats,
+                       soft_weights=None if sw == "auto" else (sw,),
                        temperatures=None if T == "auto" else (T,))
             sw, T, self.auto_table_ = c["soft_weight"], c["temperature"], c["table"]
-            log.info("soft_weight=auto: chose soft weight %g, temperature %g (%d-fold inner CV)", sw, T, c["cv"])
+            log.info("soft_weight=auto: chose soft weight %g, temperature %g (%d-fold inner CV, %d repeats)", sw, T,
+                     c["cv"], c["repeats"])
         self.soft_weight_, self.temperature_ = float(sw), float(T)
         self.student_targets_ = mix(self.oof_proba_, y_idx, sw, T)
         self.student_ = fit_soft(clone(self.student), X, self.student_targets_, self.classes_)
