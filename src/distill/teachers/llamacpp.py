@@ -309,7 +309,8 @@ class LlamaCppEngine:
                 return
             tops = None
             if top_logprobs:
-                best = np.argsort(-logp, kind="stable")[:top_logprobs]
+                best = np.argpartition(-logp, top_logprobs - 1)[:top_logprobs]
+                best = best[np.argsort(-logp[best], kind="stable")]
                 tops = {}
                 for tid in best.tolist():
                     tops.setdefault(self.piece(tid).decode("utf-8", "replace"), float(logp[tid]))
