@@ -54,7 +54,7 @@ def test_round_trip_through_transformers_gguf_loader(tiny, tmp_path, quantize, t
     got = logits(model, ref_tok)
     assert got.shape == ref.shape and float((got - ref).abs().max()) < tol * float(ref.abs().max())
     assert (got.argmax(-1) == ref.argmax(-1)).float().mean() == 1.0
-    assert info["pre_tokenizer"] == "gpt2" and info["quantize"] == quantize
+    assert info["pre_tokenizer"] == "gpt-2" and info["quantize"] == quantize
     assert model.config.tie_word_embeddings is False and model.config.vocab_size == len(ref_tok) + 3
 
 
@@ -68,7 +68,7 @@ def test_reader_sees_llama_metadata_names_and_types(tiny, tmp_path):
     assert f["general.architecture"] == "llama" and f["llama.block_count"] == 2
     assert f["llama.attention.head_count"] == 4 and f["llama.attention.head_count_kv"] == 2
     assert f["llama.embedding_length"] == 64 and f["llama.rope.dimension_count"] == 16
-    assert f["tokenizer.ggml.model"] == "gpt2" and f["tokenizer.ggml.pre"] == "gpt2"
+    assert f["tokenizer.ggml.model"] == "gpt2" and f["tokenizer.ggml.pre"] == "gpt-2"
     assert f["general.file_type"] == gguf.LlamaFileType.MOSTLY_Q8_0
     tokens = r.fields["tokenizer.ggml.tokens"].contents()
     n = f["llama.vocab_size"]  # the tokenizer's ids + 3 padding rows of the embedding
@@ -138,7 +138,7 @@ def test_round_trip_through_llama_cpp(tiny, tmp_path, quantize, tol, agree):
     engine = LlamaCppEngine(str(out), n_ctx=128, n_threads=1)
     tok = AutoTokenizer.from_pretrained(tiny)
     prompt = tok(PROMPT, add_special_tokens=False)["input_ids"]
-    assert engine.text_prompt_ids(PROMPT) == prompt  # llama.cpp's tokenizer (gpt2 pre-tokenizer) agrees
+    assert engine.text_prompt_ids(PROMPT) == prompt  # llama.cpp's tokenizer (gpt-2 pre-tokenizer) agrees
     llm, ids, got = engine.llm, list(prompt), []
     llm.reset()
     llm.eval(ids)

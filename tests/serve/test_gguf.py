@@ -20,10 +20,24 @@ openai = pytest.importorskip("openai")
 from distill.serve.app import create_app  # noqa: E402
 from distill.serve.server import ServeConfig, ServerThread, is_gguf, load_engine, served_name  # noqa: E402
 from distill.teachers.hf import HFEngine  # noqa: E402
-from tests.teachers.conftest import tiny_chat_model  # noqa: E402,F401
+from tests.teachers.conftest import CHAT_TEMPLATE  # noqa: E402
 
 ASK = [{"role": "user", "content": "What is distillation?"}]
 HAS_LLAMA_CPP = importlib.util.find_spec("llama_cpp") is not None
+
+
+@pytest.fixture(scope="module")
+def chat_model(tmp_path_factory):
+    """The tiny chat model of tests/teachers/conftest.py, its tokenizer also trained on newlines (the template
+    writes them; a byte-level vocabulary without "Ċ" makes transformers write <unk> where llama.cpp does not)."""
+    from tokenizers import decoders
+
+    from tests.lm.tiny import TEXT, make_llama, make_tokenizer
+
+    tok = make_tokenizer(TEXT + ["user assistant system", "What is distillation?", "<s>user\nhi</s>\n"] * 3)
+    tok.backend_tokenizer.decoder = decoders.ByteLevel()
+    tok.chat_template = CHAT_TEMPLATE
+    return make_llama(tmp_path_factory.mktemp("chat"), tok, layers=2)
 
 
 class StandInLlama:
@@ -73,14 +87,14 @@ class StandInLlama:
 
 
 @pytest.fixture
-def stand_in(monkeypatch, tiny_chat_model, tmp_path):  # noqa: F811
+def stand_in(monkeypatch, chat_model, tmp_path):
     """llama_cpp 'installed' as the stand-in; a .gguf path that exists."""
     mod = types.ModuleType("llama_cpp")
     mod.Llama = StandInLlama
     mod.__spec__ = importlib.util.spec_from_loader("llama_cpp", loader=None)
     monkeypatch.setitem(sys.modules, "llama_cpp", mod)
     monkeypatch.setattr("distill.teachers.llamacpp.last_logits", lambda llm: llm.logits)
-    monkeypatch.setattr(StandInLlama, "FOLDER", tiny_chat_model)
+    monkeypatch.setattr(StandInLlama, "FOLDER", chat_model)
     StandInLlama.built.clear()
     path = tmp_path / "tiny-f32.gguf"
     path.write_bytes(b"GGUF")
@@ -88,17 +102,17 @@ def stand_in(monkeypatch, tiny_chat_model, tmp_path):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def hf_engine(tiny_chat_model):  # noqa: F811
-    return HFEngine(str(tiny_chat_model), device="cpu")
+def hf_engine(chat_model):
+    return HFEngine(str(chat_model), device="cpu")
 
 
 @pytest.fixture(scope="module")
-def real_gguf(tiny_chat_model, tmp_path_factory):  # noqa: F811
+def real_gguf(chat_model, tmp_path_factory):
     pytest.importorskip("gguf")
     from distill.lm.gguf_export import export_gguf
 
     out = tmp_path_factory.mktemp("gguf") / "tiny-f32.gguf"
-    export_gguf(tiny_chat_model, out, "f32")
+    export_gguf(chat_model, out, "f32")
     return out
 
 
@@ -114,8 +128,8 @@ def test_a_gguf_path_is_routed_to_llama_cpp(stand_in):
     assert engine.max_context == 256 and "llama.cpp" in engine.device
 
 
-def test_a_folder_stays_on_transformers(stand_in, tiny_chat_model):  # noqa: F811
-    engine = load_engine(ServeConfig(model=str(tiny_chat_model)))
+def test_a_folder_stays_on_transformers(stand_in, chat_model):
+    engine = load_engine(ServeConfig(model=str(chat_model)))
     assert isinstance(engine, HFEngine) and not StandInLlama.built
 
 
