@@ -61,7 +61,7 @@ class Served:
                                       "--served-name", "student", "--threads", str(threads), *extra],
                                      stderr=subprocess.PIPE, text=True, env=env)
         line = ""
-        while "serving" not in line:
+        while not re.search(r"serving .* at http:", line):
             line = self.proc.stderr.readline()
             if not line and self.proc.poll() is not None:
                 raise RuntimeError(f"distill serve {model} exited with {self.proc.returncode}")

@@ -128,6 +128,14 @@ def test_a_gguf_path_is_routed_to_llama_cpp(stand_in):
     assert engine.max_context == 256 and "llama.cpp" in engine.device
 
 
+def test_build_app_serves_the_gguf_engine(stand_in):
+    from distill.serve.server import build_app
+    from distill.teachers.llamacpp import LlamaCppEngine
+
+    app = build_app(ServeConfig(model=str(stand_in)))
+    assert isinstance(app.state.engine, LlamaCppEngine) and app.state.served_name == "tiny-f32"
+
+
 def test_a_folder_stays_on_transformers(stand_in, chat_model):
     engine = load_engine(ServeConfig(model=str(chat_model)))
     assert isinstance(engine, HFEngine) and not StandInLlama.built
@@ -245,3 +253,32 @@ def test_same_json_and_answers_as_transformers_through_real_llama_cpp(real_gguf,
     lps = _compare(_serve(engine), ref)
     want = [c["logprob"] for c in ref["logprobs"]["choices"][0]["logprobs"]["content"]]
     assert lps == pytest.approx(want, abs=1e-3)  # f32 file: llama.cpp's kernels round differently, barely
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed (pip install 'distill[llamacpp]')")
+def test_distill_serve_subprocess_serves_a_gguf(real_gguf, hf_engine):
+    import os
+    import re
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    import distill
+
+    env = os.environ | {"PYTHONPATH": str(Path(distill.__file__).parents[1])}
+    p = subprocess.Popen([sys.executable, "-m", "distill", "serve", str(real_gguf), "--port", "0", "--threads", "1"],
+                         stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = ""
+        while not re.search(r"serving .* at http:", line):
+            line = p.stderr.readline()
+            assert line or p.poll() is None, "distill serve exited early"
+        assert "llama.cpp" in line
+        client = openai.OpenAI(base_url=re.search(r"(http://\S+/v1)", line).group(1), api_key="-", max_retries=0)
+        assert [m.id for m in client.models.list().data] == ["tiny-f32"]
+        r = client.chat.completions.create(model="tiny-f32", messages=ASK, max_tokens=8, temperature=0)
+        assert r.choices[0].message.content == hf_engine.generate(hf_engine.chat_prompt_ids(ASK), max_tokens=8)["text"]
+    finally:
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) in (0, -signal.SIGINT)

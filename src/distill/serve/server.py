@@ -193,7 +193,7 @@ def load_engine(cfg: ServeConfig):
     if is_gguf(cfg.model):
         from distill.teachers.llamacpp import LlamaCppEngine
 
-        log.info("serving %s through llama.cpp", cfg.model)
+        log.info("%s: the llama.cpp engine (a .gguf file)", cfg.model)
         return LlamaCppEngine(cfg.model, n_ctx=cfg.context, n_threads=cfg.threads or None,
                               n_gpu_layers=cfg.gpu_layers)
     from distill.teachers.hf import HFEngine
@@ -222,7 +222,8 @@ def build_app(cfg: ServeConfig):
     key = read_api_key(cfg.api_key_env)
     watermark = watermark_processor(cfg)  # an unset key fails before the model loads
     engine = load_engine(cfg)
-    procs = [p for p in (antidistill_processor(cfg, engine.tokenizer, engine.device), watermark) if p]
+    procs = [] if is_gguf(cfg.model) else [  # a .gguf with either is refused by ServeConfig
+        p for p in (antidistill_processor(cfg, engine.tokenizer, engine.device), watermark) if p]
     if procs:
         from transformers import LogitsProcessorList
 
