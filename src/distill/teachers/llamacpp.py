@@ -1,10 +1,11 @@
-"""A local GGUF file as a teacher, through llama.cpp (``pip install 'distill[llamacpp]'``; it compiles from source).
+"""A local GGUF file through llama.cpp (``pip install 'distill[llamacpp]'``; it compiles from source): as a teacher
+(:class:`LlamaCppTeacher`) and as the engine `distill serve FILE.gguf` serves (:class:`LlamaCppEngine`).
 
-llama.cpp generates SmolLM2 about six times faster than transformers on a CPU, which matters when the
-teacher writes a whole data set. ``llama_cpp`` is imported only when this backend is built, so the rest
-of distill works without it. Calls are serialized with a lock (one ``Llama`` object is not thread-safe)
-and run in a worker thread so the event loop stays free.
-"""
+One request at a time, llama.cpp generated SmolLM2 1.5× faster per CPU-second than transformers here
+(benchmarks/results/serve_gguf.md; the batched transformers teacher is faster still with 16 requests in
+flight). ``llama_cpp`` is imported only when this backend is built, so the rest of distill works without
+it. Calls are serialized with a lock (one ``Llama`` object is not thread-safe) and run in a worker thread
+so the event loop stays free."""
 
 from __future__ import annotations
 
