@@ -54,7 +54,7 @@ def test_round_trip_through_transformers_gguf_loader(tiny, tmp_path, quantize, t
     got = logits(model, ref_tok)
     assert got.shape == ref.shape and float((got - ref).abs().max()) < tol * float(ref.abs().max())
     assert (got.argmax(-1) == ref.argmax(-1)).float().mean() == 1.0
-    assert info["pre_tokenizer"] == "gpt2" and info["quantize"] == quantize
+    assert info["pre_tokenizer"] == "gpt-2" and info["quantize"] == quantize
     assert model.config.tie_word_embeddings is False and model.config.vocab_size == len(ref_tok) + 3
 
 
@@ -68,7 +68,7 @@ def test_reader_sees_llama_metadata_names_and_types(tiny, tmp_path):
     assert f["general.architecture"] == "llama" and f["llama.block_count"] == 2
     assert f["llama.attention.head_count"] == 4 and f["llama.attention.head_count_kv"] == 2
     assert f["llama.embedding_length"] == 64 and f["llama.rope.dimension_count"] == 16
-    assert f["tokenizer.ggml.model"] == "gpt2" and f["tokenizer.ggml.pre"] == "gpt2"
+    assert f["tokenizer.ggml.model"] == "gpt2" and f["tokenizer.ggml.pre"] == "gpt-2"
     assert f["general.file_type"] == gguf.LlamaFileType.MOSTLY_Q8_0
     tokens = r.fields["tokenizer.ggml.tokens"].contents()
     n = f["llama.vocab_size"]  # the tokenizer's ids + 3 padding rows of the embedding
@@ -121,3 +121,35 @@ def test_cli_export_writes_and_checks_the_file(tiny, tmp_path, capsys):
     assert res["file"] == str(out) and out.stat().st_size == res["bytes"] and res["quantize"] == "f16"
     assert res["greedy_agreement"] == 1.0 and res["max_abs_logit_diff"] < 0.05
     assert res["tensors"] == 21
+
+
+@pytest.mark.parametrize("quantize,tol,agree", [("f32", 1e-3, 1.0), ("f16", 0.03, 1.0), ("q8_0", 0.1, 0.9)])
+def test_round_trip_through_llama_cpp(tiny, tmp_path, quantize, tol, agree):
+    """The issue's check: llama.cpp loads the file, tokenizes as transformers does, and its logits and greedy
+    continuation match the folder's (f32 to rounding; f16 close; q8_0 near, greedy mostly the same)."""
+    pytest.importorskip("llama_cpp")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from distill.teachers.llamacpp import LlamaCppEngine, last_logits
+
+    out = tmp_path / f"tiny-{quantize}.gguf"
+    export_gguf(tiny, out, quantize)
+    engine = LlamaCppEngine(str(out), n_ctx=128, n_threads=1)
+    tok = AutoTokenizer.from_pretrained(tiny)
+    prompt = tok(PROMPT, add_special_tokens=False)["input_ids"]
+    assert engine.text_prompt_ids(PROMPT) == prompt  # llama.cpp's tokenizer (gpt-2 pre-tokenizer) agrees
+    llm, ids, got = engine.llm, list(prompt), []
+    llm.reset()
+    llm.eval(ids)
+    for _ in range(20):  # llama.cpp's own greedy continuation, its logits at every step
+        got.append(np.array(last_logits(llm), dtype=np.float32))
+        ids.append(int(got[-1].argmax()))
+        llm.eval([ids[-1]])
+    with torch.no_grad():  # the folder's logits on the same tokens (teacher forcing)
+        ref = AutoModelForCausalLM.from_pretrained(tiny).eval()(torch.tensor([ids])).logits[0].numpy()
+    ref = ref[len(prompt) - 1:len(ids) - 1]
+    got = np.stack(got)
+    assert got.shape == ref.shape
+    assert float(np.abs(got - ref).max()) < tol * float(np.abs(ref).max())
+    assert float((got.argmax(-1) == ref.argmax(-1)).mean()) >= agree  # greedy: llama.cpp's tokens are the folder's

@@ -11,7 +11,7 @@ Two details decide whether llama.cpp reads the file correctly:
   re-ordered per head, row ``h·d + 2i + j`` taking HF row ``h·d + j·d/2 + i`` (K with the K/V head count);
   loaders (llama.cpp implicitly, transformers' GGUF reader explicitly) undo it.
 - **Pre-tokenizer.** llama.cpp picks its text-splitting rule by ``tokenizer.ggml.pre``; it is read from the
-  tokenizer's own pipeline: plain byte-level → ``gpt2``; digits split one by one, then byte-level → ``smollm``.
+  tokenizer's own pipeline: plain byte-level → ``gpt-2``; digits split one by one, then byte-level → ``smollm``.
 
 Norm weights stay float32 (as llama.cpp's converter keeps them); matrices are stored as float32, float16 or
 Q8_0 (blocks of 32 int8 values with one float16 scale; a matrix whose rows are not a multiple of 32 falls
@@ -51,7 +51,8 @@ def pre_tokenizer_name(tokenizer_json: dict) -> str:
         tokenizer_json: the parsed tokenizer.json.
 
     Returns:
-        "gpt2" (byte-level with its own GPT-2 regex) or "smollm" (single digits, then byte-level).
+        "gpt-2" (byte-level with its own GPT-2 regex; llama.cpp refuses "gpt2") or "smollm" (single digits,
+        then byte-level).
 
     Raises:
         ValueError: a model that is not BPE, or a pre-tokenizer llama.cpp has no matching rule for here.
@@ -62,7 +63,7 @@ def pre_tokenizer_name(tokenizer_json: dict) -> str:
     steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else [pre]
     kinds = [s.get("type") for s in steps]
     if kinds == ["ByteLevel"] and steps[0].get("use_regex", True):
-        return "gpt2"
+        return "gpt-2"
     if kinds == ["Digits", "ByteLevel"] and steps[0].get("individual_digits") and steps[1].get("use_regex", True):
         return "smollm"
     raise ValueError(f"pre-tokenizer {kinds} has no llama.cpp rule here (byte-level, optionally after single "

@@ -1,6 +1,8 @@
 """The OpenAI-compatible app behind `distill serve`: /v1/models, /v1/chat/completions, /v1/completions.
 
-One model, one sequence at a time (the engine's lock); prompts are templated and tokenized, and tokens produced, in
+One model, one sequence at a time (the engine's lock): a transformers :class:`~distill.teachers.hf.HFEngine`
+or, for a .gguf file, a llama.cpp :class:`~distill.teachers.llamacpp.LlamaCppEngine` (same interface, same
+answers' JSON); prompts are templated and tokenized, and tokens produced, in
 worker threads (request bodies and prompts are size-checked first), and tokens are handed
 to the event loop one by one, so streaming is real and other connections stay responsive. Stop strings
 are handled on the text: a streamed chunk never shows a prefix of a stop string that later completes.
@@ -199,7 +201,8 @@ def create_app(engine: HFEngine, served_name: str, *, api_key: str | None = None
     Templating, tokenizing and generating run in worker threads, so a large request never stalls the others.
 
     Args:
-        engine: the loaded engine.
+        engine: the loaded engine (:class:`~distill.teachers.hf.HFEngine`, or
+            :class:`~distill.teachers.llamacpp.LlamaCppEngine` for a .gguf).
         served_name: the model id clients ask for (and ``/v1/models`` lists).
         api_key: the bearer key every ``/v1`` request must carry; None: no key.
         max_body_bytes: largest request body, in bytes.

@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 class ServeConfig:
     """Settings of `distill serve`."""
 
-    model: str = doc("the model to serve: a Hugging Face folder, or 'smollm2' (the embedded default)",
-                     flag="model", default="smollm2", required=True)
+    model: str = doc("the model to serve: a Hugging Face folder, 'smollm2' (the embedded default), or a .gguf "
+                     "file (served through llama.cpp: the llamacpp extra)", flag="model", default="smollm2",
+                     required=True)
     host: str = doc("address to listen on (127.0.0.1: this machine only)", default="127.0.0.1")
     port: int = doc("port to listen on (0: any free port, printed at start)", default=8000, ge=0, le=65535)
     served_name: str = doc("model id clients ask for (default: 'smollm2' or the folder's name)", default="")
@@ -28,6 +29,12 @@ class ServeConfig:
                            "(empty: no key)", default="")
     device: str = doc("torch device (default: cuda when available, else cpu)", default="")
     dtype: Literal["float32", "bfloat16", "float16"] = doc("weights' dtype", default="float32")
+    threads: int = doc("CPU threads generating (torch's for a folder, llama.cpp's for a .gguf; 0: the library's "
+                       "choice)", default=0, ge=0)
+    context: int = doc("a .gguf's context window in tokens, allocated at start (0: the file's own, at most 8,192)",
+                       default=0, ge=0, group="gguf")
+    gpu_layers: int = doc("a .gguf's layers offloaded to a GPU (needs a GPU build of llama-cpp-python)", default=0,
+                          ge=0, group="gguf")
     max_body_bytes: int = doc("largest request body accepted (413 beyond it)", default=4 << 20, ge=1024)
     max_prompt_tokens: int = doc("longest prompt accepted, in tokens (400 beyond it; 0: the model's context); "
                                  "a prompt of more than 16 characters per token is refused before tokenizing",
@@ -50,9 +57,35 @@ class ServeConfig:
                                  group="antidistillation")
 
     def __post_init__(self):
+        if is_gguf(self.model):
+            why = "a .gguf file is served by llama.cpp, which {}; serve the Hugging Face folder instead"
+            check(not self.watermark_key_env, "watermark_key_env", self.watermark_key_env,
+                  "empty for a .gguf model: " + why.format("runs no logits processor (the watermark)"))
+            check(not self.antidistill, "antidistill", self.antidistill,
+                  "0 for a .gguf model: " + why.format("runs no logits processor (antidistillation)"))
+            check(self.dtype == "float32", "dtype", self.dtype, "float32 (the default) for a .gguf model: the file's "
+                  "storage is chosen at export (distill export gguf --quantize f32|f16|q8_0)")
+            check(self.device in ("", "cpu"), "device", self.device, "'' or 'cpu' for a .gguf model (llama.cpp "
+                  "offloads to a GPU with --gpu-layers N)")
+        else:
+            check(not self.context, "context", self.context, "0 unless the model is a .gguf file")
+            check(not self.gpu_layers, "gpu_layers", self.gpu_layers, "0 unless the model is a .gguf file "
+                  "(a folder runs on --device)")
         if self.antidistill:
             check(bool(self.proxy_student and self.antidistill_data), "proxy_student", self.proxy_student,
                   "a proxy student folder and --antidistill-data when --antidistill is set")
+
+
+def is_gguf(model: str) -> bool:
+    """Whether ``model`` names a GGUF file (served through llama.cpp) rather than a folder or embedded name.
+
+    Args:
+        model: what the user passed as MODEL.
+
+    Returns:
+        True when it ends in ".gguf" (any case).
+    """
+    return model.strip().lower().endswith(".gguf")
 
 
 def watermark_processor(cfg: ServeConfig):
@@ -103,7 +136,8 @@ def antidistill_processor(cfg: ServeConfig, tokenizer, device: str):
 
 
 def served_name(cfg: ServeConfig) -> str:
-    """The model id to serve under: ``served_name`` if set, else "smollm2" or the model folder's name.
+    """The model id to serve under: ``served_name`` if set, else "smollm2", the model folder's name or the .gguf
+    file's stem.
 
     Args:
         cfg: the server's settings.
@@ -111,7 +145,12 @@ def served_name(cfg: ServeConfig) -> str:
     Returns:
         The model id.
     """
-    return cfg.served_name or (cfg.model if cfg.model == "smollm2" else Path(cfg.model.rstrip("/")).name)
+    if cfg.served_name:
+        return cfg.served_name
+    if cfg.model == "smollm2":
+        return cfg.model
+    path = Path(cfg.model.rstrip("/"))
+    return path.stem if is_gguf(cfg.model) else path.name
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -138,6 +177,34 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def load_engine(cfg: ServeConfig):
+    """The engine that serves ``cfg.model``: llama.cpp for a .gguf file, transformers otherwise.
+
+    Args:
+        cfg: the server's settings.
+
+    Returns:
+        A :class:`~distill.teachers.llamacpp.LlamaCppEngine` or a :class:`~distill.teachers.hf.HFEngine`.
+
+    Raises:
+        FileNotFoundError: a .gguf that is not a file.
+        ModuleNotFoundError: a .gguf without llama-cpp-python installed (the message names the extra).
+    """
+    if is_gguf(cfg.model):
+        from distill.teachers.llamacpp import LlamaCppEngine
+
+        log.info("%s: the llama.cpp engine (a .gguf file)", cfg.model)
+        return LlamaCppEngine(cfg.model, n_ctx=cfg.context, n_threads=cfg.threads or None,
+                              n_gpu_layers=cfg.gpu_layers)
+    from distill.teachers.hf import HFEngine
+
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    return HFEngine(cfg.model, device=cfg.device or None, dtype=cfg.dtype)
+
+
 def build_app(cfg: ServeConfig):
     """Load the model the config names and build its app.
 
@@ -151,12 +218,12 @@ def build_app(cfg: ServeConfig):
         ValueError: ``api_key_env`` names an unset variable.
     """
     from distill.serve.app import create_app, read_api_key
-    from distill.teachers.hf import HFEngine
 
     key = read_api_key(cfg.api_key_env)
     watermark = watermark_processor(cfg)  # an unset key fails before the model loads
-    engine = HFEngine(cfg.model, device=cfg.device or None, dtype=cfg.dtype)
-    procs = [p for p in (antidistill_processor(cfg, engine.tokenizer, engine.device), watermark) if p]
+    engine = load_engine(cfg)
+    procs = [] if is_gguf(cfg.model) else [  # a .gguf with either is refused by ServeConfig
+        p for p in (antidistill_processor(cfg, engine.tokenizer, engine.device), watermark) if p]
     if procs:
         from transformers import LogitsProcessorList
 
