@@ -62,7 +62,7 @@ class WeakTeacherConfig:
     seeds: tuple[int, ...] = doc("seeds; each trains its own teachers and students", default=(0,))
     kd_weights: tuple[float, ...] = doc("weights w of the distillation term, (1 − w)·CE + w·KD; 0 (the student "
                                         "alone, no teacher) is the baseline and must be listed",
-                                        default=(0.0, 0.5, 0.9), ge=0, le=1)
+                                        default=(0.0, 0.25, 0.75), ge=0, le=1)
     out: str = doc("output folder: results.json, results.md, gain.png, cells/ (finished grid cells), runs/",
                    default="runs/weak-teacher")
     # image path
@@ -83,8 +83,8 @@ class WeakTeacherConfig:
     image_lr: float = doc("peak learning rate (SGD, momentum 0.9, one-cycle) of teachers and students",
                           default=0.05, gt=0, group="image path")
     ood_shift: int = doc("out-of-distribution images: test images shifted by this many pixels right and down",
-                         default=3, ge=1, group="image path")
-    ood_rotate: float = doc("out-of-distribution images: test images rotated by this many degrees", default=20.0,
+                         default=2, ge=1, group="image path")
+    ood_rotate: float = doc("out-of-distribution images: test images rotated by this many degrees", default=15.0,
                             group="image path")
     # LM path
     lm_data: str | None = doc("in-domain text file (its last tenth held out; default: pydoc_data topics, every "
@@ -978,8 +978,8 @@ def figure(res: dict):
                 ax.plot(x, [c[f"mean_gain_{where}"] for c in cells], "s--", color=color, alpha=0.6,
                         label=f"student {s}, mean over mixes")
             for t, xv in zip(teachers, x, strict=True):
-                ax.annotate(f"{t['size']}/{t['budget']}", (xv, 0), textcoords="offset points", xytext=(0, -12),
-                            fontsize=7, ha="center", color="0.4")
+                ax.annotate(f"teacher {t['size']}/{t['budget']}", (xv, 0), xycoords=("data", "axes fraction"),
+                            textcoords="offset points", xytext=(2, 4), rotation=90, fontsize=7, color="0.4")
             ax.axhline(0, color="0.5", lw=0.8)
             if path == "lm":
                 ax.invert_xaxis()
