@@ -218,3 +218,26 @@ def test_cli_runs_a_tiny_config(digits, tmp_path):
     assert res["paths"]["image"]["dataset"] == "idx"
     assert len(res["paths"]["lm"]["cells"]) == 2 and len(res["paths"]["image"]["cells"]) == 2
     assert (out / "gain.png").exists() and "LM path" in (out / "results.md").read_text()
+
+
+def test_claims_read_the_grid():
+    """A hand-made LM grid (bits per byte): the weak teacher (worse than the student alone) helps, the strongest
+    helps less than a weaker one, and the gain is larger out of domain."""
+    def cell(student, teacher, budget, w, bpb_in, bpb_ood):
+        return {"student": student, "teacher": teacher, "budget": budget, "kd_weight": w,
+                "temperature": 1.0 if w else None, "in": bpb_in, "ood": bpb_ood}
+
+    run = {"teachers": [{"size": "16x1", "budget": 10, "in": 3.5, "ood": 4.0},
+                        {"size": "64x4", "budget": 100, "in": 2.0, "ood": 3.0}],
+           "cells": [cell("32x2", None, None, 0, 3.0, 4.0), cell("32x2", "16x1", 10, 0.5, 2.9, 3.7),
+                     cell("32x2", "64x4", 100, 0.5, 2.95, 3.8)],
+           "reused": 0, "seconds": 1.0, "cpu_seconds": 1.0}
+    agg = wt.aggregate_path("lm", [run])
+    gains = {c["teacher"]: (c["gain_in"], c["gain_ood"]) for c in agg["cells"] if c["kd_weight"]}
+    assert gains["16x1"] == pytest.approx((0.1, 0.3)) and gains["64x4"] == pytest.approx((0.05, 0.2))
+    assert {k: v["seen"] for k, v in agg["claims"].items()} == {
+        "weak_teacher_helps": True, "strong_teacher_saturates": True, "gain_larger_ood": True}
+    run["cells"][1] = cell("32x2", "16x1", 10, 0.5, 3.1, 4.2)  # now the weak teacher hurts
+    agg = wt.aggregate_path("lm", [run])
+    assert {k: v["seen"] for k, v in agg["claims"].items()} == {
+        "weak_teacher_helps": False, "strong_teacher_saturates": False, "gain_larger_ood": False}
