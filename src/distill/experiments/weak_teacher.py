@@ -855,8 +855,8 @@ def claims(path: str, agg: dict) -> dict:
     * weak teacher helps: some teacher *weaker than the student trained alone* (worse in distribution) still
       gives that student a gain in distribution at its best mix; the detail also gives the weakest teacher
       (smallest, shortest budget) → largest student;
-    * strong teacher saturates: for some student, the strongest teacher's best gain is no larger than a weaker
-      teacher's (the gain does not grow all the way with teacher strength);
+    * strong teacher saturates: for some student, a weaker teacher gives a gain that counts and the strongest
+      teacher's best gain is no larger (the gain does not grow all the way with teacher strength);
     * larger out of distribution: the mean out-of-distribution gain over all distilled cells is positive and
       exceeds the in-distribution one (same units: accuracy points, or bits per byte).
 
@@ -892,13 +892,15 @@ def claims(path: str, agg: dict) -> dict:
     sat = []
     for s in students:
         g_strong = best[(s, strongest["size"], strongest["budget"])]["gain_in"]
-        others = [best[(s, t["size"], t["budget"])]["gain_in"] for t in teachers if t is not strongest]
-        sat.append((s, g_strong, max(others) if others else None))
+        others = [best[(s, t["size"], t["budget"])] for t in teachers if t is not strongest]
+        top = max(others, key=lambda c: c["gain_in"]) if others else None
+        sat.append((s, g_strong, top["gain_in"] if top else None, top is not None and _clear(agg, top, "gain_in")))
     out["strong_teacher_saturates"] = {
-        "seen": any(w is not None and g <= w for _, g, w in sat),
+        "seen": any(clear and g <= w for _, g, w, clear in sat),
         "detail": "; ".join(f"student {s}: strongest teacher ({strongest['size']}/{strongest['budget']}) "
                             f"{g:+.3g} vs best weaker " + (f"{w:+.3g}" if w is not None else "(none: one teacher)")
-                            for s, g, w in sat)}
+                            + ("" if clear or w is None else " (not a gain that counts)")
+                            for s, g, w, clear in sat)}
     kd = [c for c in agg["cells"] if c["kd_weight"] > 0]
     gi, go = statistics.fmean(c["gain_in"] for c in kd), statistics.fmean(c["gain_ood"] for c in kd)
     out["gain_larger_ood"] = {"seen": go > 0 and go > gi,
