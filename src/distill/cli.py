@@ -106,6 +106,10 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Reproduce Hinton et al. (2015): teacher, student alone, distilled student, T sweep, omitted class.",
         "distill.experiments.hinton:HintonConfig", "distill.experiments.hinton:run",
         see="cat {out}/results.md; open {out}/temperature.png"),
+    ("experiment", "weak-teacher"): Command(
+        "Weak teachers: teacher size × budget × student size × loss mix, on Fashion-MNIST MLPs and tiny LMs.",
+        "distill.experiments.weak_teacher:WeakTeacherConfig", "distill.experiments.weak_teacher:run",
+        see="cat {out}/results.md; open {out}/gain.png"),
     ("classic", "train"): Command(
         "Classifier distillation: labels | response | feature | multi | self (born-again).",
         "distill.train.classic:ClassicConfig", "distill.train.classic:run",
