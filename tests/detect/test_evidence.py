@@ -67,3 +67,27 @@ def test_evidence_sentences_name_the_facts():
     assert "0% of those prompts were sent word for word" in text
     assert d["members"] == sorted(f"h{i}" for i in range(10)) and d["accounts"] == 10
     assert d["example_prompts"] == ["first", "second"]  # account order, not input order
+
+
+def test_dominant_extraction_flags_without_an_operating_sign_unless_from_its_own_network():
+    """A careful operator at human volumes on residential proxies shows no rotation, volume, wave or
+    synchrony; a pooled extraction share whose Wilson lower bound is ≥ 0.35 flags it by itself. The
+    same share from one or two networks per account (a lab) does not, nor does a share of 25%."""
+    cfg = TrafficConfig(logs=("x",), flag_score=0.6)
+    h = [f"h{i}" for i in range(10)]
+
+    def flagged(n_hit, blocks):
+        acc, members, e, sync, repeats = _world()
+        acc["e_rotation"] = 0.0
+        acc.loc[h, "n_hit"], acc.loc[h, "n_blocks_own"] = n_hit, blocks
+        t = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats)
+        row = t.set_index("comp").loc[1]
+        assert row["operational"] == 0.0
+        return bool(row["flagged"]), float(row["extract_lcb"])
+
+    ok, lcb = flagged(20, 30)  # 200 of 400 prompts: Wilson lower bound 0.451
+    assert ok and lcb == pytest.approx(0.451, abs=1e-3)
+    assert flagged(20, 0) == (True, pytest.approx(lcb))  # all through privacy relays: no own block either
+    assert flagged(20, 1)[0] is False and flagged(20, 2)[0] is False  # its own one or two networks: a lab
+    ok, lcb = flagged(10, 30)  # 25%: lower bound 0.21, within reach of an ordinary group
+    assert not ok and lcb == pytest.approx(0.210, abs=1e-3)

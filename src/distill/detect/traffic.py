@@ -384,7 +384,7 @@ def run(cfg: TrafficConfig) -> TrafficResult:
             "n_req", "n_seen", "n_hit", "n_dup", "n_blocks_own", "n_days", "comp"]
         atomic_text(out / "evidence.csv", _round(acc_out[ev_cols]).to_csv(index=False))  # why each account scored so
         acc_out = acc_out.set_index("account_id")
-        atomic_text(out / "candidates.csv", _round(comms[comms["size"] >= 2].drop(columns=["comp"])).to_csv(index=False))
+        atomic_text(out / "candidates.csv", _round(comms[comms["size"] >= 2]).to_csv(index=False))
         flagged = comms[comms["flagged"]]
         in_op = (acc_out["flagged"] == 1) & acc_out["cluster"].astype(str).str.startswith("op")
         ids = acc_out.index[in_op].to_series().groupby(acc_out.loc[in_op, "comp"]).apply(sorted)
