@@ -106,6 +106,10 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Reproduce Hinton et al. (2015): teacher, student alone, distilled student, T sweep, omitted class.",
         "distill.experiments.hinton:HintonConfig", "distill.experiments.hinton:run",
         see="cat {out}/results.md; open {out}/temperature.png"),
+    ("experiment", "diffusion"): Command(
+        "Distilled diffusion (BK-SDM): a block-removed U-Net trained from scratch, with output KD, with feature KD.",
+        "distill.experiments.diffusion:DiffusionConfig", "distill.experiments.diffusion:run",
+        see="cat {out}/results.md; open {out}/fd.png {out}/seed0/samples_*.png"),
     ("classic", "train"): Command(
         "Classifier distillation: labels | response | feature | multi | self (born-again).",
         "distill.train.classic:ClassicConfig", "distill.train.classic:run",
