@@ -1389,7 +1389,7 @@ def feature_kd(student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor
     if len(weights) != len(names):
         raise ValueError(f"feature_kd: {len(weights)} weights for {len(names)} layers {names}.")
     total = None
-    for name, w in zip(names, weights):
+    for name, w in zip(names, weights, strict=True):
         for side, d in (("student", student), ("teacher", teacher)):
             if name not in d:
                 raise KeyError(f"feature_kd: layer {name!r} is missing from the {side} activations {sorted(d)}.")

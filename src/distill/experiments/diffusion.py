@@ -230,7 +230,7 @@ def remove_blocks(teacher: nn.Module, layers: int, mid_block: bool = False, seed
         return [(k, tuple(v.shape)) for k, v in m.state_dict().items()]
 
     for kind in ("down_blocks", "up_blocks"):
-        for i, (s_blk, t_blk) in enumerate(zip(getattr(student, kind), getattr(teacher, kind))):
+        for i, (s_blk, t_blk) in enumerate(zip(getattr(student, kind), getattr(teacher, kind), strict=True)):
             nxt = 0
             for j, res in enumerate(s_blk.resnets):
                 while nxt < len(t_blk.resnets) and shapes(t_blk.resnets[nxt]) != shapes(res):
@@ -684,7 +684,7 @@ def run_seed(cfg: DiffusionConfig, seed: int, data, out: Path, feature_net: Feat
             m[f"latency_b{b}_s"] = round(latency(nets[name], b, steps=cfg.ddim_steps, train_timesteps=cfg.train_timesteps,
                                                  repeats=cfg.latency_repeats), 4)
         sample_grid(x, labels, f"{name} (seed {seed}): DDIM {cfg.ddim_steps} steps", out / f"samples_{name}.png")
-    for name, m in models.items():
+    for m in models.values():
         m["speedup_b1"] = round(models["teacher"]["latency_b1_s"] / m["latency_b1_s"], 3)
         m["speedup_b64"] = round(models["teacher"]["latency_b64_s"] / m["latency_b64_s"], 3)
         m["param_ratio"] = round(m["params"] / models["teacher"]["params"], 4)
