@@ -741,7 +741,7 @@ def markdown(res: dict) -> str:
     c = res["config"]
     n = len(res["seeds"])
     lines = [f"# distill experiment diffusion ({res['dataset']}, {n} seed{'s' * (n > 1)}, "
-             f"{res['seconds']:.0f} s wall, {res['cpu_seconds']:.0f} CPU s, {res['threads']} threads)", "",
+             f"{res['seconds']:.0f} s wall, {res['cpu_seconds']:.0f} CPU s, {res['threads']} thread{'s' * (res['threads'] > 1)})", "",
              f"Teacher {c['teacher_steps']:,} steps; every student {c['student_steps']:,} steps (batch "
              f"{c['batch_size']}, lr {c['lr']:g}); DDIM {c['ddim_steps']} steps, {c['samples']:,} samples per model; "
              "FD = Fréchet distance in the packaged Fashion-MNIST CNN's 256-d features"
