@@ -7,6 +7,7 @@ grids to benchmarks/results/diffusion.{json,md,png} and benchmarks/results/diffu
     OMP_NUM_THREADS=1 python benchmarks/diffusion.py              # quick mode, seed 0
     OMP_NUM_THREADS=1 python benchmarks/diffusion.py --seeds 0 1 2  # one quick run per seed, for spread
     python benchmarks/diffusion.py --seeds 0 1 --collect              # only collect finished runs
+    OMP_NUM_THREADS=1 python benchmarks/diffusion.py --latency 7      # also: teacher and student timed in turn
 """
 
 import argparse
@@ -21,10 +22,42 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 
 
+def interleaved_latency(rounds: int) -> dict:
+    """Sampling latency of the quick teacher and student architectures, timed in turn (random weights:
+    latency depends on the architecture alone), so that load on a shared machine hits both alike."""
+    import time
+
+    import torch
+
+    from distill.experiments import diffusion as dif
+
+    cfg = dif.DiffusionConfig(quick=True).resolved()
+    teacher = dif.build_unet(cfg.image_size, cfg.channels, cfg.layers_per_block, True, 10, 0)
+    student, _ = dif.remove_blocks(teacher, cfg.student_layers, cfg.student_mid_block)
+    nets = {"teacher": teacher, "student": student}
+    out = {"threads": torch.get_num_threads(), "ddim_steps": cfg.ddim_steps, "rounds": rounds, "batches": {}}
+    for b in (1, 64):
+        labels = torch.arange(b) % 10
+        times = {k: [] for k in nets}
+        for r in range(rounds + 1):  # round 0 warms up
+            for name, net in nets.items():
+                t0 = time.perf_counter()
+                dif.sample(net, labels, steps=cfg.ddim_steps, train_timesteps=cfg.train_timesteps, seed=r,
+                           batch_size=b, show=False)
+                if r:
+                    times[name].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        out["batches"][b] = {"teacher": med["teacher"], "student": med["student"],
+                             "speedup": med["teacher"] / med["student"]}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--collect", action="store_true", help="do not run: collect the finished runs' results")
+    ap.add_argument("--latency", type=int, default=0,
+                    help="also time the quick teacher and student architectures in turn, N rounds (median)")
     args = ap.parse_args()
     runs = []
     for seed in args.seeds:  # quick mode runs one seed, so each seed is its own run
@@ -51,6 +84,14 @@ def main() -> None:
                "| model | FD → teacher | FD → real test | CNN accuracy | pixel RMSE vs teacher |\n|---|---|---|---|---|\n")
         for name, sp in res["spread"].items():
             md += f"| {name} | " + " | ".join(f"{sp[k]['mean']:.3f} ± {sp[k]['std']:.3f}" for k in keys) + " |\n"
+    if args.latency:
+        res["latency_interleaved"] = interleaved_latency(args.latency)
+        lat = res["latency_interleaved"]
+        md += (f"\nLatency, teacher and student timed in turn ({args.latency} rounds, median, "
+               f"{lat['threads']} thread(s), DDIM {lat['ddim_steps']} steps): "
+               + "; ".join(f"batch {b}: teacher {v['teacher']:.3f} s, student {v['student']:.3f} s, "
+                           f"{v['speedup']:.2f}×" for b, v in lat["batches"].items()) + "\n")
+        (RESULTS / "diffusion.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
     (RESULTS / "diffusion.md").write_text(md)
     shutil.copy(first / "fd.png", RESULTS / "diffusion.png")
     for png in sorted((first / f"seed{args.seeds[0]}").glob("samples_*.png")):

@@ -109,7 +109,7 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("experiment", "diffusion"): Command(
         "Distilled diffusion (BK-SDM): a block-removed U-Net trained from scratch, with output KD, with feature KD.",
         "distill.experiments.diffusion:DiffusionConfig", "distill.experiments.diffusion:run",
-        see="cat {out}/results.md; open {out}/fd.png {out}/seed0/samples_*.png"),
+        see="cat {out}/results.md; open {out}/fd.png {out}/seed*/samples_*.png"),
     ("classic", "train"): Command(
         "Classifier distillation: labels | response | feature | multi | self (born-again).",
         "distill.train.classic:ClassicConfig", "distill.train.classic:run",
