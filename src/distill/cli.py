@@ -110,6 +110,10 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Weak teachers: teacher size × budget × student size × loss mix, on Fashion-MNIST MLPs and tiny LMs.",
         "distill.experiments.weak_teacher:WeakTeacherConfig", "distill.experiments.weak_teacher:run",
         see="cat {out}/results.md; open {out}/gain.png"),
+    ("experiment", "diffusion"): Command(
+        "Distilled diffusion (BK-SDM): a block-removed U-Net trained from scratch, with output KD, with feature KD.",
+        "distill.experiments.diffusion:DiffusionConfig", "distill.experiments.diffusion:run",
+        see="cat {out}/results.md; open {out}/fd.png {out}/seed*/samples_*.png"),
     ("classic", "train"): Command(
         "Classifier distillation: labels | response | feature | multi | self (born-again).",
         "distill.train.classic:ClassicConfig", "distill.train.classic:run",

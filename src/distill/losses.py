@@ -57,6 +57,7 @@ __all__ = [
     "tvd",
     "hinton_kd",
     "mix_teachers",
+    "feature_kd",
     "topk_targets",
     "auto_chunk_size",
     "DIVERGENCES",
@@ -1363,3 +1364,39 @@ _DIVERGENCES = {
 DIVERGENCES: Registry[DivergenceEntry] = Registry(
     "divergence", {name: Described(e, e.summary) for name, e in _DIVERGENCES.items()},
     where=("lm train --loss", "lm quickstart --loss", "docs train --loss"))
+
+
+def feature_kd(student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor], names, *,
+               weights=None) -> torch.Tensor:
+    """Feature (hint) distillation: the weighted sum over named layers of the MSE between student and
+    teacher activations (FitNets hints without a projection; BK-SDM's per-block feature KD).
+
+    Args:
+        student: layer name → (B, ...) student activations (e.g. what forward hooks collected).
+        teacher: layer name → activations of the same shapes; constants (no gradient flows to them).
+        names: the layers to match, each a key of both dicts.
+        weights: one weight per name (default: 1 each).
+
+    Returns:
+        0-dim float32 loss: Σ_l w_l · mean((student[l] − teacher[l])²); 0 for identical activations.
+
+    Raises:
+        KeyError: a name is missing from either dict.
+        ValueError: shapes of a pair differ, or ``weights`` is not one per name.
+    """
+    names = list(names)
+    weights = [1.0] * len(names) if weights is None else list(weights)
+    if len(weights) != len(names):
+        raise ValueError(f"feature_kd: {len(weights)} weights for {len(names)} layers {names}.")
+    total = None
+    for name, w in zip(names, weights, strict=True):
+        for side, d in (("student", student), ("teacher", teacher)):
+            if name not in d:
+                raise KeyError(f"feature_kd: layer {name!r} is missing from the {side} activations {sorted(d)}.")
+        s, t = student[name], teacher[name]
+        if s.shape != t.shape:
+            raise ValueError(f"feature_kd: layer {name!r} has student shape {tuple(s.shape)} but teacher shape "
+                             f"{tuple(t.shape)}; match layers of equal width (or project the student's first).")
+        term = w * F.mse_loss(s.float(), t.detach().float())
+        total = term if total is None else total + term
+    return total if total is not None else torch.zeros((), dtype=torch.float32)

@@ -152,6 +152,8 @@ class _HintTaps:
 
     def _hook(self, name):
         def hook(_module, _inp, output):
+            if isinstance(output, tuple):  # blocks that also return skip tensors (U-Net down blocks): the first
+                output = output[0]
             self.out[name] = output.flatten(1)
 
         return hook
