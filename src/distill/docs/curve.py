@@ -40,8 +40,9 @@ class DocsCurveConfig:
                                  default_factory=lambda: DocsTrainConfig(data="-"),
                                  fixed=("dataset", "data", "steps", "grad_accum", "out"))
     eval: DocsEvalConfig = doc("how each point is evaluated (as `distill docs eval`)",
-                               default_factory=lambda: DocsEvalConfig(dataset="-", student="-",
-                                                                      compare_teacher=False, judge="none"),
+                               default_factory=lambda: DocsEvalConfig(dataset="-", student="-", systems=("student",),
+                                                                      compare_teacher=False, judge="none",
+                                                                      judge_check=False),
                                fixed=("dataset", "student", "out"))
 
     def __post_init__(self):
