@@ -35,12 +35,12 @@ sys.path.insert(0, str(ROOT / "src"))
 RUN = ROOT / "runs" / "docseval"
 OTHER = ("fastapi", "pandas", "httpx", "pytest", "uvicorn", "rich", "typer", "accelerate", "peft", "scipy")
 
-GENERATE = ["--teacher", "smollm2", "--template", "extractive", "--max-chunks", "170", "--questions-per-chunk", "2",
+GENERATE = ["--teacher", "smollm2", "--teacher-backend", "transformers", "--template", "extractive", "--max-chunks", "170", "--questions-per-chunk", "2",
             "--max-tokens", "64", "--concurrency", "16", "--product", "Python", "--quality.eval-fraction", "0.6",
             "--quality.max-per-chunk", "2", "--quality.unanswerable-fraction", "0.25",
-            "--unanswerable-docs", str(RUN / "other-docs"), "--unanswerable-docs-chunks", "60"]
+            "--unanswerable-docs", str(RUN / "other-docs"), "--unanswerable-docs-chunks", "60", "--max-attempts", "2"]
 TRAIN = ["--student", "smollm2", "--steps", "24", "--batch-size", "8", "--lr", "1e-4", "--warmup", "2"]
-EVAL = ["--max-tokens", "48", "--concurrency", "16", "--top-k", "2", "--passage-chars", "1000",
+EVAL = ["--teacher-backend", "transformers", "--max-tokens", "48", "--concurrency", "16", "--top-k", "2", "--passage-chars", "1000",
         "--judge-max-tokens", "24", "--price-in", "0.5", "--price-out", "1.5"]
 
 

@@ -110,6 +110,8 @@ class DocsEvalConfig(TeacherOptions):
                      "else the data set's own chunks.jsonl)", default="")
     judge: str = doc("who grades answers: 'teacher', 'none' (judge-free measures only), or a teacher spec",
                      default="teacher")
+    judge_systems: tuple[str, ...] = doc("systems whose answers the judge grades (empty: every system scored)",
+                                         default=())
     judge_check: bool = doc("measure the judge's agreement on the shipped hand-labelled answers", default=True)
     judge_max_tokens: int = doc("token limit of each verdict", default=40, ge=1)
     max_items: int = doc("evaluate at most this many held-out items (0: all)", default=0)
@@ -317,8 +319,9 @@ def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None, unt
     loaded: dict[str, object] = {}
 
     def load(spec):
-        if spec not in loaded:
-            loaded[spec] = load_teacher(spec)
+        if spec not in loaded:  # the embedded model on the engine --teacher-backend names
+            loaded[spec] = load_teacher(spec, backend=cfg.teacher_backend, timeout=cfg.timeout,
+                                        max_retries=cfg.max_retries)
         return loaded[spec]
 
     if teacher is None and ("teacher" in systems or cfg.judge == "teacher"):
@@ -372,7 +375,7 @@ def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None, unt
         for s in systems:
             comps = _answers(recorded(models[s], s), [prompt(s, it) for it in items], cfg, f"{s} answers")
             rows[s] = _rows(items, comps, known)
-            if j_rec is not None:
+            if j_rec is not None and (not cfg.judge_systems or s in cfg.judge_systems):
                 todo = [(r, it) for r, it in zip(rows[s], items, strict=True) if "error" not in r]
                 scores = judge_answers(j_rec, [{"question": it["question"], "reference": it["answer"],
                                                 "answer": r["answer"]} for r, it in todo], tmpl,

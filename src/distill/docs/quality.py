@@ -192,7 +192,7 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
 
     # 2. grounding
     n_in = len(kept)
-    if cfg.grounding != "none" and kept:
+    if (cfg.grounding != "none" or cfg.judge_grounding) and kept:
         sims = None
         if use_emb:
             sims = _embedding_support(kept, chunks, embed)
@@ -203,7 +203,7 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
             q_share, _ = lexical_support(it["question"], text)
             it = it | {"support_share": round(share, 3), "support": list(span)}
             reasons = []
-            if q_share < cfg.min_question_support:
+            if cfg.grounding != "none" and q_share < cfg.min_question_support:
                 reasons.append(f"only {q_share:.0%} of the question's content words are in its chunk "
                                f"(< {cfg.min_question_support:.0%}): not a question about this text")
             if use_lex and share < cfg.min_support:
@@ -223,8 +223,9 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
             else:
                 out.append(it)
         kept = out
-    steps["grounding"] = {"in": n_in, "removed": n_in - len(kept), "method": cfg.grounding
-                          if (use_emb or cfg.grounding in ("lexical", "none")) else "lexical"}
+    steps["grounding"] = {"in": n_in, "removed": n_in - len(kept), "method": (cfg.grounding
+                          if (use_emb or cfg.grounding in ("lexical", "none")) else "lexical")
+                          + (" + teacher as judge" if cfg.judge_grounding else "")}
 
     # 3. near-duplicate questions (across chunks too: one question asked twice is one question)
     n_in = len(kept)
