@@ -43,7 +43,7 @@ GENERATE = ["--teacher", "smollm2", "--teacher-backend", "transformers", "--temp
             "--unanswerable-docs", str(RUN / "other-docs"), "--unanswerable-docs-chunks", "60"]
 TRAIN = ["--student", "smollm2", "--steps", "16", "--batch-size", "8", "--lr", "1e-4", "--warmup", "2"]
 EVAL = ["--teacher", "smollm2", "--teacher-backend", "transformers", "--untrained", "smollm2", "--max-tokens", "48",
-        "--concurrency", "16", "--top-k", "2", "--passage-chars", "700", "--judge-max-tokens", "24",
+        "--concurrency", "16", "--top-k", "2", "--passage-chars", "700", "--judge-rubric", "yesno", "--judge-max-tokens", "4",
         "--judge-systems", "untrained", "student", "--price-in", "0.5", "--price-out", "1.5"]
 
 

@@ -2,8 +2,15 @@ import pytest
 
 from distill.docs.evaluate import is_refusal
 from distill.docs.generate import read_template
-from distill.docs.judge import (agreement, judge_agreement, judge_grounding, load_labelled, parse_verdicts,
-                                parse_yes_no, rule_verdict)
+from distill.docs.judge import (
+    agreement,
+    judge_agreement,
+    judge_grounding,
+    load_labelled,
+    parse_verdicts,
+    parse_yes_no,
+    rule_verdict,
+)
 from distill.teachers import Completion
 
 
@@ -87,3 +94,17 @@ def test_grounding_judge_reads_chunk_question_and_answer():
     triples = [{"chunk": "Keys expire after 90 days.", "question": "When?", "answer": "Keys expire after 90 days"},
                {"chunk": "Keys expire after 90 days.", "question": "When?", "answer": "After a year"}]
     assert judge_grounding(Judge(), triples) == [True, False]
+
+
+def test_the_yes_no_rubric():
+    from distill.docs.judge import read_rubric
+
+    items = load_labelled()
+    truth = {(it["question"], it["answer"]): it["correct"] for it in items}
+    oracle = StubJudge(lambda q, c: "Yes." if truth[(q, c)] else "no")
+    tmpl = read_rubric("yesno")
+    assert "Reply with one word: yes or no" in tmpl
+    a = judge_agreement(oracle, tmpl, is_refusal=is_refusal, rubric="yesno")
+    assert a["judge"]["right"] == len(items) and set(a["scores"]) == {0, 2}
+    assert parse_verdicts([Completion("yes", 1, 1), Completion("No.", 1, 1), Completion("2", 1, 1)], "yesno") == [
+        2, 0, None]

@@ -17,7 +17,7 @@ Measures, each with a 95 % interval (Wilson for proportions, percentile bootstra
     answer's content words found in the source chunk), on answerable questions;
   * refusal rate on unanswerable questions (↑) and false-refusal rate on answerable ones (↓), overall and
     per section (the document a question came from);
-  * a judge with the rubric of ``templates/judge.txt`` (0–2; "correct" = 2), with the judge's agreement on
+  * a judge with a rubric (``--judge-rubric``: 0–2 in JSON, or one word yes/no; "correct" = 2), with the judge's agreement on
     the hand-labelled answers of ``distill/docs/data/judge_labelled.json`` reported beside it (how many of
     the 42 it grades as a person did) and the judge-free rule's agreement on the same set;
   * paired differences (trained minus untrained, per question, bootstrap) for F1 and refusals;
@@ -43,8 +43,7 @@ from pathlib import Path
 
 from distill.config import check, doc, settings, to_dict
 from distill.docs.export import final_answer, read_chunks, read_items
-from distill.docs.generate import read_template
-from distill.docs.judge import judge_agreement, judge_answers
+from distill.docs.judge import judge_agreement, judge_answers, read_rubric
 from distill.docs.quality import lexical_support
 from distill.docs.retrieval import Index, context_prompt
 from distill.docs.text import token_f1, words
@@ -110,6 +109,8 @@ class DocsEvalConfig(TeacherOptions):
                      "else the data set's own chunks.jsonl)", default="")
     judge: str = doc("who grades answers: 'teacher', 'none' (judge-free measures only), or a teacher spec",
                      default="teacher")
+    judge_rubric: str = doc("the judge's rubric: 'score' (0–2 in JSON, templates/judge.txt), 'yesno' (one word; "
+                            "small judges follow it), or a template file", default="score")
     judge_systems: tuple[str, ...] = doc("systems whose answers the judge grades (empty: every system scored)",
                                          default=())
     judge_check: bool = doc("measure the judge's agreement on the shipped hand-labelled answers", default=True)
@@ -371,7 +372,7 @@ def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None, unt
     agree = None
     try:
         j_rec = recorded(judge, "judge") if judge is not None else None
-        tmpl = read_template("judge")
+        tmpl = read_rubric(cfg.judge_rubric)
         for s in systems:
             comps = _answers(recorded(models[s], s), [prompt(s, it) for it in items], cfg, f"{s} answers")
             rows[s] = _rows(items, comps, known)
@@ -380,7 +381,7 @@ def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None, unt
                 scores = judge_answers(j_rec, [{"question": it["question"], "reference": it["answer"],
                                                 "answer": r["answer"]} for r, it in todo], tmpl,
                                        concurrency=cfg.concurrency, max_tokens=cfg.judge_max_tokens,
-                                       desc=f"judge {s}")
+                                       desc=f"judge {s}", rubric=cfg.judge_rubric)
                 for (r, _), sc in zip(todo, scores, strict=True):
                     r["judge"] = sc
             results[s] = summarise(rows[s], seed=cfg.seed)
@@ -388,7 +389,7 @@ def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None, unt
                                                              for r in rows[s]))
         if cfg.judge_check:
             agree = judge_agreement(j_rec, tmpl, is_refusal=is_refusal, concurrency=cfg.concurrency,
-                                    max_tokens=cfg.judge_max_tokens)
+                                    max_tokens=cfg.judge_max_tokens, rubric=cfg.judge_rubric)
     finally:
         for r in stores:
             r.close()

@@ -1,7 +1,9 @@
 """Judges of the documentation assistant, and how far to trust them.
 
-* :func:`judge_answers` — a model with the rubric of ``templates/judge.txt`` grades each answer 0–2 against
-  the reference (any teacher spec: an OpenAI-compatible endpoint, a local folder, the embedded model).
+* :func:`judge_answers` — a model with a rubric grades each answer against the reference (any teacher spec:
+  an OpenAI-compatible endpoint, a local folder, the embedded model): ``score``, ``templates/judge.txt``,
+  0–2 in JSON; or ``yesno``, ``templates/judge_yesno.txt``, one word (yes → 2, no → 0), which small models
+  follow where they do not follow the JSON form.
 * :func:`agreement` — how many answers of the hand-labelled set ``data/judge_labelled.json`` (42 answers
   about Python's docs: paraphrases, wrong facts, incomplete lists, right and wrong refusals) a judge
   grades as a person did. `distill docs eval` reports it beside every judged score, so a judge that
@@ -52,32 +54,59 @@ def judge_requests(items: list[dict], template: str, max_tokens: int = 40) -> li
         max_tokens=max_tokens, temperature=0.0, seed=0) for it in items]
 
 
-def parse_verdicts(replies: list) -> list[int | None]:
-    """Scores 0–2 from judge replies (None for a failed call or a reply with no score).
+RUBRICS = {"score": "judge.txt", "yesno": "judge_yesno.txt"}
+
+
+def read_rubric(rubric: str) -> str:
+    """The judge's prompt: a packaged rubric by name (``score``, ``yesno``) or a template file.
+
+    Args:
+        rubric: ``score``, ``yesno``, or a file with {question}, {reference}, {candidate} placeholders.
+
+    Returns:
+        The template text.
+    """
+    from pathlib import Path
+
+    if rubric not in RUBRICS and Path(rubric).is_file():
+        return Path(rubric).read_text()
+    return resources.files("distill.docs").joinpath("templates").joinpath(RUBRICS[rubric]).read_text()
+
+
+def parse_verdicts(replies: list, rubric: str = "score") -> list[int | None]:
+    """Scores 0–2 from judge replies (None for a failed call or a reply with no verdict).
 
     Args:
         replies: completions (or exceptions, for failed calls).
+        rubric: ``yesno``: "yes" → 2, "no" → 0; anything else: a 0–2 score (JSON or a digit).
 
     Returns:
         One score or None per reply.
     """
     out = []
     for r in replies:
-        try:
-            out.append(None if isinstance(r, BaseException) else parse_judge(r.text)[0])
-        except Malformed:
+        if isinstance(r, BaseException):
             out.append(None)
+        elif rubric == "yesno":
+            v = parse_yes_no(r.text)
+            out.append(None if v is None else 2 * v)
+        else:
+            try:
+                out.append(parse_judge(r.text)[0])
+            except Malformed:
+                out.append(None)
     return out
 
 
 def judge_answers(judge, items: list[dict], template: str, *, concurrency: int = 8, max_tokens: int = 40,
-                  desc: str = "judge") -> list[int | None]:
+                  desc: str = "judge", rubric: str = "score") -> list[int | None]:
     """Grade answers 0–2 with ``judge`` and the rubric ``template``.
 
     Args:
         judge: a teacher (anything with ``chat``).
         items: ``{"question", "reference", "answer"}`` each.
-        template: the rubric (see :func:`judge_requests`).
+        template: the rubric's prompt (see :func:`judge_requests`).
+        rubric: how replies are read (``score`` or ``yesno``, see :func:`parse_verdicts`).
         concurrency: judge calls in flight.
         max_tokens: token limit of each verdict.
         desc: the progress bar's label.
@@ -89,7 +118,7 @@ def judge_answers(judge, items: list[dict], template: str, *, concurrency: int =
         return []
     replies = run_chats(judge, judge_requests(items, template, max_tokens), concurrency=concurrency,
                         errors="return", desc=desc)
-    return parse_verdicts(replies)
+    return parse_verdicts(replies, rubric)
 
 
 def agreement(verdicts: list[bool | None], labels: list[bool]) -> dict:
@@ -137,7 +166,7 @@ def rule_verdict(answer: str, reference: str, *, is_refusal, min_f1: float = 0.5
 
 
 def judge_agreement(judge, template: str, *, is_refusal, concurrency: int = 8, max_tokens: int = 40,
-                    labelled: list[dict] | None = None) -> dict:
+                    labelled: list[dict] | None = None, rubric: str = "score") -> dict:
     """A judge's agreement with the hand-labelled answers, beside the judge-free rule's.
 
     An answer counts as "correct" for the judge when it scores 2 (the rubric's "correct and consistent");
@@ -150,6 +179,7 @@ def judge_agreement(judge, template: str, *, is_refusal, concurrency: int = 8, m
         concurrency: judge calls in flight.
         max_tokens: token limit of each verdict.
         labelled: the labelled items (default: :func:`load_labelled`).
+        rubric: how replies are read (``score`` or ``yesno``).
 
     Returns:
         ``{"items", "judge": agreement or None, "rule_f1_0.5": agreement, "scores": the judge's scores}``.
@@ -160,7 +190,7 @@ def judge_agreement(judge, template: str, *, is_refusal, concurrency: int = 8, m
     res = {"items": len(labelled), "judge": None, "rule_f1_0.5": rule, "scores": None}
     if judge is not None:
         scores = judge_answers(judge, labelled, template, concurrency=concurrency, max_tokens=max_tokens,
-                               desc="judge on the labelled set")
+                               desc="judge on the labelled set", rubric=rubric)
         res["judge"] = agreement([None if s is None else s == 2 for s in scores], labels)
         res["scores"] = scores
     return res
