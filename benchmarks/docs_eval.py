@@ -13,8 +13,8 @@ peft, SciPy). Both are kept only when no chunk of Python's docs looks like an an
 Stages (run in the background on a shared 2-core machine; each is the CLI command printed):
   1. docs: pydoc topics → runs/docseval/source, other products' docs → runs/docseval/other-docs; ingest;
   2. generate: extractive template, 170 chunks × 2 questions, held-out share of chunks 0.6, unanswerable 25 %;
-  3. train: the student (full fine-tune, 16 steps of 8 examples, lr 1e-4);
-  4. eval: all five systems on every held-out question (answers ≤ 48 tokens, top-2 retrieved chunks of ≤ 700
+  3. train: the student (full fine-tune, 10 steps of 8 examples, lr 1.5e-4);
+  4. eval: all five systems on every held-out question (answers ≤ 40 tokens, top-2 retrieved chunks of ≤ 700
      characters), the teacher as judge of the closed-book systems, its agreement on the hand-labelled answers.
 The measured run (runs/docseval/*.sh) ran the same commands, the untrained systems' eval beside the training.
 """
@@ -41,8 +41,8 @@ GENERATE = ["--teacher", "smollm2", "--teacher-backend", "transformers", "--temp
             "--concurrency", "16", "--product", "Python", "--quality.eval-fraction", "0.6",
             "--quality.max-per-chunk", "2", "--quality.unanswerable-fraction", "0.25",
             "--unanswerable-docs", str(RUN / "other-docs"), "--unanswerable-docs-chunks", "60"]
-TRAIN = ["--student", "smollm2", "--steps", "16", "--batch-size", "8", "--lr", "1e-4", "--warmup", "2"]
-EVAL = ["--teacher", "smollm2", "--teacher-backend", "transformers", "--untrained", "smollm2", "--max-tokens", "48",
+TRAIN = ["--student", "smollm2", "--steps", "10", "--batch-size", "8", "--lr", "1.5e-4", "--warmup", "1"]
+EVAL = ["--teacher", "smollm2", "--teacher-backend", "transformers", "--untrained", "smollm2", "--max-tokens", "40",
         "--concurrency", "16", "--top-k", "2", "--passage-chars", "700", "--judge-rubric", "yesno", "--judge-max-tokens", "4",
         "--judge-systems", "untrained", "student", "--price-in", "0.5", "--price-out", "1.5"]
 
