@@ -77,6 +77,8 @@ def test_eval_scores_costs_and_reports(workdir, tmp_path):  # noqa: F811
     assert "| cost per 1,000 answers, $ |" in md and (tmp_path / "ev" / "eval.png").stat().st_size > 1000
     assert "trained + retrieval" in md and "hand-labelled answers" in md and "Per section" in md
     assert set(res["per_section"]["student"]) == {it["source"] for it in items}
+    if una:  # the fixture's unanswerable questions are the teacher's own
+        assert s["intervals"]["refusal_rate_unanswerable_teacher-written"]["n"] == len(una)
     # a rerun reads every answer back from the recorders
     calls = teacher.calls
     evaluate(_eval_cfg(ds, tmp_path), teacher=teacher, student=Student(), untrained=Student())

@@ -145,7 +145,8 @@ def _answers(system, prompts, cfg, desc) -> list:
 def _rows(items, comps, chunks) -> list[dict]:
     rows = []
     for it, c in zip(items, comps, strict=True):
-        base = {"id": it["id"], "kind": it["kind"], "source": it.get("source", ""), "section": it.get("section", "")}
+        base = {"id": it["id"], "kind": it["kind"], "source": it.get("source", ""), "section": it.get("section", ""),
+                "origin": it.get("origin") or ("teacher-written" if it["kind"] == "unanswerable" else None)}
         if isinstance(c, BaseException):
             rows.append(base | {"error": f"{type(c).__name__}: {c}"})
             continue
@@ -183,6 +184,9 @@ def summarise(rows: list[dict], *, seed: int = 0) -> dict:
           "grounding": bootstrap_mean([r["grounding"] for r in ans if r.get("grounding") is not None], seed=seed),
           "refusal_rate_unanswerable": rate(sum(r["refused"] for r in una), len(una)),
           "false_refusal_rate": rate(sum(r["refused"] for r in ans), len(ans))}
+    for origin in sorted({r.get("origin") for r in una if r.get("origin")}):
+        mine = [r for r in una if r.get("origin") == origin]
+        iv[f"refusal_rate_unanswerable_{origin}"] = rate(sum(r["refused"] for r in mine), len(mine))
     if judged:
         iv["judge_score"] = bootstrap_mean([j / 2 for j in judged], seed=seed)
         iv["judge_correct"] = rate(sum(j == 2 for j in judged), len(judged))
@@ -445,6 +449,8 @@ def _origins(items) -> dict[str, int]:
 ROWS = [("token F1 vs reference (answerable)", "token_f1"), ("exact match (answerable)", "exact_match"),
         ("grounding: answer words in the source chunk", "grounding"),
         ("refusal rate, unanswerable (↑)", "refusal_rate_unanswerable"),
+        ("… of them written by the teacher as not in the excerpt", "refusal_rate_unanswerable_teacher-written"),
+        ("… of them about another product (its docs)", "refusal_rate_unanswerable_other-docs"),
         ("false refusals, answerable (↓)", "false_refusal_rate"),
         ("judge: share graded correct (2 of 2)", "judge_correct"), ("judge score (share of 2)", "judge_score")]
 COST_ROWS = [("latency per answer, s", "latency_s"), ("generation tokens/s", "tokens_per_s"),
