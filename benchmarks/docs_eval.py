@@ -136,10 +136,33 @@ def report() -> dict:
     return out
 
 
+def readme_table(out: dict) -> str:
+    """The README's table: one row per system, the main rates with their 95 % intervals.
+
+    Args:
+        out: what :func:`report` wrote.
+
+    Returns:
+        Markdown text.
+    """
+    from distill.docs.evaluate import SYSTEM_LABELS, fmt_interval
+
+    ev = out["eval"]
+    lines = ["| system | token F1 (answerable) | refuses unanswerable (↑) | false refusals (↓) | judge: correct | "
+             "s / answer | $ / 1,000 answers |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for s, r in ev["results"].items():
+        iv = r["intervals"]
+        cells = [fmt_interval(iv.get(k)) for k in ("token_f1", "refusal_rate_unanswerable", "false_refusal_rate",
+                                                      "judge_correct")]
+        lines.append(f"| {SYSTEM_LABELS[s]} | " + " | ".join(cells) + f" | {r.get('latency_s') or 0:.1f} | "
+                     f"{r.get('cost_per_1000', '–')} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--report-only", action="store_true")
     a = p.parse_args()
     if not a.report_only:
         stages(a)
-    report()
+    print(readme_table(report()))

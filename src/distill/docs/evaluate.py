@@ -578,13 +578,14 @@ def figure(res: dict):
         err = [[max(0.0, v - ((ivs.get(k) or {}).get("low") or v)) for (_, k), v in zip(keys, vals, strict=True)],
                [max(0.0, ((ivs.get(k) or {}).get("high") or v) - v) for (_, k), v in zip(keys, vals, strict=True)]]
         a.bar([x + i * w for x in range(len(keys))], vals, w, yerr=err, capsize=2, label=SYSTEM_LABELS.get(s, s))
-        b.bar([i], [res["results"][s].get("latency_s") or 0], 0.6, label=s)
+        b.barh([i], [res["results"][s].get("latency_s") or 0], 0.6, label=s)
     a.set_xticks([x + w * (len(systems) - 1) / 2 for x in range(len(keys))], [k for k, _ in keys])
     a.set_ylim(0, 1.05)  # a bar of 1 does not touch the frame
-    a.set_title(f"quality on {res['items']} held-out questions (95 % intervals)")
+    a.set_title(f"quality on {res.get('items', 'the')} held-out questions (95 % intervals)")
     # Below the axes: inside, the legend sat on the bars of scores near 1.
     legend_below(a, columns=min(3, len(systems)), gap=0.5)
-    b.set_xticks(range(len(systems)), [s.replace("_", "\n") for s in systems])
+    b.set_yticks(range(len(systems)), [s.replace("_", " ") for s in systems])  # horizontal: five names fit
+    b.invert_yaxis()
     b.set_title("seconds per answer")
     return fig
 
