@@ -115,7 +115,8 @@ class DocsEvalConfig(TeacherOptions):
                                          default=())
     judge_check: bool = doc("measure the judge's agreement on the shipped hand-labelled answers", default=True)
     judge_max_tokens: int = doc("token limit of each verdict", default=40, ge=1)
-    max_items: int = doc("evaluate at most this many held-out items (0: all)", default=0)
+    max_items: int = doc("evaluate at most this many held-out items, spread evenly over eval.jsonl (0: all)",
+                         default=0)
     min_items: int = doc("warn when fewer held-out questions than this are scored", default=150)
     min_unanswerable: int = doc("warn when fewer unanswerable questions than this are scored", default=30)
     max_tokens: int = doc("token limit of each answer", default=200)
@@ -298,8 +299,8 @@ def evaluate(cfg: DocsEvalConfig, *, teacher=None, student=None, judge=None, unt
     """
     ds = Path(cfg.dataset)
     items = read_items(ds, "eval")
-    if cfg.max_items:
-        items = items[: cfg.max_items]
+    if cfg.max_items and cfg.max_items < len(items):  # evenly spread: answerable and unanswerable alike
+        items = [items[int(i * len(items) / cfg.max_items)] for i in range(cfg.max_items)]
     if not items:
         raise ValueError(f"{ds}/eval.jsonl is empty: generate more data or raise --quality.eval-fraction.")
     train_chunks = {it["chunk_id"] for it in read_items(ds, "train")} if (ds / "train.jsonl").exists() else set()
