@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from email.parser import Parser
@@ -139,6 +140,10 @@ def report() -> dict:
         md += ("\n## All five systems on 48 of those questions (evenly spread; the retrieval systems' prompts are "
                "longer, and the time budget allowed these)\n\n" + (RUN / "eval_subset48" / "results.md").read_text())
     (res_dir / "docs_eval.md").write_text("\n".join(head) + md)
+    for src, name in ((RUN / "eval" / "eval.png", "docs_eval.png"), (RUN / "eval_subset48" / "eval.png",
+                                                                    "docs_eval_subset48.png")):
+        if src.exists():
+            shutil.copyfile(src, res_dir / name)
     print("\n".join(head) + md)
     return out
 
