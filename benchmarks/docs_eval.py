@@ -16,7 +16,7 @@ Stages (run in the background on a shared 2-core machine; each is the CLI comman
   3. train: the student (full fine-tune, 10 steps of 8 examples, lr 1.5e-4);
   4. eval: all five systems on every held-out question (answers ≤ 40 tokens, the top retrieved chunk, ≤ 1,200
      characters), the teacher as judge of the closed-book systems, its agreement on the hand-labelled answers.
-The measured run (runs/docseval/*.sh) ran the same commands, the untrained systems' eval beside the training.
+The measured run (benchmarks/docs_eval_measured/) ran these commands, cut at its time budget (see there).
 """
 
 from __future__ import annotations
