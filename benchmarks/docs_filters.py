@@ -5,6 +5,12 @@ bad / flagged, recall = flagged bad items / all bad items. Near-duplicates: over
 pairs, a pair is flagged when the dedup rule would drop the second question.
 
     python benchmarks/docs_filters.py            # writes benchmarks/results/docs_filters.{json,md}
+    python benchmarks/docs_filters.py --judge smollm2   # also the teacher-as-judge grounding filter, beside the
+                                                        # others: writes benchmarks/results/docs_filters_judge.*
+
+The teacher-as-judge filter (`distill docs generate --quality.judge-grounding`) asks the judge model whether the
+chunk states the answer (templates/judge_grounding.txt, greedy, one word); "no" flags the triple, an
+unparsed reply does not.
 
 The labelled set is small (28 triples, 10 pairs) and written by the same team as the filters: read
 the figures as a regression check and an order of magnitude, not as a general accuracy claim.
@@ -35,7 +41,7 @@ def pr(flagged: list[bool], bad: list[bool]) -> dict:
             "recall": round(tp / (tp + fn), 3) if tp + fn else None, "tp": tp, "fp": fp, "fn": fn}
 
 
-def main() -> dict:
+def main(judge: str = "") -> dict:
     data = json.loads((ROOT / "tests" / "docs" / "data" / "labelled_triples.json").read_text())
     chunks = {n: Chunk(chunk_id(t), n, (n,), t) for n, t in data["chunks"].items()}
     by_id = {c.id: c for c in chunks.values()}
@@ -55,6 +61,15 @@ def main() -> dict:
         flagged = {r["i"] for r in rejected if r["step"] == "grounding"}
         res["grounding"][method] = pr([i in flagged for i in range(len(items))], bad) | {
             "settings": {"min_support": cfg.min_support, "min_similarity": cfg.min_similarity}}
+    if judge:
+        from distill.docs.judge import judge_grounding
+        from distill.teachers import load_teacher
+
+        verdicts = judge_grounding(load_teacher(judge, backend="transformers"),
+                                   [{"chunk": data["chunks"][t["chunk"]], "question": t["question"],
+                                     "answer": t["answer"]} for t in data["triples"]], concurrency=16)
+        res["grounding"][f"teacher as judge ({judge})"] = pr([v is False for v in verdicts], bad) | {
+            "unparsed": sum(v is None for v in verdicts), "said_yes": sum(v is True for v in verdicts)}
     pairs = data["question_pairs"]
     dup = [p["duplicate"] for p in pairs]
     cfg = QualityConfig()
@@ -70,7 +85,9 @@ def main() -> dict:
         res["dedup"]["embedding_best_threshold_on_this_set"] = {"threshold": round(float(best[0]), 2)} | best[1]
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "docs_filters.json").write_text(json.dumps(res, indent=2))
+    name = "docs_filters_judge" if judge else "docs_filters"  # the embedder-free run keeps the default file
+    res["embedder"] = "MiniLM" if embed is not None else "none installed (lexical only)"
+    (out / f"{name}.json").write_text(json.dumps(res, indent=2))
     lines = ["| filter | precision | recall | TP / FP / FN |", "|---|---:|---:|---|"]
     for m, r in res["grounding"].items():
         lines.append(f"| grounding, {m} | {r['precision']} | {r['recall']} | {r['tp']} / {r['fp']} / {r['fn']} |")
@@ -79,10 +96,14 @@ def main() -> dict:
             r = res["dedup"][m]
             lines.append(f"| near-duplicates, {m} | {r['precision']} | {r['recall']} | {r['tp']} / {r['fp']} / {r['fn']} |")
     md = "\n".join(lines) + "\n"
-    (out / "docs_filters.md").write_text(md)
+    (out / f"{name}.md").write_text(md)
     print(md)
     return res
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    p = argparse.ArgumentParser(description="precision/recall of the docs quality filters")
+    p.add_argument("--judge", default="", help="teacher spec of the grounding judge (e.g. smollm2); empty: skip")
+    main(p.parse_args().judge)

@@ -22,6 +22,10 @@ class ScriptedTeacher:
         prompt = messages[-1]["content"]
         if self.malformed_every and self.calls % self.malformed_every == 0:
             return Completion('{"items": [{"question": "truncated', 50, 5, model=self.name)
+        if "Proposed answer:" in prompt:  # the grounding judge: yes when the answer is a sentence of the excerpt
+            excerpt = prompt.split('"""')[1]
+            answer = prompt.split("Proposed answer:")[1].split("\n")[0].strip()
+            return Completion("yes" if answer in excerpt else "no", 200, 1, model=self.name)
         if "does NOT answer" in prompt:
             topic = re.search(r"\((.*?)\)", prompt).group(1)
             text = f"Does {topic} support single sign-on through SAML providers?\nWhat is the monthly price of {topic}?"

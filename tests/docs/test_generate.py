@@ -136,3 +136,31 @@ def test_parse_question_unwraps_small_model_replies(reply, question):
     from distill.docs.generate import parse_question
 
     assert parse_question(reply)[0]["question"] == question
+
+
+def test_unanswerable_questions_from_another_products_docs(workdir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "widgets.md").write_text("# Widgets\n\nThe widget daemon stores its queue in Redis and retries a failed "
+                                      "delivery seven times with exponential backoff before it gives up.\n")
+    q = QualityConfig(grounding="lexical", unanswerable_fraction=0.5, eval_fraction=0.3)
+    res = generate(_cfg(workdir, quality=q, unanswerable_docs=str(other), unanswerable_docs_chunks=5),
+                   teacher=ScriptedTeacher())
+    assert res["unanswerable_candidates_by_origin"]["other-docs"] == 1
+    items = [json.loads(x) for s in ("train", "eval") for x in (workdir / "dataset" / f"{s}.jsonl").read_text().splitlines()]
+    mine = [it for it in items if it.get("origin") == "other-docs"]
+    assert len(mine) == 1 and mine[0]["kind"] == "unanswerable" and "widget daemon" in mine[0]["question"]
+    assert mine[0]["answer"].startswith("The documentation does not say")
+    assert {it["origin"] for it in items if it["kind"] == "unanswerable"} <= {"other-docs", "teacher-written"}
+
+
+def test_teacher_as_judge_grounding_filter(workdir):
+    teacher = ScriptedTeacher(invent=True)
+    q = QualityConfig(grounding="none", judge_grounding=True, unanswerable_fraction=0.0, eval_fraction=0.3)
+    res = generate(_cfg(workdir, quality=q), teacher=teacher)
+    assert res["teacher_stats"]["grounding_judge_calls"] == res["generated"]
+    rejected = [json.loads(x) for x in (workdir / "rejected.jsonl").read_text().splitlines()]
+    judged_out = [r for r in rejected if "as judge" in r.get("reason", "")]
+    assert judged_out and all("enterprise licence" in r["answer"] for r in judged_out)
+    items = (workdir / "dataset" / "train.jsonl").read_text() + (workdir / "dataset" / "eval.jsonl").read_text()
+    assert "enterprise licence" not in items

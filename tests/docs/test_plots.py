@@ -4,14 +4,24 @@ from distill.docs import curve, evaluate
 from tests.plots import assert_readable
 
 
-def test_eval_plot_is_readable_with_teacher_and_student():
-    res = {"results": {
-        "student": {"judge_score": 0.95, "token_f1": 0.61, "refusal_rate_unanswerable": 0.97,
-                    "false_refusal_rate": 0.04, "latency_s": 0.41},
-        "teacher": {"judge_score": 0.99, "token_f1": 0.72, "refusal_rate_unanswerable": 1.0,
-                    "false_refusal_rate": 0.01, "latency_s": 2.8}}}
+def _system(f1, refuse, false_refuse, judge, latency):
+    def iv(v, w=0.08):
+        return {"value": v, "low": max(0.0, v - w), "high": min(1.0, v + w)}
+
+    return {"token_f1": f1, "latency_s": latency, "intervals": {
+        "token_f1": iv(f1), "refusal_rate_unanswerable": iv(refuse), "false_refusal_rate": iv(false_refuse),
+        "judge_correct": iv(judge)}}
+
+
+def test_eval_plot_is_readable_with_all_five_systems():
+    res = {"items": 180, "results": {
+        "untrained": _system(0.23, 0.0, 0.0, 0.08, 3.1), "untrained_rag": _system(0.41, 0.2, 0.05, 0.3, 9.0),
+        "student": _system(0.35, 0.9, 0.08, 0.2, 3.0), "student_rag": _system(0.55, 0.95, 0.04, 0.5, 9.2),
+        "teacher": _system(0.72, 1.0, 0.01, 0.9, 12.0)}}
     fig = evaluate.figure(res)
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["student", "teacher"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "untrained, closed book", "untrained + retrieval", "trained, closed book", "trained + retrieval",
+        "teacher + source chunk"]
     assert_readable(fig)
     assert_readable(evaluate.figure({"results": {"student": res["results"]["student"]}}))
 

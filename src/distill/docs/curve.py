@@ -40,8 +40,9 @@ class DocsCurveConfig:
                                  default_factory=lambda: DocsTrainConfig(data="-"),
                                  fixed=("dataset", "data", "steps", "grad_accum", "out"))
     eval: DocsEvalConfig = doc("how each point is evaluated (as `distill docs eval`)",
-                               default_factory=lambda: DocsEvalConfig(dataset="-", student="-",
-                                                                      compare_teacher=False, judge="none"),
+                               default_factory=lambda: DocsEvalConfig(dataset="-", student="-", systems=("student",),
+                                                                      compare_teacher=False, judge="none",
+                                                                      judge_check=False),
                                fixed=("dataset", "student", "out"))
 
     def __post_init__(self):
@@ -92,7 +93,9 @@ def curve(cfg: DocsCurveConfig, *, judge=None) -> CurveResult:
                                    out=str(d / "student"))
         log.info("curve: %d examples, %d steps", n, steps)
         t = train(tcfg)
-        ecfg = dataclasses.replace(cfg.eval, dataset=str(ds), student=t["model"], out=str(d / "eval"))
+        # each point scores its own student only (the untrained and teacher systems do not change with n)
+        ecfg = dataclasses.replace(cfg.eval, dataset=str(ds), student=t["model"], out=str(d / "eval"),
+                                   systems=("student",), compare_teacher=False)
         r = evaluate(ecfg, judge=judge)["results"]["student"]
         points.append({"examples": n, "steps": steps, "train_seconds": t["seconds"]}
                       | {k: r[k] for k in ("token_f1", "judge_score", "refusal_rate_unanswerable",

@@ -12,7 +12,8 @@ An item (format version 1; fields are only ever added, never renamed):
   ``id`` str (hash of chunk id + question) · ``split`` "train" | "eval" · ``kind`` "grounded" | "unanswerable"
   · ``question`` · ``reasoning`` ("" when none) · ``answer`` · ``chunk_id`` · ``source`` · ``section``
   · ``support`` [start, end] character span of the chunk that supports the answer ([0, 0] when none)
-  · ``flags`` list of str raised by the filters · ``messages`` the chat-format training example
+  · ``flags`` list of str raised by the filters · optional ``origin`` of an unanswerable item
+  ("teacher-written" or "other-docs") and ``judge_grounded`` (the grounding judge's verdict) · ``messages`` the chat-format training example
   (system, user, assistant) · optional scores ``support_share``, ``support_similarity``.
 """
 
@@ -114,7 +115,7 @@ def to_record(item: dict, product: str) -> dict:
                      {"role": "user", "content": item["question"]},
                      {"role": "assistant", "content": assistant_text(item)}],
     }
-    for k in ("support_share", "support_similarity"):
+    for k in ("support_share", "support_similarity", "origin", "judge_grounded"):
         if k in item:
             rec[k] = item[k]
     return rec

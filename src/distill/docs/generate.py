@@ -20,7 +20,8 @@ from pathlib import Path
 from distill.config import check, doc, settings, to_dict
 from distill.docs.chunking import Chunk
 from distill.docs.export import export_dataset
-from distill.docs.ingest import load_chunks
+from distill.docs.ingest import IngestConfig, ingest, load_chunks
+from distill.docs.judge import ajudge_grounding
 from distill.docs.parse import Malformed, parse_items, parse_questions
 from distill.docs.quality import QualityConfig, filter_items, load_embedder
 from distill.docs.text import content_words, sentence_spans
@@ -54,6 +55,11 @@ class GenerateConfig(TeacherOptions):
                        default="")
     embedder: str = doc("embedding model for grounding/dedup: 'minilm' (offline all-MiniLM-L6-v2) or 'none'",
                         default="minilm")
+    unanswerable_docs: str = doc("another product's documentation (a folder, or a workdir with chunks.jsonl): "
+                                 "questions written from it (extractive) join the unanswerable candidates, "
+                                 "kept only when no chunk of these docs looks like an answer", default="")
+    unanswerable_docs_chunks: int = doc("chunks of --unanswerable-docs to write one question each for, spread "
+                                        "over them (0: all)", default=60, ge=0)
     seed: int = doc("seed of sampling and of the split", default=0)
     quality: QualityConfig = doc("quality filters of the generated triples", default_factory=QualityConfig)
 
@@ -172,6 +178,15 @@ def spread(chunks: list[Chunk], k: int) -> list[Chunk]:
     return [chunks[int(i * len(chunks) / k)] for i in range(k)]
 
 
+def _other_chunks(cfg: GenerateConfig, work: Path) -> list[Chunk]:
+    """The chunks of ``--unanswerable-docs``: read from its chunks.jsonl, or ingested into WORKDIR/other-docs."""
+    src = Path(cfg.unanswerable_docs)
+    if (src / "chunks.jsonl").exists():
+        return load_chunks(src)
+    ingest(IngestConfig(source=str(src), out=str(work / "other-docs")))
+    return load_chunks(work / "other-docs")
+
+
 async def _ask_all(teacher, jobs: list[dict], cfg: GenerateConfig, parse, stats: dict) -> None:
     """Fill ``job['items']`` for every job, retrying malformed replies with new seeds."""
     pending = jobs
@@ -270,6 +285,11 @@ def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> GenerateResult
     b_template = read_template(cfg.unanswerable_template)
     b_jobs = [{"chunk": c, "prompt": render(b_template, c, 2), "seed": cfg.seed * 100_003 + 7 + i * 101}
               for i, c in enumerate(boundary_chunks)]
+    # Questions about another product: a sentence of its docs, the question it answers (extractive).
+    other = spread(_other_chunks(cfg, work), cfg.unanswerable_docs_chunks) if cfg.unanswerable_docs else []
+    x_template = read_template("extractive")
+    o_jobs = [{"chunk": c, "prompt": render(x_template, c, 1, sents[0]), "seed": cfg.seed * 100_003 + 11 + i * 101}
+              for i, c in enumerate(other) if (sents := answer_sentences(c, 1))]
 
     async def main():
         try:
@@ -278,6 +298,19 @@ def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> GenerateResult
                             stats)
             stats["_phase"] = "unanswerable"
             await _ask_all(recorded, b_jobs, cfg, lambda t: [{"question": x} for x in parse_questions(t, 2)], stats)
+            if o_jobs:
+                stats["_phase"] = "other docs"
+                await _ask_all(recorded, o_jobs, cfg, parse_question, stats)
+            if q.judge_grounding:
+                stats["_phase"] = "grounding judge"
+                todo = [(j, it) for j in jobs for it in j.get("items", [])[:per_call]]
+                verdicts = await ajudge_grounding(
+                    recorded, [{"chunk": j["chunk"].text, "question": it["question"],
+                                "answer": j.get("answer", it.get("answer", ""))} for j, it in todo],
+                    concurrency=cfg.concurrency)
+                for (_, it), v in zip(todo, verdicts, strict=True):
+                    it["judge_grounded"] = v
+                stats["grounding_judge_calls"] = len(todo)
         finally:
             aclose = getattr(inner, "aclose", None)
             if aclose is not None:
@@ -302,8 +335,9 @@ def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> GenerateResult
             items.append(it | {"chunk_id": j["chunk"].id, "source": j["chunk"].source,
                                "section": " > ".join(j["chunk"].titles)})
     boundary = [it | {"chunk_id": j["chunk"].id, "source": j["chunk"].source,
-                      "section": " > ".join(j["chunk"].titles)}
-                for j in b_jobs for it in j.get("items", [])]
+                      "section": " > ".join(j["chunk"].titles), "origin": origin}
+                for jobs_, origin in ((b_jobs, "teacher-written"), (o_jobs, "other-docs"))
+                for j in jobs_ for it in j.get("items", [])[:1 if origin == "other-docs" else None]]
     with open(work / "generated.jsonl", "w") as f:
         for it in items + [b | {"kind": "unanswerable-candidate"} for b in boundary]:
             f.write(json.dumps(it, ensure_ascii=False) + "\n")
@@ -314,14 +348,19 @@ def generate(cfg: GenerateConfig, *, teacher=None, embed=None) -> GenerateResult
         except ModuleNotFoundError as e:
             log.warning("embedding grounding unavailable (%s); using lexical support. "
                         "pip install 'distill[docs]' for the MiniLM embedder.", e.name)
-    kept, rejected, report = filter_items(items, boundary, by_id, q, embed=embed, seed=cfg.seed)
+    # An unanswerable candidate is checked against every chunk of the docs, not only those questions were
+    # written for.
+    kept, rejected, report = filter_items(items, boundary, by_id, q, embed=embed, seed=cfg.seed,
+                                          corpus={c.id: c for c in chunks_all})
     with open(work / "rejected.jsonl", "w") as f:
         for it in rejected:
             f.write(json.dumps(it, ensure_ascii=False) + "\n")
     product = cfg.product or Path(work).resolve().name
     summary = {
         "workdir": str(work), "teacher": teacher_name, "chunks_used": len(chunks), "chunks_total": len(chunks_all),
-        "generated": len(items), "unanswerable_candidates": len(boundary), "teacher_stats": stats,
+        "generated": len(items), "unanswerable_candidates": len(boundary),
+        "unanswerable_candidates_by_origin": {o: sum(b["origin"] == o for b in boundary)
+                                              for o in ("teacher-written", "other-docs")}, "teacher_stats": stats,
         "filters": report, "seconds": round(time.time() - t0, 1), "config": to_dict(cfg),
     }
     summary["dataset"] = export_dataset(work / "dataset", kept, chunks, summary, product=product)

@@ -56,6 +56,9 @@ class QualityConfig:
     max_answerable_similarity: float = doc(
         "a 'not in the docs' question this close to any chunk (embedding cosine; lexical: share of its "
         "content words in one chunk) may be answerable: dropped", default=0.55, ge=0, le=1)
+    judge_grounding: bool = doc("also ask the teacher, as judge, whether each triple's chunk states its answer "
+                                "(one short call per triple); a 'no' is rejected at the grounding step",
+                                default=False)
     eval_fraction: float = doc("share of chunks whose questions are held out for evaluation", default=0.15, ge=0, lt=1)
     min_answer_chars: int = doc("shorter answers are malformed", default=2)
     max_answer_chars: int = doc("longer answers are malformed", default=2000)
@@ -146,7 +149,8 @@ def check_structure(item: dict, cfg: QualityConfig) -> str | None:
 
 
 def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, Chunk], cfg: QualityConfig,
-                 embed: Embedder | None = None, seed: int = 0) -> tuple[list[dict], list[dict], dict]:
+                 embed: Embedder | None = None, seed: int = 0,
+                 corpus: dict[str, Chunk] | None = None) -> tuple[list[dict], list[dict], dict]:
     """Run all filters. Returns (kept, rejected, report); rejected items carry ``reason``.
 
     ``items`` are grounded triples (question, reasoning, answer, chunk_id); ``unanswerable`` are candidate
@@ -159,6 +163,8 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
         cfg: the quality settings.
         embed: an embedder for similarity grounding (None: lexical only).
         seed: seed of the draw of which unanswerable questions are kept.
+        corpus: every chunk of the docs, which an unanswerable candidate must not be answered by
+            (default: ``chunks``).
 
     Returns:
         (kept, rejected, report).
@@ -186,7 +192,7 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
 
     # 2. grounding
     n_in = len(kept)
-    if cfg.grounding != "none" and kept:
+    if (cfg.grounding != "none" or cfg.judge_grounding) and kept:
         sims = None
         if use_emb:
             sims = _embedding_support(kept, chunks, embed)
@@ -197,12 +203,14 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
             q_share, _ = lexical_support(it["question"], text)
             it = it | {"support_share": round(share, 3), "support": list(span)}
             reasons = []
-            if q_share < cfg.min_question_support:
+            if cfg.grounding != "none" and q_share < cfg.min_question_support:
                 reasons.append(f"only {q_share:.0%} of the question's content words are in its chunk "
                                f"(< {cfg.min_question_support:.0%}): not a question about this text")
             if use_lex and share < cfg.min_support:
                 reasons.append(f"only {share:.0%} of the answer's content words are in its chunk "
                                f"(< {cfg.min_support:.0%})")
+            if it.get("judge_grounded") is False:
+                reasons.append("the teacher, as judge, says the chunk does not state this answer")
             if sims is not None:
                 sim, espan = sims[i]
                 it["support_similarity"] = round(sim, 3)
@@ -215,8 +223,9 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
             else:
                 out.append(it)
         kept = out
-    steps["grounding"] = {"in": n_in, "removed": n_in - len(kept), "method": cfg.grounding
-                          if (use_emb or cfg.grounding in ("lexical", "none")) else "lexical"}
+    steps["grounding"] = {"in": n_in, "removed": n_in - len(kept), "method": (cfg.grounding
+                          if (use_emb or cfg.grounding in ("lexical", "none")) else "lexical")
+                          + (" + teacher as judge" if cfg.judge_grounding else "")}
 
     # 3. near-duplicate questions (across chunks too: one question asked twice is one question)
     n_in = len(kept)
@@ -241,7 +250,8 @@ def filter_items(items: list[dict], unanswerable: list[dict], chunks: dict[str, 
 
     # 5. unanswerable questions: keep those no chunk seems to answer, up to the requested share
     n_in = len(unanswerable)
-    ok = _check_unanswerable(unanswerable, chunks, cfg, embed if use_emb else None, reject)
+    ok = _check_unanswerable(unanswerable, corpus if corpus is not None else chunks, cfg,
+                             embed if use_emb else None, reject)
     ok = _dedup(ok, cfg, embed if use_emb else None, reject)
     want = round(cfg.unanswerable_fraction / (1 - cfg.unanswerable_fraction) * len(kept)) \
         if cfg.unanswerable_fraction else 0
