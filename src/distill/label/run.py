@@ -38,7 +38,7 @@ from distill.teachers import ChatRequest, TeacherOptions, arun_chats
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = 1
+PROMPT_VERSION = 2
 RECORDS = "labels.jsonl"
 STAMP = "label-settings.json"
 
@@ -119,7 +119,7 @@ def classify_prompt(text: str, labels: tuple[str, ...], help: dict) -> str:
 
 
 def ner_prompt(text: str, types: tuple[str, ...], help: dict) -> str:
-    """The entity-extraction prompt (one worked example, since small teachers need it).
+    """The entity-extraction prompt.
 
     Args:
         text: the text to label.
@@ -130,14 +130,42 @@ def ner_prompt(text: str, types: tuple[str, ...], help: dict) -> str:
         The user message.
     """
     lines = "\n".join(f"- {t}: {help[t]}" if t in help else f"- {t}" for t in types)
-    example = ""
-    if set(types) >= {"ORG", "PER", "MONEY"}:
-        example = ('Example: "Globex hires Ana Silva for $2m role" → {"entities": [{"text": "Globex", "type": '
-                   '"ORG"}, {"text": "Ana Silva", "type": "PER"}, {"text": "$2m", "type": "MONEY"}]}\n\n')
     return (f"List the named entities in the headline. Entity types:\n{lines}\n"
-            f"Copy each entity's text exactly as it is written in the headline.\n\n{example}"
+            f"Copy each entity's text exactly as it is written in the headline.\n\n"
             f"Headline: \"{text}\"\n\nReply with JSON only: {{\"entities\": [{{\"text\": …, \"type\": …}}, …]}} "
             f"(an empty list if there are none).")
+
+
+# Worked examples shown before the text as earlier turns of the chat (small teachers need them); their names
+# appear in no generated headline, and a copied one would not be found in the text (so it is dropped).
+NER_SHOTS = (("Globex hires Ana Silva to run its Lisbon unit for $2m a year",
+              [("Globex", "ORG"), ("Ana Silva", "PER"), ("Lisbon", "LOC"), ("$2m", "MONEY")]),
+             ("Stocks slip as traders await inflation data", []),
+             ("Zorvex Mining sells Peru copper stake to Halden Capital for €410 million",
+              [("Zorvex Mining", "ORG"), ("Peru", "LOC"), ("Halden Capital", "ORG"), ("€410 million", "MONEY")]))
+
+
+def messages(task: str, text: str, labels: tuple[str, ...], help: dict) -> list[dict]:
+    """The chat sent to the teacher: for entities, worked examples as earlier turns, then the text.
+
+    Args:
+        task: "classify" or "ner".
+        text: the text to label.
+        labels: the label set or entity types.
+        help: descriptions of the labels.
+
+    Returns:
+        OpenAI-style messages.
+    """
+    if task == "classify":
+        return [{"role": "user", "content": classify_prompt(text, labels, help)}]
+    shots = []
+    if tuple(labels) == NER_TYPES:
+        for t, ents in NER_SHOTS:
+            shots += [{"role": "user", "content": ner_prompt(t, labels, help)},
+                      {"role": "assistant", "content": json.dumps({"entities": [{"text": e, "type": k}
+                                                                                for e, k in ents]})}]
+    return shots + [{"role": "user", "content": ner_prompt(text, labels, help)}]
 
 
 def stamp(cfg: LabelRunConfig, task: str, labels: tuple[str, ...], teacher_name: str) -> dict:
@@ -223,7 +251,14 @@ def append_records(path: Path, records: list[dict]) -> None:
         records: the records.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    torn = False
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"  # a line cut by a crash: end it, so the next record starts a line
     with open(path, "a", encoding="utf-8") as f:
+        if torn:
+            f.write("\n")
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
         f.flush()
@@ -269,15 +304,14 @@ def soft_label_probs(engine, prompts: list[str], labels: tuple[str, ...], prefix
 async def _label_block(teacher, items: list[Item], cfg: LabelRunConfig, task: str, labels: tuple[str, ...],
                        help: dict, schema: dict, stats: dict) -> list[dict]:
     """Label one block: ask, validate, retry the invalid with new seeds; one record per item."""
-    prompt_of = classify_prompt if task == "classify" else ner_prompt
-    jobs = [{"item": it, "prompt": prompt_of(it.text, labels, help), "attempts": [],
+    jobs = [{"item": it, "messages": messages(task, it.text, labels, help), "attempts": [],
              "seed": int(it.id[:8], 16) % 1_000_003} for it in items]
     use = {"auto": None, "jsonschema": True, "strict": False}[cfg.validator]
     pending = jobs
     for attempt in range(cfg.max_attempts):
         if not pending:
             break
-        reqs = [ChatRequest([{"role": "user", "content": j["prompt"]}], max_tokens=max_tokens(cfg, task),
+        reqs = [ChatRequest(j["messages"], max_tokens=max_tokens(cfg, task),
                             temperature=cfg.temperature if attempt == 0 else max(cfg.temperature, 0.7),
                             seed=j["seed"] + 1000 * attempt) for j in pending]
         results = await arun_chats(teacher, reqs, concurrency=cfg.concurrency, errors="return",

@@ -1,6 +1,7 @@
 """Compact students trained on labels: scikit-learn text models and a tiny transformer built here.
 
-- :class:`TfidfClassifier`: TF-IDF of word 1–2-grams and character 2–5-grams → logistic regression. Soft
+- :class:`TfidfClassifier`: TF-IDF of word 1–2-grams and character 2–5-grams → logistic regression (classes
+  balanced). Soft
   labels (class probabilities) are used by expanding each text into one weighted row per class.
 - :class:`TokenTagger`: the NER counterpart without a CRF: per-token features (the word, its shape, affixes,
   capitalisation, neighbours ±2) → logistic regression over BIO tags, decoded into spans.
@@ -51,7 +52,8 @@ class TfidfClassifier:
             ("w", TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, lowercase=True)),
             ("c", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True))])
         X = self.vec.fit_transform(texts)
-        self.model = LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
+        # balanced: a few hundred skewed labels otherwise give a majority-class model
+        self.model = LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed, class_weight="balanced")
         if probs is None:
             self.model.fit(X, labels)
         else:
