@@ -79,6 +79,19 @@ def _make(student: str, task: str, labels: tuple[str, ...], cfg: LabelTrainConfi
                            vocab_size=2000 if task == "classify" else 500)
 
 
+class _Constant:
+    """The only student labels of one class allow: that class, always."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def fit(self, texts: list[str], labels: list[str]) -> _Constant:
+        return self
+
+    def predict(self, texts: list[str]) -> list[str]:
+        return [self.label] * len(texts)
+
+
 def split(records: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
     """A seeded split of records into (train, held out), by sorted id so the split ignores file order.
 
@@ -140,7 +153,7 @@ def _report(res: dict) -> str:
              f"| teacher {t['name']} | — | — | — | {t['f1_gold']:.3f} | 1.000 |" + (" — |" if ev else "")
              + f" {t['cpu_s_per_1000'] if t['cpu_s_per_1000'] is not None else '—'} |"]
     for r in res["rows"]:
-        lines.append(f"| {r['student']} | {r['source']} | {r['reviewed']} | {r['review_minutes']:.1f} | "
+        lines.append(f"| {r['student']}{' (constant)' if r.get('note') else ''} | {r['source']} | {r['reviewed']} | {r['review_minutes']:.1f} | "
                      f"{r['f1_gold']:.3f} | {r['f1_teacher']:.3f} |" + (f" {r['f1_eval']:.3f} |" if ev else "")
                      + f" {r['cpu_s_per_1000']:.2f} |")
     if res["spot_checks"]:
@@ -219,12 +232,17 @@ def train(cfg: LabelTrainConfig) -> LabelTrainResult:
         if n_rev:
             sources.append(("human", [r | {"label": r["teacher"]} for r in kept], n_rev))
 
-    rows = []
+    rows, skipped = [], []
     for student in cfg.students:
         for name, rs, n_rev in sources:
             use = [r for r in rs if r["label"] is not None]
             texts = [r["text"] for r in use]
-            model = _make(student, task, labels, cfg)
+            if len(use) < 2:
+                skipped.append({"student": student, "source": name,
+                                "why": f"{len(use)} labelled texts: too few to train on"})
+                continue
+            one = task == "classify" and name != "teacher-soft" and len({r["label"] for r in use}) == 1
+            model = _Constant(use[0]["label"]) if one else _make(student, task, labels, cfg)
             t0 = time.process_time()
             if name == "teacher-soft":
                 model.fit(texts, [r["label"] for r in use], probs=[r["probs"] for r in use])
@@ -240,14 +258,16 @@ def train(cfg: LabelTrainConfig) -> LabelTrainResult:
                    "f1_gold": _score(task, labels, test_gold, pred) if has_gold else None,
                    "f1_teacher": _score(task, labels, test_teacher, pred), "train_cpu_s": round(train_s, 2),
                    "cpu_s_per_1000": round(cpu, 3)}
+            if one:
+                row["note"] = f"every label is {use[0]['label']!r}: the student can only answer that"
             if ev_texts:
                 row["f1_eval"] = _score(task, labels, ev_gold, pred_ev)
-            if student == "transformer":
+            if student == "transformer" and not one:
                 row["parameters"] = model.parameters()
             log.info("label train: %s on %s: F1 vs gold %s", student, name, row["f1_gold"])
             rows.append(row)
     res = {"task": task, "train_items": len(train_rs), "test_items": len(test_rs), "teacher": teacher_row,
-           "rows": rows, "spot_checks": spot, "eval_data": cfg.eval_data, "eval_items": len(ev_texts),
+           "rows": rows, "skipped": skipped, "spot_checks": spot, "eval_data": cfg.eval_data, "eval_items": len(ev_texts),
            "config": to_dict(cfg)}
     result = LabelTrainResult(res, report=_report(res) if has_gold else "")
     write_results(cfg.out or folder / "train", result, result.report or None)
