@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a scripted teacher instead of smollm2 (smoke run)")
     args = ap.parse_args()
     work = Path(args.work)
-    report, results = ["# LLM labels → compact students (`benchmarks/label.py`)", ""], {}
+    report, results, sections = ["# LLM labels → compact students (`benchmarks/label.py`)", ""], {}, {}
     for task in args.tasks:
         data, n = ("fine_foods", args.n_cls) if task == "classify" else ("headlines", args.n_ner)
         teacher = None
@@ -69,15 +69,19 @@ def main() -> None:
         print(tr.report, flush=True)
         results[task] = {"run": dict(run_res), "train": dict(tr)}
         s = run_res["teacher_stats"]
-        report += [f"## {task} ({data}, {run_res['items']} texts labelled by {'a scripted teacher' if args.quick else 'smollm2'})",
+        sections[task] = "\n".join([f"## {task} ({data}, {run_res['items']} texts labelled by {'a scripted teacher' if args.quick else 'smollm2'})",
                    "", f"Teacher: {s['invalid_replies']} invalid replies, {s['retried_items']} texts retried, "
                    f"{s['gave_up']} gave up; {s['unlocated_mentions']} mentions not found in the text; "
                    f"{s['cpu_seconds_per_1000']} CPU s and {s['wall_seconds_per_1000']} wall s per 1,000 texts "
                    f"(this run: {s['calls']} calls, {s['completion_tokens']} reply tokens).", "",
-                   tr.report.split("\n", 2)[2], ""]
+                   tr.report.split("\n", 2)[2], ""])
     name = "label_quick" if args.quick else "label"
-    atomic_json(OUT / f"{name}.json", results)
-    atomic_text(OUT / f"{name}.md", "\n".join(report) + "\n")
+    old = json.loads((OUT / f"{name}.json").read_text()) if (OUT / f"{name}.json").exists() else {}
+    results = old.get("results", {}) | results  # a run of some --tasks keeps the others' figures
+    sections = old.get("sections", {}) | sections
+    atomic_json(OUT / f"{name}.json", {"results": results, "sections": sections})
+    body = [sections[t] for t in ("classify", "ner") if t in sections]
+    atomic_text(OUT / f"{name}.md", "\n".join(report + body) + "\n")
     print(f"wrote {OUT / name}.json and .md")
 
 

@@ -43,6 +43,7 @@ def test_a_rerun_skips_done_texts_and_labels_only_new_ones(tmp_path):
     assert t.calls == 6
     r = label(LabelRunConfig(data="headlines", n=10, out=str(tmp_path)), teacher=t)
     assert t.calls == 10 and r["resumed"] == 6 and r["labelled"] == 10
+    assert r["teacher_stats"]["all_records_cpu_seconds_per_1000"] > 0  # the cost of all 10, not of this run's 4
     assert sorted(t.seen.values()) == [1] * 10  # no text asked twice
     label(LabelRunConfig(data="headlines", n=10, out=str(tmp_path)), teacher=t)
     assert t.calls == 10

@@ -1,6 +1,13 @@
 import pytest
 
-from distill.label.schema import Malformed, classification_schema, ner_schema, parse_reply, strict_errors, validate
+from distill.label.schema import (
+    Malformed,
+    classification_schema,
+    ner_schema,
+    parse_reply,
+    strict_errors,
+    validate,
+)
 
 CLS = classification_schema(["great", "other"])
 NER = ner_schema(["ORG", "PER"])

@@ -2,7 +2,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distill.label.spans import bio_tags, classification_scores, locate, span_f1, tags_to_spans, tokens
+from distill.label.spans import (
+    bio_tags,
+    classification_scores,
+    locate,
+    span_f1,
+    tags_to_spans,
+    tokens,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -13,7 +20,7 @@ def test_located_spans_are_always_the_text_at_their_offsets_and_never_overlap(te
     for sp in spans:
         assert 0 <= sp["start"] < sp["end"] <= len(text)
         assert text[sp["start"] : sp["end"]] == sp["text"]
-    for a, b in zip(spans, spans[1:]):
+    for a, b in zip(spans, spans[1:], strict=False):
         assert a["end"] <= b["start"]
     assert len(spans) + len(missed) == len(mentions)
 

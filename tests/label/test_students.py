@@ -2,7 +2,13 @@ import pytest
 
 from distill.label.data import headlines
 from distill.label.spans import span_f1
-from distill.label.students import TfidfClassifier, TinyTransformer, TokenTagger, piece_shapes, train_wordpiece
+from distill.label.students import (
+    TfidfClassifier,
+    TinyTransformer,
+    TokenTagger,
+    piece_shapes,
+    train_wordpiece,
+)
 
 GOOD = ["lovely tasty treat", "tasty and lovely", "a lovely snack", "so tasty", "tasty tasty", "lovely stuff"]
 BAD = ["awful stale mess", "stale and awful", "an awful snack", "so stale", "stale stale", "awful stuff"]

@@ -208,7 +208,7 @@ def headlines(n: int, seed: int = 0, *, use_faker: bool | None = None) -> list[I
         tpl = rng.choice(_TEMPLATES)
         fills = {"ORG": names.company, "ORG2": names.company, "PER": names.person, "PER2": names.person,
                  "LOC": names.place, "LOC2": names.place, "MONEY": names.money}
-        text, spans, pos = "", [], 0
+        text, spans = "", []
         used: set[str] = set()
         for part in _split(tpl):
             if part.startswith("{"):
@@ -228,7 +228,6 @@ def headlines(n: int, seed: int = 0, *, use_faker: bool | None = None) -> list[I
                 text += value
             else:
                 text += part
-            pos += 1
         if text in seen:
             continue
         seen.add(text)

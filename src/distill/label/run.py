@@ -29,8 +29,14 @@ from typing import Literal
 
 from distill.config import check, doc, settings, to_dict
 from distill.files import atomic_json, write_results
-from distill.label.data import (FINE_FOODS_HELP, FINE_FOODS_LABELS, NER_HELP, NER_TYPES, Item, load_items,
-                                text_id)
+from distill.label.data import (
+    FINE_FOODS_HELP,
+    FINE_FOODS_LABELS,
+    NER_HELP,
+    NER_TYPES,
+    Item,
+    load_items,
+)
 from distill.label.schema import Malformed, classification_schema, ner_schema, parse_reply
 from distill.label.spans import classification_scores, locate, span_f1
 from distill.results import Result
@@ -439,12 +445,17 @@ def label(cfg: LabelRunConfig, *, teacher=None) -> LabelRunResult:
             try:
                 for b in range(0, len(todo), cfg.block):
                     block = todo[b : b + cfg.block]
+                    bt, bc = time.perf_counter(), time.process_time()
                     recs = await _label_block(inner, block, cfg, task, labels, help, schema, stats)
                     if engine is not None and hasattr(engine, "model"):
                         probs = soft_label_probs(engine, [classify_prompt(r["text"], labels, help) for r in recs],
                                                  labels)
                         for r, p in zip(recs, probs, strict=True):
                             r["probs"] = p
+                    cost = {"cpu_s": (time.process_time() - bc) / max(1, len(recs)),
+                            "wall_s": (time.perf_counter() - bt) / max(1, len(recs))}
+                    for r in recs:  # the block's cost shared out, so a resumed run still knows what labels cost
+                        r["cost"] = {k: round(v, 4) for k, v in cost.items()}
                     append_records(path, recs)
                     stats["recorded"] += len(recs)
                     log.info("label: %d/%d texts done", min(b + cfg.block, len(todo)), len(todo))
@@ -461,6 +472,10 @@ def label(cfg: LabelRunConfig, *, teacher=None) -> LabelRunResult:
     stats["wall_seconds_per_1000"] = round(1000 * stats["wall_seconds"] / labelled, 1) if labelled else None
     records = read_records(path)
     wanted = [records[it.id] for it in items if it.id in records]
+    costed = [r["cost"] for r in wanted if "cost" in r]
+    if costed:  # over every record, this run's and earlier runs' (soft labels included)
+        stats["all_records_cpu_seconds_per_1000"] = round(1000 * sum(c["cpu_s"] for c in costed) / len(costed), 1)
+        stats["all_records_wall_seconds_per_1000"] = round(1000 * sum(c["wall_s"] for c in costed) / len(costed), 1)
     result = LabelRunResult(out=str(out), task=task, items=len(items), labelled=len(wanted),
                             resumed=len(items) - len(todo), teacher_stats=stats,
                             teacher_vs_gold=score_records(wanted, task, labels), labels=list(labels),

@@ -301,7 +301,11 @@ class TinyTransformer:
         """
         import torch
         from accelerate import Accelerator
-        from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification
+        from transformers import (
+            BertConfig,
+            BertForSequenceClassification,
+            BertForTokenClassification,
+        )
 
         from distill.train import loop
 

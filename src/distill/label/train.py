@@ -201,8 +201,10 @@ def train(cfg: LabelTrainConfig) -> LabelTrainResult:
     teacher_name = json.loads(stamp_file.read_text("utf-8")).get("teacher") if stamp_file.exists() else "?"
     teacher_row = {"name": teacher_name,
                    "f1_gold": _score(task, labels, test_gold, test_teacher) if has_gold else None,
-                   "cpu_s_per_1000": tstats.get("cpu_seconds_per_1000"),
-                   "wall_s_per_1000": tstats.get("wall_seconds_per_1000")}
+                   "cpu_s_per_1000": tstats.get("all_records_cpu_seconds_per_1000",
+                                                tstats.get("cpu_seconds_per_1000")),
+                   "wall_s_per_1000": tstats.get("all_records_wall_seconds_per_1000",
+                                                 tstats.get("wall_seconds_per_1000"))}
 
     sources: list[tuple[str, list[dict], int]] = []  # (name, records with "label", texts reviewed)
     spot = []
