@@ -168,6 +168,14 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Write the reviewed data set (approved and edited items) and a summary of the decisions.",
         "distill.review.export:ExportConfig", "distill.review.export:run",
         see="distill docs train {out}"),
+    ("label", "run"): Command(
+        "Have a teacher label texts (a class or entity spans) against a JSON schema; retried, recorded, resumable.",
+        "distill.label.run:LabelRunConfig", "distill.label.run:run",
+        see="cat {out}/results.md; distill review {out}/review --sample 0.05; distill label train {out}"),
+    ("label", "train"): Command(
+        "Train compact students on the labels; score them against gold, the teacher and reviewed labels.",
+        "distill.label.train:LabelTrainConfig", "distill.label.train:run",
+        see="cat {out}/results.md"),
     ("list", ""): Command(
         "List what each registry holds: divergences, target kinds, teacher forms, students, architectures.",
         "distill.catalog:ListConfig", "distill.catalog:run"),
@@ -238,6 +246,7 @@ GROUP_HELP = {
     "docs": "The documentation assistant: docs → teacher-written Q&A → fine-tuned student.",
     "detect": "Detecting distillation: traffic scans of API logs, scenario logs, identity probes, provenance, watermarks.",
     "eval": "Evaluations beyond task quality: whether the teacher's safety behaviour transferred.",
+    "label": "LLM labels → compact production models: teacher-labelled classes or entities, students, review.",
     "review": "Human review of generated training data (`distill review DATASET` starts the page).",
     "tabular": "Tabular distillation: small fast students from strong teachers on structured data.",
     "private": "Private training by PATE (Papernot et al.): teachers on private data, a student on noisy votes.",

@@ -146,8 +146,12 @@ def create_app(ds: Dataset, store: Store, *, token: str | None, out: str | Path,
                "sampled": sampled, "population": len(ds.items), "item": None, "out": str(out)}
         if sampled:
             done = [i for i in order if statuses.get(i, "pending") != "pending"]
-            rej = sum(statuses[i] == "rejected" for i in done)
-            ctx["estimate"] = sample.describe(sample.estimate(rej, len(done), len(ds.items)))
+            # a label set (distill label run): a corrected label is an error of the teacher, like a rejected one
+            labels = ds.card.get("kind") == "label"
+            bad = ("rejected", "edited") if labels else ("rejected",)
+            rej = sum(statuses[i] in bad for i in done)
+            ctx["estimate"] = sample.describe(sample.estimate(rej, len(done), len(ds.items)),
+                                              "rejected or corrected" if labels else "rejected")
         if item_id is not None:
             it = ds.by_id[item_id]
             d = store.get(item_id)

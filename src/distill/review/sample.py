@@ -63,16 +63,17 @@ def estimate(errors: int, reviewed: int, population: int) -> dict:
             "fpc": fpc}
 
 
-def describe(est: dict) -> str:
+def describe(est: dict, errors_are: str = "rejected") -> str:
     """The estimate in one sentence for the page and review.md.
 
     Args:
         est: as :func:`estimate` returns it.
+        errors_are: what made an item an error ("rejected"; for label sets "rejected or corrected").
 
     Returns:
         The sentence, without a final full stop.
     """
     if est["rate"] is None:
         return "no sampled item reviewed yet"
-    return (f"{est['errors']} of {est['reviewed']} reviewed sample items rejected: estimated error rate "
+    return (f"{est['errors']} of {est['reviewed']} reviewed sample items {errors_are}: estimated error rate "
             f"{est['rate']:.1%} (95% CI {est['lo']:.1%}–{est['hi']:.1%}) of {est['population']} items")
