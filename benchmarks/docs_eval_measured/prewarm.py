@@ -1,6 +1,7 @@
 # ruff: noqa
 # Pre-warms the generation's call store with the unanswerable phases (same jobs, seeds and settings as
 # `distill docs generate` builds), in a second process beside the running generation. Throwaway helper.
+# `prewarm.py --reverse ARGS...` (the third process of the measured run): the boundary questions only, last first.
 import asyncio, random, sys
 from pathlib import Path
 from distill.config import config_from_args
@@ -11,7 +12,8 @@ from distill.teachers import RecordedTeacher
 import argparse
 from distill.config import add_arguments
 p = argparse.ArgumentParser(); add_arguments(p, g.GenerateConfig)
-cfg = config_from_args(g.GenerateConfig, p.parse_args(sys.argv[1:]))
+reverse = "--reverse" in sys.argv
+cfg = config_from_args(g.GenerateConfig, p.parse_args([a for a in sys.argv[1:] if a != "--reverse"]))
 work = Path(cfg.workdir)
 chunks_all = load_chunks(work); chunks = g.spread(chunks_all, cfg.max_chunks)
 q = cfg.quality
@@ -30,6 +32,8 @@ rec = RecordedTeacher(cfg.load_teacher(), work / "calls.sqlite")
 stats = {"calls": 0, "cached_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "teacher_errors": 0,
          "malformed_replies": 0, "malformed_gave_up": 0, "_phase": "prewarm"}
 async def main():
-    await g._ask_all(rec, o_jobs, cfg, g.parse_question, stats)
-    await g._ask_all(rec, b_jobs, cfg, lambda t: [{"question": x} for x in parse_questions(t, 2)], stats)
+    if not reverse:
+        await g._ask_all(rec, o_jobs, cfg, g.parse_question, stats)
+    await g._ask_all(rec, b_jobs[::-1] if reverse else b_jobs, cfg,
+                     lambda t: [{"question": x} for x in parse_questions(t, 2)], stats)
 asyncio.run(main()); rec.close(); print(stats)
