@@ -42,9 +42,11 @@ def _autograd_on():
     """Every test starts with autograd on and inference mode off, whatever an earlier test left behind.
 
     The full suite once failed 168 gradient tests in that order (loss, loop and classifier tests after the
-    tabular/teacher/serve ones) while each directory passed on its own and no test was caught leaving
-    grad mode off at its own teardown; until the leaking fixture is found, no test depends on another's
-    grad mode.
+    tabular/teacher/serve ones) while each directory passed on its own. The cause found since: the
+    transformers engine's step generator yielded inside ``torch.inference_mode()``, so a generation left
+    suspended (a stream not read to its end) kept inference mode on in its thread
+    (tests/teachers/test_hf.py::test_a_suspended_generation_leaves_the_consumer_with_autograd_on). The
+    fixture stays so that no test depends on another's grad mode.
     """
     import torch
 

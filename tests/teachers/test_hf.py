@@ -99,3 +99,20 @@ def test_teacher_options_flags_and_checks(tiny_chat_model):
         TeacherOptions(timeout=0)
     t = TeacherOptions(teacher=str(tiny_chat_model)).load_teacher(device="cpu")
     assert isinstance(t, HFTeacher)
+
+
+def test_a_suspended_generation_leaves_the_consumer_with_autograd_on(teacher):
+    # grad mode is per thread: a step generator suspended inside inference mode would switch autograd off for
+    # whatever its consumer runs between steps (this failed 168 gradient tests of the full suite once)
+    import torch
+
+    eng = teacher.engine
+    steps = eng.steps(eng.chat_prompt_ids(ASK), max_tokens=5, temperature=0.0, seed=0)
+    first = next(steps)
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    w = torch.ones(2, requires_grad=True)
+    (w * 3).sum().backward()  # a training step between two generated tokens
+    assert w.grad.tolist() == [3.0, 3.0]
+    rest = list(steps)
+    greedy = eng.generate(eng.chat_prompt_ids(ASK), max_tokens=5, temperature=0.0)
+    assert [first.token] + [s.token for s in rest] == greedy["tokens"][: 1 + len(rest)]

@@ -194,8 +194,11 @@ class HFEngine:
         past = None
         key = _cache_keyword(self.model)
         x = torch.tensor([prompt_ids], device=self.device)
-        with torch.inference_mode():
-            for _ in range(max_tokens):
+        for _ in range(max_tokens):
+            # inference mode per step, never across the yield: grad mode is the thread's, so a generator
+            # suspended inside the block would leave its consumer (and whatever that thread runs next) with
+            # autograd off until the generator is closed
+            with torch.inference_mode():
                 out = self.model(input_ids=x, **{key: past}, use_cache=True)
                 past = getattr(out, key)
                 logits = out.logits[:, -1].float()  # (1, V)
@@ -206,8 +209,8 @@ class HFEngine:
                 if nxt in self.eos_ids:
                     return
                 step, text = self.make_step(ids, text, nxt, logp, top_logprobs)
-                yield step
                 x = torch.tensor([[nxt]], device=self.device)
+            yield step
 
     def make_step(self, ids: list[int], text: str, nxt: int, logp, top_logprobs: int | None) -> tuple[Step, str]:
         """Append token ``nxt`` to ``ids`` and describe it: its text delta, log-prob and top-k.
