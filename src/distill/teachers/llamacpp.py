@@ -60,6 +60,42 @@ class LlamaCppTeacher:
     def __repr__(self) -> str:
         return f"LlamaCppTeacher({str(self.path)!r})"
 
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the file carries a chat template (a base model does not: ask it with :meth:`complete`)."""
+        return bool((getattr(self.llm, "metadata", None) or {}).get("tokenizer.chat_template"))
+
+    async def complete(self, prompt: str, *, max_tokens: int = 512, temperature: float = 0.0,
+                       seed: int | None = None, stop: list[str] | None = None) -> Completion:
+        """Continue a raw text prompt (no chat template), from an empty cache.
+
+        Args:
+            prompt: the text to continue.
+            max_tokens: most tokens to generate.
+            temperature: sampling temperature; 0 is greedy.
+            seed: seed of the sampling (None: unseeded).
+            stop: strings that end the continuation (cut before the first one).
+
+        Returns:
+            The continuation with token counts.
+        """
+        def work():
+            t0 = time.perf_counter()
+            kw = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "stop": list(stop or [])}
+            if seed is not None:
+                kw["seed"] = seed
+            with self._lock:
+                self.llm.reset()  # as in chat: the same request gets the same answer
+                out = self.llm.create_completion(**kw)
+            return out, time.perf_counter() - t0
+
+        out, secs = await asyncio.to_thread(work)
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        return Completion(text=choice.get("text") or "", prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                          completion_tokens=int(usage.get("completion_tokens", 0)), model=self.name,
+                          finish_reason=choice.get("finish_reason"), latency_s=secs)
+
     async def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
                    seed: int | None = None, top_logprobs: int | None = None) -> Completion:
         """Answer one chat conversation with llama.cpp, from an empty cache (same request, same answer).

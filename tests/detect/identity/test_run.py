@@ -31,9 +31,12 @@ class FakeBase:
     async def chat(self, messages, **kw):  # pragma: no cover - must not be used for a base model
         raise AssertionError("a base model must get plain prompts")
 
-    async def complete(self, prompt, *, max_tokens=512, temperature=0.0, seed=None):
+    async def complete(self, prompt, *, max_tokens=512, temperature=0.0, seed=None, stop=None):
         self.prompts.append(prompt)
-        return Completion(text=" I am Claude.\nQuestion: I am ChatGPT", prompt_tokens=10, completion_tokens=9)
+        self.stops = list(stop or [])
+        text = " I am Claude.\nQuestion: I am ChatGPT"
+        cut = min([text.index(s) for s in self.stops if s in text], default=len(text))
+        return Completion(text=text[:cut], prompt_tokens=10, completion_tokens=9)  # cut as llama.cpp cuts
 
 
 def _cfg(tmp_path, **kw):
@@ -80,6 +83,7 @@ def test_compare_shows_the_asymmetry(tmp_path, monkeypatch):
     assert res["models"]["smollm2"]["identity"] == "smollm" and res["models"]["gemma3-270m"]["identity"] == "gemma"
     assert res["prompt_format"] == {"smollm2": "chat", "gemma3-270m": "plain"}
     assert fakes["gemma3-270m"].prompts[0].endswith("Question: What's your name?\nAnswer:")
+    assert any("Question:" in s for s in fakes["gemma3-270m"].stops)  # the backend is told where to stop
     rows = {(r["model"], r["condition"]): r for r in res["asymmetry"]}
     assert rows[("smollm2", "no_system")]["rate"] == 1.0 and rows[("smollm2", "anchor")]["rate"] == 0.0
     assert rows[("gemma3-270m", "no_system")]["k"] == 0  # Gemma claims Claude, never SmolLM

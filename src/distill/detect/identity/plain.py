@@ -77,7 +77,8 @@ class PlainTextTeacher:
         """
         prompt = "\n\n".join(m["content"] for m in messages)
         if hasattr(self.teacher, "complete"):
-            return await self.teacher.complete(prompt, max_tokens=max_tokens, temperature=temperature, seed=seed)
+            return await self.teacher.complete(prompt, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                               stop=self.stop)
         engine = self.teacher.engine
         t0 = time.perf_counter()
         out = await asyncio.to_thread(engine.generate, engine.text_prompt_ids(prompt), max_tokens=max_tokens,
