@@ -80,7 +80,60 @@ def pick_device(device: str | None = None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-class HFEngine:
+class StepEngine:
+    """What both decoding engines share (:class:`HFEngine`, ``distill.teachers.llamacpp.LlamaCppEngine``):
+    the context budget and a whole answer from :meth:`steps`.
+
+    A subclass sets ``max_context`` (0: unbounded) and ``lock``, and implements ``steps(prompt_ids, *,
+    max_tokens, temperature, seed, top_logprobs)`` yielding :class:`Step`; the served endpoints
+    (:func:`distill.serve.app.create_app`) and the in-process teachers use only this surface.
+    """
+
+    max_context: int = 0
+
+    def budget(self, n_prompt: int, max_tokens: int) -> int:
+        """``max_tokens`` cut to what fits in the model's context after an ``n_prompt``-token prompt.
+
+        Args:
+            n_prompt: the prompt's length in tokens.
+            max_tokens: tokens asked for.
+
+        Returns:
+            The number of tokens that may be generated.
+
+        Raises:
+            ValueError: the prompt alone fills the context.
+        """
+        limit = self.max_context
+        if limit and n_prompt >= limit:
+            raise ValueError(f"the prompt has {n_prompt} tokens; the model's context is {limit} tokens.")
+        return min(max_tokens, limit - n_prompt) if limit else max_tokens
+
+    def generate(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
+                 top_logprobs: int | None = None, stop: list[str] | None = None) -> dict:
+        """The whole answer: text (cut at the first stop string), tokens, log-probs, finish reason, counts.
+
+        Args:
+            prompt_ids: the prompt's token ids, non-empty.
+            max_tokens: most tokens to generate; cut to what fits in the context.
+            temperature: sampling temperature; 0 is greedy.
+            seed: seed of the per-request generator (None: a fresh random seed).
+            top_logprobs: if set, per-token top-k log-probs are collected.
+            stop: strings that end the answer (cut before the first one found).
+
+        Returns:
+            The dict of :func:`collect`.
+
+        Raises:
+            ValueError: an empty prompt, or one that fills the context.
+        """
+        max_tokens = self.budget(len(prompt_ids), max_tokens)
+        with self.lock:
+            return collect(self.steps(prompt_ids, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                      top_logprobs=top_logprobs), max_tokens, stop, len(prompt_ids))
+
+
+class HFEngine(StepEngine):
     """A causal LM and its tokenizer, loaded once, generating one sequence at a time under a lock."""
 
     def __init__(self, model: str = "smollm2", *, device: str | None = None, dtype: str | None = None,
@@ -143,24 +196,6 @@ class HFEngine:
             The prompt's token ids.
         """
         return self.tokenizer(prompt)["input_ids"]
-
-    def budget(self, n_prompt: int, max_tokens: int) -> int:
-        """``max_tokens`` cut to what fits in the model's context after an ``n_prompt``-token prompt.
-
-        Args:
-            n_prompt: the prompt's length in tokens.
-            max_tokens: tokens asked for.
-
-        Returns:
-            The number of tokens that may be generated.
-
-        Raises:
-            ValueError: the prompt alone fills the context.
-        """
-        limit = self.max_context
-        if limit and n_prompt >= limit:
-            raise ValueError(f"the prompt has {n_prompt} tokens; the model's context is {limit} tokens.")
-        return min(max_tokens, limit - n_prompt) if limit else max_tokens
 
     # ---- decoding ----
     def steps(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
@@ -238,30 +273,6 @@ class HFEngine:
         if delta:
             text = new_text
         return Step(nxt, self.tokenizer.decode([nxt]), delta, float(logp[nxt]), top), text
-
-    def generate(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
-                 top_logprobs: int | None = None, stop: list[str] | None = None) -> dict:
-        """The whole answer: text (cut at the first stop string), tokens, log-probs, finish reason, counts.
-
-        Args:
-            prompt_ids: the prompt's token ids, non-empty.
-            max_tokens: most tokens to generate; cut to what fits in the context.
-            temperature: sampling temperature; 0 is greedy.
-            seed: seed of the per-request generator (None: a fresh random seed).
-            top_logprobs: if set, per-token top-k log-probs are collected.
-            stop: strings that end the answer (cut before the first one found).
-
-        Returns:
-            The dict of :func:`collect`.
-
-        Raises:
-            ValueError: an empty prompt, or one that fills the context.
-        """
-        max_tokens = self.budget(len(prompt_ids), max_tokens)
-        with self.lock:
-            return collect(self.steps(prompt_ids, max_tokens=max_tokens, temperature=temperature, seed=seed,
-                                      top_logprobs=top_logprobs), max_tokens, stop, len(prompt_ids))
-
 
 class Answer:
     """One answer as its tokens arrive: text cut at the first stop string, tokens, log-probs, finish reason.

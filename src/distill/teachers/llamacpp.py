@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from distill.teachers.base import Completion, Message
-from distill.teachers.hf import Step
+from distill.teachers.hf import Step, StepEngine
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def last_logits(llm):
     return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),))
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(StepEngine):
     """A GGUF file through llama.cpp with the interface of :class:`~distill.teachers.hf.HFEngine` (what
     :func:`distill.serve.app.create_app` serves): chat/text prompt ids, ``budget``, ``steps`` and a lock.
 
@@ -286,23 +286,6 @@ class LlamaCppEngine:
         """
         return list(self.llm.tokenize(prompt.encode("utf-8"), add_bos=self.add_bos, special=True))
 
-    def budget(self, n_prompt: int, max_tokens: int) -> int:
-        """``max_tokens`` cut to what fits in the context after an ``n_prompt``-token prompt.
-
-        Args:
-            n_prompt: the prompt's length in tokens.
-            max_tokens: tokens asked for.
-
-        Returns:
-            The number of tokens that may be generated.
-
-        Raises:
-            ValueError: the prompt alone fills the context.
-        """
-        if n_prompt >= self.max_context:
-            raise ValueError(f"the prompt has {n_prompt} tokens; the model's context is {self.max_context} tokens.")
-        return min(max_tokens, self.max_context - n_prompt)
-
     # ---- decoding ----
     def steps(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
               top_logprobs: int | None = None) -> Iterator[Step]:
@@ -355,28 +338,6 @@ class LlamaCppEngine:
             yield Step(nxt, raw.decode("utf-8", "replace"), utf8.decode(raw), float(logp[nxt]), tops)
             if i + 1 < max_tokens:
                 self.llm.eval([nxt])
-
-    def generate(self, prompt_ids: list[int], *, max_tokens: int, temperature: float = 0.0, seed: int | None = None,
-                 top_logprobs: int | None = None, stop: list[str] | None = None) -> dict:
-        """The whole answer, as :meth:`distill.teachers.hf.HFEngine.generate` gives it.
-
-        Args:
-            prompt_ids: the prompt's token ids, non-empty.
-            max_tokens: most tokens to generate; cut to what fits in the context.
-            temperature: sampling temperature; 0 is greedy.
-            seed: seed of the per-request generator (None: a fresh random seed).
-            top_logprobs: if set, per-token top-k log-probs are collected.
-            stop: strings that end the answer (cut before the first one found).
-
-        Returns:
-            The dict of :func:`distill.teachers.hf.collect`.
-        """
-        from distill.teachers.hf import collect
-
-        max_tokens = self.budget(len(prompt_ids), max_tokens)
-        with self.lock:
-            return collect(self.steps(prompt_ids, max_tokens=max_tokens, temperature=temperature, seed=seed,
-                                      top_logprobs=top_logprobs), max_tokens, stop, len(prompt_ids))
 
 
 def _gguf_context(path: Path) -> int | None:
