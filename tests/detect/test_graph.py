@@ -148,39 +148,3 @@ def test_expand_candidates_brings_in_holders_of_a_key_mostly_held_by_candidates(
     assert graph.expand_candidates(keys, cand, n_total=10_000) == ["op8", "op9"]
     # a key held by half of all accounts is not rare, however many of its holders are candidates
     assert graph.expand_candidates(keys, cand, n_total=20) == []
-
-
-def test_infrastructure_alone_is_capped_below_the_resolution():
-    # a rare proxy block, a rare system prompt and a rare user agent shared by two accounts: three strong
-    # coincidences of what unrelated operators buy alike; alone they carry at most INFRA_CAP
-    infra = [(a, kind, f"{kind}-1", 2) for a in ("a", "b") for kind in ("ip_block", "system_prompt", "user_agent")]
-    e = graph.edges(_keys(infra), n_total=10_000)
-    r = graph.rarity([2], 10_000)[0]
-    assert (0.5 + 0.4 + 0.2) * r > graph.INFRA_CAP  # what the kinds would add up to uncapped
-    assert e["weight"].iloc[0] == pytest.approx(graph.INFRA_CAP)
-    assert graph.INFRA_CAP < 0.5  # below communities()' default CPM resolution
-    # the same pair with a template beside it counts in full
-    e2 = graph.edges(_keys(infra + [("a", "template", "t", 2), ("b", "template", "t", 2)]), n_total=10_000)
-    assert e2["weight"].iloc[0] == pytest.approx((0.5 + 0.4 + 0.2 + 0.8) * r)
-    assert e2["kinds"].iloc[0] == "ip_block+system_prompt+template+user_agent"
-
-
-def test_operators_sharing_a_proxy_pool_and_system_prompts_stay_apart(monkeypatch):
-    # two operators buy from the same pool of 30 proxy blocks (6 each, each block held by ~16 accounts) and
-    # use the same generic system prompt; each has its own template. Uncapped, the pool and the prompt link
-    # the two with a mean weight above the resolution and the CPM merges them (checked below)
-    rng = np.random.default_rng(0)
-    rows = []
-    for op in ("x", "y"):
-        for i in range(40):
-            a = f"{op}{i:02d}"
-            rows += [(a, "ip_block", f"blk{blk}", 16) for blk in rng.choice(30, size=6, replace=False)]
-            rows += [(a, "system_prompt", "generic", 80), (a, "template", f"tpl-{op}", 40)]
-    keys = _keys(rows)
-    ids = sorted(set(keys["account_id"]))
-    comp = graph.communities(ids, graph.edges(keys, n_total=20_000)).set_index("account_id")["comp"]
-    assert comp[comp.index.str.startswith("x")].nunique() == 1 and comp[comp.index.str.startswith("y")].nunique() == 1
-    assert comp["x00"] != comp["y00"]
-    monkeypatch.setattr(graph, "INFRA_CAP", float("inf"))
-    uncapped = graph.communities(ids, graph.edges(keys, n_total=20_000))
-    assert uncapped["comp"].nunique() == 1  # the cap is what keeps them apart

@@ -30,13 +30,6 @@ RINGS = 4  # independent seeded orders the sample is drawn from
 # a user agent) are coincidences that unrelated accounts share, and prompt-template clusters (connected
 # components of near-duplicate pairs) can chain two operators' similar templates into one
 IDENTITY_KINDS = ("payment",)
-# kinds that unrelated operators share by buying the same things (a commercial proxy pool, a generic
-# system prompt, a common client): a pair linked by these alone carries at most INFRA_CAP, below the
-# CPM resolution of :func:`communities`, so shared infrastructure by itself never makes two accounts
-# one community, however many blocks they share; with a template, a card, a wave or a rotation cohort
-# beside it the pair counts in full
-INFRA_KINDS = frozenset({"ip_block", "system_prompt", "user_agent"})
-INFRA_CAP = 0.4
 
 
 def _order(ids: np.ndarray, salt: str) -> np.ndarray:
@@ -47,10 +40,6 @@ def _order(ids: np.ndarray, salt: str) -> np.ndarray:
 
 def edges(keys: pd.DataFrame, n_total: int) -> pd.DataFrame:
     """Weighted undirected edges (a < b by code) from shared keys.
-
-    Per kind the pair's weight is the kind's weight times the noisy-or of its shared keys' rarities
-    (times the sample mass of a large key); kinds add up, except that a pair sharing only
-    :data:`INFRA_KINDS` is capped at :data:`INFRA_CAP`.
 
     Args:
         keys: account_id, ktype, k, n_accounts (holders among all accounts); candidates only.
@@ -104,13 +93,9 @@ def edges(keys: pd.DataFrame, n_total: int) -> pd.DataFrame:
     e = e.sort_values(["a", "b", "kind", "weight", "mass"], kind="stable")
     per_kind = e.groupby(["a", "b", "kind"], sort=True).agg(miss=("miss", "sum"), mass=("mass", "last")).reset_index()
     per_kind["weight"] = per_kind["kind"].map(KIND_WEIGHT) * -np.expm1(per_kind["miss"]) * per_kind["mass"]
-    per_kind["behaviour"] = ~per_kind["kind"].isin(INFRA_KINDS)
-    out = (per_kind.groupby(["a", "b"], sort=True)
-           .agg(weight=("weight", "sum"), behaviour=("behaviour", "any"),
-                kinds=("kind", lambda s: "+".join(sorted(set(s)))))
-           .reset_index())
-    out["weight"] = np.where(out["behaviour"], out["weight"], np.minimum(out["weight"], INFRA_CAP))
-    return out.drop(columns="behaviour")
+    return (per_kind.groupby(["a", "b"], sort=True)
+            .agg(weight=("weight", "sum"), kinds=("kind", lambda s: "+".join(sorted(set(s)))))
+            .reset_index())
 
 
 def rarity(n_holders, n_total: int) -> np.ndarray:
