@@ -26,6 +26,7 @@ Writes benchmarks/results/defenses.json and .md.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from pathlib import Path
@@ -305,6 +306,36 @@ def markdown(res: dict) -> str:
               f"the same tuples) {n['p_values']} p-values give KS p = {n['ks_uniform_p']:.3f} with "
               f"{n['share_below_0.05']:.1%} below 0.05 — conservative, not anti-conservative. ρ = 0 students with "
               "the real key (open, closed): " + ", ".join(f"{p:.2f}" for p in n["true_key_share0"]) + "."]
+    if "antidistill" in res:
+        lines += ["", antidistill_markdown(res["antidistill"]).rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+def antidistill_markdown(ad: dict) -> str:
+    """The antidistillation section (written by benchmarks/antidistill.py) as markdown.
+
+    Args:
+        ad: the "antidistill" entry of defenses.json.
+
+    Returns:
+        Markdown text.
+    """
+    a = ad["setup"]
+    pm = lambda r, k: f"{100 * r[k + '_mean']:.1f} ± {100 * r[k + '_std']:.1f}"  # noqa: E731
+    lines = [f"## Antidistillation trade-off (benchmarks/antidistill.py, {a['seeds']} seeds, mean ± sd)", "",
+             f"Task: {a['task']}. Teacher: 2-layer Llama (hidden {a['teacher_hidden']}) trained on "
+             f"{a['teacher_pairs']} pairs ({a['teacher_steps']} steps; greedy held-out accuracy "
+             f"{100 * a['teacher_greedy_test_acc']:.1f}%). Proxy: hidden {a['proxy_hidden']} ({a['proxy_steps']} "
+             f"steps, greedy {100 * a['proxy_greedy_test_acc']:.1f}%), L = its trace loss on {a['downstream_pairs']} "
+             f"held-out pairs. Target student: hidden {a['student_hidden']}, trained from scratch for "
+             f"{a['student_steps']} steps on one sampled teacher trace per {a['distill_prompts']} prompts; accuracy "
+             f"greedy on {a['test_pairs']} test pairs. Teacher accuracy: share of its sampled traces with the right "
+             f"sum. {a['seconds']:.0f} s in all.", "",
+             "| sampling | teacher accuracy (%) | student accuracy (%) | student min–max (%) |", "|---|---|---|---|"]
+    for key, name in (("lam", "λ = {:g} (T = 1)"), ("temperature", "T = {:g} (λ = 0)")):
+        for r in ad[f"curve_{key}"]:
+            lines.append(f"| {name.format(r[key])} | {pm(r, 'teacher_acc')} | {pm(r, 'student_acc')} | "
+                         f"{100 * r['student_acc_min']:.1f}–{100 * r['student_acc_max']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -369,6 +400,11 @@ def main() -> None:
 
 
 def write(res: dict, out: str) -> None:
+    prev = Path(out + ".json")
+    if "antidistill" not in res and prev.exists():  # benchmarks/antidistill.py's section is kept
+        old = json.loads(prev.read_text())
+        if "antidistill" in old:
+            res["antidistill"] = old["antidistill"]
     md = markdown(res)
     print(md)
     atomic_json(out + ".json", res)

@@ -49,3 +49,24 @@ def test_serve_flags_build_both_processors(wm_model, key_env, tmp_path):
     assert kinds == ["AntidistillProcessor", "WatermarkProcessor"]
     with pytest.raises(ValueError, match="proxy_student"):
         ServeConfig(model=str(wm_model), antidistill=0.5)
+
+
+def test_score_from_skips_the_prompt(wm_model):
+    from transformers import AutoModelForCausalLM
+
+    proxy = AutoModelForCausalLM.from_pretrained(wm_model).eval()
+    text = [1, 20, 30, 40, 50, 60]
+    g = downstream_direction(proxy, [text], score_from=3)
+    # reference: the gradient of the loss on tokens 3.. only, normalised
+    proxy.zero_grad()
+    x = torch.tensor([text])
+    y = x.clone()
+    y[:, :3] = -100
+    proxy(input_ids=x, labels=y).loss.backward()
+    ref = [p.grad.clone() for p in proxy.parameters()]
+    norm = torch.sqrt(sum((r ** 2).sum() for r in ref))
+    assert all(torch.allclose(a, r / norm, atol=1e-6) for a, r in zip(g, ref, strict=True))
+    full = downstream_direction(proxy, [text])
+    assert not torch.allclose(full[0], g[0], atol=1e-4)
+    with pytest.raises(ValueError, match="score_from=6"):
+        downstream_direction(proxy, [text], score_from=6)

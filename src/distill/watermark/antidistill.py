@@ -13,7 +13,8 @@ vocabulary at once (two proxy forwards per generated token). The teacher's and t
 the same. With λ = 0 it is plain sampling.
 
 Status: the processor, its finite-difference check against autograd and the `distill serve` flags are
-tested; the accuracy trade-off curve of the issue was not measured (see the README).
+tested; the accuracy trade-off curve is measured by ``benchmarks/antidistill.py`` on a synthetic addition
+task (:mod:`distill.watermark.arith`; figures in the README).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ except ImportError:  # pragma: no cover
     _ProcessorBase = object
 
 
-def downstream_direction(proxy, batches: Sequence[Sequence[int]]):
+def downstream_direction(proxy, batches: Sequence[Sequence[int]], score_from: int = 0):
     """The unit direction g = ∇L / ‖∇L‖ of the proxy's mean next-token loss L on the downstream texts.
 
     Args:
         proxy: the proxy student (a causal LM).
-        batches: token ids of each downstream text (each ≥ 2 tokens).
+        batches: token ids of each downstream text (each ≥ 2 tokens, and more than ``score_from``).
+        score_from: the first ``score_from`` tokens of each text are context (a task's prompt), not scored:
+            L is the loss on the answer tokens only (0: every token after the first).
 
     Returns:
         One tensor per parameter of ``proxy`` (same order as ``proxy.parameters()``), jointly of norm 1.
@@ -42,14 +45,17 @@ def downstream_direction(proxy, batches: Sequence[Sequence[int]]):
     """
     import torch
 
-    texts = [list(t) for t in batches if len(t) >= 2]
+    texts = [list(t) for t in batches if len(t) >= max(2, score_from + 1)]
     if not texts:
-        raise ValueError("antidistill data: need at least one text of two or more tokens.")
+        raise ValueError(f"antidistill data: need at least one text of more than max(1, score_from={score_from}) "
+                         "tokens.")
     params = [p for p in proxy.parameters()]
     proxy.zero_grad(set_to_none=True)
     for t in texts:
         x = torch.tensor([t], device=params[0].device)
-        (proxy(input_ids=x, labels=x).loss / len(texts)).backward()
+        y = x.clone()
+        y[:, :score_from] = -100  # context tokens: not scored
+        (proxy(input_ids=x, labels=y).loss / len(texts)).backward()
     grads = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
     proxy.zero_grad(set_to_none=True)
     norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads)).float().clamp_min(1e-30)
