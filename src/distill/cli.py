@@ -225,6 +225,10 @@ COMMANDS: dict[tuple[str, str], Command] = {
         "Did this student learn from that teacher? Similarity vs references, permutation test, Holm.",
         "distill.detect.attribution.lineage:LineageConfig", "distill.detect.attribution.lineage:run",
         see="cat {out}/results.md"),
+    ("detect", "lineage-white-box"): Command(
+        "Open weights: teacher-forced KL and top-1 agreement of a suspect with candidates vs references, Holm.",
+        "distill.detect.attribution.whitebox:WhiteBoxLineageConfig", "distill.detect.attribution.whitebox:run",
+        see="cat {out}/results.md"),
     ("eval", "safety"): Command(
         "Refusals on harmful probes and over-refusals on benign look-alikes (--compare: teacher vs student).",
         "distill.evaluate.safety:SafetyConfig", "distill.evaluate.safety:run",
