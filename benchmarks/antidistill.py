@@ -164,8 +164,17 @@ def plot(res: dict, path: Path) -> None:
         y = [100 * r["student_acc_mean"] for r in c]
         ax.errorbar(x, y, xerr=[100 * r["teacher_acc_std"] for r in c], yerr=[100 * r["student_acc_std"] for r in c],
                     marker=mk, capsize=3, label=name)
-        for r, xi, yi in zip(c, x, y, strict=True):
-            ax.annotate(f"{sym}={r[key]:g}", (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        groups: list[list[int]] = []  # points within 3 points of teacher accuracy share one label: "λ=0–0.01"
+        for i, xi in enumerate(x):
+            if groups and abs(xi - x[groups[-1][0]]) < 3:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        for g in groups:
+            vals = f"{c[g[0]][key]:g}" + (f"–{c[g[-1]][key]:g}" if len(g) > 1 else "")
+            # λ labels below the curve, T labels above, so the two sweeps' labels never collide
+            ax.annotate(f"{sym}={vals}", (x[g[-1]], y[g[-1]]), fontsize=7, xytext=(4, -11 if key == "lam" else 5),
+                        textcoords="offset points")
     ax.set_xlabel("teacher accuracy on its sampled traces (%)")
     ax.set_ylabel("distilled student's held-out accuracy (%)")
     ax.set_title(f"Two-digit addition, mean ± sd over {res['setup']['seeds']} seeds", fontsize=10)
@@ -194,7 +203,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--eps", type=float, default=1e-2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "defenses"))
+    ap.add_argument("--replot", action="store_true", help="redraw antidistill.png from OUT.json, run nothing")
     args = ap.parse_args()
+    if args.replot:
+        res = json.loads(Path(args.out + ".json").read_text())["antidistill"]
+        plot(res, Path(args.out).with_name("antidistill.png"))
+        return
     if args.quick:
         args.seeds, args.teacher_steps, args.proxy_steps, args.student_steps = 1, 200, 100, 100
         args.lams, args.temperatures, args.out = [0.0, 2.0], [1.5], args.out + "_quick"
