@@ -231,13 +231,10 @@ class WhiteBoxResult(Result):
 
 
 def _load(spec: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from distill.lm.models import load_model, load_tokenizer
 
-    label, path = parse_source(spec)
-    if not Path(path).is_dir():
-        raise FileNotFoundError(f"{path} is not a folder; white-box lineage needs open weights (an HF model folder).")
-    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32).eval()
-    return label, model, AutoTokenizer.from_pretrained(path)
+    label, path = parse_source(spec)  # open weights: an HF folder or an embedded model (its refusal names both)
+    return label, load_model(path), load_tokenizer(path)
 
 
 def run(cfg: WhiteBoxLineageConfig) -> WhiteBoxResult:
