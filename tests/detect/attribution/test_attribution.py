@@ -178,3 +178,19 @@ def test_confusion_figure_is_readable():
                                                                                     [2, 0, 8, 0], [0, 0, 1, 9]]}
     fig = confusion_figure(rep, "tfidf: 90.0% of 40 answers, out of fold by prompt")
     assert_readable(fig)
+
+
+def test_answers_and_texts_with_unicode_line_separators_are_one_row_each(tmp_path):
+    from distill.detect.attribution.predict import read_texts
+    from distill.detect.attribution.train import read_answers
+
+    odd = "a\u2028b\x85c\u2029d\x1ce"  # str.splitlines() breaks on each of these; JSONL (ensure_ascii=False) keeps them raw
+    rows = [{"source": "s", "prompt_id": f"p{i}", "answer": f"{odd} {i}"} for i in range(3)]
+    f = tmp_path / "answers.jsonl"
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    got = read_answers([f])
+    assert [r["answer"] for r in got] == [f"{odd} {i}" for i in range(3)]
+    assert read_texts(f) == [f"{odd} {i}" for i in range(3)]
+    p = tmp_path / "prompts.jsonl"
+    p.write_text(json.dumps({"id": "x", "text": odd}, ensure_ascii=False) + "\n", "utf-8")
+    assert [q.text for q in load_prompts(p)] == [odd]

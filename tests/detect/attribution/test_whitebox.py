@@ -115,3 +115,13 @@ def test_reference_t_pvalue_values():
 def test_config_needs_three_references():
     with pytest.raises(ValueError, match="references"):
         WhiteBoxLineageConfig(suspect="s", candidates=("c",), references=("a", "b"))
+
+
+def test_kv_cached_generation_gives_the_uncached_tokens():
+    m = tiny(2)
+    p = prompts(7, seed=4) + [[1, 2, 3, 4, 5, 6]]  # two prompt lengths: two batches
+    for temperature in (0.0, 1.0):
+        cached = generate_own(m, p, 9, temperature, seed=5, batch=3)
+        assert cached == generate_own(m, p, 9, temperature, seed=5, batch=3, cache=False)
+        assert all(len(g) == 9 for g in cached)
+    assert generate_own(m, p, 9, 1.0, seed=5) != generate_own(m, p, 9, 1.0, seed=6)

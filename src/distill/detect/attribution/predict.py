@@ -40,7 +40,7 @@ def read_texts(path: str | Path) -> list[str]:
         The texts, blank lines skipped.
     """
     texts = []
-    for line in Path(path).read_text("utf-8").splitlines():
+    for line in Path(path).read_text("utf-8").split("\n"):
         if not line.strip():
             continue
         if line.lstrip().startswith("{"):

@@ -124,7 +124,7 @@ def load_prompts(path: str | Path | None = None, languages: tuple[str, ...] = ()
         ValueError: a line without text, or two prompts with one id.
     """
     if path:
-        lines = Path(path).read_text("utf-8").splitlines()
+        lines = Path(path).read_text("utf-8").split("\n")
     else:
         lines = resources.files("distill.detect.attribution").joinpath("data/prompts.jsonl").read_text("utf-8").splitlines()
     prompts = []

@@ -62,7 +62,7 @@ def read_answers(paths) -> list[dict]:
     """
     rows = []
     for path in paths:
-        for i, line in enumerate(Path(path).read_text("utf-8").splitlines(), 1):
+        for i, line in enumerate(Path(path).read_text("utf-8").split("\n"), 1):
             if not line.strip():
                 continue
             r = json.loads(line)

@@ -78,8 +78,13 @@ class WhiteBoxLineageConfig:
 
 
 def generate_own(model, prompts: list[list[int]], max_new_tokens: int, temperature: float, seed: int,
-                 batch: int = 16, eos_token_id: int | None = None) -> list[list[int]]:
+                 batch: int = 16, eos_token_id: int | None = None, cache: bool = True) -> list[list[int]]:
     """Each prompt's continuation sampled from ``model`` (prompts of one length share a batch: no padding).
+
+    With ``cache`` (the default) the prompt is run once and every new token reuses the key/value cache (the
+    engine's ``_cache_keyword`` handling of :mod:`distill.teachers.hf`); without it the whole sequence is run
+    again per token. Both draw the same random numbers in the same order, so they give the same tokens (up to
+    float round-off in the logits; greedy decoding is identical).
 
     Args:
         model: a causal LM (Hugging Face interface: ``model(input_ids).logits``).
@@ -89,10 +94,14 @@ def generate_own(model, prompts: list[list[int]], max_new_tokens: int, temperatu
         seed: the sampling seed (each batch reseeded from it).
         batch: prompts per forward pass.
         eos_token_id: stop a row at this token (kept; later tokens dropped); None: never.
+        cache: reuse the KV cache between steps.
 
     Returns:
         The generated ids per prompt, in the input order.
     """
+    from distill.teachers.hf import _cache_keyword
+
+    key = _cache_keyword(model) if cache else None
     out: list[list[int] | None] = [None] * len(prompts)
     by_len: dict[int, list[int]] = {}
     for i, p in enumerate(prompts):
@@ -103,14 +112,19 @@ def generate_own(model, prompts: list[list[int]], max_new_tokens: int, temperatu
             rows = idx[b:b + batch]
             g = torch.Generator().manual_seed(seed * 1_000_003 + n * 1009 + b)
             x = torch.tensor([prompts[i] for i in rows], dtype=torch.long)
+            step_in, past = x, None
             with torch.inference_mode():
                 for _ in range(max_new_tokens):
-                    logits = model(input_ids=x).logits[:, -1].float()
+                    if key is None:
+                        logits = model(input_ids=x).logits[:, -1].float()
+                    else:
+                        o = model(input_ids=step_in, **{key: past}, use_cache=True)
+                        past, logits = getattr(o, key), o.logits[:, -1].float()
                     if temperature == 0:
                         nxt = logits.argmax(-1, keepdim=True)
                     else:
                         nxt = torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=g)
-                    x = torch.cat([x, nxt], 1)
+                    x, step_in = torch.cat([x, nxt], 1), nxt
             for r, i in enumerate(rows):
                 gen = x[r, n:].tolist()
                 if eos_token_id is not None and eos_token_id in gen:
