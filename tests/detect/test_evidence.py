@@ -20,6 +20,8 @@ def _world():
     sync = pd.DataFrame({"comp": [0, 1, 2, 3], "sync_share": 0.0, "burst_windows": 0})
     # c*: every question asked by two accounts (a class); h*: all different (a campaign)
     repeats = pd.DataFrame({"account_id": ids[:20], "repeated": [True] * 10 + [False] * 10})
+    # students move between campus, home and phone networks, but do not take a fresh one per request
+    acc.loc[ids[:10], "e_rotation"] = 0.3
     return acc, members, e, sync, repeats
 
 
@@ -27,7 +29,11 @@ def test_flags_need_extraction_size_and_new_questions():
     acc, members, e, sync, repeats = _world()
     cfg = TrafficConfig(logs=("x",), flag_score=0.6)
     t = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
-    assert not t.loc[0, "flagged"]  # same score as the campaign, but its questions repeat across accounts
+    assert not t.loc[0, "flagged"]  # extraction and an operating sign, but its questions repeat across accounts
+    assert t.loc[0, "operational"] == pytest.approx(0.3) and t.loc[0, "score"] >= cfg.flag_score
+    everyone_new = repeats.assign(repeated=False)
+    t0 = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, everyone_new).set_index("comp")
+    assert t0.loc[0, "flagged"]  # the repeats alone spared it
     assert t.loc[1, "flagged"] and t.loc[1, "cluster"] == "op001"
     assert not t.loc[2, "flagged"]  # rotation and links, no extraction: not a distillation campaign
     assert not t.loc[3, "flagged"]  # two accounts: below min_accounts
@@ -44,6 +50,14 @@ def test_repeats_spare_established_groups_and_benchmark_reruns_only():
     acc.loc[[f"c{i}" for i in range(10)], "e_wave"] = 0.8  # the repeating group came as a wave of new accounts
     t = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
     assert t.loc[0, "flagged"]  # one probe list fired from a wave of new accounts: a campaign
+    for change in ("rotation", "sync"):
+        acc, members, e, sync, repeats = _world()
+        if change == "rotation":  # a fresh network for nearly every request
+            acc.loc[[f"c{i}" for i in range(10)], "e_rotation"] = 0.9
+        else:  # most requests in the same five-minute bursts as the other accounts: a scheduler
+            sync.loc[sync["comp"] == 0, "sync_share"] = 0.8
+        t = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
+        assert t.loc[0, "flagged"], change
     acc, members, e, sync, repeats = _world()
     h = [f"h{i}" for i in range(10)]
     acc.loc[h, "n_dup"], acc.loc[h, "n_blocks_own"] = 20, 1  # half its prompts re-sent, from its own machine: a benchmark re-run

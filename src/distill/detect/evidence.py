@@ -118,15 +118,19 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None, b
     # benchmark, but also an operator firing one probe list from many accounts; what tells them
     # apart is how the accounts behave: people send human volumes, were not a coordinated wave of new
     # accounts (networks do not tell: students move between campus, home and phone), and most of what
-    # they ask is not extraction (a class's pooled share measured 9–36% in the development scenarios;
-    # one prompt list spread over a hydra's accounts is mostly extraction).
-    coordinated = wave >= 0.3
-    people = (t["volume"] < 0.3) & ~coordinated & (t["extract_share"] < 0.5)
+    # they ask is not extraction (one prompt list spread over a hydra's accounts is mostly extraction).
+    # Nor do people take a fresh network for nearly every request (students measured ≤ 0.32 rotation),
+    # nor send most of their requests in the same five minutes as the others (deadline rushes measured
+    # ≤ 0.52 of a class's requests in synchronized bursts, an operator's scheduler 0.86).
+    coordinated = (wave >= 0.3) | (t["rotation"] >= 0.5) | (t["sync_share"] >= 0.7)
+    # Step-by-step homework reads like chain-of-thought elicitation to the prompt classifier: classes
+    # measured up to 55% pooled extraction share in the development scenarios.
+    people = (t["volume"] < 0.3) & ~coordinated & (t["extract_share"] < 0.65)
     # A lab re-running a benchmark repeats itself (each account sends the same items again: 23–38%
     # of its chosen prompts in the development scenarios) from its own machines (one or two networks
     # per account). Repeating alone is not enough: a sweep cycling a few templates repeats too, but
     # through proxies.
-    lab = (t["self_repeat"] >= 0.15) & (t["median_blocks"] <= 2)
+    lab = (t["self_repeat"] >= 0.15) & t["median_blocks"].between(1, 2)  # 0 own blocks: all through shared proxies
     honest_repeats = ((t["repeated"] >= 0.5) & people) | lab
     t["operational"] = np.max(np.column_stack([
         t["rotation"], t["volume"], wave, t["meta"], parts["sync"], parts["coactivity"],

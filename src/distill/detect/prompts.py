@@ -38,9 +38,21 @@ def _clip(texts) -> list[str]:
     return [t if len(t) <= 320 else t[:160] + " … " + t[-160:] for t in texts]
 
 
+TRAINING_FILES = ("prompts_train.tsv", "prompts_train_more.tsv")  # the second: written apart, blind to the evaluations
+
+
 def training_set() -> tuple[list[str], np.ndarray]:
-    text = resources.files("distill.detect").joinpath("data/prompts_train.tsv").read_text(encoding="utf-8")
-    return read_corpus(text)
+    """The shipped labelled prompts: every file of ``TRAINING_FILES``, in that order.
+
+    Returns:
+        (prompts, labels) as :func:`read_corpus` gives them.
+    """
+    x, y = [], []
+    for name in TRAINING_FILES:
+        t, lab = read_corpus(resources.files("distill.detect").joinpath("data", name).read_text(encoding="utf-8"))
+        x += t
+        y.append(lab)
+    return x, np.concatenate(y)
 
 
 def read_corpus(text: str) -> tuple[list[str], np.ndarray]:

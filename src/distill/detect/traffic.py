@@ -318,7 +318,9 @@ def run(cfg: TrafficConfig) -> TrafficResult:
         acc = acc.join(share)
         acc[["n_seen", "n_hit", "n_dup"]] = acc[["n_seen", "n_hit", "n_dup"]].fillna(0)
         seen = acc[acc["n_seen"] >= 5]
-        background = float(np.clip((seen["n_hit"] / seen["n_seen"]).median() if len(seen) else 0.03, 0.01, 0.2))
+        # an ordinary account's share: the lower quartile, not the median, so that a campaign holding most of the
+        # accounts read (hundreds of accounts with a few requests each) does not become the background itself
+        background = float(np.clip((seen["n_hit"] / seen["n_seen"]).quantile(0.25) if len(seen) else 0.03, 0.01, 0.2))
         t_lo, t_hi = float(acc["first_t"].min()), float(acc["last_t"].max())
         acc = acc.join(A.evidence(acc, background, t_lo, t_hi, meta))
         acc["human"] = A.human_share(acc, t_lo)
