@@ -272,7 +272,7 @@ def attribution(attr: Path, run: Path) -> dict:
     cli("detect", "attribution-train", str(attr), "--out", str(out),
         "--held-out-sources", *REFERENCES, "--folds", "5")
     res = json.loads((out / "results.json").read_text())
-    for kind, r in res["classifiers"].items():
+    for r in res["classifiers"].values():
         o = r["open_set"]
         o["held_out_marked_none"] = {"n": o["held_out_forced"]["n"],
                                      "rate": round(1 - o["held_out_forced"]["rate"], 4),

@@ -105,3 +105,62 @@ def test_dominant_extraction_flags_without_an_operating_sign_unless_from_its_own
     assert flagged(20, 1)[0] is False and flagged(20, 2)[0] is False  # its own one or two networks: a lab
     ok, lcb = flagged(10, 30)  # 25%: lower bound 0.21, within reach of an ordinary group
     assert not ok and lcb == pytest.approx(0.210, abs=1e-3)
+
+
+def test_an_operator_linked_to_a_class_is_split_out_and_scored_alone():
+    from distill.detect.evidence import split_by_repeats
+
+    acc, members, e, sync, _ = _world()
+    cfg = TrafficConfig(logs=("x",), flag_score=0.6)
+    c, h = [f"c{i}" for i in range(10)], [f"h{i}" for i in range(10)]
+    acc.loc[h, ["e_rotation", "e_volume"]] = 0.3, 0.5  # machine volumes, no fresh network per request
+    members.loc[members["account_id"].isin(h), "comp"] = 0  # linked to the class (a shared network, say)
+    repeats = pd.DataFrame({"account_id": [a for a in c for _ in range(6)] + [a for a in h for _ in range(4)],
+                            "repeated": [True] * 60 + [False] * 40})
+    t = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
+    assert t.loc[0, "class_like"] and t.loc[0, "repeated"] == pytest.approx(0.6) and not t.loc[0, "flagged"]
+    moved = split_by_repeats(t.reset_index(), members, repeats)
+    assert sorted(moved.loc[moved["comp"] == 4, "account_id"]) == sorted(h)  # after the largest comp id, 3
+    assert (moved.loc[moved["account_id"].isin(c), "comp"] == 0).all()
+    t2 = community_table(acc, moved, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
+    assert t2.loc[4, "flagged"] and t2.loc[4, "repeated"] == 0  # the operator, on its own evidence
+    assert not t2.loc[0, "flagged"] and t2.loc[0, "repeated"] == 1  # the class, still spared
+    assert split_by_repeats(t2.reset_index(), moved, repeats) is None  # nothing left to move
+    few = repeats[~repeats["account_id"].isin(h) | ~repeats.duplicated("account_id")]  # one prompt each: too few to judge
+    assert split_by_repeats(t.reset_index(), members, few) is None
+
+
+def test_students_linked_to_a_campaign_are_split_out_and_spared():
+    from distill.detect.evidence import split_by_repeats
+
+    acc, members, e, sync, _ = _world()
+    cfg = TrafficConfig(logs=("x",), flag_score=0.6)
+    c, h = [f"c{i}" for i in range(10)], [f"h{i}" for i in range(10)]
+    members.loc[members["account_id"].isin(c), "comp"] = 1  # students in the operator's community (rotation 0.9)
+    repeats = pd.DataFrame({"account_id": [a for a in c for _ in range(4)] + [a for a in h for _ in range(6)],
+                            "repeated": [True] * 40 + [False] * 60})
+    t = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
+    assert t.loc[1, "flagged"] and not t.loc[1, "class_like"] and t.loc[1, "repeated"] == pytest.approx(0.4)
+    moved = split_by_repeats(t.reset_index(), members, repeats)
+    assert sorted(moved.loc[moved["comp"] == 4, "account_id"]) == sorted(c)
+    t2 = community_table(acc, moved, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
+    assert t2.loc[1, "flagged"] and t2.loc[1, "size"] == 10  # the operator keeps its flag
+    assert t2.loc[4, "repeated"] == 1 and t2.loc[4, "class_like"] and not t2.loc[4, "flagged"]  # spared once apart
+    acc.loc[c, "e_rotation"] = 0.9  # repeaters on a fresh network per request are no class: still flagged apart
+    t3 = community_table(acc, moved, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, repeats).set_index("comp")
+    assert not t3.loc[4, "class_like"] and t3.loc[4, "flagged"]
+    one_list = repeats.assign(repeated=True)  # every account repeats: one probe list, nothing to split
+    t4 = community_table(acc, members, e, sync, pd.Series(dtype=float), pd.DataFrame(), cfg, one_list)
+    assert split_by_repeats(t4, members, one_list) is None
+
+
+def test_a_split_is_kept_only_where_the_parts_verdicts_differ():
+    from distill.detect.evidence import keep_splits
+
+    before = pd.DataFrame({"account_id": [f"a{i}" for i in range(6)], "comp": [0, 0, 0, 1, 1, 1]})
+    after = before.assign(comp=[0, 0, 2, 1, 3, 3])  # a2 moved out of 0 into 2; a4, a5 out of 1 into 3
+    comms = pd.DataFrame({"comp": [0, 1, 2, 3], "flagged": [True, False, False, False]})
+    kept = keep_splits(before, after, comms)
+    assert kept["comp"].tolist() == [0, 0, 2, 1, 1, 1]  # 0 | 2 differ: kept; 1 | 3 both spared: one population
+    assert keep_splits(before, after, comms.assign(flagged=[True, True, True, True])) is None
+    assert keep_splits(before, after, comms.assign(flagged=[False, True, False, False]))["comp"].tolist() == [0, 0, 0, 1, 3, 3]

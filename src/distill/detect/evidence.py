@@ -131,7 +131,8 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None, b
     # per account). Repeating alone is not enough: a sweep cycling a few templates repeats too, but
     # through proxies.
     lab = (t["self_repeat"] >= 0.15) & t["median_blocks"].between(1, 2)  # 0 own blocks: all through shared proxies
-    honest_repeats = ((t["repeated"] >= 0.5) & people) | lab
+    t["class_like"] = (t["repeated"] >= 0.5) & people
+    honest_repeats = t["class_like"] | lab
     t["operational"] = np.max(np.column_stack([
         t["rotation"], t["volume"], wave, t["meta"], parts["sync"], parts["coactivity"],
     ]), axis=1).round(6)
@@ -150,6 +151,80 @@ def community_table(acc, members, e, sync, coact, launches, cfg, repeats=None, b
     t["cluster"] = ""
     t.loc[t["flagged"], "cluster"] = [f"op{i + 1:03d}" for i in range(int(t["flagged"].sum()))]
     return t
+
+
+def split_by_repeats(comms: pd.DataFrame, members: pd.DataFrame, repeats: pd.DataFrame,
+                     low: float = 0.2, high: float = 0.5, min_prompts: int = 3) -> pd.DataFrame | None:
+    """Move the members that do not fit their community's verdict on repeats into communities of their own.
+
+    A class is spared because its members send the same questions word for word; a campaign pays
+    for coverage and does not. Links (a shared network, a generic system prompt) can put both in one
+    community, and the verdict on the whole then hides one behind the other: an operator inside a
+    spared class, or students inside a flagged campaign. So, once: from a community spared as a
+    class, the members whose own extraction prompts are seldom sent by anyone else (share ≤ ``low``)
+    move out; from any other community, those whose prompts mostly are (share ≥ ``high``). Each
+    moved group is then scored on its own evidence. Accounts with fewer than ``min_prompts``
+    extraction prompts read stay where they are.
+
+    Args:
+        comms: :func:`community_table`'s output (comp, class_like).
+        members: account_id → comp.
+        repeats: account_id, repeated (one row per extraction prompt read).
+        low, high: the repeated shares that do not fit a class, and a campaign.
+        min_prompts: fewest extraction prompts read to judge an account.
+
+    Returns:
+        The new members (each moved group gets a comp id after the largest, in comp order), or None
+        when nothing moved.
+    """
+    if comms.empty or repeats.empty:
+        return None
+    per = repeats.groupby("account_id", sort=True)["repeated"].agg(["mean", "size"])
+    m = members.join(per, on="account_id").join(
+        comms.set_index("comp")["class_like"].astype(bool).rename("class_like"), on="comp")
+    judged = m["size"] >= min_prompts
+    misfit = judged & np.where(m["class_like"].fillna(False).astype(bool), m["mean"] <= low, m["mean"] >= high)
+    # a whole community that fits the other verdict is not split; it is scored as it is
+    whole = misfit.groupby(m["comp"]).transform("all")
+    out = misfit & ~whole
+    if not out.any():
+        return None
+    base = int(members["comp"].max()) + 1
+    new_id = {c: base + i for i, c in enumerate(sorted(m.loc[out, "comp"].unique()))}
+    moved = members.copy()
+    moved.loc[out, "comp"] = m.loc[out, "comp"].map(new_id).astype(moved["comp"].dtype)
+    return moved
+
+
+def keep_splits(members: pd.DataFrame, split: pd.DataFrame, comms: pd.DataFrame) -> pd.DataFrame | None:
+    """Of the groups :func:`split_by_repeats` moved, keep those that it separated from a different verdict.
+
+    A split is for two populations in one community: kept where exactly one of the two parts is
+    flagged (the operator apart from the class, or the class apart from the campaign). Where both
+    parts get the same verdict the accounts were one population after all (an operator firing one
+    probe list from some of its accounts repeats in part): the group goes back, and the whole
+    community is scored as before rather than as two halves that each show half the evidence.
+
+    Args:
+        members: account_id → comp before the split.
+        split: the same accounts after it.
+        comms: :func:`community_table` on ``split``.
+
+    Returns:
+        The members with the kept splits, or None when none is kept.
+    """
+    flagged = comms.set_index("comp")["flagged"].astype(bool)
+    moved = split["comp"].to_numpy() != members["comp"].to_numpy()
+    pairs = pd.DataFrame({"new": split["comp"][moved].to_numpy(), "old": members["comp"][moved].to_numpy()})
+    pairs = pairs.drop_duplicates("new")
+    keep = set(pairs.loc[pairs["new"].map(flagged).fillna(False).to_numpy()
+                         != pairs["old"].map(flagged).fillna(False).to_numpy(), "new"])
+    if not keep:
+        return None
+    out = members.copy()
+    back = moved & split["comp"].isin(keep).to_numpy()
+    out.loc[back, "comp"] = split.loc[back, "comp"]
+    return out
 
 
 def describe(row, ids: list, acc, examples, e, keys) -> dict:

@@ -273,7 +273,7 @@ def run(cfg: TrafficConfig) -> TrafficResult:
     from distill.detect import accounts as A
     from distill.detect import graph
     from distill.detect.content import repeated, template_keys
-    from distill.detect.evidence import community_table, describe
+    from distill.detect.evidence import community_table, describe, keep_splits, split_by_repeats
     from distill.detect.relays import read_ranges, relay_blocks
     from distill.detect.report import write_report
     from distill.detect.schema import BadRows
@@ -360,8 +360,26 @@ def run(cfg: TrafficConfig) -> TrafficResult:
         shifted = _shift(cfg, eng, out)
         st.done("shift")
         ch = hits[hits["account_id"].isin(cset)]
-        comms = community_table(acc, members, e, sync, coact, launches, cfg,
-                                repeats=ch[["account_id"]].assign(repeated=repeated(ch).to_numpy()), background=background)
+        reps = ch[["account_id"]].assign(repeated=repeated(ch).to_numpy())
+
+        def _rescore(m):
+            eng.register("candidates", m)
+            sy = graph.sync_share(eng.frame("SELECT * FROM (" + _sql("sync") + ") s ORDER BY comp, bucket"))
+            co = graph.coactivity(eng.frame("SELECT * FROM (" + _sql("hourly") + ") h ORDER BY account_id, h"), m)
+            return community_table(acc, m, e, sy, co, launches, cfg, repeats=reps, background=background)
+
+        comms = community_table(acc, members, e, sync, coact, launches, cfg, repeats=reps, background=background)
+        # an operator linked to a class, or students to a campaign: each part scored apart, and the
+        # split kept where the parts' verdicts differ
+        split = split_by_repeats(comms, members, reps)
+        if split is not None:
+            split_comms = _rescore(split)
+            kept = keep_splits(members, split, split_comms)
+            if kept is None:
+                eng.register("candidates", members)
+            else:
+                comms = split_comms if kept["comp"].equals(split["comp"]) else _rescore(kept)
+                members = kept
         acc_out = acc.join(members.set_index("account_id"))
         acc_out = acc_out.join(comms.set_index("comp")[["score", "flagged", "cluster"]], on="comp")
         acc_out["flagged"] = acc_out["flagged"].astype("boolean").fillna(False).astype(bool)
