@@ -170,7 +170,8 @@ def split_by_repeats(comms: pd.DataFrame, members: pd.DataFrame, repeats: pd.Dat
         comms: :func:`community_table`'s output (comp, class_like).
         members: account_id → comp.
         repeats: account_id, repeated (one row per extraction prompt read).
-        low, high: the repeated shares that do not fit a class, and a campaign.
+        low: an account repeating at most this share does not fit a class.
+        high: an account repeating at least this share does not fit a campaign.
         min_prompts: fewest extraction prompts read to judge an account.
 
     Returns:
