@@ -353,9 +353,13 @@ def run(cfg: TrafficConfig) -> TrafficResult:
         e = graph.edges(allkeys, n_total=len(acc))
         members = graph.communities(cand, e, seed=cfg.seed, groups=graph.strong_groups(allkeys, n_total=len(acc)))
         st.done("graph")
-        eng.register("candidates", members)
-        sync = graph.sync_share(eng.frame("SELECT * FROM (" + _sql("sync") + ") s ORDER BY comp, bucket"))
-        coact = graph.coactivity(eng.frame("SELECT * FROM (" + _sql("hourly") + ") h ORDER BY account_id, h"), members)
+
+        def _timing(m):  # synchronized bursts and co-activity of the communities in ``m``
+            eng.register("candidates", m)
+            sy = graph.sync_share(eng.frame("SELECT * FROM (" + _sql("sync") + ") s ORDER BY comp, bucket"))
+            return sy, graph.coactivity(eng.frame("SELECT * FROM (" + _sql("hourly") + ") h ORDER BY account_id, h"), m)
+
+        sync, coact = _timing(members)
         st.done("sync")
         shifted = _shift(cfg, eng, out)
         st.done("shift")
@@ -363,10 +367,7 @@ def run(cfg: TrafficConfig) -> TrafficResult:
         reps = ch[["account_id"]].assign(repeated=repeated(ch).to_numpy())
 
         def _rescore(m):
-            eng.register("candidates", m)
-            sy = graph.sync_share(eng.frame("SELECT * FROM (" + _sql("sync") + ") s ORDER BY comp, bucket"))
-            co = graph.coactivity(eng.frame("SELECT * FROM (" + _sql("hourly") + ") h ORDER BY account_id, h"), m)
-            return community_table(acc, m, e, sy, co, launches, cfg, repeats=reps, background=background)
+            return community_table(acc, m, e, *_timing(m), launches, cfg, repeats=reps, background=background)
 
         comms = community_table(acc, members, e, sync, coact, launches, cfg, repeats=reps, background=background)
         # an operator linked to a class, or students to a campaign: each part scored apart, and the
