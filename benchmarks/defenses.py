@@ -38,7 +38,7 @@ from distill.files import atomic_json, atomic_text
 from distill.watermark.detect import score_ids
 from distill.watermark.greenlist import GreenList, WatermarkProcessor
 from distill.watermark.keys import SecretKey
-from distill.watermark.radioactivity import TupleFilter, open_predictions
+from distill.watermark.radioactivity import TupleFilter
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT, ANSWER, GAMMA = 16, 100, 0.25
@@ -178,11 +178,21 @@ def sft_batches(prompts, answers, epochs: int, batch: int, seed: int):
     return out
 
 
-def radioactivity_part(args, teacher, base_state, vocab, train_ids, held, greenlist, keys_null) -> dict:
-    from transformers import LogitsProcessorList  # noqa: F401  (generation below)
+def open_batch(model, seqs: list[list[int]], batch: int = 128) -> list[list[int | None]]:
+    """Top-1 next-token predictions (teacher forcing) for equal-length sequences, batched: what
+    ``distill.watermark.radioactivity.open_predictions`` gives one sequence at a time."""
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(seqs), batch):
+            x = torch.tensor(seqs[i:i + batch])
+            out += [[None] + row for row in model(input_ids=x).logits[:, :-1].argmax(-1).tolist()]
+    return out
 
-    n_ft = args.ft_texts
-    wm_proc = WatermarkProcessor(greenlist, args.radio_delta)
+
+def radioactivity_part(args, teacher, base_state, vocab, train_ids, held, greenlist, keys_null) -> dict:
+    n_ft, h = args.ft_texts, greenlist.context
+    wm_proc = WatermarkProcessor(greenlist, args.radio_delta, cache=4096)
+    t = time.perf_counter()
     pool_prompts = prompts_from(train_ids, 2 * n_ft, args.seed + 10)
     plain = generate(teacher, pool_prompts[:n_ft], None, seed=args.seed + 11)
     n_wm_max = int(round(max(args.shares) * n_ft))
@@ -191,6 +201,8 @@ def radioactivity_part(args, teacher, base_state, vocab, train_ids, held, greenl
     test_prompts = prompts_from(held, args.test_texts, args.seed + 13)
     fresh = generate(teacher, test_prompts, wm_proc, seed=args.seed + 14)
     fresh_ids = [p + a for p, a in zip(test_prompts, fresh, strict=True)]
+    print(f"  teacher answers: {n_ft:,} plain, {n_wm_max:,} + {args.test_texts:,} watermarked "
+          f"({time.perf_counter() - t:.0f} s)", flush=True)
     runs = []
     null_p = []
     for share in args.shares:
@@ -205,14 +217,14 @@ def radioactivity_part(args, teacher, base_state, vocab, train_ids, held, greenl
             student.load_state_dict(base_state[s])
             train_lm(student, sft_batches(prompts, answers, args.ft_epochs, 16, seed=s), lr=args.ft_lr)
             # open mode: predictions once per student; the filters do not depend on the key
-            filt_fresh = TupleFilter(1)
-            for ids in fresh_ids:
-                filt_fresh.add(ids, open_predictions(student, ids))
-            filt_train = TupleFilter(1)
-            for i in wm_idx[:args.test_texts]:
-                ids = wm_prompts[i] + marked[i]
-                filt_train.add(ids, open_predictions(student, ids))
-            closed = TupleFilter(1)
+            filt_fresh = TupleFilter(h)
+            for ids, pred in zip(fresh_ids, open_batch(student, fresh_ids), strict=True):
+                filt_fresh.add(ids, pred)
+            filt_train = TupleFilter(h)
+            train_ids_wm = [wm_prompts[i] + marked[i] for i in wm_idx[:args.test_texts]]
+            for ids, pred in zip(train_ids_wm, open_batch(student, train_ids_wm), strict=True):
+                filt_train.add(ids, pred)
+            closed = TupleFilter(h)
             gens = generate(student, test_prompts, None, seed=args.seed + 100 + s, new=args.closed_tokens)
             for p, g in zip(test_prompts, gens, strict=True):
                 closed.add(p + g, [None] * PROMPT + g)
@@ -226,7 +238,7 @@ def radioactivity_part(args, teacher, base_state, vocab, train_ids, held, greenl
             runs.append(row)
             print(f"  ρ={share:.0%} seed {s}: open(fresh) p={row['open_fresh']['p_value_exact']:.2e} "
                   f"(N={row['open_fresh']['scored']}, green {row['open_fresh']['green_share']}), "
-                  f"closed p={row['closed']['p_value_exact']:.2e}"
+                  f"closed p={row['closed']['p_value_exact']:.2e} (N={row['closed']['scored']})"
                   + (f", open(train) p={row['open_train']['p_value_exact']:.2e}" if k else "")
                   + f" [{row['seconds']} s]", flush=True)
     from scipy import stats as sps
@@ -263,7 +275,9 @@ def summarize(radio: dict, shares, seeds: int) -> list[dict]:
         out.append({"share": share, "seeds": seeds, "log10_p_open_fresh": logp("open_fresh"),
                     "log10_p_open_train": logp("open_train"), "log10_p_closed": logp("closed"),
                     "green_share_open_fresh": round(float(np.mean([r["open_fresh"]["green_share"] for r in rs])), 4),
-                    "scored_open_fresh": int(np.median([r["open_fresh"]["scored"] for r in rs]))})
+                    "scored_open_fresh": int(np.median([r["open_fresh"]["scored"] for r in rs])),
+                    "scored_open_train": int(np.median([r["open_train"]["scored"] for r in rs])) if rs[0]["open_train"]
+                    else None, "scored_closed": int(np.median([r["closed"]["scored"] for r in rs]))})
     return out
 
 
@@ -287,18 +301,20 @@ def markdown(res: dict) -> str:
     lines += ["", f"Human held-out text (100 tokens): {h['fpr_at_0.01']:.1%} flagged at p < 0.01; teacher "
               f"perplexity {h['ppl_median']:.2f}. δ = 0 is unwatermarked teacher output (its detection rate is the "
               "false-positive rate).", "",
-              f"## Radioactivity: students fine-tuned on {a['ft_texts']} teacher answers, a share ρ watermarked "
-              f"(δ = {a['radio_delta']}), {a['seeds']} seeds", "",
+              f"## Radioactivity: students fine-tuned on {a['ft_texts']:,} teacher answers, a share ρ watermarked "
+              f"(δ = {a['radio_delta']}, h = {a.get('radio_context', 1)}), {a['seeds']} seeds", "",
+              f"Fine-tuning: {a['ft_epochs']} epochs, lr {a.get('ft_lr', 2e-3)}, batch 16, loss on the answers.", "",
               "log10 p-value, median [min, max] over seeds. *fresh*: open mode on "
               f"{a['test_texts']} watermarked answers the student never saw; *train*: on (up to {a['test_texts']}) "
               "of the watermarked answers it was trained on; *closed*: its own continuations "
               f"({a['closed_tokens']} tokens) of {a['test_texts']} prompts.", "",
-              "| ρ | open, fresh | open, train | closed | green share (fresh) | tuples scored (fresh) |",
+              "| ρ | open, fresh | open, train | closed | green share (fresh) | tuples scored (fresh, train, closed) |",
               "|---|---|---|---|---|---|"]
     fmt = lambda v: "–" if v is None else f"{v[0]} [{v[1]}, {v[2]}]"  # noqa: E731
     for r in res["radioactivity_summary"]:
         lines.append(f"| {r['share']:.0%} | {fmt(r['log10_p_open_fresh'])} | {fmt(r['log10_p_open_train'])} | "
-                     f"{fmt(r['log10_p_closed'])} | {r['green_share_open_fresh']} | {r['scored_open_fresh']} |")
+                     f"{fmt(r['log10_p_closed'])} | {r['green_share_open_fresh']} | "
+                     f"{r['scored_open_fresh']:,}, {r.get('scored_open_train') or 0:,}, {r.get('scored_closed', 0):,} |")
     n = res["radioactivity"]["null"]
     lines += ["", f"Null, per student (open mode, fresh texts, {len(res['radioactivity']['runs'][0]['null_open_fresh_other_keys'])} "
               f"keys it never saw): KS p > 0.05 for {n['ks_per_student_above_0.05']} of {n['students']} students "
@@ -352,6 +368,8 @@ def main() -> None:
     ap.add_argument("--ft-epochs", type=int, default=2)
     ap.add_argument("--ft-lr", type=float, default=2e-3)
     ap.add_argument("--radio-delta", type=float, default=4.0)
+    ap.add_argument("--radio-context", type=int, default=1,
+                    help="h of the radioactivity watermark (the same h watermarks and detects)")
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.01, 0.05, 0.1, 0.5])
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--test-texts", type=int, default=100)
@@ -384,14 +402,17 @@ def main() -> None:
         st = make_llama(vocab, STUDENT_HIDDEN, 2, seed=s)
         train_lm(st, window_batches(train_ids, args.teacher_steps // 2, 16, 64, 100 + s), lr=3e-3)
         base_state[s] = {k: v.clone() for k, v in st.state_dict().items()}
-    keys_null = [GreenList(SecretKey(f"null key {i}".encode()), GAMMA, 1) for i in range(args.null_keys)]
-    radio = radioactivity_part(args, teacher, base_state, vocab, train_ids, held, greenlist, keys_null)
+    radio_gl = GreenList(SecretKey(b"benchmark key: published so the run can be checked"), GAMMA, args.radio_context)
+    keys_null = [GreenList(SecretKey(f"null key {i}".encode()), GAMMA, args.radio_context)
+                 for i in range(args.null_keys)]
+    radio = radioactivity_part(args, teacher, base_state, vocab, train_ids, held, radio_gl, keys_null)
     res = {"setup": {"seed": args.seed, "teacher_steps": args.teacher_steps, "teacher_heldout_ppl": ppl,
                      "teacher_params": sum(p.numel() for p in teacher.parameters()), "vocab": vocab,
                      "teacher_hidden": args.teacher_hidden, "student_hidden": STUDENT_HIDDEN,
                      "detect_texts": args.detect_texts, "ft_texts": args.ft_texts, "ft_epochs": args.ft_epochs,
                      "radio_delta": args.radio_delta, "seeds": args.seeds, "test_texts": args.test_texts,
                      "closed_tokens": args.closed_tokens, "gamma": GAMMA, "context": 1,
+                     "radio_context": args.radio_context, "ft_lr": args.ft_lr,
                      "threads": torch.get_num_threads(), "seconds": time.perf_counter() - t0,
                      "command": "OMP_NUM_THREADS=2 python benchmarks/defenses.py" + (" --quick" if args.quick else "")},
            "detection": detection, "radioactivity": radio,

@@ -43,6 +43,33 @@ def test_filter_counts():
     assert f.skipped_duplicate == 1 and len(f.tuples) == 2
 
 
+def test_filter_counts_h2():
+    # h = 2 (the window is the two previous tokens): the filters act on bigram windows, not on single tokens
+    f = TupleFilter(2)
+    f.add([1, 2, 3, 1, 2, 4], [None, None, 7, 7, 7, 7])  # windows (1,2) (2,3) (3,1) (1,2)-again at position 5
+    assert f.tuples == [((1, 2), 7), ((2, 3), 7), ((3, 1), 7)] and f.skipped_seen_window == 1
+    f.add([1, 2, 5], [None, None, 7])  # window (1,2) is new in this input, but ((1,2), 7) was scored already
+    assert f.skipped_duplicate == 1 and len(f.tuples) == 3
+    f.add([3, 2, 9], [None, None, 7])  # window (3,2): new, although (2,3) was seen (order matters)
+    assert f.tuples[-1] == ((3, 2), 7) and len(f.tuples) == 4
+
+
+def test_open_mode_uses_the_greenlist_h():
+    # open_mode builds its filter from greenlist.context: an h = 2 suspect that always predicts a green token for
+    # the two previous tokens is found with the h = 2 key, and not with the h = 1 split of the same key
+    g2 = GreenList(SecretKey(b"radio-h2"), 0.25, context=2)
+    g1 = GreenList(SecretKey(b"radio-h2"), 0.25, context=1)
+    rng = np.random.default_rng(3)
+    texts = [rng.integers(0, V, 80).tolist() for _ in range(6)]
+
+    def learned2(ids):
+        return [None, None] + [int(np.flatnonzero(g2.mask(ids[i - 2:i], V))[0]) for i in range(2, len(ids))]
+
+    res = open_mode(learned2, texts, g2)
+    assert res["green"] == res["scored"] > 100 and res["p_value_exact"] < 1e-20
+    assert open_mode(learned2, texts, g1)["p_value_exact"] > 1e-4
+
+
 def test_null_p_values_are_uniform_with_filters_and_not_without():
     # 30 null runs, each with its own key: watermarked texts, a copying suspect that never trained on them
     filtered, unfiltered = [], []
