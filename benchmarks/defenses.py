@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -414,7 +415,7 @@ def main() -> None:
                      "closed_tokens": args.closed_tokens, "gamma": GAMMA, "context": 1,
                      "radio_context": args.radio_context, "ft_lr": args.ft_lr,
                      "threads": torch.get_num_threads(), "seconds": time.perf_counter() - t0,
-                     "command": "OMP_NUM_THREADS=2 python benchmarks/defenses.py" + (" --quick" if args.quick else "")},
+                     "command": "OMP_NUM_THREADS=2 python " + " ".join(["benchmarks/defenses.py", *sys.argv[1:]])},
            "detection": detection, "radioactivity": radio,
            "radioactivity_summary": summarize(radio, args.shares, args.seeds)}
     write(res, args.out)
