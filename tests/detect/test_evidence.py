@@ -164,3 +164,58 @@ def test_a_split_is_kept_only_where_the_parts_verdicts_differ():
     assert kept["comp"].tolist() == [0, 0, 2, 1, 1, 1]  # 0 | 2 differ: kept; 1 | 3 both spared: one population
     assert keep_splits(before, after, comms.assign(flagged=[True, True, True, True])) is None
     assert keep_splits(before, after, comms.assign(flagged=[False, True, False, False]))["comp"].tolist() == [0, 0, 0, 1, 3, 3]
+
+
+def _goal_world(mix_a, mix_b, n=10):
+    """Two groups of n flagged accounts in one community, with their extraction prompts per goal."""
+    from distill.detect.prompts import GOALS
+
+    ids = [f"a{i}" for i in range(n)] + [f"b{i}" for i in range(n)]
+    counts = pd.DataFrame([mix_a] * n + [mix_b] * n, columns=[f"n_goal_{g}" for g in GOALS],
+                          index=pd.Index(ids, name="account_id")).fillna(0)
+    members = pd.DataFrame({"account_id": ids, "comp": 0})
+    comms = pd.DataFrame({"comp": [0], "flagged": [True]})
+    return comms, members, counts
+
+
+def test_operators_with_different_goals_are_split_and_mixed_ones_are_not():
+    from distill.detect.evidence import split_by_goal
+
+    # agentic harvest (8 of 10 prompts agentic) and a topic sweep (9 of 10 sweep), linked by a proxy network
+    comms, members, acc = _goal_world([8, 1, 0, 0, 1, 0], [0, 0, 0, 1, 0, 9])
+    out = split_by_goal(comms, members, acc, min_accounts=5)
+    assert sorted(out.loc[out["comp"] == 1, "account_id"]) == [f"b{i}" for i in range(10)]  # after comp 0
+    assert (out.loc[out["account_id"].str.startswith("a"), "comp"] == 0).all()
+    # each account mixing reasoning and chain-of-thought 6:4 / 4:6: one operator (or the classifier's confusion)
+    comms, members, acc = _goal_world([0, 0, 4, 0, 6, 0], [0, 0, 6, 0, 4, 0])
+    assert split_by_goal(comms, members, acc, min_accounts=5) is None
+    # a second goal held by fewer than min_accounts accounts: no part of its own
+    comms, members, acc = _goal_world([8, 1, 0, 0, 1, 0], [0, 0, 0, 1, 0, 9], n=4)
+    assert split_by_goal(comms, members, acc, min_accounts=5) is None
+    # unflagged communities and accounts with too few extraction prompts to judge are left alone
+    comms, members, acc = _goal_world([8, 1, 0, 0, 1, 0], [0, 0, 0, 1, 0, 9])
+    assert split_by_goal(comms.assign(flagged=False), members, acc, min_accounts=5) is None
+    assert split_by_goal(comms, members, acc // 3, min_accounts=5) is None  # 3 prompts each, below 5
+
+
+def test_accounts_without_a_clear_goal_join_the_nearest_part():
+    from distill.detect.evidence import split_by_goal
+
+    comms, members, acc = _goal_world([8, 1, 0, 0, 1, 0], [0, 0, 0, 1, 0, 9])
+    extra = pd.DataFrame([[0, 0, 0, 0, 0, 2], [1, 0, 0, 0, 0, 0], [0] * 6], columns=acc.columns,
+                         index=pd.Index(["x0", "x1", "x2"], name="account_id"))  # 2 sweep, 1 agentic, none
+    acc = pd.concat([acc, extra])
+    members = pd.concat([members, pd.DataFrame({"account_id": ["x0", "x1", "x2"], "comp": 0})], ignore_index=True)
+    out = split_by_goal(comms, members, acc, min_accounts=5).set_index("account_id")["comp"]
+    assert out["x0"] == 1 and out["x1"] == 0 and out["x2"] == 0  # nearest mix; no prompts: the largest part (tie → first goal)
+
+
+def test_a_goal_split_is_kept_only_where_every_part_stays_flagged():
+    from distill.detect.evidence import keep_flagged_splits
+
+    before = pd.DataFrame({"account_id": [f"a{i}" for i in range(8)], "comp": [0, 0, 0, 0, 1, 1, 1, 1]})
+    after = before.assign(comp=[0, 0, 2, 2, 1, 1, 3, 3])
+    comms = pd.DataFrame({"comp": [0, 1, 2, 3], "flagged": [True, True, True, False]})
+    kept = keep_flagged_splits(before, after, comms)
+    assert kept["comp"].tolist() == [0, 0, 2, 2, 1, 1, 1, 1]  # comp 1's part 3 lost the flag: comp 1 stays whole
+    assert keep_flagged_splits(before, after, comms.assign(flagged=[True, True, False, False])) is None

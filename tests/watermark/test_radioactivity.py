@@ -9,7 +9,7 @@ from scipy import stats as sps
 
 from distill.watermark.greenlist import GreenList
 from distill.watermark.keys import SecretKey
-from distill.watermark.radioactivity import TupleFilter, closed_mode, open_mode
+from distill.watermark.radioactivity import TupleFilter, closed_mode, open_mode, open_predictions
 
 V = 60  # a small vocabulary: windows repeat often inside a text, which is what tempts a copying model
 
@@ -21,6 +21,11 @@ def watermarked_text(g, rng, n=120, delta=3.0):
         w = np.exp(delta * g.mask([ids[-1]], V))
         ids.append(int(rng.choice(V, p=w / w.sum())))
     return ids
+
+
+def each(predict):
+    """A one-sequence predictor as the many-sequences one open_mode takes."""
+    return lambda seqs: [predict(s) for s in seqs]
 
 
 def copier(ids):
@@ -65,9 +70,9 @@ def test_open_mode_uses_the_greenlist_h():
     def learned2(ids):
         return [None, None] + [int(np.flatnonzero(g2.mask(ids[i - 2:i], V))[0]) for i in range(2, len(ids))]
 
-    res = open_mode(learned2, texts, g2)
+    res = open_mode(each(learned2), texts, g2)
     assert res["green"] == res["scored"] > 100 and res["p_value_exact"] < 1e-20
-    assert open_mode(learned2, texts, g1)["p_value_exact"] > 1e-4
+    assert open_mode(each(learned2), texts, g1)["p_value_exact"] > 1e-4
 
 
 def test_null_p_values_are_uniform_with_filters_and_not_without():
@@ -77,7 +82,7 @@ def test_null_p_values_are_uniform_with_filters_and_not_without():
         g = GreenList(SecretKey(f"null-{run}".encode()), 0.25)
         rng = np.random.default_rng(run)
         texts = [watermarked_text(g, rng) for _ in range(6)]
-        filtered.append(open_mode(copier, texts, g)["p_value_exact"])
+        filtered.append(open_mode(each(copier), texts, g)["p_value_exact"])
         # without the window filter: score every (window, prediction) once, as naive dedup would
         f = TupleFilter(1)
         for t in texts:
@@ -106,9 +111,29 @@ def test_radioactive_suspect_is_detected():
             out.append(int(r.choice(pool)))
         return out
 
-    assert open_mode(learned, texts, g)["p_value_exact"] < 1e-4
+    assert open_mode(each(learned), texts, g)["p_value_exact"] < 1e-4
     other = GreenList(SecretKey(b"other-key"), 0.25)
-    assert open_mode(learned, texts, other)["p_value_exact"] > 1e-3
+    assert open_mode(each(learned), texts, other)["p_value_exact"] > 1e-3
+
+
+def test_open_predictions_batched_equal_one_by_one():
+    # right padding and length-sorted batches give, per sequence, exactly what the sequence gives alone
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=64)).eval()
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, V, int(n)).tolist() for n in rng.integers(1, 40, 13)] + [[]]
+    one = [open_predictions(model, [s])[0] for s in seqs]
+    for budget in (1, 50, 10_000):  # one sequence per forward, a few, all at once
+        assert open_predictions(model, seqs, tokens_per_batch=budget) == one
+    assert [len(p) for p in one] == [len(s) for s in seqs] and all(p[0] is None for p in one if p)
+    with torch.inference_mode():  # and one by one is the argmax of the plain forward
+        ref = model(input_ids=torch.tensor([seqs[0]])).logits[0, :-1].argmax(-1).tolist()
+    assert one[0] == [None] + ref
 
 
 def test_closed_mode_scores_generated_tokens_only():

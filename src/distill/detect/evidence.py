@@ -228,6 +228,102 @@ def keep_splits(members: pd.DataFrame, split: pd.DataFrame, comms: pd.DataFrame)
     return out
 
 
+def split_by_goal(comms: pd.DataFrame, members: pd.DataFrame, acc: pd.DataFrame, min_accounts: int,
+                  min_prompts: int = 5, own: float = 0.6, other: float = 0.2,
+                  min_share: float = 0.1) -> pd.DataFrame | None:
+    """Split flagged communities whose members pursue different extraction goals, one part per goal.
+
+    Operators that buy from the same proxy network or paste the same generic system prompt get linked,
+    and one community then holds several of them. What they do not share is their goal: a
+    reasoning harvest, an agent-trajectory harvest, a topic sweep (``prompts.GOALS``, read from every
+    extraction prompt of every account). An account's goal is the one most of its extraction prompts
+    serve. A community is split where at least two goals each hold ``min_accounts`` accounts (and
+    ``min_share`` of the accounts judged) *and* each such group is clearly about its goal (its pooled
+    prompts ≥ ``own`` on it and ≤ ``other`` on every other major goal): an operator whose accounts
+    each mix two goals gives groups that fail the second test, and stays whole; the goal classifier's
+    confusions (chain-of-thought vs. reasoning) are of that kind too. Accounts without a clear goal (fewer
+    than ``min_prompts`` extraction prompts, or a goal of no major group) join the part whose pooled goal
+    mix is nearest to theirs, or the largest part when they have none.
+
+    Args:
+        comms: :func:`community_table`'s output (comp, flagged).
+        members: account_id → comp.
+        acc: per-account counts (index account_id): n_goal_<goal> for each goal.
+        min_accounts: least accounts of a part (the scan's smallest operator).
+        min_prompts: least extraction prompts to give an account a goal.
+        own: least share of a part's pooled prompts on its own goal.
+        other: most share of a part's pooled prompts on any other major goal.
+        min_share: least share of the judged accounts in a part.
+
+    Returns:
+        The new members (every part but the largest gets a comp id after the largest existing, in comp
+        and then goal order), or None when no community splits.
+    """
+    cols = [c for c in acc.columns if c.startswith("n_goal_")]
+    if comms.empty or not cols:
+        return None
+    flagged = set(comms.loc[comms["flagged"].astype(bool), "comp"])
+    m = members[members["comp"].isin(flagged)].join(acc[cols], on="account_id").fillna({c: 0 for c in cols})
+    if m.empty:
+        return None
+    out = members.copy()
+    next_id = int(members["comp"].max()) + 1
+    moved = False
+    for _, g in m.groupby("comp", sort=True):
+        counts = g[cols].to_numpy(float)
+        total = counts.sum(1)
+        judged = total >= min_prompts
+        best = np.argmax(counts, axis=1)  # ties: the first goal
+        n_judged = int(judged.sum())
+        sizes = np.bincount(best[judged], minlength=len(cols))
+        major = [k for k in range(len(cols)) if sizes[k] >= max(min_accounts, min_share * n_judged)]
+        if len(major) < 2:
+            continue
+        mix = {}
+        for k in major:
+            pooled = counts[judged & (best == k)].sum(0)
+            mix[k] = pooled / pooled.sum()
+        if not all(mix[k][k] >= own and all(mix[k][j] <= other for j in major if j != k) for k in major):
+            continue
+        part = np.where(judged & np.isin(best, major), best, -1)
+        largest = max(major, key=lambda k: (sizes[k], -k))
+        for i in np.flatnonzero(part < 0):  # nearest pooled mix (L1), else the largest part
+            if total[i] > 0:
+                share = counts[i] / total[i]
+                part[i] = min(major, key=lambda k: (np.abs(mix[k] - share).sum(), k))
+            else:
+                part[i] = largest
+        ids = g["account_id"].to_numpy()
+        for k in sorted(major):
+            if k == largest:
+                continue
+            out.loc[out["account_id"].isin(ids[part == k]), "comp"] = next_id
+            next_id += 1
+        moved = True
+    return out if moved else None
+
+
+def keep_flagged_splits(members: pd.DataFrame, split: pd.DataFrame, comms: pd.DataFrame) -> pd.DataFrame | None:
+    """Of the communities :func:`split_by_goal` split, keep those whose every part is still flagged on its own.
+
+    A part that loses the flag had its evidence from the others (a sweep's rotation, a harvest's volume): the
+    accounts were one operator working several goals, or the split cost what linked them; that community goes
+    back whole. Arguments and result as :func:`keep_splits` (``split`` from :func:`split_by_goal`).
+    """
+    flagged = comms.set_index("comp")["flagged"].astype(bool)
+    old, new = members["comp"].to_numpy(), split["comp"].to_numpy()
+    parts = pd.DataFrame({"old": old, "new": new}).drop_duplicates()
+    parts = parts[parts["old"].isin(parts.loc[parts["old"] != parts["new"], "old"])]
+    ok = parts.assign(f=parts["new"].map(flagged).fillna(False).astype(bool)).groupby("old")["f"].all()
+    keep = set(ok.index[ok])
+    if not keep:
+        return None
+    out = members.copy()
+    back = np.isin(old, list(keep))
+    out.loc[back, "comp"] = new[back]
+    return out
+
+
 def describe(row, ids: list, acc, examples, e, keys) -> dict:
     """The community as JSON: members, numbers, and the evidence in sentences.
 

@@ -121,7 +121,8 @@ def classify_prompts(eng, per_account: int, keep: int = 64):
         keep: hits kept per account for template matching (those with rn ≤ ``keep``).
 
     Returns:
-        (share, hits): per account (index account_id) n_seen, n_hit, n_dup; and the kept hits,
+        (share, hits): per account (index account_id) n_seen, n_hit, n_dup and n_goal_<goal> (its hits by
+        :data:`distill.detect.prompts.GOALS`); and the kept hits,
         columns account_id, rn, prompt, sorted by account and rn.
     """
     import pandas as pd
@@ -129,16 +130,20 @@ def classify_prompts(eng, per_account: int, keep: int = 64):
     from distill.detect import prompts as P
 
     counts, hits = [], []
+    goal_cols = [f"n_goal_{g}" for g in P.GOALS]
     sql = "SELECT * FROM (" + _sql("sample", per_account=per_account) + ") s"
     for chunk in bar(eng.batches(sql), desc="prompts", unit="batch"):
         chunk["hit"] = P.classify(chunk["prompt"].astype(str).tolist())
-        counts.append(chunk.groupby("account_id").agg(n_seen=("hit", "size"), n_hit=("hit", "sum"),
-                                                      n_dup=("dup", "sum")))
+        c = chunk.groupby("account_id").agg(n_seen=("hit", "size"), n_hit=("hit", "sum"), n_dup=("dup", "sum"))
+        h = chunk[chunk["hit"] == 1]
+        goals = pd.Categorical.from_codes(P.goal(h["prompt"].astype(str).tolist()), categories=goal_cols)
+        per_goal = pd.crosstab(h["account_id"], goals).reindex(columns=goal_cols, fill_value=0)
+        counts.append(c.join(per_goal).fillna({g: 0 for g in goal_cols}))
         h = chunk[(chunk["hit"] == 1) & (chunk["rn"] <= keep)]
         if len(h):
             hits.append(h[["account_id", "rn", "prompt"]])
     share = (pd.concat(counts).groupby(level=0).sum() if counts
-             else pd.DataFrame(columns=["n_seen", "n_hit", "n_dup"], dtype=float))
+             else pd.DataFrame(columns=["n_seen", "n_hit", "n_dup", *goal_cols], dtype=float))
     hit = (pd.concat(hits, ignore_index=True) if hits else pd.DataFrame(columns=["account_id", "rn", "prompt"]))
     hit = hit.sort_values(["account_id", "rn"], kind="stable").reset_index(drop=True)
     return share, hit
@@ -272,8 +277,16 @@ def run(cfg: TrafficConfig) -> TrafficResult:
 
     from distill.detect import accounts as A
     from distill.detect import graph
+    from distill.detect import prompts as P
     from distill.detect.content import repeated, template_keys
-    from distill.detect.evidence import community_table, describe, keep_splits, split_by_repeats
+    from distill.detect.evidence import (
+        community_table,
+        describe,
+        keep_flagged_splits,
+        keep_splits,
+        split_by_goal,
+        split_by_repeats,
+    )
     from distill.detect.relays import read_ranges, relay_blocks
     from distill.detect.report import write_report
     from distill.detect.schema import BadRows
@@ -316,7 +329,8 @@ def run(cfg: TrafficConfig) -> TrafficResult:
         st.done("features")
         share, hits = classify_prompts(eng, cfg.prompts_per_account)
         acc = acc.join(share)
-        acc[["n_seen", "n_hit", "n_dup"]] = acc[["n_seen", "n_hit", "n_dup"]].fillna(0)
+        count_cols = ["n_seen", "n_hit", "n_dup", *(f"n_goal_{g}" for g in P.GOALS)]
+        acc[count_cols] = acc[count_cols].fillna(0)
         seen = acc[acc["n_seen"] >= 5]
         # an ordinary account's share: the lower quartile, not the median, so that a campaign holding most of the
         # accounts read (hundreds of accounts with a few requests each) does not become the background itself
@@ -370,12 +384,17 @@ def run(cfg: TrafficConfig) -> TrafficResult:
             return community_table(acc, m, e, *_timing(m), launches, cfg, repeats=reps, background=background)
 
         comms = community_table(acc, members, e, sync, coact, launches, cfg, repeats=reps, background=background)
-        # an operator linked to a class, or students to a campaign: each part scored apart, and the
-        # split kept where the parts' verdicts differ
-        split = split_by_repeats(comms, members, reps)
-        if split is not None:
+        # two refinements, each scored and kept only where it changes what the parts are:
+        # - an operator linked to a class, or students to a campaign: kept where the parts' verdicts differ;
+        # - operators linked by a shared proxy network or system prompt, told apart by what they are after:
+        #   kept where every part stays flagged on its own
+        for split_of, keep in ((lambda c, m: split_by_repeats(c, m, reps), keep_splits),
+                               (lambda c, m: split_by_goal(c, m, acc, cfg.min_accounts), keep_flagged_splits)):
+            split = split_of(comms, members)
+            if split is None:
+                continue
             split_comms = _rescore(split)
-            kept = keep_splits(members, split, split_comms)
+            kept = keep(members, split, split_comms)
             if kept is None:
                 eng.register("candidates", members)
             else:

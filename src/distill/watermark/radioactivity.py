@@ -88,30 +88,52 @@ class TupleFilter:
             "skipped_seen_window": self.skipped_seen_window, "skipped_duplicate": self.skipped_duplicate}
 
 
-def open_predictions(model, ids: Sequence[int], device: str = "cpu") -> list[int | None]:
-    """The suspect's top-1 next-token prediction at each position of ``ids`` (teacher forcing).
+def open_predictions(model, seqs: Sequence[Sequence[int]], device: str = "cpu",
+                     tokens_per_batch: int = 8192) -> list[list[int | None]]:
+    """The suspect's top-1 next-token prediction at each position of each sequence (teacher forcing), batched.
+
+    Sequences are sorted by length and right-padded into batches of about ``tokens_per_batch`` tokens. Causal
+    attention means no position sees the padding after it, so each row is what the sequence gives alone
+    (tests check batched == one by one); the budget bounds the (B, L, V) logits of one forward.
 
     Args:
         model: a causal LM.
-        ids: token ids (L,).
+        seqs: token ids of each sequence (L_i,).
         device: where the model is.
+        tokens_per_batch: padded tokens per forward (at least one sequence per forward).
 
     Returns:
-        Length L: None at position 0, then argmax p(· | ids[:i]) for i ≥ 1.
+        One list per sequence, length L_i: None at position 0, then argmax p(· | ids[:i]) for i ≥ 1.
     """
     import torch
 
+    order = sorted(range(len(seqs)), key=lambda i: (-len(seqs[i]), i))  # longest first: less padding, stable
+    out: list[list[int | None]] = [[] for _ in seqs]
+    start = 0
     with torch.inference_mode():
-        logits = model(input_ids=torch.tensor([list(ids)], device=device)).logits[0]  # (L, V)
-    return [None] + logits[:-1].argmax(-1).tolist()
+        while start < len(order) and len(seqs[order[start]]) > 0:
+            width = len(seqs[order[start]])
+            idx = order[start:start + max(1, tokens_per_batch // width)]
+            x = torch.zeros(len(idx), width, dtype=torch.long)
+            mask = torch.zeros(len(idx), width, dtype=torch.long)
+            for row, i in enumerate(idx):
+                x[row, :len(seqs[i])] = torch.as_tensor(list(seqs[i]), dtype=torch.long)
+                mask[row, :len(seqs[i])] = 1
+            logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits  # (B, L, V)
+            pred = logits[:, :-1].argmax(-1).tolist()
+            for row, i in enumerate(idx):
+                if seqs[i]:  # an empty sequence has no positions (it can share the last batch)
+                    out[i] = [None] + pred[row][:len(seqs[i]) - 1]
+            start += len(idx)
+    return out
 
 
-def open_mode(predict, texts_ids: Iterable[Sequence[int]], greenlist: GreenList, max_len: int = 0) -> dict:
+def open_mode(predict_many, texts_ids: Iterable[Sequence[int]], greenlist: GreenList, max_len: int = 0) -> dict:
     """Open-mode test over watermarked texts.
 
     Args:
-        predict: ``predict(ids) -> per-position predictions`` as :func:`open_predictions` gives them
-            (``lambda ids: open_predictions(model, ids)`` for a causal LM).
+        predict_many: ``predict_many(list of ids) -> per-position predictions of each`` as
+            :func:`open_predictions` gives them (``lambda seqs: open_predictions(model, seqs)`` for a causal LM).
         texts_ids: token ids of each watermarked text.
         greenlist: the keyed split.
         max_len: cut each text to this many tokens (0: no cut; keep it within the model's context).
@@ -120,10 +142,10 @@ def open_mode(predict, texts_ids: Iterable[Sequence[int]], greenlist: GreenList,
         The dict of :meth:`TupleFilter.test`.
     """
     f = TupleFilter(greenlist.context)
-    for ids in texts_ids:
-        ids = list(ids)[:max_len] if max_len else list(ids)
-        if len(ids) > greenlist.context:
-            f.add(ids, predict(ids))
+    texts = [list(ids)[:max_len] if max_len else list(ids) for ids in texts_ids]
+    texts = [ids for ids in texts if len(ids) > greenlist.context]
+    for ids, pred in zip(texts, predict_many(texts), strict=True):
+        f.add(ids, pred)
     return f.test(greenlist)
 
 
@@ -238,7 +260,7 @@ def run(cfg: RadioactivityConfig) -> RadioactivityResult:
     ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
     if cfg.mode == "open":
         model = load_model(cfg.suspect, device=device)
-        test = open_mode(lambda x: open_predictions(model, x, device), ids, greenlist, cfg.max_len)
+        test = open_mode(lambda seqs: open_predictions(model, seqs, device), ids, greenlist, cfg.max_len)
     else:
         from distill.teachers.hf import HFEngine
 
