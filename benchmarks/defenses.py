@@ -1,15 +1,18 @@
 """Defenses at the source, measured at the scale of a shared 2-core CPU: green-list watermark detection
 with its perplexity cost, and radioactivity of students fine-tuned on partly watermarked teacher text.
 
-Everything is built here, offline, in a few minutes:
+Everything is built here, offline (the default run: about 50 minutes on 2 cores; ``--quick``: about 1):
 
 - corpus: Python's own documentation topics (``pydoc_data.topics``, stdlib), split 90/10;
-- tokenizer: byte-level BPE, ``--vocab`` (512) tokens, trained on the training split;
+- tokenizer: byte-level BPE, ``--vocab`` (2048) tokens, trained on the training split (a larger vocabulary
+  gives more distinct (window, token) tuples to score; 4096 repeats each window too rarely for the student);
 - teacher: a 2-layer Llama (hidden ``--teacher-hidden``, 64) trained on the corpus for ``--teacher-steps`` steps;
 - answers: the teacher continues 16-token prompts from the held-out split (100 new tokens, temperature 1,
   seeded), with the watermark (γ = 0.25, h = 1) at several δ;
 - students: a 2-layer Llama (hidden 48) pretrained on the corpus, then fine-tuned (loss on the answers) on
-  ``--ft-texts`` teacher answers of which a share ρ was watermarked (δ = ``--radio-delta``), the rest plain.
+  ``--ft-texts`` (10,000) teacher answers for ``--ft-epochs`` (3), of which a share ρ was watermarked
+  (δ = ``--radio-delta``), the rest plain; ``--seeds`` (3) students per share, open mode on ``--test-texts``
+  (4,000) fresh watermarked answers.
 
 Detection (part 1) scores each answer's 100 generated token ids with the key (each (window, token) pair once);
 "detected at 1% FPR" is p < 0.01, checked against the measured rate on unwatermarked answers and human text.
@@ -39,7 +42,7 @@ from distill.files import atomic_json, atomic_text
 from distill.watermark.detect import score_ids
 from distill.watermark.greenlist import GreenList, WatermarkProcessor
 from distill.watermark.keys import SecretKey
-from distill.watermark.radioactivity import TupleFilter
+from distill.watermark.radioactivity import TupleFilter, open_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT, ANSWER, GAMMA = 16, 100, 0.25
@@ -179,17 +182,6 @@ def sft_batches(prompts, answers, epochs: int, batch: int, seed: int):
     return out
 
 
-def open_batch(model, seqs: list[list[int]], batch: int = 128) -> list[list[int | None]]:
-    """Top-1 next-token predictions (teacher forcing) for equal-length sequences, batched: what
-    ``distill.watermark.radioactivity.open_predictions`` gives one sequence at a time."""
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(seqs), batch):
-            x = torch.tensor(seqs[i:i + batch])
-            out += [[None] + row for row in model(input_ids=x).logits[:, :-1].argmax(-1).tolist()]
-    return out
-
-
 def radioactivity_part(args, teacher, base_state, vocab, train_ids, held, greenlist, keys_null) -> dict:
     n_ft, h = args.ft_texts, greenlist.context
     wm_proc = WatermarkProcessor(greenlist, args.radio_delta, cache=4096)
@@ -219,11 +211,11 @@ def radioactivity_part(args, teacher, base_state, vocab, train_ids, held, greenl
             train_lm(student, sft_batches(prompts, answers, args.ft_epochs, 16, seed=s), lr=args.ft_lr)
             # open mode: predictions once per student; the filters do not depend on the key
             filt_fresh = TupleFilter(h)
-            for ids, pred in zip(fresh_ids, open_batch(student, fresh_ids), strict=True):
+            for ids, pred in zip(fresh_ids, open_predictions(student, fresh_ids, tokens_per_batch=16384), strict=True):
                 filt_fresh.add(ids, pred)
             filt_train = TupleFilter(h)
             train_ids_wm = [wm_prompts[i] + marked[i] for i in wm_idx[:args.test_texts]]
-            for ids, pred in zip(train_ids_wm, open_batch(student, train_ids_wm), strict=True):
+            for ids, pred in zip(train_ids_wm, open_predictions(student, train_ids_wm, tokens_per_batch=16384), strict=True):
                 filt_train.add(ids, pred)
             closed = TupleFilter(h)
             gens = generate(student, test_prompts, None, seed=args.seed + 100 + s, new=args.closed_tokens)
@@ -360,20 +352,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--vocab", type=int, default=512)
+    ap.add_argument("--vocab", type=int, default=2048)
     ap.add_argument("--teacher-hidden", type=int, default=64)
     ap.add_argument("--teacher-steps", type=int, default=250)
     ap.add_argument("--detect-texts", type=int, default=200)
     ap.add_argument("--deltas", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0])
-    ap.add_argument("--ft-texts", type=int, default=600)
-    ap.add_argument("--ft-epochs", type=int, default=2)
+    ap.add_argument("--ft-texts", type=int, default=10000)
+    ap.add_argument("--ft-epochs", type=int, default=3)
     ap.add_argument("--ft-lr", type=float, default=2e-3)
     ap.add_argument("--radio-delta", type=float, default=4.0)
     ap.add_argument("--radio-context", type=int, default=1,
                     help="h of the radioactivity watermark (the same h watermarks and detects)")
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.01, 0.05, 0.1, 0.5])
-    ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--test-texts", type=int, default=100)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--test-texts", type=int, default=4000)
     ap.add_argument("--closed-tokens", type=int, default=32)
     ap.add_argument("--null-keys", type=int, default=20)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "defenses"))
