@@ -219,3 +219,29 @@ def test_a_goal_split_is_kept_only_where_every_part_stays_flagged():
     kept = keep_flagged_splits(before, after, comms)
     assert kept["comp"].tolist() == [0, 0, 2, 2, 1, 1, 1, 1]  # comp 1's part 3 lost the flag: comp 1 stays whole
     assert keep_flagged_splits(before, after, comms.assign(flagged=[True, True, False, False])) is None
+
+
+def test_pieces_of_one_goal_linked_densely_are_joined_and_other_goals_are_not():
+    from distill.detect.evidence import merge_by_goal
+    from distill.detect.prompts import GOALS
+
+    # three flagged communities of 4 accounts: 0 and 1 both reasoning harvests, 2 a sweep
+    ids = [f"a{i}" for i in range(12)]
+    members = pd.DataFrame({"account_id": ids, "comp": [0] * 4 + [1] * 4 + [2] * 4})
+    cols = [f"n_goal_{g}" for g in GOALS]
+    reasoning, sweep = [0, 0, 1, 0, 9, 0], [0, 0, 1, 0, 0, 9]
+    acc = pd.DataFrame([reasoning] * 8 + [sweep] * 4, columns=cols, index=pd.Index(ids, name="account_id"))
+    comms = pd.DataFrame({"comp": [0, 1, 2], "flagged": [True, True, True]})
+
+    def cross(x, y, w):  # every pair between communities x and y linked with weight w
+        return [(a, b, w) for a in ids[4 * x:4 * x + 4] for b in ids[4 * y:4 * y + 4]]
+
+    e = pd.DataFrame(cross(0, 1, 0.45) + cross(1, 2, 0.45), columns=["a", "b", "weight"])
+    out = merge_by_goal(comms, members, e, acc)  # 0.45 per pair ≥ 0.8 × 0.5: 0 and 1 join; 2 has another goal
+    assert out["comp"].tolist() == [0] * 8 + [2] * 4
+    thin = e.assign(weight=0.3)  # linked, but more thinly than one community is: kept apart
+    assert merge_by_goal(comms, members, thin, acc) is None
+    assert merge_by_goal(comms.assign(flagged=[True, False, True]), members, e, acc) is None  # only flagged ones
+    mixed = acc.copy()
+    mixed.iloc[4:8] = [0, 0, 5, 0, 5, 0]  # community 1 has no clear goal (50/50): not joined
+    assert merge_by_goal(comms, members, e, mixed) is None

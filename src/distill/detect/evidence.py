@@ -303,8 +303,65 @@ def split_by_goal(comms: pd.DataFrame, members: pd.DataFrame, acc: pd.DataFrame,
     return out if moved else None
 
 
+def merge_by_goal(comms: pd.DataFrame, members: pd.DataFrame, e: pd.DataFrame, acc: pd.DataFrame,
+                  resolution: float = 0.5, density: float = 0.8, own: float = 0.6) -> pd.DataFrame | None:
+    """Join flagged communities that pursue one goal and are linked almost as densely as one community is.
+
+    The CPM cuts a large operator whose accounts share evidence unevenly (sub-pools of a proxy network,
+    accounts made on different days) into pieces, each linked to the others at just under the resolution;
+    two operators are usually told apart by a much thinner link, or by their goals (:func:`split_by_goal`).
+    Two flagged communities join when both pooled goal mixes give ``own`` or more to the same goal and
+    the weight between them per pair of accounts is ``density`` × ``resolution`` or more; joins chain.
+
+    Args:
+        comms: :func:`community_table`'s output (comp, flagged).
+        members: account_id → comp.
+        e: graph edges (a, b, weight).
+        acc: per-account counts (index account_id): n_goal_<goal> for each goal.
+        resolution: the CPM resolution the communities were found at (``graph.communities``).
+        density: least share of the resolution the weight per pair between two communities must reach.
+        own: least share of a community's pooled extraction prompts on its goal.
+
+    Returns:
+        The new members (each joined group takes its smallest comp id), or None when nothing joins.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    cols = [c for c in acc.columns if c.startswith("n_goal_")]
+    flagged = sorted(comms.loc[comms["flagged"].astype(bool), "comp"])
+    if len(flagged) < 2 or not cols or not len(e):
+        return None
+    comp = members.set_index("account_id")["comp"]
+    m = members[members["comp"].isin(flagged)]
+    pooled = m.join(acc[cols], on="account_id").groupby("comp")[cols].sum()
+    mix = pooled.div(pooled.sum(axis=1).clip(lower=1), axis=0)
+    goal = pd.Series(np.where(mix.max(axis=1) >= own, mix.to_numpy().argmax(axis=1), -1), index=mix.index)
+    size = m["comp"].value_counts()
+    ca, cb = e["a"].map(comp), e["b"].map(comp)
+    x = pd.DataFrame({"lo": np.minimum(ca, cb), "hi": np.maximum(ca, cb), "w": e["weight"].astype(float)})
+    x = x[x["lo"].isin(flagged) & x["hi"].isin(flagged) & (x["lo"] != x["hi"])]
+    if x.empty:
+        return None
+    w = x.groupby(["lo", "hi"], sort=True)["w"].sum().reset_index()
+    w["dens"] = w["w"] / (w["lo"].map(size).to_numpy() * w["hi"].map(size).to_numpy())
+    join = w[(w["dens"] >= density * resolution) & (w["lo"].map(goal) >= 0)
+             & (w["lo"].map(goal).to_numpy() == w["hi"].map(goal).to_numpy())]
+    if join.empty:
+        return None
+    pos = {c: i for i, c in enumerate(flagged)}
+    g = coo_matrix((np.ones(len(join)), (join["lo"].map(pos), join["hi"].map(pos))), shape=(len(flagged),) * 2)
+    _, label = connected_components(g, directed=False)
+    first = pd.Series(flagged).groupby(label).transform("min")
+    to = dict(zip(flagged, first, strict=True))
+    out = members.copy()
+    out["comp"] = out["comp"].map(lambda c: to.get(c, c)).astype(members["comp"].dtype)
+    return out
+
+
 def keep_flagged_splits(members: pd.DataFrame, split: pd.DataFrame, comms: pd.DataFrame) -> pd.DataFrame | None:
-    """Of the communities :func:`split_by_goal` split, keep those whose every part is still flagged on its own.
+    """Of the communities :func:`split_by_goal` split (or :func:`merge_by_goal` joined), keep those whose every
+    part (or the joined whole) is still flagged on its own.
 
     A part that loses the flag had its evidence from the others (a sweep's rotation, a harvest's volume): the
     accounts were one operator working several goals, or the split cost what linked them; that community goes

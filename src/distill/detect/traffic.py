@@ -284,7 +284,8 @@ def run(cfg: TrafficConfig) -> TrafficResult:
         describe,
         keep_flagged_splits,
         keep_splits,
-        split_by_goal,
+        merge_by_goal,
+    split_by_goal,
         split_by_repeats,
     )
     from distill.detect.relays import read_ranges, relay_blocks
@@ -384,12 +385,15 @@ def run(cfg: TrafficConfig) -> TrafficResult:
             return community_table(acc, m, e, *_timing(m), launches, cfg, repeats=reps, background=background)
 
         comms = community_table(acc, members, e, sync, coact, launches, cfg, repeats=reps, background=background)
-        # two refinements, each scored and kept only where it changes what the parts are:
+        # three refinements, each scored and kept only where it changes what the parts are:
         # - an operator linked to a class, or students to a campaign: kept where the parts' verdicts differ;
         # - operators linked by a shared proxy network or system prompt, told apart by what they are after:
-        #   kept where every part stays flagged on its own
+        #   kept where every part stays flagged on its own;
+        # - pieces of one operator that the CPM cut apart (one goal, linked nearly as densely as one community):
+        #   joined where the whole stays flagged
         for split_of, keep in ((lambda c, m: split_by_repeats(c, m, reps), keep_splits),
-                               (lambda c, m: split_by_goal(c, m, acc, cfg.min_accounts), keep_flagged_splits)):
+                               (lambda c, m: split_by_goal(c, m, acc, cfg.min_accounts), keep_flagged_splits),
+                               (lambda c, m: merge_by_goal(c, m, e, acc), keep_flagged_splits)):
             split = split_of(comms, members)
             if split is None:
                 continue
