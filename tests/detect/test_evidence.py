@@ -231,6 +231,7 @@ def test_pieces_of_one_goal_linked_densely_are_joined_and_other_goals_are_not():
     cols = [f"n_goal_{g}" for g in GOALS]
     reasoning, sweep = [0, 0, 1, 0, 9, 0], [0, 0, 1, 0, 0, 9]
     acc = pd.DataFrame([reasoning] * 8 + [sweep] * 4, columns=cols, index=pd.Index(ids, name="account_id"))
+    acc = acc.assign(e_rotation=0.4, e_volume=0.0, n_req=8, n_days=4, n_blocks_own=4)  # operated alike
     comms = pd.DataFrame({"comp": [0, 1, 2], "flagged": [True, True, True]})
 
     def cross(x, y, w):  # every pair between communities x and y linked with weight w
@@ -243,5 +244,25 @@ def test_pieces_of_one_goal_linked_densely_are_joined_and_other_goals_are_not():
     assert merge_by_goal(comms, members, thin, acc) is None
     assert merge_by_goal(comms.assign(flagged=[True, False, True]), members, e, acc) is None  # only flagged ones
     mixed = acc.copy()
-    mixed.iloc[4:8] = [0, 0, 5, 0, 5, 0]  # community 1 has no clear goal (50/50): not joined
+    mixed.loc[ids[4:8], cols] = [0, 0, 5, 0, 5, 0]  # community 1 has no clear goal (50/50): not joined
     assert merge_by_goal(comms, members, e, mixed) is None
+    # one goal, linked as densely, but set up otherwise: two operators, kept apart
+    for col, value in (("e_rotation", 0.95), ("e_volume", 0.5), ("n_req", 40), ("n_blocks_own", 40)):
+        other = acc.copy()
+        other.loc[ids[4:8], col] = value
+        assert merge_by_goal(comms, members, e, other) is None, col
+
+
+def test_goals_an_operator_mixes_stay_together_while_other_goals_split_off():
+    from distill.detect.evidence import split_by_goal
+    from distill.detect.prompts import GOALS
+
+    # one community: a sweep operator whose accounts lean sweep or probe (each mixing both) and an agentic one
+    cols = [f"n_goal_{g}" for g in GOALS]
+    rows = [[0, 1, 0, 4, 0, 5]] * 6 + [[0, 1, 0, 5, 0, 4]] * 6 + [[9, 0, 1, 0, 0, 0]] * 6
+    ids = [f"s{i}" for i in range(12)] + [f"a{i}" for i in range(6)]
+    acc = pd.DataFrame(rows, columns=cols, index=pd.Index(ids, name="account_id"))
+    members = pd.DataFrame({"account_id": ids, "comp": 0})
+    comms = pd.DataFrame({"comp": [0], "flagged": [True]})
+    out = split_by_goal(comms, members, acc, min_accounts=5).set_index("account_id")["comp"]
+    assert (out[ids[:12]] == 0).all() and (out[ids[12:]] == 1).all()  # sweep+probe one part; agentic its own

@@ -237,13 +237,14 @@ def split_by_goal(comms: pd.DataFrame, members: pd.DataFrame, acc: pd.DataFrame,
     and one community then holds several of them. What they do not share is their goal: a
     reasoning harvest, an agent-trajectory harvest, a topic sweep (``prompts.GOALS``, read from every
     extraction prompt of every account). An account's goal is the one most of its extraction prompts
-    serve. A community is split where at least two goals each hold ``min_accounts`` accounts (and
-    ``min_share`` of the accounts judged) *and* each such group is clearly about its goal (its pooled
-    prompts ≥ ``own`` on it and ≤ ``other`` on every other major goal): an operator whose accounts
-    each mix two goals gives groups that fail the second test, and stays whole; the goal classifier's
-    confusions (chain-of-thought vs. reasoning) are of that kind too. Accounts without a clear goal (fewer
-    than ``min_prompts`` extraction prompts, or a goal of no major group) join the part whose pooled goal
-    mix is nearest to theirs, or the largest part when they have none.
+    serve. Goals held by at least ``min_accounts`` accounts (and ``min_share`` of the accounts judged)
+    are major; two major goals whose groups ask for each other's goal (more than ``other`` of their
+    pooled prompts) are one part — an operator whose accounts each mix two goals, or two goals the
+    classifier confuses (chain-of-thought vs. reasoning). A community with two parts or more is split
+    where each part is clearly about its goals (pooled prompts ≥ ``own`` on them and ≤ ``other`` on every
+    other part's). Accounts without a clear goal (fewer than ``min_prompts`` extraction prompts, or a goal
+    of no major group) join the part whose pooled goal mix is nearest to theirs, or the largest part
+    when they have none.
 
     Args:
         comms: :func:`community_table`'s output (comp, flagged).
@@ -251,13 +252,14 @@ def split_by_goal(comms: pd.DataFrame, members: pd.DataFrame, acc: pd.DataFrame,
         acc: per-account counts (index account_id): n_goal_<goal> for each goal.
         min_accounts: least accounts of a part (the scan's smallest operator).
         min_prompts: least extraction prompts to give an account a goal.
-        own: least share of a part's pooled prompts on its own goal.
-        other: most share of a part's pooled prompts on any other major goal.
+        own: least share of a part's pooled prompts on its own goals.
+        other: share of a goal's prompts on another goal above which the two are one part; most share of a
+            part's pooled prompts on another part's goals.
         min_share: least share of the judged accounts in a part.
 
     Returns:
         The new members (every part but the largest gets a comp id after the largest existing, in comp
-        and then goal order), or None when no community splits.
+        and then part order), or None when no community splits.
     """
     cols = [c for c in acc.columns if c.startswith("n_goal_")]
     if comms.empty or not cols:
@@ -283,35 +285,61 @@ def split_by_goal(comms: pd.DataFrame, members: pd.DataFrame, acc: pd.DataFrame,
         for k in major:
             pooled = counts[judged & (best == k)].sum(0)
             mix[k] = pooled / pooled.sum()
-        if not all(mix[k][k] >= own and all(mix[k][j] <= other for j in major if j != k) for k in major):
+        # goals whose groups ask for each other's (more than ``other``) are one part: an operator working both,
+        # or two goals the classifier confuses on its prompts
+        root = {k: k for k in major}
+        for j in major:
+            for k in major:
+                if j < k and (mix[k][j] > other or mix[j][k] > other):
+                    rj, rk = root[j], root[k]
+                    root = {x: min(rj, rk) if r in (rj, rk) else r for x, r in root.items()}
+        parts = [tuple(k for k in major if root[k] == r) for r in sorted(set(root.values()))]
+        if len(parts) < 2:
             continue
-        part = np.where(judged & np.isin(best, major), best, -1)
-        largest = max(major, key=lambda k: (sizes[k], -k))
+        of = np.full(len(cols), -1)
+        for p, goals in enumerate(parts):
+            of[list(goals)] = p
+        part = np.where(judged, of[best], -1)
+        pmix = []
+        for p in range(len(parts)):
+            pooled = counts[part == p].sum(0)
+            pmix.append(pooled / pooled.sum())
+        if not all(pmix[p][list(goals)].sum() >= own
+                   and all(pmix[p][list(q)].sum() <= other for q in parts if q != goals)
+                   for p, goals in enumerate(parts)):
+            continue
+        psize = np.bincount(part[part >= 0], minlength=len(parts))
+        largest = max(range(len(parts)), key=lambda p: (psize[p], -p))
         for i in np.flatnonzero(part < 0):  # nearest pooled mix (L1), else the largest part
             if total[i] > 0:
                 share = counts[i] / total[i]
-                part[i] = min(major, key=lambda k: (np.abs(mix[k] - share).sum(), k))
+                part[i] = min(range(len(parts)), key=lambda p: (np.abs(pmix[p] - share).sum(), p))
             else:
                 part[i] = largest
         ids = g["account_id"].to_numpy()
-        for k in sorted(major):
-            if k == largest:
+        for p in range(len(parts)):
+            if p == largest:
                 continue
-            out.loc[out["account_id"].isin(ids[part == k]), "comp"] = next_id
+            out.loc[out["account_id"].isin(ids[part == p]), "comp"] = next_id
             next_id += 1
         moved = True
     return out if moved else None
 
 
 def merge_by_goal(comms: pd.DataFrame, members: pd.DataFrame, e: pd.DataFrame, acc: pd.DataFrame,
-                  resolution: float = 0.5, density: float = 0.8, own: float = 0.6) -> pd.DataFrame | None:
+                  resolution: float = 0.5, density: float = 0.8, own: float = 0.6, alike: float = 0.2,
+                  factor: float = 2.0) -> pd.DataFrame | None:
     """Join flagged communities that pursue one goal and are linked almost as densely as one community is.
 
     The CPM cuts a large operator whose accounts share evidence unevenly (sub-pools of a proxy network,
     accounts made on different days) into pieces, each linked to the others at just under the resolution;
-    two operators are usually told apart by a much thinner link, or by their goals (:func:`split_by_goal`).
-    Two flagged communities join when both pooled goal mixes give ``own`` or more to the same goal and
-    the weight between them per pair of accounts is ``density`` × ``resolution`` or more; joins chain.
+    the pieces pursue one goal and operate alike. Two operators with one goal on one proxy provider can be
+    linked as densely, but they are two set-ups: one rotates its networks and the other does not, one
+    sends machine volumes, one asks from many more networks per account. Two flagged communities join
+    when both pooled goal mixes give ``own`` or more to the same goal, the weight between them per pair
+    of accounts is ``density`` × ``resolution`` or more, and they operate alike: mean rotation and mean
+    volume strengths within ``alike`` of each other, median requests per active day and median own IP
+    blocks within a ``factor`` of each other. Joins chain.
 
     Args:
         comms: :func:`community_table`'s output (comp, flagged).
@@ -321,6 +349,8 @@ def merge_by_goal(comms: pd.DataFrame, members: pd.DataFrame, e: pd.DataFrame, a
         resolution: the CPM resolution the communities were found at (``graph.communities``).
         density: least share of the resolution the weight per pair between two communities must reach.
         own: least share of a community's pooled extraction prompts on its goal.
+        alike: largest difference of the mean rotation (and of the mean volume) strength.
+        factor: largest ratio of the median requests per active day (and of the median own blocks, + 1).
 
     Returns:
         The new members (each joined group takes its smallest comp id), or None when nothing joins.
@@ -338,6 +368,10 @@ def merge_by_goal(comms: pd.DataFrame, members: pd.DataFrame, e: pd.DataFrame, a
     mix = pooled.div(pooled.sum(axis=1).clip(lower=1), axis=0)
     goal = pd.Series(np.where(mix.max(axis=1) >= own, mix.to_numpy().argmax(axis=1), -1), index=mix.index)
     size = m["comp"].value_counts()
+    how = m.join(acc[["e_rotation", "e_volume", "n_req", "n_days", "n_blocks_own"]], on="account_id")
+    how = how.assign(per_day=how["n_req"] / how["n_days"].clip(lower=1)).groupby("comp").agg(
+        rot=("e_rotation", "mean"), vol=("e_volume", "mean"), per_day=("per_day", "median"),
+        blocks=("n_blocks_own", "median"))
     ca, cb = e["a"].map(comp), e["b"].map(comp)
     x = pd.DataFrame({"lo": np.minimum(ca, cb), "hi": np.maximum(ca, cb), "w": e["weight"].astype(float)})
     x = x[x["lo"].isin(flagged) & x["hi"].isin(flagged) & (x["lo"] != x["hi"])]
@@ -345,8 +379,13 @@ def merge_by_goal(comms: pd.DataFrame, members: pd.DataFrame, e: pd.DataFrame, a
         return None
     w = x.groupby(["lo", "hi"], sort=True)["w"].sum().reset_index()
     w["dens"] = w["w"] / (w["lo"].map(size).to_numpy() * w["hi"].map(size).to_numpy())
+    lo, hi = how.loc[w["lo"]].reset_index(drop=True), how.loc[w["hi"]].reset_index(drop=True)
+    ratio = np.maximum(lo["per_day"], 1e-9) / np.maximum(hi["per_day"], 1e-9)
+    blocks = (lo["blocks"] + 1) / (hi["blocks"] + 1)
+    same_way = ((lo["rot"] - hi["rot"]).abs() <= alike) & ((lo["vol"] - hi["vol"]).abs() <= alike) \
+        & ratio.between(1 / factor, factor) & blocks.between(1 / factor, factor)
     join = w[(w["dens"] >= density * resolution) & (w["lo"].map(goal) >= 0)
-             & (w["lo"].map(goal).to_numpy() == w["hi"].map(goal).to_numpy())]
+             & (w["lo"].map(goal).to_numpy() == w["hi"].map(goal).to_numpy()) & same_way.to_numpy()]
     if join.empty:
         return None
     pos = {c: i for i, c in enumerate(flagged)}
