@@ -1,7 +1,7 @@
 """Defenses at the source, measured at the scale of a shared 2-core CPU: green-list watermark detection
 with its perplexity cost, and radioactivity of students fine-tuned on partly watermarked teacher text.
 
-Everything is built here, offline (the default run: about 50 minutes on 2 cores; ``--quick``: about 1):
+Everything is built here, offline (the default run: about an hour on 2 cores; ``--quick``: about 1):
 
 - corpus: Python's own documentation topics (``pydoc_data.topics``, stdlib), split 90/10;
 - tokenizer: byte-level BPE, ``--vocab`` (2048) tokens, trained on the training split (a larger vocabulary
@@ -12,7 +12,7 @@ Everything is built here, offline (the default run: about 50 minutes on 2 cores;
 - students: a 2-layer Llama (hidden 48) pretrained on the corpus, then fine-tuned (loss on the answers) on
   ``--ft-texts`` (10,000) teacher answers for ``--ft-epochs`` (3), of which a share ρ was watermarked
   (δ = ``--radio-delta``), the rest plain; ``--seeds`` (3) students per share, open mode on ``--test-texts``
-  (4,000) fresh watermarked answers.
+  (16,000) fresh watermarked answers, closed mode on its continuations of ``--closed-texts`` (4,000) of their prompts.
 
 Detection (part 1) scores each answer's 100 generated token ids with the key (each (window, token) pair once);
 "detected at 1% FPR" is p < 0.01, checked against the measured rate on unwatermarked answers and human text.
@@ -218,8 +218,9 @@ def radioactivity_part(args, teacher, base_state, vocab, train_ids, held, greenl
             for ids, pred in zip(train_ids_wm, open_predictions(student, train_ids_wm, tokens_per_batch=16384), strict=True):
                 filt_train.add(ids, pred)
             closed = TupleFilter(h)
-            gens = generate(student, test_prompts, None, seed=args.seed + 100 + s, new=args.closed_tokens)
-            for p, g in zip(test_prompts, gens, strict=True):
+            closed_prompts = test_prompts[:args.closed_texts]
+            gens = generate(student, closed_prompts, None, seed=args.seed + 100 + s, new=args.closed_tokens)
+            for p, g in zip(closed_prompts, gens, strict=True):
                 closed.add(p + g, [None] * PROMPT + g)
             row = {"share": share, "seed": s, "watermarked_texts": k,
                    "open_fresh": filt_fresh.test(greenlist), "closed": closed.test(greenlist),
@@ -300,7 +301,7 @@ def markdown(res: dict) -> str:
               "log10 p-value, median [min, max] over seeds. *fresh*: open mode on "
               f"{a['test_texts']} watermarked answers the student never saw; *train*: on (up to {a['test_texts']}) "
               "of the watermarked answers it was trained on; *closed*: its own continuations "
-              f"({a['closed_tokens']} tokens) of {a['test_texts']} prompts.", "",
+              f"({a['closed_tokens']} tokens) of {a.get('closed_texts', a['test_texts'])} of those prompts.", "",
               "| ρ | open, fresh | open, train | closed | green share (fresh) | tuples scored (fresh, train, closed) |",
               "|---|---|---|---|---|---|"]
     fmt = lambda v: "–" if v is None else f"{v[0]} [{v[1]}, {v[2]}]"  # noqa: E731
@@ -365,7 +366,10 @@ def main() -> None:
                     help="h of the radioactivity watermark (the same h watermarks and detects)")
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.01, 0.05, 0.1, 0.5])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--test-texts", type=int, default=4000)
+    # the defender makes as many watermarked texts as it likes to query a suspect with: more texts, more distinct
+    # (window, prediction) tuples, more power (4,000 texts: ~9k tuples; a 5%-watermarked student's p 9e-6 – 9e-5)
+    ap.add_argument("--test-texts", type=int, default=16000)
+    ap.add_argument("--closed-texts", type=int, default=4000, help="prompts the student continues in closed mode")
     ap.add_argument("--closed-tokens", type=int, default=32)
     ap.add_argument("--null-keys", type=int, default=20)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "defenses"))
@@ -404,7 +408,7 @@ def main() -> None:
                      "teacher_hidden": args.teacher_hidden, "student_hidden": STUDENT_HIDDEN,
                      "detect_texts": args.detect_texts, "ft_texts": args.ft_texts, "ft_epochs": args.ft_epochs,
                      "radio_delta": args.radio_delta, "seeds": args.seeds, "test_texts": args.test_texts,
-                     "closed_tokens": args.closed_tokens, "gamma": GAMMA, "context": 1,
+                     "closed_tokens": args.closed_tokens, "closed_texts": min(args.closed_texts, args.test_texts), "gamma": GAMMA, "context": 1,
                      "radio_context": args.radio_context, "ft_lr": args.ft_lr,
                      "threads": torch.get_num_threads(), "seconds": time.perf_counter() - t0,
                      "command": "OMP_NUM_THREADS=2 python " + " ".join(["benchmarks/defenses.py", *sys.argv[1:]])},

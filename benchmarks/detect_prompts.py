@@ -58,6 +58,14 @@ def main() -> None:
         "per_language": {g: rates(pred[lang == g], y[lang == g]) for g in sorted(set(lang))},
         "n_train": len(tx), "n_held_out": len(x),
     }
+    # the goal of each held-out extraction prompt (what split_by_goal / merge_by_goal read): accuracy, per goal
+    ext = y == 1
+    truth = np.array([P.GOALS.index(c) for c in cat[ext]])
+    got = P.goal([x[i] for i in np.flatnonzero(ext)])
+    res["goal"] = {"n": int(ext.sum()), "accuracy": round(float((got == truth).mean()), 3),
+                   "recall_per_goal": {g: round(float((got[truth == k] == k).mean()), 3) for k, g in enumerate(P.GOALS)},
+                   "confusion": {g: {h: int(((truth == k) & (got == j)).sum()) for j, h in enumerate(P.GOALS)}
+                                 for k, g in enumerate(P.GOALS)}}
     big = (tx * 60)[:100_000]
     t = time.perf_counter()
     P.classify(big)
@@ -75,6 +83,13 @@ def main() -> None:
     md += ["", "| language | n | recall | FPR |", "|---|---|---|---|"]
     for g, r in res["per_language"].items():
         md.append(f"| {g} | {r['n']} | {r['recall']} | {r['fpr']} |")
+    gl = res["goal"]
+    md += ["", f"Goal of the {gl['n']} held-out extraction prompts (`distill.detect.prompts.goal`): accuracy "
+           f"{gl['accuracy']}; rows true goal, columns predicted.", "",
+           "| goal | " + " | ".join(P.GOALS) + " | recall |", "|---|" + "---|" * (len(P.GOALS) + 1)]
+    for g in P.GOALS:
+        md.append(f"| {g} | " + " | ".join(str(gl["confusion"][g][h]) for h in P.GOALS)
+                  + f" | {gl['recall_per_goal'][g]} |")
     md += ["", f"Speed: {res['prompts_per_second_one_core']:,} prompts/s on one core."]
     (out / "detect_prompts.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
