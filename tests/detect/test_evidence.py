@@ -81,6 +81,13 @@ def test_evidence_sentences_name_the_facts():
     assert "0% of those prompts were sent word for word" in text
     assert d["members"] == sorted(f"h{i}" for i in range(10)) and d["accounts"] == 10
     assert d["example_prompts"] == ["first", "second"]  # account order, not input order
+    assert "What those prompts are after" not in text  # no goal counts, no sentence
+    from distill.detect.prompts import GOALS
+
+    goals = pd.DataFrame(0, index=acc.index, columns=[f"n_goal_{g}" for g in GOALS])
+    goals.loc[[f"h{i}" for i in range(10)], ["n_goal_agentic", "n_goal_coding"]] = [3, 1]
+    d = describe(row, [f"h{i}" for i in range(10)], acc.join(goals), prompts, e, keys)
+    assert "What those prompts are after: agentic 75%, coding 25%" in " ".join(d["evidence"])
 
 
 def test_dominant_extraction_flags_without_an_operating_sign_unless_from_its_own_network():

@@ -426,7 +426,7 @@ def describe(row, ids: list, acc, examples, e, keys) -> dict:
     Args:
         row: the community's row of :func:`community_table`.
         ids: its member account ids.
-        acc: per-account features (unused here).
+        acc: per-account features (the n_goal_<goal> counts, when present, name the members' goals).
         examples: extraction prompts read, columns account_id, rn, prompt.
         e: graph edges (unused here).
         keys: shared keys, columns account_id, ktype, k.
@@ -452,6 +452,13 @@ def describe(row, ids: list, acc, examples, e, keys) -> dict:
                 ev.append(f"Members share {kk['k'].nunique()} {what} (top: {shown}).")
     ev.append(f"{row['extract_share']:.0%} of the members' prompts read elicit reasoning traces or extract "
               f"capabilities (mean extraction strength {row['extract']:.2f}).")
+    cols = [c for c in acc.columns if c.startswith("n_goal_")]
+    if cols:
+        pooled = acc.loc[acc.index.intersection(sorted(idset)), cols].sum().sort_values(ascending=False, kind="stable")
+        if pooled.sum() > 0:
+            top = [f"{c[len('n_goal_'):]} {v / pooled.sum():.0%}" for c, v in pooled.head(2).items() if v > 0]
+            ev.append(f"What those prompts are after: {', '.join(top)} (goal classifier; operators that share a proxy "
+                      f"network are told apart by it).")
     ev.append(f"Median member uses {row['median_blocks']:.0f} IP blocks of its own (rotation strength "
               f"{row['rotation']:.2f}) and sends {row['median_per_day']:.0f} requests per active day.")
     if row["wave"] > 0.05:
