@@ -12,7 +12,7 @@ Everything is built here, offline (the default run: about an hour on 2 cores; ``
 - students: a 2-layer Llama (hidden 48) pretrained on the corpus, then fine-tuned (loss on the answers) on
   ``--ft-texts`` (10,000) teacher answers for ``--ft-epochs`` (3), of which a share ρ was watermarked
   (δ = ``--radio-delta``), the rest plain; ``--seeds`` (3) students per share, open mode on ``--test-texts``
-  (16,000) fresh watermarked answers, closed mode on its continuations of ``--closed-texts`` (4,000) of their prompts.
+  (4,000) fresh watermarked answers, closed mode on its continuations of ``--closed-texts`` (4,000) of their prompts.
 
 Detection (part 1) scores each answer's 100 generated token ids with the key (each (window, token) pair once);
 "detected at 1% FPR" is p < 0.01, checked against the measured rate on unwatermarked answers and human text.
@@ -367,8 +367,8 @@ def main() -> None:
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.01, 0.05, 0.1, 0.5])
     ap.add_argument("--seeds", type=int, default=3)
     # the defender makes as many watermarked texts as it likes to query a suspect with: more texts, more distinct
-    # (window, prediction) tuples, more power (4,000 texts: ~9k tuples; a 5%-watermarked student's p 9e-6 – 9e-5)
-    ap.add_argument("--test-texts", type=int, default=16000)
+    # (window, prediction) tuples, more power (4,000 texts: ~9,000 tuples; 16,000: ~12,200)
+    ap.add_argument("--test-texts", type=int, default=4000)
     ap.add_argument("--closed-texts", type=int, default=4000, help="prompts the student continues in closed mode")
     ap.add_argument("--closed-tokens", type=int, default=32)
     ap.add_argument("--null-keys", type=int, default=20)
