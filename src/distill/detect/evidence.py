@@ -404,7 +404,15 @@ def keep_flagged_splits(members: pd.DataFrame, split: pd.DataFrame, comms: pd.Da
 
     A part that loses the flag had its evidence from the others (a sweep's rotation, a harvest's volume): the
     accounts were one operator working several goals, or the split cost what linked them; that community goes
-    back whole. Arguments and result as :func:`keep_splits` (``split`` from :func:`split_by_goal`).
+    back whole.
+
+    Args:
+        members: account_id → comp before :func:`split_by_goal` (or :func:`merge_by_goal`).
+        split: the same accounts after it, in the same order.
+        comms: the scores of ``split``'s communities (:func:`community_table`).
+
+    Returns:
+        ``members`` with each kept split (or join) applied, or None where nothing is kept.
     """
     flagged = comms.set_index("comp")["flagged"].astype(bool)
     old, new = members["comp"].to_numpy(), split["comp"].to_numpy()
