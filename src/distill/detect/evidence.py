@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from distill.detect.graph import RESOLUTION
+
 COMMUNITY_WEIGHTS = {"members": 0.8, "extract": 0.6, "links": 0.5, "sync": 0.4, "coactivity": 0.3, "retarget": 0.3, "size": 0.3}
 
 
@@ -327,7 +329,7 @@ def split_by_goal(comms: pd.DataFrame, members: pd.DataFrame, acc: pd.DataFrame,
 
 
 def merge_by_goal(comms: pd.DataFrame, members: pd.DataFrame, e: pd.DataFrame, acc: pd.DataFrame,
-                  resolution: float = 0.5, density: float = 0.8, own: float = 0.6, alike: float = 0.2,
+                  resolution: float = RESOLUTION, density: float = 0.8, own: float = 0.6, alike: float = 0.2,
                   factor: float = 2.0) -> pd.DataFrame | None:
     """Join flagged communities that pursue one goal and are linked almost as densely as one community is.
 

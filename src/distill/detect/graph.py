@@ -24,6 +24,7 @@ import pandas as pd
 
 KIND_WEIGHT = {"payment": 1.0, "template": 0.8, "rotation_day": 0.8, "ip_block": 0.5, "system_prompt": 0.4,
                "wave": 0.4, "user_agent": 0.2}
+RESOLUTION = 0.5  # of the CPM (edge-weight units; see communities): strong_groups, communities, evidence.merge_by_goal
 CLIQUE = 40  # a key held by more candidates links each to ~CLIQUE others (a bounded, seeded sample)
 RINGS = 4  # independent seeded orders the sample is drawn from
 # keys that name one owner (a payment instrument); the others (first-seen hour or day, a proxy block,
@@ -148,7 +149,7 @@ def expand_candidates(keys: pd.DataFrame, cand, kinds=("payment", "system_prompt
     return sorted(set(held.loc[held["keep"].fillna(False).astype(bool) & ~held["c"], "account_id"]))
 
 
-def strong_groups(keys: pd.DataFrame, n_total: int, resolution: float = 0.5) -> pd.DataFrame:
+def strong_groups(keys: pd.DataFrame, n_total: int, resolution: float = RESOLUTION) -> pd.DataFrame:
     """Holders of an identity key (a payment id) strong enough on its own to hold them together.
 
     Groups overlap-joined: an account holding two such keys joins their groups.
@@ -191,7 +192,7 @@ def strong_groups(keys: pd.DataFrame, n_total: int, resolution: float = 0.5) -> 
 
 
 def communities(nodes, e: pd.DataFrame, min_weight: float = 0.1, seed: int = 0,
-                resolution: float = 0.5, groups: pd.DataFrame | None = None) -> pd.DataFrame:
+                resolution: float = RESOLUTION, groups: pd.DataFrame | None = None) -> pd.DataFrame:
     """Leiden communities of the candidate graph (edges lighter than ``min_weight`` dropped).
 
     The constant Potts model (CPM), not modularity: modularity compares a group's internal weight
