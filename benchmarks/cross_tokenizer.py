@@ -6,15 +6,18 @@ Arms (all train the same student for the same steps × batch × window, so equal
 * ``ce``: no teacher — cross-entropy on the human corpus (pydoc_data topics, the training split).
 * ``sft``: black-box SFT — cross-entropy on text Gemma *generated* (continuations of corpus prompts,
   sampled once at T = 1, batched, cached on disk).
-* ``uld`` / ``hybrid``: the same Gemma text, ``distill lm train --cross-tokenizer uld|hybrid`` with
-  Gemma's live logits, ``(1 − w) · D + w · CE`` with w = ``--ce-weight``.
+* ``uld`` / ``hybrid``: the same Gemma text, ``distill lm train --cross-tokenizer uld|hybrid``,
+  ``(1 − w) · D + w · CE`` with w = ``--ce-weight``. By default Gemma runs once: ``distill lm capture
+  --targets-kind cross --student ...`` keeps its top ``--top-k`` per Gemma token (and the tail mass) over
+  the student's windows, and every arm and seed trains from that store (``--teacher live``: Gemma's
+  logits at every step instead, the exact losses, ~10× slower).
 
 Score: bits per byte (total −log₂ p of the predicted tokens over their UTF-8 bytes; tokenizer-independent)
 on held-out human text (pydoc topics never trained on) and on held-out Gemma text (continuations of
 held-out prompts). Student: SmolLM2-135M cut to its first 2 layers (``distill lm student --layers
 first-2``: SmolLM2's architecture, tokenizer and embeddings, 35M parameters), sized for a shared 2-core CPU.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/cross_tokenizer.py            # ~30-40 min, 2 cores
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/cross_tokenizer.py            # ~30 min, 2 cores
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/cross_tokenizer.py --quick    # one seed, few steps
 """
 
@@ -98,6 +101,9 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--eval-windows", type=int, default=24)
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    ap.add_argument("--teacher", choices=("store", "live"), default="store",
+                    help="uld/hybrid from a cross store captured once (default) or Gemma's live logits")
+    ap.add_argument("--top-k", type=int, default=64, help="store: Gemma tokens kept per position (capture's default)")
     ap.add_argument("--quick", action="store_true", help="one seed, 4 steps (a smoke run; not for figures)")
     args = ap.parse_args()
     if args.quick:
@@ -126,6 +132,18 @@ def main() -> None:
     if not (student0 / "config.json").exists():
         build_student("smollm2", "first-2", student0)
     held = {"human": held_txt, "gemma": gemma_held}
+    store, capture_s, store_info = None, 0.0, {}
+    if args.teacher == "store" and {"uld", "hybrid"} & set(args.arms):
+        from distill.lm.capture import CaptureConfig
+        from distill.lm.capture import run as capture
+
+        store = work / f"gemma_store_k{args.top_k}_w{args.window}_{len(prompts)}x{args.new_tokens}"
+        t0 = time.time()
+        store_info = dict(capture(CaptureConfig(teacher="gemma3-270m", data=str(gemma_train), targets_kind="cross",
+                                           student=str(student0), top_k=args.top_k, window=args.window,
+                                           out=str(store))))
+        capture_s = time.time() - t0
+        print(f"cross store: {store_info} ({capture_s:.0f} s; reused when it exists)", flush=True)
     runs: list[dict] = []
     base = held_out_bpb(str(student0), held, args.window, args.eval_windows)
     print(f"untrained student: {base}", flush=True)
@@ -134,8 +152,10 @@ def main() -> None:
             t0 = time.time()
             out = work / f"run_{arm}_{seed}"
             teacher_arm = arm in ("uld", "hybrid")
+            from_store = teacher_arm and store is not None
             cfg = LMTrainConfig(
-                student=str(student0), data=str(train_txt if arm == "ce" else gemma_train),
+                student=str(student0), data="" if from_store else str(train_txt if arm == "ce" else gemma_train),
+                targets=str(store) if from_store else "",
                 teacher="gemma3-270m", loss="forward_kl" if teacher_arm else "ce",
                 cross_tokenizer=arm if teacher_arm else "none", ce_weight=args.ce_weight if teacher_arm else 0.0,
                 window=args.window, batch_size=args.batch_size, steps=args.steps, lr=args.lr, warmup=3,
@@ -161,7 +181,8 @@ def main() -> None:
         "benchmark": "cross_tokenizer", "teacher": "gemma3-270m (embedded, vocabulary 262,144)",
         "student": "SmolLM2-135M first-2 layers (vocabulary 49,152, 35.4M parameters)",
         "settings": {k: v for k, v in vars(args).items()}, "untrained_student": base,
-        "teacher_text_seconds": round(gen_s, 1), "runs": runs, "summary": summary,
+        "teacher_text_seconds": round(gen_s, 1), "capture_seconds": round(capture_s, 1), "store": store_info,
+        "runs": runs, "summary": summary,
         "total_seconds": round(time.time() - t_start, 1),
     }
     md = markdown(result)
@@ -189,14 +210,18 @@ def markdown(res: dict) -> str:
         "|---|---|---|---|",
         f"| untrained student | — | {res['untrained_student']['human']:.4f} | {res['untrained_student']['gemma']:.4f} |",
     ]
+    source = (f"top-{s['top_k']} store" if s.get("teacher", "live") == "store" else "live logits")
     text = {"ce": "pydoc (human), CE only", "sft": "Gemma generated, CE (black-box SFT)",
-            "uld": "Gemma generated, ULD + CE (live logits)", "hybrid": "Gemma generated, hybrid + CE (live logits)"}
+            "uld": f"Gemma generated, ULD + CE ({source})", "hybrid": f"Gemma generated, hybrid + CE ({source})"}
     for arm, v in res["summary"].items():
         lines.append(f"| {arm} | {text[arm]} | {v['bpb_human']['mean']:.4f} ± {v['bpb_human']['std']:.4f} | "
                      f"{v['bpb_gemma']['mean']:.4f} ± {v['bpb_gemma']['std']:.4f} |")
     lines += ["", f"Teacher text sampled once ({s['teacher_texts']} train + {s['held_texts']} held-out prompts × "
-              f"{s['new_tokens']} new tokens, T = 1, top-p 0.95) in {res['teacher_text_seconds']:.0f} s; whole "
-              f"benchmark {res['total_seconds'] / 60:.1f} min."]
+              f"{s['new_tokens']} new tokens, T = 1, top-p 0.95) in {res['teacher_text_seconds']:.0f} s"
+              + (f"; Gemma's top-{s['top_k']} captured once over the student's windows in "
+                 f"{res['capture_seconds']:.0f} s ({res['store'].get('bytes_per_token', 0)} bytes per student token)"
+                 if res.get("store") else "")
+              + f"; whole benchmark {res['total_seconds'] / 60:.1f} min."]
     return "\n".join(lines) + "\n"
 
 

@@ -10,9 +10,11 @@
 3. Held-out perplexity (pydoc held-out topics, --eval-windows windows of 128 tokens) before healing, then
    each student healed for --steps steps (batch 4 × 128 tokens, lr 3e-4) by pure logit KD (forward KL from
    the live teacher) and by cross-entropy only, on the same windows, evaluated every --eval-every steps:
-   the curve of perplexity against healing tokens.
+   the curve of perplexity against healing tokens; and (arm ``kd_hidden``) by logit KD plus intermediate-state
+   KD (``--hidden-weight``: each student layer's output against its teacher layer's on the kept channels,
+   `distill.lm.hidden`).
 
-    nice python benchmarks/lm_prune.py [--steps 40] [--seeds 0] [--eval-windows 8] [--repeats 5]
+    nice python benchmarks/lm_prune.py [--steps 40] [--seeds 0] [--eval-windows 8] [--repeats 5] [--arms kd ce kd_hidden]
 """
 
 import argparse
@@ -25,6 +27,8 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 STUDENTS = {"width": dict(mlp=0.5, heads=0.34, hidden=0.25), "depth": dict(layers=15)}
 FLAGS = {"width": "--prune-mlp 0.5 --prune-heads 0.34 --prune-hidden 0.25", "depth": "--prune-layers 15"}
+ARMS = {"kd": ("forward_kl", False), "ce": ("ce", False), "kd_hidden": ("forward_kl", True)}  # (loss, hidden KD)
+ARM_TITLES = {"kd": "after KD", "ce": "after CE only", "kd_hidden": "after KD + hidden"}
 
 
 def measure_speeds(models: dict, tok, repeats: int, gen_tokens: int) -> dict:
@@ -66,6 +70,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--gen-tokens", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
+    ap.add_argument("--hidden-weight", type=float, default=1.0, help="kd_hidden: weight of the intermediate-state loss")
     ap.add_argument("--work", default="runs/bench-lm-prune")
     args = ap.parse_args()
     work = Path(args.work)
@@ -146,7 +152,8 @@ def measure(args, work: Path) -> dict:
 
     tokens_per_step = 4 * 128
     for n in args.students:
-        for loss in ("forward_kl", "ce"):
+        for arm in args.arms:
+            loss, hidden = ARMS[arm]
             runs = []
             for seed in args.seeds:
                 t0, c0 = time.time(), time.process_time()
@@ -154,16 +161,17 @@ def measure(args, work: Path) -> dict:
                                         batch_size=4, steps=args.steps, lr=args.lr, warmup=max(1, args.steps // 10),
                                         loss=loss, seed=seed, eval_every=args.eval_every, eval_data=str(held_txt),
                                         eval_windows=args.eval_windows, checkpoint_every=0, tensorboard=False,
-                                        out=str(work / f"{n}-{loss}-{seed}")))
+                                        hidden_weight=args.hidden_weight if hidden else 0.0,
+                                        out=str(work / f"{n}-{arm}-{seed}")))
                 curve = [{"tokens": 0, "perplexity": res["students"][n]["before"]["perplexity"]}]
                 curve += [{"tokens": e["step"] * tokens_per_step, "perplexity": e["eval_perplexity"]}
                           for e in r["evaluations"]]
                 runs.append({"seed": seed, "curve": curve, "perplexity": curve[-1]["perplexity"],
                              "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1)})
-                print(f"{n} {loss} seed {seed}: perplexity {curve[-1]['perplexity']:,.2f} in {runs[-1]['seconds']:.0f} s",
+                print(f"{n} {arm} seed {seed}: perplexity {curve[-1]['perplexity']:,.2f} in {runs[-1]['seconds']:.0f} s",
                       flush=True)
             ppl = [x["perplexity"] for x in runs]
-            res["students"][n]["kd" if loss != "ce" else "ce"] = {
+            res["students"][n][arm] = {
                 "runs": runs, "perplexity_mean": statistics.mean(ppl), "perplexity_min": min(ppl),
                 "perplexity_max": max(ppl), "tokens": args.steps * tokens_per_step}
             (work / f"part-{'-'.join(args.students)}.json").write_text(json.dumps(res, indent=2))  # kept if killed
@@ -176,8 +184,9 @@ def merge(work: Path) -> None:
     part timed its student against the teacher, interleaved, in its own process)."""
     parts = [json.loads(p.read_text()) for p in sorted(work.glob("part-*.json"))]
     res = parts[0] | {"students": {}, "speed": {}, "parts_seconds": [p.get("seconds") for p in parts]}
-    for p in parts:
-        res["students"] |= p["students"]
+    for p in parts:  # a part may add arms to a student another part measured
+        for n, st in p["students"].items():
+            res["students"][n] = res["students"].get(n, {}) | st
         res["speed"] |= p["speed"]
     res["settings"].pop("students", None)
     _save(res)
@@ -208,6 +217,7 @@ def markdown(res: dict) -> str:
     from distill.lm import speed
 
     s, sp = res["settings"], res["speed"]
+    arms = [a for a in ARMS if any(a in st for st in res["students"].values())]
     n_seeds = len(s["seeds"])
     tokens = s["steps"] * 4 * 128
     lines = [
@@ -218,13 +228,13 @@ def markdown(res: dict) -> str:
         f"on a shared {res['cpus']}-core machine (each student timed against the teacher in its own process, "
         f"interleaved); {_minutes(res)}.",
         "",
-        "| model | parameters | generate tok/s (batch 1) | forward tok/s (4×128) | perplexity before healing "
-        "| after KD | after CE only |",
-        "|---|---|---|---|---|---|---|",
+        "| model | parameters | generate tok/s (batch 1) | forward tok/s (4×128) | perplexity before healing | "
+        + " | ".join(ARM_TITLES[a] for a in arms) + " |",
+        "|---|---|---|---|---|" + "---|" * len(arms),
         f"| teacher | {res['teacher_parameters'] / 1e6:.1f} M | "
         + " / ".join(speed.fmt_spread(sp[n]["teacher"]["generate"], 1) for n in sp) + " | "
         + " / ".join(speed.fmt_spread(sp[n]["teacher"]["forward"]) for n in sp)
-        + f" | {res['teacher_perplexity']:.2f} | | |",
+        + f" | {res['teacher_perplexity']:.2f} |" + " |" * len(arms),
     ]
     for n, st in res["students"].items():
         g = speed.fmt_ratio(sp[n]["student"]["generate"], sp[n]["teacher"]["generate"])
@@ -232,19 +242,22 @@ def markdown(res: dict) -> str:
         lines.append(f"| {n} (`{st['flags']}`) | {st['parameters'] / 1e6:.1f} M | "
                      f"{speed.fmt_spread(sp[n]['student']['generate'], 1)} = {g} | "
                      f"{speed.fmt_spread(sp[n]['student']['forward'])} = {f} | "
-                     f"{st['before']['perplexity']:,.1f} | {_ppl(st['kd'])} | {_ppl(st['ce'])} |")
+                     f"{st['before']['perplexity']:,.1f} | "
+                     + " | ".join(_ppl(st[a]) if a in st else "—" for a in arms) + " |")
     lines += ["", "Perplexity against healing tokens (seed " + str(s["seeds"][0]) + "):", "",
-              "| tokens | " + " | ".join(f"{n} {k.upper()}" for n in res["students"] for k in ("kd", "ce")) + " |",
-              "|---|" + "---|" * (2 * len(res["students"]))]
-    first = next(iter(res["students"].values()))["kd"]["runs"][0]["curve"]
+              "| tokens | " + " | ".join(f"{n} {k}" for n, st in res["students"].items() for k in arms if k in st) + " |",
+              "|---|" + "---|" * sum(k in st for st in res["students"].values() for k in arms)]
+    first = next(st[a] for st in res["students"].values() for a in arms if a in st)["runs"][0]["curve"]
     for i, pt in enumerate(first):
-        cells = [f"{res['students'][n][k]['runs'][0]['curve'][i]['perplexity']:,.1f}"
-                 for n in res["students"] for k in ("kd", "ce")]
+        cells = [f"{st[k]['runs'][0]['curve'][i]['perplexity']:,.1f}"
+                 for st in res["students"].values() for k in arms if k in st]
         lines.append(f"| {pt['tokens']:,} | " + " | ".join(cells) + " |")
     t = res["teacher_perplexity"]
-    best = min(res["students"].items(), key=lambda kv: kv[1]["kd"]["perplexity_mean"])
-    lines += ["", f"Target: perplexity after KD ≤ 1.5 × teacher = {1.5 * t:.1f}; best here: {best[0]} "
-              f"{best[1]['kd']['perplexity_mean']:,.1f} ({best[1]['kd']['perplexity_mean'] / t:.1f} × teacher)."]
+    kd_arms = [a for a in arms if a != "ce"]
+    name, arm, ppl = min(((n, a, st[a]["perplexity_mean"]) for n, st in res["students"].items() for a in kd_arms
+                          if a in st), key=lambda x: x[2])
+    lines += ["", f"Target: perplexity after KD ≤ 1.5 × teacher = {1.5 * t:.1f}; best here: {name} {arm} "
+              f"{ppl:,.1f} ({ppl / t:.1f} × teacher)."]
     return "\n".join(lines) + "\n"
 
 

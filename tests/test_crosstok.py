@@ -5,7 +5,16 @@ import math
 import pytest
 import torch
 
-from distill.crosstok import align_spans, hybrid, merge_spans, shared_vocab, uld
+from distill.crosstok import (
+    CrossTargets,
+    align_spans,
+    hybrid,
+    hybrid_topk,
+    merge_spans,
+    shared_vocab,
+    uld,
+    uld_topk,
+)
 from distill.losses import forward_kl
 
 
@@ -116,3 +125,57 @@ def test_hybrid_without_shared_tokens_is_uld_of_the_merged_vectors():
     none = (torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
     got = hybrid(zs, zt, ids, ids, align_spans(offsets, offsets), none)
     torch.testing.assert_close(got, uld(zs, zt))
+
+
+def _stored(teacher_logits, next_ids, k, temperature):
+    """What a cross store keeps of live teacher logits: top k (shuffled order), log tail, observed."""
+    logp = (teacher_logits / temperature).log_softmax(-1)
+    values, ids = logp.topk(k, dim=-1)
+    perm = torch.randperm(k, generator=torch.Generator().manual_seed(0))  # the order carries no meaning
+    tail = logp.scatter(-1, ids, float("-inf")).logsumexp(-1)
+    return CrossTargets(ids[:, perm], values[:, perm], tail, logp.gather(-1, next_ids[:, None]).squeeze(-1),
+                        temperature)
+
+
+@pytest.mark.parametrize(("vs", "vt"), [(11, 13), (13, 11), (9, 9)])
+def test_stored_losses_equal_the_live_ones_when_k_covers_the_teachers_vocabulary(vs, vt):
+    g = torch.Generator().manual_seed(vs * vt)
+    zs = torch.randn(7, vs, generator=g, dtype=torch.float64, requires_grad=True)
+    zt = 2 * torch.randn(7, vt, generator=g, dtype=torch.float64)
+    s_ids, t_ids = torch.randint(0, vs, (7,), generator=g), torch.randint(0, vt, (7,), generator=g)
+    stored = _stored(zt, t_ids, vt, 1.5)
+    torch.testing.assert_close(uld_topk(zs, stored, temperature=1.5), uld(zs, zt, temperature=1.5), rtol=1e-12, atol=1e-12)
+    spans = [(0, 1, 0, 2), (1, 3, 2, 3), (3, 4, 3, 5), (4, 7, 5, 7)]
+    vocab = (torch.tensor([0, 2, 3, 5, 8]), torch.tensor([1, 0, 7, 8, 4]))
+    live = hybrid(zs, zt, s_ids, t_ids, spans, vocab, temperature=1.5)
+    got = hybrid_topk(zs, s_ids, stored, t_ids, spans, vocab, temperature=1.5)
+    torch.testing.assert_close(got, live, rtol=1e-12, atol=1e-12)
+    (g1,) = torch.autograd.grad(got, zs)
+    (g2,) = torch.autograd.grad(live, zs)
+    torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-12)
+
+
+def test_uld_topk_on_a_hand_made_pair_and_below_uld():
+    """Teacher (.5, .3, .2) kept as its top 1 and a tail of .5; student (.1, .6, .3):
+    |.5 − .6| + |.5 − (.1 + .3)| = .1 + .1 = .2, against the full ULD .1 + |.3 − .3| + |.2 − .1| = .2."""
+    p, q = _logits([[0.5, 0.3, 0.2]]), _logits([[0.1, 0.6, 0.3]])
+    stored = _stored(p, torch.tensor([0]), 1, 1.0)
+    assert uld_topk(q, stored).item() == pytest.approx(0.2, abs=1e-12)
+    g = torch.Generator().manual_seed(4)
+    for k in (1, 3, 6):  # the tail compared by its total: never more than the full sorted distance
+        zs, zt = torch.randn(20, 8, generator=g, dtype=torch.float64), torch.randn(20, 10, generator=g, dtype=torch.float64)
+        assert uld_topk(zs, _stored(zt, torch.zeros(20, dtype=torch.long), k, 1.0)).item() <= uld(zs, zt).item() + 1e-12
+
+
+def test_hybrid_topk_on_a_hand_made_pair():
+    """The pair of test_hybrid_on_a_hand_made_pair with the teacher kept as its top 1 ("a", .5; tail .5):
+    merged with p(b | a) = .8: "a" .4, tail .4. "a" is shared: .4 log(.4/.2) − .4 + .2; the student's rest
+    ("b" .1, "ab" .7) faces the teacher's rest (no top entry left, tail .4): |0 − .7| + |.4 − .1|."""
+    q = _logits([[0.2, 0.1, 0.7]])
+    p = _logits([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1]])
+    stored = _stored(p, torch.tensor([1, 0]), 1, 1.0)  # row 0's next token is "b" (observed p(b | a) from row 1)
+    stored.observed = torch.tensor([0.5, 0.8], dtype=torch.float64).log()
+    vocab = shared_vocab(["a", "b", "ab"], ["a", "b", "c"])
+    got = hybrid_topk(q, torch.tensor([2]), stored, torch.tensor([0, 1]), [(0, 1, 0, 2)], vocab)
+    want = (0.4 * math.log(0.4 / 0.2) - 0.4 + 0.2) + 0.7 + abs(0.4 - 0.1)
+    assert got.item() == pytest.approx(want, abs=1e-12)

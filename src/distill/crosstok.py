@@ -19,13 +19,22 @@ vocabularies and different positions. Two answers, both pure functions over tens
 
 Row convention: ``logits[k]`` is the prediction *for token k* (what a causal LM outputs at position
 k − 1); the caller shifts. Spans that begin at a token without a prediction are the caller's to drop.
+
+Stored teachers (``CrossTargets``: a target store captured once, ``distill lm capture --targets-kind cross``)
+are known only by their top k per position, the mass of the rest and the log-probability of the token
+that came next. ``uld_topk`` and ``hybrid_topk`` are the two losses against such a teacher: the top k
+enter exactly as above, the unknown rest as one bucket of mass (compared by its total, which is the
+closest the sorted distance can get to it: |Σ rest_t − Σ rest_s| ≤ Σ |rest_t,(i) − rest_s,(i)|).
+With k = the teacher's vocabulary both equal ``uld`` / ``hybrid`` of the live teacher.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-__all__ = ["uld", "align_spans", "merge_spans", "shared_vocab", "hybrid"]
+__all__ = ["uld", "align_spans", "merge_spans", "shared_vocab", "hybrid", "CrossTargets", "uld_topk", "hybrid_topk"]
 
 
 def _tempered_probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -243,3 +252,147 @@ def _drop_columns(x: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     keep = torch.ones(x.shape[-1], dtype=torch.bool, device=x.device)
     keep[cols] = False
     return x[:, keep]
+
+
+@dataclass
+class CrossTargets:
+    """A teacher of another tokenizer as a store keeps it, one row per teacher prediction.
+
+    Row k is the prediction *for teacher token k* (the row convention above), at the capture temperature.
+
+    Attributes:
+        indices: (n, k) int64 the teacher's k most likely token ids, in any order.
+        logprobs: (n, k) float their log-probabilities.
+        tail: (n,) float log of the mass outside the top k (−inf when nothing is left).
+        observed: (n,) float log-probability of the token that did come (``teacher_ids[k]``), whether or
+            not it is in the top k: what ``merge_spans`` multiplies in for a span's later tokens.
+        temperature: the capture temperature (the log-probabilities are already tempered).
+    """
+
+    indices: torch.Tensor
+    logprobs: torch.Tensor
+    tail: torch.Tensor
+    observed: torch.Tensor
+    temperature: float = 1.0
+
+    @property
+    def k(self) -> int:
+        return self.indices.shape[-1]
+
+    def to(self, device) -> "CrossTargets":
+        """The same targets on ``device``.
+
+        Args:
+            device: a torch device or its name.
+
+        Returns:
+            A new ``CrossTargets``.
+        """
+        return CrossTargets(self.indices.to(device), self.logprobs.to(device), self.tail.to(device),
+                            self.observed.to(device), self.temperature)
+
+
+def _head_and_rest(p_head: torch.Tensor, log_tail_t: torch.Tensor, rest_s: torch.Tensor) -> torch.Tensor:
+    """Sorted distance between a teacher known by (G, k) entries plus a tail bucket of log-mass (G,) and a
+    student vector (G, Vs): the k largest of each compared in order, the rest by total mass. Returns (G,)."""
+    k = p_head.shape[-1]
+    top_s = rest_s.topk(min(k, rest_s.shape[-1]), dim=-1).values
+    top_s = torch.nn.functional.pad(top_s, (0, k - top_s.shape[-1]))
+    head = (p_head.sort(-1, descending=True).values - top_s).abs().sum(-1)
+    left_s = (rest_s.sum(-1) - top_s.sum(-1)).clamp_min(0)
+    return head + (log_tail_t.exp() - left_s).abs()
+
+
+def uld_topk(student_logits: torch.Tensor, teacher: CrossTargets, *, temperature: float = 1.0) -> torch.Tensor:
+    """ULD against a stored teacher (its top k and tail mass), mean over positions.
+
+        ULD_k(p, q) = Σ_{i ≤ k} |p_(i) − q_(i)| + |Σ_{i > k} p_(i) − Σ_{i > k} q_(i)|
+
+    the first k sorted probabilities compared in order, the rest by their total (a lower bound of their
+    sorted distance, so ULD_k ≤ ULD; equal when k covers the teacher's vocabulary, or the rest of both is
+    spread alike). The student side is tempered here; the teacher's log-probabilities already are.
+
+    Args:
+        student_logits: (n, Vs) float logits, row i facing the teacher's row i; the gradient flows to them.
+        teacher: ``CrossTargets`` with (n, k) top entries and (n,) tails (``observed`` is not used).
+        temperature: T > 0 of the student side; it must be the temperature the teacher was captured at.
+
+    Returns:
+        0-dim float32 tensor (float64 for float64 input): the mean over positions (0 when n = 0).
+
+    Raises:
+        ValueError: the row counts differ, or ``temperature`` is not a finite number > 0.
+    """
+    _check_temperature(temperature)
+    if student_logits.shape[0] != teacher.logprobs.shape[0]:
+        raise ValueError(f"student_logits has {student_logits.shape[0]} rows and the teacher {teacher.logprobs.shape[0]}; "
+                         "give the positions that face each other.")
+    if student_logits.shape[0] == 0:
+        return student_logits.sum() * 0.0
+    q = _tempered_probs(student_logits, temperature)
+    p = teacher.logprobs.to(q.dtype).exp()
+    return _head_and_rest(p, teacher.tail.to(q.dtype), q).mean()
+
+
+def hybrid_topk(student_logits: torch.Tensor, student_ids: torch.Tensor, teacher: CrossTargets,
+                teacher_ids: torch.Tensor, spans: list[tuple[int, int, int, int]],
+                vocab: tuple[torch.Tensor, torch.Tensor], *, temperature: float = 1.0) -> torch.Tensor:
+    """``hybrid`` against a stored teacher: exact on its shared top-k tokens, sorted distance on the rest.
+
+    Each span's teacher vector is merged as ``merge_spans`` does, from the first row's top k (and tail)
+    times the observed later tokens' probabilities (``teacher.observed``). Shared tokens of the teacher's
+    top k face the student's same-string token in the generalized KL; the teacher's other top-k entries,
+    and its tail as one bucket, face everything else of the student's merged vector (``uld_topk``'s
+    head-and-rest distance). With k = the teacher's vocabulary this is ``hybrid`` exactly.
+
+    Args:
+        student_logits: (n_s, Vs) float logits; row k predicts student token k.
+        student_ids: (n_s,) int64 observed student tokens.
+        teacher: ``CrossTargets`` with (n_t, k) rows; row k predicts teacher token k.
+        teacher_ids: (n_t,) int64 observed teacher tokens (used for their count only: ``observed`` holds
+            their probabilities).
+        spans: ``align_spans(student offsets, teacher offsets)`` shifted as for ``hybrid``.
+        vocab: ``shared_vocab(student strings, teacher strings)``: (student ids, teacher ids), (P,) each.
+        temperature: T > 0 of the student side; it must be the temperature the teacher was captured at.
+
+    Returns:
+        0-dim float32 tensor (float64 for float64 input); 0 when there are no spans.
+
+    Raises:
+        ValueError: ``temperature`` is not a finite number > 0, or the teacher rows do not match
+            ``teacher_ids``.
+    """
+    _check_temperature(temperature)
+    if teacher.logprobs.shape[0] != len(teacher_ids):
+        raise ValueError(f"the teacher has {teacher.logprobs.shape[0]} rows for {len(teacher_ids)} teacher tokens.")
+    dtype = torch.float64 if student_logits.dtype == torch.float64 else torch.float32
+    if not spans:
+        return student_logits.sum().to(dtype) * 0.0
+    dev = student_logits.device
+    ls = (student_logits.to(dtype) / temperature).log_softmax(-1)
+    ms = merge_spans(ls, student_ids, [(a0, a1) for a0, a1, _, _ in spans])  # (G, Vs)
+    first = torch.tensor([b0 for _, _, b0, _ in spans], device=dev)
+    observed = teacher.observed.to(device=dev, dtype=dtype)
+    later = torch.zeros(len(spans), dtype=dtype, device=dev)
+    rows = [(g, k) for g, (_, _, b0, b1) in enumerate(spans) for k in range(b0 + 1, b1)]
+    if rows:
+        later = later.index_add(0, torch.tensor([g for g, _ in rows], device=dev),
+                                observed[torch.tensor([k for _, k in rows], device=dev)])
+    log_a = teacher.logprobs.to(device=dev, dtype=dtype)[first] + later.unsqueeze(-1)  # (G, k)
+    log_tail = teacher.tail.to(device=dev, dtype=dtype)[first] + later  # (G,)
+    t_top = teacher.indices.to(dev)[first]  # (G, k)
+    s_ids, t_ids = (x.to(dev) for x in vocab)
+    size = int(max(int(t_top.max()), int(t_ids.max()) if len(t_ids) else 0)) + 1
+    to_student = torch.full((size,), -1, dtype=torch.long, device=dev)
+    to_student[t_ids] = s_ids
+    mapped = to_student[t_top]  # (G, k) the student id of each top teacher token, −1 when not shared
+    shared = mapped >= 0
+    a = log_a.exp()
+    log_b = ms.gather(-1, mapped.clamp_min(0))
+    exact = torch.where(shared, a * (log_a - log_b) - a + log_b.exp(), torch.zeros_like(a)).sum(-1)  # (G,)
+    Vs = ms.shape[-1]
+    # the student's columns that faced a shared teacher token leave the rest (a spare column takes the others)
+    drop = torch.zeros(len(spans), Vs + 1, device=dev).scatter(-1, torch.where(shared, mapped, Vs), 1.0)[:, :Vs]
+    rest_s = ms.exp().masked_fill(drop.bool(), 0.0)
+    rest_t = torch.where(shared, torch.zeros_like(a), a)
+    return (exact + _head_and_rest(rest_t, log_tail, rest_s)).mean()

@@ -51,3 +51,92 @@ def test_cross_tokenizer_training_runs_where_it_was_refused(other, tiny_teacher,
         div, ce = float(r["divergence"]), float(r["ce"])
         assert math.isfinite(div) and div > 0 and ce > 0
         assert float(r["loss"]) == pytest.approx(0.5 * div + 0.5 * ce, rel=1e-4)
+
+
+def _capture(d, student, teacher, out, **kw):
+    from distill.lm.capture import CaptureConfig, run
+
+    settings = dict(teacher=str(teacher), data=str(d / "corpus.txt"), targets_kind="cross", student=str(student),
+                    window=12, batch_size=3, shard_windows=4, out=str(out)) | kw
+    return run(CaptureConfig(**settings))
+
+
+@pytest.mark.parametrize("kind", ["uld", "hybrid"])
+def test_a_cross_store_gives_the_live_loss(other, tiny_teacher, tmp_path, kind):
+    """Captured raw with k = the teacher's vocabulary, the stored teacher's loss equals the live one up to the
+    store's fp16 log-probabilities; the windows are the live run's."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from distill.lm.crosstrain import batch, cross_loss, cross_loss_stored, vocab_pairs
+    from distill.targets.store import TargetStore
+
+    d, student = other
+    s_tok, t_tok = AutoTokenizer.from_pretrained(student), AutoTokenizer.from_pretrained(tiny_teacher)
+    res = _capture(d, student, tiny_teacher, tmp_path / "store", top_k=len(t_tok), encoding="raw")
+    assert res["complete"] and res["kind"] == "cross" and res["k"] == len(t_tok)
+    store = TargetStore(tmp_path / "store")
+    live = cross_windows(d / "corpus.txt", s_tok, t_tok, 12)
+    assert len(store) == len(live)
+    got = [store[i] for i in range(5)]
+    for (w, _), lw in zip(got, live[:5], strict=True):
+        assert torch.equal(w.student_ids, lw.student_ids) and torch.equal(w.teacher_ids, lw.teacher_ids)
+        assert w.student_offsets == lw.student_offsets and w.teacher_offsets == lw.teacher_offsets
+    s_model, t_model = AutoModelForCausalLM.from_pretrained(student), AutoModelForCausalLM.from_pretrained(tiny_teacher)
+    s_ids, t_ids = batch(live[:5], t_tok.pad_token_id or 0)
+    with torch.no_grad():
+        zs, zt = s_model(s_ids).logits, t_model(t_ids).logits[..., : len(t_tok)]
+    vocab = vocab_pairs(s_tok, t_tok) if kind == "hybrid" else None
+    want = cross_loss(kind, zs, zt, live[:5], vocab, 1.0)
+    have = cross_loss_stored(kind, zs, [w for w, _ in got], [t for _, t in got], vocab, 1.0)
+    assert have.item() == pytest.approx(want.item(), rel=2e-3)
+
+
+def test_cross_store_capture_is_deterministic_and_trains(other, tiny_teacher, tmp_path):
+    import json
+
+    from distill.lm.train import LMTrainConfig, run
+
+    d, student = other
+    from distill.lm.capture import CaptureConfig, capture
+    from distill.targets.store import StoreError
+
+    _capture(d, student, tiny_teacher, tmp_path / "a", top_k=8)
+    # b is interrupted after its first shard, then resumed: the same bytes as a capture in one go
+    capture(CaptureConfig(teacher=str(tiny_teacher), data=str(d / "corpus.txt"), targets_kind="cross",
+                          student=str(student), window=12, batch_size=3, shard_windows=4, top_k=8,
+                          out=str(tmp_path / "b")), stop_after_shards=1)
+    _capture(d, student, tiny_teacher, tmp_path / "b", top_k=8)
+    shards = lambda p: [(s["file"], s["sha256"]) for s in json.loads((p / "manifest.json").read_text())["shards"]]  # noqa: E731
+    assert shards(tmp_path / "a") == shards(tmp_path / "b") and len(shards(tmp_path / "a")) >= 2
+    with pytest.raises(StoreError, match="k = 8, now 16"):  # resuming with other settings is refused, named
+        _capture(d, student, tiny_teacher, tmp_path / "a", top_k=16)
+    for kind in ("uld", "hybrid"):
+        res = run(LMTrainConfig(student=str(student), targets=str(tmp_path / "a"), cross_tokenizer=kind,
+                                ce_weight=0.5, window=12, batch_size=2, steps=2, lr=1e-3, warmup=1,
+                                checkpoint_every=0, tensorboard=False, out=str(tmp_path / f"run_{kind}")))
+        assert res["completed"]
+        rows = list(csv.DictReader(open(tmp_path / f"run_{kind}" / "metrics.csv")))
+        for r in rows:
+            div, ce = float(r["divergence"]), float(r["ce"])
+            assert math.isfinite(div) and div > 0 and ce > 0
+            assert float(r["loss"]) == pytest.approx(0.5 * div + 0.5 * ce, rel=1e-4)
+
+
+def test_cross_store_refusals_name_the_setting(other, tiny_teacher, tmp_path):
+    from distill.lm.train import LMTrainConfig, run
+
+    d, student = other
+    with pytest.raises(ValueError, match="--student"):
+        _capture(d, "", tiny_teacher, tmp_path / "none")
+    with pytest.raises(ValueError, match="shares the teacher's tokenizer"):
+        _capture(d, tiny_teacher, tiny_teacher, tmp_path / "same")
+    with pytest.raises(ValueError, match="is for --targets-kind cross"):
+        _capture(d, student, tiny_teacher, tmp_path / "topk", targets_kind="topk")
+    _capture(d, student, tiny_teacher, tmp_path / "store", top_k=4)
+    base = dict(student=str(student), targets=str(tmp_path / "store"), window=12, batch_size=2, steps=1,
+                checkpoint_every=0, tensorboard=False, out=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="cross_tokenizer must be uld or hybrid"):
+        run(LMTrainConfig(**base))
+    with pytest.raises(ValueError, match="temperature must be 1"):
+        run(LMTrainConfig(**base, cross_tokenizer="uld", temperature=2.0))

@@ -20,16 +20,19 @@ from distill.progress import bar as progress_bar
 from distill.results import Result
 from distill.targets.store import (
     CAPTURE_KEYS,
+    CROSS_FORMAT,
     FORMAT,
     HYBRID_FORMAT,
     TARGET_KINDS,
     Manifest,
     StoreError,
     _entry,
+    cross_of,
     hybrid_of,
     merge_manifests,
     shard_name,
     topk_of,
+    write_cross_shard,
     write_hybrid_shard,
     write_sampled_shard,
     write_shard,
@@ -46,9 +49,12 @@ class CaptureConfig(CorpusOptions, TeacherModelOptions):
     targets_kind: str = doc(
         "topk: the k most likely tokens and the tail mass; sampled: --samples draws from the teacher with their "
         "counts (Sparse Logit Sampling: an unbiased estimate of the forward-KL gradient); hybrid: the top k "
-        "exactly plus --samples draws from the rest (unbiased, no noise on the head); `distill list targets`",
+        "exactly plus --samples draws from the rest (unbiased, no noise on the head); cross: the top k of a "
+        "teacher whose tokenizer differs from --student's, for `lm train --cross-tokenizer`; `distill list targets`",
         default="topk", choices=TARGET_KINDS.names())
-    top_k: int = doc("topk, hybrid: teacher tokens kept exactly per position", default=64, ge=1)
+    student: str = doc("cross: the student (model folder or embedded name) whose tokenizer cuts the windows; the "
+                       "teacher reads the same characters in its own tokens", default="", group="models and data")
+    top_k: int = doc("topk, hybrid, cross: teacher tokens kept exactly per position", default=64, ge=1)
     samples: int = doc("sampled: draws per position; hybrid: draws from outside the top k (the distinct ones are "
                        "stored with their counts)", default=64, ge=1, le=65535)
     seed: int = doc("sampled, hybrid: seed of the draws (the same seed gives the same store)", default=0)
@@ -95,6 +101,38 @@ def corpus_fingerprint(windows: torch.Tensor) -> str:
     return h.hexdigest()
 
 
+def cross_fingerprint(windows: list) -> str:
+    """SHA-256 of cross-tokenizer windows: both sides' token ids and character offsets, window by window.
+
+    Args:
+        windows: ``distill.lm.crosstrain.CrossWindow`` s.
+
+    Returns:
+        Hex SHA-256 digest.
+    """
+    h = hashlib.sha256(f"cross {len(windows)}".encode())
+    for w in windows:
+        for part in (w.student_ids, torch.tensor(w.student_offsets), w.teacher_ids, torch.tensor(w.teacher_offsets)):
+            h.update(f"{tuple(part.shape)}".encode())
+            h.update(part.to(torch.int64).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _cross_corpus(cfg: "CaptureConfig", t_tok) -> tuple[list, str]:
+    """The windows of a cross capture (the student's tokens, the teacher's of the same characters) and the
+    student's tokenizer fingerprint; refuses a missing or same-tokenizer --student."""
+    from distill.lm.crosstrain import cross_windows
+
+    if not cfg.student:
+        raise ValueError("--targets-kind cross needs --student MODEL: the student whose tokenizer cuts the windows.")
+    s_tok = load_tokenizer(resolve(cfg.student))
+    s_hash = tokenizer_fingerprint(s_tok)
+    if s_hash == tokenizer_fingerprint(t_tok):
+        raise ValueError(f"--student {cfg.student} shares the teacher's tokenizer; capture --targets-kind topk "
+                         "(exact, and what `lm train` reads without --cross-tokenizer).")
+    return cross_windows(cfg.data, s_tok, t_tok, cfg.window, cfg.max_windows or None), s_hash
+
+
 # What a resume compares, in words (the first differing one is named in the refusal).
 _KEY_WORDS = {"corpus_hash": "corpus (the token windows of --data)", "teacher_hash": "teacher weights",
               "tokenizer_hash": "tokenizer", "windows_total": "number of windows (corpus or --max-windows)"}
@@ -121,18 +159,27 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
     """
     source = resolve(cfg.teacher)
     tok = load_tokenizer(source)
-    windows = pack_windows(cfg.data, tok, cfg.window, cfg.max_windows or None)
+    sampled, hybrid, cross = (cfg.targets_kind == k for k in ("sampled", "hybrid", "cross"))
+    draws = sampled or hybrid
+    if cross:
+        xw, tok_hash = _cross_corpus(cfg, tok)
+        windows, corpus_hash = torch.stack([w.student_ids for w in xw]), cross_fingerprint(xw)
+    elif cfg.student:
+        raise ValueError(f"--student {cfg.student} is for --targets-kind cross (a teacher of another tokenizer); "
+                         f"a {cfg.targets_kind} store is cut by the teacher's own tokenizer.")
+    else:
+        windows = pack_windows(cfg.data, tok, cfg.window, cfg.max_windows or None)
+        tok_hash, corpus_hash = tokenizer_fingerprint(tok), corpus_fingerprint(windows)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    sampled, hybrid = cfg.targets_kind == "sampled", cfg.targets_kind == "hybrid"
-    draws = sampled or hybrid
-    want = Manifest(teacher=source, teacher_hash=weights_hash(source), tokenizer_hash=tokenizer_fingerprint(tok),
-                    vocab_size=len(tok), k=cfg.samples if sampled else cfg.top_k, temperature=cfg.temperature,
-                    window=cfg.window, windows_total=len(windows), shard_windows=cfg.shard_windows,
-                    encoding=cfg.encoding, logprob_step=cfg.logprob_step, kind=cfg.targets_kind,
-                    samples=cfg.samples if draws else 0, seed=cfg.seed if draws else 0,
-                    corpus_hash=corpus_fingerprint(windows), corpus=str(cfg.data),
-                    format=HYBRID_FORMAT if hybrid else FORMAT)
+    want = Manifest(teacher=source, teacher_hash=weights_hash(source), tokenizer_hash=tok_hash,
+                    vocab_size=len(tok), k=cfg.samples if sampled else min(cfg.top_k, len(tok)),
+                    temperature=cfg.temperature, window=cfg.window, windows_total=len(windows),
+                    shard_windows=cfg.shard_windows, encoding=cfg.encoding, logprob_step=cfg.logprob_step,
+                    kind=cfg.targets_kind, samples=cfg.samples if draws else 0, seed=cfg.seed if draws else 0,
+                    corpus_hash=corpus_hash, corpus=str(cfg.data),
+                    teacher_tokenizer_hash=tokenizer_fingerprint(tok) if cross else "",
+                    format=CROSS_FORMAT if cross else HYBRID_FORMAT if hybrid else FORMAT)
     part = out / ("manifest.json" if world == 1 else f"manifest.rank{rank}.json")
     manifest = _resume(out, part, want)
     owned = [j for j in range(want.n_shards) if j % world == rank]  # each process touches only its own files
@@ -162,35 +209,41 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
         drawn = []  # hybrid: (ids, counts, log-probs) drawn from outside the top k
         # Draws: one generator per shard, seeded by (seed, shard), so a resumed capture draws the same tokens.
         gen = torch.Generator(device=model.device).manual_seed(cfg.seed * 1_000_003 + j) if draws else None
-        with torch.no_grad():
-            for b in range(start, end, cfg.batch_size):
-                x = windows[b : min(b + cfg.batch_size, end)]
-                logits = model(x.to(model.device)).logits[..., : want.vocab_size]  # (b, L, V): padded rows dropped
-                if sampled:
-                    full = (logits.float() / cfg.temperature).log_softmax(-1)  # (b, L, V)
-                    i, c = sample_counts(full, cfg.samples, gen)  # (b, L, samples) each
-                    lp, t = full.gather(-1, i), c
-                elif hybrid:
-                    i, lp, t, *rest = hybrid_of(logits, cfg.top_k, cfg.samples, cfg.temperature, gen)
-                    drawn.append([x.cpu() for x in rest])
-                else:
-                    i, lp, t = topk_of(logits, cfg.top_k, cfg.temperature)
-                ids.append(i.cpu())
-                logp.append(lp.cpu())
-                extra.append(t.cpu())
-                bar.update(len(x))
-        if hybrid:
-            t_ids, t_counts, t_lp = (torch.cat(parts) for parts in zip(*drawn, strict=True))
-            entry = write_hybrid_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(logp),
-                                       torch.cat(extra), t_ids, t_counts, t_lp, want.vocab_size,
-                                       encoding=cfg.encoding, logprob_step=cfg.logprob_step)
-        elif sampled:
-            entry = write_sampled_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(extra),
-                                        torch.cat(logp), want.vocab_size, encoding=cfg.encoding,
-                                        logprob_step=cfg.logprob_step)
+        if cross:
+            entry = write_cross_shard(path, j, start, xw[start:end], _cross_rows(model, xw[start:end], tok, want,
+                                      cfg.batch_size, bar), want.vocab_size, encoding=cfg.encoding,
+                                      logprob_step=cfg.logprob_step)
         else:
-            entry = write_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(logp), torch.cat(extra),
-                                want.vocab_size, encoding=cfg.encoding, logprob_step=cfg.logprob_step)
+            with torch.no_grad():
+                for b in range(start, end, cfg.batch_size):
+                    x = windows[b : min(b + cfg.batch_size, end)]
+                    logits = model(x.to(model.device)).logits[..., : want.vocab_size]  # (b, L, V): padded rows dropped
+                    if sampled:
+                        full = (logits.float() / cfg.temperature).log_softmax(-1)  # (b, L, V)
+                        i, c = sample_counts(full, cfg.samples, gen)  # (b, L, samples) each
+                        lp, t = full.gather(-1, i), c
+                    elif hybrid:
+                        i, lp, t, *rest = hybrid_of(logits, cfg.top_k, cfg.samples, cfg.temperature, gen)
+                        drawn.append([x.cpu() for x in rest])
+                    else:
+                        i, lp, t = topk_of(logits, cfg.top_k, cfg.temperature)
+                    ids.append(i.cpu())
+                    logp.append(lp.cpu())
+                    extra.append(t.cpu())
+                    bar.update(len(x))
+            if hybrid:
+                t_ids, t_counts, t_lp = (torch.cat(parts) for parts in zip(*drawn, strict=True))
+                entry = write_hybrid_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(logp),
+                                           torch.cat(extra), t_ids, t_counts, t_lp, want.vocab_size,
+                                           encoding=cfg.encoding, logprob_step=cfg.logprob_step)
+            elif sampled:
+                entry = write_sampled_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(extra),
+                                            torch.cat(logp), want.vocab_size, encoding=cfg.encoding,
+                                            logprob_step=cfg.logprob_step)
+            else:
+                entry = write_shard(path, j, start, windows[start:end], torch.cat(ids), torch.cat(logp),
+                                    torch.cat(extra), want.vocab_size, encoding=cfg.encoding,
+                                    logprob_step=cfg.logprob_step)
         manifest.shards.append(entry)
         manifest.save(part)
         written += 1
@@ -199,6 +252,25 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
             return manifest
     bar.close()
     return manifest  # with several processes, `run` merges the parts once every process is done
+
+
+@torch.no_grad()
+def _cross_rows(model, windows: list, tok, want: Manifest, batch_size: int, bar) -> list:
+    """The teacher's ``CrossTargets`` for each cross window: its own tokens, right-padded per batch (a causal
+    model's predictions for the real tokens are unchanged by padding after them)."""
+    from distill.lm.crosstrain import batch
+
+    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    rows = []
+    for b in range(0, len(windows), batch_size):
+        items = windows[b : b + batch_size]
+        _, t_ids = batch(items, pad)
+        logits = model(t_ids.to(model.device), use_cache=False).logits[..., : want.vocab_size]
+        for i, w in enumerate(items):
+            n = len(w.teacher_ids)
+            rows.append(cross_of(logits[i, : n - 1], w.teacher_ids[1:].to(logits.device), want.k, want.temperature))
+        bar.update(len(items))
+    return rows
 
 
 def _resume(out: Path, part: Path, want: Manifest) -> Manifest:
@@ -278,7 +350,7 @@ class CaptureResult(Result):
     complete: bool
 
     def summary(self) -> str:
-        kind = "top-" if self["kind"] == "topk" else "sampled, draws: "
+        kind = "top-" if self["kind"] in ("topk", "cross") else "sampled, draws: "
         return (f"store {self['store']}: {self['windows']} windows, {self['tokens']:,} tokens in {self['shards']} "
                 f"shards, {kind}{self['k']}: {self['bytes_per_token']} bytes/token (dense fp16: "
                 f"{self['dense_fp16_bytes_per_token']:,})")

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 import torch
 
-from distill.crosstok import align_spans, hybrid, shared_vocab, uld
+from distill.crosstok import (
+    CrossTargets,
+    align_spans,
+    hybrid,
+    hybrid_topk,
+    shared_vocab,
+    uld,
+    uld_topk,
+)
 
 
 @dataclass
@@ -123,10 +131,44 @@ def cross_loss(kind: str, s_logits: torch.Tensor, t_logits: torch.Tensor, window
             n = min(len(s_pred), len(t_pred))
             losses.append(uld(s_pred[:n], t_pred[:n], temperature=temperature))
             continue
-        spans = [(a0 - 1, a1 - 1, b0 - 1, b1 - 1)
-                 for a0, a1, b0, b1 in align_spans(w.student_offsets, w.teacher_offsets) if a0 > 0 and b0 > 0]
         losses.append(hybrid(s_pred, t_pred, w.student_ids[1:].to(s_pred.device),
-                             w.teacher_ids[1:].to(s_pred.device), spans, vocab, temperature=temperature))
+                             w.teacher_ids[1:].to(s_pred.device), _shifted_spans(w), vocab, temperature=temperature))
+    return torch.stack(losses).mean()
+
+
+def _shifted_spans(w: CrossWindow) -> list[tuple[int, int, int, int]]:
+    """``align_spans`` of a window shifted to prediction rows (row k − 1 predicts token k); spans that start
+    at a side's first token (no prediction) are left out."""
+    return [(a0 - 1, a1 - 1, b0 - 1, b1 - 1)
+            for a0, a1, b0, b1 in align_spans(w.student_offsets, w.teacher_offsets) if a0 > 0 and b0 > 0]
+
+
+def cross_loss_stored(kind: str, s_logits: torch.Tensor, windows: list[CrossWindow], targets: list[CrossTargets],
+                      vocab: tuple[torch.Tensor, torch.Tensor] | None, temperature: float) -> torch.Tensor:
+    """``cross_loss`` against a stored teacher (a cross store's ``CrossTargets``, one per window).
+
+    Args:
+        kind: "uld" or "hybrid".
+        s_logits: (b, L, Vs) student logits on the windows' student ids.
+        windows: the batch's windows.
+        targets: per window, the teacher's (len(teacher_ids) − 1, k) rows (row r predicts teacher token r + 1).
+        vocab: ``shared_vocab`` of the two tokenizers' strings (hybrid; ignored by uld).
+        temperature: T of the student side; the store's capture temperature.
+
+    Returns:
+        0-dim float32 tensor.
+    """
+    losses = []
+    for i, (w, t) in enumerate(zip(windows, targets, strict=True)):
+        t = t.to(s_logits.device)
+        s_pred = s_logits[i, :-1]
+        if kind == "uld":
+            n = min(len(s_pred), t.logprobs.shape[0])
+            rows = CrossTargets(t.indices[:n], t.logprobs[:n], t.tail[:n], t.observed[:n], t.temperature)
+            losses.append(uld_topk(s_pred[:n], rows, temperature=temperature))
+            continue
+        losses.append(hybrid_topk(s_pred, w.student_ids[1:].to(s_pred.device), t, w.teacher_ids[1:], _shifted_spans(w),
+                                  vocab, temperature=temperature))
     return torch.stack(losses).mean()
 
 

@@ -79,6 +79,12 @@ class LMTrainConfig(CheckpointOptions, EvalOptions, LMOptimOptions, CorpusOption
     ce_weight: float = doc("weight of cross-entropy on the text, mixed with the divergence", default=0.0, group="loss",
                            ge=0, le=1, was="alpha")
     chunk_size: int = doc("positions per loss chunk (bounds the loss's memory)", default=256, group="loss", ge=1)
+    hidden_weight: float = doc(
+        "intermediate-state KD (FitNets-style, as Minitron heals): add this weight × the mean over the student's "
+        "layers (all but its last) of the squared difference between its output and that of the teacher layer it "
+        "was made from, on the channels it kept, relative to the teacher's mean square (`distill.lm.hidden`); "
+        "needs one live teacher and a student from `distill lm student` (0: off)",
+        default=0.0, group="loss", ge=0)
     lmbda: float = doc("on-policy fraction: probability that a step trains on the student's own samples",
                        default=0.0, group="on-policy (GKD)", ge=0, le=1)
     max_new_tokens: int = doc("on-policy: tokens the student generates after half a window", default=32,
@@ -87,8 +93,9 @@ class LMTrainConfig(CheckpointOptions, EvalOptions, LMOptimOptions, CorpusOption
                       group="models and data", ge=1)
     cross_tokenizer: Literal["none", "uld", "hybrid"] = doc(
         "a teacher with another tokenizer: 'uld' (Wasserstein-1 of the sorted distributions, position by position) "
-        "or 'hybrid' (spans aligned by character offsets, exact KL on shared tokens, ULD on the rest); 'none' "
-        "refuses such a teacher", default="none", group="loss")
+        "or 'hybrid' (spans aligned by character offsets, exact KL on shared tokens, ULD on the rest); the teacher "
+        "live, or from a store of `lm capture --targets-kind cross`; 'none' refuses such a teacher",
+        default="none", group="loss")
     fused_loss: bool = doc("compute the loss from the last hidden states and the output layer chunk by chunk, so the "
                            "B×L×V logits and their gradient never exist (used when the model exposes its output "
                            "layer and its logits are exactly that layer's output; --no-fused-loss: from the logits)",
@@ -106,11 +113,15 @@ class LMTrainConfig(CheckpointOptions, EvalOptions, LMOptimOptions, CorpusOption
               "weights with a positive sum")
         check(not (self.teachers and self.targets), "teachers", self.teachers, "empty with --targets (stores "
               "hold one teacher's targets)")
+        check(self.hidden_weight == 0 or not (self.targets or self.teachers or self.cross_tokenizer != "none"
+                                              or self.loss == "ce"), "hidden_weight", self.hidden_weight,
+              "0 unless one live teacher of the student's tokenizer is distilled (stores keep no hidden states)")
 
 
 # metrics.csv columns; cpu_seconds is this process's CPU time for the step: on a shared machine it
 # measures the work done where wall-clock seconds also measure the neighbours.
-METRICS = ["step", "loss", "divergence", "ce", "on_policy", "lr", "tokens", "seconds", "cpu_seconds", "grad_norm"]
+METRICS = ["step", "loss", "divergence", "ce", "on_policy", "lr", "tokens", "seconds", "cpu_seconds", "grad_norm",
+           "hidden"]
 
 
 def _tensorboard(out: Path, enabled: bool, purge_step: int):
@@ -227,7 +238,7 @@ def _head_logits(layer, hidden, V):
     return F.linear(hidden, layer.weight[:V], None if bias is None else bias[:V])
 
 
-def linear_logits(model, layer, ids: torch.Tensor, V: int) -> LinearLogits:
+def linear_logits(model, layer, ids: torch.Tensor, V: int, *, all_hidden: bool = False):
     """The model's last hidden states on ``ids`` with its output layer, sliced to the first V tokens;
     only one position's logits are made (``logits_to_keep=1``) and none of them is used.
 
@@ -236,14 +247,17 @@ def linear_logits(model, layer, ids: torch.Tensor, V: int) -> LinearLogits:
         layer: its output layer (from ``output_layer``).
         ids: (b, L) token ids.
         V: the shared vocabulary size.
+        all_hidden: also return every hidden state (``output_hidden_states``, for intermediate-state KD).
 
     Returns:
         ``LinearLogits`` with hidden (b, L, H) and weight (V, H) (a view of the layer's own weight, so its
-        gradient lands on the parameter; tied embeddings included).
+        gradient lands on the parameter; tied embeddings included); with ``all_hidden``, the pair
+        (``LinearLogits``, the tuple of hidden states).
     """
     out = model(ids, use_cache=False, output_hidden_states=True, logits_to_keep=1)
     bias = getattr(layer, "bias", None)
-    return LinearLogits(out.hidden_states[-1], layer.weight[:V], None if bias is None else bias[:V])
+    ll = LinearLogits(out.hidden_states[-1], layer.weight[:V], None if bias is None else bias[:V])
+    return (ll, out.hidden_states) if all_hidden else ll
 
 
 def text_ce(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -345,13 +359,20 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     teacher = teachers = routes = cross = None
     masks = None
     if cfg.targets:
-        store = TargetStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
+        store = TargetStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))  # a cross store: the student's
         takes_draws = cfg.loss != "ce" and (DIVERGENCES[cfg.loss].sampled_targets or (cfg.loss == "jsd" and cfg.beta == 0))
         if store.manifest.kind in ("sampled", "hybrid") and not takes_draws:
             raise ValueError(f"--targets {cfg.targets} holds {store.manifest.kind} targets, which estimate the forward-KL "
                              f"gradient without bias and nothing else; use --loss forward_kl (got --loss {cfg.loss}), "
                              "or a top-k store.")
         V = store.manifest.vocab_size
+        if store.manifest.kind == "cross":
+            cross = _cross_store_setup(cfg, s_tok, store)
+            V = len(s_tok)
+        elif cfg.cross_tokenizer != "none":
+            raise ValueError(f"--cross-tokenizer {cfg.cross_tokenizer} with --targets needs a cross-tokenizer store "
+                             f"(`distill lm capture --targets-kind cross --student ...`); {cfg.targets} holds "
+                             f"{store.manifest.kind} targets in the student's own tokens: drop --cross-tokenizer.")
         if store.manifest.kind == "topk" and store.manifest.temperature != cfg.temperature and store.manifest.k < V:
             # Inside the top k re-tempering from the capture temperature is exact; the tail's tempered
             # mass is not known from its total and is approximated (see TopKTargets).
@@ -449,7 +470,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     def on_step(step: int, stats: dict, lr: float) -> None:
         row = [step, f"{stats['loss']:.6f}", f"{stats['divergence']:.6f}", f"{stats['ce']:.6f}",
                int(recipe.on_policy), f"{lr:.3e}", int(stats["tokens"]), f"{time.time() - clock['t']:.3f}",
-               f"{time.process_time() - clock['c']:.3f}", f"{stats.get('grad_norm', float('nan')):.6g}"]
+               f"{time.process_time() - clock['c']:.3f}", f"{stats.get('grad_norm', float('nan')):.6g}",
+               f"{stats.get('hidden', 0.0):.6f}"]
         writer.writerow(row)
         mfile.flush()
         if tb is not None:  # the same numbers as the CSV row (as written, so the two agree exactly)
@@ -537,16 +559,51 @@ def _cross_setup(cfg, s_tok, t_tok) -> dict:
     return {"t_tok": t_tok, "pad": pad, "vocab": vocab, "t_vocab": len(t_tok)}
 
 
-def _cross_step(cfg, acc, student, teacher, windows, rows, V, cross):
-    """Loss of one micro-batch with a teacher of another tokenizer (``distill.lm.crosstrain``)."""
-    from distill.lm.crosstrain import batch, cross_loss
+def _cross_store_setup(cfg, s_tok, store) -> dict:
+    """What a run on a cross-tokenizer store needs: the shared vocabulary from the teacher's tokenizer (checked
+    against the one the store was captured with), and the settings it refuses."""
+    from distill.lm.compat import tokenizer_fingerprint
+    from distill.lm.crosstrain import vocab_pairs
+    from distill.lm.models import load_tokenizer, resolve
 
-    items = [windows[int(i)] for i in rows]
-    s_ids, t_ids = (x.to(acc.device) for x in batch(items, cross["pad"]))
-    with torch.no_grad():
-        t_logits = teacher(t_ids, use_cache=False).logits[..., : cross["t_vocab"]].float()
-    logits = student(s_ids, use_cache=False).logits[..., :V]
-    div = cross_loss(cfg.cross_tokenizer, logits, t_logits, items, cross["vocab"], cfg.temperature)
+    m = store.manifest
+    check(cfg.cross_tokenizer != "none", "cross_tokenizer", cfg.cross_tokenizer,
+          f"uld or hybrid: --targets {cfg.targets} holds a teacher of another tokenizer")
+    check(cfg.loss != "ce", "loss", cfg.loss, "a divergence with --cross-tokenizer (ce trains on the text alone)")
+    check(cfg.lmbda == 0, "lmbda", cfg.lmbda, "0 with --cross-tokenizer (on-policy samples are the student's tokens)")
+    check(cfg.temperature == m.temperature, "temperature", cfg.temperature,
+          f"{m.temperature:g}, the temperature {cfg.targets} was captured at (a top-k tail cannot be re-tempered "
+          "across tokenizers)")
+    vocab = None
+    if cfg.cross_tokenizer == "hybrid":
+        t_tok = load_tokenizer(resolve(m.teacher))
+        if tokenizer_fingerprint(t_tok) != m.teacher_tokenizer_hash:
+            raise ValueError(f"--targets {cfg.targets} was captured with a teacher tokenizer "
+                             f"({m.teacher_tokenizer_hash[:12]}) other than {m.teacher}'s now "
+                             f"({tokenizer_fingerprint(t_tok)[:12]}); capture again.")
+        vocab = vocab_pairs(s_tok, t_tok)
+    return {"vocab": vocab, "stored": True}
+
+
+def _cross_step(cfg, acc, student, teacher, windows, rows, V, cross, store=None):
+    """Loss of one micro-batch with a teacher of another tokenizer (``distill.lm.crosstrain``): live, or
+    from a cross store (``store``)."""
+    from distill.lm.crosstrain import batch, cross_loss, cross_loss_stored
+
+    if store is not None:
+        got = [store[int(i)] for i in rows]
+        items = [w for w, _ in got]
+        s_ids = torch.stack([w.student_ids for w in items]).to(acc.device)
+        logits = student(s_ids, use_cache=False).logits[..., :V]
+        div = cross_loss_stored(cfg.cross_tokenizer, logits, items, [t for _, t in got], cross["vocab"],
+                                cfg.temperature)
+    else:
+        items = [windows[int(i)] for i in rows]
+        s_ids, t_ids = (x.to(acc.device) for x in batch(items, cross["pad"]))
+        with torch.no_grad():
+            t_logits = teacher(t_ids, use_cache=False).logits[..., : cross["t_vocab"]].float()
+        logits = student(s_ids, use_cache=False).logits[..., :V]
+        div = cross_loss(cfg.cross_tokenizer, logits, t_logits, items, cross["vocab"], cfg.temperature)
     ce = text_ce(logits, s_ids) if cfg.ce_weight > 0 else None
     loss = div if ce is None else (1 - cfg.ce_weight) * div + cfg.ce_weight * ce
     parts = {"tokens": int(s_ids.numel()), "loss": loss.item(), "divergence": div.item(),
@@ -581,6 +638,12 @@ class _LMRecipe:
                  heads=None, routes=None, cross=None):
         self.cfg, self.acc, self.student, self.teachers, self.store = cfg, acc, student, teachers, store
         self.heads, self.routes, self.cross = heads, routes, cross
+        self.hmap = None
+        if cfg.hidden_weight > 0:
+            from distill.lm.hidden import hidden_map
+
+            self.hmap = hidden_map(cfg.student)
+            self.hmap.check_teacher(teachers.models[0].config, cfg.student)
         self.windows, self.masks, self.V, self.batches = windows, masks, V, batches
         self.global_micro, self.local = global_micro, local
         self.on_policy = False
@@ -595,10 +658,13 @@ class _LMRecipe:
 
     def loss(self, rows, step: int):
         if self.cross is not None:
+            if self.store is not None:
+                return _cross_step(self.cfg, self.acc, self.student, None, None, rows, self.V, self.cross, self.store)
             return _cross_step(self.cfg, self.acc, self.student, self.teachers.models[0], self.windows, rows, self.V,
                                self.cross)
         return _micro_step(self.cfg, self.acc, self.student, self.teachers, self.store, self.windows, rows, self.V,
-                           self.on_policy, self.masks, self.heads, None if self.routes is None else self.routes[rows])
+                           self.on_policy, self.masks, self.heads, None if self.routes is None else self.routes[rows],
+                           self.hmap)
 
     def save(self, folder: Path) -> None:
         self.acc.save_state(str(folder))
@@ -655,14 +721,16 @@ def evaluate_windows(student, teacher, windows: torch.Tensor, V: int, device, ba
 
 
 def _micro_step(cfg, acc, student, teachers, store, windows, rows, V, on_policy, masks=None, heads=None,
-                routes=None):
+                routes=None, hmap=None):
     """Loss of one micro-batch and its parts (floats) for the metrics.
 
     ``teachers``: the run's ``TeacherSet`` (None without a live teacher).
     ``masks`` (chat data): True on the tokens whose prediction counts (the replies), per window.
     ``heads``: (student output layer, teacher output layer or None) for the fused loss, or None.
     ``routes``: (b,) teacher index per example of a routed multi-teacher run, or None.
+    ``hmap``: the ``distill.lm.hidden.HiddenMap`` of intermediate-state KD (``--hidden-weight``), or None.
     """
+    t_hidden = None
     device = acc.device
     mask = None
     if store is not None:
@@ -679,12 +747,18 @@ def _micro_step(cfg, acc, student, teachers, store, windows, rows, V, on_policy,
         if teachers is not None:
             with torch.no_grad():
                 if heads is not None and heads[1] is not None:  # the teacher's logits, chunk by chunk
-                    targets = linear_logits(teachers.models[0], heads[1], ids, V)
+                    targets = linear_logits(teachers.models[0], heads[1], ids, V, all_hidden=hmap is not None)
+                    if hmap is not None:
+                        targets, t_hidden = targets
+                elif hmap is not None:  # one teacher (checked at setup): its logits and hidden states
+                    out = teachers.models[0](ids, use_cache=False, output_hidden_states=True)
+                    targets, t_hidden = out.logits[..., :V].float(), out.hidden_states
                 else:
                     targets = teachers.targets(ids, V, None if routes is None else routes.to(ids.device))
     if heads is not None:
-        return _fused_step(cfg, student, heads[0], ids, targets, mask, V)
-    logits = student(ids, use_cache=False).logits[..., :V]  # (b, L, V); no KV cache while training
+        return _fused_step(cfg, student, heads[0], ids, targets, mask, V, hmap, t_hidden)
+    out = student(ids, use_cache=False, output_hidden_states=hmap is not None)  # no KV cache while training
+    logits = out.logits[..., :V]  # (b, L, V)
     parts = {"tokens": int(ids.numel())}
     ce = text_ce(logits, ids, mask) if (cfg.ce_weight > 0 or cfg.loss == "ce") else None
     if cfg.loss == "ce":
@@ -696,8 +770,19 @@ def _micro_step(cfg, acc, student, teachers, store, windows, rows, V, on_policy,
         labels, _ = _labels(ids, mask)
         div = divergence(cfg, logits, targets, labels)
         loss = div if ce is None else (1 - cfg.ce_weight) * div + cfg.ce_weight * ce
+    if hmap is not None:
+        loss = _add_hidden(cfg, loss, out.hidden_states, t_hidden, hmap, parts)
     parts.update(loss=loss.item(), divergence=div.item(), ce=0.0 if ce is None else ce.item())
     return loss, parts
+
+
+def _add_hidden(cfg, loss, s_hidden, t_hidden, hmap, parts: dict):
+    """``loss`` + ``hidden_weight`` × the intermediate-state loss (recorded in ``parts['hidden']``)."""
+    from distill.lm.hidden import hidden_loss
+
+    h = hidden_loss(s_hidden, t_hidden, hmap)
+    parts["hidden"] = h.item()
+    return loss + cfg.hidden_weight * h
 
 
 def _labels(ids: torch.Tensor, mask: torch.Tensor | None):
@@ -715,17 +800,23 @@ def _labels(ids: torch.Tensor, mask: torch.Tensor | None):
     return labels, ce
 
 
-def _fused_step(cfg, student, layer, ids, targets, mask, V):
-    """``_micro_step``'s loss on the fused path: divergence and CE in one chunked pass over hidden states."""
+def _fused_step(cfg, student, layer, ids, targets, mask, V, hmap=None, t_hidden=None):
+    """``_micro_step``'s loss on the fused path: divergence and CE in one chunked pass over hidden states
+    (plus the intermediate-state loss with ``hmap``)."""
     labels, ce_labels = _labels(ids, mask)
     entry = DIVERGENCES[cfg.loss]
-    res = fused_linear_loss(cfg.loss, linear_logits(student, layer, ids, V), targets, temperature=cfg.temperature,
+    s_hidden = None
+    s_lin = linear_logits(student, layer, ids, V, all_hidden=hmap is not None)
+    if hmap is not None:
+        s_lin, s_hidden = s_lin
+    res = fused_linear_loss(cfg.loss, s_lin, targets, temperature=cfg.temperature,
                             labels=labels, chunk_size=cfg.chunk_size,
                             ce_labels=ce_labels if cfg.ce_weight > 0 else None, ce_weight=cfg.ce_weight,
                             **{name: getattr(cfg, name) for name in entry.params})
-    parts = {"tokens": int(ids.numel()), "loss": res.loss.item(), "divergence": res.divergence.item(),
-             "ce": res.ce.item()}
-    return res.loss, parts
+    parts = {"tokens": int(ids.numel())}
+    loss = res.loss if hmap is None else _add_hidden(cfg, res.loss, s_hidden, t_hidden, hmap, parts)
+    parts.update(loss=loss.item(), divergence=res.divergence.item(), ce=res.ce.item())
+    return loss, parts
 
 
 def _to(targets, device):

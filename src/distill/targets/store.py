@@ -32,6 +32,15 @@ Two kinds of targets (``Manifest.kind``; format-1 stores, which predate the fiel
            (r the tail mass): every token's expected weight is its probability, so the forward-KL
            gradient stays unbiased, while the head of the distribution — most of its mass — carries no
            sampling noise at all.
+  cross    (format 4) a teacher whose tokenizer differs from the student's (``lm train --cross-tokenizer``):
+           ``input_ids`` are the student's windows, beside them ``student_offsets`` (S, L, 2), the teacher's
+           tokenization of the same characters (``teacher_ids`` (S, Lt), ``teacher_offsets`` (S, Lt, 2),
+           right-padded, real lengths in ``teacher_len`` (S,)), and per teacher prediction row (Lt − 1 of
+           them, row r predicting teacher token r + 1) the top k (``ids`` / ``logprobs`` as above, with
+           ids in the teacher's vocabulary), ``tail`` and ``observed`` (fp32: log-probability of the
+           token that came, whether in the top k or not). Read back as (``CrossWindow``,
+           ``distill.crosstok.CrossTargets``); the student and teacher tokenizers' fingerprints are both
+           in the manifest (``tokenizer_hash``, ``teacher_tokenizer_hash``).
 
 Writing is crash-safe: a shard is written to a temporary name and renamed into place, and
 the manifest, rewritten the same way, lists a shard only after its file is complete. A
@@ -61,6 +70,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from distill.crosstok import CrossTargets
 from distill.files import atomic_bytes
 from distill.hashing import sha256_file
 from distill.losses import SampledTargets, TopKTargets, sample_counts
@@ -75,13 +85,17 @@ TARGET_KINDS: Registry[type] = registry(
     sampled=(SampledTargets, "draws from the teacher with their counts (Sparse Logit Sampling: an unbiased "
                              "estimate of the forward-KL gradient)"),
     hybrid=(SampledTargets, "the top k tokens exactly plus draws from the renormalized rest (unbiased at the "
-                            "capture temperature, no sampling noise on the head)"))
+                            "capture temperature, no sampling noise on the head)"),
+    cross=(CrossTargets, "a teacher of another tokenizer (capture with --student): its top k per teacher token "
+                         "over the student's windows, for `lm train --cross-tokenizer uld|hybrid`"))
 
 FORMAT = 2  # 2 added ``kind`` (sampled targets); format 1 (top-k only) is still read
 HYBRID_FORMAT = 3  # hybrid stores: readers of format 2 cannot read them, so they say 3
-READABLE = (1, 2, 3)
+CROSS_FORMAT = 4  # cross-tokenizer stores: ragged teacher tokens beside the student's windows
+READABLE = (1, 2, 3, 4)
 CAPTURE_KEYS = ("corpus_hash", "teacher_hash", "tokenizer_hash", "k", "temperature", "window", "windows_total",
-                "shard_windows", "encoding", "logprob_step", "kind", "samples", "seed")  # what must agree to resume or merge
+                "shard_windows", "encoding", "logprob_step", "kind", "samples", "seed",
+                "teacher_tokenizer_hash")  # what must agree to resume or merge
 
 
 class StoreError(ValueError):
@@ -94,8 +108,8 @@ class Manifest:
 
     teacher: str  # model folder or hub id
     teacher_hash: str  # SHA-256 over the teacher's weight files
-    tokenizer_hash: str  # distill.lm.compat.tokenizer_fingerprint
-    vocab_size: int  # logits compared (the tokenizer's size)
+    tokenizer_hash: str  # distill.lm.compat.tokenizer_fingerprint (of the student's, for a cross store)
+    vocab_size: int  # logits compared (the tokenizer's size; the teacher's, for a cross store)
     k: int
     temperature: float
     window: int
@@ -108,6 +122,7 @@ class Manifest:
     seed: int = 0  # sampled: seed of the draws (shard j uses seed · 1,000,003 + j)
     corpus_hash: str = ""  # SHA-256 of the token windows (corpus × tokenizer × window × max windows); "" before
     corpus: str = ""  # the --data path it was captured from (information only; the hash is what is compared)
+    teacher_tokenizer_hash: str = ""  # cross stores: the teacher's tokenizer fingerprint ("" otherwise)
     format: int = FORMAT
     shards: list[dict] = field(default_factory=list)  # {"index", "file", "start", "end", "sha256", "bytes", "tokens"}
 
@@ -189,6 +204,24 @@ def topk_of(logits: torch.Tensor, k: int, temperature: float = 1.0) -> tuple[tor
     # log Σ_{v ∉ top-k} p_v, without the cancellation of log(1 − Σ top): mask the top k instead
     tail = logp.scatter(-1, ids, float("-inf")).logsumexp(-1)
     return ids, values, tail
+
+
+def cross_of(logits: torch.Tensor, next_ids: torch.Tensor, k: int, temperature: float = 1.0) -> CrossTargets:
+    """A teacher's rows as a cross store keeps them: top k, log tail mass, and the next token's log-probability.
+
+    Args:
+        logits: (n, V) teacher logits, row r predicting ``next_ids[r]``.
+        next_ids: (n,) int64 the tokens that came.
+        k: tokens kept per row, ≤ V.
+        temperature: T > 0 dividing the logits before the softmax.
+
+    Returns:
+        ``CrossTargets`` on the logits' device, all float32.
+    """
+    ids, values, tail = topk_of(logits, k, temperature)
+    logp = (logits.float() / temperature).log_softmax(-1)
+    observed = logp.gather(-1, next_ids.long().unsqueeze(-1)).squeeze(-1)
+    return CrossTargets(ids, values, tail, observed, temperature)
 
 
 def hybrid_of(logits: torch.Tensor, k: int, samples: int, temperature: float = 1.0,
@@ -445,6 +478,64 @@ def write_hybrid_shard(path: Path, index: int, start: int, input_ids: torch.Tens
     return _save(path, tensors, {"index": index, "start": start, "end": start + len(input_ids)} | meta)
 
 
+def write_cross_shard(path: Path, index: int, start: int, windows: list, rows: list, vocab_size: int, *,
+                      encoding: str = "compact", logprob_step: float = 0.0625) -> dict:
+    """Write one shard of a cross-tokenizer store atomically (see the module docstring); return its entry.
+
+    Args:
+        path: the shard file (named by ``shard_name``); written under ``path.tmp`` and renamed.
+        index: the shard's index.
+        start: index of the shard's first window in the store.
+        windows: the shard's ``distill.lm.crosstrain.CrossWindow`` s (student windows all of one length L).
+        rows: per window, ``CrossTargets`` of its len(teacher_ids) − 1 prediction rows (all with one k).
+        vocab_size: the teacher's vocabulary size (chooses uint16 or wider ids).
+        encoding: "compact" or "raw" (see the module docstring).
+        logprob_step: quantization step of the compact encoding, in nats.
+
+    Returns:
+        The manifest entry: {"index", "file", "start", "end", "sha256", "bytes", "tokens"}.
+
+    Raises:
+        ValueError: ``encoding`` is neither "raw" nor "compact", or a window's rows do not match its
+            teacher tokens.
+    """
+    S, Lt = len(windows), max(len(w.teacher_ids) for w in windows)
+    k = rows[0].k
+    t_ids = torch.zeros(S, Lt, dtype=torch.int32)
+    t_offs = torch.zeros(S, Lt, 2, dtype=torch.int32)
+    ids = torch.zeros(S, Lt - 1, k, dtype=torch.long)
+    lp = torch.zeros(S, Lt - 1, k)
+    tail = torch.full((S, Lt - 1), float("-inf"))
+    observed = torch.zeros(S, Lt - 1)
+    for i, (w, r) in enumerate(zip(windows, rows, strict=True)):
+        n = len(w.teacher_ids)
+        if r.logprobs.shape[0] != n - 1:
+            raise ValueError(f"window {start + i}: {r.logprobs.shape[0]} teacher rows for {n} teacher tokens "
+                             f"(want {n - 1}: row r predicts token r + 1).")
+        t_ids[i, :n] = w.teacher_ids
+        t_offs[i, :n] = torch.tensor(w.teacher_offsets, dtype=torch.int32).reshape(n, 2)
+        ids[i, : n - 1], lp[i, : n - 1] = r.indices, r.logprobs.float()
+        tail[i, : n - 1], observed[i, : n - 1] = r.tail.float(), r.observed.float()
+    tensors = {"input_ids": torch.stack([w.student_ids for w in windows]).to(torch.int32).contiguous(),
+               "student_offsets": torch.tensor([w.student_offsets for w in windows], dtype=torch.int32),
+               "teacher_ids": t_ids, "teacher_offsets": t_offs,
+               "teacher_len": torch.tensor([len(w.teacher_ids) for w in windows], dtype=torch.int32),
+               "tail": tail.to(torch.float16).contiguous(), "observed": observed.contiguous()}
+    _encode(tensors, ids, lp, vocab_size, encoding, logprob_step)
+    return _save(path, tensors, {"index": index, "start": start, "end": start + S})
+
+
+def _cross_item(t: dict[str, torch.Tensor], row: int, temperature: float):
+    """(CrossWindow, CrossTargets) of one window of an opened cross shard."""
+    from distill.lm.crosstrain import CrossWindow
+
+    n = int(t["teacher_len"][row])
+    window = CrossWindow(t["input_ids"][row].long(), [tuple(o) for o in t["student_offsets"][row].tolist()],
+                         t["teacher_ids"][row, :n].long(), [tuple(o) for o in t["teacher_offsets"][row, :n].tolist()])
+    return window, CrossTargets(t["ids"][row, : n - 1].long(), t["logprobs"][row, : n - 1].float(),
+                                t["tail"][row, : n - 1].float(), t["observed"][row, : n - 1].float(), temperature)
+
+
 def _entry(path: Path) -> dict:
     with safe_open(path, "pt") as f:
         meta = json.loads(f.metadata()["distill"])
@@ -454,10 +545,11 @@ def _entry(path: Path) -> dict:
 
 
 class TargetStore:
-    """Streaming reader of a target store (top-k or sampled).
+    """Streaming reader of a target store (top-k, sampled, hybrid or cross).
 
     ``store[i]`` → (input_ids (L,) int64, TopKTargets with (L, k) ids / log-probs and (L,) tail),
-    or SampledTargets with (L, m) ids / counts / log-probs for a sampled store.
+    or SampledTargets with (L, m) ids / counts / log-probs for a sampled store; for a cross store,
+    (``CrossWindow``, ``CrossTargets`` with (Lt − 1, k) rows).
     ``store.batches(batch_size, seed=...)`` yields (input_ids (B, L), targets (B, L, ·)),
     shard by shard (windows shuffled within a shard and shards shuffled), so that only one
     shard is mapped at a time.
@@ -521,7 +613,8 @@ class TargetStore:
             # sampled shards: the most distinct tokens at any position; top-k shards: k
             width = meta.get(prefix + "width", m.k)
             if prefix + "ids_z" in tensors:
-                shape = (*tensors["input_ids"].shape, width)
+                rows = tensors["tail"].shape if m.kind == "cross" else tensors["input_ids"].shape
+                shape = (*rows, width)
                 tensors[prefix + "ids"], tensors[prefix + "logprobs"] = decode_compact(
                     tensors.pop(prefix + "ids_z").numpy().tobytes(), tensors.pop(prefix + "logprobs_z").numpy().tobytes(),
                     shape, m.logprob_step, m.vocab_size)
@@ -536,6 +629,11 @@ class TargetStore:
         return tensors
 
     def _targets(self, t: dict[str, torch.Tensor], rows) -> tuple[torch.Tensor, TopKTargets | SampledTargets]:
+        if self.manifest.kind == "cross":
+            if not isinstance(rows, int):
+                raise StoreError(f"{self.path} is a cross-tokenizer store: read it window by window (store[i]); "
+                                 "its windows' teacher tokens differ in number, so they do not stack.")
+            return _cross_item(t, rows, self.manifest.temperature)
         if self.manifest.kind == "hybrid":
             return (t["input_ids"][rows].long(),
                     hybrid_targets(t["ids"][rows], t["logprobs"][rows], t["tail"][rows].float(), t["tail_ids"][rows],
