@@ -88,6 +88,33 @@ def held_out_bpb(model_dir: str, corpora: dict[str, Path], window: int, n_window
             for name, p in corpora.items()}
 
 
+@torch.no_grad()
+def store_fidelity(store: Path, student_dir: str, n_windows: int = 8) -> dict:
+    """The stored losses against the live ones on the store's first windows, for the untrained student:
+    how much of ULD / hybrid the top-k store keeps (1.0: all)."""
+    from distill.lm.crosstrain import batch, cross_loss, cross_loss_stored, vocab_pairs
+    from distill.lm.models import load_model, load_tokenizer
+    from distill.targets.store import TargetStore
+
+    st = TargetStore(store)
+    got = [st[i] for i in range(min(n_windows, len(st)))]
+    windows, targets = [w for w, _ in got], [t for _, t in got]
+    s_tok, t_tok = load_tokenizer(student_dir), load_tokenizer("gemma3-270m")
+    student, teacher = load_model(student_dir), load_model("gemma3-270m")
+    pad = t_tok.pad_token_id if t_tok.pad_token_id is not None else 0
+    s_ids, t_ids = batch(windows, pad)
+    zs = student(s_ids, use_cache=False).logits[..., : len(s_tok)].float()
+    zt = teacher(t_ids, use_cache=False).logits[..., : len(t_tok)].float()
+    vocab = vocab_pairs(s_tok, t_tok)
+    out = {"windows": len(windows), "k": st.manifest.k}
+    for kind in ("uld", "hybrid"):
+        v = vocab if kind == "hybrid" else None
+        live = cross_loss(kind, zs, zt, windows, v, 1.0).item()
+        kept = cross_loss_stored(kind, zs, windows, targets, v, 1.0).item()
+        out[kind] = {"live": live, "stored": kept, "ratio": kept / live}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -144,6 +171,8 @@ def main() -> None:
                                            out=str(store))))
         capture_s = time.time() - t0
         print(f"cross store: {store_info} ({capture_s:.0f} s; reused when it exists)", flush=True)
+        store_info["fidelity"] = store_fidelity(store, str(student0))
+        print(f"stored vs live loss of the untrained student: {store_info['fidelity']}", flush=True)
     runs: list[dict] = []
     base = held_out_bpb(str(student0), held, args.window, args.eval_windows)
     print(f"untrained student: {base}", flush=True)
@@ -194,6 +223,14 @@ def main() -> None:
         atomic_text(RESULTS / "cross_tokenizer.md", md)
 
 
+def _fidelity(store: dict) -> str:
+    f = store.get("fidelity")
+    if not f:
+        return ""
+    return (f"; on its first {f['windows']} windows the untrained student's stored losses are "
+            f"{f['uld']['ratio']:.3f}× (uld) and {f['hybrid']['ratio']:.3f}× (hybrid) the live ones")
+
+
 def markdown(res: dict) -> str:
     """The results as a markdown table (mean ± std over seeds; lower is better)."""
     s = res["settings"]
@@ -220,7 +257,7 @@ def markdown(res: dict) -> str:
               f"{s['new_tokens']} new tokens, T = 1, top-p 0.95) in {res['teacher_text_seconds']:.0f} s"
               + (f"; Gemma's top-{s['top_k']} captured once over the student's windows in "
                  f"{res['capture_seconds']:.0f} s ({res['store'].get('bytes_per_token', 0)} bytes per student token)"
-                 if res.get("store") else "")
+                 + _fidelity(res["store"]) if res.get("store") else "")
               + f"; whole benchmark {res['total_seconds'] / 60:.1f} min."]
     return "\n".join(lines) + "\n"
 
