@@ -184,7 +184,7 @@ def main() -> None:
             from_store = teacher_arm and store is not None
             cfg = LMTrainConfig(
                 student=str(student0), data="" if from_store else str(train_txt if arm == "ce" else gemma_train),
-                targets=str(store) if from_store else "",
+                targets=(str(store),) if from_store else (),
                 teacher="gemma3-270m", loss="forward_kl" if teacher_arm else "ce",
                 cross_tokenizer=arm if teacher_arm else "none", ce_weight=args.ce_weight if teacher_arm else 0.0,
                 window=args.window, batch_size=args.batch_size, steps=args.steps, lr=args.lr, warmup=3,

@@ -81,7 +81,7 @@ def main() -> None:
                          max_windows=n, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
                          warmup=max(1, args.steps // 10), checkpoint_every=0, loss="forward_kl", ce_weight=args.alpha,
                          tensorboard=False)
-    variants = {"dense": {}} | {kind: {"targets": str(tmp / kind), "data": ""} for kind in kinds}
+    variants = {"dense": {}} | {kind: {"targets": (str(tmp / kind),), "data": ""} for kind in kinds}
     ev = dict(teacher=teacher, data=str(held_txt), window=args.window, max_windows=args.eval_windows, gen_tokens=0)
     start = evaluate(LMEvalConfig(student=str(tmp / "student"), **ev))
     rows = {"start": {"kl": start["kl_teacher_student"], "perplexity": start["student"]["perplexity"]}}

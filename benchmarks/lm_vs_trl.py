@@ -84,7 +84,7 @@ def run_trl(teacher: str, student: str, windows: torch.Tensor, lmbda: float, arg
     return times
 
 
-def run_distill(teacher: str, student: str, data: str, lmbda: float, args, out: Path, targets=None) -> list[float]:
+def run_distill(teacher: str, student: str, data: str, lmbda: float, args, out: Path, targets=()) -> list[float]:
     from distill.lm.train import LMTrainConfig, run
 
     cfg = LMTrainConfig(teacher=teacher, student=student, data="" if targets else data, targets=targets,
@@ -125,7 +125,7 @@ def main() -> None:
         "trl_lambda0": lambda o: run_trl(teacher, str(student), windows, 0.0, args, o),
         "distill_lambda0_live": lambda o: run_distill(teacher, str(student), str(train_txt), 0.0, args, o),
         "distill_lambda0_stored": lambda o: run_distill(teacher, str(student), str(train_txt), 0.0, args, o,
-                                                        targets=str(tmp / "store")),
+                                                        targets=(str(tmp / "store"),)),
         "trl_lambda1": lambda o: run_trl(teacher, str(student), windows, 1.0, args, o),
         "distill_lambda1_live": lambda o: run_distill(teacher, str(student), str(train_txt), 1.0, args, o),
     }

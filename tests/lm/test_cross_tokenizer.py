@@ -112,7 +112,7 @@ def test_cross_store_capture_is_deterministic_and_trains(other, tiny_teacher, tm
     with pytest.raises(StoreError, match="k = 8, now 16"):  # resuming with other settings is refused, named
         _capture(d, student, tiny_teacher, tmp_path / "a", top_k=16)
     for kind in ("uld", "hybrid"):
-        res = run(LMTrainConfig(student=str(student), targets=str(tmp_path / "a"), cross_tokenizer=kind,
+        res = run(LMTrainConfig(student=str(student), targets=(str(tmp_path / "a"),), cross_tokenizer=kind,
                                 ce_weight=0.5, window=12, batch_size=2, steps=2, lr=1e-3, warmup=1,
                                 checkpoint_every=0, tensorboard=False, out=str(tmp_path / f"run_{kind}")))
         assert res["completed"]
@@ -134,7 +134,7 @@ def test_cross_store_refusals_name_the_setting(other, tiny_teacher, tmp_path):
     with pytest.raises(ValueError, match="is for --targets-kind cross"):
         _capture(d, student, tiny_teacher, tmp_path / "topk", targets_kind="topk")
     _capture(d, student, tiny_teacher, tmp_path / "store", top_k=4)
-    base = dict(student=str(student), targets=str(tmp_path / "store"), window=12, batch_size=2, steps=1,
+    base = dict(student=str(student), targets=(str(tmp_path / "store"),), window=12, batch_size=2, steps=1,
                 checkpoint_every=0, tensorboard=False, out=str(tmp_path / "run"))
     with pytest.raises(ValueError, match="cross_tokenizer must be uld or hybrid"):
         run(LMTrainConfig(**base))

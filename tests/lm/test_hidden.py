@@ -78,7 +78,7 @@ def test_hidden_weight_refusals(tiny_teacher, tmp_path):
     from tests.lm.tiny import TEXT, make_llama, make_tokenizer
 
     with pytest.raises(ValueError, match="hidden_weight must be 0 unless one live teacher"):
-        LMTrainConfig(student="s", targets="store", hidden_weight=1.0)
+        LMTrainConfig(student="s", targets=("store",), hidden_weight=1.0)
     (tmp_path / "c.txt").write_text("\n\n".join(TEXT))
     other = make_llama(tmp_path / "other", make_tokenizer(TEXT), layers=2)
     with pytest.raises(ValueError, match="distill_student.json"):

@@ -102,3 +102,70 @@ def test_routing_needs_a_teacher_field_naming_a_teacher_and_chat_data(pair, tmp_
 
     with pytest.raises(ValueError, match="one weight per --teachers entry"):
         LMTrainConfig(student="s", data="x", teachers=(a, b), teacher_weights=(1.0,))
+
+
+def _store(d, out, teacher=None, **kw):
+    from distill.lm.capture import CaptureConfig, run
+
+    (d / "corpus.txt").write_text("\n\n".join(TEXT[:12]))
+    settings = dict(data=str(d / "corpus.txt"), window=16, batch_size=4, shard_windows=4, out=str(out)) | kw
+    if teacher is not None:
+        settings["teacher"] = teacher
+    return run(CaptureConfig(**settings))
+
+
+def test_a_mixture_store_holds_the_mixtures_distribution(pair, tmp_path):
+    """`lm capture --teachers A B --teacher-weights 0.7 0.3`, raw with k = V: the stored log-probabilities
+    are those of 0.7 p_A + 0.3 p_B (mix_teachers) at the capture temperature, within fp16 rounding."""
+    from distill.targets.store import TargetStore
+
+    d, a, b = pair
+    (ta, tb) = _models(a, b)
+    V = ta.config.vocab_size
+    _store(d, tmp_path / "mix", teachers=(a, b), teacher_weights=(0.7, 0.3), top_k=V, encoding="raw",
+           temperature=2.0)
+    store = TargetStore(tmp_path / "mix")
+    assert store.manifest.teacher.startswith("mix(") and "× 0.7" in store.manifest.teacher
+    ids, t = store[1]
+    with torch.no_grad():
+        want = (mix_teachers([ta(ids[None]).logits, tb(ids[None]).logits], temperature=2.0, weights=[0.7, 0.3])[0]
+                / 2.0).log_softmax(-1)
+    got = torch.full_like(want, float("-inf")).scatter(-1, t.indices, t.logprobs)
+    torch.testing.assert_close(got, want, atol=2e-3, rtol=2e-3)
+    # another mixture is another teacher: resuming into this store is refused by name
+    with pytest.raises(Exception, match="teacher weights"):
+        _store(d, tmp_path / "mix", teachers=(a, b), teacher_weights=(0.5, 0.5), top_k=V, encoding="raw",
+               temperature=2.0)
+
+
+def test_several_stores_train_each_window_on_its_own_teacher(pair, tmp_path):
+    from distill.lm.train import LMTrainConfig, run
+    from distill.targets.store import StoreError, StoreSet, TargetStore
+
+    d, a, b = pair
+    _store(d, tmp_path / "a", a, top_k=8)
+    _store(d, tmp_path / "b", b, top_k=8)
+    both = StoreSet([tmp_path / "a", tmp_path / "b"])
+    sa, sb = TargetStore(tmp_path / "a"), TargetStore(tmp_path / "b")
+    assert len(both) == len(sa) + len(sb) and both.store_of(len(sa)) == 1
+    for i, (store, j) in {0: (sa, 0), len(sa) - 1: (sa, len(sa) - 1), len(sa) + 2: (sb, 2)}.items():
+        (x, t), (y, u) = both[i], store[j]
+        assert torch.equal(x, y) and torch.equal(t.indices, u.indices) and torch.equal(t.logprobs, u.logprobs)
+    assert not torch.equal(sa[0][1].indices, sb[0][1].indices)  # two teachers: other targets for the same window
+    res = run(LMTrainConfig(student=str(d / "student"), targets=(str(tmp_path / "a"), str(tmp_path / "b")),
+                            window=16, batch_size=4, steps=3, lr=1e-3, warmup=1, checkpoint_every=0,
+                            tensorboard=False, out=str(tmp_path / "run")))
+    assert res["completed"] and json.loads((tmp_path / "run" / "results.json").read_text())["config"]["targets"] == [
+        str(tmp_path / "a"), str(tmp_path / "b")]
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert len(rows) == 3 and all(float(r["divergence"]) > 0 for r in rows)
+    _store(d, tmp_path / "c", b, top_k=4)
+    with pytest.raises(StoreError, match="differ in k"):
+        StoreSet([tmp_path / "a", tmp_path / "c"])
+
+
+def test_a_mixture_of_two_tokenizers_is_refused(pair, tmp_path):
+    d, a, _ = pair
+    odd = make_llama(tmp_path / "odd", make_tokenizer(TEXT, vocab_size=150), layers=1)
+    with pytest.raises(ValueError, match="another tokenizer"):
+        _store(d, tmp_path / "x", teachers=(a, str(odd)))

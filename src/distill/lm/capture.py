@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from distill.config import doc, settings
+from distill.config import check, doc, settings
 from distill.hashing import sha256_file, sha256_files
 from distill.lm.compat import tokenizer_fingerprint
 from distill.lm.corpus import pack_windows
@@ -54,6 +55,12 @@ class CaptureConfig(CorpusOptions, TeacherModelOptions):
         default="topk", choices=TARGET_KINDS.names())
     student: str = doc("cross: the student (model folder or embedded name) whose tokenizer cuts the windows; the "
                        "teacher reads the same characters in its own tokens", default="", group="models and data")
+    teachers: tuple[str, ...] = doc("several teachers (each as --teacher takes it, one tokenizer), replacing "
+                                    "--teacher: the store holds their mixture position by position with "
+                                    "--teacher-weights (mix_teachers, exact at every temperature), so its top k is "
+                                    "the mixture's", default=(), group="models and data")
+    teacher_weights: tuple[float, ...] = doc("--teachers: one mixing weight per teacher (default: equal)",
+                                             default=(), group="models and data", ge=0)
     top_k: int = doc("topk, hybrid, cross: teacher tokens kept exactly per position", default=64, ge=1)
     samples: int = doc("sampled: draws per position; hybrid: draws from outside the top k (the distinct ones are "
                        "stored with their counts)", default=64, ge=1, le=65535)
@@ -69,6 +76,14 @@ class CaptureConfig(CorpusOptions, TeacherModelOptions):
         "raw: uint16 ids + fp16 log-probs (4 bytes)", default="compact")
     logprob_step: float = doc("compact: log-probability quantization step in nats", default=0.0625, gt=0, le=1)
     out: str = doc("store folder", default="runs/targets")
+
+    def __post_init__(self):
+        check(not self.teacher_weights or len(self.teacher_weights) == len(self.teachers), "teacher_weights",
+              self.teacher_weights, f"one weight per --teachers entry ({len(self.teachers)})")
+        check(not self.teacher_weights or sum(self.teacher_weights) > 0, "teacher_weights", self.teacher_weights,
+              "weights with a positive sum")
+        check(not (self.teachers and self.targets_kind == "cross"), "teachers", self.teachers,
+              "empty with --targets-kind cross (one teacher of another tokenizer per store)")
 
 
 def weights_hash(model_path: str) -> str:
@@ -157,8 +172,9 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
     Raises:
         StoreError: ``cfg.out`` holds a store captured with different settings or another corpus.
     """
-    source = resolve(cfg.teacher)
-    tok = load_tokenizer(source)
+    sources = [resolve(spec) for spec in (cfg.teachers or [cfg.teacher])]
+    source, teacher_hash = _teacher_identity(cfg, sources)
+    tok = load_tokenizer(sources[0])
     sampled, hybrid, cross = (cfg.targets_kind == k for k in ("sampled", "hybrid", "cross"))
     draws = sampled or hybrid
     if cross:
@@ -172,7 +188,7 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
         tok_hash, corpus_hash = tokenizer_fingerprint(tok), corpus_fingerprint(windows)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    want = Manifest(teacher=source, teacher_hash=weights_hash(source), tokenizer_hash=tok_hash,
+    want = Manifest(teacher=source, teacher_hash=teacher_hash, tokenizer_hash=tok_hash,
                     vocab_size=len(tok), k=cfg.samples if sampled else min(cfg.top_k, len(tok)),
                     temperature=cfg.temperature, window=cfg.window, windows_total=len(windows),
                     shard_windows=cfg.shard_windows, encoding=cfg.encoding, logprob_step=cfg.logprob_step,
@@ -204,7 +220,7 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
                 continue
             path.unlink()
         if model is None:
-            model = load_model(source, device=device)
+            model = _TeacherMix([load_model(x, device=device) for x in sources], cfg)
         ids, logp, extra = [], [], []  # extra: log tail mass (topk) or counts (sampled)
         drawn = []  # hybrid: (ids, counts, log-probs) drawn from outside the top k
         # Draws: one generator per shard, seeded by (seed, shard), so a resumed capture draws the same tokens.
@@ -217,7 +233,7 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
             with torch.no_grad():
                 for b in range(start, end, cfg.batch_size):
                     x = windows[b : min(b + cfg.batch_size, end)]
-                    logits = model(x.to(model.device)).logits[..., : want.vocab_size]  # (b, L, V): padded rows dropped
+                    logits = model(x.to(model.device), want.vocab_size)  # (b, L, V): padded rows dropped
                     if sampled:
                         full = (logits.float() / cfg.temperature).log_softmax(-1)  # (b, L, V)
                         i, c = sample_counts(full, cfg.samples, gen)  # (b, L, samples) each
@@ -254,6 +270,41 @@ def capture(cfg: CaptureConfig, *, rank: int = 0, world: int = 1, device=None, s
     return manifest  # with several processes, `run` merges the parts once every process is done
 
 
+def _teacher_identity(cfg: "CaptureConfig", sources: list[str]) -> tuple[str, str]:
+    """(the manifest's teacher name, its weights hash): one teacher's own, or for a mixture both built from
+    every teacher and its normalized weight (another mixture is another teacher); refuses teachers whose
+    tokenizers differ."""
+    if len(sources) == 1:
+        return sources[0], weights_hash(sources[0])
+    prints = [tokenizer_fingerprint(load_tokenizer(x)) for x in sources]
+    if len(set(prints)) > 1:
+        odd = next(x for x, f in zip(sources, prints, strict=True) if f != prints[0])
+        raise ValueError(f"--teachers {odd} has another tokenizer than {sources[0]}; a mixture of next-token "
+                         "distributions needs one vocabulary (capture a --targets-kind cross store per teacher).")
+    w = list(cfg.teacher_weights) or [1.0] * len(sources)
+    w = [x / sum(w) for x in w]
+    name = "mix(" + ", ".join(f"{x} × {v:.6g}" for x, v in zip(sources, w, strict=True)) + ")"
+    blob = json.dumps([[weights_hash(x), round(v, 12)] for x, v in zip(sources, w, strict=True)])
+    return name, hashlib.sha256(blob.encode()).hexdigest()
+
+
+class _TeacherMix:
+    """The capture's teacher: one model's logits, or the ``mix_teachers`` logits of several (whose tempered
+    softmax is the weighted mixture, so the store's top k is the mixture's)."""
+
+    def __init__(self, models: list, cfg: "CaptureConfig"):
+        self.models, self.cfg = models, cfg
+        self.device = models[0].device
+
+    def __call__(self, ids: torch.Tensor, V: int) -> torch.Tensor:
+        from distill.losses import mix_teachers
+
+        logits = [m(ids, use_cache=False).logits[..., :V] for m in self.models]
+        if len(logits) == 1:
+            return logits[0]
+        return mix_teachers(logits, temperature=self.cfg.temperature, weights=list(self.cfg.teacher_weights) or None)
+
+
 @torch.no_grad()
 def _cross_rows(model, windows: list, tok, want: Manifest, batch_size: int, bar) -> list:
     """The teacher's ``CrossTargets`` for each cross window: its own tokens, right-padded per batch (a causal
@@ -265,7 +316,7 @@ def _cross_rows(model, windows: list, tok, want: Manifest, batch_size: int, bar)
     for b in range(0, len(windows), batch_size):
         items = windows[b : b + batch_size]
         _, t_ids = batch(items, pad)
-        logits = model(t_ids.to(model.device), use_cache=False).logits[..., : want.vocab_size]
+        logits = model(t_ids.to(model.device), want.vocab_size)
         for i, w in enumerate(items):
             n = len(w.teacher_ids)
             rows.append(cross_of(logits[i, : n - 1], w.teacher_ids[1:].to(logits.device), want.k, want.temperature))

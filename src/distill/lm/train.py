@@ -68,8 +68,10 @@ class LMTrainConfig(CheckpointOptions, EvalOptions, LMOptimOptions, CorpusOption
     teacher_weights: tuple[float, ...] = doc("mix --teachers position by position with these weights (mix_teachers, "
                                              "exact at every temperature) instead of routing per example",
                                              default=(), group="models and data", ge=0)
-    targets: str | None = doc("target store from `distill lm capture` (top-k or sampled; off-policy, no live "
-                              "teacher)", default=None, group="models and data")
+    targets: tuple[str, ...] = doc("target stores from `distill lm capture` (off-policy, no live teacher); several: "
+                                   "their windows one after another, each trained on its own store's teacher "
+                                   "(multi-teacher routing from stores; a mixture is captured with `lm capture "
+                                   "--teachers ... --teacher-weights ...`)", default=(), group="models and data")
     loss: Loss = doc(
         "divergence to the teacher ('ce': cross-entropy on the text only, the baseline; `distill list divergences`)",
         default="forward_kl", group="loss")
@@ -347,7 +349,7 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     from distill.lm.compat import IncompatibleTokenizers, shared_vocab_size, tokenizer_fingerprint
     from distill.lm.corpus import chat_examples, is_chat_jsonl, pack_windows
     from distill.lm.models import load_model, load_tokenizer, resolve
-    from distill.targets.store import TargetStore
+    from distill.targets.store import StoreSet
 
     acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum)
     acc.register_save_state_pre_hook(_drop_tied_aliases)
@@ -359,10 +361,10 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     teacher = teachers = routes = cross = None
     masks = None
     if cfg.targets:
-        store = TargetStore(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))  # a cross store: the student's
+        store = StoreSet(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))  # a cross store: the student's
         takes_draws = cfg.loss != "ce" and (DIVERGENCES[cfg.loss].sampled_targets or (cfg.loss == "jsd" and cfg.beta == 0))
         if store.manifest.kind in ("sampled", "hybrid") and not takes_draws:
-            raise ValueError(f"--targets {cfg.targets} holds {store.manifest.kind} targets, which estimate the forward-KL "
+            raise ValueError(f"--targets {_names(cfg.targets)} holds {store.manifest.kind} targets, which estimate the forward-KL "
                              f"gradient without bias and nothing else; use --loss forward_kl (got --loss {cfg.loss}), "
                              "or a top-k store.")
         V = store.manifest.vocab_size
@@ -371,14 +373,14 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
             V = len(s_tok)
         elif cfg.cross_tokenizer != "none":
             raise ValueError(f"--cross-tokenizer {cfg.cross_tokenizer} with --targets needs a cross-tokenizer store "
-                             f"(`distill lm capture --targets-kind cross --student ...`); {cfg.targets} holds "
+                             f"(`distill lm capture --targets-kind cross --student ...`); {_names(cfg.targets)} holds "
                              f"{store.manifest.kind} targets in the student's own tokens: drop --cross-tokenizer.")
         if store.manifest.kind == "topk" and store.manifest.temperature != cfg.temperature and store.manifest.k < V:
             # Inside the top k re-tempering from the capture temperature is exact; the tail's tempered
             # mass is not known from its total and is approximated (see TopKTargets).
             log.warning("--targets %s was captured at temperature %g and this run trains at %g: the top-%d tokens "
                         "are re-tempered exactly, the tail mass approximately; capture at --temperature %g for "
-                        "exact targets.", cfg.targets, store.manifest.temperature, cfg.temperature,
+                        "exact targets.", _names(cfg.targets), store.manifest.temperature, cfg.temperature,
                         store.manifest.k, cfg.temperature)
         windows = None
         n_windows = len(store)
@@ -530,7 +532,9 @@ def markdown(res: dict) -> str:
     """
     c = res["config"]
     loss = c["loss"] + (f" + {c['ce_weight']:g} × CE on the text" if c.get("ce_weight") and c["loss"] != "ce" else "")
-    source = f"target store {c['targets']}" if c.get("targets") else f"teacher {c['teacher']}"
+    stores = c.get("targets") or []
+    source = (f"target store{'s' if len(stores) > 1 else ''} {', '.join(stores)}" if stores
+              else f"teacher {c['teacher']}")
     if c.get("teachers") and not c.get("targets"):
         how = f"mixed with weights {c['teacher_weights']}" if c.get("teacher_weights") else "routed per example"
         source = f"teachers {', '.join(c['teachers'])} ({how})"
@@ -559,6 +563,10 @@ def _cross_setup(cfg, s_tok, t_tok) -> dict:
     return {"t_tok": t_tok, "pad": pad, "vocab": vocab, "t_vocab": len(t_tok)}
 
 
+def _names(paths) -> str:
+    return " ".join(str(p) for p in paths)
+
+
 def _cross_store_setup(cfg, s_tok, store) -> dict:
     """What a run on a cross-tokenizer store needs: the shared vocabulary from the teacher's tokenizer (checked
     against the one the store was captured with), and the settings it refuses."""
@@ -568,17 +576,17 @@ def _cross_store_setup(cfg, s_tok, store) -> dict:
 
     m = store.manifest
     check(cfg.cross_tokenizer != "none", "cross_tokenizer", cfg.cross_tokenizer,
-          f"uld or hybrid: --targets {cfg.targets} holds a teacher of another tokenizer")
+          f"uld or hybrid: --targets {_names(cfg.targets)} holds a teacher of another tokenizer")
     check(cfg.loss != "ce", "loss", cfg.loss, "a divergence with --cross-tokenizer (ce trains on the text alone)")
     check(cfg.lmbda == 0, "lmbda", cfg.lmbda, "0 with --cross-tokenizer (on-policy samples are the student's tokens)")
     check(cfg.temperature == m.temperature, "temperature", cfg.temperature,
-          f"{m.temperature:g}, the temperature {cfg.targets} was captured at (a top-k tail cannot be re-tempered "
+          f"{m.temperature:g}, the temperature {_names(cfg.targets)} was captured at (a top-k tail cannot be re-tempered "
           "across tokenizers)")
     vocab = None
     if cfg.cross_tokenizer == "hybrid":
         t_tok = load_tokenizer(resolve(m.teacher))
         if tokenizer_fingerprint(t_tok) != m.teacher_tokenizer_hash:
-            raise ValueError(f"--targets {cfg.targets} was captured with a teacher tokenizer "
+            raise ValueError(f"--targets {_names(cfg.targets)} was captured with a teacher tokenizer "
                              f"({m.teacher_tokenizer_hash[:12]}) other than {m.teacher}'s now "
                              f"({tokenizer_fingerprint(t_tok)[:12]}); capture again.")
         vocab = vocab_pairs(s_tok, t_tok)

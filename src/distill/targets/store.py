@@ -682,6 +682,62 @@ class TargetStore:
 
 
 
+class StoreSet:
+    """Several target stores read as one, window after window: the windows of the first, then the second's, …
+    Each window keeps its own store's targets, so a run over the set trains every example on the teacher
+    that captured it (multi-teacher routing from stores; one store: that store).
+
+    Args:
+        paths: the store folders, in order.
+        tokenizer_hash: if given, every store's tokenizer fingerprint must equal it.
+        verify: check each shard's SHA-256 the first time it is opened.
+
+    Raises:
+        StoreError: no paths, a store unusable on its own (see ``TargetStore``), or stores that disagree on
+            what a batch must share (kind, k, temperature, window, vocabulary, tokenizers).
+    """
+
+    SHARED = ("kind", "k", "temperature", "window", "vocab_size", "tokenizer_hash", "teacher_tokenizer_hash")
+
+    def __init__(self, paths, *, tokenizer_hash: str | None = None, verify: bool = True):
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        if not paths:
+            raise StoreError("no target store given.")
+        self.stores = [TargetStore(p, tokenizer_hash=tokenizer_hash, verify=verify) for p in paths]
+        first = self.stores[0].manifest
+        for st in self.stores[1:]:
+            diff = [k for k in self.SHARED if getattr(st.manifest, k) != getattr(first, k)]
+            if diff:
+                k = diff[0]
+                raise StoreError(f"{st.path} and {self.stores[0].path} differ in {k} ({getattr(st.manifest, k)!r} vs "
+                                 f"{getattr(first, k)!r}); stores trained together must share "
+                                 f"{', '.join(self.SHARED)}: capture them with the same settings.")
+        self.manifest = first  # the settings they share (per-store details: self.stores[i].manifest)
+        self._starts = [0]
+        for st in self.stores:
+            self._starts.append(self._starts[-1] + len(st))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def store_of(self, i: int) -> int:
+        """The index of the store window ``i`` comes from.
+
+        Args:
+            i: a window index of the set.
+
+        Returns:
+            The position of its store in ``paths``.
+        """
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return max(j for j, s in enumerate(self._starts[:-1]) if s <= i)
+
+    def __getitem__(self, i: int):
+        j = self.store_of(i)
+        return self.stores[j][i - self._starts[j]]
+
+
 def stack_targets(targets: list) -> TopKTargets | SampledTargets:
     """Stack per-window targets (each (L, ·)) into a batch (B, L, ·), padding sampled widths with count 0.
 
