@@ -140,3 +140,38 @@ def test_cross_store_refusals_name_the_setting(other, tiny_teacher, tmp_path):
         run(LMTrainConfig(**base))
     with pytest.raises(ValueError, match="temperature must be 1"):
         run(LMTrainConfig(**base, cross_tokenizer="uld", temperature=2.0))
+
+
+def test_cross_stores_of_teachers_with_two_tokenizers_train_together(other, tiny_teacher, tmp_path):
+    """Two teachers whose tokenizers differ from each other and from the student's: one cross store each, one
+    run over both; a batch's loss is the mean of each window's loss against its own teacher and vocabulary."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from distill.lm.crosstrain import cross_loss_stored, vocab_pairs
+    from distill.lm.train import LMTrainConfig, run
+    from distill.targets.store import StoreSet
+    from tests.lm.tiny import TEXT, make_llama, make_tokenizer
+
+    d, student = other
+    # trained on other text too, so the same strings get other ids than in the first teacher's vocabulary
+    second = make_llama(tmp_path / "t2", make_tokenizer(["zqx vwk " * 40] * 20 + TEXT, vocab_size=220), layers=2, seed=9)
+    _capture(d, student, tiny_teacher, tmp_path / "a", top_k=8)
+    _capture(d, student, second, tmp_path / "b", top_k=16)  # another k: cross stores are never stacked
+    both = StoreSet([tmp_path / "a", tmp_path / "b"])
+    s_tok = AutoTokenizer.from_pretrained(student)
+    vocabs = [vocab_pairs(s_tok, AutoTokenizer.from_pretrained(t)) for t in (tiny_teacher, second)]
+    assert not torch.equal(vocabs[0][1][: len(vocabs[1][1])], vocabs[1][1][: len(vocabs[0][1])])
+    rows = [0, len(both.stores[0])]  # the first window of each store
+    got = [both[i] for i in rows]
+    s_model = AutoModelForCausalLM.from_pretrained(student)
+    with torch.no_grad():
+        zs = s_model(torch.stack([w.student_ids for w, _ in got])).logits
+    mixed = cross_loss_stored("hybrid", zs, [w for w, _ in got], [t for _, t in got], vocabs, 1.0)
+    alone = [cross_loss_stored("hybrid", zs[i : i + 1], [got[i][0]], [got[i][1]], vocabs[i], 1.0) for i in (0, 1)]
+    assert mixed.item() == pytest.approx((alone[0].item() + alone[1].item()) / 2, rel=1e-6)
+    res = run(LMTrainConfig(student=str(student), targets=(str(tmp_path / "a"), str(tmp_path / "b")),
+                            cross_tokenizer="hybrid", window=12, batch_size=4, steps=2, lr=1e-3, warmup=1,
+                            checkpoint_every=0, tensorboard=False, out=str(tmp_path / "run")))
+    assert res["completed"]
+    assert all(math.isfinite(float(r["divergence"])) for r in csv.DictReader(open(tmp_path / "run" / "metrics.csv")))

@@ -144,7 +144,7 @@ def _shifted_spans(w: CrossWindow) -> list[tuple[int, int, int, int]]:
 
 
 def cross_loss_stored(kind: str, s_logits: torch.Tensor, windows: list[CrossWindow], targets: list[CrossTargets],
-                      vocab: tuple[torch.Tensor, torch.Tensor] | None, temperature: float) -> torch.Tensor:
+                      vocab, temperature: float) -> torch.Tensor:
     """``cross_loss`` against a stored teacher (a cross store's ``CrossTargets``, one per window).
 
     Args:
@@ -152,13 +152,15 @@ def cross_loss_stored(kind: str, s_logits: torch.Tensor, windows: list[CrossWind
         s_logits: (b, L, Vs) student logits on the windows' student ids.
         windows: the batch's windows.
         targets: per window, the teacher's (len(teacher_ids) − 1, k) rows (row r predicts teacher token r + 1).
-        vocab: ``shared_vocab`` of the two tokenizers' strings (hybrid; ignored by uld).
+        vocab: ``shared_vocab`` of the two tokenizers' strings (hybrid; ignored by uld), or a list of them, one
+            per window (teachers of several tokenizers: each window's own).
         temperature: T of the student side; the store's capture temperature.
 
     Returns:
         0-dim float32 tensor.
     """
     losses = []
+    per_window = isinstance(vocab, list)
     for i, (w, t) in enumerate(zip(windows, targets, strict=True)):
         t = t.to(s_logits.device)
         s_pred = s_logits[i, :-1]
@@ -168,7 +170,7 @@ def cross_loss_stored(kind: str, s_logits: torch.Tensor, windows: list[CrossWind
             losses.append(uld_topk(s_pred[:n], rows, temperature=temperature))
             continue
         losses.append(hybrid_topk(s_pred, w.student_ids[1:].to(s_pred.device), t, w.teacher_ids[1:], _shifted_spans(w),
-                                  vocab, temperature=temperature))
+                                  vocab[i] if per_window else vocab, temperature=temperature))
     return torch.stack(losses).mean()
 
 

@@ -582,15 +582,20 @@ def _cross_store_setup(cfg, s_tok, store) -> dict:
     check(cfg.temperature == m.temperature, "temperature", cfg.temperature,
           f"{m.temperature:g}, the temperature {_names(cfg.targets)} was captured at (a top-k tail cannot be re-tempered "
           "across tokenizers)")
-    vocab = None
-    if cfg.cross_tokenizer == "hybrid":
-        t_tok = load_tokenizer(resolve(m.teacher))
-        if tokenizer_fingerprint(t_tok) != m.teacher_tokenizer_hash:
-            raise ValueError(f"--targets {_names(cfg.targets)} was captured with a teacher tokenizer "
-                             f"({m.teacher_tokenizer_hash[:12]}) other than {m.teacher}'s now "
-                             f"({tokenizer_fingerprint(t_tok)[:12]}); capture again.")
-        vocab = vocab_pairs(s_tok, t_tok)
-    return {"vocab": vocab, "stored": True}
+    vocabs = None
+    if cfg.cross_tokenizer == "hybrid":  # per store: its teacher's tokenizer (several teachers may differ)
+        by_tokenizer = {}
+        for st in store.stores:
+            sm = st.manifest
+            if sm.teacher_tokenizer_hash not in by_tokenizer:
+                t_tok = load_tokenizer(resolve(sm.teacher))
+                if tokenizer_fingerprint(t_tok) != sm.teacher_tokenizer_hash:
+                    raise ValueError(f"--targets {st.path} was captured with a teacher tokenizer "
+                                     f"({sm.teacher_tokenizer_hash[:12]}) other than {sm.teacher}'s now "
+                                     f"({tokenizer_fingerprint(t_tok)[:12]}); capture again.")
+                by_tokenizer[sm.teacher_tokenizer_hash] = vocab_pairs(s_tok, t_tok)
+        vocabs = [by_tokenizer[st.manifest.teacher_tokenizer_hash] for st in store.stores]
+    return {"vocabs": vocabs, "stored": True}
 
 
 def _cross_step(cfg, acc, student, teacher, windows, rows, V, cross, store=None):
@@ -603,8 +608,8 @@ def _cross_step(cfg, acc, student, teacher, windows, rows, V, cross, store=None)
         items = [w for w, _ in got]
         s_ids = torch.stack([w.student_ids for w in items]).to(acc.device)
         logits = student(s_ids, use_cache=False).logits[..., :V]
-        div = cross_loss_stored(cfg.cross_tokenizer, logits, items, [t for _, t in got], cross["vocab"],
-                                cfg.temperature)
+        vocab = None if cross["vocabs"] is None else [cross["vocabs"][store.store_of(int(i))] for i in rows]
+        div = cross_loss_stored(cfg.cross_tokenizer, logits, items, [t for _, t in got], vocab, cfg.temperature)
     else:
         items = [windows[int(i)] for i in rows]
         s_ids, t_ids = (x.to(acc.device) for x in batch(items, cross["pad"]))

@@ -698,6 +698,8 @@ class StoreSet:
     """
 
     SHARED = ("kind", "k", "temperature", "window", "vocab_size", "tokenizer_hash", "teacher_tokenizer_hash")
+    # cross stores are read window by window (never stacked), so their teachers may differ in k and tokenizer
+    SHARED_CROSS = ("kind", "temperature", "window", "tokenizer_hash")
 
     def __init__(self, paths, *, tokenizer_hash: str | None = None, verify: bool = True):
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
@@ -705,13 +707,14 @@ class StoreSet:
             raise StoreError("no target store given.")
         self.stores = [TargetStore(p, tokenizer_hash=tokenizer_hash, verify=verify) for p in paths]
         first = self.stores[0].manifest
+        shared = self.SHARED_CROSS if first.kind == "cross" else self.SHARED
         for st in self.stores[1:]:
-            diff = [k for k in self.SHARED if getattr(st.manifest, k) != getattr(first, k)]
+            diff = [k for k in shared if getattr(st.manifest, k) != getattr(first, k)]
             if diff:
                 k = diff[0]
                 raise StoreError(f"{st.path} and {self.stores[0].path} differ in {k} ({getattr(st.manifest, k)!r} vs "
                                  f"{getattr(first, k)!r}); stores trained together must share "
-                                 f"{', '.join(self.SHARED)}: capture them with the same settings.")
+                                 f"{', '.join(shared)}: capture them with the same settings.")
         self.manifest = first  # the settings they share (per-store details: self.stores[i].manifest)
         self._starts = [0]
         for st in self.stores:
