@@ -24,6 +24,8 @@ import statistics
 import time
 from pathlib import Path
 
+from distill.files import atomic_json, atomic_text
+
 RESULTS = Path(__file__).parent / "results"
 STUDENTS = {"width": dict(mlp=0.5, heads=0.34, hidden=0.25), "depth": dict(layers=15)}
 FLAGS = {"width": "--prune-mlp 0.5 --prune-heads 0.34 --prune-hidden 0.25", "depth": "--prune-layers 15"}
@@ -61,7 +63,8 @@ def main() -> None:
     ap.add_argument("--students", nargs="+", choices=sorted(STUDENTS), default=list(STUDENTS),
                     help="students measured by this process (run one process per student to use both cores; "
                          "--merge then joins their parts)")
-    ap.add_argument("--merge", action="store_true", help="join the parts written under --work into lm_prune.{json,md}")
+    ap.add_argument("--merge", action="store_true", help="join the parts written under --work into NAME.{json,md}")
+    ap.add_argument("--name", default="lm_prune", help="--merge: the results' file name under benchmarks/results")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--eval-every", type=int, default=10)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -76,7 +79,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.work)
     if args.merge:
-        return merge(work)
+        return merge(work, args.name)
     res = measure(args, work)
     (work / f"part-{'-'.join(args.students)}.json").write_text(json.dumps(res, indent=2))
     print(markdown(res))
@@ -179,8 +182,8 @@ def measure(args, work: Path) -> dict:
     return res
 
 
-def merge(work: Path) -> None:
-    """Join the per-student parts into benchmarks/results/lm_prune.{json,md} (speeds stay per part: each
+def merge(work: Path, name: str = "lm_prune") -> None:
+    """Join the per-student parts into benchmarks/results/NAME.{json,md} (speeds stay per part: each
     part timed its student against the teacher, interleaved, in its own process)."""
     parts = [json.loads(p.read_text()) for p in sorted(work.glob("part-*.json"))]
     res = parts[0] | {"students": {}, "speed": {}, "parts_seconds": [p.get("seconds") for p in parts]}
@@ -189,16 +192,16 @@ def merge(work: Path) -> None:
             res["students"][n] = res["students"].get(n, {}) | st
         res["speed"] |= p["speed"]
     res["settings"].pop("students", None)
-    _save(res)
+    _save(res, name)
     text = markdown(res)
-    (RESULTS / "lm_prune.md").write_text(text)
+    atomic_text(RESULTS / f"{name}.md", text)
     print(text)
 
 
-def _save(res: dict) -> None:
-    """Write what is measured so far (a later crash keeps it)."""
+def _save(res: dict, name: str = "lm_prune") -> None:
+    """Write the merged results (atomically)."""
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "lm_prune.json").write_text(json.dumps(res, indent=2))
+    atomic_json(RESULTS / f"{name}.json", res)
 
 
 def _minutes(res: dict) -> str:
