@@ -4,7 +4,7 @@ Reads the models `benchmarks/lm_prune.py` left under --work (the pruned folders 
 ``NAME-LOSS-SEED/model`` folders), answers each instruction in chat form (greedy, --tokens new tokens),
 and writes benchmarks/results/lm_prune_answers.{json,md}.
 
-    nice python benchmarks/lm_prune_answers.py --work runs/bench-lm-prune width width-forward_kl-0/model width-ce-0/model
+    nice python benchmarks/lm_prune_answers.py --work runs/bench-lm-prune width width-kd-0/model width-ce-0/model
 """
 
 import argparse
