@@ -106,6 +106,8 @@ class LMTrainConfig(CheckpointOptions, EvalOptions, LMOptimOptions, CorpusOption
                    group="output")
 
     def __post_init__(self):
+        if isinstance(self.targets, (str, Path)):  # one store given as a path (Python callers of the old field)
+            object.__setattr__(self, "targets", (str(self.targets),))
         check(bool(self.data) or bool(self.targets), "data", self.data, "a corpus path unless --targets is given")
         check(self.lmbda == 0 or not self.targets, "lmbda", self.lmbda,
               "0 with --targets (on-policy training needs a live teacher)")
@@ -361,7 +363,8 @@ def run(cfg: LMTrainConfig, *, stop_after_steps: int | None = None) -> TrainResu
     teacher = teachers = routes = cross = None
     masks = None
     if cfg.targets:
-        store = StoreSet(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))  # a cross store: the student's
+        # every store's tokenizer must be the student's (for a cross store: the one that cut its windows)
+        store = StoreSet(cfg.targets, tokenizer_hash=tokenizer_fingerprint(s_tok))
         takes_draws = cfg.loss != "ce" and (DIVERGENCES[cfg.loss].sampled_targets or (cfg.loss == "jsd" and cfg.beta == 0))
         if store.manifest.kind in ("sampled", "hybrid") and not takes_draws:
             raise ValueError(f"--targets {_names(cfg.targets)} holds {store.manifest.kind} targets, which estimate the forward-KL "
