@@ -160,13 +160,18 @@ def merge_spans(logp: torch.Tensor, ids: torch.Tensor, spans: list[tuple[int, in
         return logp[:0]
     first = torch.tensor([k0 for k0, _ in spans], device=logp.device)
     observed = logp.gather(-1, ids.long().unsqueeze(-1)).squeeze(-1)  # (n,) log p(x_k | ·)
-    later = torch.zeros(len(spans), dtype=logp.dtype, device=logp.device)
+    return logp[first] + _later(observed, spans).unsqueeze(-1)
+
+
+def _later(observed: torch.Tensor, spans) -> torch.Tensor:
+    """Per span (k0, k1), Σ_{k0 < k < k1} observed[k]: the log of its later tokens' conditional probabilities. (G,)"""
+    later = torch.zeros(len(spans), dtype=observed.dtype, device=observed.device)
     rows = [(s, k) for s, (k0, k1) in enumerate(spans) for k in range(k0 + 1, k1)]
     if rows:
-        seg = torch.tensor([s for s, _ in rows], device=logp.device)
-        pos = torch.tensor([k for _, k in rows], device=logp.device)
+        seg = torch.tensor([s for s, _ in rows], device=observed.device)
+        pos = torch.tensor([k for _, k in rows], device=observed.device)
         later = later.index_add(0, seg, observed[pos])
-    return logp[first] + later.unsqueeze(-1)
+    return later
 
 
 def shared_vocab(tokens_a: list[str], tokens_b: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -372,12 +377,7 @@ def hybrid_topk(student_logits: torch.Tensor, student_ids: torch.Tensor, teacher
     ls = (student_logits.to(dtype) / temperature).log_softmax(-1)
     ms = merge_spans(ls, student_ids, [(a0, a1) for a0, a1, _, _ in spans])  # (G, Vs)
     first = torch.tensor([b0 for _, _, b0, _ in spans], device=dev)
-    observed = teacher.observed.to(device=dev, dtype=dtype)
-    later = torch.zeros(len(spans), dtype=dtype, device=dev)
-    rows = [(g, k) for g, (_, _, b0, b1) in enumerate(spans) for k in range(b0 + 1, b1)]
-    if rows:
-        later = later.index_add(0, torch.tensor([g for g, _ in rows], device=dev),
-                                observed[torch.tensor([k for _, k in rows], device=dev)])
+    later = _later(teacher.observed.to(device=dev, dtype=dtype), [(b0, b1) for _, _, b0, b1 in spans])  # (G,)
     log_a = teacher.logprobs.to(device=dev, dtype=dtype)[first] + later.unsqueeze(-1)  # (G, k)
     log_tail = teacher.tail.to(device=dev, dtype=dtype)[first] + later  # (G,)
     t_top = teacher.indices.to(dev)[first]  # (G, k)

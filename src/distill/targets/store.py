@@ -58,6 +58,7 @@ verifies each shard's SHA-256 the first time it opens it.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -199,7 +200,11 @@ def topk_of(logits: torch.Tensor, k: int, temperature: float = 1.0) -> tuple[tor
         (ids, logprobs, tail): ids int64 (..., k) in descending probability, their tempered
         log-probabilities float32 (..., k), and the log of the remaining mass float32 (...).
     """
-    logp = (logits.float() / temperature).log_softmax(-1)
+    return _topk_of_logp((logits.float() / temperature).log_softmax(-1), k)
+
+
+def _topk_of_logp(logp: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``topk_of`` from log-probabilities already computed."""
     values, ids = logp.topk(k, dim=-1)
     # log Σ_{v ∉ top-k} p_v, without the cancellation of log(1 − Σ top): mask the top k instead
     tail = logp.scatter(-1, ids, float("-inf")).logsumexp(-1)
@@ -218,8 +223,8 @@ def cross_of(logits: torch.Tensor, next_ids: torch.Tensor, k: int, temperature: 
     Returns:
         ``CrossTargets`` on the logits' device, all float32.
     """
-    ids, values, tail = topk_of(logits, k, temperature)
     logp = (logits.float() / temperature).log_softmax(-1)
+    ids, values, tail = _topk_of_logp(logp, k)
     observed = logp.gather(-1, next_ids.long().unsqueeze(-1)).squeeze(-1)
     return CrossTargets(ids, values, tail, observed, temperature)
 
@@ -734,7 +739,7 @@ class StoreSet:
         """
         if not 0 <= i < len(self):
             raise IndexError(i)
-        return max(j for j, s in enumerate(self._starts[:-1]) if s <= i)
+        return bisect.bisect_right(self._starts, i) - 1
 
     def __getitem__(self, i: int):
         j = self.store_of(i)
